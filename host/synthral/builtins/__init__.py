@@ -1,0 +1,1 @@
+"""Capabilities built into the host."""

@@ -1,0 +1,125 @@
+"""Remote capabilities as proxies registered into the host's pluggy PluginManager.
+
+Host code asks the PluginManager for capabilities and calls ``spec()`` and
+``call(operation, config, payload, context)`` on what it gets. A built-in capability (an
+SDK object in this process) and a :class:`RemoteCapability` (a proxy that forwards the
+call to the plugin's process) answer both the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, cast
+
+from synthral_sdk import CapabilityKind, CapabilitySpec, Context, hookimpl
+
+from synthral.plugins.supervisor import PluginProcess
+from synthral_sdk.types import JSONObject, JSONValue
+
+__all__ = ["CapabilityHandle", "RemoteCapability", "RemotePluginProxy"]
+
+
+class CapabilityHandle(Protocol):
+    """What host code needs of any capability, local or remote."""
+
+    @property
+    def kind(self) -> CapabilityKind: ...
+
+    def spec(self) -> CapabilitySpec: ...
+
+    async def call(self, operation: str, config: object, payload: object, context: Context) -> JSONObject: ...
+
+
+class RemoteCapability:
+    """A capability that lives in a plugin process."""
+
+    def __init__(self, process: PluginProcess, spec: CapabilitySpec) -> None:
+        self._process = process
+        self._spec = spec
+        self.name = spec.name
+
+    @property
+    def kind(self) -> CapabilityKind:
+        """The capability's kind."""
+        return self._spec.kind
+
+    @property
+    def process(self) -> PluginProcess:
+        """The supervised process serving it."""
+        return self._process
+
+    def spec(self) -> CapabilitySpec:
+        """The catalog entry from the plugin's ``initialize`` answer."""
+        return self._spec
+
+    async def call(self, operation: str, config: object, payload: object, context: Context) -> JSONObject:
+        """Forward the call to the plugin process; same contract as ``Capability.call``."""
+        wire: JSONObject = {"attempt": context.attempt}
+        if context.execution_id is not None:
+            wire["executionId"] = context.execution_id
+        if context.node_id is not None:
+            wire["nodeId"] = context.node_id
+        if context.idempotency_key is not None:
+            wire["idempotencyKey"] = context.idempotency_key
+        if context.secrets:
+            wire["secrets"] = cast(JSONValue, dict(context.secrets))
+        return await self._process.invoke(
+            self._spec.name,
+            operation,
+            cast(JSONValue, config),
+            cast(JSONValue, payload),
+            wire,
+            timeout=context.time_remaining(),
+            on_progress=context.report_progress,
+        )
+
+
+class RemotePluginProxy:
+    """Registered into the host's PluginManager in place of a plugin's own hook module."""
+
+    def __init__(self, process: PluginProcess, catalog: Sequence[JSONObject]) -> None:
+        self.process = process
+        self.capabilities = [RemoteCapability(process, CapabilitySpec.model_validate(item)) for item in catalog]
+
+    def _of(self, kind: CapabilityKind) -> list[RemoteCapability]:
+        return [cap for cap in self.capabilities if cap.kind is kind]
+
+    @hookimpl
+    def synthral_nodes(self) -> list[RemoteCapability]:
+        return self._of(CapabilityKind.NODE)
+
+    @hookimpl
+    def synthral_triggers(self) -> list[RemoteCapability]:
+        return self._of(CapabilityKind.TRIGGER)
+
+    @hookimpl
+    def synthral_connectors(self) -> list[RemoteCapability]:
+        return self._of(CapabilityKind.CONNECTOR)
+
+    @hookimpl
+    def synthral_ocr_engines(self) -> list[RemoteCapability]:
+        return self._of(CapabilityKind.OCR_ENGINE)
+
+    @hookimpl
+    def synthral_embedders(self) -> list[RemoteCapability]:
+        return self._of(CapabilityKind.EMBEDDER)
+
+    @hookimpl
+    def synthral_vector_stores(self) -> list[RemoteCapability]:
+        return self._of(CapabilityKind.VECTOR_STORE)
+
+    @hookimpl
+    def synthral_code_runtimes(self) -> list[RemoteCapability]:
+        return self._of(CapabilityKind.CODE_RUNTIME)
+
+    @hookimpl
+    def synthral_llm_providers(self) -> list[RemoteCapability]:
+        return self._of(CapabilityKind.LLM_PROVIDER)
+
+    @hookimpl
+    def synthral_agent_frameworks(self) -> list[RemoteCapability]:
+        return self._of(CapabilityKind.AGENT_FRAMEWORK)
+
+    @hookimpl
+    def synthral_secret_stores(self) -> list[RemoteCapability]:
+        return self._of(CapabilityKind.SECRET_STORE)

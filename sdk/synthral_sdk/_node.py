@@ -1,0 +1,96 @@
+"""Nodes (workflow steps) and triggers."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Mapping
+from typing import ClassVar, Generic
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from synthral_sdk._capability import Capability, CapabilityKind, Operation
+from synthral_sdk._typevars import ConfigT, InputT, OutputT
+from synthral_sdk.context import Context
+
+__all__ = ["Node", "PollRequest", "PollResult", "Trigger"]
+
+
+class Node(Capability, Generic[InputT, OutputT, ConfigT]):
+    """A workflow step: takes inputs and a config, returns outputs.
+
+    Declare the models as generic arguments and implement :meth:`run`::
+
+        class Greet(Node[GreetIn, GreetOut]):
+            name = "greet"
+
+            def run(self, inputs: GreetIn, config: NoConfig, context: Context) -> GreetOut:
+                return GreetOut(text=f"hello {inputs.who}")
+
+    ``run`` may be ``async def``; a plain ``def`` runs in a worker thread.
+    """
+
+    kind: ClassVar[CapabilityKind] = CapabilityKind.NODE
+    model_params: ClassVar[tuple[str, ...]] = ("input_model", "output_model", "config_model")
+    input_model: ClassVar[type[BaseModel]]
+    output_model: ClassVar[type[BaseModel]]
+
+    @classmethod
+    def operations(cls) -> Mapping[str, Operation]:
+        return {"run": Operation("run", "run", cls.input_model, cls.output_model, "Run the node.")}
+
+    @abc.abstractmethod
+    def run(self, inputs: InputT, config: ConfigT, context: Context) -> OutputT | Awaitable[OutputT]:
+        """Do the node's work.
+
+        Args:
+            inputs: The validated inputs.
+            config: The validated config.
+            context: The call's context: secrets, blobs, idempotency key, log.
+
+        Returns:
+            The outputs, an instance of the declared output model.
+
+        Raises:
+            RetryableError: A transient failure the engine should retry.
+            NonRetryableError: A failure no retry can fix.
+        """
+
+
+class PollRequest(BaseModel):
+    """Input of :meth:`Trigger.poll`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: dict[str, JsonValue] | None = Field(
+        default=None, description="The state the previous poll returned; None on the first poll."
+    )
+
+
+class PollResult(BaseModel):
+    """Output of :meth:`Trigger.poll`."""
+
+    events: list[dict[str, JsonValue]] = Field(
+        default_factory=list, description="New events, oldest first; each starts one execution."
+    )
+    state: dict[str, JsonValue] | None = Field(
+        default=None, description="Cursor to hand to the next poll (a timestamp, an id, an ETag)."
+    )
+
+
+class Trigger(Capability, Generic[ConfigT]):
+    """A source of events that start workflows, polled on a schedule.
+
+    Implement :meth:`poll`: return the events since ``request.state`` and the new state.
+    The host stores the state durably between polls, so a restart neither loses nor repeats
+    events.
+    """
+
+    kind: ClassVar[CapabilityKind] = CapabilityKind.TRIGGER
+
+    @classmethod
+    def operations(cls) -> Mapping[str, Operation]:
+        return {"poll": Operation("poll", "poll", PollRequest, PollResult, "Fetch new events.")}
+
+    @abc.abstractmethod
+    def poll(self, request: PollRequest, config: ConfigT, context: Context) -> PollResult | Awaitable[PollResult]:
+        """Return the events that happened since ``request.state``, and the new state."""

@@ -1,0 +1,108 @@
+"""What a capability receives about the call it serves."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import final
+
+from synthral_sdk.blobs import BlobStore
+from synthral_sdk.errors import Cancelled, DeadlineExceeded
+
+__all__ = ["Context"]
+
+ProgressSink = Callable[[float | None, str], None]
+
+
+def _no_progress(progress: float | None, message: str) -> None:
+    del progress, message
+
+
+@final
+class Context:
+    """Facts and services for one call of a capability.
+
+    The host builds it; authors read it. Every field is optional from the host's side, so a
+    capability must work when, say, ``execution_id`` is ``None`` (a one-off call from the
+    CLI).
+
+    Attributes:
+        execution_id: The workflow execution this call belongs to, if any.
+        node_id: The workflow node this call runs for, if any.
+        attempt: 1 for the first attempt, 2 for the first retry, and so on.
+        idempotency_key: Stable across retries of the same step
+            (``execution/node/iteration``); hand it to remote APIs that dedupe.
+        secrets: Only the secrets granted to this call, by name.
+        blobs: The blob store, for reading and writing binary inputs and outputs.
+        log: A logger whose records reach the host's log tied to this call.
+        data_dir: A directory this plugin may keep state in across calls and restarts.
+    """
+
+    def __init__(
+        self,
+        *,
+        blobs: BlobStore,
+        execution_id: str | None = None,
+        node_id: str | None = None,
+        attempt: int = 1,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+        secrets: Mapping[str, str] | None = None,
+        log: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
+        progress: ProgressSink | None = None,
+        cancel_event: threading.Event | None = None,
+        data_dir: Path | None = None,
+    ) -> None:
+        self.blobs = blobs
+        self.execution_id = execution_id
+        self.node_id = node_id
+        self.attempt = attempt
+        self.idempotency_key = idempotency_key
+        self.secrets: Mapping[str, str] = MappingProxyType(dict(secrets or {}))
+        self.log = log if log is not None else logging.getLogger("synthral.plugin")
+        self.data_dir = data_dir
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._progress = progress or _no_progress
+        self._cancel_event = cancel_event or threading.Event()
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the caller cancelled this call; long loops should check it."""
+        return self._cancel_event.is_set()
+
+    def time_remaining(self) -> float | None:
+        """Seconds left before the call's deadline, or ``None`` when it has none."""
+        if self._deadline is None:
+            return None
+        return max(0.0, self._deadline - time.monotonic())
+
+    def check(self) -> None:
+        """Raise if the call was cancelled or its deadline passed.
+
+        Synchronous code that loops should call it now and then; ``async`` code is
+        cancelled at its next ``await`` anyway.
+
+        Raises:
+            Cancelled: The caller cancelled the call.
+            DeadlineExceeded: The call's timeout passed.
+        """
+        if self._cancel_event.is_set():
+            raise Cancelled()
+        remaining = self.time_remaining()
+        if remaining is not None and remaining <= 0:
+            raise DeadlineExceeded("the call's timeout passed while the plugin was still working")
+
+    def report_progress(self, progress: float | None, message: str = "") -> None:
+        """Tell the host how far the call has come.
+
+        Args:
+            progress: A fraction in ``[0, 1]``, or ``None`` when unknown.
+            message: A short note for people, e.g. ``"page 3 of 6"``.
+        """
+        if progress is not None:
+            progress = min(1.0, max(0.0, progress))
+        self._progress(progress, message)
