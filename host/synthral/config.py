@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["Settings"]
@@ -32,6 +32,8 @@ class Settings:
         plugin_idle_timeout: Seconds without calls before a plugin process is stopped.
         plugin_cancel_grace: Seconds a cancelled call may keep running before its process
             is restarted.
+        find_links: Extra folders of wheels plugin installs may take packages from
+            (``$SYNTHRAL_FIND_LINKS``, separated by ``:``), e.g. an offline wheelhouse.
     """
 
     home: Path
@@ -40,7 +42,7 @@ class Settings:
     plugin_call_timeout: float = 300.0
     plugin_idle_timeout: float = 300.0
     plugin_cancel_grace: float = 10.0
-    extra: dict[str, str] = field(default_factory=dict)
+    find_links: tuple[Path, ...] = ()
 
     @classmethod
     def from_env(cls, home: Path | str | None = None) -> Settings:
@@ -54,6 +56,7 @@ class Settings:
             plugin_call_timeout=_float_env("SYNTHRAL_PLUGIN_CALL_TIMEOUT", 300.0),
             plugin_idle_timeout=_float_env("SYNTHRAL_PLUGIN_IDLE_TIMEOUT", 300.0),
             plugin_cancel_grace=_float_env("SYNTHRAL_PLUGIN_CANCEL_GRACE", 10.0),
+            find_links=tuple(Path(p).resolve() for p in os.environ.get("SYNTHRAL_FIND_LINKS", "").split(os.pathsep) if p),
         )
 
     @property

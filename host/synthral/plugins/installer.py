@@ -189,7 +189,7 @@ class Installer:
         await run_uv(
             ["venv", "--quiet", "--relocatable", "--python", _base_python(), str(venv)], what="creating the venv"
         )
-        find_links: list[Path] = []
+        find_links: list[Path] = list(self.settings.find_links)
         wheel = await sdk_wheel(self.settings.wheelhouse)
         if wheel is not None:
             find_links.append(wheel.parent)

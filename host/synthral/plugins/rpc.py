@@ -28,7 +28,7 @@ from synthral.errors import (
 )
 from synthral_sdk.types import JSONObject, JSONValue
 
-__all__ = ["RpcConnection"]
+__all__ = ["RpcConnection", "describe_exit"]
 
 _LOG_LEVELS: Final = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 _STDERR_TAIL: Final = 40
@@ -86,7 +86,7 @@ class RpcConnection(asyncio.SubprocessProtocol):
             self._stderr_buffer = b""
         returncode = self._transport.get_returncode() if self._transport else None
         failure = self._failure or PluginCrashed(
-            f"plugin {self.label} exited ({_describe_exit(returncode)}) with calls in flight; "
+            f"plugin {self.label} exited ({describe_exit(returncode)}) with calls in flight; "
             f"the next call starts it again. Last stderr lines:\n{self.stderr_text()}",
             details={"plugin": self.label, "returncode": returncode},
         )
@@ -97,6 +97,8 @@ class RpcConnection(asyncio.SubprocessProtocol):
         for handle in self._awaiting_ack.values():
             handle.cancel()
         self._awaiting_ack.clear()
+        if self._transport is not None:
+            self._transport.close()
         if not self.closed.done():
             self.closed.set_result(returncode)
 
@@ -286,7 +288,7 @@ class RpcConnection(asyncio.SubprocessProtocol):
         )
 
 
-def _describe_exit(returncode: int | None) -> str:
+def describe_exit(returncode: int | None) -> str:
     if returncode is None:
         return "status unknown"
     if returncode < 0:

@@ -29,7 +29,7 @@ from synthral.errors import (
     PluginStartError,
     SynthralError,
 )
-from synthral.plugins.rpc import ProgressHandler, RpcConnection
+from synthral.plugins.rpc import ProgressHandler, RpcConnection, describe_exit
 from synthral_sdk.types import JSONObject, JSONValue
 
 __all__ = ["PluginProcess", "ProcessOptions", "ProcessState"]
@@ -262,7 +262,8 @@ class PluginProcess:
         except PluginCrashed as exc:
             self._record_failure()
             raise PluginStartError(
-                f"plugin {options.label} exited before answering 'initialize' ({exc.details.get('returncode')}). "
+                f"plugin {options.label} exited before answering 'initialize' "
+                f"({describe_exit(cast(int | None, exc.details.get('returncode')))}). "
                 f"Last stderr lines:\n{conn.stderr_text()}",
                 details={"plugin": options.label, "returncode": exc.details.get("returncode")},
             ) from None

@@ -19,7 +19,7 @@ from synthral.errors import InstallError, NoEntryPoint
 from synthral.plugins.layout import EntryPointInfo
 from synthral.plugins.uv import run_uv
 
-__all__ = ["WheelInfo", "build_wheel", "file_sha256", "inspect_wheel", "sdk_wheel"]
+__all__ = ["WheelInfo", "build_wheel", "file_sha256", "inspect_wheel", "sdk_source_dir", "sdk_wheel"]
 
 ENTRY_POINT_GROUP = synthral_sdk.ENTRY_POINT_GROUP
 
@@ -135,7 +135,7 @@ async def build_wheel(source_dir: Path, out_dir: Path) -> Path:
     return wheels[-1]
 
 
-def _sdk_source_dir() -> Path | None:
+def sdk_source_dir() -> Path | None:
     """The SDK's project folder when the SDK runs from a source checkout."""
     package_dir = Path(synthral_sdk.__file__).resolve().parent
     project = package_dir.parent
@@ -163,7 +163,7 @@ async def sdk_wheel(wheelhouse: Path) -> Path | None:
     override = os.environ.get("SYNTHRAL_SDK_WHEEL")
     if override:
         return Path(override)
-    project = _sdk_source_dir()
+    project = sdk_source_dir()
     if project is None:
         return None
     target_dir = wheelhouse / f"sdk-{synthral_sdk.__version__}-{_source_digest(project)}"

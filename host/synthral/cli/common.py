@@ -1,0 +1,89 @@
+"""What every command shares: running async services, printing, and mapping errors to exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import NoReturn, TypeVar
+
+import orjson
+import typer
+from rich.console import Console
+
+from synthral.config import Settings
+from synthral.errors import Cancelled, ConfigurationError, RetryableError, SynthralError
+from synthral.plugins.host import PluginHost
+from synthral.services.plugins import PluginService
+from synthral_sdk.types import JSONValue
+
+__all__ = ["console", "err_console", "fail", "print_json", "run", "with_service"]
+
+T = TypeVar("T")
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+EXIT_CONFIG = 2
+EXIT_RETRYABLE = 75  # EX_TEMPFAIL: try again later
+EXIT_FATAL = 1
+
+
+def print_json(value: JSONValue) -> None:
+    """Print JSON for scripts (stable key order, indented)."""
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n")
+
+
+def fail(error: SynthralError, *, as_json: bool) -> NoReturn:
+    """Report ``error`` and exit with a status saying what kind of failure it was."""
+    if as_json:
+        print_json(
+            {
+                "error": {
+                    "type": error.error_type,
+                    "code": error.code,
+                    "message": error.message,
+                    "retryable": error.retryable,
+                    "details": error.details,
+                }
+            }
+        )
+    else:
+        err_console.print(f"[bold red]error[/]: {error.message}", markup=True, soft_wrap=True)
+    if isinstance(error, ConfigurationError):
+        raise typer.Exit(EXIT_CONFIG)
+    raise typer.Exit(EXIT_RETRYABLE if isinstance(error, RetryableError) or error.retryable else EXIT_FATAL)
+
+
+def run(coro: Coroutine[object, object, T], *, as_json: bool = False) -> T:
+    """Run a coroutine, turning SynthralOS errors into a message and an exit status."""
+    try:
+        return asyncio.run(coro)
+    except SynthralError as exc:
+        fail(exc, as_json=as_json)
+    except Cancelled as exc:
+        err_console.print(f"cancelled: {exc.message}")
+        raise typer.Exit(130) from None
+
+
+def with_service(action: Callable[[PluginService], Awaitable[T]]) -> Coroutine[object, object, T]:
+    """Open a plugin host for the duration of ``action`` and close it (stopping plugin processes)."""
+
+    async def go() -> T:
+        host = PluginHost(Settings.from_env())
+        try:
+            return await action(PluginService(host))
+        finally:
+            await host.close()
+
+    return go()
+
+
+def configure_logging(verbose: bool) -> None:
+    """Plugin and host logs to stderr; quiet unless ``--verbose``."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )

@@ -1,0 +1,390 @@
+"""Testing helpers for plugin authors, and the conformance suite every plugin should pass.
+
+In your plugin's tests::
+
+    from synthral_sdk.testing import Example, PluginConformance
+
+    class TestConformance(PluginConformance):
+        dist = "my-plugin"
+        examples = [Example("greet", {"who": "Ada"}, expected={"text": "hello Ada"})]
+
+The suite loads the plugin the way the host does, in process and through a real runner
+process speaking the protocol, and checks the catalog, the error handling and the
+examples both ways. :func:`call` runs one capability in process for unit tests;
+:class:`RunnerClient` talks to the runner for tests of the process boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, ClassVar, cast
+
+import orjson
+
+from synthral_sdk import _protocol as proto
+from synthral_sdk._capability import NAME_PATTERN, Capability
+from synthral_sdk._plugin_set import (
+    CapabilityEntry,
+    catalog,
+    collect_capabilities,
+    discover_entry_points,
+    load_entry_points,
+    new_plugin_manager,
+)
+from synthral_sdk._version import __version__
+from synthral_sdk.blobs import BlobStore
+from synthral_sdk.context import Context
+from synthral_sdk.errors import (
+    ConfigInvalid,
+    InputInvalid,
+    ProtocolError,
+    SynthralError,
+    UnknownCapability,
+    UnknownOperation,
+)
+from synthral_sdk.types import JSONObject, JSONValue
+
+__all__ = ["Example", "PluginConformance", "RunnerClient", "call", "load_plugin"]
+
+
+def load_plugin(dist: str) -> dict[str, CapabilityEntry]:
+    """Load a distribution's plugin in this process, as the runner does, and collect its capabilities."""
+    pm = new_plugin_manager()
+    load_entry_points(pm, discover_entry_points(dist))
+    pm.hook.synthral_startup(data_dir=None)
+    return collect_capabilities(pm)
+
+
+def call(
+    capability: Capability,
+    payload: object,
+    *,
+    config: object = None,
+    operation: str | None = None,
+    secrets: Mapping[str, str] | None = None,
+    blobs: BlobStore | None = None,
+    timeout: float | None = None,
+) -> JSONObject:
+    """Call one operation of ``capability`` in this process and return its JSON output.
+
+    ``operation`` defaults to the capability's only operation. Raises what the call raises.
+    """
+    ops = capability.operations()
+    name = operation or next(iter(ops))
+    store = blobs or BlobStore(tempfile.mkdtemp(prefix="synthral-blobs-"))
+    context = Context(blobs=store, secrets=secrets, timeout=timeout)
+    return asyncio.run(capability.call(name, {} if config is None else config, payload, context))
+
+
+class RunnerClient:
+    """A blocking client for ``python -m synthral_sdk.runner``, for tests.
+
+    Args:
+        dist: The distribution to serve; every installed plugin when ``None``.
+        python: The interpreter whose environment holds the plugin (default: this one).
+        blob_root: The blob store directory handed to the plugin.
+        env: Extra environment variables for the process.
+    """
+
+    def __init__(
+        self,
+        dist: str | None = None,
+        *,
+        python: str | None = None,
+        blob_root: Path | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.dist = dist
+        self.python = python or sys.executable
+        self.blob_root = blob_root or Path(tempfile.mkdtemp(prefix="synthral-blobs-"))
+        self.env = dict(env or {})
+        self.notifications: list[JSONObject] = []
+        self.stderr_lines: list[str] = []
+        self.initialize_result: JSONObject = {}
+        self._answers: dict[int, JSONObject] = {}
+        self._orphans: list[JSONObject] = []
+        self._cond = threading.Condition()
+        self._next_id = 1
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stdin: IO[bytes] | None = None
+
+    def __enter__(self) -> RunnerClient:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def start(self, timeout: float = 60.0) -> JSONObject:
+        """Start the runner and send ``initialize``; return its answer."""
+        command = [self.python, "-m", "synthral_sdk.runner"]
+        if self.dist:
+            command += ["--dist", self.dist]
+        env = {**os.environ, "SYNTHRAL_BLOB_ROOT": str(self.blob_root), **self.env}
+        self._process = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        )
+        self._stdin = self._process.stdin
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+        answer = self.request(
+            "initialize",
+            {"protocolVersion": proto.PROTOCOL_VERSION, "host": {"name": "synthral-sdk-testing", "version": __version__}},
+            timeout=timeout,
+        )
+        self.initialize_result = cast(JSONObject, answer)
+        return self.initialize_result
+
+    @property
+    def returncode(self) -> int | None:
+        """The runner's exit status once it has exited."""
+        return None if self._process is None else self._process.poll()
+
+    def send_raw(self, data: bytes) -> None:
+        """Write bytes to the runner's stdin unchanged (for malformed-input tests)."""
+        assert self._stdin is not None, "start() first"
+        self._stdin.write(data)
+        self._stdin.flush()
+
+    def notify(self, method: str, params: JSONObject) -> None:
+        """Send a notification."""
+        self.send_raw(proto.encode(proto.notification(method, params)))
+
+    def send_request(self, method: str, params: JSONObject) -> int:
+        """Send a request without waiting; return its id."""
+        with self._cond:
+            request_id = self._next_id
+            self._next_id += 1
+        self.send_raw(proto.encode(proto.request(request_id, method, params)))
+        return request_id
+
+    def wait(self, request_id: int, timeout: float = 60.0) -> JSONValue:
+        """Wait for a request's answer; raise the error it carries, as the host would."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: request_id in self._answers or self.returncode is not None, timeout):
+                raise TimeoutError(f"no answer to request {request_id} within {timeout} s")
+            if request_id not in self._answers:
+                raise ProtocolError(
+                    f"the runner exited ({self.returncode}) without answering; stderr:\n" + "\n".join(self.stderr_lines[-20:])
+                )
+            answer = self._answers.pop(request_id)
+        if "error" in answer:
+            raise proto.exception_from_error(answer["error"])
+        return answer.get("result")
+
+    def request(self, method: str, params: JSONObject, timeout: float = 60.0) -> JSONValue:
+        """Send a request and wait for its answer."""
+        return self.wait(self.send_request(method, params), timeout)
+
+    def invoke(
+        self,
+        capability: str,
+        payload: object = None,
+        *,
+        operation: str = "run",
+        config: object = None,
+        context: JSONObject | None = None,
+        timeout: float = 60.0,
+    ) -> JSONObject:
+        """Call one operation through the process boundary and return its output."""
+        params: JSONObject = {
+            "capability": capability,
+            "operation": operation,
+            "config": cast(JSONValue, {} if config is None else config),
+            "input": cast(JSONValue, {} if payload is None else payload),
+            "context": cast(JSONValue, context or {}),
+        }
+        answer = cast(JSONObject, self.request("invoke", params, timeout))
+        return cast(JSONObject, answer["output"])
+
+    def errors_without_id(self) -> list[JSONObject]:
+        """Error answers the runner sent with ``id: null`` (to junk or oversized frames)."""
+        with self._cond:
+            return list(self._orphans)
+
+    def close(self, timeout: float = 10.0) -> int | None:
+        """Shut the runner down (``shutdown``, then kill if it lingers); return its exit status."""
+        process = self._process
+        if process is None:
+            return None
+        if process.poll() is None:
+            try:
+                self.request("shutdown", {"graceMs": 1000}, timeout=timeout)
+            except (TimeoutError, SynthralError, OSError):
+                pass
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for stream in (process.stdin, process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+        return process.returncode
+
+    def _read_stdout(self) -> None:
+        assert self._process is not None and self._process.stdout is not None
+        for line in self._process.stdout:
+            try:
+                message = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(message, dict):
+                continue
+            with self._cond:
+                request_id = message.get("id")
+                if isinstance(request_id, int) and ("result" in message or "error" in message):
+                    self._answers[request_id] = message
+                elif "method" in message:
+                    self.notifications.append(message)
+                else:
+                    self._orphans.append(message)
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def _read_stderr(self) -> None:
+        assert self._process is not None and self._process.stderr is not None
+        for line in self._process.stderr:
+            self.stderr_lines.append(line.decode(errors="replace").rstrip())
+
+
+@dataclass(frozen=True)
+class Example:
+    """One call the conformance suite makes, in process and through the runner.
+
+    Attributes:
+        capability: The capability's name.
+        input: The operation's input.
+        config: The capability's config.
+        operation: The operation; the capability's only one when ``None``.
+        expected: When given, the output must contain these keys with these values.
+        secrets: Secrets granted to the call.
+    """
+
+    capability: str
+    input: JSONObject
+    config: JSONObject = field(default_factory=dict)
+    operation: str | None = None
+    expected: JSONObject | None = None
+    secrets: dict[str, str] = field(default_factory=dict)
+
+
+def _contains(output: JSONObject, expected: JSONObject) -> bool:
+    return all(key in output and output[key] == value for key, value in expected.items())
+
+
+class PluginConformance:
+    """The checks every plugin must pass; subclass it in your tests and set ``dist``."""
+
+    dist: ClassVar[str]
+    examples: ClassVar[Sequence[Example]] = ()
+    runner_env: ClassVar[Mapping[str, str]] = {}
+
+    _cache: ClassVar[dict[str, dict[str, CapabilityEntry]]] = {}
+
+    def _entries(self) -> dict[str, CapabilityEntry]:
+        if self.dist not in PluginConformance._cache:
+            PluginConformance._cache[self.dist] = load_plugin(self.dist)
+        return PluginConformance._cache[self.dist]
+
+    def _client(self) -> RunnerClient:
+        return RunnerClient(self.dist, env=self.runner_env)
+
+    def _run_examples(self, run: Callable[[Example], JSONObject]) -> None:
+        for example in self.examples:
+            output = run(example)
+            if example.expected is not None:
+                assert _contains(output, example.expected), (
+                    f"example {example.capability} returned {output!r}, expected it to contain {example.expected!r}"
+                )
+
+    def test_declares_one_entry_point(self) -> None:
+        refs = discover_entry_points(self.dist)
+        assert len(refs) == 1, f"{self.dist} must declare exactly one entry point in 'synthral.plugins', has {refs}"
+
+    def test_offers_valid_capabilities(self) -> None:
+        entries = self._entries()
+        assert entries, f"{self.dist} offers no capability; implement a hook from synthral_sdk.hookspecs"
+        for name, entry in entries.items():
+            assert NAME_PATTERN.fullmatch(name), f"capability name {name!r} is not lowercase letters, digits, _ . -"
+            spec = entry.spec().wire()
+            orjson.dumps(spec)  # the catalog must be plain JSON
+            assert isinstance(spec["configSchema"], dict)
+            assert spec["operations"], f"capability {name} has no operations"
+
+    def test_rejects_unknown_operation(self) -> None:
+        for name, entry in self._entries().items():
+            try:
+                call(entry.capability, {}, operation="no-such-operation")
+            except UnknownOperation:
+                continue
+            raise AssertionError(f"{name} accepted an unknown operation")
+
+    def test_rejects_invalid_config(self) -> None:
+        for name, entry in self._entries().items():
+            try:
+                call(entry.capability, {}, config="not an object")
+            except ConfigInvalid as exc:
+                assert "config" in exc.message
+                continue
+            raise AssertionError(f"{name} accepted a config that is not an object")
+
+    def test_rejects_invalid_input(self) -> None:
+        for name, entry in self._entries().items():
+            try:
+                call(entry.capability, ["not", "an", "object"])
+            except (InputInvalid, ConfigInvalid):
+                continue
+            raise AssertionError(f"{name} accepted an input that is not an object")
+
+    def test_catalog_is_the_same_through_the_runner(self) -> None:
+        with self._client() as client:
+            remote = client.initialize_result["capabilities"]
+        assert remote == catalog(self._entries())
+
+    def test_errors_cross_the_boundary_typed(self) -> None:
+        name = next(iter(self._entries()))
+        with self._client() as client:
+            for payload, config, capability, expected in (
+                ({}, {}, "no-such-capability", UnknownCapability),
+                ({}, "not an object", name, ConfigInvalid),
+            ):
+                try:
+                    client.invoke(capability, payload, config=config, operation=self._first_op(name))
+                except expected:
+                    continue
+                raise AssertionError(f"expected {expected.__name__} from the runner")
+
+    def _first_op(self, name: str) -> str:
+        return next(iter(self._entries()[name].capability.operations()))
+
+    def test_examples_in_process(self) -> None:
+        entries = self._entries()
+        self._run_examples(
+            lambda ex: call(
+                entries[ex.capability].capability, ex.input, config=ex.config, operation=ex.operation, secrets=ex.secrets
+            )
+        )
+
+    def test_examples_through_the_runner(self) -> None:
+        if not self.examples:
+            return
+        with self._client() as client:
+            self._run_examples(
+                lambda ex: client.invoke(
+                    ex.capability,
+                    ex.input,
+                    operation=ex.operation or self._first_op(ex.capability),
+                    config=ex.config,
+                    context={"secrets": cast(JSONValue, ex.secrets)} if ex.secrets else None,
+                )
+            )

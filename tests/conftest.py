@@ -1,0 +1,102 @@
+"""Shared fixtures: fixture plugin wheels built once, throwaway homes, a plugin host."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from synthral.config import Settings
+from synthral.plugins.host import PluginHost
+from synthral.plugins.uv import run_uv
+
+FIXTURES = Path(__file__).parent / "fixtures" / "plugins"
+REPO = Path(__file__).parent.parent
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One SDK wheel for the whole session (plugin venvs get it from here)."""
+    path = tmp_path_factory.mktemp("wheelhouse")
+    old = os.environ.get("SYNTHRAL_WHEELHOUSE")
+    os.environ["SYNTHRAL_WHEELHOUSE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("SYNTHRAL_WHEELHOUSE", None)
+    else:
+        os.environ["SYNTHRAL_WHEELHOUSE"] = old
+
+
+async def _build(source: Path, out: Path) -> Path:
+    await run_uv(["build", "--wheel", "--quiet", "--out-dir", str(out), str(source)], what=f"building {source}")
+    return next(out.glob("*.whl"))
+
+
+@pytest.fixture(scope="session")
+def fixture_wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every fixture plugin under tests/fixtures/plugins as a wheel, plus noop 2.0.0."""
+    out = tmp_path_factory.mktemp("fixture-wheels")
+    sources = {path.name: path for path in sorted(FIXTURES.iterdir()) if (path / "pyproject.toml").is_file()}
+    noop2 = tmp_path_factory.mktemp("noop2") / "noop"
+    shutil.copytree(FIXTURES / "noop", noop2)
+    pyproject = noop2 / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('version = "1.0.0"', 'version = "2.0.0"'))
+    sources["noop-2"] = noop2
+
+    async def build_all() -> list[Path]:
+        return await asyncio.gather(*(_build(src, out / name) for name, src in sources.items()))
+
+    return dict(zip(sources, asyncio.run(build_all()), strict=True))
+
+
+def make_settings(home: Path, wheelhouse: Path, **overrides: object) -> Settings:
+    """Settings for a throwaway home with timeouts short enough for tests."""
+    base = Settings.from_env(home)
+    values: dict[str, object] = {
+        "wheelhouse": wheelhouse,
+        "plugin_start_timeout": 20.0,
+        "plugin_call_timeout": 30.0,
+        "plugin_idle_timeout": 300.0,
+        "plugin_cancel_grace": 5.0,
+        **overrides,
+    }
+    return dataclasses.replace(base, **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, wheelhouse: Path) -> Settings:
+    return make_settings(tmp_path / "home", wheelhouse)
+
+
+@pytest.fixture
+async def host(settings: Settings) -> AsyncIterator[PluginHost]:
+    plugin_host = PluginHost(settings)
+    yield plugin_host
+    await plugin_host.close()
+
+
+@pytest.fixture(scope="session")
+def noop_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, fixture_wheels: dict[str, Path]) -> Path:
+    """A home with the noop fixture installed, made once; tests must not install into it."""
+    home = tmp_path_factory.mktemp("noop-home")
+
+    async def install() -> None:
+        plugin_host = PluginHost(make_settings(home, wheelhouse))
+        await plugin_host.install(str(fixture_wheels["noop"]))
+        await plugin_host.close()
+
+    asyncio.run(install())
+    return home
+
+
+@pytest.fixture
+async def noop_host(noop_home: Path, wheelhouse: Path) -> AsyncIterator[PluginHost]:
+    """A fresh host (fresh processes) on the shared home with noop installed."""
+    plugin_host = PluginHost(make_settings(noop_home, wheelhouse, plugin_cancel_grace=1.0))
+    yield plugin_host
+    await plugin_host.close()
