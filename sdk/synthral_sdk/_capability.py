@@ -157,7 +157,11 @@ async def _run_in_thread(
         return await asyncio.shield(future)
     except asyncio.CancelledError:
         context._cancel_event.set()  # noqa: SLF001 -- the SDK's own context
-        await asyncio.wait([future])
+        while not future.done():
+            try:
+                await asyncio.wait([future])
+            except asyncio.CancelledError:
+                continue  # cancelled again while waiting: still wait for the thread to return
         raise
 
 

@@ -123,6 +123,7 @@ class _Runner:
         self._capabilities: dict[str, CapabilityEntry] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._cancel_events: dict[int, threading.Event] = {}
+        self._expired: set[int] = set()
         self._blobs = BlobStore(os.environ.get("SYNTHRAL_BLOB_ROOT") or Path.home() / ".synthral" / "blobs")
         data_dir = os.environ.get("SYNTHRAL_PLUGIN_DATA")
         self._data_dir = Path(data_dir) if data_dir else None
@@ -315,25 +316,29 @@ class _Runner:
                 data_dir=self._data_dir,
             )
             operation = params.get("operation")
-            call = entry.capability.call(
-                operation if isinstance(operation, str) else "",
-                params.get("config", {}),
-                params.get("input", {}),
-                context,
-            )
-            if timeout is None:
-                output = await call
-            else:
-                try:
-                    output = await asyncio.wait_for(call, timeout)
-                except TimeoutError:
-                    raise DeadlineExceeded(
-                        f"the call did not finish within its {timeout_ms} ms timeout",
-                        details={"timeoutMs": cast(JSONValue, timeout_ms)},
-                    ) from None
+            timer = None
+            if timeout is not None:
+                timer = self._loop.call_later(timeout, self._expire, request_id)
+            try:
+                output = await entry.capability.call(
+                    operation if isinstance(operation, str) else "",
+                    params.get("config", {}),
+                    params.get("input", {}),
+                    context,
+                )
+            finally:
+                if timer is not None:
+                    timer.cancel()
             self._write(proto.result(request_id, {"output": output}))
         except asyncio.CancelledError:
-            self._write(proto.error_for_exception(request_id, Cancelled(f"request {request_id} was cancelled")))
+            if request_id in self._expired:
+                exc = DeadlineExceeded(
+                    f"the call did not finish within its {timeout_ms} ms timeout",
+                    details={"timeoutMs": cast(JSONValue, timeout_ms)},
+                )
+                self._write(proto.error_for_exception(request_id, exc))
+            else:
+                self._write(proto.error_for_exception(request_id, Cancelled(f"request {request_id} was cancelled")))
         except Cancelled as exc:
             self._write(proto.error_for_exception(request_id, exc))
         except SynthralError as exc:
@@ -352,13 +357,18 @@ class _Runner:
             self.redact.remove(request_id)
             self._tasks.pop(request_id, None)
             self._cancel_events.pop(request_id, None)
+            self._expired.discard(request_id)
+
+    def _expire(self, request_id: int) -> None:
+        self._expired.add(request_id)
+        self._cancel(request_id)
 
     def _cancel(self, request_id: int) -> None:
         event = self._cancel_events.get(request_id)
         if event is not None:
             event.set()
         task = self._tasks.get(request_id)
-        if task is not None:
+        if task is not None and not task.cancelling():
             task.cancel()
 
     async def _shutdown(self, request_id: int, params: JSONObject) -> None:

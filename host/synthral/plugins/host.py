@@ -97,6 +97,7 @@ class PluginHost:
         self._index: dict[str, dict[str, dict[str, CapabilityHandle]]] | None = None
         self._stamp: int | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self.refresh()
 
     # -- discovery -----------------------------------------------------------------------
 

@@ -45,14 +45,24 @@ class RpcConnection(asyncio.SubprocessProtocol):
         cancel_grace: Seconds a cancelled request may stay unanswered before
             ``on_stuck`` is called.
         on_stuck: Called when a cancelled call ignores cancellation for too long.
+        on_closed: Called once the process has exited and its pipes are drained, before
+            the calls still in flight are failed.
     """
 
-    def __init__(self, label: str, max_frame: int, cancel_grace: float, on_stuck: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        label: str,
+        max_frame: int,
+        cancel_grace: float,
+        on_stuck: Callable[[str], None],
+        on_closed: Callable[[RpcConnection], None],
+    ) -> None:
         self.label = label
         self.log = logging.getLogger(f"synthral.plugin.{label.partition('==')[0]}")
         self.max_frame = max_frame
         self.cancel_grace = cancel_grace
         self.on_stuck = on_stuck
+        self.on_closed = on_closed
         self.junk_lines = 0
         self.stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL)
         self.closed: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
@@ -85,6 +95,9 @@ class RpcConnection(asyncio.SubprocessProtocol):
             self._stderr_line(self._stderr_buffer)
             self._stderr_buffer = b""
         returncode = self._transport.get_returncode() if self._transport else None
+        if not self.closed.done():
+            self.closed.set_result(returncode)
+        self.on_closed(self)
         failure = self._failure or PluginCrashed(
             f"plugin {self.label} exited ({describe_exit(returncode)}) with calls in flight; "
             f"the next call starts it again. Last stderr lines:\n{self.stderr_text()}",
@@ -99,8 +112,6 @@ class RpcConnection(asyncio.SubprocessProtocol):
         self._awaiting_ack.clear()
         if self._transport is not None:
             self._transport.close()
-        if not self.closed.done():
-            self.closed.set_result(returncode)
 
     # -- sending -------------------------------------------------------------------------
 

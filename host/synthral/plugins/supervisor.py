@@ -132,7 +132,7 @@ class PluginProcess:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         conn = self._conn
-        if conn is None or self.state is not ProcessState.RUNNING:
+        if conn is None or self.state is not ProcessState.RUNNING or not conn.alive:
             conn = await self._ensure_running(deadline)
         remaining = deadline - loop.time()
         context = {**context, "timeoutMs": max(1, int(remaining * 1000))}
@@ -203,7 +203,7 @@ class PluginProcess:
         loop = asyncio.get_running_loop()
         self.state = ProcessState.STARTING
         options.data_dir.mkdir(parents=True, exist_ok=True)
-        conn = RpcConnection(options.label, options.max_frame, options.cancel_grace, self._on_stuck)
+        conn = RpcConnection(options.label, options.max_frame, options.cancel_grace, self._on_stuck, self._on_exit)
         env = {key: value for key, value in os.environ.items() if key in _PASSED_ENV or key.startswith("LC_")}
         env.update(
             {
@@ -236,7 +236,6 @@ class PluginProcess:
             ) from None
         self._conn = conn
         self._expected_exit = False
-        conn.closed.add_done_callback(lambda _: self._on_exit(conn))
         timeout = max(0.05, min(options.start_timeout, deadline - loop.time()))
         try:
             _, future = conn.request(
@@ -252,7 +251,7 @@ class PluginProcess:
             )
             answer = cast(JSONObject, await asyncio.wait_for(future, timeout))
         except TimeoutError:
-            conn.kill()
+            await _kill_and_wait(conn)
             self._record_failure()
             raise PluginStartError(
                 f"plugin {options.label} did not answer 'initialize' within {timeout:g} s and was stopped; "
@@ -268,12 +267,12 @@ class PluginProcess:
                 details={"plugin": options.label, "returncode": exc.details.get("returncode")},
             ) from None
         except SynthralError:
-            conn.kill()
+            await _kill_and_wait(conn)
             self._record_failure()
             raise
         major = proto.protocol_major(str(answer.get("protocolVersion", "")))
         if major != proto.protocol_major(proto.PROTOCOL_VERSION):
-            conn.kill()
+            await _kill_and_wait(conn)
             self._record_failure()
             raise IncompatiblePlugin(
                 f"plugin {options.label} speaks protocol {answer.get('protocolVersion')!r}, the host "
@@ -359,6 +358,11 @@ class PluginProcess:
             "consecutiveFailures": self.failures,
             "uptimeSeconds": None if self.started_at is None or self.pid is None else time.monotonic() - self.started_at,
         }
+
+
+async def _kill_and_wait(conn: RpcConnection) -> None:
+    conn.kill()
+    await asyncio.shield(conn.closed)
 
 
 def _host_version() -> str:

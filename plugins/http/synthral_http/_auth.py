@@ -6,15 +6,16 @@ import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
+from urllib.parse import quote_plus, unquote_plus
 
 import httpx
 from synthral_sdk.errors import ConfigInvalid
 
 from synthral_http.models import AuthConfig
 
-__all__ = ["SECRET_NAME", "Credential", "Redactor", "may_carry_credential", "safe_url"]
+__all__ = ["CREDENTIAL_NAME", "Credential", "Redactor", "may_carry_credential", "safe_url", "with_param"]
 
-SECRET_NAME: Final = "credential"
+CREDENTIAL_NAME: Final = "credential"
 """The name of the secret the node may be granted."""
 
 MASK: Final = "***"
@@ -44,18 +45,18 @@ class Credential:
         """
         if auth is None:
             return None
-        value = secrets.get(SECRET_NAME)
+        value = secrets.get(CREDENTIAL_NAME)
         if not value:
             raise ConfigInvalid(
                 f"the config sets auth type '{auth.type}' but the call was granted no credential; grant the node "
-                f"a credential (the secret '{SECRET_NAME}') or remove 'auth' from the config",
-                details={"secret": SECRET_NAME, "auth": auth.type},
+                f"a credential (the secret '{CREDENTIAL_NAME}') or remove 'auth' from the config",
+                details={"secret": CREDENTIAL_NAME, "auth": auth.type},
             )
         if auth.type == "basic" and auth.username is None and ":" not in value:
             raise ConfigInvalid(
                 "auth type 'basic' has no 'username' in the config, so the credential must have the form "
                 "'username:password', and it does not; set auth.username or store the credential in that form",
-                details={"secret": SECRET_NAME, "auth": auth.type},
+                details={"secret": CREDENTIAL_NAME, "auth": auth.type},
             )
         return cls(auth, value)
 
@@ -88,7 +89,7 @@ class Credential:
             case "header":
                 request.headers[str(self.auth.name)] = self.value
             case "query":
-                request.url = request.url.copy_set_param(str(self.auth.name), self.value)
+                request.url = with_param(request.url, str(self.auth.name), quote_plus(self.value))
 
     def remove(self, request: httpx.Request) -> None:
         """Take the credential off ``request`` (before it goes to another origin)."""
@@ -96,14 +97,41 @@ class Credential:
         if header is not None:
             request.headers.pop(header, None)
         elif self.auth.name is not None:
-            request.url = request.url.copy_remove_param(self.auth.name)
+            request.url = with_param(request.url, self.auth.name, None)
 
     def mask_url(self, url: httpx.URL) -> httpx.URL:
         """Return ``url`` with the credential's query parameter masked, for outputs."""
         name = self.auth.name
         if self.auth.type == "query" and name is not None and name in url.params:
-            return url.copy_set_param(name, MASK)
+            return with_param(url, name, MASK)
         return url
+
+
+def with_param(url: httpx.URL, name: str, encoded_value: str | None) -> httpx.URL:
+    """Set (or, with ``None``, remove) one query parameter, leaving the others' bytes alone.
+
+    httpx's own ``copy_set_param`` re-encodes the whole query string, which breaks signed
+    URLs whose signature covers the exact encoding. The parameter keeps its place when
+    present and is appended otherwise.
+
+    Args:
+        url: The URL to change.
+        name: The parameter's decoded name.
+        encoded_value: The new value, already percent-encoded; ``None`` removes it.
+    """
+    pair = None if encoded_value is None else f"{quote_plus(name)}={encoded_value}"
+    parts: list[str] = []
+    for part in url.query.decode("ascii").split("&"):
+        if not part:
+            continue
+        if unquote_plus(part.split("=", 1)[0]) != name:
+            parts.append(part)
+        elif pair is not None:
+            parts.append(pair)
+            pair = None  # later duplicates are dropped
+    if pair is not None:
+        parts.append(pair)
+    return url.copy_with(query="&".join(parts).encode("ascii") or None)
 
 
 def _port(url: httpx.URL) -> int | None:

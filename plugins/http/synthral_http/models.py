@@ -17,6 +17,7 @@ __all__ = [
     "MAX_INLINE_LIMIT",
     "AuthConfig",
     "Method",
+    "QueryValue",
     "RequestConfig",
     "RequestInput",
     "RequestOutput",
@@ -31,6 +32,9 @@ ResponseFormat = Literal["auto", "json", "text", "blob"]
 
 QueryScalar = str | int | float | bool | None
 """One query parameter value; ``True``/``False`` become ``true``/``false``, ``None`` an empty value."""
+
+QueryValue = QueryScalar | list[QueryScalar]
+"""A query parameter's value; a list repeats the parameter."""
 
 MIB: Final = 1024 * 1024
 
@@ -66,9 +70,7 @@ class AuthConfig(BaseModel):
     )
     username: str | None = Field(
         default=None,
-        description=(
-            "The user name for 'basic'. When unset, the credential itself must be 'username:password'."
-        ),
+        description=("The user name for 'basic'. When unset, the credential itself must be 'username:password'."),
     )
     name: str | None = Field(
         default=None,
@@ -150,9 +152,9 @@ class RequestInput(BaseModel):
     method: Method = Field(default="GET", description="The HTTP method.")
     url: str = Field(description="An absolute http:// or https:// URL; its query string is kept.")
     headers: dict[str, str] = Field(default_factory=dict, description="Request headers.")
-    query: dict[str, QueryScalar | list[QueryScalar]] = Field(
+    query: dict[str, QueryValue] = Field(
         default_factory=dict,
-        description="Query parameters added to the URL's own; a list repeats the parameter.",
+        description="Query parameters appended to the URL's own; a list repeats the parameter.",
     )
     json_body: JsonValue = Field(
         default=None, alias="json", description="A JSON body (sent as application/json); null means no body."
@@ -174,10 +176,14 @@ class RequestInput(BaseModel):
         try:
             url = httpx.URL(value)
         except httpx.InvalidURL as exc:
-            raise ValueError(f"{value!r} is not a valid URL ({exc}); give an absolute http:// or https:// URL") from None
+            raise ValueError(
+                f"{value!r} is not a valid URL ({exc}); give an absolute http:// or https:// URL"
+            ) from None
         if url.scheme not in ("http", "https"):
             shown = f"scheme '{url.scheme}'" if url.scheme else "no scheme"
-            raise ValueError(f"only http and https URLs are supported, and this one has {shown}; use http:// or https://")
+            raise ValueError(
+                f"only http and https URLs are supported, and this one has {shown}; use http:// or https://"
+            )
         if not url.host:
             raise ValueError("the URL has no host; give an absolute URL such as https://api.example.com/items")
         if url.userinfo:

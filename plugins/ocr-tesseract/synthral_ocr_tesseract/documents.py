@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Final
 
-import pypdfium2 as pdfium
-import pypdfium2.raw as pdfium_c
+import pypdfium2 as pdfium  # type: ignore[import-untyped]  # pypdfium2 ships no type information
+import pypdfium2.raw as pdfium_c  # type: ignore[import-untyped]  # as above
 from PIL import Image, ImageOps, UnidentifiedImageError
 from synthral_sdk.errors import InputInvalid
 
@@ -86,8 +86,10 @@ class Document(abc.ABC):
 def open_document(data: bytes, *, media_type: str, dpi: int) -> Document:
     """Open ``data`` as a PDF or an image.
 
-    A PDF is recognised by its ``%PDF-`` header (which the format allows anywhere in the
-    first 1024 bytes) or by ``media_type``; anything else must be an image Pillow reads.
+    The content decides, not the label: a PDF is recognised by its ``%PDF-`` header (which
+    the format allows anywhere in the first 1024 bytes), anything else must be an image
+    Pillow reads. ``media_type`` only picks which complaint to make about bytes that are
+    neither: PDFium's for a declared ``application/pdf``, the list of formats otherwise.
 
     Args:
         data: The document's bytes.
@@ -97,9 +99,14 @@ def open_document(data: bytes, *, media_type: str, dpi: int) -> Document:
     Raises:
         InputInvalid: The bytes are not a readable PDF or image of an accepted format.
     """
-    if b"%PDF-" in data[:1024] or media_type == "application/pdf":
+    if b"%PDF-" in data[:1024]:
         return _PdfDocument(data, dpi)
-    return _ImageDocument(data, media_type)
+    try:
+        return _ImageDocument(data, media_type)
+    except InputInvalid:
+        if media_type == "application/pdf":
+            return _PdfDocument(data, dpi)
+        raise
 
 
 def select_pages(requested: Sequence[int] | None, document: Document) -> list[int]:
@@ -186,7 +193,7 @@ class _ImageDocument(Document):
             raise InputInvalid(
                 f"the document (declared as {media_type!r}, starting with bytes {data[:8]!r}) is "
                 f"neither a PDF nor an image of an accepted format; send {ACCEPTED_FORMATS}",
-                details={"mediaType": media_type, "accepted": list(("PDF", *_IMAGE_FORMATS))},
+                details={"mediaType": media_type, "accepted": ["PDF", *_IMAGE_FORMATS]},
             ) from None
         except Image.DecompressionBombError as exc:
             raise InputInvalid(

@@ -24,7 +24,7 @@ import pytesseract  # type: ignore[import-untyped]  # pytesseract ships no type 
 from PIL import Image
 from synthral_sdk.errors import DeadlineExceeded, NonRetryableError
 
-__all__ = ["TesseractBinary", "TesseractFailed", "find_tesseract"]
+__all__ = ["TesseractBinary", "TesseractRunError", "find_tesseract"]
 
 #: How long the quick queries (``--version``, ``--list-langs``) may take.
 _QUERY_TIMEOUT: Final = 30.0
@@ -33,7 +33,7 @@ _QUERY_TIMEOUT: Final = 30.0
 TsvData = dict[str, list[int | str]]
 
 
-class TesseractFailed(Exception):
+class TesseractRunError(Exception):
     """Tesseract ran and exited with an error; ``message`` is what it printed."""
 
     def __init__(self, message: str) -> None:
@@ -106,7 +106,7 @@ def find_tesseract(command: str | None) -> str:
 
 def _run_query(path: str, args: Sequence[str]) -> str:
     try:
-        done = subprocess.run(  # noqa: S603 -- a resolved executable path and fixed options
+        done = subprocess.run(
             [path, *args],
             capture_output=True,
             stdin=subprocess.DEVNULL,
@@ -173,7 +173,13 @@ class TesseractBinary:
         return []
 
     def image_to_data(
-        self, image: Image.Image, *, languages: Sequence[str], psm: int, oem: int | None, dpi: int | None,
+        self,
+        image: Image.Image,
+        *,
+        languages: Sequence[str],
+        psm: int,
+        oem: int | None,
+        dpi: int | None,
         timeout: float | None,
     ) -> TsvData:
         """Recognise one page image and return Tesseract's TSV rows as columns.
@@ -187,7 +193,7 @@ class TesseractBinary:
             timeout: Seconds the run may take, or ``None`` for no limit.
 
         Raises:
-            TesseractFailed: Tesseract exited with an error.
+            TesseractRunError: Tesseract exited with an error.
             DeadlineExceeded: ``timeout`` passed; the Tesseract process was killed.
         """
         options = [f"--psm {psm}"]
@@ -214,7 +220,7 @@ class TesseractBinary:
                         timeout=max(timeout, 0.001) if timeout is not None else 0,
                     )
             except pytesseract.TesseractError as exc:
-                raise TesseractFailed(str(exc.message)) from exc
+                raise TesseractRunError(str(exc.message)) from exc
             except pytesseract.TesseractNotFoundError as exc:
                 raise NonRetryableError(
                     f"the tesseract binary at {self.path} disappeared; reinstall it "
