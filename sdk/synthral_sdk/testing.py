@@ -92,6 +92,7 @@ class RunnerClient:
         python: The interpreter whose environment holds the plugin (default: this one).
         blob_root: The blob store directory handed to the plugin.
         env: Extra environment variables for the process.
+        initialize: Extra ``initialize`` parameters (``entryPoints``, ``maxFrameBytes``...).
     """
 
     def __init__(
@@ -101,8 +102,10 @@ class RunnerClient:
         python: str | None = None,
         blob_root: Path | None = None,
         env: Mapping[str, str] | None = None,
+        initialize: JSONObject | None = None,
     ) -> None:
         self.dist = dist
+        self.initialize_params = dict(initialize or {})
         self.python = python or sys.executable
         self.blob_root = blob_root or Path(tempfile.mkdtemp(prefix="synthral-blobs-"))
         self.env = dict(env or {})
@@ -135,11 +138,12 @@ class RunnerClient:
         self._stdin = self._process.stdin
         threading.Thread(target=self._read_stdout, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
-        answer = self.request(
-            "initialize",
-            {"protocolVersion": proto.PROTOCOL_VERSION, "host": {"name": "synthral-sdk-testing", "version": __version__}},
-            timeout=timeout,
-        )
+        params: JSONObject = {
+            "protocolVersion": proto.PROTOCOL_VERSION,
+            "host": {"name": "synthral-sdk-testing", "version": __version__},
+            **self.initialize_params,
+        }
+        answer = self.request("initialize", params, timeout=timeout)
         self.initialize_result = cast(JSONObject, answer)
         return self.initialize_result
 

@@ -33,7 +33,7 @@ for _name in ("httpx", "httpcore"):
     if logging.getLogger(_name).level == logging.NOTSET:
         logging.getLogger(_name).setLevel(logging.WARNING)
 
-_IDEMPOTENT_UNSAFE: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_KEYED_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 _STATUS_HINTS: Final = {
     400: "the server rejected the request; check the body and query against the API's documentation",
@@ -111,44 +111,33 @@ class HttpRequest(Node[RequestInput, RequestOutput, RequestConfig]):
         """
         credential = Credential.from_context(config.auth, context.secrets)
         redact = Redactor(credential)
-        headers, content = await _outgoing(inputs, context)
-        if (
-            config.send_idempotency_key
-            and inputs.method in _IDEMPOTENT_UNSAFE
-            and context.idempotency_key
-            and "idempotency-key" not in headers
-        ):
-            headers["Idempotency-Key"] = context.idempotency_key
+        headers, content = await _outgoing(inputs, config, context)
         shown = redact(safe_url(httpx.URL(inputs.url)))
+        tls = _ssl_context(config.verify_tls)  # before the clock starts: the first call builds it
         outcome = "failed"
+        note: str | None = None
         started = time.perf_counter()
         try:
-            async with httpx.AsyncClient(timeout=config.timeout, verify=_ssl_context(config.verify_tls)) as client:
+            async with httpx.AsyncClient(timeout=config.timeout, verify=tls) as client:
                 request = client.build_request(
                     inputs.method, _with_query(inputs.url, inputs.query), headers=headers, content=content
                 )
                 if credential is not None:
                     credential.apply(request)
                 with Spool(config.max_inline_bytes) as spool:
-                    try:
-                        async with asyncio.timeout(config.timeout):
-                            response, followed = await _exchange(client, request, config, credential, redact)
-                            try:
-                                await read_body(response, spool)
-                            finally:
-                                await response.aclose()
-                    except TimeoutError:
-                        outcome = "timed out"
-                        raise _deadline_error(inputs.method, shown, _host(request.url), config.timeout) from None
-                    except httpx.HTTPError as exc:
-                        outcome = type(exc).__name__
-                        raise _transport_error(exc, inputs.method, request, redact) from None
+                    response, followed = await _fetch(
+                        client, request, config, credential=credential, redact=redact, spool=spool
+                    )
                     elapsed_ms = round((time.perf_counter() - started) * 1000)
                     outcome = str(response.status_code)
                     if config.raise_for_status and response.status_code >= 400:
                         said = excerpt(spool, response)
-                        raise _status_error(response, inputs.method, redact, said and redact(said))
+                        raise _status_error(response, redact, said and redact(said))
                     body, note = await to_body(spool, response, config.response_format, context.blobs)
+        except SynthralError as exc:
+            if outcome == "failed":
+                outcome = f"failed ({exc.details.get('error', type(exc).__name__)})"
+            raise
         finally:
             took = round((time.perf_counter() - started) * 1000)
             context.log.info("%s %s → %s in %d ms", inputs.method, shown, outcome, took)
@@ -183,8 +172,14 @@ def _with_query(url: str, query: Mapping[str, QueryValue]) -> httpx.URL:
     return base.copy_with(query=f"{raw}&{extra}".encode("ascii") if raw else extra.encode("ascii"))
 
 
-async def _outgoing(inputs: RequestInput, context: Context) -> tuple[httpx.Headers, bytes | None]:
-    """The request's headers and encoded body, with the Content-Type the body implies."""
+async def _outgoing(
+    inputs: RequestInput, config: RequestConfig, context: Context
+) -> tuple[httpx.Headers, bytes | None]:
+    """The request's headers and encoded body, with the Content-Type the body implies.
+
+    For methods that change state, the step's idempotency key goes along so that a
+    server which deduplicates can recognise a retry of the same step.
+    """
     headers = httpx.Headers(inputs.headers)
     content: bytes | None = None
     default_type: str | None = None
@@ -206,7 +201,43 @@ async def _outgoing(inputs: RequestInput, context: Context) -> tuple[httpx.Heade
         headers["Content-Type"] = inputs.content_type
     elif default_type is not None and "content-type" not in headers:
         headers["Content-Type"] = default_type
+    if (
+        config.send_idempotency_key
+        and inputs.method in _KEYED_METHODS
+        and context.idempotency_key
+        and "idempotency-key" not in headers
+    ):
+        headers["Idempotency-Key"] = context.idempotency_key
     return headers, content
+
+
+async def _fetch(
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    config: RequestConfig,
+    *,
+    credential: Credential | None,
+    redact: Redactor,
+    spool: Spool,
+) -> tuple[httpx.Response, list[httpx.URL]]:
+    """Send ``request``, follow redirects and read the final body into ``spool``, within the timeout.
+
+    Raises:
+        RetryableError: A transport failure or the timeout.
+        NonRetryableError: Too many redirects, or a failure no retry can fix.
+    """
+    try:
+        async with asyncio.timeout(config.timeout):
+            response, followed = await _exchange(client, request, config, credential, redact)
+            try:
+                await read_body(response, spool)
+            finally:
+                await response.aclose()
+    except TimeoutError:
+        raise _deadline_error(request, redact, config.timeout) from None
+    except httpx.HTTPError as exc:
+        raise _transport_error(exc, request, redact) from None
+    return response, followed
 
 
 async def _exchange(
@@ -237,7 +268,7 @@ async def _exchange(
                 f"{request.method} {chain[0]} redirected more than {config.max_redirects} times (the config's "
                 f"max_redirects), last to {redact(safe_url(following.url))}; the server may redirect in a loop. "
                 "Check the URL, or raise max_redirects if the chain is legitimate",
-                details={"max_redirects": config.max_redirects, "redirects": chain},
+                details={"max_redirects": config.max_redirects, "redirects": chain, "error": "TooManyRedirects"},
             )
         if credential is not None:
             credential.remove(following)
@@ -278,9 +309,10 @@ def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | Non
     return None
 
 
-def _transport_error(exc: httpx.HTTPError, method: str, fallback: httpx.Request, redact: Redactor) -> SynthralError:
+def _transport_error(exc: httpx.HTTPError, fallback: httpx.Request, redact: Redactor) -> SynthralError:
     """Translate an httpx failure into the SDK's error tree, naming the host and the cause."""
-    url = _failed_request(exc, fallback).url
+    failed = _failed_request(exc, fallback)
+    method, url = failed.method, failed.url
     host = _host(url)
     shown = redact(safe_url(url))
     cause = f"{type(exc).__name__}: {redact(str(exc))}" if str(exc) else type(exc).__name__
@@ -328,16 +360,17 @@ def _transport_error(exc: httpx.HTTPError, method: str, fallback: httpx.Request,
     return RetryableError(f"{message}; the call will be retried", details=details)
 
 
-def _deadline_error(method: str, shown: str, host: str, timeout: float) -> RetryableError:
+def _deadline_error(request: httpx.Request, redact: Redactor, timeout: float) -> RetryableError:
+    host, shown = _host(request.url), redact(safe_url(request.url))
     return RetryableError(
-        f"{method} {shown} timed out: {host} did not answer and send its whole body within {timeout:g} s (the "
-        "config's timeout). The call will be retried; raise the timeout if the server is just slow",
-        details={"host": host, "url": shown, "timeout": timeout},
+        f"{request.method} {shown} timed out: {host} did not answer and send its whole body within {timeout:g} s "
+        "(the config's timeout). The call will be retried; raise the timeout if the server is just slow",
+        details={"host": host, "url": shown, "timeout": timeout, "error": "Timeout"},
     )
 
 
-def _status_error(response: httpx.Response, method: str, redact: Redactor, said: str | None) -> SynthralError:
-    status = response.status_code
+def _status_error(response: httpx.Response, redact: Redactor, said: str | None) -> SynthralError:
+    status, method = response.status_code, response.request.method
     shown = redact(safe_url(response.url))
     head = f"{method} {shown} answered {status} {response.reason_phrase}".rstrip()
     if said:

@@ -57,6 +57,19 @@ def test_query_credential_is_masked_in_the_output_url(server: Server, blobs: Blo
     assert SECRET not in str(output)
 
 
+def test_query_credential_leaves_a_signed_query_as_it_was(server: Server, blobs: BlobStore) -> None:
+    output = call(
+        NODE,
+        {"url": server.url("/echo?sig=a%2Fb+c&x=1"), "query": {"page": 2}},
+        config={"auth": {"type": "query", "name": "api_key"}},
+        secrets=GRANTED,
+        blobs=blobs,
+    )
+
+    assert output["json"]["query"] == {"sig": ["a/b c"], "x": ["1"], "page": ["2"], "api_key": [SECRET]}
+    assert output["url"] == server.url("/echo?sig=a%2Fb+c&x=1&page=2&api_key=***")
+
+
 def test_auth_replaces_a_header_of_the_same_name(server: Server, blobs: BlobStore) -> None:
     output = call(
         NODE,

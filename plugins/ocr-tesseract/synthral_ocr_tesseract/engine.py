@@ -32,6 +32,9 @@ _WORD_LEVEL: Final = 5
 #: script only, 2 analyses the layout only.
 _LAYOUT_ONLY_PSMS: Final = frozenset({0, 2})
 
+#: OCR engine modes that run the legacy engine, which most published models do not include.
+_LEGACY_OEMS: Final = frozenset({0, 2})
+
 
 class TesseractConfig(BaseModel):
     """How the ``tesseract`` engine reads documents."""
@@ -132,12 +135,14 @@ class TesseractEngine(OCREngine[TesseractConfig]):
         pages: list[OCRPage] = []
         with open_document(data, media_type=request.document.media_type, dpi=config.dpi) as document:
             numbers = select_pages(request.pages, document)
+            every_page = numbers == list(range(1, document.page_count + 1))
             for done, number in enumerate(numbers, start=1):
                 context.check()
                 page = document.render(number)
                 tsv = _run(binary, page, languages, config, context)
                 pages.append(_page_from_tsv(page, tsv, config.min_confidence))
-                context.report_progress(done / len(numbers), f"page {number} of {document.page_count}")
+                note = f"page {done} of {len(numbers)}"
+                context.report_progress(done / len(numbers), note if every_page else f"{note} (page {number})")
         return OCRResult(engine=engine, text=PAGE_SEPARATOR.join(page.text for page in pages), pages=pages)
 
 
@@ -188,12 +193,18 @@ def _run(
             timeout=context.time_remaining(),
         )
     except TesseractRunError as exc:
-        if "legacy" in exc.message or "load any languages" in exc.message:
+        if "legacy" in exc.message and config.oem in _LEGACY_OEMS:
             raise ConfigInvalid(
-                f"tesseract cannot load its language data with these settings: {exc.message}. "
-                "Engine modes (config field 'oem') 0 and 2 need legacy-capable .traineddata files, "
-                "which the usual packages lack; use oem 1 or 3, or leave 'oem' unset",
+                f"config field 'oem' is {config.oem}, which needs the legacy engine, but the language data "
+                f"lacks it (tesseract says: {exc.message}); use oem 1 or 3, leave 'oem' unset, or point "
+                "'tessdata_dir' at legacy-capable .traineddata files",
                 details={"oem": config.oem, "languages": list(languages), "tesseract": exc.message},
+            ) from None
+        if "load any languages" in exc.message or "Failed loading language" in exc.message:
+            raise ConfigInvalid(
+                f"tesseract cannot load the language data for {'+'.join(languages)} (tesseract says: "
+                f"{exc.message}); replace the damaged .traineddata files, or reinstall the language packages",
+                details={"languages": list(languages), "tesseract": exc.message},
             ) from None
         raise NonRetryableError(
             f"tesseract failed on page {page.number}: {exc.message}",

@@ -24,7 +24,7 @@ import pytesseract  # type: ignore[import-untyped]  # pytesseract ships no type 
 from PIL import Image
 from synthral_sdk.errors import DeadlineExceeded, NonRetryableError
 
-__all__ = ["TesseractBinary", "TesseractRunError", "find_tesseract"]
+__all__ = ["TesseractBinary", "TesseractRunError", "TsvData", "find_tesseract"]
 
 #: How long the quick queries (``--version``, ``--list-langs``) may take.
 _QUERY_TIMEOUT: Final = 30.0

@@ -197,9 +197,24 @@ def test_stops_between_pages_when_cancelled(blobs: BlobStore, pdf: BlobRef) -> N
     assert reports == [(0.5, "page 1 of 2")]
 
 
+def test_progress_names_the_document_page_when_reading_a_selection(blobs: BlobStore, tiff: BlobRef) -> None:
+    reports: list[tuple[float | None, str]] = []
+    context = Context(blobs=blobs, progress=lambda fraction, message: reports.append((fraction, message)))
+    asyncio.run(ENGINE.call("recognize", {}, request(tiff, pages=[3]), context))
+    assert reports == [(1.0, "page 1 of 1 (page 3)")]
+
+
 def test_stops_when_the_deadline_has_passed(blobs: BlobStore, pdf: BlobRef) -> None:
     with pytest.raises(DeadlineExceeded):
         call(ENGINE, request(pdf), config=PDF_CONFIG, blobs=blobs, timeout=0)
+
+
+def test_kills_tesseract_when_the_deadline_passes_mid_page(blobs: BlobStore) -> None:
+    # A dense A4 page at 300 dpi takes Tesseract seconds; the call may take one.
+    lines = [f"Line {n} of a long page of text that keeps Tesseract busy" for n in range(60)]
+    dense = blobs.put(encode(draw_text([lines], size=(2480, 3508)), "PNG"), media_type="image/png")
+    with pytest.raises(DeadlineExceeded, match="while tesseract was reading a page"):
+        call(ENGINE, request(dense), blobs=blobs, timeout=1.0)
 
 
 # -- bad input -----------------------------------------------------------------------------
@@ -287,8 +302,14 @@ def test_rejects_bad_config(blobs: BlobStore, png: BlobRef, config: dict[str, ob
 
 def test_rejects_an_engine_mode_the_language_data_lacks(blobs: BlobStore, png: BlobRef) -> None:
     # Debian's eng.traineddata holds the LSTM model only; the legacy engine cannot load it.
-    with pytest.raises(ConfigInvalid, match="oem"):
+    with pytest.raises(ConfigInvalid, match="config field 'oem' is 0, which needs the legacy engine"):
         recognize(blobs, png, config={"oem": 0})
+
+
+def test_rejects_damaged_language_data(blobs: BlobStore, png: BlobRef, tmp_path: Path) -> None:
+    (tmp_path / "broken.traineddata").write_bytes(b"not a model")
+    with pytest.raises(ConfigInvalid, match="cannot load the language data for broken"):
+        recognize(blobs, png, config={"tessdata_dir": str(tmp_path), "languages": ["broken"]})
 
 
 # -- a missing or wrong binary ----------------------------------------------------------------

@@ -1,0 +1,43 @@
+"""The SDK's public surface is a contract: changing it is a deliberate, reviewed act."""
+
+import synthral_sdk
+from synthral_sdk import hookspecs
+
+EXPECTED_EXPORTS = {
+    "ENTRY_POINT_GROUP", "PROJECT_NAME", "PROTOCOL_VERSION", "AgentFramework", "AgentRequest", "AgentResult",
+    "AgentStep", "AuthSpec", "BBox", "BlobRef", "BlobStore", "Capability", "CapabilityKind", "CapabilitySpec",
+    "ChatMessage", "CodeRequest", "CodeResult", "CodeRuntime", "CompletionRequest", "CompletionResult",
+    "ConnectionCheck", "ConnectionStatus", "Connector", "Context", "CredentialField", "DeleteRequest",
+    "DeleteResult", "EmbedRequest", "EmbedResult", "Embedder", "JSONObject", "JSONValue", "LLMProvider",
+    "NoConfig", "Node", "OCRBlock", "OCREngine", "OCRPage", "OCRRequest", "OCRResult", "OCRWord", "Operation",
+    "OperationSpec", "PollRequest", "PollResult", "QueryMatch", "QueryRequest", "QueryResult", "SecretDelete",
+    "SecretDeleted", "SecretGet", "SecretPut", "SecretStore", "SecretValue", "SecretWritten", "ToolCall",
+    "ToolSpec", "Trigger", "UpsertRequest", "UpsertResult", "Usage", "VectorRecord", "VectorStore",
+    "WebhookRequest", "WebhookScheme", "WebhookSpec", "WebhookVerification", "__version__", "hookimpl",
+}  # fmt: skip
+
+EXPECTED_HOOKS = {
+    "synthral_startup", "synthral_shutdown", "synthral_nodes", "synthral_triggers", "synthral_connectors",
+    "synthral_ocr_engines", "synthral_embedders", "synthral_vector_stores", "synthral_code_runtimes",
+    "synthral_llm_providers", "synthral_agent_frameworks", "synthral_secret_stores",
+}  # fmt: skip
+
+
+def test_public_names_are_pinned() -> None:
+    assert set(synthral_sdk.__all__) == EXPECTED_EXPORTS
+    for name in synthral_sdk.__all__:
+        assert hasattr(synthral_sdk, name), name
+
+
+def test_hook_specs_are_pinned_and_documented() -> None:
+    assert set(hookspecs.__all__) == EXPECTED_HOOKS
+    for name in hookspecs.__all__:
+        hook = getattr(hookspecs, name)
+        assert hook.__doc__ and "versionadded" in hook.__doc__, name
+        assert "return" in hook.__annotations__, name
+
+
+def test_the_package_is_typed() -> None:
+    from pathlib import Path
+
+    assert (Path(synthral_sdk.__file__).parent / "py.typed").is_file()

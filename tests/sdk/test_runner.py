@@ -1,0 +1,181 @@
+"""The runner through its real process boundary: framing, errors, cancellation, shutdown."""
+
+from __future__ import annotations
+
+import time
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from synthral_sdk import BlobStore
+from synthral_sdk.errors import (
+    Cancelled,
+    DeadlineExceeded,
+    FrameTooLarge,
+    IncompatiblePlugin,
+    InputInvalid,
+    OutputInvalid,
+    PluginLoadError,
+    ProtocolError,
+    UnknownCapability,
+    UnknownOperation,
+)
+from synthral_sdk.testing import RunnerClient
+
+MODULES = str(Path(__file__).parent / "modules")
+
+
+def client_for(module: str, **initialize: object) -> RunnerClient:
+    return RunnerClient(
+        env={"PYTHONPATH": MODULES},
+        initialize={"entryPoints": [{"name": "fixture", "value": module}], **initialize},  # type: ignore[dict-item]
+    )
+
+
+@pytest.fixture
+def client() -> Iterator[RunnerClient]:
+    runner = client_for("runner_fixture", maxFrameBytes=64 * 1024)
+    runner.start()
+    yield runner
+    runner.close()
+
+
+def test_initialize_returns_the_catalog(client: RunnerClient) -> None:
+    answer = client.initialize_result
+    assert answer["protocolVersion"] == "1.0" and answer["maxFrameBytes"] == 64 * 1024
+    specs = {spec["name"]: spec for spec in answer["capabilities"]}  # type: ignore[union-attr,index]
+    assert specs["double"]["kind"] == "node" and specs["reader"]["kind"] == "ocr_engine"
+    assert specs["double"]["operations"]["run"]["inputSchema"]["properties"]["value"]["type"] == "integer"  # type: ignore[index]
+
+
+def test_invoke_and_prints_stay_off_the_stream(client: RunnerClient) -> None:
+    assert client.invoke("double", {"value": 21}) == {"value": 42}
+    assert client.errors_without_id() == []
+    deadline = time.monotonic() + 5
+    while not any("must not reach" in line for line in client.stderr_lines) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert any("must not reach" in line for line in client.stderr_lines)  # the print went to stderr
+
+
+def test_requests_before_initialize_are_refused() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "synthral_sdk.runner"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{}}\n')
+    process.stdin.flush()
+    answer = orjson.loads(process.stdout.readline())
+    process.stdin.close()
+    process.wait(10)
+    process.stdout.close()
+    assert answer["error"]["code"] == -32002 and "initialize" in answer["error"]["message"]
+    assert process.returncode == 0  # end of stdin: a clean exit
+
+
+def test_malformed_messages_get_protocol_errors_and_change_nothing(client: RunnerClient) -> None:
+    client.send_raw(b"this is not json\n")
+    client.send_raw(b"[1, 2, 3]\n")
+    client.send_raw(b'{"jsonrpc": "1.0", "id": 5, "method": "ping"}\n')
+    client.send_raw(b"\n   \n")
+    with pytest.raises(ProtocolError, match="unknown method"):
+        client.request("no_such_method", {})
+    with pytest.raises(ProtocolError, match="params must be an object"):
+        client.send_raw(b'{"jsonrpc":"2.0","id":777,"method":"invoke","params":[1]}\n')
+        client.wait(777)
+    deadline = time.monotonic() + 5
+    while len(client.errors_without_id()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    codes = sorted(error["error"]["code"] for error in client.errors_without_id())  # type: ignore[index]
+    assert codes == [-32700, -32600, -32600]
+    assert client.invoke("double", {"value": 1}) == {"value": 2}
+
+
+def test_an_oversized_frame_is_discarded_and_answered(client: RunnerClient) -> None:
+    client.send_raw(b'{"pad": "' + b"z" * (100 * 1024) + b'"}\n')
+    assert client.invoke("double", {"value": 3}) == {"value": 6}
+    orphans = client.errors_without_id()
+    assert orphans and orphans[0]["error"]["code"] == -32001  # type: ignore[index]
+
+
+def test_an_oversized_answer_becomes_an_error(client: RunnerClient) -> None:
+    with pytest.raises(FrameTooLarge, match="blob references"):
+        client.invoke("large", {"kib": 100})
+    assert client.invoke("large", {"kib": 1})["text"] == "y" * 1024
+
+
+def test_errors_are_typed(client: RunnerClient) -> None:
+    with pytest.raises(UnknownCapability, match="double"):
+        client.invoke("ghost", {})
+    with pytest.raises(UnknownOperation, match="run"):
+        client.invoke("double", {}, operation="walk")
+    with pytest.raises(InputInvalid, match="value"):
+        client.invoke("double", {"value": "many"})
+    with pytest.raises(OutputInvalid, match="bug in the plugin"):
+        client.invoke("wrong", {})
+
+
+def test_async_calls_run_concurrently_and_are_cancelled(client: RunnerClient) -> None:
+    slow = client.send_request("invoke", {"capability": "wait", "operation": "run", "input": {"value": 30}})
+    assert client.invoke("double", {"value": 5}) == {"value": 10}  # not blocked by the slow call
+    client.notify("$/cancelRequest", {"id": slow})
+    with pytest.raises(Cancelled):
+        client.wait(slow, timeout=5)
+
+
+def test_sync_calls_see_cancellation(client: RunnerClient) -> None:
+    spin = client.send_request("invoke", {"capability": "spin", "operation": "run", "input": {"value": 30}})
+    time.sleep(0.2)
+    client.notify("$/cancelRequest", {"id": spin})
+    with pytest.raises(Cancelled):
+        client.wait(spin, timeout=5)
+
+
+def test_the_runner_enforces_the_call_deadline(client: RunnerClient) -> None:
+    with pytest.raises(DeadlineExceeded, match="200 ms"):
+        client.invoke("spin", {"value": 30}, context={"timeoutMs": 200})
+
+
+def test_blobs_travel_as_references(client: RunnerClient) -> None:
+    ref = BlobStore(client.blob_root).put(b"text in a blob", media_type="text/plain")
+    result = client.invoke("reader", {"document": ref.to_json()}, operation="recognize")
+    assert result["text"] == "text in a blob"
+    with pytest.raises(InputInvalid, match="64 lowercase hex"):
+        client.invoke("reader", {"document": {"$blob": "sha256:../../etc/passwd", "size": 1}}, operation="recognize")
+
+
+def test_shutdown_waits_for_running_calls() -> None:
+    runner = client_for("runner_fixture")
+    runner.start()
+    slow = runner.send_request("invoke", {"capability": "wait", "operation": "run", "input": {"value": 1}})
+    assert runner.request("shutdown", {"graceMs": 5000}) is None
+    assert runner.wait(slow) == {"output": {"value": 1}}
+    assert runner.close() == 0
+
+
+@pytest.mark.parametrize(
+    ("module", "message"),
+    [
+        ("runner_import_error", "a_module_that_does_not_exist"),
+        ("runner_typo_hook", "synthral_node"),
+        ("runner_duplicate", "two capabilities are named 'same'"),
+        ("runner_wrong_kind", "must return instances"),
+    ],
+)
+def test_load_failures_are_answered_then_the_runner_exits(module: str, message: str) -> None:
+    runner = client_for(module)
+    with pytest.raises(PluginLoadError, match=message):
+        runner.start()
+    assert runner.close() == 3
+
+
+def test_another_protocol_major_is_refused() -> None:
+    runner = RunnerClient(env={"PYTHONPATH": MODULES}, initialize={"protocolVersion": "2.0"})
+    with pytest.raises(IncompatiblePlugin, match=r"protocol '2\.0'"):
+        runner.start()
+    assert runner.close() == 3
