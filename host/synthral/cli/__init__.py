@@ -95,13 +95,11 @@ def invoke(
 
 
 @app.command()
-def demo(
-    keep: Annotated[bool, typer.Option(help="Keep the demo's data directory and print where it is.")] = False,
-) -> None:
+def demo() -> None:
     """Install the first-party plugins into their own venvs and run a few calls end to end."""
     from synthral.services.demo import run_demo
 
-    run(run_demo(keep=keep))
+    run(run_demo())
 
 
 def main() -> None:

@@ -66,6 +66,14 @@ def parse_source(source: str) -> Source:
         InstallError: It is none of those.
     """
     path = Path(source).expanduser()
+    if "/" not in source and "==" not in source and not path.exists():
+        from synthral.plugins.registry import load_registry
+
+        entry = load_registry().get(source)
+        if entry is not None and entry.path is not None:
+            return Source("folder", path=Path(entry.path))
+        if entry is not None and entry.builtin:
+            raise InstallError(f"{source} is built into the host; there is nothing to install")
     if path.suffix == ".whl":
         if not path.is_file():
             raise InstallError(f"wheel {path} does not exist")
@@ -79,8 +87,9 @@ def parse_source(source: str) -> Source:
     specs = list(requirement.specifier) if requirement else []
     if requirement is None or len(specs) != 1 or specs[0].operator not in {"==", "==="} or "*" in specs[0].version:
         raise InstallError(
-            f"{source!r} is not a .whl file, a plugin project folder or NAME==VERSION; "
-            "name an existing path or pin an exact version, e.g. 'synthral-http==0.1.0'"
+            f"{source!r} is not a .whl file, a plugin project folder, a first-party plugin from "
+            "plugin_registry.toml or NAME==VERSION; name an existing path or pin an exact version, "
+            "e.g. 'synthral-http==0.1.0'"
         )
     return Source("index", requirement=requirement)
 

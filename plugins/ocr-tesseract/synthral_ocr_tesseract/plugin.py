@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 
 from synthral_sdk import OCREngine, hookimpl
 from synthral_sdk.errors import SynthralError
@@ -24,13 +23,12 @@ def synthral_ocr_engines() -> Sequence[OCREngine[TesseractConfig]]:
 
 
 @hookimpl
-def synthral_startup(data_dir: Path | None) -> None:
+def synthral_startup() -> None:
     """Log whether Tesseract is installed; a missing binary fails calls, not the plugin's start.
 
     The start must not fail: the config field ``tesseract_cmd`` may name a binary elsewhere,
-    and a call that finds none says how to install it.
+    and a call that finds none says how to install it. The hook's ``data_dir`` is not needed.
     """
-    del data_dir
     try:
         binary = TesseractBinary(find_tesseract(None))
         _log.info(

@@ -89,7 +89,7 @@ def test_starts_without_tesseract_and_says_so_per_call(blobs: BlobStore, png: Bl
 
 def test_startup_logs_the_tesseract_it_found(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="synthral_ocr_tesseract"):
-        plugin.synthral_startup(data_dir=None)
+        plugin.synthral_startup()
     assert any(record.getMessage().startswith("tesseract 5.") for record in caplog.records), caplog.text
 
 

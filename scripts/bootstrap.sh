@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Make a fresh Debian machine ready: system packages, uv, and the project's venv (.venv).
+# Idempotent: it installs only what is missing. Sourced by demo.sh and test.sh.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+need_apt=()
+command -v tesseract >/dev/null 2>&1 || need_apt+=(tesseract-ocr)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v git >/dev/null 2>&1 || need_apt+=(git)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "bootstrap: installing system packages: ${need_apt[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    echo "bootstrap: installing system packages with sudo: ${need_apt[*]}" >&2
+    sudo DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  else
+    echo "bootstrap: please install these Debian packages (needs root): ${need_apt[*]}" >&2
+    exit 1
+  fi
+fi
+
+PYTHON="${SYNTHRAL_PYTHON:-$(command -v python3.11 || command -v python3)}"
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "bootstrap: SynthralOS needs Python >= 3.11; $PYTHON is $("$PYTHON" --version)" >&2
+  exit 1
+fi
+
+if ! command -v uv >/dev/null 2>&1; then
+  if [ ! -x "$HOME/.local/bin/uv" ]; then
+    echo "bootstrap: installing uv" >&2
+    "$PYTHON" -m pip install --quiet --user uv 2>/dev/null || "$PYTHON" -m pip install --quiet uv
+  fi
+  export PATH="$HOME/.local/bin:$PATH"
+  command -v uv >/dev/null 2>&1 || PATH="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+fi
+
+export UV_PYTHON="$PYTHON"
+export UV_PYTHON_DOWNLOADS=never
+uv sync --quiet --frozen 2>/dev/null || uv sync --quiet
+export PATH="$ROOT/.venv/bin:$PATH"

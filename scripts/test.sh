@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install everything a fresh machine lacks, then run the whole test suite: lint, types,
+# the host and SDK tests, and every first-party plugin's own tests in its own venv.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
+
+echo "== ruff" >&2
+ruff format --check --quiet .
+ruff check --quiet .
+echo "== mypy --strict (host, sdk)" >&2
+mypy
+echo "== host and SDK tests" >&2
+pytest -q "$@"
+for plugin in plugins/*/; do
+  echo "== plugin ${plugin%/} (own venv)" >&2
+  (cd "$plugin" && uv sync --quiet && uv run --quiet pytest -q)
+done
