@@ -45,10 +45,10 @@ class OCRBlock(BaseModel):
 class OCRPage(BaseModel):
     """One page of a document."""
 
-    number: int = Field(ge=1, description="1-based page number.")
-    width: int
-    height: int
-    text: str
+    number: int = Field(ge=1, description="1-based page number in the document.")
+    width: int = Field(description="Width of the page image in pixels.")
+    height: int = Field(description="Height of the page image in pixels.")
+    text: str = Field(description="The page's blocks' texts, joined by a blank line ('\\n\\n').")
     blocks: list[OCRBlock] = Field(default_factory=list)
 
 
@@ -61,14 +61,18 @@ class OCRRequest(BaseModel):
     languages: list[str] | None = Field(
         default=None, description="Language codes to recognise (engine-specific, e.g. 'eng', 'deu'); engine default when absent."
     )
-    pages: list[int] | None = Field(default=None, description="1-based pages of a PDF to read; all when absent.")
+    pages: list[int] | None = Field(
+        default=None,
+        min_length=1,
+        description="1-based pages of a multi-page document (PDF, TIFF) to read; all when absent.",
+    )
 
 
 class OCRResult(BaseModel):
     """What the engine read."""
 
-    engine: str
-    text: str
+    engine: str = Field(description="Engine name and version, e.g. 'tesseract 5.3.0'.")
+    text: str = Field(description="The pages' texts in order, joined by a form feed ('\\f').")
     pages: list[OCRPage]
 
 

@@ -41,8 +41,13 @@ class BlobStore:
             {"$blob": f"sha256:{digest}", "size": len(data), "mediaType": media_type, "name": name}
         )
 
-    def put_file(self, source: Path | str, *, media_type: str = "application/octet-stream") -> BlobRef:
-        """Store the content of the file ``source`` without reading it all into memory."""
+    def put_file(
+        self, source: Path | str, *, media_type: str = "application/octet-stream", name: str | None = None
+    ) -> BlobRef:
+        """Store the content of the file ``source`` without reading it all into memory.
+
+        ``name`` defaults to the file's name.
+        """
         source = Path(source)
         hasher = hashlib.sha256()
         size = 0
@@ -64,7 +69,7 @@ class BlobStore:
             Path(tmp_name).unlink(missing_ok=True)
             raise
         return BlobRef.model_validate(
-            {"$blob": f"sha256:{digest}", "size": size, "mediaType": media_type, "name": source.name}
+            {"$blob": f"sha256:{digest}", "size": size, "mediaType": media_type, "name": name or source.name}
         )
 
     def get(self, ref: BlobRef) -> bytes:

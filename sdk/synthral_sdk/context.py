@@ -71,8 +71,13 @@ class Context:
 
     @property
     def cancelled(self) -> bool:
-        """Whether the caller cancelled this call; long loops should check it."""
+        """Whether the caller cancelled this call (or its deadline passed); long loops should check it."""
         return self._cancel_event.is_set()
+
+    @property
+    def cancel_event(self) -> threading.Event:
+        """Set when the call is cancelled; wait on it to stop a child process at once."""
+        return self._cancel_event
 
     def time_remaining(self) -> float | None:
         """Seconds left before the call's deadline, or ``None`` when it has none."""

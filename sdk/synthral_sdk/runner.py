@@ -210,7 +210,9 @@ class _Runner:
                 exc = PluginUnavailable("the plugin is shutting down; retry the call")
                 self._write(proto.error_for_exception(request_id, exc))
                 return
-            self._tasks[request_id] = self._loop.create_task(self._invoke(request_id, params))
+            task = self._loop.create_task(self._invoke(request_id, params))
+            self._tasks[request_id] = task
+            task.add_done_callback(lambda _: self._answer_if_never_started(request_id))
         elif method == "ping":
             self._write(proto.result(request_id, {}))
         elif method == "shutdown":
@@ -358,6 +360,13 @@ class _Runner:
             self._tasks.pop(request_id, None)
             self._cancel_events.pop(request_id, None)
             self._expired.discard(request_id)
+
+    def _answer_if_never_started(self, request_id: int) -> None:
+        # _invoke removes its id when it runs; an id still here belongs to a task that was
+        # cancelled before it started (invoke and $/cancelRequest arrived in one read).
+        if self._tasks.pop(request_id, None) is not None:
+            self._cancel_events.pop(request_id, None)
+            self._write(proto.error_for_exception(request_id, Cancelled(f"request {request_id} was cancelled")))
 
     def _expire(self, request_id: int) -> None:
         self._expired.add(request_id)

@@ -17,7 +17,9 @@ examples both ways. :func:`call` runs one capability in process for unit tests;
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -72,16 +74,33 @@ def call(
     secrets: Mapping[str, str] | None = None,
     blobs: BlobStore | None = None,
     timeout: float | None = None,
+    progress: Callable[[float | None, str], None] | None = None,
+    cancel_event: threading.Event | None = None,
+    idempotency_key: str | None = None,
+    execution_id: str | None = None,
+    attempt: int = 1,
 ) -> JSONObject:
     """Call one operation of ``capability`` in this process and return its JSON output.
 
-    ``operation`` defaults to the capability's only operation. Raises what the call raises.
+    ``operation`` defaults to the capability's only operation. ``progress`` receives the
+    call's progress reports; setting ``cancel_event`` (from another thread) cancels it.
+    Without ``blobs`` the call gets a temporary store, deleted afterwards. Raises what the
+    call raises.
     """
     ops = capability.operations()
     name = operation or next(iter(ops))
-    store = blobs or BlobStore(tempfile.mkdtemp(prefix="synthral-blobs-"))
-    context = Context(blobs=store, secrets=secrets, timeout=timeout)
-    return asyncio.run(capability.call(name, {} if config is None else config, payload, context))
+    with tempfile.TemporaryDirectory(prefix="synthral-blobs-") as scratch:
+        context = Context(
+            blobs=blobs or BlobStore(scratch),
+            secrets=secrets,
+            timeout=timeout,
+            progress=progress,
+            cancel_event=cancel_event,
+            idempotency_key=idempotency_key,
+            execution_id=execution_id,
+            attempt=attempt,
+        )
+        return asyncio.run(capability.call(name, {} if config is None else config, payload, context))
 
 
 class RunnerClient:
@@ -107,6 +126,7 @@ class RunnerClient:
         self.dist = dist
         self.initialize_params = dict(initialize or {})
         self.python = python or sys.executable
+        self._own_blob_root = blob_root is None
         self.blob_root = blob_root or Path(tempfile.mkdtemp(prefix="synthral-blobs-"))
         self.env = dict(env or {})
         self.notifications: list[JSONObject] = []
@@ -209,6 +229,29 @@ class RunnerClient:
         answer = cast(JSONObject, self.request("invoke", params, timeout))
         return cast(JSONObject, answer["output"])
 
+    def progress(self, request_id: int) -> list[tuple[float | None, str]]:
+        """The ``$/progress`` reports received for one request, in order."""
+        with self._cond:
+            found: list[tuple[float | None, str]] = []
+            for note in self.notifications:
+                params = note.get("params")
+                if note.get("method") == proto.PROGRESS_METHOD and isinstance(params, dict):
+                    if params.get("requestId") == request_id:
+                        value = params.get("progress")
+                        found.append((float(value) if isinstance(value, int | float) else None, str(params.get("message", ""))))
+            return found
+
+    def logs(self, level: str | None = None) -> list[str]:
+        """The messages of ``$/log`` notifications received, optionally of one level."""
+        with self._cond:
+            found: list[str] = []
+            for note in self.notifications:
+                params = note.get("params")
+                if note.get("method") == proto.LOG_METHOD and isinstance(params, dict):
+                    if level is None or params.get("level") == level:
+                        found.append(str(params.get("message", "")))
+            return found
+
     def errors_without_id(self) -> list[JSONObject]:
         """Error answers the runner sent with ``id: null`` (to junk or oversized frames)."""
         with self._cond:
@@ -232,6 +275,8 @@ class RunnerClient:
         for stream in (process.stdin, process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+        if self._own_blob_root:
+            shutil.rmtree(self.blob_root, ignore_errors=True)
         return process.returncode
 
     def _read_stdout(self) -> None:
@@ -267,7 +312,9 @@ class Example:
 
     Attributes:
         capability: The capability's name.
-        input: The operation's input.
+        input: The operation's input, or a function building it with the suite's blob
+            store, for inputs that refer to files:
+            ``lambda blobs: {"document": blobs.put(png, media_type="image/png").to_json()}``.
         config: The capability's config.
         operation: The operation; the capability's only one when ``None``.
         expected: When given, the output must contain these keys with these values.
@@ -275,7 +322,7 @@ class Example:
     """
 
     capability: str
-    input: JSONObject
+    input: JSONObject | Callable[[BlobStore], JSONObject]
     config: JSONObject = field(default_factory=dict)
     operation: str | None = None
     expected: JSONObject | None = None
@@ -294,6 +341,19 @@ class PluginConformance:
     runner_env: ClassVar[Mapping[str, str]] = {}
 
     _cache: ClassVar[dict[str, dict[str, CapabilityEntry]]] = {}
+    _blob_root: ClassVar[Path | None] = None
+
+    @property
+    def blobs(self) -> BlobStore:
+        """One blob store shared by in-process calls and the runner, for the whole suite."""
+        if PluginConformance._blob_root is None:
+            root = Path(tempfile.mkdtemp(prefix="synthral-conformance-blobs-"))
+            atexit.register(shutil.rmtree, root, ignore_errors=True)
+            PluginConformance._blob_root = root
+        return BlobStore(PluginConformance._blob_root)
+
+    def _input(self, example: Example) -> JSONObject:
+        return example.input(self.blobs) if callable(example.input) else example.input
 
     def _entries(self) -> dict[str, CapabilityEntry]:
         if self.dist not in PluginConformance._cache:
@@ -301,7 +361,7 @@ class PluginConformance:
         return PluginConformance._cache[self.dist]
 
     def _client(self) -> RunnerClient:
-        return RunnerClient(self.dist, env=self.runner_env)
+        return RunnerClient(self.dist, env=self.runner_env, blob_root=self.blobs.root)
 
     def _run_examples(self, run: Callable[[Example], JSONObject]) -> None:
         for example in self.examples:
@@ -375,7 +435,12 @@ class PluginConformance:
         entries = self._entries()
         self._run_examples(
             lambda ex: call(
-                entries[ex.capability].capability, ex.input, config=ex.config, operation=ex.operation, secrets=ex.secrets
+                entries[ex.capability].capability,
+                self._input(ex),
+                config=ex.config,
+                operation=ex.operation,
+                secrets=ex.secrets,
+                blobs=self.blobs,
             )
         )
 
@@ -386,7 +451,7 @@ class PluginConformance:
             self._run_examples(
                 lambda ex: client.invoke(
                     ex.capability,
-                    ex.input,
+                    self._input(ex),
                     operation=ex.operation or self._first_op(ex.capability),
                     config=ex.config,
                     context={"secrets": cast(JSONValue, ex.secrets)} if ex.secrets else None,

@@ -179,3 +179,11 @@ def test_another_protocol_major_is_refused() -> None:
     with pytest.raises(IncompatiblePlugin, match=r"protocol '2\.0'"):
         runner.start()
     assert runner.close() == 3
+
+
+def test_a_call_cancelled_in_the_same_read_as_its_invoke_is_still_answered(client: RunnerClient) -> None:
+    invoke = b'{"jsonrpc":"2.0","id":4242,"method":"invoke","params":{"capability":"wait","operation":"run","input":{"value":30}}}\n'
+    cancel = b'{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":4242}}\n'
+    client.send_raw(invoke + cancel)
+    with pytest.raises(Cancelled):
+        client.wait(4242, timeout=5)

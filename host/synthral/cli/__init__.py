@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from synthral import __version__
-from synthral.cli import plugin
+from synthral.cli import blob, plugin
 from synthral.cli.common import configure_logging, console, print_json, run, with_service
 from synthral.errors import ConfigurationError
 from synthral.services.plugins import PluginService, capability_to_json, parse_json_option
@@ -22,6 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(plugin.app, name="plugin")
+app.add_typer(blob.app, name="blob")
 
 
 @app.callback()

@@ -8,6 +8,7 @@ import gzip
 import json
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -89,6 +90,7 @@ class Handler(BaseHTTPRequestHandler):
     # -- routing ---------------------------------------------------------------------
 
     def _route(self) -> None:
+        self.server.received.append(self.path)
         split = urlsplit(self.path)
         path, query = split.path, parse_qs(split.query)
         if path == "/json":
@@ -193,6 +195,7 @@ class RouteServer(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
         self.stopping = threading.Event()
+        self.received: list[str] = []  # request targets, in arrival order
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that time out or cancel leave handlers writing into closed sockets;
@@ -205,10 +208,19 @@ class Server:
     """A running test server."""
 
     base: str
+    httpd: RouteServer
 
     def url(self, path: str) -> str:
         """The absolute URL of ``path`` on this server."""
         return self.base + path
+
+    def wait_for_request(self, target: str, timeout: float = 10.0) -> None:
+        """Block until a request for ``target`` (path and query) has arrived."""
+        deadline = time.monotonic() + timeout
+        while target not in self.httpd.received:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no request for {target} arrived within {timeout} s")
+            time.sleep(0.01)
 
 
 def serve(httpd: RouteServer) -> Iterator[Server]:
@@ -217,7 +229,7 @@ def serve(httpd: RouteServer) -> Iterator[Server]:
     thread.start()
     scheme = "https" if hasattr(httpd.socket, "context") else "http"
     try:
-        yield Server(f"{scheme}://127.0.0.1:{httpd.server_address[1]}")
+        yield Server(f"{scheme}://127.0.0.1:{httpd.server_address[1]}", httpd)
     finally:
         httpd.stopping.set()
         httpd.shutdown()

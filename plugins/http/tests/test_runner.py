@@ -99,10 +99,11 @@ def test_log_line_reaches_the_host_without_secrets(runner: RunnerClient, server:
 
 
 def test_cancel_request_stops_a_slow_call(runner: RunnerClient, server: Server) -> None:
+    target = "/slow?seconds=300&call=cancelled"
     request_id = runner.send_request(
-        "invoke",
-        {"capability": "request", "operation": "run", "config": {}, "input": {"url": server.url("/slow?seconds=30")}},
+        "invoke", {"capability": "request", "operation": "run", "config": {}, "input": {"url": server.url(target)}}
     )
+    server.wait_for_request(target)  # cancel a request in flight, not one still queued in the runner
     runner.notify("$/cancelRequest", {"id": request_id})
 
     with pytest.raises(Cancelled):
@@ -112,4 +113,4 @@ def test_cancel_request_stops_a_slow_call(runner: RunnerClient, server: Server) 
 
 def test_runner_deadline_stops_the_request(runner: RunnerClient, server: Server) -> None:
     with pytest.raises(RetryableError, match="200 ms timeout"):
-        runner.invoke("request", {"url": server.url("/slow?seconds=30")}, context={"timeoutMs": 200})
+        runner.invoke("request", {"url": server.url("/slow?seconds=300")}, context={"timeoutMs": 200})
