@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-
 from synthral.config import Settings
 from synthral.plugins.host import PluginHost
 from synthral.plugins.uv import run_uv

@@ -16,7 +16,9 @@ def _float_env(name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError:
-        raise ValueError(f"environment variable {name}={raw!r} is not a number; set it to seconds, e.g. {default}") from None
+        raise ValueError(
+            f"environment variable {name}={raw!r} is not a number; set it to seconds, e.g. {default}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,9 @@ class Settings:
             plugin_call_timeout=_float_env("SYNTHRAL_PLUGIN_CALL_TIMEOUT", 300.0),
             plugin_idle_timeout=_float_env("SYNTHRAL_PLUGIN_IDLE_TIMEOUT", 300.0),
             plugin_cancel_grace=_float_env("SYNTHRAL_PLUGIN_CANCEL_GRACE", 10.0),
-            find_links=tuple(Path(p).resolve() for p in os.environ.get("SYNTHRAL_FIND_LINKS", "").split(os.pathsep) if p),
+            find_links=tuple(
+                Path(p).resolve() for p in os.environ.get("SYNTHRAL_FIND_LINKS", "").split(os.pathsep) if p
+            ),
         )
 
     @property

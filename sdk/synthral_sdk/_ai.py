@@ -160,7 +160,9 @@ class VectorStore(Capability, Generic[ConfigT]):
         }
 
     @abc.abstractmethod
-    def upsert(self, request: UpsertRequest, config: ConfigT, context: Context) -> UpsertResult | Awaitable[UpsertResult]:
+    def upsert(
+        self, request: UpsertRequest, config: ConfigT, context: Context
+    ) -> UpsertResult | Awaitable[UpsertResult]:
         """Insert the records, replacing any with the same id."""
 
     @abc.abstractmethod
@@ -168,7 +170,9 @@ class VectorStore(Capability, Generic[ConfigT]):
         """Return the ``top_k`` records closest to the vector, best first."""
 
     @abc.abstractmethod
-    def delete(self, request: DeleteRequest, config: ConfigT, context: Context) -> DeleteResult | Awaitable[DeleteResult]:
+    def delete(
+        self, request: DeleteRequest, config: ConfigT, context: Context
+    ) -> DeleteResult | Awaitable[DeleteResult]:
         """Delete the records matching ``ids`` or ``filter``."""
 
 
@@ -289,5 +293,7 @@ class AgentFramework(Capability, Generic[ConfigT]):
         return {"run_agent": Operation("run_agent", "run_agent", AgentRequest, AgentResult, "Run an agent task.")}
 
     @abc.abstractmethod
-    def run_agent(self, request: AgentRequest, config: ConfigT, context: Context) -> AgentResult | Awaitable[AgentResult]:
+    def run_agent(
+        self, request: AgentRequest, config: ConfigT, context: Context
+    ) -> AgentResult | Awaitable[AgentResult]:
         """Work on the task until done or ``max_steps``; return the result and the steps."""

@@ -16,7 +16,7 @@ import inspect
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any, ClassVar, Final, TypeVar, cast, final, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
@@ -45,7 +45,7 @@ NAME_PATTERN: Final = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-class CapabilityKind(str, Enum):
+class CapabilityKind(StrEnum):
     """The kinds of capability a plugin can offer; one hook spec each."""
 
     NODE = "node"
@@ -57,7 +57,7 @@ class CapabilityKind(str, Enum):
     CODE_RUNTIME = "code_runtime"
     LLM_PROVIDER = "llm_provider"
     AGENT_FRAMEWORK = "agent_framework"
-    SECRET_STORE = "secret_store"
+    SECRET_STORE = "secret_store"  # noqa: S105 -- a kind name, not a password
 
 
 class NoConfig(BaseModel):
@@ -243,11 +243,9 @@ class Capability(abc.ABC):
         if op is None:
             raise UnknownOperation(
                 f"capability '{self.name}' has no operation '{operation}'; it has: {', '.join(sorted(ops))}",
-                details={"capability": self.name, "operation": operation, "known": sorted(ops)},
+                details={"capability": self.name, "operation": operation, "known": [*sorted(ops)]},
             )
-        cfg = validate_model(
-            self.config_model, config, ConfigInvalid, "config", f"Fix the config of '{self.name}'."
-        )
+        cfg = validate_model(self.config_model, config, ConfigInvalid, "config", f"Fix the config of '{self.name}'.")
         arg = validate_model(
             op.input_model, payload, InputInvalid, "input", f"Fix the input of '{self.name}.{op.name}'."
         )

@@ -59,7 +59,8 @@ class OCRRequest(BaseModel):
 
     document: BlobRef = Field(description="An image (PNG, JPEG, TIFF...) or a PDF in the blob store.")
     languages: list[str] | None = Field(
-        default=None, description="Language codes to recognise (engine-specific, e.g. 'eng', 'deu'); engine default when absent."
+        default=None,
+        description="Language codes to recognise (engine-specific, e.g. 'eng', 'deu'); engine default when absent.",
     )
     pages: list[int] | None = Field(
         default=None,

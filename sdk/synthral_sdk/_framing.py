@@ -22,9 +22,7 @@ class FrameSplitter:
 
     __slots__ = ("_buffer", "_discarded", "_discarding", "_on_frame", "_on_oversized", "max_frame")
 
-    def __init__(
-        self, max_frame: int, on_frame: Callable[[bytes], None], on_oversized: Callable[[int], None]
-    ) -> None:
+    def __init__(self, max_frame: int, on_frame: Callable[[bytes], None], on_oversized: Callable[[int], None]) -> None:
         self.max_frame = max_frame
         self._on_frame = on_frame
         self._on_oversized = on_oversized

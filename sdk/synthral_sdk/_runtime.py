@@ -124,7 +124,9 @@ class SecretStore(Capability, Generic[ConfigT]):
         return {
             "get_secret": Operation("get_secret", "get_secret", SecretGet, SecretValue, "Read a secret."),
             "put_secret": Operation("put_secret", "put_secret", SecretPut, SecretWritten, "Write a secret."),
-            "delete_secret": Operation("delete_secret", "delete_secret", SecretDelete, SecretDeleted, "Delete a secret."),
+            "delete_secret": Operation(
+                "delete_secret", "delete_secret", SecretDelete, SecretDeleted, "Delete a secret."
+            ),
         }
 
     @abc.abstractmethod
@@ -132,7 +134,9 @@ class SecretStore(Capability, Generic[ConfigT]):
         """Return the secret's current value, or ``value=None`` if it does not exist."""
 
     @abc.abstractmethod
-    def put_secret(self, request: SecretPut, config: ConfigT, context: Context) -> SecretWritten | Awaitable[SecretWritten]:
+    def put_secret(
+        self, request: SecretPut, config: ConfigT, context: Context
+    ) -> SecretWritten | Awaitable[SecretWritten]:
         """Create or replace the secret."""
 
     @abc.abstractmethod

@@ -145,4 +145,3 @@ class BlobStore:
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
-

@@ -228,7 +228,7 @@ class ProtocolError(FatalError):
 # -- cancellation ------------------------------------------------------------------------
 
 
-class Cancelled(BaseException):  # noqa: N818 -- named for what happened, like CancelledError
+class Cancelled(BaseException):
     """The call was cancelled by its caller.
 
     Derives from :class:`BaseException` so that ``except Exception`` in plugin code does not

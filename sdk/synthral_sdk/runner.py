@@ -244,7 +244,10 @@ class _Runner:
         try:
             raw_eps = params.get("entryPoints")
             if isinstance(raw_eps, list):
-                refs = [EntryPointRef(str(cast(dict[str, str], ep)["name"]), str(cast(dict[str, str], ep)["value"])) for ep in raw_eps]
+                refs = [
+                    EntryPointRef(str(cast(dict[str, str], ep)["name"]), str(cast(dict[str, str], ep)["value"]))
+                    for ep in raw_eps
+                ]
             else:
                 refs = discover_entry_points(self._dist)
             if not refs:
@@ -278,10 +281,10 @@ class _Runner:
             return given  # the host read it from the venv already
         if self._dist is None:
             return {"name": "unknown", "version": "0", "summary": ""}
-        from importlib.metadata import distribution
+        from importlib.metadata import distribution  # noqa: PLC0415 -- only without the host's metadata
 
         meta = distribution(self._dist).metadata
-        return {"name": meta["Name"], "version": meta["Version"], "summary": meta.get("Summary") or ""}
+        return {"name": meta["Name"], "version": meta["Version"], "summary": (meta.get_all("Summary") or [""])[0]}
 
     async def _invoke(self, request_id: int, params: JSONObject) -> None:
         token = _current_request.set(request_id)
@@ -293,7 +296,7 @@ class _Runner:
             if entry is None:
                 raise UnknownCapability(
                     f"this plugin has no capability {name!r}; it has: {', '.join(sorted(self._capabilities))}",
-                    details={"capability": cast(JSONValue, name), "known": sorted(self._capabilities)},
+                    details={"capability": name, "known": [*sorted(self._capabilities)]},
                 )
             raw_context = params.get("context")
             ctx = raw_context if isinstance(raw_context, dict) else {}
@@ -336,7 +339,7 @@ class _Runner:
             if request_id in self._expired:
                 exc = DeadlineExceeded(
                     f"the call did not finish within its {timeout_ms} ms timeout",
-                    details={"timeoutMs": cast(JSONValue, timeout_ms)},
+                    details={"timeoutMs": timeout_ms},
                 )
                 self._write(proto.error_for_exception(request_id, exc))
             else:
@@ -346,7 +349,7 @@ class _Runner:
         except SynthralError as exc:
             exc.message = self.redact(exc.message)
             self._write(proto.error_for_exception(request_id, exc))
-        except Exception as exc:  # noqa: BLE001 -- plugin code may raise anything; it crosses as PluginError
+        except Exception as exc:
             error = PluginError(
                 self.redact(f"{type(exc).__name__}: {exc}"),
                 error_type=type(exc).__name__,
@@ -391,7 +394,7 @@ class _Runner:
                 task.cancel()
         try:
             self._pm.hook.synthral_shutdown()
-        except Exception:  # noqa: BLE001 -- a failing shutdown hook must not prevent exit
+        except Exception:
             logging.getLogger("synthral.runner").exception("synthral_shutdown raised")
         self._write(proto.result(request_id, None))
         self._finish(0)

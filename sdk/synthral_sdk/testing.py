@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import os
 import shutil
 import subprocess
@@ -152,7 +153,7 @@ class RunnerClient:
         if self.dist:
             command += ["--dist", self.dist]
         env = {**os.environ, "SYNTHRAL_BLOB_ROOT": str(self.blob_root), **self.env}
-        self._process = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
+        self._process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
         )
         self._stdin = self._process.stdin
@@ -197,7 +198,8 @@ class RunnerClient:
                 raise TimeoutError(f"no answer to request {request_id} within {timeout} s")
             if request_id not in self._answers:
                 raise ProtocolError(
-                    f"the runner exited ({self.returncode}) without answering; stderr:\n" + "\n".join(self.stderr_lines[-20:])
+                    f"the runner exited ({self.returncode}) without answering; stderr:\n"
+                    + "\n".join(self.stderr_lines[-20:])
                 )
             answer = self._answers.pop(request_id)
         if "error" in answer:
@@ -235,10 +237,14 @@ class RunnerClient:
             found: list[tuple[float | None, str]] = []
             for note in self.notifications:
                 params = note.get("params")
-                if note.get("method") == proto.PROGRESS_METHOD and isinstance(params, dict):
-                    if params.get("requestId") == request_id:
-                        value = params.get("progress")
-                        found.append((float(value) if isinstance(value, int | float) else None, str(params.get("message", ""))))
+                if (
+                    note.get("method") == proto.PROGRESS_METHOD
+                    and isinstance(params, dict)
+                    and params.get("requestId") == request_id
+                ):
+                    value = params.get("progress")
+                    fraction = float(value) if isinstance(value, int | float) else None
+                    found.append((fraction, str(params.get("message", ""))))
             return found
 
     def logs(self, level: str | None = None) -> list[str]:
@@ -247,9 +253,12 @@ class RunnerClient:
             found: list[str] = []
             for note in self.notifications:
                 params = note.get("params")
-                if note.get("method") == proto.LOG_METHOD and isinstance(params, dict):
-                    if level is None or params.get("level") == level:
-                        found.append(str(params.get("message", "")))
+                if (
+                    note.get("method") == proto.LOG_METHOD
+                    and isinstance(params, dict)
+                    and (level is None or params.get("level") == level)
+                ):
+                    found.append(str(params.get("message", "")))
             return found
 
     def errors_without_id(self) -> list[JSONObject]:
@@ -263,10 +272,8 @@ class RunnerClient:
         if process is None:
             return None
         if process.poll() is None:
-            try:
+            with contextlib.suppress(TimeoutError, SynthralError, OSError):
                 self.request("shutdown", {"graceMs": 1000}, timeout=timeout)
-            except (TimeoutError, SynthralError, OSError):
-                pass
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -372,10 +379,12 @@ class PluginConformance:
                 )
 
     def test_declares_one_entry_point(self) -> None:
+        """The distribution declares exactly one ``synthral.plugins`` entry point."""
         refs = discover_entry_points(self.dist)
         assert len(refs) == 1, f"{self.dist} must declare exactly one entry point in 'synthral.plugins', has {refs}"
 
     def test_offers_valid_capabilities(self) -> None:
+        """Every capability has a valid name, operations and a plain-JSON catalog entry."""
         entries = self._entries()
         assert entries, f"{self.dist} offers no capability; implement a hook from synthral_sdk.hookspecs"
         for name, entry in entries.items():
@@ -386,6 +395,7 @@ class PluginConformance:
             assert spec["operations"], f"capability {name} has no operations"
 
     def test_rejects_unknown_operation(self) -> None:
+        """Every capability refuses an operation it does not have."""
         for name, entry in self._entries().items():
             try:
                 call(entry.capability, {}, operation="no-such-operation")
@@ -394,6 +404,7 @@ class PluginConformance:
             raise AssertionError(f"{name} accepted an unknown operation")
 
     def test_rejects_invalid_config(self) -> None:
+        """Every capability refuses a config that is not an object, naming the config."""
         for name, entry in self._entries().items():
             try:
                 call(entry.capability, {}, config="not an object")
@@ -403,6 +414,7 @@ class PluginConformance:
             raise AssertionError(f"{name} accepted a config that is not an object")
 
     def test_rejects_invalid_input(self) -> None:
+        """Every capability refuses an input that is not an object."""
         for name, entry in self._entries().items():
             try:
                 call(entry.capability, ["not", "an", "object"])
@@ -411,11 +423,13 @@ class PluginConformance:
             raise AssertionError(f"{name} accepted an input that is not an object")
 
     def test_catalog_is_the_same_through_the_runner(self) -> None:
+        """The runner's ``initialize`` catalog equals the in-process one."""
         with self._client() as client:
             remote = client.initialize_result["capabilities"]
         assert remote == catalog(self._entries())
 
     def test_errors_cross_the_boundary_typed(self) -> None:
+        """Errors come back through the runner as the SDK's exception types."""
         name = next(iter(self._entries()))
         with self._client() as client:
             for payload, config, capability, expected in (
@@ -432,6 +446,7 @@ class PluginConformance:
         return next(iter(self._entries()[name].capability.operations()))
 
     def test_examples_in_process(self) -> None:
+        """The examples succeed (and match ``expected``) in process."""
         entries = self._entries()
         self._run_examples(
             lambda ex: call(
@@ -445,6 +460,7 @@ class PluginConformance:
         )
 
     def test_examples_through_the_runner(self) -> None:
+        """The examples succeed (and match ``expected``) through a real runner process."""
         if not self.examples:
             return
         with self._client() as client:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = ["BLOB_KEY", "BlobRef", "JSONObject", "JSONValue"]
 
-JSONValue: TypeAlias = "None | bool | int | float | str | list[JSONValue] | dict[str, JSONValue]"
+JSONValue: TypeAlias = "bool | int | float | str | list[JSONValue] | dict[str, JSONValue] | None"
 """Any value JSON can carry."""
 
 JSONObject: TypeAlias = "dict[str, JSONValue]"
@@ -47,8 +47,7 @@ class BlobRef(BaseModel):
     def _check_digest(cls, value: str) -> str:
         if not _DIGEST.fullmatch(value):
             raise ValueError(
-                "a blob digest must be 'sha256:' followed by 64 lowercase hex digits; "
-                "get one from context.blobs.put()"
+                "a blob digest must be 'sha256:' followed by 64 lowercase hex digits; get one from context.blobs.put()"
             )
         return value
 

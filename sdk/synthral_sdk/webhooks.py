@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Callable, Mapping, Sequence
-from enum import Enum
+from enum import StrEnum
 from typing import Final
 
 from pydantic import BaseModel, Field
@@ -30,7 +30,7 @@ DEFAULT_TOLERANCE: Final = 300
 """Seconds a signed timestamp may be away from now (Standard Webhooks: 5 minutes)."""
 
 
-class WebhookScheme(str, Enum):
+class WebhookScheme(StrEnum):
     """How a webhook's sender signs its deliveries."""
 
     STANDARD = "standard-webhooks"
@@ -90,8 +90,9 @@ def sign_standard_webhook(secret: str, msg_id: str, timestamp: int, body: bytes)
 
 def _verify_ed25519(public_key: str, signature: bytes, content: bytes) -> bool:
     try:
-        from cryptography.exceptions import InvalidSignature
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+        # cryptography is optional (synthral-sdk[ed25519]): most plugins never see v1a.
+        from cryptography.exceptions import InvalidSignature  # noqa: PLC0415
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey  # noqa: PLC0415
     except ImportError as exc:  # pragma: no cover - depends on the plugin's environment
         raise RuntimeError("v1a (ed25519) signatures need the 'cryptography' package") from exc
     try:

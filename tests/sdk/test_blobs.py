@@ -16,7 +16,7 @@ def test_put_get_is_content_addressed(tmp_path: Path) -> None:
     ref = store.put(b"hello", media_type="text/plain", name="a.txt")
     assert ref.digest == "sha256:" + hashlib.sha256(b"hello").hexdigest()
     assert store.get(ref) == b"hello"
-    assert store.put(b"hello") .digest == ref.digest  # idempotent
+    assert store.put(b"hello").digest == ref.digest  # idempotent
     assert ref.to_json() == {"$blob": ref.digest, "size": 5, "mediaType": "text/plain", "name": "a.txt"}
     assert BlobRef.model_validate(ref.to_json()) == ref
     assert list(store.iter_digests()) == [ref.digest]

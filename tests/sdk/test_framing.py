@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 from synthral_sdk._framing import FrameSplitter
@@ -12,7 +14,7 @@ def split(data: bytes, cuts: list[int], limit: int) -> tuple[list[bytes], list[i
     oversized: list[int] = []
     splitter = FrameSplitter(limit, frames.append, oversized.append)
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    for start, end in zip(points, points[1:], strict=False):
+    for start, end in itertools.pairwise(points):
         splitter.feed(data[start:end])
     return frames, oversized
 

@@ -14,6 +14,7 @@ from synthral_sdk.webhooks import WebhookScheme, sign_standard_webhook, verify_w
 NOW = 1_700_000_000
 SECRET = "whsec_" + base64.b64encode(b"a-32-byte-secret-for-the-tests!!").decode()
 BODY = b'{"type":"invoice.paid","id":"evt_1"}'
+OTHER = "whsec_" + base64.b64encode(b"x" * 32).decode()
 
 
 def standard_headers(body: bytes = BODY, secret: str = SECRET, stamp: int = NOW) -> dict[str, str]:
@@ -38,7 +39,7 @@ def test_standard_webhook_valid_and_id_reported() -> None:
     ("mutate", "reason"),
     [
         (lambda h, b: (h, b.replace(b'"id"', b'"id" ')), "no signature matches"),  # re-serialised body
-        (lambda h, b: ({**h, "webhook-signature": sign_standard_webhook("whsec_" + base64.b64encode(b"x" * 32).decode(), "msg_1", NOW, b)}, b), "no signature matches"),
+        (lambda h, b: ({**h, "webhook-signature": sign_standard_webhook(OTHER, "msg_1", NOW, b)}, b), "no signature"),
         (lambda h, b: ({k: v for k, v in h.items() if k != "webhook-signature"}, b), "missing"),
         (lambda h, b: ({k: v for k, v in h.items() if k != "webhook-timestamp"}, b), "timestamp header is missing"),
         (lambda h, b: ({**h, "webhook-timestamp": str(NOW - 301)}, b), "301 s away"),
@@ -59,7 +60,9 @@ def test_a_timestamp_within_tolerance_passes() -> None:
 def test_one_valid_signature_among_several_and_rotated_secrets() -> None:
     old = "whsec_" + base64.b64encode(b"o" * 32).decode()
     headers = standard_headers()
-    headers["webhook-signature"] = f"v1,{base64.b64encode(b'garbage').decode()} v1,notbase64!! " + headers["webhook-signature"]
+    headers["webhook-signature"] = (
+        f"v1,{base64.b64encode(b'garbage').decode()} v1,notbase64!! " + headers["webhook-signature"]
+    )
     assert verify(WebhookScheme.STANDARD, headers, BODY, [old, SECRET])[0]
     assert not verify(WebhookScheme.STANDARD, headers, BODY, [old])[0]
 

@@ -35,7 +35,9 @@ def version() -> None:
     """Print the host and SDK versions."""
     import synthral_sdk
 
-    console.print(f"synthral {__version__} (synthral-sdk {synthral_sdk.__version__}, protocol {synthral_sdk.PROTOCOL_VERSION})")
+    console.print(
+        f"synthral {__version__} (synthral-sdk {synthral_sdk.__version__}, protocol {synthral_sdk.PROTOCOL_VERSION})"
+    )
 
 
 @app.command()
@@ -53,7 +55,9 @@ def capabilities(
             return
         table = Table("capability", "kind", "version", "operations", "title")
         for entry in entries:
-            table.add_row(entry.ref, entry.spec.kind.value, entry.version, ", ".join(entry.spec.operations), entry.spec.title)
+            table.add_row(
+                entry.ref, entry.spec.kind.value, entry.version, ", ".join(entry.spec.operations), entry.spec.title
+            )
         console.print(table)
 
     run(with_service(action), as_json=as_json)

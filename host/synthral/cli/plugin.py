@@ -50,7 +50,7 @@ def list_plugins(as_json: JsonOpt = False) -> None:
     """List built-in and installed plugins."""
 
     async def action(service: PluginService) -> None:
-        infos = service.list()
+        infos = service.list_plugins()
         if as_json:
             print_json([plugin_to_json(info) for info in infos])
             return

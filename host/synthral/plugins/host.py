@@ -21,6 +21,7 @@ import synthral_sdk
 from synthral_sdk import CapabilitySpec, Context
 from synthral_sdk._plugin_set import KIND_HOOKS, new_plugin_manager
 from synthral_sdk.blobs import BlobStore
+from synthral_sdk.types import JSONObject
 
 from synthral import __version__
 from synthral.builtins import core
@@ -36,7 +37,6 @@ from synthral.plugins.installer import Installer, ProgressFn
 from synthral.plugins.layout import Manifest, PluginLayout, sort_versions
 from synthral.plugins.proxy import CapabilityHandle, RemotePluginProxy
 from synthral.plugins.supervisor import PluginProcess, ProcessOptions
-from synthral_sdk.types import JSONObject
 
 __all__ = ["BUILTIN_PLUGINS", "CatalogEntry", "PluginHost", "PluginInfo"]
 
@@ -130,7 +130,7 @@ class PluginHost:
                 version=manifest.version,
                 dist=manifest.dist,
                 python=self.layout.venv_python(manifest.name, manifest.version),
-                entry_points=[ep.model_dump() for ep in manifest.entry_points],  # type: ignore[misc]  # str values are JSON
+                entry_points=[ep.model_dump() for ep in manifest.entry_points],
                 blob_root=self.settings.blobs_dir,
                 data_dir=self.layout.data_dir(manifest.name),
                 start_timeout=self.settings.plugin_start_timeout,
@@ -158,7 +158,7 @@ class PluginHost:
         task.add_done_callback(self._background.discard)
 
     def _build_index(self) -> dict[str, dict[str, dict[str, CapabilityHandle]]]:
-        """plugin name → version → capability name → handle, collected through the hooks."""
+        """Plugin name → version → capability name → handle, collected through the hooks."""
         if self._index is not None:
             return self._index
         index: dict[str, dict[str, dict[str, CapabilityHandle]]] = {}
@@ -338,7 +338,7 @@ class PluginHost:
             if len(operations) != 1:
                 raise UnknownOperation(
                     f"{ref} has several operations ({', '.join(sorted(operations))}); choose one with --operation",
-                    details={"known": sorted(operations)},
+                    details={"known": [*sorted(operations)]},
                 )
             operation = next(iter(operations))
         return await handle.call(operation, {} if config is None else config, payload, context or self.context())

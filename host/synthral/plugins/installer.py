@@ -22,6 +22,7 @@ import synthral_sdk
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
+from synthral_sdk.types import JSONObject
 
 from synthral.config import Settings
 from synthral.errors import (
@@ -33,10 +34,10 @@ from synthral.errors import (
 )
 from synthral.plugins.layout import EntryPointInfo, Manifest, PluginLayout
 from synthral.plugins.metadata import read_venv
+from synthral.plugins.registry import load_registry
 from synthral.plugins.supervisor import PluginProcess, ProcessOptions
 from synthral.plugins.uv import UvFailed, run_uv
 from synthral.plugins.wheels import WheelInfo, build_wheel, inspect_wheel, sdk_wheel
-from synthral_sdk.types import JSONObject
 
 __all__ = ["Installer", "ProgressFn", "parse_source"]
 
@@ -67,8 +68,6 @@ def parse_source(source: str) -> Source:
     """
     path = Path(source).expanduser()
     if "/" not in source and "==" not in source and not path.exists():
-        from synthral.plugins.registry import load_registry
-
         entry = load_registry().get(source)
         if entry is not None and entry.path is not None:
             return Source("folder", path=Path(entry.path))
@@ -259,7 +258,14 @@ class Installer:
             self._refuse_duplicate(name, installed.version, reinstall)
         sdk = dists.get(SDK_DIST)
         say("starting the plugin to read its capabilities")
-        answer = await self._verify(name, installed.version, dist_name, python, installed.entry_points, installed.summary)
+        answer = await self._verify(
+            name=name,
+            version=installed.version,
+            dist=dist_name,
+            python=python,
+            entry_points=installed.entry_points,
+            summary=installed.summary,
+        )
         hashes = _lock_hashes(lock_text, dist_name)
         return Manifest(
             name=name,
@@ -296,7 +302,7 @@ class Installer:
                 raise
 
     async def _verify(
-        self, name: str, version: str, dist: str, python: Path, entry_points: list[EntryPointInfo], summary: str
+        self, *, name: str, version: str, dist: str, python: Path, entry_points: list[EntryPointInfo], summary: str
     ) -> JSONObject:
         process = PluginProcess(
             ProcessOptions(
@@ -304,7 +310,7 @@ class Installer:
                 version=version,
                 dist=dist,
                 python=python,
-                entry_points=[ep.model_dump() for ep in entry_points],  # type: ignore[misc]  # str values are JSON
+                entry_points=[ep.model_dump() for ep in entry_points],
                 blob_root=self.settings.blobs_dir,
                 data_dir=self.layout.data_dir(name),
                 start_timeout=self.settings.plugin_start_timeout,

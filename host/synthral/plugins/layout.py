@@ -82,7 +82,7 @@ def sort_versions(versions: list[str]) -> list[str]:
         except InvalidVersion:
             return (0, value)
 
-    return sorted(versions, key=key)  # type: ignore[arg-type]  # mixed keys never meet: the tag orders them
+    return sorted(versions, key=key)  # the tag keeps Versions and strings from being compared
 
 
 class PluginLayout:
@@ -92,12 +92,15 @@ class PluginLayout:
         self.root = root
 
     def version_dir(self, name: str, version: str) -> Path:
+        """``<root>/<name>/<version>``: one installed version."""
         return self.root / name / version
 
     def venv_python(self, name: str, version: str) -> Path:
+        """The interpreter of a version's venv."""
         return self.version_dir(name, version) / "venv" / "bin" / "python"
 
     def data_dir(self, name: str) -> Path:
+        """The plugin's own state directory, shared by its versions."""
         return self.root / name / "data"
 
     def staging_dir(self, name: str) -> Path:
@@ -107,6 +110,7 @@ class PluginLayout:
         return Path(tempfile.mkdtemp(prefix=".staging-", dir=parent))
 
     def trash_dir(self, name: str) -> Path:
+        """A fresh directory to move a version into before deleting it (rename is atomic, rmtree is not)."""
         parent = self.root / name
         parent.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=".removing-", dir=parent))
@@ -139,6 +143,7 @@ class PluginLayout:
         return found
 
     def read_manifest(self, version_dir: Path) -> Manifest | None:
+        """The manifest in ``version_dir``, or ``None`` if it is missing or damaged."""
         path = version_dir / MANIFEST
         try:
             return Manifest.model_validate_json(path.read_bytes())
@@ -146,15 +151,18 @@ class PluginLayout:
             return None
 
     def write_manifest(self, version_dir: Path, manifest: Manifest) -> None:
+        """Write a manifest atomically."""
         _write_atomically(version_dir / MANIFEST, manifest.model_dump_json(indent=2).encode())
 
     def read_state(self) -> PluginState:
+        """The shared state; empty when there is none yet."""
         try:
             return PluginState.model_validate(orjson.loads((self.root / STATE).read_bytes()))
         except (OSError, ValueError):
             return PluginState()
 
     def write_state(self, state: PluginState) -> None:
+        """Write the shared state atomically (other host processes notice the change)."""
         self.root.mkdir(parents=True, exist_ok=True)
         _write_atomically(self.root / STATE, state.model_dump_json(indent=2).encode())
 

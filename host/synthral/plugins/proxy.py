@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from typing import Protocol, cast
 
 from synthral_sdk import CapabilityKind, CapabilitySpec, Context, hookimpl
+from synthral_sdk.types import JSONObject, JSONValue
 
 from synthral.plugins.supervisor import PluginProcess
-from synthral_sdk.types import JSONObject, JSONValue
 
 __all__ = ["CapabilityHandle", "RemoteCapability", "RemotePluginProxy"]
 
@@ -23,11 +23,17 @@ class CapabilityHandle(Protocol):
     """What host code needs of any capability, local or remote."""
 
     @property
-    def kind(self) -> CapabilityKind: ...
+    def kind(self) -> CapabilityKind:
+        """The capability's kind."""
+        ...
 
-    def spec(self) -> CapabilitySpec: ...
+    def spec(self) -> CapabilitySpec:
+        """The catalog entry."""
+        ...
 
-    async def call(self, operation: str, config: object, payload: object, context: Context) -> JSONObject: ...
+    async def call(self, operation: str, config: object, payload: object, context: Context) -> JSONObject:
+        """Run one operation with raw JSON config and payload; return JSON output."""
+        ...
 
 
 class RemoteCapability:
@@ -66,9 +72,9 @@ class RemoteCapability:
         return await self._process.invoke(
             self._spec.name,
             operation,
-            cast(JSONValue, config),
-            cast(JSONValue, payload),
-            wire,
+            config=cast(JSONValue, config),
+            payload=cast(JSONValue, payload),
+            context=wire,
             timeout=context.time_remaining(),
             on_progress=context.report_progress,
         )
@@ -86,40 +92,50 @@ class RemotePluginProxy:
 
     @hookimpl
     def synthral_nodes(self) -> list[RemoteCapability]:
+        """The plugin's capabilities of this kind, as proxies."""
         return self._of(CapabilityKind.NODE)
 
     @hookimpl
     def synthral_triggers(self) -> list[RemoteCapability]:
+        """The plugin's capabilities of this kind, as proxies."""
         return self._of(CapabilityKind.TRIGGER)
 
     @hookimpl
     def synthral_connectors(self) -> list[RemoteCapability]:
+        """The plugin's capabilities of this kind, as proxies."""
         return self._of(CapabilityKind.CONNECTOR)
 
     @hookimpl
     def synthral_ocr_engines(self) -> list[RemoteCapability]:
+        """The plugin's capabilities of this kind, as proxies."""
         return self._of(CapabilityKind.OCR_ENGINE)
 
     @hookimpl
     def synthral_embedders(self) -> list[RemoteCapability]:
+        """The plugin's capabilities of this kind, as proxies."""
         return self._of(CapabilityKind.EMBEDDER)
 
     @hookimpl
     def synthral_vector_stores(self) -> list[RemoteCapability]:
+        """The plugin's capabilities of this kind, as proxies."""
         return self._of(CapabilityKind.VECTOR_STORE)
 
     @hookimpl
     def synthral_code_runtimes(self) -> list[RemoteCapability]:
+        """The plugin's capabilities of this kind, as proxies."""
         return self._of(CapabilityKind.CODE_RUNTIME)
 
     @hookimpl
     def synthral_llm_providers(self) -> list[RemoteCapability]:
+        """The plugin's capabilities of this kind, as proxies."""
         return self._of(CapabilityKind.LLM_PROVIDER)
 
     @hookimpl
     def synthral_agent_frameworks(self) -> list[RemoteCapability]:
+        """The plugin's capabilities of this kind, as proxies."""
         return self._of(CapabilityKind.AGENT_FRAMEWORK)
 
     @hookimpl
     def synthral_secret_stores(self) -> list[RemoteCapability]:
+        """The plugin's capabilities of this kind, as proxies."""
         return self._of(CapabilityKind.SECRET_STORE)

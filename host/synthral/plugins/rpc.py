@@ -19,6 +19,7 @@ from typing import Final, cast
 import orjson
 from synthral_sdk import _protocol as proto
 from synthral_sdk._framing import FrameSplitter
+from synthral_sdk.types import JSONObject, JSONValue
 
 from synthral.errors import (
     FrameTooLarge,
@@ -26,7 +27,6 @@ from synthral.errors import (
     PluginProtocolError,
     SynthralError,
 )
-from synthral_sdk.types import JSONObject, JSONValue
 
 __all__ = ["RpcConnection", "describe_exit"]
 
@@ -79,16 +79,19 @@ class RpcConnection(asyncio.SubprocessProtocol):
     # -- asyncio callbacks ---------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Keep the transport and the plugin's stdin."""
         self._transport = cast(asyncio.SubprocessTransport, transport)
         self._stdin = cast(asyncio.WriteTransport, self._transport.get_pipe_transport(0))
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
+        """Frames from stdout, free text from stderr."""
         if fd == 1:
             self._splitter.feed(data)
         else:
             self._on_stderr(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """Fail the calls still in flight: the process is gone."""
         # Called after the process exited *and* its pipes closed, so every answer it wrote
         # has been read by now.
         if self._stderr_buffer:
@@ -219,7 +222,9 @@ class RpcConnection(asyncio.SubprocessProtocol):
                 future.set_exception(proto.exception_from_error(message["error"]))
             else:
                 future.set_exception(
-                    PluginProtocolError(f"plugin {self.label} answered request {request_id} with neither result nor error")
+                    PluginProtocolError(
+                        f"plugin {self.label} answered request {request_id} with neither result nor error"
+                    )
                 )
             return
         method = message.get("method")
@@ -300,6 +305,7 @@ class RpcConnection(asyncio.SubprocessProtocol):
 
 
 def describe_exit(returncode: int | None) -> str:
+    """'exit status 3' or 'killed by SIGKILL', for messages."""
     if returncode is None:
         return "status unknown"
     if returncode < 0:

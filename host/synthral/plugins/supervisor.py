@@ -21,7 +21,9 @@ from typing import Final, cast
 import synthral_sdk
 from synthral_sdk import _protocol as proto
 from synthral_sdk._framing import DEFAULT_MAX_FRAME
+from synthral_sdk.types import JSONObject, JSONValue
 
+from synthral import __version__
 from synthral.errors import (
     IncompatiblePlugin,
     InvocationTimeout,
@@ -30,7 +32,6 @@ from synthral.errors import (
     SynthralError,
 )
 from synthral.plugins.rpc import ProgressHandler, RpcConnection, describe_exit
-from synthral_sdk.types import JSONObject, JSONValue
 
 __all__ = ["PluginProcess", "ProcessOptions", "ProcessState"]
 
@@ -40,7 +41,7 @@ _PASSED_ENV: Final = ("PATH", "LANG", "TZ", "HOME", "TMPDIR", "SYNTHRAL_RUNNER_T
 _BACKOFF_MAX: Final = 30.0
 
 
-class ProcessState(str, enum.Enum):
+class ProcessState(enum.StrEnum):
     """Where a plugin process is in its life."""
 
     STOPPED = "stopped"
@@ -114,6 +115,7 @@ class PluginProcess:
         self,
         capability: str,
         operation: str,
+        *,
         config: JSONValue,
         payload: JSONValue,
         context: JSONObject,
@@ -161,7 +163,9 @@ class PluginProcess:
         _, future = conn.request("ping", {})
         await asyncio.wait_for(future, timeout)
 
-    def _time_out(self, conn: RpcConnection, request_id: int, future: asyncio.Future[JSONValue], timeout: float) -> None:
+    def _time_out(
+        self, conn: RpcConnection, request_id: int, future: asyncio.Future[JSONValue], timeout: float
+    ) -> None:
         if future.done():
             return
         future.set_exception(
@@ -242,7 +246,7 @@ class PluginProcess:
                 "initialize",
                 {
                     "protocolVersion": proto.PROTOCOL_VERSION,
-                    "host": {"name": "synthral", "version": _host_version()},
+                    "host": {"name": "synthral", "version": __version__},
                     "maxFrameBytes": options.max_frame,
                     "logLevel": "info",
                     "entryPoints": cast(JSONValue, options.entry_points),
@@ -356,17 +360,12 @@ class PluginProcess:
             "pid": self.pid,
             "restarts": self.restarts,
             "consecutiveFailures": self.failures,
-            "uptimeSeconds": None if self.started_at is None or self.pid is None else time.monotonic() - self.started_at,
+            "uptimeSeconds": None
+            if self.started_at is None or self.pid is None
+            else time.monotonic() - self.started_at,
         }
 
 
 async def _kill_and_wait(conn: RpcConnection) -> None:
     conn.kill()
     await asyncio.shield(conn.closed)
-
-
-def _host_version() -> str:
-    from synthral import __version__
-
-    return __version__
-

@@ -8,6 +8,8 @@ import shutil
 from functools import cache
 from pathlib import Path
 
+from uv import find_uv_bin
+
 from synthral.errors import InstallError
 
 __all__ = ["UvFailed", "run_uv", "uv_binary"]
@@ -27,13 +29,13 @@ class UvFailed(InstallError):
 def uv_binary() -> str:
     """The uv executable: the one installed with the host, else the one on PATH."""
     try:
-        from uv import find_uv_bin
-
         return str(find_uv_bin())
-    except (ImportError, FileNotFoundError):
+    except FileNotFoundError:
         found = shutil.which("uv")
         if found is None:
-            raise InstallError("uv is not installed; run 'pip install uv' (the host needs it to make plugin venvs)")
+            raise InstallError(
+                "uv is not installed; run 'pip install uv' (the host needs it to make plugin venvs)"
+            ) from None
         return found
 
 

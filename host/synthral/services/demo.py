@@ -12,7 +12,7 @@ import io
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar, cast
 
@@ -20,13 +20,13 @@ import orjson
 from PIL import Image, ImageDraw, ImageFont
 from rich.console import Console
 from rich.table import Table
+from synthral_sdk.types import JSONObject
 
 from synthral.config import Settings
 from synthral.errors import PluginAlreadyInstalled
 from synthral.plugins.host import PluginHost
 from synthral.plugins.proxy import RemoteCapability
 from synthral.plugins.registry import load_registry
-from synthral_sdk.types import JSONObject, JSONValue
 
 __all__ = ["render_text_image", "run_demo"]
 
@@ -62,7 +62,7 @@ class _Site(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 -- the base class's name
+    def log_message(self, format: str, *args: object) -> None:
         del format, args  # keep the demo's output readable
 
 
@@ -91,17 +91,17 @@ async def _install_first_party(host: PluginHost, console: Console) -> None:
             console.print(f"  [dim]·[/] {entry.name} {entry.version} is installed already")
             continue
         started = time.perf_counter()
-        try:
+        with suppress(PluginAlreadyInstalled):  # another process installed it meanwhile
             await host.install(entry.path)
-        except PluginAlreadyInstalled:
-            pass
-        console.print(f"  [green]✓[/] installed {entry.name} {entry.version} in its own venv "
-                      f"({time.perf_counter() - started:.1f} s)")
+        console.print(
+            f"  [green]✓[/] installed {entry.name} {entry.version} in its own venv "
+            f"({time.perf_counter() - started:.1f} s)"
+        )
 
 
 async def run_demo(*, console: Console | None = None) -> JSONObject:
     """Run the demo, print what happens and return the results (for tests)."""
-    out = console or Console(highlight=False)
+    out = console or Console(highlight=False, soft_wrap=True)
     host = PluginHost(Settings.from_env())
     results: JSONObject = {}
     timings: list[tuple[str, float, str]] = []
@@ -145,13 +145,19 @@ async def run_demo(*, console: Console | None = None) -> JSONObject:
                 lambda: host.invoke("http/request", {"url": f"{site}/scan.png"}),
             )  # fmt: skip
             blob = cast(JSONObject, image["blob"])
-            out.print(f"  [green]✓[/] http/request GET /scan.png → blob {str(blob['$blob'])[:19]}… ({blob['size']} bytes)")
+            out.print(
+                f"  [green]✓[/] http/request GET /scan.png → blob {str(blob['$blob'])[:19]}… ({blob['size']} bytes)"
+            )
             text = await step(
                 "OCR", "ocr-tesseract/tesseract",
                 lambda: host.invoke("ocr-tesseract/tesseract", {"document": blob}),
             )  # fmt: skip
-            words = [w for page in cast(list[JSONObject], text["pages"]) for block in cast(list[JSONObject], page["blocks"])
-                     for w in cast(list[JSONObject], block["words"])]  # fmt: skip
+            words = [
+                word
+                for page in cast(list[JSONObject], text["pages"])
+                for block in cast(list[JSONObject], page["blocks"])
+                for word in cast(list[JSONObject], block["words"])
+            ]
             confidence = sum(cast(float, w["confidence"]) for w in words) / max(1, len(words))
             out.print(f"  [green]✓[/] ocr-tesseract read {len(words)} words (mean confidence {confidence:.2f}):")
             for line in str(text["text"]).strip().splitlines():
@@ -168,6 +174,6 @@ async def run_demo(*, console: Console | None = None) -> JSONObject:
         for label, millis, where in timings:
             table.add_row(label, f"{millis:.1f}", where)
         out.print(table)
-        return cast(dict[str, JSONValue], results)
+        return results
     finally:
         await host.close()

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import cast
 
 import orjson
+from synthral_sdk.types import JSONObject, JSONValue
 
 from synthral.errors import ConfigurationError, InputInvalid
 from synthral.plugins.host import CatalogEntry, PluginHost, PluginInfo
 from synthral.plugins.installer import ProgressFn
 from synthral.plugins.layout import Manifest
-from synthral_sdk.types import JSONObject, JSONValue
 
 __all__ = ["PluginService", "parse_json_option", "split_pin"]
 
@@ -27,7 +27,7 @@ def parse_json_option(raw: str | None, option: str) -> JSONValue:
         return cast(JSONValue, orjson.loads(raw))
     except orjson.JSONDecodeError as exc:
         raise InputInvalid(
-            f"{option} is not valid JSON ({exc}); quote it for the shell, e.g. {option} '{{\"url\": \"https://example.com\"}}'"
+            f'{option} is not valid JSON ({exc}); quote it for the shell, e.g. {option} \'{{"url": "https://example.com"}}\''
         ) from None
 
 
@@ -69,7 +69,13 @@ def plugin_to_json(info: PluginInfo, *, detailed: bool = False) -> JSONObject:
 
 def capability_to_json(entry: CatalogEntry) -> JSONObject:
     """The ``--json`` form of a catalog entry."""
-    return {"ref": entry.ref, "plugin": entry.plugin, "version": entry.version, "builtin": entry.builtin, **entry.spec.wire()}
+    return {
+        "ref": entry.ref,
+        "plugin": entry.plugin,
+        "version": entry.version,
+        "builtin": entry.builtin,
+        **entry.spec.wire(),
+    }
 
 
 class PluginService:
@@ -82,7 +88,7 @@ class PluginService:
         """Install a plugin from a wheel, a folder or ``NAME==VERSION``."""
         return await self.host.install(source, reinstall=reinstall, progress=progress)
 
-    def list(self) -> list[PluginInfo]:
+    def list_plugins(self) -> list[PluginInfo]:
         """Every plugin, built-in and installed."""
         return self.host.plugins()
 

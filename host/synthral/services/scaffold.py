@@ -15,7 +15,7 @@ __all__ = ["scaffold_plugin"]
 
 _NAME = re.compile(r"[a-z][a-z0-9-]{0,40}")
 
-_PYPROJECT = Template('''[project]
+_PYPROJECT = Template("""[project]
 name = "$dist"
 version = "0.1.0"
 description = "A SynthralOS plugin"
@@ -40,7 +40,7 @@ packages = ["$package"]
 testpaths = ["tests"]
 addopts = "--strict-markers"
 filterwarnings = ["error"]
-''')
+""")
 
 _README = Template("""# $dist
 
@@ -108,7 +108,7 @@ class Greet(Node[GreetInput, GreetOutput, GreetConfig]):
         return GreetOutput(text=f"{config.greeting}, {inputs.who}!")
 ''')
 
-_TESTS = Template('''from synthral_sdk.errors import InputInvalid
+_TESTS = Template("""from synthral_sdk.errors import InputInvalid
 from synthral_sdk.testing import Example, PluginConformance, call
 
 from $package.nodes import Greet
@@ -134,7 +134,7 @@ def test_empty_name_is_rejected() -> None:
 class TestConformance(PluginConformance):
     dist = "$dist"
     examples = [Example("greet", {"who": "Ada"}, expected={"text": "Hello, Ada!"})]
-''')
+""")
 
 _GITIGNORE = ".venv/\n__pycache__/\ndist/\n"
 

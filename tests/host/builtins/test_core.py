@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from synthral_sdk.testing import call
-
 from synthral.builtins import core
 from synthral.errors import ConfigInvalid, InputInvalid
+from synthral_sdk.testing import call
 
 
 def run(node: Any, data: object, config: object) -> object:

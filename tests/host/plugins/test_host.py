@@ -6,12 +6,11 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from synthral_sdk import Capability
-
 from synthral.config import Settings
 from synthral.errors import ConfigurationError, PluginDisabled, PluginNotFound, UnknownCapability
 from synthral.plugins.host import PluginHost
 from synthral.plugins.proxy import RemoteCapability
+from synthral_sdk import Capability
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from synthral.config import Settings
 from synthral.errors import (
     IncompatiblePlugin,
@@ -19,6 +18,7 @@ from synthral.errors import (
 )
 from synthral.plugins.host import PluginHost
 from synthral.plugins.metadata import read_venv
+
 from tests.conftest import FIXTURES
 
 pytestmark = pytest.mark.slow
@@ -78,9 +78,7 @@ async def test_install_from_a_source_folder(host: PluginHost, fixture_wheels: di
     assert await host.invoke("moody/hello", {}) == {}
 
 
-async def test_install_name_equals_version_from_an_index(
-    settings: Settings, fixture_wheels: dict[str, Path]
-) -> None:
+async def test_install_name_equals_version_from_an_index(settings: Settings, fixture_wheels: dict[str, Path]) -> None:
     # A folder of wheels stands in for the package index (uv treats both the same way).
     indexed = dataclasses.replace(settings, find_links=(fixture_wheels["noop"].parent,))
     plugin_host = PluginHost(indexed)
@@ -177,7 +175,7 @@ async def test_bad_sources_are_explained(host: PluginHost, tmp_path: Path) -> No
         await host.install(str(broken))
     empty = tmp_path / "empty-folder"
     empty.mkdir()
-    with pytest.raises(InstallError, match="no pyproject.toml"):
+    with pytest.raises(InstallError, match=r"no pyproject\.toml"):
         await host.install(str(empty))
 
 

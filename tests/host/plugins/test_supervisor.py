@@ -9,7 +9,6 @@ import signal
 from pathlib import Path
 
 import pytest
-
 from synthral.errors import (
     ConfigInvalid,
     FrameTooLarge,
@@ -25,6 +24,7 @@ from synthral.errors import (
 )
 from synthral.plugins.host import PluginHost
 from synthral.plugins.supervisor import ProcessState, backoff_delay
+
 from tests.conftest import make_settings
 
 
@@ -100,7 +100,9 @@ async def test_a_plugin_ignoring_cancellation_is_restarted(noop_host: PluginHost
     assert (await noop_host.invoke("noop/echo", {"value": 4}))["value"] == 4
 
 
-async def test_cancelling_the_caller_cancels_the_plugin_call(noop_host: PluginHost, caplog: pytest.LogCaptureFixture) -> None:
+async def test_cancelling_the_caller_cancels_the_plugin_call(
+    noop_host: PluginHost, caplog: pytest.LogCaptureFixture
+) -> None:
     pid = (await noop_host.invoke("noop/echo", {}))["pid"]
     task = asyncio.create_task(noop_host.invoke("noop/async-sleep", {"seconds": 30}))
     await asyncio.sleep(0.2)
@@ -161,7 +163,7 @@ async def test_unknown_capability_names_what_exists(noop_host: PluginHost) -> No
     # Straight to the process, past the host's own check:
     process = noop_host.process("noop", "1.0.0")
     with pytest.raises(UnknownCapability, match="no capability 'ghost'"):
-        await process.invoke("ghost", "run", {}, {}, {})
+        await process.invoke("ghost", "run", config={}, payload={}, context={})
 
 
 async def test_logs_and_progress_reach_the_host_without_secrets(

@@ -1,0 +1,5 @@
+"""``python -m synthral``."""
+
+from synthral.cli import main
+
+main()

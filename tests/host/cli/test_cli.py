@@ -1,0 +1,115 @@
+"""The synthral command line, run as a user runs it: a separate process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.conftest import FIXTURES
+
+pytestmark = pytest.mark.slow
+
+
+def synthral(home: Path, wheelhouse: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SYNTHRAL_HOME": str(home), "SYNTHRAL_WHEELHOUSE": str(wheelhouse), "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "synthral", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_install_list_info_invoke_remove(tmp_path: Path, wheelhouse: Path, fixture_wheels: dict[str, Path]) -> None:
+    home = tmp_path / "home"
+    installed = synthral(home, wheelhouse, "plugin", "install", str(fixture_wheels["noop"]))
+    assert installed.returncode == 0, installed.stderr
+    assert "installed noop 1.0.0" in installed.stdout
+    assert "resolving dependencies" in installed.stderr  # the progress display
+
+    listing = orjson.loads(synthral(home, wheelhouse, "plugin", "list", "--json").stdout)
+    assert {(p["name"], p["builtin"]) for p in listing} == {("core", True), ("noop", False)}
+
+    info = orjson.loads(synthral(home, wheelhouse, "plugin", "info", "noop", "--json").stdout)
+    assert info[0]["version"] == "1.0.0" and any(r.startswith("pydantic==") for r in info[0]["requirements"])
+
+    catalog = orjson.loads(synthral(home, wheelhouse, "capabilities", "--json", "--plugin", "noop").stdout)
+    assert {entry["ref"] for entry in catalog} >= {"noop/echo", "noop/sleep"}
+    assert catalog[0]["operations"]["run"]["inputSchema"]
+
+    echoed = synthral(home, wheelhouse, "invoke", "noop/echo", "--input", '{"value": [1, 2]}')
+    assert echoed.returncode == 0 and orjson.loads(echoed.stdout)["value"] == [1, 2]
+
+    core = synthral(home, wheelhouse, "invoke", "core/set", "-i", '{"data": {}}', "-c", '{"values": {"a": 1}}')
+    assert orjson.loads(core.stdout) == {"data": {"a": 1}}
+
+    disabled = synthral(home, wheelhouse, "plugin", "disable", "noop")
+    assert disabled.returncode == 0
+    refused = synthral(home, wheelhouse, "invoke", "noop/echo", "--json")
+    assert refused.returncode == 2 and orjson.loads(refused.stdout)["error"]["code"] == "plugin_disabled"
+    assert synthral(home, wheelhouse, "plugin", "enable", "noop==1.0.0").returncode == 0
+
+    removed = synthral(home, wheelhouse, "plugin", "remove", "noop==1.0.0", "--json")
+    assert orjson.loads(removed.stdout) == [{"name": "noop", "version": "1.0.0"}]
+    assert not (home / "plugins" / "noop" / "1.0.0").exists()
+
+
+def test_errors_are_explained_with_exit_codes(tmp_path: Path, wheelhouse: Path) -> None:
+    home = tmp_path / "home"
+    bad_json = synthral(home, wheelhouse, "invoke", "core/set", "--input", "{oops")
+    assert bad_json.returncode == 2 and "--input is not valid JSON" in bad_json.stderr
+    missing = synthral(home, wheelhouse, "invoke", "ghost/thing", "--json")
+    assert missing.returncode == 2
+    assert orjson.loads(missing.stdout)["error"]["type"] == "PluginNotFound"
+    bad_config = synthral(home, wheelhouse, "invoke", "core/if", "-i", '{"data": 1}', "-c", '{"conditions": []}')
+    assert bad_config.returncode == 2 and "config field 'conditions'" in bad_config.stderr
+    bad_secret = synthral(home, wheelhouse, "invoke", "core/noop", "--secret", "novalue")
+    assert bad_secret.returncode == 2 and "NAME=VALUE" in bad_secret.stderr
+    not_wheel = synthral(home, wheelhouse, "plugin", "install", str(FIXTURES / "no-entry-point"))
+    assert not_wheel.returncode == 2 and "synthral.plugins" in not_wheel.stderr
+
+
+def test_blob_put_and_get(tmp_path: Path, wheelhouse: Path) -> None:
+    home = tmp_path / "home"
+    source = tmp_path / "scan.png"
+    source.write_bytes(b"\x89PNG fake")
+    ref = orjson.loads(synthral(home, wheelhouse, "blob", "put", str(source)).stdout)
+    assert ref["mediaType"] == "image/png" and ref["size"] == 9
+    out = tmp_path / "copy.png"
+    assert synthral(home, wheelhouse, "blob", "get", ref["$blob"], "-o", str(out)).returncode == 0
+    assert out.read_bytes() == source.read_bytes()
+    bad = synthral(home, wheelhouse, "blob", "get", "sha256:../../etc", "-o", str(out))
+    assert bad.returncode == 2 and "not a blob digest" in bad.stderr
+
+
+def test_plugin_new_scaffolds_a_project_whose_tests_pass_and_that_installs(tmp_path: Path, wheelhouse: Path) -> None:
+    home = tmp_path / "home"
+    created = synthral(home, wheelhouse, "plugin", "new", "weather", "--dir", str(tmp_path))
+    assert created.returncode == 0, created.stderr
+    project = tmp_path / "weather"
+    assert (project / "synthral_weather" / "nodes.py").is_file()
+    env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    tests = subprocess.run(
+        ["uv", "run", "--quiet", "pytest", "-q"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert " passed" in tests.stdout
+    assert synthral(home, wheelhouse, "plugin", "install", str(project)).returncode == 0
+    greeted = synthral(home, wheelhouse, "invoke", "weather/greet", "--input", '{"who": "Ada"}')
+    assert orjson.loads(greeted.stdout) == {"text": "Hello, Ada!"}
+    again = synthral(home, wheelhouse, "plugin", "new", "weather", "--dir", str(tmp_path))
+    assert again.returncode == 2 and "exists already" in again.stderr
