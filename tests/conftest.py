@@ -6,10 +6,11 @@ import asyncio
 import dataclasses
 import os
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
+import uvloop
 from synthral.config import Settings
 from synthral.plugins.host import PluginHost
 from synthral.plugins.uv import run_uv
@@ -99,3 +100,11 @@ async def noop_host(noop_home: Path, wheelhouse: Path) -> AsyncIterator[PluginHo
     plugin_host = PluginHost(make_settings(noop_home, wheelhouse, plugin_cancel_grace=1.0))
     yield plugin_host
     await plugin_host.close()
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Async tests run on uvloop, the loop the CLI and the server run on."""
+    del config, item
+    return {"uvloop": uvloop.new_event_loop}

@@ -142,6 +142,16 @@ def _bind_generic_models(cls: type[Capability]) -> None:
                 setattr(cls, param, model)
 
 
+@functools.cache
+def _operations_of(cls: type[Capability]) -> Mapping[str, Operation]:
+    return cls.operations()
+
+
+@functools.cache
+def _is_coroutine_method(cls: type, name: str) -> bool:
+    return inspect.iscoroutinefunction(getattr(cls, name))
+
+
 async def _run_in_thread(
     method: Callable[[BaseModel, BaseModel, Context], object], arg: BaseModel, cfg: BaseModel, context: Context
 ) -> object:
@@ -156,7 +166,7 @@ async def _run_in_thread(
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
-        context._cancel_event.set()  # noqa: SLF001 -- the SDK's own context
+        context._cancel.set()  # noqa: SLF001 -- the SDK's own context
         while not future.done():
             try:
                 await asyncio.wait([future])
@@ -238,7 +248,7 @@ class Capability(abc.ABC):
             InputInvalid: ``payload`` fails the operation's input model.
             OutputInvalid: The author's method returned something its output model rejects.
         """
-        ops = self.operations()
+        ops = _operations_of(type(self))
         op = ops.get(operation)
         if op is None:
             raise UnknownOperation(
@@ -250,7 +260,7 @@ class Capability(abc.ABC):
             op.input_model, payload, InputInvalid, "input", f"Fix the input of '{self.name}.{op.name}'."
         )
         method = cast(Callable[[BaseModel, BaseModel, Context], object], getattr(self, op.method))
-        if inspect.iscoroutinefunction(method):
+        if _is_coroutine_method(type(self), op.method):
             result = await cast(Awaitable[object], method(arg, cfg, context))
         else:
             result = await _run_in_thread(method, arg, cfg, context)

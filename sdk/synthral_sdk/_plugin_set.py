@@ -14,10 +14,9 @@ import pluggy
 
 from synthral_sdk import hookspecs
 from synthral_sdk._capability import Capability, CapabilityKind, CapabilitySpec
-from synthral_sdk._connector import Connector
+from synthral_sdk._json import JSONObject
 from synthral_sdk._markers import ENTRY_POINT_GROUP, PROJECT_NAME
 from synthral_sdk.errors import PluginLoadError
-from synthral_sdk.types import JSONObject
 
 __all__ = ["KIND_HOOKS", "CapabilityEntry", "EntryPointRef", "collect_capabilities", "new_plugin_manager"]
 
@@ -143,8 +142,10 @@ def collect_capabilities(pm: pluggy.PluginManager) -> dict[str, CapabilityEntry]
                         f"instances of the SDK's {kind.value} base class"
                     )
                 add(CapabilityEntry(capability, impl.plugin_name))
-                if isinstance(capability, Connector):
-                    for action in capability.actions:
+                # A connector's actions are nodes of the plugin too (checked by kind, so loading a
+                # plugin without connectors never imports the connector module).
+                if kind is CapabilityKind.CONNECTOR:
+                    for action in getattr(capability, "actions", ()):
                         add(CapabilityEntry(action(), impl.plugin_name, connector=capability.name))
     return entries
 

@@ -6,6 +6,7 @@ from typing import Final, cast
 
 import orjson
 
+from synthral_sdk._json import JSONObject, JSONValue
 from synthral_sdk.errors import (
     Cancelled,
     ConfigInvalid,
@@ -22,7 +23,6 @@ from synthral_sdk.errors import (
     error_from_data,
     error_to_data,
 )
-from synthral_sdk.types import JSONObject, JSONValue
 
 PROTOCOL_VERSION: Final = "1.0"
 

@@ -13,13 +13,50 @@ from typing import final
 from synthral_sdk.blobs import BlobStore
 from synthral_sdk.errors import Cancelled, DeadlineExceeded
 
-__all__ = ["Context"]
+__all__ = ["CancelToken", "Context"]
 
 ProgressSink = Callable[[float | None, str], None]
 
 
 def _no_progress(progress: float | None, message: str) -> None:
     del progress, message
+
+
+@final
+class CancelToken:
+    """A cancellation flag whose ``threading.Event`` is only made when someone waits on it.
+
+    Most calls are never cancelled and never waited on; creating an Event per call would
+    cost more than the call itself on a fast path.
+    """
+
+    __slots__ = ("_event", "_flag", "_lock")
+
+    def __init__(self, event: threading.Event | None = None) -> None:
+        self._lock = threading.Lock()
+        self._event = event
+        self._flag = event.is_set() if event is not None else False
+
+    def set(self) -> None:
+        """Cancel."""
+        with self._lock:
+            self._flag = True
+            if self._event is not None:
+                self._event.set()
+
+    def is_set(self) -> bool:
+        """Whether the call was cancelled."""
+        return self._flag or (self._event is not None and self._event.is_set())
+
+    @property
+    def event(self) -> threading.Event:
+        """An event set on cancellation, for code that waits."""
+        with self._lock:
+            if self._event is None:
+                self._event = threading.Event()
+                if self._flag:
+                    self._event.set()
+            return self._event
 
 
 @final
@@ -54,7 +91,7 @@ class Context:
         secrets: Mapping[str, str] | None = None,
         log: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
         progress: ProgressSink | None = None,
-        cancel_event: threading.Event | None = None,
+        cancel_event: threading.Event | CancelToken | None = None,
         data_dir: Path | None = None,
     ) -> None:
         self.blobs = blobs
@@ -67,17 +104,17 @@ class Context:
         self.data_dir = data_dir
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._progress = progress or _no_progress
-        self._cancel_event = cancel_event or threading.Event()
+        self._cancel = cancel_event if isinstance(cancel_event, CancelToken) else CancelToken(cancel_event)
 
     @property
     def cancelled(self) -> bool:
         """Whether the caller cancelled this call (or its deadline passed); long loops should check it."""
-        return self._cancel_event.is_set()
+        return self._cancel.is_set()
 
     @property
     def cancel_event(self) -> threading.Event:
         """Set when the call is cancelled; wait on it to stop a child process at once."""
-        return self._cancel_event
+        return self._cancel.event
 
     def time_remaining(self) -> float | None:
         """Seconds left before the call's deadline, or ``None`` when it has none."""
@@ -95,7 +132,7 @@ class Context:
             Cancelled: The caller cancelled the call.
             DeadlineExceeded: The call's timeout passed.
         """
-        if self._cancel_event.is_set():
+        if self._cancel.is_set():
             raise Cancelled()
         remaining = self.time_remaining()
         if remaining is not None and remaining <= 0:

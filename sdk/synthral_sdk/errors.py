@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar, Final
 
-from synthral_sdk.types import JSONObject, JSONValue
+from synthral_sdk._json import JSONObject, JSONValue
 
 __all__ = [
     "Cancelled",

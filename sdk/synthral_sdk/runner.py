@@ -22,6 +22,7 @@ import orjson
 
 from synthral_sdk import _protocol as proto
 from synthral_sdk._framing import DEFAULT_MAX_FRAME, FrameSplitter
+from synthral_sdk._json import JSONObject, JSONValue
 from synthral_sdk._plugin_set import (
     CapabilityEntry,
     EntryPointRef,
@@ -33,7 +34,7 @@ from synthral_sdk._plugin_set import (
 )
 from synthral_sdk._version import __version__
 from synthral_sdk.blobs import BlobStore
-from synthral_sdk.context import Context
+from synthral_sdk.context import CancelToken, Context
 from synthral_sdk.errors import (
     Cancelled,
     DeadlineExceeded,
@@ -45,7 +46,6 @@ from synthral_sdk.errors import (
     SynthralError,
     UnknownCapability,
 )
-from synthral_sdk.types import JSONObject, JSONValue
 
 __all__ = ["main"]
 
@@ -122,7 +122,8 @@ class _Runner:
         self._shutting_down = False
         self._capabilities: dict[str, CapabilityEntry] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
-        self._cancel_events: dict[int, threading.Event] = {}
+        self._cancel_events: dict[int, CancelToken] = {}
+        self._loggers: dict[str, logging.Logger] = {}
         self._expired: set[int] = set()
         self._blobs = BlobStore(os.environ.get("SYNTHRAL_BLOB_ROOT") or Path.home() / ".synthral" / "blobs")
         data_dir = os.environ.get("SYNTHRAL_PLUGIN_DATA")
@@ -263,7 +264,7 @@ class _Runner:
                 "sdkVersion": __version__,
                 "plugin": self._plugin_metadata(params),
                 "maxFrameBytes": self._max_frame,
-                "capabilities": cast(JSONValue, catalog(self._capabilities)),
+                "capabilities": cast(JSONValue, self._catalog(params.get("catalog"))),
             }
         except Exception as exc:  # noqa: BLE001 -- anything the plugin raises is reported, then we exit
             error = exc if isinstance(exc, SynthralError) else PluginLoadError(f"{type(exc).__name__}: {exc}")
@@ -274,6 +275,11 @@ class _Runner:
             return
         self._initialized = True
         self._write(proto.result(request_id, answer))
+
+    def _catalog(self, mode: object) -> list[JSONObject]:
+        if mode == "names":  # the host has the full catalog cached: skip building JSON Schemas
+            return [{"name": name, "kind": entry.capability.kind.value} for name, entry in self._capabilities.items()]
+        return catalog(self._capabilities)
 
     def _plugin_metadata(self, params: JSONObject) -> JSONObject:
         given = params.get("plugin")
@@ -288,8 +294,8 @@ class _Runner:
 
     async def _invoke(self, request_id: int, params: JSONObject) -> None:
         token = _current_request.set(request_id)
-        cancel_event = threading.Event()
-        self._cancel_events[request_id] = cancel_event
+        cancel = CancelToken()
+        self._cancel_events[request_id] = cancel
         try:
             name = params.get("capability")
             entry = self._capabilities.get(name) if isinstance(name, str) else None
@@ -313,11 +319,11 @@ class _Runner:
                 idempotency_key=_str_or_none(ctx.get("idempotencyKey")),
                 timeout=timeout,
                 secrets=secrets,
-                log=logging.getLogger(f"synthral.plugin.{entry.plugin_name}"),
+                log=self._logger(entry.plugin_name),
                 progress=lambda progress, message: self.notify(
                     proto.PROGRESS_METHOD, {"requestId": request_id, "progress": progress, "message": message}
                 ),
-                cancel_event=cancel_event,
+                cancel_event=cancel,
                 data_dir=self._data_dir,
             )
             operation = params.get("operation")
@@ -371,6 +377,12 @@ class _Runner:
             self._cancel_events.pop(request_id, None)
             self._write(proto.error_for_exception(request_id, Cancelled(f"request {request_id} was cancelled")))
 
+    def _logger(self, plugin_name: str) -> logging.Logger:
+        logger = self._loggers.get(plugin_name)
+        if logger is None:
+            logger = self._loggers[plugin_name] = logging.getLogger(f"synthral.plugin.{plugin_name}")
+        return logger
+
     def _expire(self, request_id: int) -> None:
         self._expired.add(request_id)
         self._cancel(request_id)
@@ -413,14 +425,16 @@ class _Runner:
         self._done = self._loop.create_future()
         self._splitter = FrameSplitter(self._max_frame, self._on_frame, self._on_oversized)
         stdin_protocol = _StdinProtocol(self._splitter, self._done)
+        # closefd=False: if the fd is a regular file, asyncio refuses it and the file object
+        # is dropped, which must not close the descriptor the fallback then uses.
         try:
             self._transport, _ = await self._loop.connect_write_pipe(
-                asyncio.Protocol, os.fdopen(self._protocol_fd, "wb", buffering=0)
+                asyncio.Protocol, os.fdopen(self._protocol_fd, "wb", buffering=0, closefd=False)
             )
         except ValueError:  # stdout is a regular file (a person debugging by hand)
             self._transport = _BlockingWriter(self._protocol_fd)
         try:
-            await self._loop.connect_read_pipe(lambda: stdin_protocol, os.fdopen(0, "rb", buffering=0))
+            await self._loop.connect_read_pipe(lambda: stdin_protocol, os.fdopen(0, "rb", buffering=0, closefd=False))
         except ValueError:  # stdin is a regular file
             threading.Thread(target=_read_blocking, args=(self._loop, stdin_protocol), daemon=True).start()
         status = await self._done
@@ -476,6 +490,15 @@ def _read_blocking(loop: asyncio.AbstractEventLoop, protocol: _StdinProtocol) ->
     loop.call_soon_threadsafe(protocol.eof_received)
 
 
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """Return a uvloop loop when installed (a pipe round trip costs a third of asyncio's)."""
+    try:
+        import uvloop  # noqa: PLC0415 -- optional, and only the runner needs it
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -492,7 +515,7 @@ def main(argv: list[str] | None = None) -> None:
     root.setLevel(logging.INFO)
     # Not asyncio.run(): it joins the executor's threads, and a synchronous operation that
     # ignores cancellation must not keep the process alive after the host is done with it.
-    loop = asyncio.new_event_loop()
+    loop = _new_loop()
     status = loop.run_until_complete(runner.serve())
     sys.stderr.flush()
     os._exit(status)

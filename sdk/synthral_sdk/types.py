@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Final, TypeAlias
+from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from synthral_sdk._json import JSONObject, JSONValue
+
 __all__ = ["BLOB_KEY", "BlobRef", "JSONObject", "JSONValue"]
 
-JSONValue: TypeAlias = "bool | int | float | str | list[JSONValue] | dict[str, JSONValue] | None"
-"""Any value JSON can carry."""
-
-JSONObject: TypeAlias = "dict[str, JSONValue]"
-"""A JSON object."""
 
 BLOB_KEY: Final = "$blob"
 """The key that marks a JSON object as a blob reference."""

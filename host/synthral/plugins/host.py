@@ -138,6 +138,7 @@ class PluginHost:
                 idle_timeout=self.settings.plugin_idle_timeout,
                 cancel_grace=self.settings.plugin_cancel_grace,
                 summary=manifest.summary,
+                known_capabilities=tuple(str(c.get("name")) for c in manifest.capabilities),
             )
         )
         self._processes[manifest.key] = process

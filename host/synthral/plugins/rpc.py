@@ -162,7 +162,10 @@ class RpcConnection(asyncio.SubprocessProtocol):
         self._awaiting_ack[request_id] = loop.call_later(self.cancel_grace, self._cancel_overdue, request_id)
 
     def fail(self, failure: SynthralError) -> None:
-        """Kill the process; calls in flight fail with ``failure``."""
+        """Kill the process; calls in flight fail with ``failure``.
+
+        Nothing more it wrote is believed, not even frames already read in the same chunk.
+        """
         if self._failure is None:
             self._failure = failure
         self.kill()
@@ -199,6 +202,8 @@ class RpcConnection(asyncio.SubprocessProtocol):
     # -- receiving -----------------------------------------------------------------------
 
     def _on_frame(self, frame: bytes) -> None:
+        if self._failure is not None:
+            return
         try:
             message = orjson.loads(frame)
         except orjson.JSONDecodeError:

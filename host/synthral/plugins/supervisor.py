@@ -67,6 +67,8 @@ class ProcessOptions:
     cancel_grace: float = 10.0
     summary: str = ""
     max_frame: int = DEFAULT_MAX_FRAME
+    known_capabilities: tuple[str, ...] = ()
+    """Names in the cached catalog; when set, starts ask the plugin for names only."""
     env: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -251,6 +253,7 @@ class PluginProcess:
                     "logLevel": "info",
                     "entryPoints": cast(JSONValue, options.entry_points),
                     "plugin": {"name": options.dist, "version": options.version, "summary": options.summary},
+                    "catalog": "names" if options.known_capabilities else "full",
                 },
             )
             answer = cast(JSONObject, await asyncio.wait_for(future, timeout))
@@ -283,6 +286,15 @@ class PluginProcess:
                 f"{proto.PROTOCOL_VERSION}; install a release built for synthral-sdk {synthral_sdk.__version__}",
                 details={"plugin": options.label},
             )
+        if options.known_capabilities:
+            names = {str(item.get("name")) for item in cast(list[JSONObject], answer.get("capabilities", []))}
+            if names != set(options.known_capabilities):
+                log.warning(
+                    "plugin %s now offers %s but was installed offering %s; reinstall it to refresh the catalog",
+                    options.label,
+                    sorted(names),
+                    sorted(options.known_capabilities),
+                )
         self.initialize_answer = answer
         self.state = ProcessState.RUNNING
         self.started_at = time.monotonic()

@@ -1,0 +1,1 @@
+"""SynthralOS benchmarks: `python -m bench` (see bench/README.md)."""

@@ -1,0 +1,192 @@
+"""Plugin host benchmarks: round trip, cold start, install, concurrency, memory."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from synthral.config import Settings
+from synthral.plugins.host import PluginHost
+from synthral.plugins.proxy import RemoteCapability
+from synthral.plugins.supervisor import PluginProcess
+from synthral.plugins.uv import run_uv
+from synthral_sdk import Capability, Context
+from synthral_sdk._plugin_set import new_plugin_manager
+
+from bench.common import Result, percentile, rss_mb, summary_us
+
+GROUP = "plugin host"
+REPO = Path(__file__).resolve().parent.parent
+NOOP_SOURCE = REPO / "tests" / "fixtures" / "plugins" / "noop"
+
+
+def _bare_pipe_round_trip(calls: int) -> list[float]:
+    """A child that echoes lines: the floor any pipe protocol sits on."""
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\nfor line in sys.stdin.buffer:\n sys.stdout.buffer.write(line); sys.stdout.buffer.flush()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert child.stdin is not None
+    assert child.stdout is not None
+    line = b'{"jsonrpc":"2.0","id":1,"result":{"output":{}}}\n'
+    samples = []
+    for index in range(calls + 200):
+        started = time.perf_counter()
+        child.stdin.write(line)
+        child.stdin.flush()
+        child.stdout.readline()
+        if index >= 200:
+            samples.append(time.perf_counter() - started)
+    child.stdin.close()
+    child.wait()
+    child.stdout.close()
+    return samples
+
+
+async def _timed_calls(call: object, calls: int, warmup: int = 300) -> list[float]:
+    samples = []
+    for index in range(calls + warmup):
+        started = time.perf_counter()
+        await call()  # type: ignore[operator]
+        if index >= warmup:
+            samples.append(time.perf_counter() - started)
+    return samples
+
+
+def _in_process_noop() -> Capability:
+    """The same plugin module, registered into a PluginManager in this process."""
+    sys.path.insert(0, str(NOOP_SOURCE))
+    import synthral_fixture_noop  # noqa: PLC0415 -- imported only for the in-process comparison
+
+    pm = new_plugin_manager()
+    pm.register(synthral_fixture_noop, name="noop")
+    nodes = [node for batch in pm.hook.synthral_nodes() for node in batch]
+    return next(node for node in nodes if node.spec().name == "noop")
+
+
+def _host_idle_rss(home: Path) -> float:
+    code = (
+        "import os\nfrom synthral.config import Settings\nfrom synthral.plugins.host import PluginHost\n"
+        f"host = PluginHost(Settings.from_env({str(home)!r}))\nhost.catalog()\n"
+        "print([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return int(out.strip()) / 1024
+
+
+async def run(quick: bool = False) -> list[Result]:
+    """Run the group; ``quick`` uses fewer samples (for a smoke run)."""
+    calls = 2000 if quick else 10000
+    results: list[Result] = []
+    work = Path(tempfile.mkdtemp(prefix="synthral-bench-"))
+    settings = dataclasses.replace(Settings.from_env(work / "home"), wheelhouse=work / "wheelhouse")
+    await run_uv(["build", "--wheel", "--quiet", "--out-dir", str(work / "wheels"), str(NOOP_SOURCE)], what="build")
+    wheel = next((work / "wheels").glob("*.whl"))
+
+    # Install into fresh venvs; the first one warms the caches (SDK wheel, uv cache).
+    install_times = []
+    for attempt in range(2 if quick else 4):
+        target = dataclasses.replace(settings, home=work / f"install-{attempt}")
+        host = PluginHost(target)
+        started = time.perf_counter()
+        await host.install(str(wheel))
+        if attempt > 0:
+            install_times.append(time.perf_counter() - started)
+        await host.close()
+    install_p50 = percentile(install_times, 50)
+    results.append(
+        Result(
+            GROUP,
+            "install small plugin, fresh venv, warm cache (p50)",
+            install_p50,
+            "s",
+            "<= 1.5 s",
+            install_p50 <= 1.5,
+            {"samples": install_times},
+        )
+    )
+
+    host = PluginHost(dataclasses.replace(settings, home=work / "install-0"))
+    try:
+        remote = host.resolve("noop/noop")
+        assert isinstance(remote, RemoteCapability)
+        context = Context(blobs=host.blobs)
+        await remote.call("run", {}, {}, context)
+
+        pipe = summary_us(_bare_pipe_round_trip(calls))
+        results.append(Result(GROUP, "bare pipe round trip, no protocol (p50)", pipe["p50"], "µs", extra=pipe))
+
+        remote_stats = summary_us(await _timed_calls(lambda: remote.call("run", {}, {}, context), calls))
+        local = _in_process_noop()
+        local_stats = summary_us(await _timed_calls(lambda: local.call("run", {}, {}, context), calls))
+        results.append(
+            Result(
+                GROUP,
+                "no-op invoke host→plugin→host (p50)",
+                remote_stats["p50"],
+                "µs",
+                "<= 80 µs",
+                remote_stats["p50"] <= 80,
+                remote_stats,
+            )
+        )
+        results.append(Result(GROUP, "no-op invoke host→plugin→host (p99)", remote_stats["p99"], "µs"))
+        results.append(
+            Result(GROUP, "same call in process through pluggy (p50)", local_stats["p50"], "µs", extra=local_stats)
+        )
+        results.append(Result(GROUP, "remote / in-process (p50 ratio)", remote_stats["p50"] / local_stats["p50"], "x"))
+        results.append(Result(GROUP, "remote / bare pipe (p50 ratio)", remote_stats["p50"] / pipe["p50"], "x"))
+
+        # Eight callers sharing one plugin process.
+        duration = 1.5 if quick else 4.0
+        done = 0
+
+        async def caller(stop_at: float) -> None:
+            nonlocal done
+            while time.perf_counter() < stop_at:
+                await remote.call("run", {}, {}, context)
+                done += 1
+
+        stop_at = time.perf_counter() + duration
+        await asyncio.gather(*(caller(stop_at) for _ in range(8)))
+        results.append(Result(GROUP, "8 concurrent callers, one plugin process", done / duration, "calls/s"))
+
+        plugin_pid = remote.process.pid
+        assert plugin_pid is not None
+        results.append(Result(GROUP, "RSS of one SDK-only plugin process", rss_mb(plugin_pid), "MiB"))
+        results.append(Result(GROUP, "host idle RSS (plugin host loaded)", _host_idle_rss(work / "install-0"), "MiB"))
+
+        # Cold start: spawn to 'initialize' answered.
+        options = remote.process.options
+        starts = []
+        for _ in range(8 if quick else 25):
+            process = PluginProcess(options)
+            started = time.perf_counter()
+            await process.start()
+            starts.append(time.perf_counter() - started)
+            await process.stop()
+        cold = percentile(starts, 50) * 1000
+        results.append(
+            Result(
+                GROUP,
+                "cold start, spawn to initialize answered (p50)",
+                cold,
+                "ms",
+                "<= 150 ms",
+                cold <= 150,
+                {"samples_ms": [s * 1000 for s in starts]},
+            )
+        )
+    finally:
+        await host.close()
+    return results
