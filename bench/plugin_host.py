@@ -74,6 +74,17 @@ def _in_process_noop() -> Capability:
     return next(node for node in nodes if node.spec().name == "noop")
 
 
+def _pydantic_floor(python: Path, runs: int) -> list[float]:
+    """Start an interpreter that imports pydantic and builds one model: the floor of any SDK plugin's start."""
+    code = "from pydantic import BaseModel\nclass A(BaseModel):\n    x: int = 0\n"
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([str(python), "-I", "-c", code], check=True)
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
 def _host_idle_rss(home: Path) -> float:
     code = (
         "import os\nfrom synthral.config import Settings\nfrom synthral.plugins.host import PluginHost\n"
@@ -176,6 +187,9 @@ async def run(quick: bool = False) -> list[Result]:
             starts.append(time.perf_counter() - started)
             await process.stop()
         cold = percentile(starts, 50) * 1000
+        floor = percentile(_pydantic_floor(options.python, 5 if quick else 15), 50) * 1000
+        results.append(Result(GROUP, "floor: new interpreter importing pydantic + one model (p50)", floor, "ms"))
+        results.append(Result(GROUP, "cold start / floor (p50 ratio)", cold / floor, "x"))
         results.append(
             Result(
                 GROUP,

@@ -16,6 +16,7 @@ from synthral_sdk.errors import Cancelled, DeadlineExceeded
 __all__ = ["CancelToken", "Context"]
 
 ProgressSink = Callable[[float | None, str], None]
+_NO_SECRETS: Mapping[str, str] = MappingProxyType({})
 
 
 def _no_progress(progress: float | None, message: str) -> None:
@@ -99,7 +100,7 @@ class Context:
         self.node_id = node_id
         self.attempt = attempt
         self.idempotency_key = idempotency_key
-        self.secrets: Mapping[str, str] = MappingProxyType(dict(secrets or {}))
+        self.secrets: Mapping[str, str] = MappingProxyType(dict(secrets)) if secrets else _NO_SECRETS
         self.log = log if log is not None else logging.getLogger("synthral.plugin")
         self.data_dir = data_dir
         self._deadline = None if timeout is None else time.monotonic() + timeout

@@ -213,7 +213,7 @@ class _Runner:
                 return
             task = self._loop.create_task(self._invoke(request_id, params))
             self._tasks[request_id] = task
-            task.add_done_callback(lambda _: self._answer_if_never_started(request_id))
+            task.add_done_callback(lambda done: self._answer_if_never_started(request_id, done))
         elif method == "ping":
             self._write(proto.result(request_id, {}))
         elif method == "shutdown":
@@ -370,10 +370,11 @@ class _Runner:
             self._cancel_events.pop(request_id, None)
             self._expired.discard(request_id)
 
-    def _answer_if_never_started(self, request_id: int) -> None:
-        # _invoke removes its id when it runs; an id still here belongs to a task that was
-        # cancelled before it started (invoke and $/cancelRequest arrived in one read).
-        if self._tasks.pop(request_id, None) is not None:
+    def _answer_if_never_started(self, request_id: int, task: asyncio.Task[None]) -> None:
+        # _invoke removes its id when it runs; an id still mapped to this task belongs to a
+        # task cancelled before it started (invoke and $/cancelRequest arrived in one read).
+        if self._tasks.get(request_id) is task:
+            del self._tasks[request_id]
             self._cancel_events.pop(request_id, None)
             self._write(proto.error_for_exception(request_id, Cancelled(f"request {request_id} was cancelled")))
 
