@@ -58,8 +58,10 @@ __all__ = [
     "ProtocolError",
     "RetryableError",
     "SynthralError",
+    "TemplateError",
     "UnknownCapability",
     "UnknownOperation",
+    "WorkflowInvalid",
 ]
 
 
@@ -89,6 +91,20 @@ class PluginNotFound(ConfigurationError):
     """No installed plugin (or version) of that name."""
 
     code = "plugin_not_found"
+
+
+@register_error_type
+class WorkflowInvalid(ConfigurationError):
+    """A workflow definition is wrong; ``details['issues']`` lists every problem found."""
+
+    code = "workflow_invalid"
+
+
+@register_error_type
+class TemplateError(ConfigurationError):
+    """A template in a node's input failed to compile or to render."""
+
+    code = "template_error"
 
 
 @register_error_type
