@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import os
 import shutil
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -14,6 +15,9 @@ import uvloop
 from synthral.config import Settings
 from synthral.plugins.host import PluginHost
 from synthral.plugins.uv import run_uv
+from synthral.store.db import Database
+
+from tests.support.postgres import PostgresServer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "plugins"
 REPO = Path(__file__).parent.parent
@@ -78,6 +82,28 @@ async def host(settings: Settings) -> AsyncIterator[PluginHost]:
     plugin_host = PluginHost(settings)
     yield plugin_host
     await plugin_host.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the session; tests get fresh databases on it."""
+    server = PostgresServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated, empty database on each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'synthral.db'}"
+    else:
+        server: PostgresServer = request.getfixturevalue("pg_server")
+        url = server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+    db = Database(url)
+    await db.migrate()
+    yield db
+    await db.close()
 
 
 @pytest.fixture(scope="session")

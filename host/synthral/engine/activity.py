@@ -1,0 +1,210 @@
+"""Steps as activities: one recorded attempt at a time, retried by policy, never re-run once done.
+
+A step's identity is its idempotency key ``execution/node/iteration``; every attempt of it
+gets a row in ``step``. A step recorded as completed (by an earlier run that crashed before
+its checkpoint, or by the run a replay copies) returns its recorded output without calling
+anything. A step calling a plugin records its attempt as *running* before the call, so an
+attempt cut short by a crash is still in the history; its completion is committed with the
+checkpoint write that follows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from synthral_sdk import BlobRef
+from synthral_sdk.types import BLOB_KEY
+
+from synthral.engine.checkpoint import PendingOp
+from synthral.engine.retry import EffectivePolicy
+from synthral.errors import Cancelled, PluginError, SynthralError
+from synthral.store.models import Step, StepStatus, utcnow
+
+if TYPE_CHECKING:
+    from synthral.engine.runtime import RunContext
+
+__all__ = ["INLINE_OUTPUT_LIMIT", "StepFailed", "StepRecord", "run_step"]
+
+STEP = Step.__table__  # type: ignore[attr-defined]
+INLINE_OUTPUT_LIMIT = 256 * 1024
+"""Outputs larger than this (as JSON) go to the blob store; the step row and state keep the reference."""
+
+
+class StepFailed(Exception):
+    """A step failed for good (attempts exhausted or a non-retryable error)."""
+
+    def __init__(self, node_id: str, error: SynthralError, attempts: int) -> None:
+        super().__init__(f"node '{node_id}' failed after {attempts} attempt(s): {error.message}")
+        self.node_id = node_id
+        self.error = error
+        self.attempts = attempts
+
+
+@dataclass
+class StepRecord:
+    """What the history says about one step (by node and iteration)."""
+
+    attempts: int = 0
+    output: Any = None
+    completed: bool = False
+    replayed_from: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def pack_output(ctx: RunContext, output: Any) -> Any:
+    """Keep small outputs inline; store large ones as a blob and return the reference."""
+    data = orjson.dumps(output)
+    if len(data) <= INLINE_OUTPUT_LIMIT:
+        return output
+    ref = ctx.engine.blobs.put(data, media_type="application/json", name="output.json")
+    return {"$output": ref.to_json()}
+
+
+def unpack_output(ctx: RunContext, stored: Any) -> Any:
+    """The output a stored value stands for (loading it from the blob store if needed)."""
+    if isinstance(stored, dict) and set(stored) == {"$output"} and isinstance(stored["$output"], dict):
+        ref = BlobRef.model_validate(stored["$output"])
+        return orjson.loads(ctx.engine.blobs.get(ref))
+    return stored
+
+
+def is_blob_output(value: Any) -> bool:
+    """Whether a stored output is a blob reference."""
+    return isinstance(value, dict) and set(value) == {"$output"} and BLOB_KEY in value["$output"]
+
+
+@dataclass
+class _Attempt:
+    """One attempt of a step, as recorded in ``step``."""
+
+    ctx: RunContext
+    node_id: str
+    node_type: str
+    iteration: str
+    number: int
+    key: str
+    step_input: dict[str, Any]
+    started: datetime = field(default_factory=utcnow)
+    clock: float = field(default_factory=time.perf_counter)
+    row_id: int | None = None
+
+    async def insert_running(self, connection: AsyncConnection) -> None:
+        result = await connection.execute(
+            insert(STEP).values(**self._identity(), status=StepStatus.RUNNING).returning(STEP.c.id)
+        )
+        self.row_id = int(result.scalar_one())
+
+    def end(self, status: str, *, output: Any = None, error: SynthralError | None = None) -> PendingOp:
+        """The write that records how the attempt ended (bound now, run later)."""
+        values: dict[str, Any] = {
+            "status": status,
+            "output": output,
+            "finished_at": utcnow(),
+            "duration_ms": (time.perf_counter() - self.clock) * 1000,
+            "error_type": error.error_type if error else None,
+            "error_message": error.message if error else None,
+            "retryable": error.retryable if error else None,
+        }
+
+        async def write(connection: AsyncConnection) -> None:
+            if self.row_id is not None:
+                await connection.execute(update(STEP).where(STEP.c.id == self.row_id).values(**values))
+            else:
+                await connection.execute(insert(STEP).values(**self._identity(), **values))
+
+        return write
+
+    def _identity(self) -> dict[str, Any]:
+        return {
+            "execution_id": self.ctx.execution_id,
+            "node_id": self.node_id,
+            "node_type": self.node_type,
+            "iteration": self.iteration,
+            "attempt": self.number,
+            "idempotency_key": self.key,
+            "input": self.step_input,
+            "started_at": self.started,
+            "worker": self.ctx.worker,
+            "fencing_token": self.ctx.fencing_token,
+        }
+
+
+async def run_step(
+    ctx: RunContext,
+    *,
+    node_id: str,
+    node_type: str,
+    iteration: str,
+    policy: EffectivePolicy,
+    step_input: dict[str, Any],
+    call: Callable[[int, str], Awaitable[Any]],
+    durable_start: bool,
+    timeout: float | None = None,
+) -> Any:
+    """Run one step to completion (retrying by ``policy``) and return its output.
+
+    Args:
+        ctx: The run.
+        node_id: The step's node.
+        node_type: The node's type, for the history.
+        iteration: Which run of the node this is (loops, map items).
+        policy: Its retry policy.
+        step_input: The rendered input, recorded with each attempt.
+        call: Does the work: ``call(attempt, idempotency_key)``.
+        durable_start: Record the attempt as running before calling (for side effects outside).
+        timeout: Seconds per attempt.
+
+    Raises:
+        StepFailed: Attempts exhausted, or an error the policy does not retry.
+    """
+    key = f"{ctx.execution_id}/{node_id}/{iteration}"
+    record = ctx.history.get((node_id, iteration))
+    if record is not None and record.completed:
+        return unpack_output(ctx, record.output)
+    number = (record.attempts if record is not None else 0) + 1
+    while True:
+        ctx.count_step()
+        attempt = _Attempt(ctx, node_id, node_type, iteration, number, key, step_input)
+        if durable_start:
+            await ctx.write_now(attempt.insert_running)
+        try:
+            output = await (asyncio.wait_for(call(number, key), timeout) if timeout is not None else call(number, key))
+        except TimeoutError:
+            error: SynthralError = PluginError(
+                f"node '{node_id}' did not finish within its {timeout:g} s timeout",
+                error_type="StepTimeout",
+                retryable=True,
+            )
+        except SynthralError as exc:
+            error = exc
+        except (asyncio.CancelledError, Cancelled):
+            with contextlib.suppress(Exception):  # the lease may be gone; the cancellation matters more
+                await ctx.write_now(attempt.end(StepStatus.CANCELLED))
+            raise
+        else:
+            stored = pack_output(ctx, output)
+            ctx.defer(attempt.end(StepStatus.COMPLETED, output=stored))
+            ctx.history[(node_id, iteration)] = StepRecord(attempts=number, output=stored, completed=True)
+            return output
+        await ctx.write_now(attempt.end(StepStatus.FAILED, error=error))
+        ctx.history[(node_id, iteration)] = StepRecord(attempts=number)
+        if not policy.should_retry(error, number):
+            raise StepFailed(node_id, error, number)
+        delay = policy.delay(number)
+        await ctx.log(
+            node_id,
+            "warning",
+            f"attempt {number} failed ({error.error_type}: {error.message}); retrying in {delay:g} s",
+        )
+        await asyncio.sleep(delay)
+        ctx.retries += 1
+        number += 1

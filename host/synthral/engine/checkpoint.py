@@ -1,0 +1,363 @@
+"""LangGraph's checkpointer on the engine's own database, guarded by the run's lease.
+
+A LangGraph ``BaseCheckpointSaver`` over SQLAlchemy: the same tables and code on SQLite and
+PostgreSQL, the same connection pool as the rest of the engine. Every write it makes is one
+transaction that first checks the run's fencing token, so a worker that lost its lease
+(stalled past it, then woke up) cannot record anything; the same transaction carries the
+step bookkeeping the run queued (a step's completion, a consumed signal), so progress and
+its record are committed together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_checkpoint_id,
+    get_checkpoint_metadata,
+)
+from sqlalchemy import and_, delete, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from synthral.errors import RetryableError
+from synthral.store.db import Database
+from synthral.store.models import CheckpointBlob, CheckpointRow, CheckpointWrite, WorkflowExecution, utcnow
+
+__all__ = ["LeaseLost", "RunGuard", "SqlCheckpointSaver"]
+
+CP = CheckpointRow.__table__  # type: ignore[attr-defined]
+BLOB = CheckpointBlob.__table__  # type: ignore[attr-defined]
+WRITE = CheckpointWrite.__table__  # type: ignore[attr-defined]
+EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
+
+PendingOp = Callable[[AsyncConnection], Awaitable[None]]
+
+
+class LeaseLost(RetryableError):
+    """This worker no longer holds the run's lease; another worker has taken it over."""
+
+    code = "lease_lost"
+
+
+@dataclass
+class RunGuard:
+    """What one worker's run of one execution must prove before it writes.
+
+    Attributes:
+        execution_id: The run (LangGraph's thread id).
+        fencing_token: The token this worker's claim got; any other means the lease is lost.
+        worker: This worker's id.
+        lease_seconds: How far each write extends the lease.
+        pending: Bookkeeping to commit with the next write (step completions, consumed signals).
+        pause_requested, cancel_requested: Flags read back at every write.
+    """
+
+    execution_id: str
+    fencing_token: int
+    worker: str
+    lease_seconds: float
+    pending: list[PendingOp] = field(default_factory=list)
+    pause_requested: bool = False
+    cancel_requested: bool = False
+    lost: bool = False
+
+    async def check_and_flush(self, connection: AsyncConnection) -> None:
+        """Extend the lease if it is still ours, then run the queued bookkeeping.
+
+        Raises:
+            LeaseLost: The fencing token moved on; nothing is written.
+        """
+        now = utcnow()
+        result = await connection.execute(
+            update(EXEC)
+            .where(
+                and_(
+                    EXEC.c.id == self.execution_id,
+                    EXEC.c.fencing_token == self.fencing_token,
+                    EXEC.c.lease_owner == self.worker,
+                )
+            )
+            .values(lease_expires_at=now + timedelta(seconds=self.lease_seconds))
+            .returning(EXEC.c.pause_requested, EXEC.c.cancel_requested)
+        )
+        row = result.first()
+        if row is None:
+            self.lost = True
+            raise LeaseLost(
+                f"execution {self.execution_id}: this worker's lease (token {self.fencing_token}) was taken over; "
+                "its result is discarded and the new lease holder continues"
+            )
+        self.pause_requested, self.cancel_requested = bool(row[0]), bool(row[1])
+        pending, self.pending = self.pending, []
+        for op in pending:
+            await op(connection)
+
+
+class SqlCheckpointSaver(BaseCheckpointSaver[str]):
+    """A LangGraph checkpointer on :class:`~synthral.store.db.Database`.
+
+    Runs register a :class:`RunGuard` under their thread id; writes for a thread without a
+    guard (tests, tools) are not fenced.
+    """
+
+    def __init__(self, database: Database) -> None:
+        super().__init__()
+        self.database = database
+        self.guards: dict[str, RunGuard] = {}
+
+    # -- reading -------------------------------------------------------------------------
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint ``config`` names, or the thread's latest."""
+        async with self.database.engine.connect() as connection:
+            return await self._get_tuple(connection, config)
+
+    async def _get_tuple(self, connection: AsyncConnection, config: RunnableConfig) -> CheckpointTuple | None:
+        configurable = config["configurable"]
+        thread_id = str(configurable["thread_id"])
+        ns = str(configurable.get("checkpoint_ns", ""))
+        query = select(CP).where(CP.c.thread_id == thread_id, CP.c.checkpoint_ns == ns)
+        if checkpoint_id := get_checkpoint_id(config):
+            query = query.where(CP.c.checkpoint_id == checkpoint_id)
+        else:
+            query = query.order_by(CP.c.checkpoint_id.desc()).limit(1)
+        row = (await connection.execute(query)).first()
+        if row is None:
+            return None
+        return await self._tuple(connection, row)
+
+    async def _tuple(self, connection: AsyncConnection, row: Any) -> CheckpointTuple:
+        checkpoint: Checkpoint = self.serde.loads_typed((row.type, row.checkpoint))
+        versions = checkpoint["channel_versions"]
+        values: dict[str, Any] = {}
+        if versions:
+            blobs = await connection.execute(
+                select(BLOB.c.channel, BLOB.c.type, BLOB.c.blob).where(
+                    BLOB.c.thread_id == row.thread_id,
+                    BLOB.c.checkpoint_ns == row.checkpoint_ns,
+                    tuple_(BLOB.c.channel, BLOB.c.version).in_([(k, str(v)) for k, v in versions.items()]),
+                )
+            )
+            for channel, type_, blob in blobs:
+                if type_ != "empty":
+                    values[channel] = self.serde.loads_typed((type_, blob))
+        writes = await connection.execute(
+            select(WRITE.c.task_id, WRITE.c.channel, WRITE.c.type, WRITE.c.blob)
+            .where(
+                WRITE.c.thread_id == row.thread_id,
+                WRITE.c.checkpoint_ns == row.checkpoint_ns,
+                WRITE.c.checkpoint_id == row.checkpoint_id,
+            )
+            .order_by(WRITE.c.task_path, WRITE.c.task_id, WRITE.c.idx)
+        )
+        config: RunnableConfig = {
+            "configurable": {
+                "thread_id": row.thread_id,
+                "checkpoint_ns": row.checkpoint_ns,
+                "checkpoint_id": row.checkpoint_id,
+            }
+        }
+        parent: RunnableConfig | None = None
+        if row.parent_checkpoint_id:
+            parent = {
+                "configurable": {
+                    "thread_id": row.thread_id,
+                    "checkpoint_ns": row.checkpoint_ns,
+                    "checkpoint_id": row.parent_checkpoint_id,
+                }
+            }
+        return CheckpointTuple(
+            config=config,
+            checkpoint={**checkpoint, "channel_values": values},
+            metadata=self.serde.loads_typed((row.meta_type, row.meta)),
+            parent_config=parent,
+            pending_writes=[(task, channel, self.serde.loads_typed((t, b))) for task, channel, t, b in writes],
+        )
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """The thread's checkpoints, newest first."""
+        if config is None:
+            return
+        configurable = config["configurable"]
+        query = select(CP).where(CP.c.thread_id == str(configurable["thread_id"]))
+        if "checkpoint_ns" in configurable:
+            query = query.where(CP.c.checkpoint_ns == configurable["checkpoint_ns"])
+        if before is not None and (before_id := get_checkpoint_id(before)):
+            query = query.where(CP.c.checkpoint_id < before_id)
+        query = query.order_by(CP.c.checkpoint_id.desc())
+        async with self.database.engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+            count = 0
+            for row in rows:
+                item = await self._tuple(connection, row)
+                if filter and not all(item.metadata.get(k) == v for k, v in filter.items()):
+                    continue
+                yield item
+                count += 1
+                if limit is not None and count >= limit:
+                    return
+
+    # -- writing -------------------------------------------------------------------------
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint and the channel values that changed, fenced by the run's lease."""
+        configurable = config["configurable"]
+        thread_id = str(configurable["thread_id"])
+        ns = str(configurable.get("checkpoint_ns", ""))
+        saved = dict(checkpoint)
+        values: dict[str, Any] = saved.pop("channel_values")  # type: ignore[assignment]
+        blobs = []
+        for channel, version in new_versions.items():
+            type_, blob = self.serde.dumps_typed(values[channel]) if channel in values else ("empty", b"")
+            blobs.append(
+                {
+                    "thread_id": thread_id,
+                    "checkpoint_ns": ns,
+                    "channel": channel,
+                    "version": str(version),
+                    "type": type_,
+                    "blob": blob,
+                }
+            )
+        cp_type, cp_blob = self.serde.dumps_typed(saved)
+        meta_type, meta_blob = self.serde.dumps_typed(get_checkpoint_metadata(config, metadata))
+        async with self.database.transaction() as connection:
+            await self._guard(connection, thread_id)
+            if blobs:
+                await connection.execute(
+                    self.database.upsert(BLOB, blobs, ["thread_id", "checkpoint_ns", "channel", "version"])
+                )
+            await connection.execute(
+                self.database.upsert(
+                    CP,
+                    [
+                        {
+                            "thread_id": thread_id,
+                            "checkpoint_ns": ns,
+                            "checkpoint_id": checkpoint["id"],
+                            "parent_checkpoint_id": configurable.get("checkpoint_id"),
+                            "type": cp_type,
+                            "checkpoint": cp_blob,
+                            "meta_type": meta_type,
+                            "meta": meta_blob,
+                        }
+                    ],
+                    ["thread_id", "checkpoint_ns", "checkpoint_id"],
+                )
+            )
+        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint["id"]}}
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's writes (and whatever step bookkeeping is queued), fenced by the lease."""
+        configurable = config["configurable"]
+        thread_id = str(configurable["thread_id"])
+        ns = str(configurable.get("checkpoint_ns", ""))
+        checkpoint_id = str(configurable["checkpoint_id"])
+        rows = []
+        for index, (channel, value) in enumerate(writes):
+            type_, blob = self.serde.dumps_typed(value)
+            rows.append(
+                {
+                    "thread_id": thread_id,
+                    "checkpoint_ns": ns,
+                    "checkpoint_id": checkpoint_id,
+                    "task_id": task_id,
+                    "idx": WRITES_IDX_MAP.get(channel, index),
+                    "channel": channel,
+                    "type": type_,
+                    "blob": blob,
+                    "task_path": task_path,
+                }
+            )
+        # Special channels (errors, interrupts) may be rewritten; ordinary writes are kept once.
+        replace = all(channel in WRITES_IDX_MAP for channel, _ in writes)
+        async with self.database.transaction() as connection:
+            await self._guard(connection, thread_id)
+            if rows:
+                keys = ["thread_id", "checkpoint_ns", "checkpoint_id", "task_id", "idx"]
+                await connection.execute(self.database.upsert(WRITE, rows, keys, replace=replace))
+
+    async def flush(self, thread_id: str) -> None:
+        """Commit queued bookkeeping that no checkpoint write has carried yet."""
+        guard = self.guards.get(thread_id)
+        if guard is not None and guard.pending:
+            async with self.database.transaction() as connection:
+                await guard.check_and_flush(connection)
+
+    async def _guard(self, connection: AsyncConnection, thread_id: str) -> None:
+        guard = self.guards.get(thread_id)
+        if guard is not None:
+            await guard.check_and_flush(connection)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint of a thread."""
+        async with self.database.transaction() as connection:
+            await delete_thread(connection, thread_id)
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        """Monotonic, sortable channel versions."""
+        number = 0 if current is None else int(str(current).split(".")[0])
+        return f"{number + 1:032}"
+
+    # The engine is async throughout; the synchronous API is not offered.
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:  # noqa: D102
+        raise NotImplementedError("SqlCheckpointSaver is async-only; use ainvoke/astream")
+
+    def list(  # noqa: D102
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        raise NotImplementedError("SqlCheckpointSaver is async-only; use ainvoke/astream")
+
+    def put(  # noqa: D102
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        raise NotImplementedError("SqlCheckpointSaver is async-only; use ainvoke/astream")
+
+    def put_writes(  # noqa: D102
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+    ) -> None:
+        raise NotImplementedError("SqlCheckpointSaver is async-only; use ainvoke/astream")
+
+
+async def delete_thread(connection: AsyncConnection, thread_id: str) -> None:
+    """Delete a thread's checkpoints, blobs and writes (retention, replay)."""
+    for table in (WRITE, BLOB, CP):
+        await connection.execute(delete(table).where(table.c.thread_id == thread_id))

@@ -1,0 +1,504 @@
+"""What each kind of workflow node does when the graph runs it.
+
+Every node function receives the LangGraph state and the run (in the config), renders its
+input from templates, runs its work as a recorded step and returns its state update:
+``{"node:<id>": {"output": ..., "branch": ..., "runs": n}}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+import jsonschema
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import interrupt
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from synthral.engine import queue
+from synthral.engine.activity import StepFailed, StepRecord, pack_output, run_step, unpack_output
+from synthral.engine.engine_nodes import HumanInputConfig, MapConfig, SubworkflowConfig, WaitSignalConfig
+from synthral.engine.model import Node
+from synthral.engine.repository import start_child
+from synthral.engine.retry import effective_policy
+from synthral.engine.runtime import RunContext
+from synthral.engine.templates import render
+from synthral.errors import InputInvalid, NonRetryableError, SynthralError
+from synthral.plugins.proxy import RemoteCapability
+from synthral.store.models import ExecutionStatus, Step, StepStatus, WorkflowExecution, WorkflowSignal, utcnow
+
+__all__ = ["TRIGGER_KEY", "NodeFunction", "make_node", "state_key"]
+
+TRIGGER_KEY = "trigger:input"
+STEP = Step.__table__  # type: ignore[attr-defined]
+SIGNAL = WorkflowSignal.__table__  # type: ignore[attr-defined]
+EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
+SHORT_SLEEP = 1.0
+"""A wait this short sleeps in place; a longer one suspends the run and frees the worker."""
+
+NodeFunction = Callable[[dict[str, Any], RunnableConfig], Awaitable[dict[str, Any]]]
+
+
+def state_key(node_id: str) -> str:
+    """The state channel of a node's result (':' cannot occur in node ids)."""
+    return f"node:{node_id}"
+
+
+def run_of(config: RunnableConfig) -> RunContext:
+    """The run a graph invocation belongs to."""
+    return cast(RunContext, config["configurable"]["__synthral_run"])
+
+
+class _LazyOutputs(Mapping[str, Any]):
+    """``nodes`` in templates: results of nodes that ran, outputs loaded from blobs on access."""
+
+    def __init__(self, ctx: RunContext, state: Mapping[str, Any]) -> None:
+        self._ctx = ctx
+        self._state = state
+        self._cache: dict[str, Any] = {}
+
+    def __getitem__(self, node_id: str) -> Any:
+        if node_id not in self._cache:
+            result = self._state.get(state_key(node_id))
+            if result is None:
+                raise KeyError(node_id)
+            self._cache[node_id] = {
+                "output": unpack_output(self._ctx, result.get("output")),
+                "branch": result.get("branch"),
+                "runs": result.get("runs", 0),
+            }
+        return self._cache[node_id]
+
+    def __iter__(self) -> Any:
+        return (key.split(":", 1)[1] for key in self._state if key.startswith("node:"))
+
+    def __len__(self) -> int:
+        return sum(1 for key in self._state if key.startswith("node:"))
+
+
+def scope_of(ctx: RunContext, state: Mapping[str, Any]) -> dict[str, Any]:
+    """What templates see."""
+    return {
+        "nodes": _LazyOutputs(ctx, state),
+        "trigger": state.get(TRIGGER_KEY) or {},
+        "execution": {
+            "id": ctx.execution_id,
+            "workflow": ctx.workflow.name,
+            "version": ctx.workflow_version,
+            "started_at": ctx.started_at,
+        },
+    }
+
+
+def default_input(node: Node, predecessors: list[str], state: Mapping[str, Any], ctx: RunContext) -> dict[str, Any]:
+    """Input for a core node whose ``input`` is empty: the data of the node(s) before it."""
+
+    def data_of(node_id: str) -> Any:
+        result = state.get(state_key(node_id))
+        output = unpack_output(ctx, result.get("output")) if result else None
+        return output.get("data", output) if isinstance(output, dict) else output
+
+    if node.type == "core/merge":
+        return {"inputs": [data_of(p) for p in predecessors if state_key(p) in state]}
+    ran = [p for p in predecessors if state_key(p) in state]
+    if ran:
+        return {"data": data_of(ran[-1])}
+    return {"data": state.get(TRIGGER_KEY) or {}}
+
+
+def _result(node: Node, state: Mapping[str, Any], stored: Any, branch: str | None) -> dict[str, Any]:
+    previous = state.get(state_key(node.id)) or {}
+    return {state_key(node.id): {"output": stored, "branch": branch, "runs": int(previous.get("runs", 0)) + 1}}
+
+
+def _iteration(node: Node, state: Mapping[str, Any]) -> str:
+    previous = state.get(state_key(node.id)) or {}
+    return str(previous.get("runs", 0))
+
+
+def make_node(node: Node, predecessors: list[str]) -> NodeFunction:
+    """The function LangGraph runs for ``node``."""
+    builders: dict[str, Callable[[Node, list[str]], NodeFunction]] = {
+        "core/wait": _timer_node,
+        "engine/human_input": _signal_node,
+        "engine/wait_signal": _signal_node,
+        "engine/subworkflow": _subworkflow_node,
+        "engine/map": _map_node,
+    }
+    return builders.get(node.type, _capability_node)(node, predecessors)
+
+
+def _render_input(node: Node, predecessors: list[str], state: Mapping[str, Any], ctx: RunContext) -> dict[str, Any]:
+    if not node.input and node.type.startswith("core/"):
+        return default_input(node, predecessors, state, ctx)
+    rendered = render(node.input, scope_of(ctx, state), where=f"node '{node.id}' input")
+    if not isinstance(rendered, dict):
+        raise InputInvalid(f"node '{node.id}': its input must render to an object")
+    return rendered
+
+
+def _resolve(ctx: RunContext, node_type: str, pinned: str | None) -> Any:
+    plugin = node_type.split("/", 1)[0]
+    version = pinned or ctx.plugin_pins.get(plugin)
+    cache_key = f"{node_type}@{version}"
+    if cache_key not in ctx.handles:
+        ctx.handles[cache_key] = ctx.engine.plugins.resolve(node_type, version=version)
+    return ctx.handles[cache_key]
+
+
+async def _invoke(
+    ctx: RunContext,
+    node: Node,
+    *,
+    node_type: str,
+    config: dict[str, Any],
+    payload: dict[str, Any],
+    iteration: str,
+    operation: str | None,
+    pinned: str | None,
+) -> Any:
+    handle = _resolve(ctx, node_type, pinned)
+    operations = handle.spec().operations
+    op = operation or (next(iter(operations)) if len(operations) == 1 else None)
+    if op is None:
+        raise InputInvalid(f"node '{node.id}': {node_type} has several operations; set 'operation'")
+    secrets = await ctx.secrets_for(node.secrets)
+
+    async def call(attempt: int, key: str) -> Any:
+        context = ctx.engine.plugins.context(
+            timeout=node.timeout,
+            secrets=secrets,
+            execution_id=ctx.execution_id,
+            node_id=node.id,
+            attempt=attempt,
+            idempotency_key=key,
+        )
+        return await handle.call(op, config, payload, context)
+
+    return await run_step(
+        ctx,
+        node_id=node.id,
+        node_type=node_type,
+        iteration=iteration,
+        policy=effective_policy(node.retry, ctx.workflow.settings.retry),
+        step_input=payload,
+        call=call,
+        durable_start=isinstance(handle, RemoteCapability),
+        timeout=node.timeout,
+    )
+
+
+def _capability_node(node: Node, predecessors: list[str]) -> NodeFunction:
+    async def run(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        ctx = run_of(config)
+        ctx.check_control()
+        payload = _render_input(node, predecessors, state, ctx)
+        output = await _invoke(
+            ctx,
+            node,
+            node_type=node.type,
+            config=node.config,
+            payload=payload,
+            iteration=_iteration(node, state),
+            operation=node.operation,
+            pinned=node.version,
+        )
+        branch = output.get("branch") if isinstance(output, dict) and node.type in {"core/if", "core/switch"} else None
+        return _result(node, state, pack_output(ctx, output), branch)
+
+    return run
+
+
+# -- durable timers ----------------------------------------------------------------------
+
+
+def _fire_at(node: Node, now: datetime) -> datetime:
+    seconds = node.config.get("seconds")
+    until = node.config.get("until")
+    if isinstance(seconds, int | float):
+        return now + timedelta(seconds=float(seconds))
+    if isinstance(until, str):
+        return datetime.fromisoformat(until)
+    raise InputInvalid(f"node '{node.id}': core/wait needs 'seconds' or 'until' in its config")
+
+
+def _timer_node(node: Node, predecessors: list[str]) -> NodeFunction:
+    async def run(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        ctx = run_of(config)
+        ctx.check_control()
+        iteration = _iteration(node, state)
+        payload = _render_input(node, predecessors, state, ctx)
+        record = ctx.history.get((node.id, iteration))
+        if record is not None and record.completed:
+            return _result(node, state, record.output, None)
+        if record is not None and "fire_at" in record.extra:
+            fire_at = datetime.fromisoformat(str(record.extra["fire_at"]))
+        else:
+            fire_at = _fire_at(node, utcnow())
+            await _wait_row(ctx, node, iteration, {"fire_at": fire_at.isoformat()}, payload)
+        waiting_for = {"kind": "timer", "node": node.id, "fire_at": fire_at.isoformat()}
+        while (fire_at - utcnow()).total_seconds() > SHORT_SLEEP:
+            _suspend(ctx, waiting_for, fire_at)
+        remaining = (fire_at - utcnow()).total_seconds()
+        if remaining > 0:
+            await asyncio.sleep(remaining)  # close to the time: wait here, and never fire early
+        output = {"data": payload.get("data"), "fired_at": utcnow().isoformat(), "scheduled_for": fire_at.isoformat()}
+        ctx.defer(lambda c: _complete_wait_row(c, ctx, node.id, iteration, output))
+        ctx.history[(node.id, iteration)] = StepRecord(attempts=1, output=output, completed=True)
+        return _result(node, state, output, None)
+
+    return run
+
+
+async def _wait_row(
+    ctx: RunContext, node: Node, iteration: str, extra: dict[str, Any], payload: dict[str, Any]
+) -> None:
+    """Record that a step waits (with what it waits for), so a later run finds the same deadline."""
+    key = f"{ctx.execution_id}/{node.id}/{iteration}"
+    row = {
+        "execution_id": ctx.execution_id,
+        "node_id": node.id,
+        "node_type": node.type,
+        "iteration": iteration,
+        "attempt": 1,
+        "status": StepStatus.WAITING,
+        "idempotency_key": key,
+        "input": payload,
+        "output": extra,
+        "started_at": utcnow(),
+        "worker": ctx.worker,
+        "fencing_token": ctx.fencing_token,
+    }
+    database = ctx.engine.database
+    ctx.defer(lambda c: c.execute(database.upsert(STEP, [row], ["execution_id", "node_id", "iteration", "attempt"])))
+    ctx.history[(node.id, iteration)] = StepRecord(attempts=1, extra=extra)
+
+
+async def _complete_wait_row(
+    connection: AsyncConnection, ctx: RunContext, node_id: str, iteration: str, output: Any
+) -> None:
+    await connection.execute(
+        update(STEP)
+        .where(
+            STEP.c.execution_id == ctx.execution_id,
+            STEP.c.node_id == node_id,
+            STEP.c.iteration == iteration,
+            STEP.c.status == StepStatus.WAITING,
+        )
+        .values(status=StepStatus.COMPLETED, output=output, finished_at=utcnow())
+    )
+
+
+def _suspend(ctx: RunContext, waiting_for: dict[str, Any], wake_at: datetime | None) -> None:
+    """Suspend the run until woken (a LangGraph interrupt; the run's row says what it waits for).
+
+    Returns when the run is resumed. The caller checks again whether what it waits for has
+    come, and suspends again if not (a node may interrupt several times).
+    """
+    ctx.defer(lambda c: queue.set_waiting(c, ctx.execution_id, waiting_for, wake_at))
+    interrupt(waiting_for)
+
+
+# -- signals: human input and named signals ----------------------------------------------
+
+
+async def _take_signal(ctx: RunContext, node: Node) -> dict[str, Any] | None:
+    if node.type == "engine/human_input":
+        condition = SIGNAL.c.signal_type == "human_input"
+    else:
+        condition = SIGNAL.c.name == WaitSignalConfig.model_validate(node.config).signal
+    async with ctx.engine.database.engine.connect() as connection:
+        row = (
+            await connection.execute(
+                select(SIGNAL.c.id, SIGNAL.c.signal_data, SIGNAL.c.dedupe_key)
+                .where(SIGNAL.c.execution_id == ctx.execution_id, SIGNAL.c.processed.is_(False), condition)
+                .order_by(SIGNAL.c.received_at)
+                .limit(1)
+            )
+        ).first()
+    if row is None:
+        return None
+    return {"id": row[0], "data": row[1] or {}, "dedupe_key": row[2]}
+
+
+def _signal_node(node: Node, predecessors: list[str]) -> NodeFunction:
+    async def run(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        ctx = run_of(config)
+        ctx.check_control()
+        iteration = _iteration(node, state)
+        record = ctx.history.get((node.id, iteration))
+        if record is not None and record.completed:
+            return _result(node, state, record.output, None)
+        payload = _render_input(node, predecessors, state, ctx) if node.input else {}
+        timeout = node.config.get("timeout")
+        if record is None or "since" not in record.extra:
+            extra: dict[str, Any] = {"since": utcnow().isoformat()}
+            if isinstance(timeout, int | float):
+                extra["deadline"] = (utcnow() + timedelta(seconds=float(timeout))).isoformat()
+            await _wait_row(ctx, node, iteration, extra, payload)
+            record = ctx.history[(node.id, iteration)]
+        while True:
+            signal = await _take_signal(ctx, node)
+            if signal is not None:
+                output = _accept_signal(ctx, node, signal)
+                if output is not None:
+                    break
+                continue
+            deadline = record.extra.get("deadline")
+            if deadline and utcnow() >= datetime.fromisoformat(str(deadline)):
+                raise StepFailed(
+                    node.id,
+                    NonRetryableError(
+                        f"node '{node.id}' waited {timeout} s and no signal came", error_type="SignalTimeout"
+                    ),
+                    1,
+                )
+            wake = datetime.fromisoformat(str(deadline)) if deadline else None
+            _suspend(
+                ctx, {"kind": "signal", "node": node.id, "type": node.type, "signal": node.config.get("signal")}, wake
+            )
+        key = f"{ctx.execution_id}/{node.id}/{iteration}"
+        ctx.defer(lambda c: _consume(c, str(signal["id"]), key))
+        ctx.defer(lambda c: _complete_wait_row(c, ctx, node.id, iteration, output))
+        ctx.history[(node.id, iteration)] = StepRecord(attempts=1, output=output, completed=True)
+        return _result(node, state, output, None)
+
+    return run
+
+
+def _accept_signal(ctx: RunContext, node: Node, signal: dict[str, Any]) -> dict[str, Any] | None:
+    data = signal["data"]
+    if node.type == "engine/wait_signal":
+        return {"data": data}
+    form = HumanInputConfig.model_validate(node.config).form
+    answer = data.get("answer", data) if isinstance(data, dict) else data
+    try:
+        jsonschema.validate(answer, form)
+    except jsonschema.ValidationError as exc:
+        # A wrong answer is consumed and logged; the node keeps waiting for a valid one.
+        reason = exc.message
+        ctx.defer(lambda c: _consume(c, str(signal["id"]), f"rejected: {reason}"[:250]))
+        ctx.log_now(node.id, "warning", f"an answer was rejected: {reason}")
+        return None
+    return {"answer": answer, "answered_by": data.get("answered_by") if isinstance(data, dict) else None}
+
+
+async def _consume(connection: AsyncConnection, signal_id: str, by: str) -> None:
+    result = await connection.execute(
+        update(SIGNAL)
+        .where(SIGNAL.c.id == signal_id, SIGNAL.c.processed.is_(False))
+        .values(processed=True, processed_at=utcnow(), processed_by=by)
+    )
+    if result.rowcount != 1:
+        raise NonRetryableError(f"signal {signal_id} was consumed twice; the second consumer is stopped")
+
+
+# -- sub-workflows ------------------------------------------------------------------------
+
+
+def _subworkflow_node(node: Node, predecessors: list[str]) -> NodeFunction:
+    config_model = SubworkflowConfig.model_validate(node.config)
+
+    async def run(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        ctx = run_of(config)
+        ctx.check_control()
+        iteration = _iteration(node, state)
+        record = ctx.history.get((node.id, iteration))
+        if record is not None and record.completed:
+            return _result(node, state, record.output, None)
+        payload = _render_input(node, predecessors, state, ctx)
+        child_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"synthral:{ctx.execution_id}/{node.id}/{iteration}"))
+        async with ctx.engine.database.engine.connect() as connection:
+            child = (await connection.execute(select(EXEC.c.id).where(EXEC.c.id == child_id))).first()
+        waiting_for = {"kind": "child", "node": node.id, "child": child_id}
+        if child is None:
+            await _wait_row(ctx, node, iteration, {"child": child_id}, payload)
+            await start_child(ctx, config_model, child_id, node.id, payload)
+            if not config_model.wait:
+                output: dict[str, Any] = {"execution_id": child_id, "status": ExecutionStatus.QUEUED, "output": None}
+                ctx.defer(lambda c: _complete_wait_row(c, ctx, node.id, iteration, output))
+                return _result(node, state, output, None)
+            _suspend(ctx, waiting_for, None)
+        while True:
+            async with ctx.engine.database.engine.connect() as connection:
+                child = (
+                    await connection.execute(
+                        select(EXEC.c.status, EXEC.c.output, EXEC.c.error_message).where(EXEC.c.id == child_id)
+                    )
+                ).first()
+            status, child_output, child_error = child if child is not None else (ExecutionStatus.QUEUED, None, None)
+            if status in ExecutionStatus.TERMINAL:
+                break
+            _suspend(ctx, waiting_for, None)
+        if status != ExecutionStatus.COMPLETED:
+            raise StepFailed(
+                node.id,
+                NonRetryableError(
+                    f"sub-workflow '{config_model.workflow}' ({child_id}) ended {status}: {child_error or ''}",
+                    error_type="SubworkflowFailed",
+                    details={"execution_id": child_id},
+                ),
+                1,
+            )
+        output = {"execution_id": child_id, "status": status, "output": child_output}
+        ctx.defer(lambda c: _complete_wait_row(c, ctx, node.id, iteration, output))
+        ctx.history[(node.id, iteration)] = StepRecord(attempts=1, output=output, completed=True)
+        return _result(node, state, output, None)
+
+    return run
+
+
+# -- map: one capability per item ----------------------------------------------------------
+
+
+def _map_node(node: Node, predecessors: list[str]) -> NodeFunction:
+    spec = MapConfig.model_validate(node.config)
+
+    async def run(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        ctx = run_of(config)
+        ctx.check_control()
+        iteration = _iteration(node, state)
+        payload = _render_input(node, predecessors, state, ctx)
+        items = payload.get("items")
+        if not isinstance(items, list):
+            raise StepFailed(node.id, InputInvalid(f"node '{node.id}': input 'items' must render to a list"), 1)
+        scope = scope_of(ctx, state)
+        gate = asyncio.Semaphore(spec.concurrency)
+
+        async def one(index: int, item: Any) -> Any:
+            async with gate:
+                item_input = render(
+                    spec.input, {**scope, "item": item, "index": index}, where=f"node '{node.id}' item {index}"
+                )
+                if not isinstance(item_input, dict):
+                    raise InputInvalid(f"node '{node.id}': the per-item input must render to an object")
+                result = await _invoke(
+                    ctx,
+                    node,
+                    node_type=spec.type,
+                    config=spec.config,
+                    payload=item_input,
+                    iteration=f"{iteration}:{index}",
+                    operation=spec.operation,
+                    pinned=None,
+                )
+                await ctx.write_now(_noop)  # commit the item now: a crash later never re-runs it
+                return result
+
+        results = await asyncio.gather(*(one(i, item) for i, item in enumerate(items)))
+        return _result(node, state, pack_output(ctx, {"results": list(results)}), None)
+
+    return run
+
+
+async def _noop(connection: AsyncConnection) -> None:
+    del connection
+
+
+def error_summary(exc: SynthralError) -> str:
+    """A one-line description of an error for logs."""
+    return f"{exc.error_type}: {exc.message}"

@@ -1,0 +1,215 @@
+"""The execution queue in the database: enqueue, claim with a lease, release, finish.
+
+An execution is claimable when its ``next_run_at`` has come and nobody holds a live lease.
+A claim increments the fencing token; every later write of the claimant checks it (see
+:mod:`synthral.engine.checkpoint`), so a worker that stalls past its lease cannot write
+after another worker took over. On PostgreSQL the claim skips rows other workers are
+claiming (``FOR UPDATE SKIP LOCKED``); on SQLite the single-statement UPDATE runs inside
+``BEGIN IMMEDIATE``, which serialises claimants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from synthral.store.db import Database
+from synthral.store.models import ExecutionStatus, WorkflowExecution, WorkflowSignal, new_id, utcnow
+
+__all__ = ["Claim", "claim_next", "deliver_signal", "enqueue", "finish", "release", "set_waiting"]
+
+EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
+SIGNAL = WorkflowSignal.__table__  # type: ignore[attr-defined]
+CLAIMABLE = (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING, ExecutionStatus.WAITING)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A worker's claim on an execution."""
+
+    execution_id: str
+    fencing_token: int
+    workflow_id: str
+    workflow_version: int
+
+
+async def enqueue(
+    connection: AsyncConnection,
+    *,
+    workflow_id: str,
+    workflow_version: int,
+    input: dict[str, Any] | None,
+    trigger: str = "manual",
+    parent_execution_id: str | None = None,
+    parent_node_id: str | None = None,
+    replay_of: str | None = None,
+    state: dict[str, Any] | None = None,
+    execution_id: str | None = None,
+    run_at: datetime | None = None,
+) -> str:
+    """Insert a queued execution; returns its id."""
+    now = utcnow()
+    execution_id = execution_id or new_id()
+    await connection.execute(
+        insert(EXEC).values(
+            id=execution_id,
+            workflow_id=workflow_id,
+            workflow_version=workflow_version,
+            status=ExecutionStatus.QUEUED,
+            trigger=trigger,
+            input=input or {},
+            started_at=now,
+            next_run_at=run_at or now,
+            fencing_token=0,
+            pause_requested=False,
+            cancel_requested=False,
+            steps_taken=0,
+            retry_count=0,
+            parent_execution_id=parent_execution_id,
+            parent_node_id=parent_node_id,
+            replay_of=replay_of,
+            execution_state=state,
+        )
+    )
+    return execution_id
+
+
+async def claim_next(database: Database, worker: str, lease_seconds: float) -> Claim | None:
+    """Claim the runnable execution that has waited longest, or return None."""
+    now = utcnow()
+    runnable = and_(
+        EXEC.c.status.in_(CLAIMABLE),
+        EXEC.c.next_run_at <= now,
+        or_(EXEC.c.lease_expires_at.is_(None), EXEC.c.lease_expires_at < now),
+    )
+    candidate = select(EXEC.c.id).where(runnable).order_by(EXEC.c.next_run_at).limit(1)
+    if database.is_postgres:
+        candidate = candidate.with_for_update(skip_locked=True)
+    statement = (
+        update(EXEC)
+        .where(EXEC.c.id == candidate.scalar_subquery())
+        .where(runnable)
+        .values(
+            status=ExecutionStatus.RUNNING,
+            lease_owner=worker,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            fencing_token=EXEC.c.fencing_token + 1,
+        )
+        .returning(EXEC.c.id, EXEC.c.fencing_token, EXEC.c.workflow_id, EXEC.c.workflow_version)
+    )
+    async with database.transaction() as connection:
+        row = (await connection.execute(statement)).first()
+    if row is None:
+        return None
+    return Claim(execution_id=row[0], fencing_token=row[1], workflow_id=row[2], workflow_version=row[3])
+
+
+def _fenced(claim: Claim) -> Any:
+    return and_(EXEC.c.id == claim.execution_id, EXEC.c.fencing_token == claim.fencing_token)
+
+
+async def release(database: Database, claim: Claim) -> bool:
+    """Give the lease back (the run is waiting or paused); False if it was already lost."""
+    async with database.transaction() as connection:
+        result = await connection.execute(
+            update(EXEC).where(_fenced(claim)).values(lease_owner=None, lease_expires_at=None)
+        )
+    return bool(result.rowcount)
+
+
+async def finish(
+    database: Database,
+    claim: Claim,
+    status: str,
+    *,
+    output: dict[str, Any] | None = None,
+    error_type: str | None = None,
+    error_message: str | None = None,
+    error_node: str | None = None,
+    extra: Any = None,
+) -> bool:
+    """Record a terminal (or paused) status under the claim; False if the lease was lost."""
+    values: dict[str, Any] = {
+        "status": status,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "next_run_at": None,
+    }
+    if status in ExecutionStatus.TERMINAL:
+        values["completed_at"] = utcnow()
+    if output is not None:
+        values["output"] = output
+    if error_type is not None:
+        values.update(error_type=error_type, error_message=error_message, error_node=error_node)
+    async with database.transaction() as connection:
+        result = await connection.execute(update(EXEC).where(_fenced(claim)).values(**values))
+        if result.rowcount and extra is not None:
+            await extra(connection)
+    return bool(result.rowcount)
+
+
+async def set_waiting(
+    connection: AsyncConnection, execution_id: str, waiting_for: dict[str, Any], wake_at: datetime | None
+) -> None:
+    """Mark a run as waiting (for a timer at ``wake_at``, or for a signal when None).
+
+    If a signal arrived meanwhile, the run stays runnable now, so no signal is missed between
+    a node's check and its suspension (the sender's update sees 'waiting' otherwise).
+    """
+    pending = await connection.execute(
+        select(func.count())
+        .select_from(SIGNAL)
+        .where(SIGNAL.c.execution_id == execution_id, SIGNAL.c.processed.is_(False))
+    )
+    if pending.scalar_one() and waiting_for.get("kind") != "timer":
+        wake_at = utcnow()
+    await connection.execute(
+        update(EXEC)
+        .where(EXEC.c.id == execution_id)
+        .values(
+            status=ExecutionStatus.WAITING,
+            waiting_for=waiting_for,
+            waiting_kind=waiting_for.get("kind"),
+            next_run_at=wake_at,
+        )
+    )
+
+
+async def deliver_signal(
+    database: Database,
+    connection: AsyncConnection,
+    execution_id: str,
+    *,
+    signal_type: str,
+    name: str,
+    data: dict[str, Any],
+    dedupe_key: str,
+) -> bool:
+    """Store a signal once per dedupe key and wake the run if it waits; False for a duplicate."""
+    row = {
+        "id": new_id(),
+        "execution_id": execution_id,
+        "signal_type": signal_type,
+        "name": name,
+        "signal_data": data,
+        "dedupe_key": dedupe_key,
+        "received_at": utcnow(),
+        "processed": False,
+    }
+    inserted = await connection.execute(database.upsert(SIGNAL, [row], ["execution_id", "dedupe_key"], replace=False))
+    if not inserted.rowcount:
+        return False
+    await connection.execute(
+        update(EXEC)
+        .where(
+            EXEC.c.id == execution_id,
+            EXEC.c.status == ExecutionStatus.WAITING,
+            EXEC.c.waiting_kind.in_(("signal", "child")),
+        )
+        .values(next_run_at=utcnow())
+    )
+    return True

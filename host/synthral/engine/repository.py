@@ -1,0 +1,187 @@
+"""Workflows and their versions in the database: save, look up, start runs of them."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from synthral.engine import queue
+from synthral.engine.engine_nodes import SubworkflowConfig
+from synthral.engine.model import Workflow
+from synthral.errors import ConfigurationError
+from synthral.store.models import Workflow as WorkflowRow
+from synthral.store.models import WorkflowVersion, new_id, utcnow
+
+if TYPE_CHECKING:
+    from synthral.engine.runtime import RunContext
+
+__all__ = ["SavedVersion", "WorkflowNotFound", "get_version", "get_workflow_row", "save_workflow", "start_child"]
+
+WF = WorkflowRow.__table__  # type: ignore[attr-defined]
+VERSION = WorkflowVersion.__table__  # type: ignore[attr-defined]
+
+
+class WorkflowNotFound(ConfigurationError):
+    """No workflow (or version) by that name or id."""
+
+    code = "workflow_not_found"
+
+
+@dataclass(frozen=True)
+class SavedVersion:
+    """A workflow version as stored."""
+
+    workflow_id: str
+    name: str
+    version: int
+    workflow: Workflow
+    plugin_versions: dict[str, str]
+    created: bool
+
+
+def digest(workflow: Workflow) -> str:
+    """A stable hash of the stored form: equal graphs, equal digests."""
+    return hashlib.sha256(orjson.dumps(workflow.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+async def get_workflow_row(connection: AsyncConnection, name_or_id: str) -> Any:
+    """The workflow row by name or id.
+
+    Raises:
+        WorkflowNotFound: There is none.
+    """
+    row = (await connection.execute(select(WF).where((WF.c.name == name_or_id) | (WF.c.id == name_or_id)))).first()
+    if row is None:
+        raise WorkflowNotFound(
+            f"no workflow named {name_or_id!r}; save it first (synthral run FILE saves and runs it)",
+            details={"workflow": name_or_id},
+        )
+    return row
+
+
+async def get_version(connection: AsyncConnection, workflow_id: str, version: int | None = None) -> SavedVersion:
+    """One version (the latest when ``version`` is None).
+
+    Raises:
+        WorkflowNotFound: The workflow or the version does not exist.
+    """
+    query = (
+        select(VERSION, WF.c.name)
+        .join(WF, WF.c.id == VERSION.c.workflow_id)
+        .where(VERSION.c.workflow_id == workflow_id)
+    )
+    if version is None:
+        query = query.order_by(VERSION.c.version.desc()).limit(1)
+    else:
+        query = query.where(VERSION.c.version == version)
+    row = (await connection.execute(query)).first()
+    if row is None:
+        raise WorkflowNotFound(f"workflow {workflow_id} has no version {version}", details={"version": version})
+    return SavedVersion(
+        workflow_id=workflow_id,
+        name=row.name,
+        version=row.version,
+        workflow=Workflow.model_validate(row.graph),
+        plugin_versions=dict(row.plugin_versions or {}),
+        created=False,
+    )
+
+
+async def save_workflow(
+    connection: AsyncConnection, workflow: Workflow, plugin_versions: dict[str, str], *, owner_id: str | None = None
+) -> SavedVersion:
+    """Store ``workflow`` as a new version, unless the latest version is the same graph.
+
+    The caller validates first. Versions are immutable: a change is always a new vN.
+    """
+    now = utcnow()
+    graph = workflow.model_dump(mode="json")
+    graph_digest = digest(workflow)
+    existing = (await connection.execute(select(WF).where(WF.c.name == workflow.name))).first()
+    if existing is None:
+        workflow_id = new_id()
+        await connection.execute(
+            insert(WF).values(
+                id=workflow_id,
+                name=workflow.name,
+                description=workflow.description,
+                owner_id=owner_id,
+                is_active=True,
+                version=1,
+                trigger_config=graph["triggers"],
+                graph_config=graph,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        number = 1
+    else:
+        workflow_id = existing.id
+        latest = (
+            await connection.execute(
+                select(VERSION.c.version, VERSION.c.digest, VERSION.c.plugin_versions)
+                .where(VERSION.c.workflow_id == workflow_id)
+                .order_by(VERSION.c.version.desc())
+                .limit(1)
+            )
+        ).first()
+        if (
+            latest is not None
+            and latest.digest == graph_digest
+            and dict(latest.plugin_versions or {}) == plugin_versions
+        ):
+            return SavedVersion(workflow_id, workflow.name, latest.version, workflow, plugin_versions, created=False)
+        number = (latest.version if latest is not None else 0) + 1
+        await connection.execute(
+            update(WF)
+            .where(WF.c.id == workflow_id)
+            .values(
+                version=number,
+                description=workflow.description,
+                trigger_config=graph["triggers"],
+                graph_config=graph,
+                updated_at=now,
+            )
+        )
+    await connection.execute(
+        insert(VERSION).values(
+            id=new_id(),
+            workflow_id=workflow_id,
+            version=number,
+            graph=graph,
+            plugin_versions=plugin_versions,
+            digest=graph_digest,
+            created_at=now,
+        )
+    )
+    return SavedVersion(workflow_id, workflow.name, number, workflow, plugin_versions, created=True)
+
+
+async def start_child(
+    ctx: RunContext, config: SubworkflowConfig, child_id: str, node_id: str, payload: dict[str, Any]
+) -> None:
+    """Queue a sub-workflow run with a deterministic id, committed with the parent's next write."""
+    async with ctx.engine.database.engine.connect() as connection:
+        row = await get_workflow_row(connection, config.workflow)
+        version = await get_version(connection, row.id, config.version)
+
+    async def op(connection: AsyncConnection) -> None:
+        exists = (await connection.execute(select(queue.EXEC.c.id).where(queue.EXEC.c.id == child_id))).first()
+        if exists is None:
+            await queue.enqueue(
+                connection,
+                workflow_id=version.workflow_id,
+                workflow_version=version.version,
+                input=payload,
+                trigger="subworkflow",
+                parent_execution_id=ctx.execution_id,
+                parent_node_id=node_id,
+                execution_id=child_id,
+            )
+
+    ctx.defer(op)

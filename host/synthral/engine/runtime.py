@@ -1,0 +1,235 @@
+"""The engine: runs claimed executions of compiled workflow graphs, durably.
+
+:class:`Engine` holds what every run shares (database, plugin host, checkpointer, compiled
+graphs); :class:`RunContext` is one worker's run of one execution under one lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from synthral.engine.activity import StepRecord
+from synthral.engine.checkpoint import RunGuard, SqlCheckpointSaver
+from synthral.engine.model import Workflow
+from synthral.errors import ConfigurationError, SynthralError
+from synthral.plugins.host import PluginHost
+from synthral.store.db import Database
+from synthral.store.models import ExecutionLog, Step, StepStatus, utcnow
+
+__all__ = ["Engine", "EnvSecretResolver", "PauseRequested", "RunContext", "SecretResolver"]
+
+log = logging.getLogger("synthral.engine")
+STEP = Step.__table__  # type: ignore[attr-defined]
+LOG = ExecutionLog.__table__  # type: ignore[attr-defined]
+
+SecretResolver = Callable[[list[str]], Awaitable[dict[str, str]]]
+"""Returns the values of the named secrets granted to a step."""
+
+
+class EnvSecretResolver:
+    """Secrets from ``SYNTHRAL_SECRET_<NAME>`` environment variables (the local default).
+
+    The server's encrypted secret store replaces it; this one keeps a single-user
+    machine working without one.
+    """
+
+    async def __call__(self, names: list[str]) -> dict[str, str]:
+        """The values of ``names``.
+
+        Raises:
+            ConfigurationError: A secret is not set.
+        """
+        values = {}
+        for name in names:
+            variable = "SYNTHRAL_SECRET_" + name.upper().replace("-", "_")
+            value = os.environ.get(variable)
+            if value is None:
+                raise ConfigurationError(
+                    f"secret {name!r} is not set; export {variable}=... before starting the worker",
+                    details={"secret": name},
+                )
+            values[name] = value
+        return values
+
+
+class PauseRequested(Exception):
+    """Stop the run at this step boundary; it is paused."""
+
+
+class CancelRequested(Exception):
+    """Stop the run; it is cancelled."""
+
+
+class RescheduleRun(Exception):
+    """Stop the run now and let it be claimed again later (woken early, or waiting again)."""
+
+
+@dataclass
+class RunContext:
+    """One worker's run of one execution."""
+
+    engine: Engine
+    guard: RunGuard
+    workflow: Workflow
+    workflow_id: str
+    workflow_version: int
+    plugin_pins: Mapping[str, str]
+    execution_input: dict[str, Any]
+    started_at: str
+    history: dict[tuple[str, str], StepRecord] = field(default_factory=dict)
+    retries: int = 0
+    steps: int = 0
+    handles: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def execution_id(self) -> str:
+        """The run's execution id (LangGraph's thread id)."""
+        return self.guard.execution_id
+
+    @property
+    def fencing_token(self) -> int:
+        """The token of this worker's claim."""
+        return self.guard.fencing_token
+
+    @property
+    def worker(self) -> str:
+        """This worker's id."""
+        return self.guard.worker
+
+    def count_step(self) -> None:
+        """Count an attempt against the workflow's ``max_steps``.
+
+        Raises:
+            SynthralError: The run took more steps than allowed (a loop that does not end).
+        """
+        self.steps += 1
+        if self.steps > self.workflow.settings.max_steps:
+            raise ConfigurationError(
+                f"the run took more than {self.workflow.settings.max_steps} steps; a loop does not end, "
+                "or raise settings.max_steps",
+                details={"max_steps": self.workflow.settings.max_steps},
+            )
+
+    def check_control(self) -> None:
+        """Stop at this step boundary if a pause or a cancellation was requested."""
+        if self.guard.cancel_requested:
+            raise CancelRequested()
+        if self.guard.pause_requested:
+            raise PauseRequested()
+
+    def defer(self, op: Callable[[AsyncConnection], Awaitable[Any]]) -> None:
+        """Commit ``op`` with the run's next write (a checkpoint), under the lease."""
+        self.guard.pending.append(op)
+
+    async def write_now(self, op: Callable[[AsyncConnection], Awaitable[Any]]) -> Any:
+        """Commit ``op`` now, with anything deferred, under the lease; return its result."""
+        async with self.engine.database.transaction() as connection:
+            await self.guard.check_and_flush(connection)
+            return await op(connection)
+
+    def log_now(self, node_id: str | None, level: str, message: str) -> None:
+        """Add a line to the run's log from synchronous code (committed with the next write)."""
+        self._log(node_id, level, message)
+
+    async def log(self, node_id: str | None, level: str, message: str) -> None:
+        """Add a line to the run's log (committed with the next write)."""
+        self._log(node_id, level, message)
+
+    def _log(self, node_id: str | None, level: str, message: str) -> None:
+        log.log(
+            logging.WARNING if level in {"warning", "error"} else logging.INFO,
+            "%s %s: %s",
+            self.execution_id,
+            node_id or "-",
+            message,
+        )
+        row = {
+            "execution_id": self.execution_id,
+            "node_id": node_id,
+            "level": level,
+            "message": message[:4000],
+            "timestamp": utcnow(),
+        }
+
+        async def op(connection: AsyncConnection) -> None:
+            await connection.execute(insert(LOG).values(**row))
+
+        self.defer(op)
+
+    async def secrets_for(self, names: list[str]) -> dict[str, str]:
+        """The secrets a node is granted."""
+        return await self.engine.secrets(names) if names else {}
+
+
+class Engine:
+    """What runs share: the database, the plugin host, the checkpointer and compiled graphs.
+
+    Args:
+        database: Where executions, steps and checkpoints live.
+        plugins: The plugin host capabilities are resolved from.
+        worker_id: This process's worker id (default: host name, pid and a random suffix).
+        lease_seconds: How long a claim lasts without a write or a heartbeat.
+        secrets: Resolves the secrets granted to a step.
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        plugins: PluginHost,
+        *,
+        worker_id: str | None = None,
+        lease_seconds: float = 30.0,
+        secrets: SecretResolver | None = None,
+    ) -> None:
+        self.database = database
+        self.plugins = plugins
+        self.blobs = plugins.blobs
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.lease_seconds = lease_seconds
+        self.secrets: SecretResolver = secrets or EnvSecretResolver()
+        self.saver = SqlCheckpointSaver(database)
+        self.graphs: dict[tuple[str, int], Any] = {}
+        self.wakeup = asyncio.Event()
+
+    def notify(self) -> None:
+        """Wake this process's workers: something became runnable."""
+        self.wakeup.set()
+
+    async def load_history(self, execution_id: str) -> dict[tuple[str, str], StepRecord]:
+        """What earlier runs (or the run a replay copies) recorded, by node and iteration."""
+        history: dict[tuple[str, str], StepRecord] = {}
+        async with self.database.engine.connect() as connection:
+            rows = await connection.execute(
+                select(
+                    STEP.c.node_id, STEP.c.iteration, STEP.c.status, STEP.c.output, STEP.c.attempt, STEP.c.replayed_from
+                )
+                .where(STEP.c.execution_id == execution_id)
+                .order_by(STEP.c.id)
+            )
+            for node_id, iteration, status, output, attempt, replayed_from in rows:
+                record = history.setdefault((node_id, iteration), StepRecord())
+                record.attempts = max(record.attempts, attempt)
+                if status == StepStatus.COMPLETED:
+                    record.completed = True
+                    record.output = output
+                    record.replayed_from = replayed_from
+                elif status == StepStatus.WAITING:
+                    record.extra = dict(output or {})
+        return history
+
+
+def error_of(exc: BaseException) -> tuple[str, str]:
+    """(type, message) to record for a failure."""
+    if isinstance(exc, SynthralError):
+        return exc.error_type, exc.message
+    return type(exc).__name__, str(exc) or type(exc).__name__

@@ -1,0 +1,274 @@
+"""Workers: claim runnable executions, run them under a heartbeated lease, record the outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from langgraph.types import Command
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from synthral.engine import queue
+from synthral.engine.activity import StepFailed, unpack_output
+from synthral.engine.checkpoint import LeaseLost, RunGuard
+from synthral.engine.graph import compile_workflow, terminal_nodes
+from synthral.engine.nodes import TRIGGER_KEY, state_key
+from synthral.engine.repository import SavedVersion, get_version, get_workflow_row
+from synthral.engine.runtime import CancelRequested, Engine, PauseRequested, RunContext, error_of
+from synthral.errors import ConfigurationError
+from synthral.store.models import ExecutionStatus
+
+__all__ = ["Worker", "run_claim"]
+
+log = logging.getLogger("synthral.engine.worker")
+
+
+async def _load(engine: Engine, claim: queue.Claim) -> tuple[Any, SavedVersion]:
+    async with engine.database.engine.connect() as connection:
+        execution = (await connection.execute(select(queue.EXEC).where(queue.EXEC.c.id == claim.execution_id))).one()
+        version = await get_version(connection, claim.workflow_id, claim.workflow_version)
+    return execution, version
+
+
+def _compiled(engine: Engine, version: SavedVersion) -> Any:
+    key = (version.workflow_id, version.version)
+    graph = engine.graphs.get(key)
+    if graph is None:
+        graph = engine.graphs[key] = compile_workflow(version.workflow, engine.saver)
+    return graph
+
+
+async def run_claim(engine: Engine, claim: queue.Claim) -> str:
+    """Run a claimed execution until it ends, waits or pauses; return the status it reached."""
+    execution, version = await _load(engine, claim)
+    guard = RunGuard(claim.execution_id, claim.fencing_token, engine.worker_id, engine.lease_seconds)
+    if execution.cancel_requested:
+        await queue.finish(engine.database, claim, ExecutionStatus.CANCELLED)
+        return ExecutionStatus.CANCELLED
+    ctx = RunContext(
+        engine=engine,
+        guard=guard,
+        workflow=version.workflow,
+        workflow_id=version.workflow_id,
+        workflow_version=version.version,
+        plugin_pins=version.plugin_versions,
+        execution_input=dict(execution.input or {}),
+        started_at=execution.started_at.isoformat() if execution.started_at else "",
+    )
+    resumed = claim.fencing_token > 1 or execution.replay_of is not None
+    if resumed:
+        ctx.history = await engine.load_history(claim.execution_id)
+    engine.saver.guards[claim.execution_id] = guard
+    run_task = asyncio.current_task()
+    assert run_task is not None
+    heartbeat = asyncio.create_task(_heartbeat(engine, guard, run_task))
+    try:
+        return await _drive(engine, claim, ctx, version, execution)
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
+        engine.saver.guards.pop(claim.execution_id, None)
+
+
+async def _drive(engine: Engine, claim: queue.Claim, ctx: RunContext, version: SavedVersion, execution: Any) -> str:
+    config: dict[str, Any] = {
+        "configurable": {"thread_id": claim.execution_id, "__synthral_run": ctx},
+        "recursion_limit": version.workflow.settings.max_steps + 10,
+    }
+    try:
+        graph = _compiled(engine, version)
+        snapshot = await engine.saver.aget_tuple({"configurable": {"thread_id": claim.execution_id}})
+        if snapshot is None:
+            inp: Any = {TRIGGER_KEY: ctx.execution_input}
+        elif any(write[1] == "__interrupt__" for write in snapshot.pending_writes or ()):
+            inp = Command(resume=True)
+        else:
+            inp = None
+        result = await graph.ainvoke(inp, config, durability="sync")
+        await engine.saver.flush(claim.execution_id)
+        if isinstance(result, dict) and result.get("__interrupt__"):
+            await queue.release(engine.database, claim)
+            return ExecutionStatus.WAITING
+        output = {
+            node_id: unpack_output(ctx, result[state_key(node_id)].get("output"))
+            for node_id in terminal_nodes(version.workflow)
+            if state_key(node_id) in result
+        }
+        await queue.finish(
+            engine.database,
+            claim,
+            ExecutionStatus.COMPLETED,
+            output=output,
+            extra=_after_end(engine, execution, version, ExecutionStatus.COMPLETED, output=output, failure=None),
+        )
+        engine.notify()
+        return ExecutionStatus.COMPLETED
+    except LeaseLost:
+        log.warning("execution %s: lease lost; another worker continues it", claim.execution_id)
+        return "lease_lost"
+    except PauseRequested:
+        await engine.saver.flush(claim.execution_id)
+        await queue.finish(engine.database, claim, ExecutionStatus.PAUSED)
+        return ExecutionStatus.PAUSED
+    except (CancelRequested, asyncio.CancelledError) as exc:
+        if isinstance(exc, asyncio.CancelledError) and not ctx.guard.cancel_requested:
+            raise  # the worker itself is stopping: leave the run for the next worker
+        with contextlib.suppress(LeaseLost):
+            await engine.saver.flush(claim.execution_id)
+        await queue.finish(
+            engine.database,
+            claim,
+            ExecutionStatus.CANCELLED,
+            extra=_after_end(engine, execution, version, ExecutionStatus.CANCELLED, output=None, failure=None),
+        )
+        return ExecutionStatus.CANCELLED
+    except StepFailed as failure:
+        with contextlib.suppress(LeaseLost):
+            await engine.saver.flush(claim.execution_id)
+        error = failure.error
+        await queue.finish(
+            engine.database,
+            claim,
+            ExecutionStatus.FAILED,
+            error_type=error.error_type,
+            error_message=error.message,
+            error_node=failure.node_id,
+            extra=_after_end(engine, execution, version, ExecutionStatus.FAILED, output=None, failure=failure),
+        )
+        engine.notify()
+        return ExecutionStatus.FAILED
+    except Exception as exc:
+        log.exception("execution %s failed", claim.execution_id)
+        error_type, message = error_of(exc)
+        with contextlib.suppress(LeaseLost):
+            await engine.saver.flush(claim.execution_id)
+        await queue.finish(
+            engine.database,
+            claim,
+            ExecutionStatus.FAILED,
+            error_type=error_type,
+            error_message=message,
+            extra=_after_end(engine, execution, version, ExecutionStatus.FAILED, output=None, failure=None),
+        )
+        engine.notify()
+        return ExecutionStatus.FAILED
+
+
+def _after_end(
+    engine: Engine, execution: Any, version: SavedVersion, status: str, *, output: Any, failure: StepFailed | None
+) -> Any:
+    """Bookkeeping committed with a run's end: wake the parent, start the error workflow."""
+
+    async def op(connection: AsyncConnection) -> None:
+        if execution.parent_execution_id:
+            await queue.deliver_signal(
+                engine.database,
+                connection,
+                execution.parent_execution_id,
+                signal_type="child_completed",
+                name=execution.id,
+                data={"status": status, "output": output},
+                dedupe_key=f"child:{execution.id}",
+            )
+        error_workflow = version.workflow.settings.error_workflow
+        if status == ExecutionStatus.FAILED and error_workflow:
+            try:
+                row = await get_workflow_row(connection, error_workflow)
+                target = await get_version(connection, row.id)
+            except ConfigurationError:
+                log.warning(
+                    "execution %s failed and its error workflow %r does not exist", execution.id, error_workflow
+                )
+                return
+            error = failure.error if failure else None
+            await queue.enqueue(
+                connection,
+                workflow_id=target.workflow_id,
+                workflow_version=target.version,
+                trigger="error",
+                input={
+                    "execution_id": execution.id,
+                    "workflow": version.name,
+                    "version": version.version,
+                    "node": failure.node_id if failure else None,
+                    "error": {"type": error.error_type if error else None, "message": error.message if error else None},
+                },
+            )
+
+    return op
+
+
+async def _heartbeat(engine: Engine, guard: RunGuard, run_task: asyncio.Task[Any]) -> None:
+    """Extend the lease while a step runs; stop the run if the lease is lost or it is cancelled."""
+    while True:
+        await asyncio.sleep(engine.lease_seconds / 3)
+        try:
+            async with engine.database.transaction() as connection:
+                await guard.check_and_flush(connection)
+        except LeaseLost:
+            log.warning("execution %s: lease lost; another worker continues it", guard.execution_id)
+            run_task.cancel()
+            return
+        except Exception:
+            log.warning("execution %s: heartbeat failed; retrying", guard.execution_id, exc_info=True)
+            continue
+        if guard.cancel_requested:
+            run_task.cancel()
+            return
+
+
+class Worker:
+    """Claims and runs executions, up to ``concurrency`` at once.
+
+    Args:
+        engine: The engine to run them on.
+        concurrency: Executions run at the same time (``WORKFLOW_WORKER_CONCURRENCY``).
+        poll_interval: Seconds between looks at the queue when nothing woke the worker.
+    """
+
+    def __init__(self, engine: Engine, *, concurrency: int = 10, poll_interval: float = 0.5) -> None:
+        self.engine = engine
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+        self.running: dict[str, asyncio.Task[str]] = {}
+        self.finished: dict[str, str] = {}
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        """Stop claiming; runs in progress are cancelled and left for the next worker."""
+        self._stop.set()
+        self.engine.notify()
+
+    async def run(self) -> None:
+        """Claim and run until :meth:`stop`."""
+        try:
+            while not self._stop.is_set():
+                if len(self.running) < self.concurrency:
+                    claim = await queue.claim_next(
+                        self.engine.database, self.engine.worker_id, self.engine.lease_seconds
+                    )
+                    if claim is not None:
+                        task = asyncio.create_task(run_claim(self.engine, claim))
+                        self.running[claim.execution_id] = task
+                        task.add_done_callback(lambda t, key=claim.execution_id: self._done(key, t))
+                        continue
+                self.engine.wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.engine.wakeup.wait(), self.poll_interval)
+        finally:
+            tasks = list(self.running.values())
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _done(self, execution_id: str, task: asyncio.Task[str]) -> None:
+        self.running.pop(execution_id, None)
+        if not task.cancelled() and task.exception() is None:
+            self.finished[execution_id] = task.result()
+        elif not task.cancelled():
+            log.error("execution %s: worker task crashed", execution_id, exc_info=task.exception())
+        self.engine.notify()

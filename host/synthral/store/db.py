@@ -1,0 +1,141 @@
+"""The database: SQLite (embedded default) or PostgreSQL, one async API, migrations on open.
+
+SQLite runs in WAL mode with ``synchronous=FULL`` (a committed transaction survives power
+loss), foreign keys on, incremental auto-vacuum, and every transaction starting with
+``BEGIN IMMEDIATE`` so that several processes writing one file wait for each other instead
+of failing on a lock upgrade. PostgreSQL runs through asyncpg.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Final
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Table, event
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from synthral.config import Settings
+from synthral.errors import ConfigurationError
+
+__all__ = ["Database", "database_url"]
+
+MIGRATIONS: Final = Path(__file__).parent / "migrations"
+
+
+def database_url(settings: Settings) -> str:
+    """``$SYNTHRAL_DATABASE_URL``, else the embedded SQLite file ``$SYNTHRAL_HOME/synthral.db``."""
+    url = os.environ.get("SYNTHRAL_DATABASE_URL")
+    if url:
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+        return url
+    return f"sqlite+aiosqlite:///{settings.home / 'synthral.db'}"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
+    # The driver must not open transactions itself: we send BEGIN IMMEDIATE (below).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect only on a new file
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """One database, whichever backend.
+
+    Args:
+        url: A SQLAlchemy URL: ``sqlite+aiosqlite:///path`` or ``postgresql+asyncpg://...``.
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        if url.startswith("sqlite"):
+            self.dialect = "sqlite"
+            path = url.split("///", 1)[1] if "///" in url else ""
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: AsyncEngine = create_async_engine(url, connect_args={"timeout": 30})
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+        elif url.startswith("postgresql"):
+            self.dialect = "postgresql"
+            self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        else:
+            raise ConfigurationError(
+                f"unsupported database URL {url.split('://', maxsplit=1)[0]}://...; use sqlite+aiosqlite:///PATH or "
+                "postgresql+asyncpg://USER:PASSWORD@HOST/DB (SYNTHRAL_DATABASE_URL)"
+            )
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        """The database the settings point at."""
+        return cls(database_url(settings))
+
+    @property
+    def is_postgres(self) -> bool:
+        """Whether this is PostgreSQL (row locks with SKIP LOCKED, LISTEN/NOTIFY)."""
+        return self.dialect == "postgresql"
+
+    def insert(self, table: Table) -> PgInsert | SqliteInsert:
+        """An INSERT that supports ``on_conflict_do_nothing/do_update`` on this backend."""
+        return pg_insert(table) if self.is_postgres else sqlite_insert(table)
+
+    def upsert(
+        self, table: Table, rows: list[dict[str, Any]], keys: list[str], *, replace: bool = True
+    ) -> PgInsert | SqliteInsert:
+        """INSERT ... ON CONFLICT (keys) DO UPDATE the other columns (or DO NOTHING)."""
+        statement = self.insert(table).values(rows)
+        if not replace:
+            return statement.on_conflict_do_nothing(index_elements=keys)
+        updates = {column: statement.excluded[column] for column in rows[0] if column not in keys}
+        return statement.on_conflict_do_update(index_elements=keys, set_=updates)
+
+    async def migrate(self) -> None:
+        """Bring the schema to the latest migration (idempotent; safe with several processes)."""
+        async with self.engine.begin() as connection:
+            await connection.run_sync(_upgrade)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction: committed on success, rolled back on error."""
+        async with self.engine.begin() as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """An ORM session in a transaction."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+
+def _upgrade(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    if connection.dialect.name == "postgresql":
+        # One migrator at a time when several processes start together.
+        connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7240521)")
+    command.upgrade(config, "head")

@@ -1,0 +1,320 @@
+"""The tables (PRD models), shared by SQLite and PostgreSQL.
+
+Columns carry comments on their meaning. Times are timezone-aware UTC. JSON columns hold
+only JSON; large step outputs live in the blob store and the row holds the reference.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "CheckpointBlob",
+    "CheckpointRow",
+    "CheckpointWrite",
+    "ExecutionLog",
+    "ExecutionStatus",
+    "ScheduleFire",
+    "Step",
+    "StepStatus",
+    "Workflow",
+    "WorkflowExecution",
+    "WorkflowSchedule",
+    "WorkflowSignal",
+    "WorkflowVersion",
+    "new_id",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    """Now, in UTC, timezone-aware."""
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A random id (UUID4, as text: the same on both backends)."""
+    return str(uuid.uuid4())
+
+
+def _ts(comment: str, *, nullable: bool = True, index: bool = False) -> Any:
+    return Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index, comment=comment)
+    )
+
+
+def _json(comment: str, *, nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(JSON, nullable=nullable, comment=comment))
+
+
+class ExecutionStatus:
+    """Execution states. Terminal: completed, failed, cancelled."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    WAITING = "waiting"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
+
+
+class StepStatus:
+    """Step attempt states."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    WAITING = "waiting"
+    CANCELLED = "cancelled"
+
+
+class Workflow(SQLModel, table=True):
+    """A workflow; its graph lives in immutable versions."""
+
+    __tablename__ = "workflow"
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    name: str = Field(
+        index=True, unique=True, sa_column_kwargs={"comment": "Unique name; CLI and sub-workflows use it."}
+    )
+    description: str | None = None
+    owner_id: str | None = Field(default=None, sa_column_kwargs={"comment": "The user who owns it; NULL locally."})
+    is_active: bool = Field(default=True, sa_column_kwargs={"comment": "Inactive workflows keep no schedules."})
+    version: int = Field(default=1, sa_column_kwargs={"comment": "The latest version number."})
+    trigger_config: list[dict[str, Any]] | None = _json("The latest version's triggers (a copy, for listing).")
+    graph_config: dict[str, Any] | None = _json("The latest version's graph (a copy, for listing).")
+    created_at: datetime | None = _ts("When it was created.", nullable=False)
+    updated_at: datetime | None = _ts("When the latest version was saved.", nullable=False)
+
+
+class WorkflowVersion(SQLModel, table=True):
+    """One immutable version of a workflow's graph, with the plugin versions it was saved against."""
+
+    __tablename__ = "workflow_version"
+    __table_args__ = (UniqueConstraint("workflow_id", "version", name="uq_workflow_version"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    workflow_id: str = Field(foreign_key="workflow.id", index=True, ondelete="CASCADE")
+    version: int = Field(sa_column_kwargs={"comment": "1, 2, 3...: every graph change is a new version."})
+    graph: dict[str, Any] = _json("The workflow's stored form (synthral.engine.model.Workflow).", nullable=False)
+    plugin_versions: dict[str, Any] = _json(
+        "plugin name -> version pinned when this version was saved.", nullable=False
+    )
+    digest: str = Field(
+        sa_column_kwargs={"comment": "sha256 of the canonical graph JSON; equal digests, equal graphs."}
+    )
+    created_at: datetime | None = _ts("When it was saved.", nullable=False)
+
+
+class WorkflowExecution(SQLModel, table=True):
+    """One run of one workflow version; also the queue entry workers claim."""
+
+    __tablename__ = "workflow_execution"
+    __table_args__ = (Index("ix_workflow_execution_queue", "status", "next_run_at"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    workflow_id: str = Field(foreign_key="workflow.id", index=True, ondelete="CASCADE")
+    workflow_version: int = Field(sa_column_kwargs={"comment": "The version this run executes, fixed at start."})
+    status: str = Field(
+        index=True, sa_column_kwargs={"comment": "queued|running|waiting|paused|completed|failed|cancelled"}
+    )
+    trigger: str = Field(
+        default="manual", sa_column_kwargs={"comment": "manual|cron|signal|webhook|subworkflow|error|replay"}
+    )
+    input: dict[str, Any] | None = _json("The run's input (templates see it as 'trigger').")
+    output: dict[str, Any] | None = _json("Outputs of the nodes that ended the run, by node id.")
+    error_type: str | None = None
+    error_message: str | None = None
+    error_node: str | None = Field(default=None, sa_column_kwargs={"comment": "The node whose step failed the run."})
+    current_node_id: str | None = Field(default=None, sa_column_kwargs={"comment": "The node that ran last."})
+    started_at: datetime | None = _ts("When the run was created.", nullable=False, index=True)
+    completed_at: datetime | None = _ts("When it reached a terminal status.")
+    next_run_at: datetime | None = _ts(
+        "When a worker may claim it; NULL means not runnable (waiting for a signal, paused, done)."
+    )
+    lease_owner: str | None = Field(
+        default=None, sa_column_kwargs={"comment": "The worker holding the lease; NULL means unclaimed."}
+    )
+    lease_expires_at: datetime | None = _ts("The lease is void after this; another worker may take over.")
+    fencing_token: int = Field(
+        default=0, sa_column_kwargs={"comment": "Incremented at every claim; writes from an older token are rejected."}
+    )
+    waiting_for: dict[str, Any] | None = _json(
+        "What a waiting run waits for: {'kind': 'timer'|'signal'|'child', 'node': ..., ...}."
+    )
+    waiting_kind: str | None = Field(
+        default=None,
+        sa_column_kwargs={"comment": "timer|signal|child while waiting; signals wake only signal and child waits."},
+    )
+    pause_requested: bool = Field(
+        default=False, sa_column_kwargs={"comment": "Stop at the next step boundary and pause."}
+    )
+    cancel_requested: bool = Field(default=False, sa_column_kwargs={"comment": "Stop as soon as possible and cancel."})
+    steps_taken: int = Field(default=0, sa_column_kwargs={"comment": "Step attempts so far, for max_steps."})
+    retry_count: int = Field(default=0, sa_column_kwargs={"comment": "Retries taken by all steps so far."})
+    parent_execution_id: str | None = Field(
+        default=None, index=True, sa_column_kwargs={"comment": "The run that started this one as a sub-workflow."}
+    )
+    parent_node_id: str | None = None
+    replay_of: str | None = Field(default=None, sa_column_kwargs={"comment": "The run this one replays."})
+    execution_state: dict[str, Any] | None = _json("Engine bookkeeping: replayed steps, error-workflow hand-off.")
+
+
+class Step(SQLModel, table=True):
+    """One attempt of one node in one run."""
+
+    __tablename__ = "step"
+    __table_args__ = (
+        UniqueConstraint("execution_id", "node_id", "iteration", "attempt", name="uq_step_attempt"),
+        Index("ix_step_key", "execution_id", "idempotency_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    execution_id: str = Field(foreign_key="workflow_execution.id", index=True, ondelete="CASCADE")
+    node_id: str
+    node_type: str
+    iteration: str = Field(
+        default="0",
+        sa_column_kwargs={"comment": "Run number of the node in this execution (loops), ':item' for map items."},
+    )
+    attempt: int = Field(default=1, sa_column_kwargs={"comment": "1 for the first attempt."})
+    status: str = Field(sa_column_kwargs={"comment": "running|completed|failed|waiting|cancelled"})
+    idempotency_key: str = Field(sa_column_kwargs={"comment": "execution/node/iteration: the same for every attempt."})
+    input: dict[str, Any] | None = _json("The rendered input (never secrets).")
+    output: dict[str, Any] | None = _json("The output, or {'$blob': ...} when large.")
+    error_type: str | None = None
+    error_message: str | None = None
+    retryable: bool | None = None
+    started_at: datetime | None = _ts("When the attempt started.", nullable=False)
+    finished_at: datetime | None = _ts("When it ended.")
+    duration_ms: float | None = None
+    worker: str | None = Field(default=None, sa_column_kwargs={"comment": "The worker that ran the attempt."})
+    fencing_token: int = Field(default=0, sa_column_kwargs={"comment": "The lease the attempt ran under."})
+    replayed_from: str | None = Field(
+        default=None, sa_column_kwargs={"comment": "The execution whose recorded output this reuses."}
+    )
+
+
+class ExecutionLog(SQLModel, table=True):
+    """Log lines of a run."""
+
+    __tablename__ = "execution_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    execution_id: str = Field(foreign_key="workflow_execution.id", index=True, ondelete="CASCADE")
+    node_id: str | None = None
+    level: str
+    message: str
+    timestamp: datetime | None = _ts("When it was logged.", nullable=False, index=True)
+
+
+class WorkflowSchedule(SQLModel, table=True):
+    """A cron trigger of a workflow."""
+
+    __tablename__ = "workflow_schedule"
+    __table_args__ = (UniqueConstraint("workflow_id", "trigger_index", name="uq_schedule_trigger"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    workflow_id: str = Field(foreign_key="workflow.id", index=True, ondelete="CASCADE")
+    trigger_index: int = Field(sa_column_kwargs={"comment": "Position of the cron trigger in the workflow's triggers."})
+    cron_expression: str
+    timezone: str = "UTC"
+    catch_up: str = Field(default="once", sa_column_kwargs={"comment": "skip|once|all: what to do about missed slots."})
+    input: dict[str, Any] | None = _json("Input of each scheduled run.")
+    is_active: bool = True
+    next_run_at: datetime | None = _ts("The next slot to fire.", index=True)
+    last_run_at: datetime | None = _ts("The last slot fired.")
+    fired_count: int = 0
+    missed_count: int = Field(
+        default=0,
+        sa_column_kwargs={"comment": "Slots missed while no scheduler ran and not fired (catch-up skip/once)."},
+    )
+
+
+class ScheduleFire(SQLModel, table=True):
+    """One fired slot; the primary key makes two schedulers unable to fire a slot twice."""
+
+    __tablename__ = "schedule_fire"
+
+    schedule_id: str = Field(foreign_key="workflow_schedule.id", primary_key=True, ondelete="CASCADE")
+    slot: datetime = Field(sa_column=Column(DateTime(timezone=True), primary_key=True, comment="The slot's time."))
+    execution_id: str | None = None
+    fired_at: datetime | None = _ts("When it fired.")
+    fired_by: str | None = None
+
+
+class WorkflowSignal(SQLModel, table=True):
+    """A signal sent to a run (human input, webhook, connector ready, custom)."""
+
+    __tablename__ = "workflow_signal"
+    __table_args__ = (UniqueConstraint("execution_id", "dedupe_key", name="uq_signal_dedupe"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    execution_id: str = Field(foreign_key="workflow_execution.id", index=True, ondelete="CASCADE")
+    signal_type: str = Field(sa_column_kwargs={"comment": "human_input|webhook|connector_ready|custom"})
+    name: str = Field(
+        default="", sa_column_kwargs={"comment": "For custom signals, the name a wait_signal node waits for."}
+    )
+    signal_data: dict[str, Any] | None = _json("The signal's payload.")
+    dedupe_key: str = Field(
+        sa_column_kwargs={"comment": "The sender's id for the signal; a second signal with it is ignored."}
+    )
+    received_at: datetime | None = _ts("When it arrived.", nullable=False)
+    processed: bool = Field(default=False, sa_column_kwargs={"comment": "Consumed by a step (exactly once)."})
+    processed_at: datetime | None = _ts("When a step consumed it.")
+    processed_by: str | None = Field(
+        default=None, sa_column_kwargs={"comment": "The idempotency key of the consuming step."}
+    )
+
+
+class CheckpointRow(SQLModel, table=True):
+    """A LangGraph checkpoint (channel values are in checkpoint_blob)."""
+
+    __tablename__ = "checkpoint"
+
+    thread_id: str = Field(primary_key=True, sa_column_kwargs={"comment": "The execution id."})
+    checkpoint_ns: str = Field(default="", primary_key=True)
+    checkpoint_id: str = Field(
+        primary_key=True, sa_column_kwargs={"comment": "Time-ordered (uuid6): the latest sorts last."}
+    )
+    parent_checkpoint_id: str | None = None
+    type: str
+    checkpoint: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    meta_type: str
+    meta: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class CheckpointBlob(SQLModel, table=True):
+    """A channel's value at one version."""
+
+    __tablename__ = "checkpoint_blob"
+
+    thread_id: str = Field(primary_key=True)
+    checkpoint_ns: str = Field(default="", primary_key=True)
+    channel: str = Field(primary_key=True)
+    version: str = Field(primary_key=True)
+    type: str
+    blob: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class CheckpointWrite(SQLModel, table=True):
+    """A pending write of a task to a channel."""
+
+    __tablename__ = "checkpoint_write"
+
+    thread_id: str = Field(primary_key=True)
+    checkpoint_ns: str = Field(default="", primary_key=True)
+    checkpoint_id: str = Field(primary_key=True)
+    task_id: str = Field(primary_key=True)
+    idx: int = Field(primary_key=True)
+    channel: str
+    type: str
+    blob: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    task_path: str = ""
