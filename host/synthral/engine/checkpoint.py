@@ -10,7 +10,9 @@ its record are committed together or not at all.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -70,13 +72,26 @@ class RunGuard:
     pause_requested: bool = False
     cancel_requested: bool = False
     lost: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    async def check_and_flush(self, connection: AsyncConnection) -> None:
-        """Extend the lease if it is still ours, then run the queued bookkeeping.
+    @asynccontextmanager
+    async def transaction(self, database: Database) -> AsyncIterator[AsyncConnection]:
+        """A transaction that proves the lease first and carries the queued bookkeeping.
+
+        One at a time per run. Queued bookkeeping leaves the queue only once its transaction
+        has committed, so a transaction that is rolled back or cancelled (a heartbeat stopped
+        mid-way) loses nothing; the next one carries it.
 
         Raises:
             LeaseLost: The fencing token moved on; nothing is written.
         """
+        async with self.lock:
+            async with database.transaction() as connection:
+                carried = await self._check(connection)
+                yield connection
+            del self.pending[:carried]
+
+    async def _check(self, connection: AsyncConnection) -> int:
         now = utcnow()
         result = await connection.execute(
             update(EXEC)
@@ -98,9 +113,10 @@ class RunGuard:
                 "its result is discarded and the new lease holder continues"
             )
         self.pause_requested, self.cancel_requested = bool(row[0]), bool(row[1])
-        pending, self.pending = self.pending, []
-        for op in pending:
+        carried = list(self.pending)
+        for op in carried:
             await op(connection)
+        return len(carried)
 
 
 class SqlCheckpointSaver(BaseCheckpointSaver[str]):
@@ -244,8 +260,7 @@ class SqlCheckpointSaver(BaseCheckpointSaver[str]):
             )
         cp_type, cp_blob = self.serde.dumps_typed(saved)
         meta_type, meta_blob = self.serde.dumps_typed(get_checkpoint_metadata(config, metadata))
-        async with self.database.transaction() as connection:
-            await self._guard(connection, thread_id)
+        async with self._transaction(thread_id) as connection:
             if blobs:
                 await connection.execute(
                     self.database.upsert(BLOB, blobs, ["thread_id", "checkpoint_ns", "channel", "version"])
@@ -300,8 +315,7 @@ class SqlCheckpointSaver(BaseCheckpointSaver[str]):
             )
         # Special channels (errors, interrupts) may be rewritten; ordinary writes are kept once.
         replace = all(channel in WRITES_IDX_MAP for channel, _ in writes)
-        async with self.database.transaction() as connection:
-            await self._guard(connection, thread_id)
+        async with self._transaction(thread_id) as connection:
             if rows:
                 keys = ["thread_id", "checkpoint_ns", "checkpoint_id", "task_id", "idx"]
                 await connection.execute(self.database.upsert(WRITE, rows, keys, replace=replace))
@@ -310,13 +324,12 @@ class SqlCheckpointSaver(BaseCheckpointSaver[str]):
         """Commit queued bookkeeping that no checkpoint write has carried yet."""
         guard = self.guards.get(thread_id)
         if guard is not None and guard.pending:
-            async with self.database.transaction() as connection:
-                await guard.check_and_flush(connection)
+            async with guard.transaction(self.database):
+                pass
 
-    async def _guard(self, connection: AsyncConnection, thread_id: str) -> None:
+    def _transaction(self, thread_id: str) -> AbstractAsyncContextManager[AsyncConnection]:
         guard = self.guards.get(thread_id)
-        if guard is not None:
-            await guard.check_and_flush(connection)
+        return guard.transaction(self.database) if guard is not None else self.database.transaction()
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint of a thread."""

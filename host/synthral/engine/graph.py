@@ -14,12 +14,11 @@ from typing import Any, TypedDict
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 
+from synthral.engine.engine_nodes import BRANCHING_TYPES
 from synthral.engine.model import Workflow
 from synthral.engine.nodes import TRIGGER_KEY, make_node, state_key
 
 __all__ = ["compile_workflow", "terminal_nodes"]
-
-BRANCHING = frozenset({"core/if", "core/switch"})
 
 
 def terminal_nodes(workflow: Workflow) -> list[str]:
@@ -55,7 +54,7 @@ def compile_workflow(workflow: Workflow, checkpointer: BaseCheckpointSaver[Any])
         targets = outgoing[node.id]
         if not targets:
             continue
-        if node.type in BRANCHING:
+        if node.type in BRANCHING_TYPES:
             routes: dict[str, list[str]] = defaultdict(list)
             for target, handle in targets:
                 routes[handle or ""].append(target)

@@ -45,7 +45,9 @@ class RetryPolicy(_Strict):
 
     max_attempts: int | None = Field(default=None, ge=1, le=1000, description="Attempts in all, the first included.")
     initial_interval: float | None = Field(default=None, ge=0, description="Seconds before the first retry.")
-    backoff_coefficient: float | None = Field(default=None, ge=1, le=100, description="Each wait is this many times the last.")
+    backoff_coefficient: float | None = Field(
+        default=None, ge=1, le=100, description="Each wait is this many times the last."
+    )
     max_interval: float | None = Field(default=None, ge=0, description="Longest wait between attempts, in seconds.")
     non_retryable_errors: list[str] = Field(
         default_factory=list,
@@ -103,7 +105,9 @@ class Edge(_Strict):
 
     source: str
     target: str
-    handle: str | None = Field(default=None, description="The branch this edge follows ('true', 'false', a switch rule).")
+    handle: str | None = Field(
+        default=None, description="The branch this edge follows ('true', 'false', a switch rule)."
+    )
 
 
 class ManualTrigger(_Strict):
@@ -163,7 +167,7 @@ class Workflow(_Strict):
     description: str = ""
     nodes: list[Node] = Field(min_length=1)
     edges: list[Edge] = Field(default_factory=list)
-    triggers: list[Trigger] = Field(default_factory=lambda: [ManualTrigger()])
+    triggers: list[Trigger] = Field(default_factory=lambda: list[Trigger]([ManualTrigger()]))
     settings: WorkflowSettings = Field(default_factory=WorkflowSettings)
 
     @model_validator(mode="after")

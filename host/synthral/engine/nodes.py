@@ -133,11 +133,15 @@ def make_node(node: Node, predecessors: list[str]) -> NodeFunction:
 
 
 def _render_input(node: Node, predecessors: list[str], state: Mapping[str, Any], ctx: RunContext) -> dict[str, Any]:
+    """The node's input for this run; a template that fails fails the step, naming the node."""
     if not node.input and node.type.startswith("core/"):
         return default_input(node, predecessors, state, ctx)
-    rendered = render(node.input, scope_of(ctx, state), where=f"node '{node.id}' input")
+    try:
+        rendered = render(node.input, scope_of(ctx, state), where=f"node '{node.id}' input")
+    except SynthralError as exc:
+        raise StepFailed(node.id, exc, 0) from exc
     if not isinstance(rendered, dict):
-        raise InputInvalid(f"node '{node.id}': its input must render to an object")
+        raise StepFailed(node.id, InputInvalid(f"node '{node.id}': its input must render to an object"), 0)
     return rendered
 
 
@@ -471,9 +475,12 @@ def _map_node(node: Node, predecessors: list[str]) -> NodeFunction:
 
         async def one(index: int, item: Any) -> Any:
             async with gate:
-                item_input = render(
-                    spec.input, {**scope, "item": item, "index": index}, where=f"node '{node.id}' item {index}"
-                )
+                try:
+                    item_input = render(
+                        spec.input, {**scope, "item": item, "index": index}, where=f"node '{node.id}' item {index}"
+                    )
+                except SynthralError as exc:
+                    raise StepFailed(node.id, exc, 0) from exc
                 if not isinstance(item_input, dict):
                     raise InputInvalid(f"node '{node.id}': the per-item input must render to an object")
                 result = await _invoke(

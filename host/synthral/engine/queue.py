@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from synthral.store.db import Database
 from synthral.store.models import ExecutionStatus, WorkflowExecution, WorkflowSignal, new_id, utcnow
 
-__all__ = ["Claim", "claim_next", "deliver_signal", "enqueue", "finish", "release", "set_waiting"]
+__all__ = ["Claim", "claim_next", "deliver_signal", "enqueue", "finish", "finish_in", "release", "set_waiting"]
 
 EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
 SIGNAL = WorkflowSignal.__table__  # type: ignore[attr-defined]
@@ -133,6 +133,38 @@ async def finish(
     extra: Any = None,
 ) -> bool:
     """Record a terminal (or paused) status under the claim; False if the lease was lost."""
+    async with database.transaction() as connection:
+        result = await connection.execute(
+            update(EXEC)
+            .where(_fenced(claim))
+            .values(**_end_values(status, output, error_type, error_message, error_node))
+        )
+        if result.rowcount and extra is not None:
+            await extra(connection)
+    return bool(result.rowcount)
+
+
+async def finish_in(
+    connection: AsyncConnection,
+    execution_id: str,
+    status: str,
+    *,
+    output: dict[str, Any] | None = None,
+    error_type: str | None = None,
+    error_message: str | None = None,
+    error_node: str | None = None,
+) -> None:
+    """Record the end of a run inside a transaction the caller has fenced already."""
+    await connection.execute(
+        update(EXEC)
+        .where(EXEC.c.id == execution_id)
+        .values(**_end_values(status, output, error_type, error_message, error_node))
+    )
+
+
+def _end_values(
+    status: str, output: Any, error_type: str | None, error_message: str | None, error_node: str | None
+) -> dict[str, Any]:
     values: dict[str, Any] = {
         "status": status,
         "lease_owner": None,
@@ -145,11 +177,7 @@ async def finish(
         values["output"] = output
     if error_type is not None:
         values.update(error_type=error_type, error_message=error_message, error_node=error_node)
-    async with database.transaction() as connection:
-        result = await connection.execute(update(EXEC).where(_fenced(claim)).values(**values))
-        if result.rowcount and extra is not None:
-            await extra(connection)
-    return bool(result.rowcount)
+    return values
 
 
 async def set_waiting(

@@ -13,6 +13,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from synthral.engine.activity import StepRecord
 from synthral.engine.checkpoint import RunGuard, SqlCheckpointSaver
 from synthral.engine.model import Workflow
-from synthral.errors import ConfigurationError, SynthralError
+from synthral.errors import ConfigurationError, NonRetryableError, SynthralError
 from synthral.plugins.host import PluginHost
 from synthral.store.db import Database
 from synthral.store.models import ExecutionLog, Step, StepStatus, utcnow
@@ -60,6 +61,12 @@ class EnvSecretResolver:
                 )
             values[name] = value
         return values
+
+
+class RunTimedOut(NonRetryableError):
+    """The run took longer than the workflow's ``settings.timeout``."""
+
+    code = "run_timed_out"
 
 
 class PauseRequested(Exception):
@@ -121,11 +128,26 @@ class RunContext:
             )
 
     def check_control(self) -> None:
-        """Stop at this step boundary if a pause or a cancellation was requested."""
+        """Stop at this step boundary if a pause or a cancellation was requested, or time is up.
+
+        Raises:
+            RunTimedOut: The run has taken longer than the workflow's ``settings.timeout``.
+        """
         if self.guard.cancel_requested:
             raise CancelRequested()
         if self.guard.pause_requested:
             raise PauseRequested()
+        limit = self.workflow.settings.timeout
+        if limit is not None and self.started_at:
+            started = datetime.fromisoformat(self.started_at)
+            started = started if started.tzinfo else started.replace(tzinfo=UTC)
+            elapsed = (utcnow() - started).total_seconds()
+            if elapsed > limit:
+                raise RunTimedOut(
+                    f"the run has taken {elapsed:.0f} s, over the workflow's timeout of {limit:g} s; "
+                    "raise settings.timeout if it legitimately takes longer",
+                    details={"timeout": limit},
+                )
 
     def defer(self, op: Callable[[AsyncConnection], Awaitable[Any]]) -> None:
         """Commit ``op`` with the run's next write (a checkpoint), under the lease."""
@@ -133,8 +155,7 @@ class RunContext:
 
     async def write_now(self, op: Callable[[AsyncConnection], Awaitable[Any]]) -> Any:
         """Commit ``op`` now, with anything deferred, under the lease; return its result."""
-        async with self.engine.database.transaction() as connection:
-            await self.guard.check_and_flush(connection)
+        async with self.guard.transaction(self.engine.database) as connection:
             return await op(connection)
 
     def log_now(self, node_id: str | None, level: str, message: str) -> None:

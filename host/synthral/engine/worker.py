@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from typing import Any
 
@@ -79,6 +80,28 @@ async def _drive(engine: Engine, claim: queue.Claim, ctx: RunContext, version: S
         "configurable": {"thread_id": claim.execution_id, "__synthral_run": ctx},
         "recursion_limit": version.workflow.settings.max_steps + 10,
     }
+
+    async def end(
+        status: str, *, output: Any = None, failure: StepFailed | None = None, error: tuple[str, str] | None = None
+    ) -> str:
+        """Record the run's end, fenced, with every queued step record and the follow-ups."""
+        error_type, message = error or ((failure.error.error_type, failure.error.message) if failure else (None, None))
+        follow_up = _after_end(engine, execution, version, status, output=output, failure=failure)
+        async with ctx.guard.transaction(engine.database) as connection:
+            await queue.finish_in(
+                connection,
+                claim.execution_id,
+                status,
+                output=output,
+                error_type=error_type,
+                error_message=message,
+                error_node=failure.node_id if failure else None,
+            )
+            if status != ExecutionStatus.PAUSED:
+                await follow_up(connection)
+        engine.notify()
+        return status
+
     try:
         graph = _compiled(engine, version)
         snapshot = await engine.saver.aget_tuple({"configurable": {"thread_id": claim.execution_id}})
@@ -89,8 +112,8 @@ async def _drive(engine: Engine, claim: queue.Claim, ctx: RunContext, version: S
         else:
             inp = None
         result = await graph.ainvoke(inp, config, durability="sync")
-        await engine.saver.flush(claim.execution_id)
         if isinstance(result, dict) and result.get("__interrupt__"):
+            await engine.saver.flush(claim.execution_id)
             await queue.release(engine.database, claim)
             return ExecutionStatus.WAITING
         output = {
@@ -98,64 +121,21 @@ async def _drive(engine: Engine, claim: queue.Claim, ctx: RunContext, version: S
             for node_id in terminal_nodes(version.workflow)
             if state_key(node_id) in result
         }
-        await queue.finish(
-            engine.database,
-            claim,
-            ExecutionStatus.COMPLETED,
-            output=output,
-            extra=_after_end(engine, execution, version, ExecutionStatus.COMPLETED, output=output, failure=None),
-        )
-        engine.notify()
-        return ExecutionStatus.COMPLETED
+        return await end(ExecutionStatus.COMPLETED, output=output)
     except LeaseLost:
         log.warning("execution %s: lease lost; another worker continues it", claim.execution_id)
         return "lease_lost"
     except PauseRequested:
-        await engine.saver.flush(claim.execution_id)
-        await queue.finish(engine.database, claim, ExecutionStatus.PAUSED)
-        return ExecutionStatus.PAUSED
+        return await end(ExecutionStatus.PAUSED)
     except (CancelRequested, asyncio.CancelledError) as exc:
         if isinstance(exc, asyncio.CancelledError) and not ctx.guard.cancel_requested:
             raise  # the worker itself is stopping: leave the run for the next worker
-        with contextlib.suppress(LeaseLost):
-            await engine.saver.flush(claim.execution_id)
-        await queue.finish(
-            engine.database,
-            claim,
-            ExecutionStatus.CANCELLED,
-            extra=_after_end(engine, execution, version, ExecutionStatus.CANCELLED, output=None, failure=None),
-        )
-        return ExecutionStatus.CANCELLED
+        return await end(ExecutionStatus.CANCELLED)
     except StepFailed as failure:
-        with contextlib.suppress(LeaseLost):
-            await engine.saver.flush(claim.execution_id)
-        error = failure.error
-        await queue.finish(
-            engine.database,
-            claim,
-            ExecutionStatus.FAILED,
-            error_type=error.error_type,
-            error_message=error.message,
-            error_node=failure.node_id,
-            extra=_after_end(engine, execution, version, ExecutionStatus.FAILED, output=None, failure=failure),
-        )
-        engine.notify()
-        return ExecutionStatus.FAILED
+        return await end(ExecutionStatus.FAILED, failure=failure)
     except Exception as exc:
         log.exception("execution %s failed", claim.execution_id)
-        error_type, message = error_of(exc)
-        with contextlib.suppress(LeaseLost):
-            await engine.saver.flush(claim.execution_id)
-        await queue.finish(
-            engine.database,
-            claim,
-            ExecutionStatus.FAILED,
-            error_type=error_type,
-            error_message=message,
-            extra=_after_end(engine, execution, version, ExecutionStatus.FAILED, output=None, failure=None),
-        )
-        engine.notify()
-        return ExecutionStatus.FAILED
+        return await end(ExecutionStatus.FAILED, error=error_of(exc))
 
 
 def _after_end(
@@ -207,8 +187,8 @@ async def _heartbeat(engine: Engine, guard: RunGuard, run_task: asyncio.Task[Any
     while True:
         await asyncio.sleep(engine.lease_seconds / 3)
         try:
-            async with engine.database.transaction() as connection:
-                await guard.check_and_flush(connection)
+            async with guard.transaction(engine.database):
+                pass
         except LeaseLost:
             log.warning("execution %s: lease lost; another worker continues it", guard.execution_id)
             run_task.cancel()
@@ -254,7 +234,7 @@ class Worker:
                     if claim is not None:
                         task = asyncio.create_task(run_claim(self.engine, claim))
                         self.running[claim.execution_id] = task
-                        task.add_done_callback(lambda t, key=claim.execution_id: self._done(key, t))
+                        task.add_done_callback(functools.partial(self._done, claim.execution_id))
                         continue
                 self.engine.wakeup.clear()
                 with contextlib.suppress(TimeoutError):

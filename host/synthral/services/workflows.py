@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import jsonschema
@@ -18,7 +18,7 @@ from synthral.engine.model import SignalTrigger, Workflow
 from synthral.engine.repository import SavedVersion, get_version, get_workflow_row, save_workflow
 from synthral.engine.runtime import Engine
 from synthral.engine.schedules import sync_schedules
-from synthral.engine.validate import ensure_valid
+from synthral.engine.validate import SpecCatalog, ensure_valid
 from synthral.errors import ConfigurationError, InputInvalid, SynthralError
 from synthral.plugins.host import PluginHost
 from synthral.plugins.proxy import RemoteCapability
@@ -96,7 +96,7 @@ class WorkflowService:
         Raises:
             WorkflowInvalid: Every problem found, each naming its node.
         """
-        ensure_valid(workflow, self._lookup)
+        ensure_valid(workflow, self._lookup, known_types=SpecCatalog.from_entries(self.plugins.catalog()).types)
         pins = self._pins(workflow)
         async with self.database.transaction() as connection:
             saved = await save_workflow(connection, workflow, pins)

@@ -169,7 +169,13 @@ async def test_chaos_fifty_runs_survive_twenty_kills_with_exactly_once_effects(
         assert view.status == ExecutionStatus.COMPLETED, view.execution
         recorded = {(s["idempotency_key"], s["attempt"]) for s in view.steps}
         completed = [s["node_id"] for s in view.steps if s["status"] == "completed"]
-        assert sorted(completed) == sorted(f"s{i}" for i in range(10))  # each step completed exactly once
+        if sorted(completed) != sorted(f"s{i}" for i in range(10)):
+            Path("/tmp/chaos_debug.txt").write_text(
+                repr(view.execution) + "\n" + "\n".join(repr(s) for s in view.steps)
+            )
+        assert sorted(completed) == sorted(f"s{i}" for i in range(10)), [
+            (s["node_id"], s["attempt"], s["status"], s["fencing_token"], s["worker"]) for s in view.steps
+        ] + [view.execution["fencing_token"]]  # each step completed exactly once
         for i in range(10):
             key = f"{execution_id}/s{i}/0"
             assert key in sink.effects  # the effect exists (the sink dedupes by key)
