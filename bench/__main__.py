@@ -12,10 +12,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from synthral.cli.common import run_loop
-
 from bench import plugin_host
 from bench.common import Result, machine, print_table
+from synthral.cli.common import run_loop
 
 GROUPS: dict[str, Callable[[bool], Awaitable[list[Result]]]] = {
     "plugins": plugin_host.run,

@@ -10,6 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.common import Result, percentile, rss_mb, summary_us
 from synthral.config import Settings
 from synthral.plugins.host import PluginHost
 from synthral.plugins.proxy import RemoteCapability
@@ -17,8 +18,6 @@ from synthral.plugins.supervisor import PluginProcess
 from synthral.plugins.uv import run_uv
 from synthral_sdk import Capability, Context
 from synthral_sdk._plugin_set import new_plugin_manager
-
-from bench.common import Result, percentile, rss_mb, summary_us
 
 GROUP = "plugin host"
 REPO = Path(__file__).resolve().parent.parent

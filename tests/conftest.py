@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 import uvloop
+
 from synthral.config import Settings
 from synthral.plugins.host import PluginHost
 from synthral.plugins.uv import run_uv
 from synthral.store.db import Database
-
 from tests.support.postgres import PostgresServer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "plugins"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+
 from synthral_sdk import BlobRef, BlobStore
 from synthral_sdk.errors import InputInvalid
 

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 from pydantic import BaseModel, Field
+
 from synthral_sdk import BlobStore, CapabilityKind, Context, NoConfig, Node, OCREngine, OCRRequest, OCRResult
 from synthral_sdk.errors import Cancelled, ConfigInvalid, ConfigurationError, InputInvalid, UnknownOperation
 from synthral_sdk.testing import call

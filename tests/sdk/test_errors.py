@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from synthral_sdk import _protocol as proto
 from synthral_sdk.errors import (
     Cancelled,

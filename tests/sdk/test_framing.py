@@ -6,6 +6,7 @@ import itertools
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from synthral_sdk._framing import FrameSplitter
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+
 from synthral_sdk import BlobStore
 from synthral_sdk.errors import (
     Cancelled,

@@ -9,6 +9,7 @@ import hmac
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
 from synthral_sdk.webhooks import WebhookScheme, sign_standard_webhook, verify_webhook_signature
 
 NOW = 1_700_000_000

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
-from synthral_sdk import Context, NoConfig, Node, hookimpl
 
 from synthral.errors import InputInvalid
+from synthral_sdk import Context, NoConfig, Node, hookimpl
 
 __all__ = ["Condition", "synthral_nodes"]
 

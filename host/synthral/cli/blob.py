@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from synthral_sdk import BlobStore
 
 from synthral.cli.common import fail, print_json
 from synthral.config import Settings
 from synthral.errors import SynthralError
 from synthral.services.blobs import get_blob, put_blob
+from synthral_sdk import BlobStore
 
 app = typer.Typer(help="Put files into the blob store (capabilities take them as references) and get them out.")
 

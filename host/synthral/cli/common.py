@@ -11,12 +11,12 @@ from typing import NoReturn, TypeVar
 import orjson
 import typer
 from rich.console import Console
-from synthral_sdk.types import JSONValue
 
 from synthral.config import Settings
 from synthral.errors import Cancelled, ConfigurationError, RetryableError, SynthralError
 from synthral.plugins.host import PluginHost
 from synthral.services.plugins import PluginService
+from synthral_sdk.types import JSONValue
 
 __all__ = ["console", "err_console", "fail", "print_json", "run", "with_service"]
 

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from synthral_sdk import BlobRef
-from synthral_sdk.types import BLOB_KEY
 
 from synthral.engine.checkpoint import PendingOp
 from synthral.engine.retry import EffectivePolicy
 from synthral.errors import Cancelled, PluginError, SynthralError
 from synthral.store.models import Step, StepStatus, utcnow
+from synthral_sdk import BlobRef
+from synthral_sdk.types import BLOB_KEY
 
 if TYPE_CHECKING:
     from synthral.engine.runtime import RunContext

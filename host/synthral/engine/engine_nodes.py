@@ -14,9 +14,9 @@ from typing import Final
 
 from jsonschema import Draft202012Validator, SchemaError
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
-from synthral_sdk import CapabilityKind, CapabilitySpec, OperationSpec
 
 from synthral.engine.model import ENGINE_NODE_TYPES, NODE_TYPE, Node
+from synthral_sdk import CapabilityKind, CapabilitySpec, OperationSpec
 
 __all__ = [
     "BRANCHING_TYPES",

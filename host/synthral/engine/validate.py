@@ -20,7 +20,6 @@ from apscheduler.triggers.cron import CronTrigger as ApsCronTrigger  # type: ign
 from jsonschema import Draft202012Validator, SchemaError
 from jsonschema.exceptions import best_match
 from pydantic import BaseModel, JsonValue, ValidationError
-from synthral_sdk import CapabilitySpec
 
 from synthral.engine.engine_nodes import ENGINE_NODE_CONFIGS, branches, engine_spec
 from synthral.engine.model import ENGINE_NODE_TYPES, NODE_TYPE, CronTrigger, Node, Workflow
@@ -34,6 +33,7 @@ from synthral.engine.templates import (
     template_variables,
 )
 from synthral.errors import TemplateError, WorkflowInvalid
+from synthral_sdk import CapabilitySpec
 
 if TYPE_CHECKING:
     from synthral.plugins.host import CatalogEntry

@@ -17,12 +17,8 @@ from dataclasses import dataclass, field
 from typing import cast
 
 import pluggy
-import synthral_sdk
-from synthral_sdk import CapabilitySpec, Context
-from synthral_sdk._plugin_set import KIND_HOOKS, new_plugin_manager
-from synthral_sdk.blobs import BlobStore
-from synthral_sdk.types import JSONObject
 
+import synthral_sdk
 from synthral import __version__
 from synthral.builtins import core
 from synthral.config import Settings
@@ -37,6 +33,10 @@ from synthral.plugins.installer import Installer, ProgressFn
 from synthral.plugins.layout import Manifest, PluginLayout, sort_versions
 from synthral.plugins.proxy import CapabilityHandle, RemotePluginProxy
 from synthral.plugins.supervisor import PluginProcess, ProcessOptions
+from synthral_sdk import CapabilitySpec, Context
+from synthral_sdk._plugin_set import KIND_HOOKS, new_plugin_manager
+from synthral_sdk.blobs import BlobStore
+from synthral_sdk.types import JSONObject
 
 __all__ = ["BUILTIN_PLUGINS", "CatalogEntry", "PluginHost", "PluginInfo"]
 

@@ -18,12 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, cast
 
-import synthral_sdk
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
-from synthral_sdk.types import JSONObject
 
+import synthral_sdk
 from synthral.config import Settings
 from synthral.errors import (
     IncompatiblePlugin,
@@ -38,6 +37,7 @@ from synthral.plugins.registry import load_registry
 from synthral.plugins.supervisor import PluginProcess, ProcessOptions
 from synthral.plugins.uv import UvFailed, run_uv
 from synthral.plugins.wheels import WheelInfo, build_wheel, inspect_wheel, sdk_wheel
+from synthral_sdk.types import JSONObject
 
 __all__ = ["Installer", "ProgressFn", "parse_source"]
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, cast
 
+from synthral.plugins.supervisor import PluginProcess
 from synthral_sdk import CapabilityKind, CapabilitySpec, Context, hookimpl
 from synthral_sdk.types import JSONObject, JSONValue
-
-from synthral.plugins.supervisor import PluginProcess
 
 __all__ = ["CapabilityHandle", "RemoteCapability", "RemotePluginProxy"]
 

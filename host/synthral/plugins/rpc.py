@@ -17,9 +17,6 @@ from collections.abc import Callable
 from typing import Final, cast
 
 import orjson
-from synthral_sdk import _protocol as proto
-from synthral_sdk._framing import FrameSplitter
-from synthral_sdk.types import JSONObject, JSONValue
 
 from synthral.errors import (
     FrameTooLarge,
@@ -27,6 +24,9 @@ from synthral.errors import (
     PluginProtocolError,
     SynthralError,
 )
+from synthral_sdk import _protocol as proto
+from synthral_sdk._framing import FrameSplitter
+from synthral_sdk.types import JSONObject, JSONValue
 
 __all__ = ["RpcConnection", "describe_exit"]
 

@@ -19,10 +19,6 @@ from pathlib import Path
 from typing import Final, cast
 
 import synthral_sdk
-from synthral_sdk import _protocol as proto
-from synthral_sdk._framing import DEFAULT_MAX_FRAME
-from synthral_sdk.types import JSONObject, JSONValue
-
 from synthral import __version__
 from synthral.errors import (
     IncompatiblePlugin,
@@ -32,6 +28,9 @@ from synthral.errors import (
     SynthralError,
 )
 from synthral.plugins.rpc import ProgressHandler, RpcConnection, describe_exit
+from synthral_sdk import _protocol as proto
+from synthral_sdk._framing import DEFAULT_MAX_FRAME
+from synthral_sdk.types import JSONObject, JSONValue
 
 __all__ = ["PluginProcess", "ProcessOptions", "ProcessState"]
 

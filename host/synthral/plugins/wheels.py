@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from email.parser import BytesParser
 from pathlib import Path
 
-import synthral_sdk
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+import synthral_sdk
 from synthral.errors import InstallError, NoEntryPoint
 from synthral.plugins.layout import EntryPointInfo
 from synthral.plugins.uv import run_uv

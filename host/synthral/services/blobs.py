@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 from pydantic import ValidationError
-from synthral_sdk import BlobRef, BlobStore
 
 from synthral.errors import InputInvalid
+from synthral_sdk import BlobRef, BlobStore
 
 __all__ = ["get_blob", "put_blob"]
 

@@ -1,32 +1,40 @@
-"""The demo: first-party plugins in their own venvs, called end to end.
+"""The demo: a durable workflow run over first-party plugins in their own venvs.
 
 It installs the registry's plugins (once; later runs reuse them), serves a small site on
-127.0.0.1, fetches a JSON document and an image through the ``http`` plugin, reshapes and
-routes the data with the built-in ``core`` nodes, renders a scanned "invoice" and reads it
-with the ``ocr-tesseract`` plugin. Binary data crosses processes as blob references.
+127.0.0.1 and runs the demo workflow (demo_workflow.yaml) on the embedded SQLite database:
+fetch an article through the ``http`` plugin, reshape and route it with the built-in
+``core`` nodes, fetch the scanned invoice it links to and read it with the
+``ocr-tesseract`` plugin. Binary data crosses processes as blob references; every step is
+recorded.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import ClassVar, cast
 
 import orjson
 from PIL import Image, ImageDraw, ImageFont
 from rich.console import Console
 from rich.table import Table
-from synthral_sdk.types import JSONObject
 
-from synthral.config import Settings
-from synthral.errors import PluginAlreadyInstalled
+from synthral.engine.loader import load_workflow
+from synthral.engine.worker import Worker
+from synthral.errors import PluginAlreadyInstalled, RetryableError
 from synthral.plugins.host import PluginHost
-from synthral.plugins.proxy import RemoteCapability
 from synthral.plugins.registry import load_registry
+from synthral.services.app import App, open_app
+from synthral.services.workflows import ExecutionView
+from synthral.store.models import ExecutionStatus
+from synthral_sdk.types import JSONObject
 
 __all__ = ["render_text_image", "run_demo"]
 
@@ -36,6 +44,7 @@ ARTICLE: JSONObject = {
     "tags": ["automation", "plugins"],
     "words": 812,
 }
+DEMO_WORKFLOW = Path(__file__).with_name("demo_workflow.yaml")
 INVOICE_LINES = ["INVOICE 2041", "Customer: Lovelace Ltd", "Total due: 42.00 EUR"]
 
 
@@ -68,15 +77,16 @@ class _Site(BaseHTTPRequestHandler):
 
 @contextmanager
 def _serve_site() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
     _Site.routes = {
-        "/api/article.json": ("application/json", orjson.dumps(ARTICLE)),
+        "/api/article.json": ("application/json", orjson.dumps({**ARTICLE, "image_url": f"{base}/scan.png"})),
         "/scan.png": ("image/png", render_text_image(INVOICE_LINES)),
     }
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield base
     finally:
         server.shutdown()
         server.server_close()
@@ -100,80 +110,58 @@ async def _install_first_party(host: PluginHost, console: Console) -> None:
 
 
 async def run_demo(*, console: Console | None = None) -> JSONObject:
-    """Run the demo, print what happens and return the results (for tests)."""
+    """Run the demo workflow on the embedded database, print what happens, return the result."""
     out = console or Console(highlight=False, soft_wrap=True)
-    host = PluginHost(Settings.from_env())
-    results: JSONObject = {}
-    timings: list[tuple[str, float, str]] = []
-
-    async def step(label: str, ref: str, call: Callable[[], Awaitable[JSONObject]]) -> JSONObject:
-        started = time.perf_counter()
-        output = await call()
-        handle = host.resolve(ref)
-        where = f"pid {handle.process.pid}" if isinstance(handle, RemoteCapability) else "in the host"
-        timings.append((label, (time.perf_counter() - started) * 1000, where))
-        return output
-
-    try:
-        out.print(f"[bold]SynthralOS demo[/] — data in {host.settings.home}")
-        await _install_first_party(host, out)
+    async with open_app() as app:
+        out.print(f"[bold]SynthralOS demo[/] — data in {app.settings.home} ({app.database.dialect})")
+        await _install_first_party(app.plugins, out)
+        workflow = load_workflow(DEMO_WORKFLOW)
+        saved = await app.workflows.save(workflow)
+        out.print(
+            f"  [green]✓[/] saved workflow {saved.name!r} version {saved.version} "
+            f"(plugins pinned: {', '.join(f'{k} {v}' for k, v in sorted(saved.plugin_versions.items()))})"
+        )
         with _serve_site() as site:
-            fetched = await step(
-                "fetch JSON", "http/request",
-                lambda: host.invoke("http/request", {"url": f"{site}/api/article.json"}),
-            )  # fmt: skip
-            article = cast(JSONObject, fetched["json"])
-            out.print(f"  [green]✓[/] http/request GET /api/article.json → {fetched['status']}: {article['title']!r}")
-            summary = await step(
-                "reshape", "core/transform",
-                lambda: host.invoke(
-                    "core/transform", {"data": article},
-                    config={"mapping": {"headline": "title", "by": "author.name", "length": "words"}},
-                ),
-            )  # fmt: skip
-            out.print(f"  [green]✓[/] core/transform → {orjson.dumps(summary['data']).decode()}")
-            routed = await step(
-                "route", "core/if",
-                lambda: host.invoke(
-                    "core/if", {"data": summary["data"]},
-                    config={"conditions": [{"path": "length", "op": "gt", "value": 500}]},
-                ),
-            )  # fmt: skip
-            out.print(f"  [green]✓[/] core/if length > 500 → branch {routed['branch']!r}")
-            image = await step(
-                "fetch image", "http/request",
-                lambda: host.invoke("http/request", {"url": f"{site}/scan.png"}),
-            )  # fmt: skip
-            blob = cast(JSONObject, image["blob"])
-            out.print(
-                f"  [green]✓[/] http/request GET /scan.png → blob {str(blob['$blob'])[:19]}… ({blob['size']} bytes)"
+            execution_id = await app.workflows.start(saved.workflow_id, {"url": f"{site}/api/article.json"})
+            out.print(f"  [green]✓[/] started execution {execution_id}")
+            worker = Worker(app.engine, concurrency=2, poll_interval=0.1)
+            task = asyncio.create_task(worker.run())
+            try:
+                view = await _wait(app, execution_id)
+            finally:
+                worker.stop()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        table = Table("step", "status", "attempt", "ms", "ran in")
+        for step in view.steps:
+            node_type = str(step["node_type"])
+            plugin = node_type.split("/", maxsplit=1)[0]
+            where = "the host" if plugin == "core" else f"plugin {plugin} (own venv)"
+            table.add_row(
+                str(step["node_id"]),
+                str(step["status"]),
+                str(step["attempt"]),
+                f"{step['duration_ms']:.1f}" if step["duration_ms"] is not None else "",
+                where,
             )
-            text = await step(
-                "OCR", "ocr-tesseract/tesseract",
-                lambda: host.invoke("ocr-tesseract/tesseract", {"document": blob}),
-            )  # fmt: skip
-            words = [
-                word
-                for page in cast(list[JSONObject], text["pages"])
-                for block in cast(list[JSONObject], page["blocks"])
-                for word in cast(list[JSONObject], block["words"])
-            ]
-            confidence = sum(cast(float, w["confidence"]) for w in words) / max(1, len(words))
-            out.print(f"  [green]✓[/] ocr-tesseract read {len(words)} words (mean confidence {confidence:.2f}):")
-            for line in str(text["text"]).strip().splitlines():
-                if line.strip():
-                    out.print(f"      {line}")
-            results = {
-                "article": article,
-                "summary": summary["data"],
-                "branch": routed["branch"],
-                "ocr_text": text["text"],
-                "ocr_words": len(words),
-            }
-        table = Table("step", "ms", "ran in")
-        for label, millis, where in timings:
-            table.add_row(label, f"{millis:.1f}", where)
         out.print(table)
-        return results
-    finally:
-        await host.close()
+        if view.status != ExecutionStatus.COMPLETED:
+            raise RetryableError(
+                f"the demo run ended {view.status}: {view.execution.get('error_message')}; "
+                f"see 'synthral executions show {execution_id}'"
+            )
+        result = cast(JSONObject, cast(JSONObject, view.execution["output"])["result"])["data"]
+        out.print("  [green]✓[/] result:")
+        for key, value in cast(JSONObject, result).items():
+            text = str(value).replace("\n", " / ")
+            out.print(f"      {key}: {text}")
+        out.print(f"  every step is recorded: synthral executions show {execution_id}")
+        return cast(JSONObject, result)
+
+
+async def _wait(app: App, execution_id: str) -> ExecutionView:
+    while True:
+        view = await app.workflows.execution(execution_id)
+        if view.status in ExecutionStatus.TERMINAL:
+            return view
+        await asyncio.sleep(0.05)

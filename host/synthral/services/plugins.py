@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import cast
 
 import orjson
-from synthral_sdk.types import JSONObject, JSONValue
 
 from synthral.errors import ConfigurationError, InputInvalid
 from synthral.plugins.host import CatalogEntry, PluginHost, PluginInfo
 from synthral.plugins.installer import ProgressFn
 from synthral.plugins.layout import Manifest
+from synthral_sdk.types import JSONObject, JSONValue
 
 __all__ = ["PluginService", "parse_json_option", "split_pin"]
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from string import Template
 
 import synthral_sdk
-
 from synthral.errors import ConfigurationError
 from synthral.plugins.wheels import sdk_source_dir
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import jsonschema
 from sqlalchemy import func, insert, select, update
-from synthral_sdk import CapabilitySpec
 
 from synthral.engine import queue
 from synthral.engine.engine_nodes import HumanInputConfig
@@ -24,6 +23,7 @@ from synthral.plugins.host import PluginHost
 from synthral.plugins.proxy import RemoteCapability
 from synthral.store.db import Database
 from synthral.store.models import ExecutionStatus, Step, StepStatus, WorkflowExecution, utcnow
+from synthral_sdk import CapabilitySpec
 
 __all__ = ["ExecutionNotFound", "ExecutionView", "WorkflowService"]
 

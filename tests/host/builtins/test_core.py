@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from synthral.builtins import core
 from synthral.errors import ConfigInvalid, InputInvalid
 from synthral_sdk.testing import call

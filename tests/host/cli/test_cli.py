@@ -113,3 +113,39 @@ def test_plugin_new_scaffolds_a_project_whose_tests_pass_and_that_installs(tmp_p
     assert orjson.loads(greeted.stdout) == {"text": "Hello, Ada!"}
     again = synthral(home, wheelhouse, "plugin", "new", "weather", "--dir", str(tmp_path))
     assert again.returncode == 2 and "exists already" in again.stderr
+
+
+def test_run_a_workflow_file_and_inspect_its_execution(tmp_path: Path, wheelhouse: Path) -> None:
+    home = tmp_path / "home"
+    workflow = tmp_path / "greet.yaml"
+    workflow.write_text(
+        "name: greet\n"
+        "nodes:\n"
+        "  - {id: hello, type: core/set, input: {data: {greeting: 'hello {{ trigger.who }}'}}}\n"
+        "  - {id: check, type: core/if, config: {conditions: [{path: greeting, op: starts_with, value: hello}]}}\n"
+        "  - {id: done, type: core/noop}\n"
+        "edges:\n"
+        "  - {source: hello, target: check}\n"
+        "  - {source: check, target: done, handle: 'true'}\n"
+    )
+    ran = synthral(home, wheelhouse, "run", str(workflow), "--input", '{"who": "Ada"}', "--json")
+    assert ran.returncode == 0, ran.stderr
+    result = orjson.loads(ran.stdout)
+    assert result["execution"]["status"] == "completed"
+    assert result["execution"]["output"] == {"done": {"data": {"greeting": "hello Ada"}}}
+    assert [s["node_id"] for s in result["steps"]] == ["hello", "check", "done"]
+    execution_id = result["execution"]["id"]
+
+    listed = orjson.loads(synthral(home, wheelhouse, "executions", "list", "--json").stdout)
+    assert [row["id"] for row in listed] == [execution_id]
+    shown = synthral(home, wheelhouse, "executions", "show", execution_id)
+    assert "completed" in shown.stdout and "hello" in shown.stdout
+    replayed = orjson.loads(synthral(home, wheelhouse, "executions", "replay", execution_id, "--json").stdout)
+    assert replayed["execution_id"] != execution_id
+    cancel_done = synthral(home, wheelhouse, "executions", "cancel", execution_id)
+    assert cancel_done.returncode == 2 and "completed already" in cancel_done.stderr
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: broken\nnodes:\n  - {id: a, type: core/nope}\n")
+    refused = synthral(home, wheelhouse, "run", str(broken))
+    assert refused.returncode == 2 and "core/nope" in refused.stderr

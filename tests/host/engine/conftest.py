@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from synthral.engine.model import Workflow
 from synthral.engine.runtime import Engine
 from synthral.engine.worker import Worker
@@ -20,7 +21,6 @@ from synthral.plugins.host import PluginHost
 from synthral.services.workflows import ExecutionView, WorkflowService
 from synthral.store.db import Database
 from synthral.store.models import ExecutionStatus
-
 from tests.conftest import make_settings
 
 

@@ -6,9 +6,9 @@ import asyncio
 from datetime import datetime
 
 import pytest
+
 from synthral.errors import ConfigurationError, InputInvalid
 from synthral.store.models import ExecutionStatus
-
 from tests.host.engine.conftest import Harness, Sink
 from tests.host.engine.test_engine import chain
 

@@ -6,9 +6,9 @@ import itertools
 from typing import Any
 
 import pytest
+
 from synthral.errors import WorkflowInvalid
 from synthral.store.models import ExecutionStatus
-
 from tests.host.engine.conftest import Harness
 
 pytestmark = pytest.mark.slow

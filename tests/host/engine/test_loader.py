@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
 from synthral.builtins.core import synthral_nodes
 from synthral.engine.loader import dump_workflow, load_workflow, parse_workflow
 from synthral.engine.model import CronTrigger, Workflow

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from synthral.engine.model import Workflow
 from synthral.engine.runtime import Engine
 from synthral.plugins.host import PluginHost
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
 from synthral.store.models import ExecutionStatus
-
 from tests.conftest import make_settings
 from tests.host.engine.conftest import Sink
 from tests.host.engine.test_engine import chain

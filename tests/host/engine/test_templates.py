@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from pydantic import JsonValue
+
 from synthral.engine import templates
 from synthral.engine.templates import (
     MAX_SOURCE_CHARS,

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+
 from synthral.builtins.core import synthral_nodes
 from synthral.engine.engine_nodes import (
     BRANCHING_TYPES,

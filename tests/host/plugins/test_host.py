@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+
 from synthral.config import Settings
 from synthral.errors import ConfigurationError, PluginDisabled, PluginNotFound, UnknownCapability
 from synthral.plugins.host import PluginHost

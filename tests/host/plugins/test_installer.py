@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from synthral.config import Settings
 from synthral.errors import (
     IncompatiblePlugin,
@@ -18,7 +19,6 @@ from synthral.errors import (
 )
 from synthral.plugins.host import PluginHost
 from synthral.plugins.metadata import read_venv
-
 from tests.conftest import FIXTURES
 
 pytestmark = pytest.mark.slow

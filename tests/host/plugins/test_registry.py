@@ -7,7 +7,6 @@ from pathlib import Path
 
 from synthral.builtins import core
 from synthral.plugins.registry import load_registry
-
 from tests.conftest import REPO
 
 

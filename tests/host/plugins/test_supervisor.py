@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 
 import pytest
+
 from synthral.errors import (
     ConfigInvalid,
     FrameTooLarge,
@@ -24,7 +25,6 @@ from synthral.errors import (
 )
 from synthral.plugins.host import PluginHost
 from synthral.plugins.supervisor import ProcessState, backoff_delay
-
 from tests.conftest import make_settings
 
 

@@ -1,32 +1,39 @@
-"""The demo, the platform's main job, end to end with the real first-party plugins."""
+"""The demo, the platform's main job: a durable workflow run over the real first-party plugins."""
 
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import pytest
 from rich.console import Console
-from synthral.services.demo import INVOICE_LINES, run_demo
+
+from synthral.config import Settings
+from synthral.services.app import open_app
+from synthral.services.demo import run_demo
 
 pytestmark = pytest.mark.slow
 
 
-async def test_the_demo_fetches_routes_and_reads(
+async def test_the_demo_runs_its_workflow_to_completion(
     tmp_path: Path, wheelhouse: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SYNTHRAL_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("SYNTHRAL_DATABASE_URL", raising=False)
     buffer = io.StringIO()
-    results = await run_demo(console=Console(file=buffer, width=200))
-    assert results["branch"] == "true"
-    assert results["summary"] == {"headline": "SynthralOS runs plugins in their own venvs", "by": "Ada", "length": 812}
-    text = str(results["ocr_text"])
+    result = await run_demo(console=Console(file=buffer, width=200))
+    assert result["headline"] == "SynthralOS runs plugins in their own venvs"
+    assert result["by"] == "Ada"
     for word in ("INVOICE", "Lovelace", "42.00"):
-        assert word in text
-    assert "installed http 0.1.0" in buffer.getvalue()
-    # A second run reuses the installed plugins.
+        assert word in str(result["invoice_text"])
+    assert int(str(result["words_read"])) >= 8
+    printed = buffer.getvalue()
+    assert "installed http 0.1.0" in printed and "saved workflow 'demo' version 1" in printed
+    assert (tmp_path / "home" / "synthral.db").is_file()  # the embedded default
+
     again = io.StringIO()
     await run_demo(console=Console(file=again, width=200))
-    assert "installed already" in again.getvalue()
-    assert len(INVOICE_LINES) == 3 and os.environ["SYNTHRAL_HOME"].endswith("home")
+    assert "installed already" in again.getvalue() and "version 1" in again.getvalue()
+    async with open_app(Settings.from_env()) as app:
+        runs = await app.workflows.executions(workflow="demo")
+    assert [run["status"] for run in runs] == ["completed", "completed"]

@@ -1,6 +1,7 @@
 """A plugin module offering two capabilities with one name."""
 
 from pydantic import BaseModel
+
 from synthral_sdk import Context, NoConfig, Node, hookimpl
 
 

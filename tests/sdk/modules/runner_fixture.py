@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from pydantic import BaseModel, Field
+
 from synthral_sdk import Context, NoConfig, Node, OCREngine, OCRRequest, OCRResult, hookimpl
 
 

@@ -1,0 +1,391 @@
+"""History retention: delete finished runs older than the retention period and give the space back.
+
+A run goes when it ended (completed, failed or cancelled) before the cutoff, with its steps,
+logs and signals (foreign keys cascade) and its LangGraph checkpoints, in batches of
+:data:`BATCH` runs per transaction so that a big prune never holds a long lock. A run stays
+while a run that depends on it is unfinished: a sub-workflow's running parent or child, or a
+replay of it. ``schedule_fire`` rows older than the cutoff go too (a slot that old can no
+longer come due, so its row guards nothing).
+
+With a blob store, blobs that nothing left in the database refers to are deleted, but only
+those whose file is older than the cutoff: a blob written by a running step, not yet
+recorded, is recent and stays.
+
+Space: SQLite files are created with ``auto_vacuum=INCREMENTAL``, so freed pages are handed
+back with ``PRAGMA incremental_vacuum`` (in small steps) and a WAL checkpoint truncates the
+file. A file created before that setting (``auto_vacuum=NONE``) only reuses its free pages;
+the report says so, and ``full_vacuum=True`` (``synthral prune --vacuum``) rewrites it once.
+PostgreSQL's autovacuum makes the space reusable on its own; only row counts are reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import closing
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy import JSON, Text, cast, delete, exists, func, or_, select, tuple_
+from sqlalchemy.orm import aliased
+
+from synthral.engine.checkpoint import delete_thread
+from synthral.engine.schedules import SCHEDULE, as_utc
+from synthral.errors import ConfigurationError, InputInvalid
+from synthral.store.db import Database
+from synthral.store.models import (
+    CheckpointBlob,
+    CheckpointRow,
+    CheckpointWrite,
+    ExecutionStatus,
+    ScheduleFire,
+    Step,
+    WorkflowExecution,
+    WorkflowSignal,
+    WorkflowVersion,
+    utcnow,
+)
+from synthral_sdk import BlobRef
+from synthral_sdk.blobs import BlobStore
+
+__all__ = ["BATCH", "DEFAULT_RETENTION_DAYS", "PruneReport", "prune", "retention_days"]
+
+EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
+FIRE = ScheduleFire.__table__  # type: ignore[attr-defined]
+
+BATCH: Final = 500
+"""Runs (or fire rows, times ten) deleted per transaction."""
+DEFAULT_RETENTION_DAYS: Final = 30.0
+VACUUM_PAGES: Final = 2_000
+"""Pages handed back per ``incremental_vacuum`` step (8 MB at 4 KB a page)."""
+
+_DIGEST = re.compile(rb"sha256:[0-9a-f]{64}")
+_PACKED_MARK = b'"$output"'
+# Every column that may hold a blob reference, with the columns of the packed step outputs
+# (``{"$output": {"$blob": ...}}``, the node's output stored as a JSON blob) whose contents
+# are read as well: an output kept as a blob may itself refer to other blobs.
+_REFERRERS: Final = (
+    (Step.__table__, ("input", "output")),  # type: ignore[attr-defined]
+    (EXEC, ("input", "output", "execution_state")),
+    (WorkflowSignal.__table__, ("signal_data",)),  # type: ignore[attr-defined]
+    (WorkflowVersion.__table__, ("graph",)),  # type: ignore[attr-defined]
+    (SCHEDULE, ("input",)),
+    (CheckpointRow.__table__, ("checkpoint",)),  # type: ignore[attr-defined]
+    (CheckpointBlob.__table__, ("blob",)),  # type: ignore[attr-defined]
+    (CheckpointWrite.__table__, ("blob",)),  # type: ignore[attr-defined]
+)
+_AUTO_VACUUM: Final = {0: "none", 1: "full", 2: "incremental"}
+
+
+@dataclass
+class PruneReport:
+    """What a prune deleted and the disk space it gave back.
+
+    Attributes:
+        cutoff: Runs that ended before this moment (UTC) were deleted.
+        backend: ``sqlite`` or ``postgresql``.
+        executions: Runs deleted (their steps, logs, signals and checkpoints with them).
+        schedule_fires: ``schedule_fire`` rows deleted.
+        blobs: Blob files deleted.
+        blob_bytes: Their size.
+        database_bytes_before: The SQLite file and its WAL before the prune (None on PostgreSQL).
+        database_bytes_after: The same after it.
+        auto_vacuum: The SQLite file's ``auto_vacuum`` mode: ``incremental``, ``full`` or ``none``.
+        notes: What the operator should know, e.g. that the file cannot shrink and the fix.
+    """
+
+    cutoff: datetime
+    backend: str
+    executions: int = 0
+    schedule_fires: int = 0
+    blobs: int = 0
+    blob_bytes: int = 0
+    database_bytes_before: int | None = None
+    database_bytes_after: int | None = None
+    auto_vacuum: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def database_bytes_freed(self) -> int | None:
+        """How much smaller the SQLite file (with its WAL) got; None on PostgreSQL."""
+        if self.database_bytes_before is None or self.database_bytes_after is None:
+            return None
+        return self.database_bytes_before - self.database_bytes_after
+
+    @property
+    def bytes_freed(self) -> int:
+        """Disk space given back: blob files plus the SQLite file's shrinkage."""
+        return self.blob_bytes + max(self.database_bytes_freed or 0, 0)
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON-ready values, with the derived byte counts."""
+        data = asdict(self)
+        data["cutoff"] = self.cutoff.isoformat()
+        data["database_bytes_freed"] = self.database_bytes_freed
+        data["bytes_freed"] = self.bytes_freed
+        return data
+
+    def summary(self) -> str:
+        """One line for people and logs."""
+        text = (
+            f"{self.executions} runs and {self.schedule_fires} fire records ended before "
+            f"{self.cutoff:%Y-%m-%d %H:%M} UTC deleted, {self.blobs} blobs ({self.blob_bytes} bytes); "
+            f"{self.bytes_freed} bytes given back"
+        )
+        return " ".join([text, *self.notes])
+
+
+def retention_days(environ: Mapping[str, str] | None = None) -> float:
+    """Days of history kept: ``WORKFLOW_HISTORY_RETENTION_DAYS``, default 30.
+
+    Raises:
+        ConfigurationError: The variable is not a number of days >= 0.
+    """
+    raw = (os.environ if environ is None else environ).get("WORKFLOW_HISTORY_RETENTION_DAYS")
+    if raw is None or not raw.strip():
+        return DEFAULT_RETENTION_DAYS
+    try:
+        days = float(raw)
+    except ValueError:
+        days = -1.0
+    if not days >= 0:  # also rejects NaN
+        raise ConfigurationError(
+            f"WORKFLOW_HISTORY_RETENTION_DAYS={raw!r} is not a number of days; set it to a number >= 0, e.g. 30",
+            details={"variable": "WORKFLOW_HISTORY_RETENTION_DAYS", "value": raw},
+        )
+    return days
+
+
+async def prune(
+    database: Database,
+    *,
+    older_than_days: float | None = None,
+    now: datetime | None = None,
+    blobs: BlobStore | None = None,
+    full_vacuum: bool = False,
+) -> PruneReport:
+    """Delete the history older than the retention period and give the disk space back.
+
+    Args:
+        database: The database to prune.
+        older_than_days: Keep runs that ended less than this many days ago (default:
+            :func:`retention_days`).
+        now: The moment the cutoff is counted back from (default: the clock).
+        blobs: Also delete the unreferenced blobs of this store that are older than the cutoff.
+        full_vacuum: On a SQLite file without incremental auto-vacuum, rewrite the file once
+            with ``VACUUM`` to switch it on (locks the file while it runs and needs free disk
+            space of about its size).
+
+    Returns:
+        What was deleted and the space given back.
+
+    Raises:
+        ConfigurationError: ``older_than_days`` (or the variable) is negative or not a number.
+    """
+    days = retention_days() if older_than_days is None else older_than_days
+    if not days >= 0:
+        raise ConfigurationError(
+            f"cannot keep {days} days of history; pass a number of days >= 0 (--days)", details={"days": days}
+        )
+    cutoff = as_utc(now or utcnow()) - timedelta(days=days)
+    report = PruneReport(cutoff=cutoff, backend=database.dialect)
+    path = _sqlite_file(database)
+    if path is not None:
+        report.database_bytes_before = _file_bytes(path)
+    report.executions = await _delete_executions(database, cutoff)
+    report.schedule_fires = await _delete_fires(database, cutoff)
+    if blobs is not None:
+        if path is not None:
+            referenced = await asyncio.to_thread(_sqlite_references, path, blobs)
+        else:
+            referenced = await _postgres_references(database, blobs)
+        report.blobs, report.blob_bytes = await asyncio.to_thread(_delete_blobs, blobs, referenced, cutoff)
+    if path is not None:
+        await asyncio.to_thread(_give_back, path, full_vacuum, report)
+        report.database_bytes_after = _file_bytes(path)
+    return report
+
+
+async def _delete_executions(database: Database, cutoff: datetime) -> int:
+    other = aliased(EXEC)
+    unfinished = other.c.status.notin_(ExecutionStatus.TERMINAL)
+    old = (
+        select(EXEC.c.id)
+        .where(
+            EXEC.c.status.in_(ExecutionStatus.TERMINAL),
+            func.coalesce(EXEC.c.completed_at, EXEC.c.started_at) < cutoff,
+            # Dependants read this run: a running child (or parent) and a replay of it.
+            ~exists().where(
+                or_(
+                    other.c.parent_execution_id == EXEC.c.id,
+                    other.c.id == EXEC.c.parent_execution_id,
+                    other.c.replay_of == EXEC.c.id,
+                ),
+                unfinished,
+            ),
+        )
+        .limit(BATCH)
+        .correlate(None)  # the subquery reads the table the DELETE targets, on its own
+    )
+    deleted = 0
+    while True:
+        async with database.transaction() as connection:
+            # One statement picks and deletes, so a dependant started meanwhile is seen.
+            ids = (await connection.execute(delete(EXEC).where(EXEC.c.id.in_(old)).returning(EXEC.c.id))).scalars()
+            batch = list(ids)
+            for execution_id in batch:
+                await delete_thread(connection, execution_id)
+        deleted += len(batch)
+        if len(batch) < BATCH:
+            return deleted
+
+
+async def _delete_fires(database: Database, cutoff: datetime) -> int:
+    # A fire row keeps its slot from firing again; it can go once the schedule has moved
+    # past the slot for good, which is always the case for slots older than the cutoff.
+    passed = exists().where(
+        SCHEDULE.c.id == FIRE.c.schedule_id,
+        or_(SCHEDULE.c.next_run_at.is_(None), SCHEDULE.c.next_run_at > FIRE.c.slot),
+    )
+    old = select(FIRE.c.schedule_id, FIRE.c.slot).where(FIRE.c.slot < cutoff, passed).limit(BATCH * 10).correlate(None)
+    deleted = 0
+    while True:
+        async with database.transaction() as connection:
+            result = await connection.execute(delete(FIRE).where(tuple_(FIRE.c.schedule_id, FIRE.c.slot).in_(old)))
+        deleted += result.rowcount
+        if result.rowcount < BATCH * 10:
+            return deleted
+
+
+# -- blobs -------------------------------------------------------------------------------
+
+
+def _packed(value: Any) -> Iterator[str]:
+    """Digests of the packed outputs (``{"$output": {"$blob": ...}}``) anywhere in ``value``."""
+    if isinstance(value, dict):
+        inner = value.get("$output")
+        if len(value) == 1 and isinstance(inner, dict) and isinstance(inner.get("$blob"), str):
+            yield inner["$blob"]
+            return
+        for item in value.values():
+            yield from _packed(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _packed(item)
+
+
+def _collect(values: Iterable[str | bytes | None], store: BlobStore, found: set[str]) -> None:
+    for value in values:
+        if value is None:
+            continue
+        data = value.encode() if isinstance(value, str) else bytes(value)
+        found.update(match.decode() for match in _DIGEST.findall(data))
+        if _PACKED_MARK in data:
+            try:
+                packed = list(_packed(orjson.loads(data)))
+            except orjson.JSONDecodeError:
+                continue  # checkpoint bytes are not JSON; their digests were taken above
+            for digest in packed:
+                contents = _blob_path(store, digest)
+                if contents is not None and contents.is_file():
+                    found.update(match.decode() for match in _DIGEST.findall(contents.read_bytes()))
+
+
+def _sqlite_references(path: Path, store: BlobStore) -> set[str]:
+    """Every digest the database refers to, read in one WAL snapshot (writers are not held up)."""
+    found: set[str] = set()
+    with closing(sqlite3.connect(path, timeout=30, isolation_level=None)) as connection:
+        connection.execute("BEGIN")  # deferred: a read snapshot, no write lock
+        for table, columns in _REFERRERS:
+            for column in columns:
+                rows = connection.execute(f"SELECT {column} FROM {table.name}")  # noqa: S608 -- fixed names
+                _collect((row[0] for row in rows), store, found)
+        connection.execute("COMMIT")
+    return found
+
+
+async def _postgres_references(database: Database, store: BlobStore) -> set[str]:
+    """Every digest the database refers to, streamed from one snapshot."""
+    found: set[str] = set()
+    async with database.engine.connect() as connection:
+        snapshot = await connection.execution_options(isolation_level="REPEATABLE READ")
+        for table, columns in _REFERRERS:
+            for column in columns:
+                col = table.c[column]
+                result = await snapshot.stream(select(cast(col, Text) if isinstance(col.type, JSON) else col))
+                async for partition in result.partitions(BATCH):
+                    values = [row[0] for row in partition]
+                    await asyncio.to_thread(_collect, values, store, found)
+    return found
+
+
+def _blob_path(store: BlobStore, digest: str) -> Path | None:
+    try:
+        return store.path(BlobRef.model_validate({"$blob": digest, "size": 0}))
+    except (ValidationError, InputInvalid):  # malformed, or gone meanwhile: nothing to read
+        return None
+
+
+def _delete_blobs(store: BlobStore, referenced: set[str], cutoff: datetime) -> tuple[int, int]:
+    count = size = 0
+    limit = cutoff.timestamp()
+    for digest in list(store.iter_digests()):
+        if digest in referenced:
+            continue
+        path = _blob_path(store, digest)
+        if path is None:
+            continue
+        # Stat right before deleting: a blob stored again since the scan is recent and stays.
+        stat = path.stat()
+        if stat.st_mtime >= limit:
+            continue
+        path.unlink(missing_ok=True)
+        count += 1
+        size += stat.st_size
+    return count, size
+
+
+# -- disk space --------------------------------------------------------------------------
+
+
+def _sqlite_file(database: Database) -> Path | None:
+    name = database.engine.url.database
+    if database.is_postgres or not name or name == ":memory:":
+        return None
+    return Path(name)
+
+
+def _file_bytes(path: Path) -> int:
+    wal = path.with_name(path.name + "-wal")
+    return sum(item.stat().st_size for item in (path, wal) if item.exists())
+
+
+def _give_back(path: Path, full_vacuum: bool, report: PruneReport) -> None:
+    with closing(sqlite3.connect(path, timeout=30, isolation_level=None)) as connection:
+        mode = _AUTO_VACUUM.get(connection.execute("PRAGMA auto_vacuum").fetchone()[0], "none")
+        if mode == "none" and full_vacuum:
+            connection.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            connection.execute("VACUUM")
+            mode = _AUTO_VACUUM.get(connection.execute("PRAGMA auto_vacuum").fetchone()[0], "none")
+        report.auto_vacuum = mode
+        if mode == "incremental":
+            # Python's execute() steps a pragma once (one page); executescript() runs it through.
+            # Small steps keep each write lock short.
+            while connection.execute("PRAGMA freelist_count").fetchone()[0]:
+                connection.executescript(f"PRAGMA incremental_vacuum({VACUUM_PAGES});")
+        elif mode == "none":
+            report.notes.append(
+                f"{path} was created without incremental auto-vacuum (PRAGMA auto_vacuum is NONE): freed "
+                "pages are reused but the file does not shrink. Run 'synthral prune --vacuum' once while no "
+                "worker runs to rewrite it (needs free disk space of about the file's size)."
+            )
+        busy = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy:
+            report.notes.append("The WAL could not be truncated while other connections read; it shrinks later.")
