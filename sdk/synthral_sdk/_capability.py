@@ -210,7 +210,13 @@ class Capability(abc.ABC):
 
     @final
     def spec(self) -> CapabilitySpec:
-        """Describe this capability for the catalog, with JSON Schemas."""
+        """Describe this capability for the catalog, with JSON Schemas (built once per instance)."""
+        cached = self.__dict__.get("_spec")
+        if cached is None:
+            cached = self.__dict__["_spec"] = self._build_spec()
+        return cast(CapabilitySpec, cached)
+
+    def _build_spec(self) -> CapabilitySpec:
         name = getattr(type(self), "name", None)
         if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
             raise ConfigurationError(

@@ -63,7 +63,7 @@ class CapabilityEntry:
         """The catalog entry; a connector action's ``extra`` names its connector."""
         spec = self.capability.spec()
         if self.connector is not None:
-            spec.extra = {**spec.extra, "connector": self.connector}
+            return spec.model_copy(update={"extra": {**spec.extra, "connector": self.connector}})
         return spec
 
 

@@ -55,7 +55,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
 
 
 def _sqlite_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writers take the write lock up front, so two writers wait for each other instead of one
+    # failing on a lock upgrade; readers start deferred and never block anybody (WAL).
+    write = connection.get_execution_options().get("synthral_write", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 class Database:
@@ -111,14 +114,16 @@ class Database:
 
     async def migrate(self) -> None:
         """Bring the schema to the latest migration (idempotent; safe with several processes)."""
-        async with self.engine.begin() as connection:
+        async with self.transaction() as connection:
             await connection.run_sync(_upgrade)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A connection in a transaction: committed on success, rolled back on error."""
-        async with self.engine.begin() as connection:
-            yield connection
+        """A connection in a write transaction: committed on success, rolled back on error."""
+        async with self.engine.connect() as connection:
+            await connection.execution_options(synthral_write=True)
+            async with connection.begin():
+                yield connection
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
