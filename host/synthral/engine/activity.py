@@ -19,8 +19,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import insert, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy.engine import Connection
 
 from synthral.engine.checkpoint import PendingOp
 from synthral.engine.retry import EffectivePolicy
@@ -35,6 +35,13 @@ if TYPE_CHECKING:
 __all__ = ["INLINE_OUTPUT_LIMIT", "StepFailed", "StepRecord", "run_step"]
 
 STEP = Step.__table__  # type: ignore[attr-defined]
+_END_COLUMNS = ("status", "output", "finished_at", "duration_ms", "error_type", "error_message", "retryable")
+_EMPTY_END = {"output": None, "finished_at": None, "duration_ms": None, "error_type": None, "error_message": None,
+              "retryable": None, "replayed_from": None}  # fmt: skip
+# Built once: constructing a statement costs several times more than running a cached one.
+_INSERT = insert(STEP)
+_INSERT_RETURNING_ID = insert(STEP).returning(STEP.c.id)
+_UPDATE_END = update(STEP).where(STEP.c.id == bindparam("b_id")).values({c: bindparam(f"b_{c}") for c in _END_COLUMNS})
 INLINE_OUTPUT_LIMIT = 256 * 1024
 """Outputs larger than this (as JSON) go to the blob store; the step row and state keep the reference."""
 
@@ -97,9 +104,10 @@ class _Attempt:
     clock: float = field(default_factory=time.perf_counter)
     row_id: int | None = None
 
-    async def insert_running(self, connection: AsyncConnection) -> None:
-        result = await connection.execute(
-            insert(STEP).values(**self._identity(), status=StepStatus.RUNNING).returning(STEP.c.id)
+    def insert_running(self, connection: Connection) -> None:
+        """Record the attempt as running, before it reaches outside."""
+        result = connection.execute(
+            _INSERT_RETURNING_ID, {**self._identity(), **_EMPTY_END, "status": StepStatus.RUNNING}
         )
         self.row_id = int(result.scalar_one())
 
@@ -115,11 +123,11 @@ class _Attempt:
             "retryable": error.retryable if error else None,
         }
 
-        async def write(connection: AsyncConnection) -> None:
+        def write(connection: Connection) -> None:
             if self.row_id is not None:
-                await connection.execute(update(STEP).where(STEP.c.id == self.row_id).values(**values))
+                connection.execute(_UPDATE_END, {"b_id": self.row_id, **{f"b_{k}": v for k, v in values.items()}})
             else:
-                await connection.execute(insert(STEP).values(**self._identity(), **values))
+                connection.execute(_INSERT, {**self._identity(), "replayed_from": None, **values})
 
         return write
 

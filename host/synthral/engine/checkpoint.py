@@ -11,11 +11,11 @@ its record are committed together or not at all.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -28,7 +28,8 @@ from langgraph.checkpoint.base import (
     get_checkpoint_id,
     get_checkpoint_metadata,
 )
-from sqlalchemy import and_, delete, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, select, tuple_, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from synthral.errors import RetryableError
@@ -42,7 +43,24 @@ BLOB = CheckpointBlob.__table__  # type: ignore[attr-defined]
 WRITE = CheckpointWrite.__table__  # type: ignore[attr-defined]
 EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
 
-PendingOp = Callable[[AsyncConnection], Awaitable[None]]
+FENCE = (
+    update(EXEC)
+    .where(
+        and_(
+            EXEC.c.id == bindparam("b_id"),
+            EXEC.c.fencing_token == bindparam("b_token"),
+            EXEC.c.lease_owner == bindparam("b_owner"),
+        )
+    )
+    .values(lease_expires_at=bindparam("b_expires"))
+    .returning(EXEC.c.pause_requested, EXEC.c.cancel_requested)
+)
+"""Extends the lease only if the claim still holds it (built once: this is on every write)."""
+
+PendingOp = Callable[[Connection], object]
+"""Bookkeeping to run inside the run's next write transaction (synchronous: see Database.write)."""
+
+T = TypeVar("T")
 
 
 class LeaseLost(RetryableError):
@@ -60,7 +78,8 @@ class RunGuard:
         fencing_token: The token this worker's claim got; any other means the lease is lost.
         worker: This worker's id.
         lease_seconds: How far each write extends the lease.
-        pending: Bookkeeping to commit with the next write (step completions, consumed signals).
+        pending: Bookkeeping to commit with the next write (step records, consumed signals,
+            checkpoint writes).
         pause_requested, cancel_requested: Flags read back at every write.
     """
 
@@ -73,39 +92,53 @@ class RunGuard:
     cancel_requested: bool = False
     lost: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    pending_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    @asynccontextmanager
-    async def transaction(self, database: Database) -> AsyncIterator[AsyncConnection]:
-        """A transaction that proves the lease first and carries the queued bookkeeping.
+    def defer(self, op: PendingOp) -> None:
+        """Queue ``op`` for the next write transaction."""
+        with self.pending_lock:
+            self.pending.append(op)
+
+    async def run(self, database: Database, fn: Callable[[Connection], T] | None = None) -> T | None:
+        """One write transaction: prove the lease, carry the queued bookkeeping, then ``fn``.
 
         One at a time per run. Queued bookkeeping leaves the queue only once its transaction
-        has committed, so a transaction that is rolled back or cancelled (a heartbeat stopped
-        mid-way) loses nothing; the next one carries it.
+        has committed, so a transaction that fails loses nothing; the next one carries it.
 
         Raises:
             LeaseLost: The fencing token moved on; nothing is written.
         """
         async with self.lock:
-            async with database.transaction() as connection:
-                carried = await self._check(connection)
-                yield connection
-            del self.pending[:carried]
+            with self.pending_lock:
+                carried = list(self.pending)
 
-    async def _check(self, connection: AsyncConnection) -> int:
-        now = utcnow()
-        result = await connection.execute(
-            update(EXEC)
-            .where(
-                and_(
-                    EXEC.c.id == self.execution_id,
-                    EXEC.c.fencing_token == self.fencing_token,
-                    EXEC.c.lease_owner == self.worker,
-                )
-            )
-            .values(lease_expires_at=now + timedelta(seconds=self.lease_seconds))
-            .returning(EXEC.c.pause_requested, EXEC.c.cancel_requested)
-        )
-        row = result.first()
+            def work(connection: Connection) -> T | None:
+                self._check(connection)
+                for op in carried:
+                    op(connection)
+                return fn(connection) if fn is not None else None
+
+            def committed() -> None:
+                with self.pending_lock:
+                    del self.pending[: len(carried)]
+
+            return await database.write(work, after_commit=committed)
+
+    def _check(self, connection: Connection) -> None:
+        """Extend the lease if it is still ours.
+
+        Raises:
+            LeaseLost: The fencing token moved on.
+        """
+        row = connection.execute(
+            FENCE,
+            {
+                "b_id": self.execution_id,
+                "b_token": self.fencing_token,
+                "b_owner": self.worker,
+                "b_expires": utcnow() + timedelta(seconds=self.lease_seconds),
+            },
+        ).first()
         if row is None:
             self.lost = True
             raise LeaseLost(
@@ -113,10 +146,6 @@ class RunGuard:
                 "its result is discarded and the new lease holder continues"
             )
         self.pause_requested, self.cancel_requested = bool(row[0]), bool(row[1])
-        carried = list(self.pending)
-        for op in carried:
-            await op(connection)
-        return len(carried)
 
 
 class SqlCheckpointSaver(BaseCheckpointSaver[str]):
@@ -260,29 +289,26 @@ class SqlCheckpointSaver(BaseCheckpointSaver[str]):
             )
         cp_type, cp_blob = self.serde.dumps_typed(saved)
         meta_type, meta_blob = self.serde.dumps_typed(get_checkpoint_metadata(config, metadata))
-        async with self._transaction(thread_id) as connection:
+        database = self.database
+
+        def write(connection: Connection) -> None:
             if blobs:
-                await connection.execute(
-                    self.database.upsert(BLOB, blobs, ["thread_id", "checkpoint_ns", "channel", "version"])
-                )
-            await connection.execute(
-                self.database.upsert(
-                    CP,
-                    [
-                        {
-                            "thread_id": thread_id,
-                            "checkpoint_ns": ns,
-                            "checkpoint_id": checkpoint["id"],
-                            "parent_checkpoint_id": configurable.get("checkpoint_id"),
-                            "type": cp_type,
-                            "checkpoint": cp_blob,
-                            "meta_type": meta_type,
-                            "meta": meta_blob,
-                        }
-                    ],
-                    ["thread_id", "checkpoint_ns", "checkpoint_id"],
-                )
+                connection.execute(database.merge(BLOB, ("thread_id", "checkpoint_ns", "channel", "version")), blobs)
+            connection.execute(
+                database.merge(CP, ("thread_id", "checkpoint_ns", "checkpoint_id")),
+                {
+                    "thread_id": thread_id,
+                    "checkpoint_ns": ns,
+                    "checkpoint_id": checkpoint["id"],
+                    "parent_checkpoint_id": configurable.get("checkpoint_id"),
+                    "type": cp_type,
+                    "checkpoint": cp_blob,
+                    "meta_type": meta_type,
+                    "meta": meta_blob,
+                },
             )
+
+        await self._write(thread_id, write)
         return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint["id"]}}
 
     async def aput_writes(
@@ -313,23 +339,33 @@ class SqlCheckpointSaver(BaseCheckpointSaver[str]):
                     "task_path": task_path,
                 }
             )
+        if not rows:
+            return
         # Special channels (errors, interrupts) may be rewritten; ordinary writes are kept once.
         replace = all(channel in WRITES_IDX_MAP for channel, _ in writes)
-        async with self._transaction(thread_id) as connection:
-            if rows:
-                keys = ["thread_id", "checkpoint_ns", "checkpoint_id", "task_id", "idx"]
-                await connection.execute(self.database.upsert(WRITE, rows, keys, replace=replace))
+        statement = self.database.merge(
+            WRITE, ("thread_id", "checkpoint_ns", "checkpoint_id", "task_id", "idx"), replace=replace
+        )
+        guard = self.guards.get(thread_id)
+        if guard is not None:
+            # A run's task writes travel with its next checkpoint (one transaction per step).
+            # Lost in a crash before it, the step runs again; its record was queued with them.
+            guard.defer(lambda connection: connection.execute(statement, rows))
+            return
+        await self.database.write(lambda connection: connection.execute(statement, rows))
 
     async def flush(self, thread_id: str) -> None:
         """Commit queued bookkeeping that no checkpoint write has carried yet."""
         guard = self.guards.get(thread_id)
         if guard is not None and guard.pending:
-            async with guard.transaction(self.database):
-                pass
+            await guard.run(self.database)
 
-    def _transaction(self, thread_id: str) -> AbstractAsyncContextManager[AsyncConnection]:
+    async def _write(self, thread_id: str, fn: Callable[[Connection], None]) -> None:
         guard = self.guards.get(thread_id)
-        return guard.transaction(self.database) if guard is not None else self.database.transaction()
+        if guard is not None:
+            await guard.run(self.database, fn)
+        else:
+            await self.database.write(fn)
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint of a thread."""

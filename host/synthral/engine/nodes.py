@@ -17,7 +17,7 @@ import jsonschema
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import interrupt
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from synthral.engine import queue
 from synthral.engine.activity import StepFailed, StepRecord, pack_output, run_step, unpack_output
@@ -278,14 +278,12 @@ async def _wait_row(
         "fencing_token": ctx.fencing_token,
     }
     database = ctx.engine.database
-    ctx.defer(lambda c: c.execute(database.upsert(STEP, [row], ["execution_id", "node_id", "iteration", "attempt"])))
+    ctx.defer(lambda c: c.execute(database.merge(STEP, ("execution_id", "node_id", "iteration", "attempt")), row))
     ctx.history[(node.id, iteration)] = StepRecord(attempts=1, extra=extra)
 
 
-async def _complete_wait_row(
-    connection: AsyncConnection, ctx: RunContext, node_id: str, iteration: str, output: Any
-) -> None:
-    await connection.execute(
+def _complete_wait_row(connection: Connection, ctx: RunContext, node_id: str, iteration: str, output: Any) -> None:
+    connection.execute(
         update(STEP)
         .where(
             STEP.c.execution_id == ctx.execution_id,
@@ -391,8 +389,8 @@ def _accept_signal(ctx: RunContext, node: Node, signal: dict[str, Any]) -> dict[
     return {"answer": answer, "answered_by": data.get("answered_by") if isinstance(data, dict) else None}
 
 
-async def _consume(connection: AsyncConnection, signal_id: str, by: str) -> None:
-    result = await connection.execute(
+def _consume(connection: Connection, signal_id: str, by: str) -> None:
+    result = connection.execute(
         update(SIGNAL)
         .where(SIGNAL.c.id == signal_id, SIGNAL.c.processed.is_(False))
         .values(processed=True, processed_at=utcnow(), processed_by=by)
@@ -502,7 +500,7 @@ def _map_node(node: Node, predecessors: list[str]) -> NodeFunction:
     return run
 
 
-async def _noop(connection: AsyncConnection) -> None:
+def _noop(connection: Connection) -> None:
     del connection
 
 

@@ -6,21 +6,39 @@ A claim increments the fencing token; every later write of the claimant checks i
 after another worker took over. On PostgreSQL the claim skips rows other workers are
 claiming (``FOR UPDATE SKIP LOCKED``); on SQLite the single-statement UPDATE runs inside
 ``BEGIN IMMEDIATE``, which serialises claimants.
+
+The functions that write take a synchronous connection (they run inside
+:meth:`Database.write`, whole, on the writer thread on SQLite); ``enqueue`` and
+``deliver_signal`` have async twins for code holding an async connection.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from synthral.store.db import Database
 from synthral.store.models import ExecutionStatus, WorkflowExecution, WorkflowSignal, new_id, utcnow
 
-__all__ = ["Claim", "claim_next", "deliver_signal", "enqueue", "finish", "finish_in", "release", "set_waiting"]
+__all__ = [
+    "Claim",
+    "claim_next",
+    "deliver_signal",
+    "deliver_signal_sync",
+    "end_values",
+    "enqueue",
+    "enqueue_sync",
+    "finish",
+    "finish_sync",
+    "release",
+    "set_waiting",
+]
 
 EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
 SIGNAL = WorkflowSignal.__table__  # type: ignore[attr-defined]
@@ -37,8 +55,8 @@ class Claim:
     workflow_version: int
 
 
-async def enqueue(
-    connection: AsyncConnection,
+def enqueue_sync(
+    connection: Connection,
     *,
     workflow_id: str,
     workflow_version: int,
@@ -54,7 +72,7 @@ async def enqueue(
     """Insert a queued execution; returns its id."""
     now = utcnow()
     execution_id = execution_id or new_id()
-    await connection.execute(
+    connection.execute(
         insert(EXEC).values(
             id=execution_id,
             workflow_id=workflow_id,
@@ -76,6 +94,11 @@ async def enqueue(
         )
     )
     return execution_id
+
+
+async def enqueue(connection: AsyncConnection, **kwargs: Any) -> str:
+    """:func:`enqueue_sync` on an async connection."""
+    return await connection.run_sync(functools.partial(enqueue_sync, **kwargs))
 
 
 async def claim_next(database: Database, worker: str, lease_seconds: float) -> Claim | None:
@@ -101,8 +124,7 @@ async def claim_next(database: Database, worker: str, lease_seconds: float) -> C
         )
         .returning(EXEC.c.id, EXEC.c.fencing_token, EXEC.c.workflow_id, EXEC.c.workflow_version)
     )
-    async with database.transaction() as connection:
-        row = (await connection.execute(statement)).first()
+    row = await database.write(lambda connection: connection.execute(statement).first())
     if row is None:
         return None
     return Claim(execution_id=row[0], fencing_token=row[1], workflow_id=row[2], workflow_version=row[3])
@@ -114,38 +136,18 @@ def _fenced(claim: Claim) -> Any:
 
 async def release(database: Database, claim: Claim) -> bool:
     """Give the lease back (the run is waiting or paused); False if it was already lost."""
-    async with database.transaction() as connection:
-        result = await connection.execute(
-            update(EXEC).where(_fenced(claim)).values(lease_owner=None, lease_expires_at=None)
-        )
-    return bool(result.rowcount)
+    statement = update(EXEC).where(_fenced(claim)).values(lease_owner=None, lease_expires_at=None)
+    return bool(await database.write(lambda connection: connection.execute(statement).rowcount))
 
 
-async def finish(
-    database: Database,
-    claim: Claim,
-    status: str,
-    *,
-    output: dict[str, Any] | None = None,
-    error_type: str | None = None,
-    error_message: str | None = None,
-    error_node: str | None = None,
-    extra: Any = None,
-) -> bool:
-    """Record a terminal (or paused) status under the claim; False if the lease was lost."""
-    async with database.transaction() as connection:
-        result = await connection.execute(
-            update(EXEC)
-            .where(_fenced(claim))
-            .values(**_end_values(status, output, error_type, error_message, error_node))
-        )
-        if result.rowcount and extra is not None:
-            await extra(connection)
-    return bool(result.rowcount)
+async def finish(database: Database, claim: Claim, status: str) -> bool:
+    """Record a status that ends the claim (paused, cancelled...); False if the lease was lost."""
+    statement = update(EXEC).where(_fenced(claim)).values(**end_values(status, None, None, None, None))
+    return bool(await database.write(lambda connection: connection.execute(statement).rowcount))
 
 
-async def finish_in(
-    connection: AsyncConnection,
+def finish_sync(
+    connection: Connection,
     execution_id: str,
     status: str,
     *,
@@ -155,16 +157,17 @@ async def finish_in(
     error_node: str | None = None,
 ) -> None:
     """Record the end of a run inside a transaction the caller has fenced already."""
-    await connection.execute(
+    connection.execute(
         update(EXEC)
         .where(EXEC.c.id == execution_id)
-        .values(**_end_values(status, output, error_type, error_message, error_node))
+        .values(**end_values(status, output, error_type, error_message, error_node))
     )
 
 
-def _end_values(
+def end_values(
     status: str, output: Any, error_type: str | None, error_message: str | None, error_node: str | None
 ) -> dict[str, Any]:
+    """The columns a run's end sets."""
     values: dict[str, Any] = {
         "status": status,
         "lease_owner": None,
@@ -180,22 +183,22 @@ def _end_values(
     return values
 
 
-async def set_waiting(
-    connection: AsyncConnection, execution_id: str, waiting_for: dict[str, Any], wake_at: datetime | None
+def set_waiting(
+    connection: Connection, execution_id: str, waiting_for: dict[str, Any], wake_at: datetime | None
 ) -> None:
     """Mark a run as waiting (for a timer at ``wake_at``, or for a signal when None).
 
     If a signal arrived meanwhile, the run stays runnable now, so no signal is missed between
     a node's check and its suspension (the sender's update sees 'waiting' otherwise).
     """
-    pending = await connection.execute(
+    pending = connection.execute(
         select(func.count())
         .select_from(SIGNAL)
         .where(SIGNAL.c.execution_id == execution_id, SIGNAL.c.processed.is_(False))
-    )
-    if pending.scalar_one() and waiting_for.get("kind") != "timer":
+    ).scalar_one()
+    if pending and waiting_for.get("kind") != "timer":
         wake_at = utcnow()
-    await connection.execute(
+    connection.execute(
         update(EXEC)
         .where(EXEC.c.id == execution_id)
         .values(
@@ -207,9 +210,9 @@ async def set_waiting(
     )
 
 
-async def deliver_signal(
+def deliver_signal_sync(
     database: Database,
-    connection: AsyncConnection,
+    connection: Connection,
     execution_id: str,
     *,
     signal_type: str,
@@ -228,10 +231,10 @@ async def deliver_signal(
         "received_at": utcnow(),
         "processed": False,
     }
-    inserted = await connection.execute(database.upsert(SIGNAL, [row], ["execution_id", "dedupe_key"], replace=False))
+    inserted = connection.execute(database.merge(SIGNAL, ("execution_id", "dedupe_key"), replace=False), row)
     if not inserted.rowcount:
         return False
-    await connection.execute(
+    connection.execute(
         update(EXEC)
         .where(
             EXEC.c.id == execution_id,
@@ -241,3 +244,8 @@ async def deliver_signal(
         .values(next_run_at=utcnow())
     )
     return True
+
+
+async def deliver_signal(database: Database, connection: AsyncConnection, execution_id: str, **kwargs: Any) -> bool:
+    """:func:`deliver_signal_sync` on an async connection."""
+    return await connection.run_sync(lambda sync: deliver_signal_sync(database, sync, execution_id, **kwargs))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from synthral.engine import queue
@@ -170,10 +171,10 @@ async def start_child(
         row = await get_workflow_row(connection, config.workflow)
         version = await get_version(connection, row.id, config.version)
 
-    async def op(connection: AsyncConnection) -> None:
-        exists = (await connection.execute(select(queue.EXEC.c.id).where(queue.EXEC.c.id == child_id))).first()
+    def op(connection: Connection) -> None:
+        exists = connection.execute(select(queue.EXEC.c.id).where(queue.EXEC.c.id == child_id)).first()
         if exists is None:
-            await queue.enqueue(
+            queue.enqueue_sync(
                 connection,
                 workflow_id=version.workflow_id,
                 workflow_version=version.version,

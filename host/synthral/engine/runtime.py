@@ -14,10 +14,10 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from synthral.engine.activity import StepRecord
 from synthral.engine.checkpoint import RunGuard, SqlCheckpointSaver
@@ -29,9 +29,12 @@ from synthral.store.models import ExecutionLog, Step, StepStatus, utcnow
 
 __all__ = ["Engine", "EnvSecretResolver", "PauseRequested", "RunContext", "SecretResolver"]
 
+T = TypeVar("T")
+
 log = logging.getLogger("synthral.engine")
 STEP = Step.__table__  # type: ignore[attr-defined]
 LOG = ExecutionLog.__table__  # type: ignore[attr-defined]
+_LOG_INSERT = insert(LOG)
 
 SecretResolver = Callable[[list[str]], Awaitable[dict[str, str]]]
 """Returns the values of the named secrets granted to a step."""
@@ -149,14 +152,13 @@ class RunContext:
                     details={"timeout": limit},
                 )
 
-    def defer(self, op: Callable[[AsyncConnection], Awaitable[Any]]) -> None:
+    def defer(self, op: Callable[[Connection], object]) -> None:
         """Commit ``op`` with the run's next write (a checkpoint), under the lease."""
-        self.guard.pending.append(op)
+        self.guard.defer(op)
 
-    async def write_now(self, op: Callable[[AsyncConnection], Awaitable[Any]]) -> Any:
+    async def write_now(self, op: Callable[[Connection], T]) -> T | None:
         """Commit ``op`` now, with anything deferred, under the lease; return its result."""
-        async with self.guard.transaction(self.engine.database) as connection:
-            return await op(connection)
+        return await self.guard.run(self.engine.database, op)
 
     def log_now(self, node_id: str | None, level: str, message: str) -> None:
         """Add a line to the run's log from synchronous code (committed with the next write)."""
@@ -182,10 +184,7 @@ class RunContext:
             "timestamp": utcnow(),
         }
 
-        async def op(connection: AsyncConnection) -> None:
-            await connection.execute(insert(LOG).values(**row))
-
-        self.defer(op)
+        self.defer(lambda connection: connection.execute(_LOG_INSERT, row))
 
     async def secrets_for(self, names: list[str]) -> dict[str, str]:
         """The secrets a node is granted."""

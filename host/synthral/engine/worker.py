@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from langgraph.types import Command
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from synthral.engine import queue
 from synthral.engine.activity import StepFailed, unpack_output
@@ -86,9 +87,10 @@ async def _drive(engine: Engine, claim: queue.Claim, ctx: RunContext, version: S
     ) -> str:
         """Record the run's end, fenced, with every queued step record and the follow-ups."""
         error_type, message = error or ((failure.error.error_type, failure.error.message) if failure else (None, None))
-        follow_up = _after_end(engine, execution, version, status, output=output, failure=failure)
-        async with ctx.guard.transaction(engine.database) as connection:
-            await queue.finish_in(
+        follow_up = await _after_end(engine, execution, version, status, output=output, failure=failure)
+
+        def record(connection: Connection) -> None:
+            queue.finish_sync(
                 connection,
                 claim.execution_id,
                 status,
@@ -98,7 +100,15 @@ async def _drive(engine: Engine, claim: queue.Claim, ctx: RunContext, version: S
                 error_node=failure.node_id if failure else None,
             )
             if status != ExecutionStatus.PAUSED:
-                await follow_up(connection)
+                follow_up(connection)
+
+        try:
+            await ctx.guard.run(engine.database, record)
+        except LeaseLost:
+            log.warning(
+                "execution %s: lease lost before its end was recorded; its new holder ends it", claim.execution_id
+            )
+            return "lease_lost"
         engine.notify()
         return status
 
@@ -138,14 +148,23 @@ async def _drive(engine: Engine, claim: queue.Claim, ctx: RunContext, version: S
         return await end(ExecutionStatus.FAILED, error=error_of(exc))
 
 
-def _after_end(
+async def _after_end(
     engine: Engine, execution: Any, version: SavedVersion, status: str, *, output: Any, failure: StepFailed | None
-) -> Any:
+) -> Callable[[Connection], None]:
     """Bookkeeping committed with a run's end: wake the parent, start the error workflow."""
+    error_workflow = version.workflow.settings.error_workflow
+    target: SavedVersion | None = None
+    if status == ExecutionStatus.FAILED and error_workflow:
+        try:
+            async with engine.database.engine.connect() as connection:
+                row = await get_workflow_row(connection, error_workflow)
+                target = await get_version(connection, row.id)
+        except ConfigurationError:
+            log.warning("execution %s failed and its error workflow %r does not exist", execution.id, error_workflow)
 
-    async def op(connection: AsyncConnection) -> None:
+    def op(connection: Connection) -> None:
         if execution.parent_execution_id:
-            await queue.deliver_signal(
+            queue.deliver_signal_sync(
                 engine.database,
                 connection,
                 execution.parent_execution_id,
@@ -154,18 +173,9 @@ def _after_end(
                 data={"status": status, "output": output},
                 dedupe_key=f"child:{execution.id}",
             )
-        error_workflow = version.workflow.settings.error_workflow
-        if status == ExecutionStatus.FAILED and error_workflow:
-            try:
-                row = await get_workflow_row(connection, error_workflow)
-                target = await get_version(connection, row.id)
-            except ConfigurationError:
-                log.warning(
-                    "execution %s failed and its error workflow %r does not exist", execution.id, error_workflow
-                )
-                return
+        if target is not None:
             error = failure.error if failure else None
-            await queue.enqueue(
+            queue.enqueue_sync(
                 connection,
                 workflow_id=target.workflow_id,
                 workflow_version=target.version,
@@ -187,8 +197,7 @@ async def _heartbeat(engine: Engine, guard: RunGuard, run_task: asyncio.Task[Any
     while True:
         await asyncio.sleep(engine.lease_seconds / 3)
         try:
-            async with guard.transaction(engine.database):
-                pass
+            await guard.run(engine.database)
         except LeaseLost:
             log.warning("execution %s: lease lost; another worker continues it", guard.execution_id)
             run_task.cancel()

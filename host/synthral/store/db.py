@@ -8,26 +8,31 @@ of failing on a lock upgrade. PostgreSQL runs through asyncpg.
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Table, event
+from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import StaticPool
 
 from synthral.config import Settings
 from synthral.errors import ConfigurationError
 
 __all__ = ["Database", "database_url"]
+
+T = TypeVar("T")
 
 MIGRATIONS: Final = Path(__file__).parent / "migrations"
 
@@ -78,15 +83,26 @@ class Database:
             self.engine: AsyncEngine = create_async_engine(url, connect_args={"timeout": 30})
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+            # The hot write path: one thread and one connection of the standard sqlite3 driver,
+            # so a whole transaction costs one thread hop instead of one per statement.
+            sync_url = url.replace("sqlite+aiosqlite", "sqlite+pysqlite", 1)
+            self._writer_engine: Engine | None = create_engine(
+                sync_url, poolclass=StaticPool, connect_args={"timeout": 30, "check_same_thread": False}
+            )
+            event.listen(self._writer_engine, "connect", _sqlite_pragmas)
+            event.listen(self._writer_engine, "begin", _sqlite_begin)
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="synthral-sqlite-writer")
         elif url.startswith("postgresql"):
             self.dialect = "postgresql"
             self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            self._writer_engine = None
         else:
             raise ConfigurationError(
                 f"unsupported database URL {url.split('://', maxsplit=1)[0]}://...; use sqlite+aiosqlite:///PATH or "
                 "postgresql+asyncpg://USER:PASSWORD@HOST/DB (SYNTHRAL_DATABASE_URL)"
             )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._merges: dict[tuple[str, tuple[str, ...], bool], PgInsert | SqliteInsert] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -102,6 +118,24 @@ class Database:
         """An INSERT that supports ``on_conflict_do_nothing/do_update`` on this backend."""
         return pg_insert(table) if self.is_postgres else sqlite_insert(table)
 
+    def merge(self, table: Table, keys: tuple[str, ...], *, replace: bool = True) -> PgInsert | SqliteInsert:
+        """A reusable INSERT ... ON CONFLICT (keys) DO UPDATE (or DO NOTHING), executed with parameters.
+
+        Built once per table and keys: constructing a statement costs several times more
+        than executing a cached one, and this is on every step's path.
+        """
+        cache_key = (table.name, keys, replace)
+        statement = self._merges.get(cache_key)
+        if statement is None:
+            base = self.insert(table)
+            if replace:
+                updates = {c.name: base.excluded[c.name] for c in table.columns if c.name not in keys}
+                statement = base.on_conflict_do_update(index_elements=list(keys), set_=updates)
+            else:
+                statement = base.on_conflict_do_nothing(index_elements=list(keys))
+            self._merges[cache_key] = statement
+        return statement
+
     def upsert(
         self, table: Table, rows: list[dict[str, Any]], keys: list[str], *, replace: bool = True
     ) -> PgInsert | SqliteInsert:
@@ -111,6 +145,42 @@ class Database:
             return statement.on_conflict_do_nothing(index_elements=keys)
         updates = {column: statement.excluded[column] for column in rows[0] if column not in keys}
         return statement.on_conflict_do_update(index_elements=keys, set_=updates)
+
+    async def write(self, fn: Callable[[Connection], T], *, after_commit: Callable[[], None] | None = None) -> T:
+        """Run ``fn(connection)`` in one write transaction and return its result.
+
+        The function is synchronous: on SQLite it runs whole in the writer thread; on
+        PostgreSQL through SQLAlchemy's ``run_sync`` on an asyncpg connection.
+        ``after_commit`` runs once the transaction has committed, even if the awaiting task
+        was cancelled meanwhile (the transaction then still completes).
+        """
+        if self._writer_engine is None:
+            async with self.transaction() as connection:
+                result = await connection.run_sync(fn)
+            if after_commit is not None:
+                after_commit()
+            return result
+        engine = self._writer_engine
+
+        def in_thread() -> T:
+            with engine.connect() as raw:
+                connection = raw.execution_options(synthral_write=True)
+                with connection.begin():
+                    value = fn(connection)
+            if after_commit is not None:
+                after_commit()
+            return value
+
+        future = asyncio.get_running_loop().run_in_executor(self._writer, in_thread)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            while not future.done():  # the transaction finishes either way: wait for its outcome
+                try:
+                    await asyncio.wait([future])
+                except asyncio.CancelledError:
+                    continue
+            raise
 
     async def migrate(self) -> None:
         """Bring the schema to the latest migration (idempotent; safe with several processes)."""
@@ -134,6 +204,9 @@ class Database:
     async def close(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+        if self._writer_engine is not None:
+            await asyncio.get_running_loop().run_in_executor(self._writer, self._writer_engine.dispose)
+            self._writer.shutdown(wait=True)
 
 
 def _upgrade(connection: Connection) -> None:
