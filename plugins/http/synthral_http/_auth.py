@@ -9,9 +9,9 @@ from typing import Final
 from urllib.parse import quote_plus, unquote_plus
 
 import httpx
-from synthral_sdk.errors import ConfigInvalid
 
 from synthral_http.models import AuthConfig
+from synthral_sdk.errors import ConfigInvalid
 
 __all__ = ["CREDENTIAL_NAME", "Credential", "Redactor", "may_carry_credential", "safe_url", "with_param"]
 

@@ -15,10 +15,10 @@ from urllib.parse import unquote
 
 import httpx
 from pydantic import JsonValue
-from synthral_sdk import BlobRef, BlobStore
-from synthral_sdk.errors import NonRetryableError
 
 from synthral_http.models import ResponseFormat
+from synthral_sdk import BlobRef, BlobStore
+from synthral_sdk.errors import NonRetryableError
 
 __all__ = ["Body", "Spool", "classify", "decode", "excerpt", "media_type", "read_body", "to_body"]
 

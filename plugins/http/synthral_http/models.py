@@ -10,6 +10,7 @@ from typing import Final, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
+
 from synthral_sdk import BlobRef
 
 __all__ = [

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from synthral_sdk import Node, hookimpl
-
 from synthral_http.request import HttpRequest
+from synthral_sdk import Node, hookimpl
 
 __all__ = ["synthral_nodes"]
 

@@ -16,13 +16,13 @@ from typing import Final
 from urllib.parse import urlencode
 
 import httpx
-from synthral_sdk import Context, Node
-from synthral_sdk.errors import NonRetryableError, RetryableError, SynthralError
-from synthral_sdk.types import JSONValue
 
 from synthral_http._auth import CREDENTIAL_NAME, Credential, Redactor, may_carry_credential, safe_url
 from synthral_http._response import Spool, excerpt, read_body, to_body
 from synthral_http.models import QueryValue, RequestConfig, RequestInput, RequestOutput
+from synthral_sdk import Context, Node
+from synthral_sdk.errors import NonRetryableError, RetryableError, SynthralError
+from synthral_sdk.types import JSONValue
 
 __all__ = ["HttpRequest", "parse_retry_after"]
 

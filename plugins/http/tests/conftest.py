@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from support import RouteServer, Server, serve
+
 from synthral_sdk import BlobStore
 
 

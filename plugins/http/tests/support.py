@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from synthral_http import HttpRequest
+
 from synthral_sdk import BlobStore, Context
 from synthral_sdk.types import JSONObject
 

@@ -9,6 +9,7 @@ from urllib.parse import quote
 import pytest
 from support import BASIC_USER, SECRET, Server
 from synthral_http import HttpRequest
+
 from synthral_sdk import BlobStore
 from synthral_sdk.errors import ConfigInvalid, NonRetryableError, RetryableError, SynthralError
 from synthral_sdk.testing import call

@@ -10,6 +10,7 @@ from urllib.parse import quote
 import pytest
 from support import Server
 from synthral_http import HttpRequest, parse_retry_after
+
 from synthral_sdk import BlobStore, Context
 from synthral_sdk.errors import NonRetryableError, RetryableError
 from synthral_sdk.testing import call

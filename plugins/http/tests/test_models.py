@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from support import Server
 from synthral_http import HttpRequest
+
 from synthral_sdk import BlobStore
 from synthral_sdk.errors import ConfigInvalid, InputInvalid
 from synthral_sdk.testing import call

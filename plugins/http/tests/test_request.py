@@ -10,6 +10,7 @@ from typing import Any, cast
 import pytest
 from support import PNG_BYTES, Server, invoke
 from synthral_http import HttpRequest
+
 from synthral_sdk import BlobStore
 from synthral_sdk.errors import InputInvalid, NonRetryableError
 from synthral_sdk.testing import call

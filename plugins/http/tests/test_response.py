@@ -8,6 +8,7 @@ import pytest
 from support import PNG_BYTES, Server
 from synthral_http import HttpRequest
 from synthral_http._response import classify
+
 from synthral_sdk import BlobRef, BlobStore
 from synthral_sdk.errors import NonRetryableError
 from synthral_sdk.testing import call

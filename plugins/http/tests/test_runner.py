@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from support import PNG_BYTES, SECRET, Server
+
 from synthral_sdk import BlobRef, BlobStore
 from synthral_sdk.errors import Cancelled, ConfigInvalid, InputInvalid, NonRetryableError, RetryableError
 from synthral_sdk.testing import RunnerClient

@@ -14,6 +14,7 @@ from typing import Final
 import pypdfium2 as pdfium  # type: ignore[import-untyped]  # pypdfium2 ships no type information
 import pypdfium2.raw as pdfium_c  # type: ignore[import-untyped]  # as above
 from PIL import Image, ImageOps, UnidentifiedImageError
+
 from synthral_sdk.errors import InputInvalid
 
 __all__ = ["ACCEPTED_FORMATS", "Document", "PageImage", "open_document", "select_pages"]

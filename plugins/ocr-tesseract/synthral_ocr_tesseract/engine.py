@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from synthral_sdk import BBox, Context, OCRBlock, OCREngine, OCRPage, OCRRequest, OCRResult, OCRWord
-from synthral_sdk.errors import ConfigInvalid, ConfigurationError, InputInvalid, NonRetryableError
 
 from synthral_ocr_tesseract.documents import PageImage, open_document, select_pages
 from synthral_ocr_tesseract.tesseract import TesseractBinary, TesseractRunError, TsvData, find_tesseract
+from synthral_sdk import BBox, Context, OCRBlock, OCREngine, OCRPage, OCRRequest, OCRResult, OCRWord
+from synthral_sdk.errors import ConfigInvalid, ConfigurationError, InputInvalid, NonRetryableError
 
 __all__ = ["PAGE_SEPARATOR", "TesseractConfig", "TesseractEngine"]
 

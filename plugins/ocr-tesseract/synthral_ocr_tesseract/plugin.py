@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from synthral_sdk import OCREngine, hookimpl
-from synthral_sdk.errors import SynthralError
-
 from synthral_ocr_tesseract.engine import TesseractConfig, TesseractEngine
 from synthral_ocr_tesseract.tesseract import TesseractBinary, find_tesseract
+from synthral_sdk import OCREngine, hookimpl
+from synthral_sdk.errors import SynthralError
 
 __all__ = ["synthral_ocr_engines", "synthral_startup"]
 

@@ -22,6 +22,7 @@ from typing import Final, cast
 
 import pytesseract  # type: ignore[import-untyped]  # pytesseract ships no type information
 from PIL import Image
+
 from synthral_sdk.errors import DeadlineExceeded, NonRetryableError
 
 __all__ = ["TesseractBinary", "TesseractRunError", "TsvData", "find_tesseract"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from drawing import PARAGRAPH_ONE, PARAGRAPH_TWO, PDF_DPI, PDF_PAGES, TIFF_PAGES, draw_text, encode, encode_pages
 from PIL import Image
+
 from synthral_sdk import BlobRef, BlobStore
 
 

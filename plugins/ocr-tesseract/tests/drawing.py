@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import cast
 
 from PIL import Image, ImageDraw, ImageFont
+
 from synthral_sdk import BlobRef, JSONObject, JSONValue, OCRRequest
 
 # Words Tesseract reads reliably in Pillow's built-in font; tests look for them, lower-cased.

@@ -6,6 +6,7 @@ import pytest
 from drawing import draw_text, encode, encode_pages
 from PIL import Image
 from synthral_ocr_tesseract.documents import open_document, select_pages
+
 from synthral_sdk.errors import InputInvalid
 
 

@@ -15,6 +15,7 @@ import pytest
 from drawing import PDF_DPI, draw_text, encode, request, words
 from PIL import Image
 from synthral_ocr_tesseract import PAGE_SEPARATOR, TesseractConfig, TesseractEngine
+
 from synthral_sdk import BBox, BlobRef, BlobStore, Context, OCRResult
 from synthral_sdk.errors import Cancelled, ConfigInvalid, DeadlineExceeded, InputInvalid, NonRetryableError
 from synthral_sdk.testing import call

@@ -13,6 +13,7 @@ from typing import Any, cast
 import pytest
 from drawing import PDF_DPI, request, words
 from synthral_ocr_tesseract import plugin
+
 from synthral_sdk import BlobRef, BlobStore, CapabilitySpec, OCRResult
 from synthral_sdk.errors import InputInvalid, NonRetryableError
 from synthral_sdk.testing import PluginConformance, RunnerClient

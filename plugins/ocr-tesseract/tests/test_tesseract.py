@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from synthral_ocr_tesseract.tesseract import TesseractBinary, find_tesseract
+
 from synthral_sdk.errors import NonRetryableError
 
 
