@@ -6,6 +6,7 @@ temporary file that is fsynced and then renamed to its digest's path.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -19,6 +20,11 @@ from synthral_sdk.types import BlobRef
 __all__ = ["BlobStore"]
 
 _CHUNK: Final = 1 << 20
+
+
+def _touch(path: Path) -> None:
+    with contextlib.suppress(OSError):  # a read-only store: the blob is there, which is what matters
+        os.utime(path)
 
 
 class BlobStore:
@@ -35,7 +41,9 @@ class BlobStore:
         """Store ``data`` and return its reference. Storing the same bytes twice is free."""
         digest = hashlib.sha256(data).hexdigest()
         path = self._path(digest)
-        if not path.exists():
+        if path.exists():
+            _touch(path)  # stored again: it is in use, so retention must not take it as old
+        else:
             self._write_atomically(path, lambda f: f.write(data))
         return BlobRef.model_validate(
             {"$blob": f"sha256:{digest}", "size": len(data), "mediaType": media_type, "name": name}
@@ -64,7 +72,7 @@ class BlobStore:
             digest = hasher.hexdigest()
             path = self._path(digest)
             path.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp_name, path)
+            os.replace(tmp_name, path)  # a new file, so a fresh time even if the blob existed
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from synthral import __version__
-from synthral.cli import blob, plugin, workflows
+from synthral.cli import blob, plugin, scheduling, workflows
 from synthral.cli.common import configure_logging, console, print_json, run, with_service
 from synthral.errors import ConfigurationError
 from synthral.services.plugins import PluginService, capability_to_json, parse_json_option
@@ -26,6 +26,8 @@ app.add_typer(blob.app, name="blob")
 app.add_typer(workflows.executions_app, name="executions")
 app.command("run")(workflows.run_file)
 app.command("worker")(workflows.worker)
+app.command("scheduler")(scheduling.scheduler)
+app.command("prune")(scheduling.prune)
 
 
 @app.callback()

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from synthral.cli.common import console, err_console, print_json, run
-from synthral.engine.retention import PruneReport
+from synthral.engine.retention import PruneReport, retention_days
 from synthral.engine.retention import prune as prune_history
 from synthral.engine.scheduler import Scheduler
 from synthral.services.app import open_app
@@ -24,7 +24,10 @@ def scheduler(
     interval: Annotated[float, typer.Option(help="Seconds between looks at the schedules.", min=0.05)] = 1.0,
     prune_every_hours: Annotated[
         float,
-        typer.Option(help="Hours between history prunes (WORKFLOW_HISTORY_RETENTION_DAYS); 0 never prunes.", min=0.0),
+        typer.Option(
+            help="Hours between history prunes, the first at start (0: never); see WORKFLOW_HISTORY_RETENTION_DAYS.",
+            min=0.0,
+        ),
     ] = 24.0,
     misfire_grace: Annotated[
         float, typer.Option(help="Seconds a slot may be late and still count as on time.", min=0.0)
@@ -33,6 +36,8 @@ def scheduler(
     """Fire cron schedules until stopped (SIGTERM or Ctrl-C); run as many as you like."""
 
     async def go() -> None:
+        if prune_every_hours > 0:
+            retention_days()  # a bad WORKFLOW_HISTORY_RETENTION_DAYS stops the start, not each prune
         async with open_app() as app:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()

@@ -36,7 +36,6 @@ from pydantic import ValidationError
 from sqlalchemy import JSON, Text, cast, delete, exists, func, or_, select, tuple_
 from sqlalchemy.orm import aliased
 
-from synthral.engine.checkpoint import delete_thread
 from synthral.engine.schedules import SCHEDULE, as_utc
 from synthral.errors import ConfigurationError, InputInvalid
 from synthral.store.db import Database
@@ -66,6 +65,9 @@ DEFAULT_RETENTION_DAYS: Final = 30.0
 VACUUM_PAGES: Final = 2_000
 """Pages handed back per ``incremental_vacuum`` step (8 MB at 4 KB a page)."""
 
+CHECKPOINT_WAIT_MS: Final = 2_000
+"""How long the final WAL checkpoint may hold writers back waiting for readers."""
+
 _DIGEST = re.compile(rb"sha256:[0-9a-f]{64}")
 _PACKED_MARK = b'"$output"'
 # Every column that may hold a blob reference, with the columns of the packed step outputs
@@ -80,6 +82,11 @@ _REFERRERS: Final = (
     (CheckpointRow.__table__, ("checkpoint",)),  # type: ignore[attr-defined]
     (CheckpointBlob.__table__, ("blob",)),  # type: ignore[attr-defined]
     (CheckpointWrite.__table__, ("blob",)),  # type: ignore[attr-defined]
+)
+_CHECKPOINT_TABLES: Final = (
+    CheckpointWrite.__table__,  # type: ignore[attr-defined]
+    CheckpointBlob.__table__,  # type: ignore[attr-defined]
+    CheckpointRow.__table__,  # type: ignore[attr-defined]
 )
 _AUTO_VACUUM: Final = {0: "none", 1: "full", 2: "incremental"}
 
@@ -216,20 +223,21 @@ async def prune(
 async def _delete_executions(database: Database, cutoff: datetime) -> int:
     other = aliased(EXEC)
     unfinished = other.c.status.notin_(ExecutionStatus.TERMINAL)
+    # Runs that unfinished runs read: their parents and the runs they replay. Each list is
+    # computed once per statement (uncorrelated), not once per candidate; no NULLs in them,
+    # as ``x NOT IN (..., NULL)`` is never true.
+    needed_parents = select(other.c.parent_execution_id).where(unfinished, other.c.parent_execution_id.is_not(None))
+    replayed = select(other.c.replay_of).where(unfinished, other.c.replay_of.is_not(None))
+    unfinished_ids = select(other.c.id).where(unfinished)
     old = (
         select(EXEC.c.id)
         .where(
             EXEC.c.status.in_(ExecutionStatus.TERMINAL),
             func.coalesce(EXEC.c.completed_at, EXEC.c.started_at) < cutoff,
-            # Dependants read this run: a running child (or parent) and a replay of it.
-            ~exists().where(
-                or_(
-                    other.c.parent_execution_id == EXEC.c.id,
-                    other.c.id == EXEC.c.parent_execution_id,
-                    other.c.replay_of == EXEC.c.id,
-                ),
-                unfinished,
-            ),
+            EXEC.c.id.not_in(needed_parents),
+            EXEC.c.id.not_in(replayed),
+            # A child stays while its parent waits for it (the parent reads its result).
+            or_(EXEC.c.parent_execution_id.is_(None), EXEC.c.parent_execution_id.not_in(unfinished_ids)),
         )
         .limit(BATCH)
         .correlate(None)  # the subquery reads the table the DELETE targets, on its own
@@ -240,8 +248,11 @@ async def _delete_executions(database: Database, cutoff: datetime) -> int:
             # One statement picks and deletes, so a dependant started meanwhile is seen.
             ids = (await connection.execute(delete(EXEC).where(EXEC.c.id.in_(old)).returning(EXEC.c.id))).scalars()
             batch = list(ids)
-            for execution_id in batch:
-                await delete_thread(connection, execution_id)
+            if batch:
+                # What checkpoint.delete_thread does for one run, for the whole batch at once:
+                # one statement per table instead of three per run keeps the lock short.
+                for table in _CHECKPOINT_TABLES:
+                    await connection.execute(delete(table).where(table.c.thread_id.in_(batch)))
         deleted += len(batch)
         if len(batch) < BATCH:
             return deleted
@@ -377,8 +388,9 @@ def _give_back(path: Path, full_vacuum: bool, report: PruneReport) -> None:
         report.auto_vacuum = mode
         if mode == "incremental":
             # Python's execute() steps a pragma once (one page); executescript() runs it through.
-            # Small steps keep each write lock short.
-            while connection.execute("PRAGMA freelist_count").fetchone()[0]:
+            # Small steps keep each write lock short; pages others free meanwhile wait for next time.
+            free = connection.execute("PRAGMA freelist_count").fetchone()[0]
+            for _ in range(-(-free // VACUUM_PAGES)):
                 connection.executescript(f"PRAGMA incremental_vacuum({VACUUM_PAGES});")
         elif mode == "none":
             report.notes.append(
@@ -386,6 +398,8 @@ def _give_back(path: Path, full_vacuum: bool, report: PruneReport) -> None:
                 "pages are reused but the file does not shrink. Run 'synthral prune --vacuum' once while no "
                 "worker runs to rewrite it (needs free disk space of about the file's size)."
             )
+        # A truncating checkpoint holds new writers back while it waits for readers: wait briefly.
+        connection.execute(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
         busy = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
         if busy:
             report.notes.append("The WAL could not be truncated while other connections read; it shrinks later.")

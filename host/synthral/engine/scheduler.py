@@ -85,6 +85,24 @@ class TickReport:
     errors: list[str] = field(default_factory=list)
 
 
+@dataclass
+class _Outcome:
+    """What handling one schedule did, added to the tick's report once it has committed."""
+
+    fired: list[Fired] = field(default_factory=list)
+    missed: int = 0
+    already_fired: int = 0
+    inactive: bool = False
+    backlog: bool = False
+
+    def add_to(self, report: TickReport) -> None:
+        report.fired.extend(self.fired)
+        report.missed += self.missed
+        report.already_fired += self.already_fired
+        report.inactive += int(self.inactive)
+        report.backlog = report.backlog or self.backlog
+
+
 @dataclass(frozen=True)
 class _Plan:
     fire: list[datetime]
@@ -93,9 +111,9 @@ class _Plan:
     backlog: bool
 
 
-def plan_slots(row: Any, first: datetime, now: datetime, grace: timedelta) -> _Plan:
+def plan_slots(row: Any, first: datetime, now: datetime, grace: timedelta, limit: int) -> _Plan:
     """Which due slots of a schedule row fire, from ``first`` up to ``now``, by its catch-up policy."""
-    slots, following = due_slots(row.cron_expression, row.timezone, first, now, MAX_SLOTS_PER_TICK)
+    slots, following = due_slots(row.cron_expression, row.timezone, first, now, limit)
     backlog = following is not None and following <= now
     late = [slot for slot in slots if slot <= now - grace]
     on_time = slots[len(late) :]
@@ -122,6 +140,7 @@ class Scheduler:
         prune_every: Seconds between history prunes in :meth:`run` (None: never prune).
         prune_days: The prunes' retention in days (None: ``WORKFLOW_HISTORY_RETENTION_DAYS``).
         blobs: The blob store whose unreferenced blobs the prunes delete (None: keep blobs).
+        max_slots: Slots one tick looks at per schedule; a longer backlog continues at once.
     """
 
     def __init__(
@@ -134,6 +153,7 @@ class Scheduler:
         prune_every: float | None = None,
         prune_days: float | None = None,
         blobs: BlobStore | None = None,
+        max_slots: int = MAX_SLOTS_PER_TICK,
     ) -> None:
         self.database = database
         self.scheduler_id = scheduler_id
@@ -142,6 +162,7 @@ class Scheduler:
         self.prune_every = prune_every
         self.prune_days = prune_days
         self.blobs = blobs
+        self.max_slots = max_slots
 
     async def tick(self, now: datetime | None = None) -> TickReport:
         """Fire every due slot of every schedule whose ``next_run_at`` has come.
@@ -165,20 +186,18 @@ class Scheduler:
         for (schedule_id,) in due:
             try:
                 async with self.database.transaction() as connection:
-                    fired = await self._handle(connection, schedule_id, now, report)
+                    outcome = await self._handle(connection, schedule_id, now)
             except Exception as exc:  # noqa: BLE001 -- one broken schedule must not stop the others
                 message = f"schedule {schedule_id}: {type(exc).__name__}: {exc}"
                 log.warning("could not fire %s", message)
                 report.errors.append(message)
                 continue
-            report.fired.extend(fired)
-            if fired and self.on_fire is not None:
+            outcome.add_to(report)
+            if outcome.fired and self.on_fire is not None:
                 self.on_fire()
         return report
 
-    async def _handle(
-        self, connection: AsyncConnection, schedule_id: str, now: datetime, report: TickReport
-    ) -> list[Fired]:
+    async def _handle(self, connection: AsyncConnection, schedule_id: str, now: datetime) -> _Outcome:
         query = (
             select(SCHEDULE, WF.c.is_active.label("workflow_active"))
             .join(WF, WF.c.id == SCHEDULE.c.workflow_id)
@@ -189,15 +208,15 @@ class Scheduler:
             query = query.with_for_update(of=SCHEDULE, skip_locked=True)
         row = (await connection.execute(query)).first()
         if row is None or row.next_run_at is None or as_utc(row.next_run_at) > now:
-            return []  # removed, being handled elsewhere, or handled since the first look
+            return _Outcome()  # removed, being handled elsewhere, or handled since the first look
         if not (row.is_active and row.workflow_active):
             # Slots of an inactive workflow are not missed, they are not wanted.
             following = next_fire(row.cron_expression, row.timezone, now)
             await connection.execute(update(SCHEDULE).where(SCHEDULE.c.id == row.id).values(next_run_at=following))
-            report.inactive += 1
-            return []
-        plan = plan_slots(row, as_utc(row.next_run_at), now, self.misfire_grace)
-        fired: list[Fired] = []
+            return _Outcome(inactive=True)
+        plan = plan_slots(row, as_utc(row.next_run_at), now, self.misfire_grace, self.max_slots)
+        outcome = _Outcome(missed=plan.missed, backlog=plan.backlog)
+        fired = outcome.fired
         if plan.fire:
             version = await get_version(connection, row.workflow_id)
             zone = ZoneInfo(row.timezone)
@@ -215,7 +234,7 @@ class Scheduler:
                     .on_conflict_do_nothing(index_elements=["schedule_id", "slot"])
                 )
                 if not inserted.rowcount:
-                    report.already_fired += 1
+                    outcome.already_fired += 1
                     continue
                 await queue.enqueue(
                     connection,
@@ -234,9 +253,7 @@ class Scheduler:
         if fired:
             values["last_run_at"] = fired[-1].slot
         await connection.execute(update(SCHEDULE).where(SCHEDULE.c.id == row.id).values(**values))
-        report.missed += plan.missed
-        report.backlog = report.backlog or plan.backlog
-        return fired
+        return outcome
 
     async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
         """Tick every ``interval`` seconds until ``stop`` is set; prune every ``prune_every``.

@@ -236,6 +236,8 @@ class Worker:
         """Claim and run until :meth:`stop`."""
         try:
             while not self._stop.is_set():
+                # Cleared before looking: a notify() that lands while we claim is not lost.
+                self.engine.wakeup.clear()
                 if len(self.running) < self.concurrency:
                     claim = await queue.claim_next(
                         self.engine.database, self.engine.worker_id, self.engine.lease_seconds
@@ -245,7 +247,6 @@ class Worker:
                         self.running[claim.execution_id] = task
                         task.add_done_callback(functools.partial(self._done, claim.execution_id))
                         continue
-                self.engine.wakeup.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.engine.wakeup.wait(), self.poll_interval)
         finally:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import func, select, update
 
@@ -104,6 +105,17 @@ async def test_a_due_slot_fires_once_with_the_trigger_input_and_its_time(databas
     assert len(await cron_runs(database)) == 1
 
 
+async def test_a_slot_already_recorded_in_schedule_fire_is_not_fired_again(database: Database) -> None:
+    schedule_id = await add_schedule(database, cron_workflow("guarded", "*/5 * * * *"), first=T0)
+    async with database.transaction() as connection:  # fired by another scheduler that then failed to move on
+        await connection.execute(FIRE.insert().values(schedule_id=schedule_id, slot=T0, fired_by="other"))
+    report = await Scheduler(database, scheduler_id="s").tick(T0 + timedelta(minutes=5, seconds=1))
+    assert [f.slot for f in report.fired] == [T0 + timedelta(minutes=5)]
+    assert report.already_fired == 1
+    assert [run.input["scheduled_for"] for run in await cron_runs(database)] == ["2025-01-06T12:05:00+00:00"]
+    assert (await schedule_row(database, schedule_id)).fired_count == 1
+
+
 async def test_scheduled_runs_start_the_latest_version(database: Database) -> None:
     schedule_id = await add_schedule(database, cron_workflow("evolving", "0 * * * *"), first=T0)
     changed = cron_workflow("evolving", "0 * * * *", input={"v": 2})
@@ -139,18 +151,20 @@ async def test_missed_slots_follow_the_catch_up_policy(
 
 
 @pytest.mark.parametrize("catch_up", ["all", "once"])
-async def test_a_long_outage_is_worked_off_a_thousand_slots_per_tick(database: Database, catch_up: str) -> None:
-    outage = 2 * MAX_SLOTS_PER_TICK + 500
+async def test_a_long_outage_is_worked_off_in_ticks_of_bounded_work(database: Database, catch_up: str) -> None:
+    assert Scheduler(database, scheduler_id="default").max_slots == MAX_SLOTS_PER_TICK == 1_000
+    cap = 100
+    outage = 2 * cap + 50
     schedule_id = await add_schedule(database, cron_workflow("busy", "* * * * *", catch_up=catch_up), first=T0)
     now = T0 + timedelta(minutes=outage, seconds=5)  # slots T0 .. T0+outage; the last is on time
-    scheduler = Scheduler(database, scheduler_id="s")
+    scheduler = Scheduler(database, scheduler_id="s", max_slots=cap)
     reports = [await scheduler.tick(now) for _ in range(4)]
     assert [r.backlog for r in reports] == [True, True, False, False]
     row = await schedule_row(database, schedule_id)
     assert as_utc(row.next_run_at) == now.replace(second=0) + timedelta(minutes=1)
     slots = await fired_slots(database, schedule_id)
     if catch_up == "all":
-        assert [len(r.fired) for r in reports] == [MAX_SLOTS_PER_TICK, MAX_SLOTS_PER_TICK, 501, 0]
+        assert [len(r.fired) for r in reports] == [cap, cap, 51, 0]
         assert slots == minutes(T0, outage + 1)
         assert row.missed_count == 0
     else:
@@ -266,6 +280,7 @@ async def test_a_fired_run_is_executed_by_a_worker_woken_by_on_fire(database: Da
     worker = Worker(engine, concurrency=2, poll_interval=30.0)  # only a notify wakes it in time
     task = asyncio.create_task(worker.run())
     try:
+        await asyncio.sleep(0.5)  # the worker has looked at the empty queue and sleeps
         await add_schedule(database, cron_workflow("live", "* * * * *"), first=datetime.now(UTC) - timedelta(minutes=1))
         report = await Scheduler(database, scheduler_id="s", on_fire=engine.notify).tick()
         assert len(report.fired) >= 1
@@ -288,13 +303,13 @@ async def test_run_loops_until_stopped_and_prunes_history(database: Database) ->
     schedule_id = await add_schedule(
         database, cron_workflow("loop", "* * * * *", catch_up="all"), first=datetime.now(UTC) - timedelta(minutes=3)
     )
+    workflow_id = (await schedule_row(database, schedule_id)).workflow_id
+    old = datetime.now(UTC) - timedelta(days=90)
     async with database.transaction() as connection:
-        old = datetime.now(UTC) - timedelta(days=90)
         await connection.execute(
             EXEC.insert().values(
-                id="old-run", workflow_id=(await schedule_row(database, schedule_id)).workflow_id,
-                workflow_version=1, status=ExecutionStatus.COMPLETED, trigger="manual", input={},
-                started_at=old, completed_at=old,
+                id="old-run", workflow_id=workflow_id, workflow_version=1, status=ExecutionStatus.COMPLETED,
+                trigger="manual", input={}, started_at=old, completed_at=old,
             )
         )  # fmt: skip
     stop = asyncio.Event()
@@ -321,32 +336,53 @@ def cli(command: str, database: Database, home: Path, *args: str, **popen: Any) 
         "SYNTHRAL_HOME": str(home),
         "SYNTHRAL_DATABASE_URL": database.engine.url.render_as_string(hide_password=False),
     }
-    entry = f"import typer; from synthral.cli.scheduling import {command}; typer.run({command})"
-    return subprocess.Popen([sys.executable, "-c", entry, *args], env=env, text=True, **popen)
+    return subprocess.Popen([sys.executable, "-m", "synthral", command, *args], env=env, text=True, **popen)
 
 
-async def test_scheduler_processes_fire_each_slot_once_and_stop_cleanly(database: Database, tmp_path: Path) -> None:
+async def test_the_scheduler_and_prune_commands_in_their_own_processes(tmp_path: Path) -> None:
+    """Two ``synthral scheduler`` processes fire each slot once; ``synthral prune`` reports as JSON."""
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'synthral.db'}")
+    await database.migrate()
     first = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
     schedule_id = await add_schedule(database, cron_workflow("cli", "* * * * *", catch_up="all"), first=first)
+    old = datetime.now(UTC) - timedelta(days=90)
+    workflow_id = (await schedule_row(database, schedule_id)).workflow_id
+    async with database.transaction() as connection:
+        await connection.execute(
+            EXEC.insert().values(
+                id="old-run", workflow_id=workflow_id, workflow_version=1, status=ExecutionStatus.COMPLETED,
+                trigger="manual", input={}, started_at=old, completed_at=old,
+            )
+        )  # fmt: skip
     logs = [tmp_path / f"scheduler-{i}.log" for i in range(2)]
+    home = tmp_path / "home"
     processes = []
     for log in logs:
-        with log.open("w") as out:
-            processes.append(cli("scheduler", database, tmp_path / "home", "--interval", "0.1", stderr=out, stdout=out))
+        with log.open("w") as sink:
+            args = ("--interval", "0.1", "--prune-every-hours", "0")
+            processes.append(cli("scheduler", database, home, *args, stdout=sink, stderr=sink))
+    pruning = cli("prune", database, home, "--days", "30", "--json", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 40
         while len(slots := await fired_slots(database, schedule_id)) < 31:
             assert time.monotonic() < deadline, f"{len(slots)} slots fired; logs: {[p.read_text() for p in logs]}"
             await asyncio.sleep(0.1)
         await asyncio.sleep(1.0)  # both keep ticking; nothing fires twice
+        printed, err = pruning.communicate(timeout=40)
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
         codes = [process.wait(timeout=20) for process in processes]
+        pruning.kill()
     assert codes == [0, 0], [log.read_text() for log in logs]
     slots = await fired_slots(database, schedule_id)
     assert slots == minutes(first, len(slots)) and len(slots) in (31, 32)
     runs = await cron_runs(database)
     assert len(runs) == len({run.input["scheduled_for"] for run in runs}) == len(slots)
     for log in logs:
-        assert f"on {database.dialect}, every 0.1 s, pruning every 24 h" in log.read_text()
+        assert "on sqlite, every 0.1 s, not pruning" in log.read_text()
+    assert pruning.returncode == 0, err
+    report = orjson.loads(printed)
+    assert (report["executions"], report["backend"], report["auto_vacuum"]) == (1, "sqlite", "incremental")
+    assert await _count(database, EXEC.c.id == "old-run") == 0
+    await database.close()
