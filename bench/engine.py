@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,7 @@ def noop_chain(name: str, steps: int) -> Workflow:
 
 async def plain_langgraph_per_step(steps: int, runs: int) -> float:
     """The same chain in plain LangGraph, no checkpointer: the framework's own cost per step."""
+
     class State(TypedDict, total=False):
         data: dict[str, Any]
 
@@ -185,6 +187,22 @@ async def waiting_runs(url: str, home: Path, count: int) -> tuple[float, float, 
     return waiting_rss, after_rss, all_done
 
 
+def sqlite_commit_floor(path: Path, commits: int = 300) -> float:
+    """Seconds per commit of one small row with the standard driver, WAL and synchronous=FULL."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)")
+    started = time.perf_counter()
+    for _ in range(commits):
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("INSERT INTO t (v) VALUES (?)", (b"x" * 1000,))
+        connection.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    connection.close()
+    return elapsed / commits
+
+
 async def run(quick: bool = False) -> list[Result]:
     """Run the group."""
     results: list[Result] = []
@@ -198,6 +216,10 @@ async def run(quick: bool = False) -> list[Result]:
             ("PostgreSQL", server.create_database("chain"), 3.0),
         ):
             step_s, start_s = await per_step(url, work / f"home-{backend}", steps, runs)
+            if backend == "SQLite":
+                floor = sqlite_commit_floor(work / "floor.db")
+                results.append(Result(GROUP, "floor: one SQLite commit, WAL, synchronous=FULL", floor * 1000, "ms"))
+                results.append(Result(GROUP, "SQLite per-step overhead / commit floor", step_s / floor, "x"))
             results.append(Result(GROUP, f"per-step overhead, 100-step no-op chain, {backend}", step_s * 1000, "ms",
                                   f"<= {target:g} ms", step_s * 1000 <= target))  # fmt: skip
             results.append(Result(GROUP, f"ratio to plain LangGraph without checkpointer, {backend}",
