@@ -7,15 +7,14 @@ import os
 import signal
 import socket
 import uuid
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from synthral.cli.common import console, err_console, print_json, run
-from synthral.engine.retention import PruneReport, retention_days
-from synthral.engine.retention import prune as prune_history
-from synthral.engine.scheduler import Scheduler
-from synthral.services.app import open_app
+
+if TYPE_CHECKING:
+    from synthral.engine.retention import PruneReport
 
 __all__ = ["prune", "scheduler"]
 
@@ -34,6 +33,10 @@ def scheduler(
     ] = 60.0,
 ) -> None:
     """Fire cron schedules until stopped (SIGTERM or Ctrl-C); run as many as you like."""
+    # Imported here: the engine (LangGraph) takes seconds to import, and other commands need none of it.
+    from synthral.engine.retention import retention_days
+    from synthral.engine.scheduler import Scheduler
+    from synthral.services.app import open_app
 
     async def go() -> None:
         if prune_every_hours > 0:
@@ -76,6 +79,8 @@ def prune(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Delete finished runs older than the retention period, then give the disk space back."""
+    from synthral.engine.retention import prune as prune_history
+    from synthral.services.app import open_app
 
     async def go() -> PruneReport:
         async with open_app() as app:

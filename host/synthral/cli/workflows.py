@@ -7,17 +7,20 @@ import contextlib
 import os
 import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from synthral.cli.common import console, err_console, print_json, run
-from synthral.engine.worker import Worker
-from synthral.services.app import open_app
 from synthral.services.plugins import parse_json_option
-from synthral.services.workflows import ExecutionView
-from synthral.store.models import ExecutionStatus
+
+if TYPE_CHECKING:
+    from synthral.services.workflows import ExecutionView
+
+# The engine (LangGraph, SQLAlchemy) takes seconds to import: commands import it when they run.
+WAITING, PAUSED, FAILED = "waiting", "paused", "failed"
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
 executions_app = typer.Typer(help="Inspect and control workflow runs.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -40,7 +43,7 @@ def _print_view(view: ExecutionView) -> None:
     console.print(table)
     if execution.get("error_message"):
         console.print(f"[red]failed at {execution.get('error_node')}[/]: {execution['error_message']}")
-    if execution["status"] == ExecutionStatus.WAITING:
+    if execution["status"] == WAITING:
         console.print(
             f"waiting for {execution.get('waiting_for')}; send a signal with "
             f"'synthral executions signal {execution['id']} ...'"
@@ -56,6 +59,8 @@ def run_file(
 ) -> None:
     """Save a workflow (a new version if it changed) and run it to completion on this machine."""
     from synthral.engine.loader import load_workflow
+    from synthral.engine.worker import Worker
+    from synthral.services.app import open_app
 
     async def go() -> ExecutionView:
         async with open_app() as app:
@@ -67,8 +72,8 @@ def run_file(
             try:
                 while True:
                     view = await app.workflows.execution(execution_id)
-                    if view.status in ExecutionStatus.TERMINAL or (
-                        view.status in (ExecutionStatus.WAITING, ExecutionStatus.PAUSED)
+                    if view.status in TERMINAL or (
+                        view.status in (WAITING, PAUSED)
                         and view.execution.get("lease_owner") is None
                         and view.execution.get("waiting_kind") != "timer"
                     ):
@@ -84,7 +89,7 @@ def run_file(
         print_json({"execution": view.execution, "steps": view.steps})  # type: ignore[dict-item]
     else:
         _print_view(view)
-    if view.status == ExecutionStatus.FAILED:
+    if view.status == FAILED:
         raise typer.Exit(1)
 
 
@@ -94,6 +99,8 @@ def worker(
     ),
 ) -> None:
     """Claim and run workflow executions until stopped (SIGTERM or Ctrl-C)."""
+    from synthral.engine.worker import Worker
+    from synthral.services.app import open_app
 
     async def go() -> None:
         async with open_app() as app:
@@ -116,6 +123,7 @@ def list_executions(
     as_json: JsonOpt = False,
 ) -> None:
     """List executions, newest first."""
+    from synthral.services.app import open_app
 
     async def go() -> list[dict[str, Any]]:
         async with open_app() as app:
@@ -141,6 +149,7 @@ def list_executions(
 @executions_app.command("show")
 def show(execution_id: str, as_json: JsonOpt = False) -> None:
     """One execution with every step attempt."""
+    from synthral.services.app import open_app
 
     async def go() -> ExecutionView:
         async with open_app() as app:
@@ -163,6 +172,7 @@ def replay(
     as_json: JsonOpt = False,
 ) -> None:
     """Run a finished execution again, reusing the outputs of the steps before the restart point."""
+    from synthral.services.app import open_app
 
     async def go() -> str:
         async with open_app() as app:
@@ -173,6 +183,8 @@ def replay(
 
 
 def _control(action: str, execution_id: str, as_json: bool) -> None:
+    from synthral.services.app import open_app
+
     async def go() -> None:
         async with open_app() as app:
             await getattr(app.workflows, action)(execution_id)
@@ -213,6 +225,7 @@ def send_signal(
     as_json: JsonOpt = False,
 ) -> None:
     """Send a signal to a run (a human's answer, a webhook, a custom event)."""
+    from synthral.services.app import open_app
 
     async def go() -> bool:
         async with open_app() as app:

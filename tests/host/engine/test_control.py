@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import datetime
 
 import pytest
@@ -186,3 +187,36 @@ async def test_map_runs_a_capability_per_item_and_collects(harness: Harness) -> 
     results = view.execution["output"]["each"]["results"]
     assert [r["value"]["input"] for r in results] == ["0:Lyon", "1:Oslo", "2:Lima"]
     assert [r["value"]["idempotency_key"] for r in results] == [f"{execution_id}/each/0:{i}" for i in range(3)]
+
+
+async def test_a_poison_step_that_crashes_its_plugin_backs_off_then_fails(harness: Harness) -> None:
+    workflow = chain(
+        "poison",
+        {"id": "boom", "type": "noop/crash",
+         "retry": {"max_attempts": 4, "initial_interval": 0.2, "backoff_coefficient": 2, "max_interval": 0.5}},
+    )  # fmt: skip
+    view = await harness.wait(await harness.run(workflow), timeout=90)
+    assert view.status == ExecutionStatus.FAILED
+    assert view.execution["error_type"] == "PluginCrashed"
+    attempts = [s for s in view.steps if s["node_id"] == "boom"]
+    assert [s["attempt"] for s in attempts] == [1, 2, 3, 4]  # capped: no busy loop
+    starts = [datetime.fromisoformat(s["started_at"]) for s in attempts]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
+    assert [gap >= wait for gap, wait in zip(gaps, (0.2, 0.4, 0.5), strict=True)] == [True, True, True]
+    # The host survived its plugin crashing four times and still runs it.
+    healthy = await harness.wait(await harness.run(chain("healthy", {"id": "ok", "type": "noop/echo"})))
+    assert healthy.status == ExecutionStatus.COMPLETED
+
+
+async def test_start_by_signal_starts_one_run_per_dedupe_key(harness: Harness) -> None:
+    workflow = chain("on-order", {"id": "note", "type": "core/set", "input": {"data": "{{ trigger }}"}},
+                     triggers=[{"type": "signal", "signal": "order.created"}])  # fmt: skip
+    await harness.save(workflow)
+    first = await harness.service.start_by_signal("on-order", "order.created", {"order": 7}, "delivery-1")
+    again = await harness.service.start_by_signal("on-order", "order.created", {"order": 7}, "delivery-1")
+    other = await harness.service.start_by_signal("on-order", "order.created", {"order": 8}, "delivery-2")
+    assert first == again and other != first
+    done = await harness.wait(first)
+    assert done.execution["output"] == {"note": {"data": {"order": 7}}} and done.execution["trigger"] == "signal"
+    with pytest.raises(ConfigurationError, match="no signal trigger"):
+        await harness.service.start_by_signal("on-order", "order.cancelled", {}, "x")

@@ -182,3 +182,30 @@ async def test_chaos_fifty_runs_survive_twenty_kills_with_exactly_once_effects(
             for attempt in [a for k, a in sink.attempts if k == key]:
                 assert (key, attempt) in recorded  # every attempt that reached the sink is in the history
     assert len(sink.effects) == 500
+
+
+async def test_a_timer_survives_a_worker_restart_and_fires_once_never_early(
+    service: WorkflowService, workers: Workers, sink: Sink
+) -> None:
+    workflow = chain(
+        "timed",
+        {"id": "before", "type": "noop/effect", "input": {"url": sink.url}},
+        {"id": "hold", "type": "core/wait", "config": {"seconds": 4}},
+        {"id": "after", "type": "noop/effect", "input": {"url": sink.url}},
+    )
+    saved = await service.save(Workflow.model_validate(workflow))
+    first = workers.start()
+    execution_id = await service.start(saved.workflow_id)
+    waiting = await wait_for(service, execution_id, lambda v: v.status == ExecutionStatus.WAITING)
+    fire_at = waiting.execution["waiting_for"]["fire_at"]
+    first.kill()  # the only worker dies while the run waits on its timer
+    first.wait()
+    await asyncio.sleep(1.0)
+    workers.start()
+    done = await wait_for(service, execution_id, lambda v: v.status in ExecutionStatus.TERMINAL)
+    assert done.status == ExecutionStatus.COMPLETED
+    timer = [s for s in done.steps if s["node_id"] == "hold"]
+    assert len(timer) == 1 and timer[0]["output"]["scheduled_for"] == fire_at
+    assert timer[0]["output"]["fired_at"] >= fire_at  # never early
+    assert sorted(sink.effects) == sorted(f"{execution_id}/{n}/0" for n in ("before", "after"))
+    assert [key for key, _ in sink.attempts] == [f"{execution_id}/before/0", f"{execution_id}/after/0"]
