@@ -184,6 +184,11 @@ async def run_step(
         attempt = _Attempt(ctx, node_id, node_type, iteration, number, key, step_input)
         if durable_start:
             await ctx.write_now(attempt.insert_running)
+            try:
+                ctx.check_control()  # the write just read back the pause/cancel flags
+            except BaseException:
+                await ctx.write_now(attempt.end(StepStatus.CANCELLED))
+                raise
         try:
             output = await (asyncio.wait_for(call(number, key), timeout) if timeout is not None else call(number, key))
         except TimeoutError:

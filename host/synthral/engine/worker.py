@@ -121,7 +121,7 @@ async def _drive(engine: Engine, claim: queue.Claim, ctx: RunContext, version: S
             inp = Command(resume=True)
         else:
             inp = None
-        result = await graph.ainvoke(inp, config, durability="sync")
+        result = await graph.ainvoke(inp, config, durability="async")
         if isinstance(result, dict) and result.get("__interrupt__"):
             await engine.saver.flush(claim.execution_id)
             await queue.release(engine.database, claim)
