@@ -91,6 +91,8 @@ class RunGuard:
     pause_requested: bool = False
     cancel_requested: bool = False
     lost: bool = False
+    known_empty: bool = False
+    """True while the run is on its first claim and has saved no checkpoint: reads can be skipped."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     pending_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -164,6 +166,9 @@ class SqlCheckpointSaver(BaseCheckpointSaver[str]):
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint ``config`` names, or the thread's latest."""
+        guard = self.guards.get(str(config["configurable"]["thread_id"]))
+        if guard is not None and guard.known_empty:
+            return None  # a run on its first claim has no checkpoint yet: no need to ask
         async with self.database.engine.connect() as connection:
             return await self._get_tuple(connection, config)
 
@@ -309,6 +314,9 @@ class SqlCheckpointSaver(BaseCheckpointSaver[str]):
             )
 
         await self._write(thread_id, write)
+        guard = self.guards.get(thread_id)
+        if guard is not None:
+            guard.known_empty = False
         return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint["id"]}}
 
     async def aput_writes(

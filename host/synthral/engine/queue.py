@@ -15,7 +15,7 @@ The functions that write take a synchronous connection (they run inside
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,12 +47,22 @@ CLAIMABLE = (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING, ExecutionStatus.WA
 
 @dataclass(frozen=True)
 class Claim:
-    """A worker's claim on an execution."""
+    """A worker's claim on an execution, with what running it needs from the row."""
 
     execution_id: str
     fencing_token: int
     workflow_id: str
     workflow_version: int
+    input: dict[str, Any] = field(default_factory=dict)
+    started_at: datetime | None = None
+    replay_of: str | None = None
+    parent_execution_id: str | None = None
+    cancel_requested: bool = False
+
+    @property
+    def id(self) -> str:
+        """The execution id."""
+        return self.execution_id
 
 
 def enqueue_sync(
@@ -122,12 +132,32 @@ async def claim_next(database: Database, worker: str, lease_seconds: float) -> C
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             fencing_token=EXEC.c.fencing_token + 1,
         )
-        .returning(EXEC.c.id, EXEC.c.fencing_token, EXEC.c.workflow_id, EXEC.c.workflow_version)
+        .returning(
+            EXEC.c.id,
+            EXEC.c.fencing_token,
+            EXEC.c.workflow_id,
+            EXEC.c.workflow_version,
+            EXEC.c.input,
+            EXEC.c.started_at,
+            EXEC.c.replay_of,
+            EXEC.c.parent_execution_id,
+            EXEC.c.cancel_requested,
+        )
     )
     row = await database.write(lambda connection: connection.execute(statement).first())
     if row is None:
         return None
-    return Claim(execution_id=row[0], fencing_token=row[1], workflow_id=row[2], workflow_version=row[3])
+    return Claim(
+        execution_id=row[0],
+        fencing_token=row[1],
+        workflow_id=row[2],
+        workflow_version=row[3],
+        input=dict(row[4] or {}),
+        started_at=row[5],
+        replay_of=row[6],
+        parent_execution_id=row[7],
+        cancel_requested=bool(row[8]),
+    )
 
 
 def _fenced(claim: Claim) -> Any:

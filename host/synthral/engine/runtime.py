@@ -219,6 +219,7 @@ class Engine:
         self.secrets: SecretResolver = secrets or EnvSecretResolver()
         self.saver = SqlCheckpointSaver(database)
         self.graphs: dict[tuple[str, int], Any] = {}
+        self.versions: dict[tuple[str, int], Any] = {}
         self.wakeup = asyncio.Event()
 
     def notify(self) -> None:

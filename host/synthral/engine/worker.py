@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 from langgraph.types import Command
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from synthral.engine import queue
@@ -28,11 +27,14 @@ __all__ = ["Worker", "run_claim"]
 log = logging.getLogger("synthral.engine.worker")
 
 
-async def _load(engine: Engine, claim: queue.Claim) -> tuple[Any, SavedVersion]:
-    async with engine.database.engine.connect() as connection:
-        execution = (await connection.execute(select(queue.EXEC).where(queue.EXEC.c.id == claim.execution_id))).one()
-        version = await get_version(connection, claim.workflow_id, claim.workflow_version)
-    return execution, version
+async def _version(engine: Engine, claim: queue.Claim) -> SavedVersion:
+    """The run's workflow version; versions are immutable, so each is read and checked once."""
+    key = (claim.workflow_id, claim.workflow_version)
+    version = engine.versions.get(key)
+    if version is None:
+        async with engine.database.engine.connect() as connection:
+            version = engine.versions[key] = await get_version(connection, claim.workflow_id, claim.workflow_version)
+    return version
 
 
 def _compiled(engine: Engine, version: SavedVersion) -> Any:
@@ -45,8 +47,10 @@ def _compiled(engine: Engine, version: SavedVersion) -> Any:
 
 async def run_claim(engine: Engine, claim: queue.Claim) -> str:
     """Run a claimed execution until it ends, waits or pauses; return the status it reached."""
-    execution, version = await _load(engine, claim)
+    execution = claim
+    version = await _version(engine, claim)
     guard = RunGuard(claim.execution_id, claim.fencing_token, engine.worker_id, engine.lease_seconds)
+    guard.known_empty = claim.fencing_token == 1 and claim.replay_of is None
     if execution.cancel_requested:
         await queue.finish(engine.database, claim, ExecutionStatus.CANCELLED)
         return ExecutionStatus.CANCELLED
