@@ -27,11 +27,12 @@ from synthral.engine.worker import Worker
 from synthral.plugins.host import PluginHost
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
-from synthral.store.models import ExecutionStatus, WorkflowExecution
+from synthral.store.models import ExecutionStatus, Step, WorkflowExecution
 from tests.support.postgres import PostgresServer
 
 GROUP = "engine"
 EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
+STEP = Step.__table__  # type: ignore[attr-defined]
 
 
 def noop_chain(name: str, steps: int) -> Workflow:
@@ -137,24 +138,29 @@ async def _count(database: Database, status: str) -> int:
 
 
 async def throughput(url: str, home: Path, executions: int, steps: int) -> float:
-    """Steps per second: ``executions`` short runs drained by two worker processes."""
+    """Steps per second: ``executions`` queued short runs drained by two worker processes.
+
+    Measured in the database, from the first step started to the last step finished, so
+    neither queueing the runs nor starting the worker processes counts.
+    """
     async with Stack(url, home) as stack:
         saved = await stack.service.save(noop_chain("short", steps))
+        for _ in range(executions):
+            await stack.service.start(saved.workflow_id)
         workers = [_worker_process(url, home, 25) for _ in range(2)]
         try:
-            await asyncio.sleep(3.0)  # let both workers start
-            started = time.perf_counter()
-            for _ in range(executions):
-                await stack.service.start(saved.workflow_id)
             while await _count(stack.database, ExecutionStatus.COMPLETED) < executions:
-                await asyncio.sleep(0.05)
-            elapsed = time.perf_counter() - started
+                await asyncio.sleep(0.1)
+            async with stack.database.engine.connect() as connection:
+                first, last = (
+                    await connection.execute(select(func.min(STEP.c.started_at), func.max(STEP.c.finished_at)))
+                ).one()
         finally:
             for worker in workers:
                 worker.send_signal(signal.SIGTERM)
             for worker in workers:
                 worker.wait(30)
-    return executions * steps / elapsed
+    return executions * steps / (last - first).total_seconds()
 
 
 async def waiting_runs(url: str, home: Path, count: int) -> tuple[float, float, bool]:
