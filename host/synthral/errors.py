@@ -33,18 +33,24 @@ from synthral_sdk.errors import (
 )
 
 __all__ = [
+    "AuthenticationFailed",
     "Cancelled",
     "ConfigInvalid",
     "ConfigurationError",
+    "Conflict",
     "DeadlineExceeded",
+    "DecryptionFailed",
     "FatalError",
+    "Forbidden",
     "FrameTooLarge",
     "IncompatiblePlugin",
     "InputInvalid",
     "InstallError",
     "InvocationTimeout",
+    "MfaRequired",
     "NoEntryPoint",
     "NonRetryableError",
+    "NotFound",
     "OutputInvalid",
     "PluginAlreadyInstalled",
     "PluginCrashed",
@@ -56,7 +62,9 @@ __all__ = [
     "PluginStartError",
     "PluginUnavailable",
     "ProtocolError",
+    "RateLimited",
     "RetryableError",
+    "SecretKeyMissing",
     "SynthralError",
     "TemplateError",
     "UnknownCapability",
@@ -112,3 +120,62 @@ class PluginDisabled(ConfigurationError):
     """The plugin is installed but disabled."""
 
     code = "plugin_disabled"
+
+
+# -- server mode: access, secrets -----------------------------------------------------------
+
+
+@register_error_type
+class AuthenticationFailed(ConfigurationError):
+    """No valid credentials came with the request (HTTP 401)."""
+
+    code = "authentication_failed"
+
+
+@register_error_type
+class MfaRequired(AuthenticationFailed):
+    """The password was right; the account also needs its TOTP code."""
+
+    code = "mfa_required"
+
+
+@register_error_type
+class Forbidden(ConfigurationError):
+    """Authenticated, but the role does not allow this (HTTP 403)."""
+
+    code = "forbidden"
+
+
+@register_error_type
+class NotFound(ConfigurationError):
+    """No such object, or not one the caller may see (HTTP 404: the two are not told apart)."""
+
+    code = "not_found"
+
+
+@register_error_type
+class Conflict(ConfigurationError):
+    """The object exists already, or changed meanwhile (HTTP 409)."""
+
+    code = "conflict"
+
+
+@register_error_type
+class RateLimited(RetryableError):
+    """Too many requests (or failed logins); ``details['retry_after']`` says when to try again (HTTP 429)."""
+
+    code = "rate_limited"
+
+
+@register_error_type
+class SecretKeyMissing(ConfigurationError):
+    """No encryption key is configured, or a credential was sealed with a key that is gone."""
+
+    code = "secret_key_missing"
+
+
+@register_error_type
+class DecryptionFailed(FatalError):
+    """A sealed value failed authentication: it was altered, or belongs elsewhere."""
+
+    code = "decryption_failed"

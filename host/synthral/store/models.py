@@ -14,19 +14,26 @@ from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, UniqueConstra
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "ApiKey",
     "CheckpointBlob",
     "CheckpointRow",
     "CheckpointWrite",
+    "Credential",
     "ExecutionLog",
     "ExecutionStatus",
+    "Membership",
+    "RefreshToken",
+    "Role",
     "ScheduleFire",
     "Step",
     "StepStatus",
+    "User",
     "Workflow",
     "WorkflowExecution",
     "WorkflowSchedule",
     "WorkflowSignal",
     "WorkflowVersion",
+    "Workspace",
     "new_id",
     "utcnow",
 ]
@@ -85,6 +92,9 @@ class Workflow(SQLModel, table=True):
         index=True, unique=True, sa_column_kwargs={"comment": "Unique name; CLI and sub-workflows use it."}
     )
     description: str | None = None
+    workspace_id: str | None = Field(
+        default=None, index=True, sa_column_kwargs={"comment": "The workspace it belongs to; NULL locally."}
+    )
     owner_id: str | None = Field(default=None, sa_column_kwargs={"comment": "The user who owns it; NULL locally."})
     is_active: bool = Field(default=True, sa_column_kwargs={"comment": "Inactive workflows keep no schedules."})
     version: int = Field(default=1, sa_column_kwargs={"comment": "The latest version number."})
@@ -318,3 +328,110 @@ class CheckpointWrite(SQLModel, table=True):
     type: str
     blob: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     task_path: str = ""
+
+
+# -- server mode: identity, access, secrets, webhooks ------------------------------------------
+
+
+class Role:
+    """A member's role in a workspace, from most to least power."""
+
+    OWNER = "owner"
+    EDITOR = "editor"
+    VIEWER = "viewer"
+    ALL = (OWNER, EDITOR, VIEWER)
+
+
+class Workspace(SQLModel, table=True):
+    """A tenant: workflows, executions, credentials and members belong to one."""
+
+    __tablename__ = "workspace"
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    slug: str = Field(unique=True, index=True, sa_column_kwargs={"comment": "URL-safe unique name."})
+    name: str
+    created_at: datetime | None = _ts("When it was created.", nullable=False)
+
+
+class User(SQLModel, table=True):
+    """A person who signs in (or the implicit local user of the desktop)."""
+
+    __tablename__ = "user_account"
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    email: str = Field(unique=True, index=True, sa_column_kwargs={"comment": "Lower-cased; the login name."})
+    display_name: str = ""
+    password_hash: str | None = Field(
+        default=None, sa_column_kwargs={"comment": "argon2id PHC string; NULL for OIDC-only users."}
+    )
+    totp_secret: bytes | None = Field(
+        default=None, sa_column=Column(LargeBinary, nullable=True, comment="TOTP seed, encrypted (secret box).")
+    )
+    totp_enabled: bool = Field(default=False, sa_column_kwargs={"comment": "Login needs a TOTP code."})
+    oidc_subject: str | None = Field(default=None, unique=True, sa_column_kwargs={"comment": "issuer|sub for OIDC."})
+    is_active: bool = True
+    failed_logins: int = Field(default=0, sa_column_kwargs={"comment": "Failed logins since the last success."})
+    locked_until: datetime | None = _ts("Logins are refused until then (brute-force protection).")
+    created_at: datetime | None = _ts("When it was created.", nullable=False)
+
+
+class Membership(SQLModel, table=True):
+    """A user's role in a workspace."""
+
+    __tablename__ = "membership"
+    __table_args__ = (UniqueConstraint("workspace_id", "user_id", name="uq_membership"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    workspace_id: str = Field(foreign_key="workspace.id", index=True, ondelete="CASCADE")
+    user_id: str = Field(foreign_key="user_account.id", index=True, ondelete="CASCADE")
+    role: str = Field(sa_column_kwargs={"comment": "owner|editor|viewer"})
+
+
+class RefreshToken(SQLModel, table=True):
+    """One refresh token of a rotation family; only its hash is kept."""
+
+    __tablename__ = "refresh_token"
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    user_id: str = Field(foreign_key="user_account.id", index=True, ondelete="CASCADE")
+    family_id: str = Field(index=True, sa_column_kwargs={"comment": "Tokens rotated from one login share it."})
+    token_hash: str = Field(unique=True, sa_column_kwargs={"comment": "sha256 of the token."})
+    issued_at: datetime | None = _ts("When it was issued.", nullable=False)
+    expires_at: datetime | None = _ts("It is refused after this.", nullable=False)
+    rotated_at: datetime | None = _ts("When it was exchanged; using it again revokes the family.")
+    revoked_at: datetime | None = _ts("When its family was revoked (logout or reuse).")
+
+
+class ApiKey(SQLModel, table=True):
+    """A key for scripts, acting as its user in one workspace; only its hash is kept."""
+
+    __tablename__ = "api_key"
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    user_id: str = Field(foreign_key="user_account.id", index=True, ondelete="CASCADE")
+    workspace_id: str = Field(foreign_key="workspace.id", index=True, ondelete="CASCADE")
+    name: str
+    prefix: str = Field(unique=True, sa_column_kwargs={"comment": "The key's public lookup part."})
+    key_hash: str = Field(sa_column_kwargs={"comment": "sha256 of the whole key."})
+    created_at: datetime | None = _ts("When it was created.", nullable=False)
+    expires_at: datetime | None = _ts("It is refused after this; NULL never expires.")
+    last_used_at: datetime | None = _ts("When it last authenticated a request.")
+    revoked_at: datetime | None = _ts("When it was revoked.")
+
+
+class Credential(SQLModel, table=True):
+    """A secret of a workspace, encrypted with AES-GCM under a key kept outside the database."""
+
+    __tablename__ = "credential"
+    __table_args__ = (UniqueConstraint("workspace_id", "name", name="uq_credential_name"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    workspace_id: str = Field(foreign_key="workspace.id", index=True, ondelete="CASCADE")
+    name: str = Field(sa_column_kwargs={"comment": "What nodes ask for (secrets: [name])."})
+    kind: str = Field(default="secret", sa_column_kwargs={"comment": "secret|oauth2|api_key|basic"})
+    key_id: str = Field(index=True, sa_column_kwargs={"comment": "The encryption key's id (for rotation)."})
+    nonce: bytes = Field(sa_column=Column(LargeBinary, nullable=False, comment="AES-GCM nonce, 12 bytes."))
+    ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False, comment="AES-GCM ciphertext and tag."))
+    meta: dict[str, Any] | None = _json("What may be shown: connector, scopes, expiry; never the secret.")
+    created_at: datetime | None = _ts("When it was created.", nullable=False)
+    updated_at: datetime | None = _ts("When it was last written or re-encrypted.", nullable=False)

@@ -1,0 +1,1 @@
+"""Security primitives of server mode: sealing secrets, passwords, tokens, one-time codes."""
