@@ -43,6 +43,7 @@ class SavedVersion:
     workflow: Workflow
     plugin_versions: dict[str, str]
     created: bool
+    workspace_id: str | None = None
 
 
 def digest(workflow: Workflow) -> str:
@@ -50,13 +51,16 @@ def digest(workflow: Workflow) -> str:
     return hashlib.sha256(orjson.dumps(workflow.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-async def get_workflow_row(connection: AsyncConnection, name_or_id: str) -> Any:
-    """The workflow row by name or id.
+async def get_workflow_row(connection: AsyncConnection, name_or_id: str, workspace_id: str | None = None) -> Any:
+    """The workflow row by id, or by name within ``workspace_id`` (None: the local workflows).
 
     Raises:
-        WorkflowNotFound: There is none.
+        WorkflowNotFound: There is none (in that workspace).
     """
-    row = (await connection.execute(select(WF).where((WF.c.name == name_or_id) | (WF.c.id == name_or_id)))).first()
+    scope = WF.c.workspace_id.is_(None) if workspace_id is None else WF.c.workspace_id == workspace_id
+    row = (
+        await connection.execute(select(WF).where(scope, (WF.c.name == name_or_id) | (WF.c.id == name_or_id)))
+    ).first()
     if row is None:
         raise WorkflowNotFound(
             f"no workflow named {name_or_id!r}; save it first (synthral run FILE saves and runs it)",
@@ -72,7 +76,7 @@ async def get_version(connection: AsyncConnection, workflow_id: str, version: in
         WorkflowNotFound: The workflow or the version does not exist.
     """
     query = (
-        select(VERSION, WF.c.name)
+        select(VERSION, WF.c.name, WF.c.workspace_id)
         .join(WF, WF.c.id == VERSION.c.workflow_id)
         .where(VERSION.c.workflow_id == workflow_id)
     )
@@ -90,20 +94,28 @@ async def get_version(connection: AsyncConnection, workflow_id: str, version: in
         workflow=Workflow.model_validate(row.graph),
         plugin_versions=dict(row.plugin_versions or {}),
         created=False,
+        workspace_id=row.workspace_id,
     )
 
 
 async def save_workflow(
-    connection: AsyncConnection, workflow: Workflow, plugin_versions: dict[str, str], *, owner_id: str | None = None
+    connection: AsyncConnection,
+    workflow: Workflow,
+    plugin_versions: dict[str, str],
+    *,
+    owner_id: str | None = None,
+    workspace_id: str | None = None,
 ) -> SavedVersion:
-    """Store ``workflow`` as a new version, unless the latest version is the same graph.
+    """Store ``workflow`` in ``workspace_id`` as a new version, unless the latest is the same graph.
 
-    The caller validates first. Versions are immutable: a change is always a new vN.
+    The caller validates first. Versions are immutable: a change is always a new vN. A name
+    names one workflow per workspace (None: the local workflows).
     """
     now = utcnow()
     graph = workflow.model_dump(mode="json")
     graph_digest = digest(workflow)
-    existing = (await connection.execute(select(WF).where(WF.c.name == workflow.name))).first()
+    scope = WF.c.workspace_id.is_(None) if workspace_id is None else WF.c.workspace_id == workspace_id
+    existing = (await connection.execute(select(WF).where(scope, WF.c.name == workflow.name))).first()
     if existing is None:
         workflow_id = new_id()
         await connection.execute(
@@ -112,6 +124,7 @@ async def save_workflow(
                 name=workflow.name,
                 description=workflow.description,
                 owner_id=owner_id,
+                workspace_id=workspace_id,
                 is_active=True,
                 version=1,
                 trigger_config=graph["triggers"],
@@ -136,7 +149,9 @@ async def save_workflow(
             and latest.digest == graph_digest
             and dict(latest.plugin_versions or {}) == plugin_versions
         ):
-            return SavedVersion(workflow_id, workflow.name, latest.version, workflow, plugin_versions, created=False)
+            return SavedVersion(
+                workflow_id, workflow.name, latest.version, workflow, plugin_versions, False, workspace_id
+            )
         number = (latest.version if latest is not None else 0) + 1
         await connection.execute(
             update(WF)
@@ -160,7 +175,7 @@ async def save_workflow(
             created_at=now,
         )
     )
-    return SavedVersion(workflow_id, workflow.name, number, workflow, plugin_versions, created=True)
+    return SavedVersion(workflow_id, workflow.name, number, workflow, plugin_versions, True, workspace_id)
 
 
 async def start_child(
@@ -168,7 +183,7 @@ async def start_child(
 ) -> None:
     """Queue a sub-workflow run with a deterministic id, committed with the parent's next write."""
     async with ctx.engine.database.engine.connect() as connection:
-        row = await get_workflow_row(connection, config.workflow)
+        row = await get_workflow_row(connection, config.workflow, ctx.workspace_id)
         version = await get_version(connection, row.id, config.version)
 
     def op(connection: Connection) -> None:

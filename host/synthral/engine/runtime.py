@@ -96,6 +96,7 @@ class RunContext:
     plugin_pins: Mapping[str, str]
     execution_input: dict[str, Any]
     started_at: str
+    workspace_id: str | None = None
     history: dict[tuple[str, str], StepRecord] = field(default_factory=dict)
     retries: int = 0
     steps: int = 0

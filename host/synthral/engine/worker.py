@@ -63,6 +63,7 @@ async def run_claim(engine: Engine, claim: queue.Claim) -> str:
         plugin_pins=version.plugin_versions,
         execution_input=dict(execution.input or {}),
         started_at=execution.started_at.isoformat() if execution.started_at else "",
+        workspace_id=version.workspace_id,
     )
     resumed = claim.fencing_token > 1 or execution.replay_of is not None
     if resumed:
@@ -161,7 +162,7 @@ async def _after_end(
     if status == ExecutionStatus.FAILED and error_workflow:
         try:
             async with engine.database.engine.connect() as connection:
-                row = await get_workflow_row(connection, error_workflow)
+                row = await get_workflow_row(connection, error_workflow, version.workspace_id)
                 target = await get_version(connection, row.id)
         except ConfigurationError:
             log.warning("execution %s failed and its error workflow %r does not exist", execution.id, error_workflow)

@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -86,10 +86,21 @@ class Workflow(SQLModel, table=True):
     """A workflow; its graph lives in immutable versions."""
 
     __tablename__ = "workflow"
+    __table_args__ = (
+        # Names are unique per workspace, and among local workflows (no workspace).
+        Index("uq_workflow_workspace_name", "workspace_id", "name", unique=True),
+        Index(
+            "uq_workflow_local_name",
+            "name",
+            unique=True,
+            sqlite_where=text("workspace_id IS NULL"),
+            postgresql_where=text("workspace_id IS NULL"),
+        ),
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True)
     name: str = Field(
-        index=True, unique=True, sa_column_kwargs={"comment": "Unique name; CLI and sub-workflows use it."}
+        index=True, sa_column_kwargs={"comment": "Unique in its workspace; CLI and sub-workflows use it."}
     )
     description: str | None = None
     workspace_id: str | None = Field(
