@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from synthral.engine.checkpoint import PendingOp
 from synthral.engine.retry import EffectivePolicy
 from synthral.errors import Cancelled, PluginError, SynthralError
+from synthral.security.redact import Redactor
 from synthral.store.models import Step, StepStatus, utcnow
 from synthral_sdk import BlobRef
 from synthral_sdk.types import BLOB_KEY
@@ -157,6 +158,7 @@ async def run_step(
     call: Callable[[int, str], Awaitable[Any]],
     durable_start: bool,
     timeout: float | None = None,
+    redactor: Redactor | None = None,
 ) -> Any:
     """Run one step to completion (retrying by ``policy``) and return its output.
 
@@ -170,6 +172,8 @@ async def run_step(
         call: Does the work: ``call(attempt, idempotency_key)``.
         durable_start: Record the attempt as running before calling (for side effects outside).
         timeout: Seconds per attempt.
+        redactor: Masks the secrets granted to the call in its output and errors before they
+            are recorded or passed on; the step's output is the masked one.
 
     Raises:
         StepFailed: Attempts exhausted, or an error the policy does not retry.
@@ -198,12 +202,14 @@ async def run_step(
                 retryable=True,
             )
         except SynthralError as exc:
-            error = exc
+            error = redactor.error(exc) if redactor is not None else exc
         except (asyncio.CancelledError, Cancelled):
             with contextlib.suppress(Exception):  # the lease may be gone; the cancellation matters more
                 await ctx.write_now(attempt.end(StepStatus.CANCELLED))
             raise
         else:
+            if redactor is not None:
+                output = redactor.value(output)
             stored = pack_output(ctx, output)
             ctx.defer(attempt.end(StepStatus.COMPLETED, output=stored))
             ctx.history[(node_id, iteration)] = StepRecord(attempts=number, output=stored, completed=True)

@@ -29,6 +29,7 @@ from synthral.engine.runtime import RunContext
 from synthral.engine.templates import render
 from synthral.errors import InputInvalid, NonRetryableError, SynthralError
 from synthral.plugins.proxy import RemoteCapability
+from synthral.security.redact import Redactor
 from synthral.store.models import ExecutionStatus, Step, StepStatus, WorkflowExecution, WorkflowSignal, utcnow
 
 __all__ = ["TRIGGER_KEY", "NodeFunction", "make_node", "state_key"]
@@ -170,9 +171,13 @@ async def _invoke(
     op = operation or (next(iter(operations)) if len(operations) == 1 else None)
     if op is None:
         raise InputInvalid(f"node '{node.id}': {node_type} has several operations; set 'operation'")
-    secrets = await ctx.secrets_for(node.secrets)
+    redactor = Redactor()
 
     async def call(attempt: int, key: str) -> Any:
+        # Resolved per attempt, so a missing secret fails the step (recorded, naming it), and
+        # masked from what the attempt leaves behind: its output, its error, the log lines.
+        secrets = await ctx.secrets_for(node.secrets)
+        redactor.add(*secrets.values())
         context = ctx.engine.plugins.context(
             timeout=node.timeout,
             secrets=secrets,
@@ -193,6 +198,7 @@ async def _invoke(
         call=call,
         durable_start=isinstance(handle, RemoteCapability),
         timeout=node.timeout,
+        redactor=redactor,
     )
 
 

@@ -36,26 +36,32 @@ STEP = Step.__table__  # type: ignore[attr-defined]
 LOG = ExecutionLog.__table__  # type: ignore[attr-defined]
 _LOG_INSERT = insert(LOG)
 
-SecretResolver = Callable[[list[str]], Awaitable[dict[str, str]]]
-"""Returns the values of the named secrets granted to a step."""
+SecretResolver = Callable[[list[str], str | None], Awaitable[dict[str, str]]]
+"""``await resolver(names, workspace_id)``: the values of the named secrets granted to a step.
+
+``workspace_id`` is the workspace of the step's workflow; None for a workflow that belongs to
+none (local mode).
+"""
 
 
 class EnvSecretResolver:
     """Secrets from ``SYNTHRAL_SECRET_<NAME>`` environment variables (the local default).
 
-    The server's encrypted secret store replaces it; this one keeps a single-user
-    machine working without one.
+    The server resolves from the workspace's encrypted credentials instead
+    (``synthral.services.secrets.CredentialSecretResolver``), falling back to this one for
+    workflows that belong to no workspace; a single-user machine needs nothing else.
     """
 
-    async def __call__(self, names: list[str]) -> dict[str, str]:
-        """The values of ``names``.
+    async def __call__(self, names: list[str], workspace_id: str | None = None) -> dict[str, str]:
+        """The values of ``names`` (``workspace_id`` is ignored: the environment is the machine's).
 
         Raises:
             ConfigurationError: A secret is not set.
         """
+        del workspace_id
         values = {}
         for name in names:
-            variable = "SYNTHRAL_SECRET_" + name.upper().replace("-", "_")
+            variable = "SYNTHRAL_SECRET_" + name.upper().replace("-", "_").replace(".", "_")
             value = os.environ.get(variable)
             if value is None:
                 raise ConfigurationError(
@@ -188,8 +194,8 @@ class RunContext:
         self.defer(lambda connection: connection.execute(_LOG_INSERT, row))
 
     async def secrets_for(self, names: list[str]) -> dict[str, str]:
-        """The secrets a node is granted."""
-        return await self.engine.secrets(names) if names else {}
+        """The secrets a node is granted, from its workflow's workspace."""
+        return await self.engine.secrets(names, self.workspace_id) if names else {}
 
 
 class Engine:
