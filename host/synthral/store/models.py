@@ -22,6 +22,7 @@ __all__ = [
     "ExecutionLog",
     "ExecutionStatus",
     "Membership",
+    "OAuthState",
     "RefreshToken",
     "Role",
     "ScheduleFire",
@@ -446,3 +447,31 @@ class Credential(SQLModel, table=True):
     meta: dict[str, Any] | None = _json("What may be shown: connector, scopes, expiry; never the secret.")
     created_at: datetime | None = _ts("When it was created.", nullable=False)
     updated_at: datetime | None = _ts("When it was last written or re-encrypted.", nullable=False)
+
+
+class OAuthState(SQLModel, table=True):
+    """A pending OAuth authorization: created when a user starts connecting, spent by the callback."""
+
+    __tablename__ = "oauth_state"
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    state_hash: str = Field(
+        unique=True,
+        sa_column_kwargs={"comment": "sha256 of the state sent to the provider; the state itself is never kept."},
+    )
+    workspace_id: str = Field(foreign_key="workspace.id", index=True, ondelete="CASCADE")
+    user_id: str = Field(sa_column_kwargs={"comment": "The user who started the authorization."})
+    connector: str = Field(
+        sa_column_kwargs={"comment": "The connector's slug; the callback must come for the same one."}
+    )
+    key_id: str | None = Field(default=None, sa_column_kwargs={"comment": "The key that sealed the code verifier."})
+    code_verifier: bytes | None = Field(
+        default=None,
+        sa_column=Column(
+            LargeBinary, nullable=True, comment="PKCE code verifier, sealed (nonce + ciphertext); NULL without PKCE."
+        ),
+    )
+    redirect_uri: str = Field(sa_column_kwargs={"comment": "Sent again with the code, as RFC 6749 requires."})
+    created_at: datetime | None = _ts("When the authorization started.", nullable=False)
+    expires_at: datetime | None = _ts("The callback is refused after this.", nullable=False, index=True)
+    used_at: datetime | None = _ts("When a callback spent it; NULL means still pending.")
