@@ -52,15 +52,19 @@ def digest(workflow: Workflow) -> str:
 
 
 async def get_workflow_row(connection: AsyncConnection, name_or_id: str, workspace_id: str | None = None) -> Any:
-    """The workflow row by id, or by name within ``workspace_id`` (None: the local workflows).
+    """The workflow row by id or name.
+
+    With ``workspace_id``, only that workspace's workflows are found. Without, an id finds any
+    workflow and a name only the local ones (those outside every workspace).
 
     Raises:
         WorkflowNotFound: There is none (in that workspace).
     """
-    scope = WF.c.workspace_id.is_(None) if workspace_id is None else WF.c.workspace_id == workspace_id
-    row = (
-        await connection.execute(select(WF).where(scope, (WF.c.name == name_or_id) | (WF.c.id == name_or_id)))
-    ).first()
+    if workspace_id is None:
+        match = (WF.c.id == name_or_id) | (WF.c.workspace_id.is_(None) & (WF.c.name == name_or_id))
+    else:
+        match = (WF.c.workspace_id == workspace_id) & ((WF.c.id == name_or_id) | (WF.c.name == name_or_id))
+    row = (await connection.execute(select(WF).where(match))).first()
     if row is None:
         raise WorkflowNotFound(
             f"no workflow named {name_or_id!r}; save it first (synthral run FILE saves and runs it)",

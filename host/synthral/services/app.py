@@ -8,13 +8,20 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from synthral.config import Settings
-from synthral.engine.runtime import Engine
+from synthral.engine.runtime import Engine, EnvSecretResolver, SecretResolver
+from synthral.errors import NotFound
 from synthral.plugins.host import PluginHost
+from synthral.security.crypto import KeyRing
 from synthral.services.plugins import PluginService
+from synthral.services.secret_stores import credentials_from_env, secret_resolver_from_env
+from synthral.services.secrets import CredentialSecretResolver, CredentialService
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
 
-__all__ = ["App", "open_app"]
+__all__ = ["STORE_LOGIN_CREDENTIAL", "App", "open_app", "secret_source"]
+
+STORE_LOGIN_CREDENTIAL = "secret-store"
+"""The workspace credential holding an external secret store's login fields (e.g. client_id, client_secret)."""
 
 
 @dataclass
@@ -27,20 +34,54 @@ class App:
     engine: Engine
     workflows: WorkflowService
     plugin_service: PluginService
+    keyring: KeyRing
+    credentials: CredentialService
+
+
+def secret_source(plugins: PluginHost, credentials: CredentialService) -> SecretResolver:
+    """Where steps' secrets come from: ``SYNTHRAL_SECRET_STORE``'s plugin, else the encrypted credentials.
+
+    Workflows outside any workspace (the local CLI) also read ``SYNTHRAL_SECRET_<NAME>``.
+    """
+
+    async def store_login(workspace_id: str | None) -> dict[str, str]:
+        if workspace_id is not None:
+            try:
+                value = await credentials.get_value(workspace_id, STORE_LOGIN_CREDENTIAL)
+            except NotFound:
+                pass
+            else:
+                if isinstance(value, dict):
+                    return {str(k): str(v) for k, v in value.items()}
+        return await credentials_from_env(workspace_id)
+
+    external = secret_resolver_from_env(plugins, store_login)
+    if external is not None:
+        return external
+    return CredentialSecretResolver(credentials, fallback=EnvSecretResolver())
 
 
 @asynccontextmanager
 async def open_app(settings: Settings | None = None) -> AsyncIterator[App]:
     """Open the database (migrating it), the plugin host and the engine; close them after."""
     settings = settings or Settings.from_env()
+    keyring = KeyRing.from_env(settings.home)
     database = Database.from_settings(settings)
     await database.migrate()
     plugins = PluginHost(settings)
+    credentials = CredentialService(database, keyring)
     lease = float(os.environ.get("WORKFLOW_LEASE_SECONDS", "30"))
-    engine = Engine(database, plugins, lease_seconds=lease)
     try:
+        engine = Engine(database, plugins, lease_seconds=lease, secrets=secret_source(plugins, credentials))
         yield App(
-            settings, database, plugins, engine, WorkflowService(database, plugins, engine), PluginService(plugins)
+            settings,
+            database,
+            plugins,
+            engine,
+            WorkflowService(database, plugins, engine),
+            PluginService(plugins),
+            keyring,
+            credentials,
         )
     finally:
         await plugins.close()

@@ -32,7 +32,7 @@ from synthral.errors import PluginAlreadyInstalled, RetryableError
 from synthral.plugins.host import PluginHost
 from synthral.plugins.registry import load_registry
 from synthral.services.app import App, open_app
-from synthral.services.workflows import ExecutionView
+from synthral.services.workflows import ExecutionView, WorkflowService
 from synthral.store.models import ExecutionStatus
 from synthral_sdk.types import JSONObject
 
@@ -165,3 +165,9 @@ async def _wait(app: App, execution_id: str) -> ExecutionView:
         if view.status in ExecutionStatus.TERMINAL:
             return view
         await asyncio.sleep(0.05)
+
+
+async def load_demo_workflows(workflows: WorkflowService, *, workspace_id: str | None = None) -> list[str]:
+    """Save the demo workflow into ``workspace_id`` (None: the local workflows); return the names saved."""
+    saved = await workflows.save(load_workflow(DEMO_WORKFLOW), workspace_id=workspace_id)
+    return [saved.name]

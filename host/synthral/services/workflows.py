@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jsonschema
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from synthral.engine import queue
 from synthral.engine.engine_nodes import HumanInputConfig
@@ -22,12 +22,27 @@ from synthral.errors import ConfigurationError, InputInvalid, SynthralError
 from synthral.plugins.host import PluginHost
 from synthral.plugins.proxy import RemoteCapability
 from synthral.store.db import Database
-from synthral.store.models import ExecutionStatus, Step, StepStatus, WorkflowExecution, utcnow
+from synthral.store.models import (
+    CheckpointBlob,
+    CheckpointRow,
+    CheckpointWrite,
+    ExecutionStatus,
+    Step,
+    StepStatus,
+    WorkflowExecution,
+    WorkflowVersion,
+    utcnow,
+)
+from synthral.store.models import Workflow as WorkflowRow
 from synthral_sdk import CapabilitySpec
 
 __all__ = ["ExecutionNotFound", "ExecutionView", "WorkflowService"]
 
 EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
+WF = WorkflowRow.__table__  # type: ignore[attr-defined]
+VERSION = WorkflowVersion.__table__  # type: ignore[attr-defined]
+CHECKPOINT_TABLES = tuple(m.__table__ for m in (CheckpointWrite, CheckpointBlob, CheckpointRow))  # type: ignore[union-attr]
+_SUMMARY = (WF.c.id, WF.c.name, WF.c.description, WF.c.version, WF.c.is_active, WF.c.created_at, WF.c.updated_at)
 STEP = Step.__table__  # type: ignore[attr-defined]
 
 
@@ -90,7 +105,9 @@ class WorkflowService:
                     pins[node_type.split("/", 1)[0]] = handle.process.options.version
         return pins
 
-    async def save(self, workflow: Workflow) -> SavedVersion:
+    async def save(
+        self, workflow: Workflow, *, workspace_id: str | None = None, owner_id: str | None = None
+    ) -> SavedVersion:
         """Validate and store a workflow; a changed graph (or plugin set) becomes a new version.
 
         Raises:
@@ -99,15 +116,64 @@ class WorkflowService:
         ensure_valid(workflow, self._lookup, known_types=SpecCatalog.from_entries(self.plugins.catalog()).types)
         pins = self._pins(workflow)
         async with self.database.transaction() as connection:
-            saved = await save_workflow(connection, workflow, pins)
+            saved = await save_workflow(connection, workflow, pins, owner_id=owner_id, workspace_id=workspace_id)
             await sync_schedules(connection, saved.workflow_id, workflow)
         return saved
 
-    async def get(self, name_or_id: str, version: int | None = None) -> SavedVersion:
-        """A workflow version (the latest by default)."""
+    async def get(
+        self, name_or_id: str, version: int | None = None, *, workspace_id: str | None = None
+    ) -> SavedVersion:
+        """A workflow version (the latest by default), in ``workspace_id`` when given."""
         async with self.database.engine.connect() as connection:
-            row = await get_workflow_row(connection, name_or_id)
+            row = await get_workflow_row(connection, name_or_id, workspace_id)
             return await get_version(connection, row.id, version)
+
+    async def list_workflows(
+        self, *, workspace_id: str | None = None, limit: int = 50, after: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Workflows (of ``workspace_id``; else the local ones), by name; ``after`` (a name) pages on."""
+        scope = WF.c.workspace_id.is_(None) if workspace_id is None else WF.c.workspace_id == workspace_id
+        query = select(*_SUMMARY).where(scope).order_by(WF.c.name).limit(limit)
+        if after is not None:
+            query = query.where(WF.c.name > after)
+        async with self.database.engine.connect() as connection:
+            return [_row(r) for r in await connection.execute(query)]
+
+    async def versions(self, name_or_id: str, *, workspace_id: str | None = None) -> list[dict[str, Any]]:
+        """Every version of a workflow, newest first, with the plugin versions each pins."""
+        async with self.database.engine.connect() as connection:
+            row = await get_workflow_row(connection, name_or_id, workspace_id)
+            rows = await connection.execute(
+                select(VERSION.c.version, VERSION.c.digest, VERSION.c.plugin_versions, VERSION.c.created_at)
+                .where(VERSION.c.workflow_id == row.id)
+                .order_by(VERSION.c.version.desc())
+            )
+            return [_row(r) for r in rows]
+
+    async def delete(self, name_or_id: str, *, workspace_id: str | None = None) -> None:
+        """Delete a workflow with its versions, schedules and history.
+
+        Raises:
+            ConfigurationError: It has runs in progress; cancel them first.
+        """
+        async with self.database.transaction() as connection:
+            row = await get_workflow_row(connection, name_or_id, workspace_id)
+            live = await connection.execute(
+                select(func.count())
+                .select_from(EXEC)
+                .where(EXEC.c.workflow_id == row.id, EXEC.c.status.notin_(tuple(ExecutionStatus.TERMINAL)))
+            )
+            if live.scalar_one():
+                raise ConfigurationError(
+                    f"workflow {row.name!r} has runs in progress; cancel them, then delete it",
+                    details={"workflow": row.name},
+                )
+            runs = (await connection.execute(select(EXEC.c.id).where(EXEC.c.workflow_id == row.id))).scalars().all()
+            for table in CHECKPOINT_TABLES:
+                await connection.execute(delete(table).where(table.c.thread_id.in_(runs)))
+            # Runs, their steps, logs and signals, versions, schedules and fires go by cascade.
+            await connection.execute(delete(EXEC).where(EXEC.c.workflow_id == row.id))
+            await connection.execute(delete(WF).where(WF.c.id == row.id))
 
     # -- runs ----------------------------------------------------------------------------
 
@@ -119,15 +185,32 @@ class WorkflowService:
         version: int | None = None,
         trigger: str = "manual",
         execution_id: str | None = None,
+        workspace_id: str | None = None,
     ) -> str:
-        """Queue a run of a workflow version; returns the execution id."""
+        """Queue a run of a workflow version (in ``workspace_id`` when given); returns the execution id."""
+        execution_id, _ = await self.start_once(
+            name_or_id, input, version=version, trigger=trigger, execution_id=execution_id, workspace_id=workspace_id
+        )
+        return execution_id
+
+    async def start_once(
+        self,
+        name_or_id: str,
+        input: dict[str, Any] | None = None,
+        *,
+        version: int | None = None,
+        trigger: str = "manual",
+        execution_id: str | None = None,
+        workspace_id: str | None = None,
+    ) -> tuple[str, bool]:
+        """Like :meth:`start`; also says whether the run is new (False: ``execution_id`` existed)."""
         async with self.database.transaction() as connection:
-            row = await get_workflow_row(connection, name_or_id)
+            row = await get_workflow_row(connection, name_or_id, workspace_id)
             saved = await get_version(connection, row.id, version)
             if execution_id is not None:
                 existing = (await connection.execute(select(EXEC.c.id).where(EXEC.c.id == execution_id))).first()
                 if existing is not None:
-                    return execution_id
+                    return execution_id, False
             execution_id = await queue.enqueue(
                 connection,
                 workflow_id=saved.workflow_id,
@@ -137,31 +220,38 @@ class WorkflowService:
                 execution_id=execution_id,
             )
         self.engine.notify()
-        return execution_id
+        return execution_id, True
 
-    async def start_by_signal(self, name_or_id: str, signal: str, data: dict[str, Any], dedupe_key: str) -> str:
+    async def start_by_signal(
+        self, name_or_id: str, signal: str, data: dict[str, Any], dedupe_key: str, *, workspace_id: str | None = None
+    ) -> str:
         """Start a run of a workflow with a matching signal trigger; the same dedupe key starts one run.
 
         Raises:
             ConfigurationError: The workflow has no signal trigger for ``signal``.
         """
-        saved = await self.get(name_or_id)
+        saved = await self.get(name_or_id, workspace_id=workspace_id)
         if not any(isinstance(t, SignalTrigger) and t.signal == signal for t in saved.workflow.triggers):
             raise ConfigurationError(
                 f"workflow {saved.name!r} has no signal trigger for {signal!r}; add "
                 f'{{"type": "signal", "signal": "{signal}"}} to its triggers'
             )
         execution_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"synthral:start:{saved.workflow_id}:{signal}:{dedupe_key}"))
-        return await self.start(saved.workflow_id, data, trigger="signal", execution_id=execution_id)
+        return await self.start(
+            saved.workflow_id, data, trigger="signal", execution_id=execution_id, workspace_id=workspace_id
+        )
 
-    async def execution(self, execution_id: str) -> ExecutionView:
-        """An execution and every step attempt.
+    async def execution(self, execution_id: str, *, workspace_id: str | None = None) -> ExecutionView:
+        """An execution and every step attempt (of a workflow in ``workspace_id`` when given).
 
         Raises:
-            ExecutionNotFound: No such execution.
+            ExecutionNotFound: No such execution (in that workspace).
         """
+        query = select(EXEC).where(EXEC.c.id == execution_id)
+        if workspace_id is not None:
+            query = query.join(WF, WF.c.id == EXEC.c.workflow_id).where(WF.c.workspace_id == workspace_id)
         async with self.database.engine.connect() as connection:
-            row = (await connection.execute(select(EXEC).where(EXEC.c.id == execution_id))).first()
+            row = (await connection.execute(query)).first()
             if row is None:
                 raise ExecutionNotFound(f"no execution {execution_id}", details={"execution_id": execution_id})
             steps = await connection.execute(
@@ -170,30 +260,42 @@ class WorkflowService:
             return ExecutionView(_row(row), [_row(step) for step in steps])
 
     async def executions(
-        self, *, workflow: str | None = None, status: str | None = None, limit: int = 50, before: str | None = None
+        self,
+        *,
+        workflow: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        before: str | None = None,
+        workspace_id: str | None = None,
     ) -> list[dict[str, Any]]:
         """Executions, newest first; ``before`` (an execution id) pages further back."""
         query = select(EXEC).order_by(EXEC.c.started_at.desc(), EXEC.c.id.desc()).limit(limit)
+        if workspace_id is not None:
+            query = query.join(WF, WF.c.id == EXEC.c.workflow_id).where(WF.c.workspace_id == workspace_id)
         async with self.database.engine.connect() as connection:
             if workflow is not None:
-                row = await get_workflow_row(connection, workflow)
+                row = await get_workflow_row(connection, workflow, workspace_id)
                 query = query.where(EXEC.c.workflow_id == row.id)
             if status is not None:
                 query = query.where(EXEC.c.status == status)
             if before is not None:
-                anchor = (await connection.execute(select(EXEC.c.started_at).where(EXEC.c.id == before))).first()
+                anchor = (
+                    await connection.execute(select(EXEC.c.started_at, EXEC.c.id).where(EXEC.c.id == before))
+                ).first()
                 if anchor is not None:
-                    query = query.where(EXEC.c.started_at < anchor[0])
+                    query = query.where(
+                        (EXEC.c.started_at < anchor[0]) | ((EXEC.c.started_at == anchor[0]) & (EXEC.c.id < anchor[1]))
+                    )
             return [_row(r) for r in await connection.execute(query)]
 
     # -- control -------------------------------------------------------------------------
 
-    async def _status(self, execution_id: str) -> str:
-        return (await self.execution(execution_id)).status
+    async def _status(self, execution_id: str, workspace_id: str | None) -> str:
+        return (await self.execution(execution_id, workspace_id=workspace_id)).status
 
-    async def pause(self, execution_id: str) -> None:
+    async def pause(self, execution_id: str, *, workspace_id: str | None = None) -> None:
         """Pause at the next step boundary (a queued or waiting run pauses at once)."""
-        status = await self._status(execution_id)
+        status = await self._status(execution_id, workspace_id)
         if status in ExecutionStatus.TERMINAL:
             raise ConfigurationError(f"execution {execution_id} is {status}; only a live run can be paused")
         async with self.database.transaction() as connection:
@@ -208,9 +310,9 @@ class WorkflowService:
                 .values(status=ExecutionStatus.PAUSED, next_run_at=None)
             )
 
-    async def resume(self, execution_id: str) -> None:
+    async def resume(self, execution_id: str, *, workspace_id: str | None = None) -> None:
         """Resume a paused run."""
-        status = await self._status(execution_id)
+        status = await self._status(execution_id, workspace_id)
         if status != ExecutionStatus.PAUSED:
             raise ConfigurationError(f"execution {execution_id} is {status}, not paused")
         async with self.database.transaction() as connection:
@@ -221,9 +323,9 @@ class WorkflowService:
             )
         self.engine.notify()
 
-    async def cancel(self, execution_id: str) -> None:
+    async def cancel(self, execution_id: str, *, workspace_id: str | None = None) -> None:
         """Cancel a run: at once if nobody runs it, else its worker stops it."""
-        status = await self._status(execution_id)
+        status = await self._status(execution_id, workspace_id)
         if status in ExecutionStatus.TERMINAL:
             raise ConfigurationError(f"execution {execution_id} is {status} already")
         async with self.database.transaction() as connection:
@@ -246,6 +348,7 @@ class WorkflowService:
         name: str = "",
         data: dict[str, Any] | None = None,
         dedupe_key: str | None = None,
+        workspace_id: str | None = None,
     ) -> bool:
         """Deliver a signal once per dedupe key; returns False for a duplicate.
 
@@ -254,7 +357,7 @@ class WorkflowService:
         Raises:
             InputInvalid: The answer does not satisfy the form.
         """
-        view = await self.execution(execution_id)
+        view = await self.execution(execution_id, workspace_id=workspace_id)
         if view.status in ExecutionStatus.TERMINAL:
             raise ConfigurationError(f"execution {execution_id} is {view.status}; it takes no more signals")
         payload = data or {}
@@ -292,7 +395,14 @@ class WorkflowService:
 
     # -- replay --------------------------------------------------------------------------
 
-    async def replay(self, execution_id: str, *, from_node: str | None = None, latest: bool = False) -> str:
+    async def replay(
+        self,
+        execution_id: str,
+        *,
+        from_node: str | None = None,
+        latest: bool = False,
+        workspace_id: str | None = None,
+    ) -> str:
         """Run a finished execution again, reusing recorded outputs.
 
         Without ``from_node`` the new run reuses every completed step, so it restarts at the
@@ -303,7 +413,7 @@ class WorkflowService:
         Raises:
             ConfigurationError: The execution has not ended, or ``from_node`` is not a node.
         """
-        view = await self.execution(execution_id)
+        view = await self.execution(execution_id, workspace_id=workspace_id)
         original = view.execution
         if original["status"] not in ExecutionStatus.TERMINAL:
             raise ConfigurationError(f"execution {execution_id} is {original['status']}; replay a finished run")

@@ -1,0 +1,84 @@
+"""The FastAPI application: routes under ``/api/v1``, the gate in front, problems for errors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from synthral.api.gate import Gate
+from synthral.api.limits import Limits
+from synthral.api.problems import PROBLEM_RESPONSES, install_problem_handlers
+from synthral.api.routes import auth, connectors, credentials, events, executions, hooks, plugins, workflows
+from synthral.api.state import ServerState
+from synthral.config import Settings
+from synthral.services.app import App, open_app
+from synthral.services.identity import IdentityService
+from synthral.services.oauth import OAuthService
+from synthral.services.webhooks import WebhookService
+
+__all__ = ["API_PREFIX", "assemble", "create_app", "open_server"]
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(server: ServerState) -> FastAPI:
+    """The API over ``server``'s services."""
+    app = FastAPI(
+        title="SynthralOS",
+        version="1",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.server = server
+    install_problem_handlers(app)
+    for module in (auth, workflows, executions, plugins, connectors, credentials, hooks, events):
+        app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
+
+    @app.get(f"{API_PREFIX}/health", tags=["health"])
+    async def health() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    local = server.identity.local_principal if server.local else None
+    app.add_middleware(Gate, authenticate=server.identity.authenticate, local=local, limits=server.limits)
+    return app
+
+
+def assemble(host: App, *, local: bool = False, public_url: str, limits: Limits | None = None) -> ServerState:
+    """The server's services over an open host."""
+    identity = IdentityService(
+        host.database, signing_key=IdentityService.signing_key_from_env(host.settings.home), keyring=host.keyring
+    )
+    return ServerState(
+        app=host,
+        identity=identity,
+        credentials=host.credentials,
+        oauth=OAuthService(host.database, host.credentials, host.keyring, host.plugins, public_url=public_url),
+        webhooks=WebhookService(host.workflows, host.credentials, host.plugins),
+        local=local,
+        public_url=public_url.rstrip("/"),
+        limits=limits or Limits.from_env(),
+    )
+
+
+@asynccontextmanager
+async def open_server(
+    settings: Settings | None = None,
+    *,
+    local: bool = False,
+    public_url: str | None = None,
+    limits: Limits | None = None,
+) -> AsyncIterator[ServerState]:
+    """Open the host (database, plugins, engine) with the server's services; close them after."""
+    settings = settings or Settings.from_env()
+    url = public_url or os.environ.get("SYNTHRAL_PUBLIC_URL") or "http://127.0.0.1:8000"
+    async with open_app(settings) as host:
+        state = assemble(host, local=local, public_url=url, limits=limits)
+        try:
+            yield state
+        finally:
+            await state.oauth.close()

@@ -1,0 +1,150 @@
+"""WebSocket ``/api/v1/ws``: live execution events for what the subscriber may see.
+
+The client authenticates with its first message (or an ``Authorization`` header):
+``{"type": "auth", "token": "...", "workspace": "slug"}``; then subscribes:
+``{"type": "subscribe"}`` for the whole workspace or ``{"type": "subscribe", "execution_id": "..."}``.
+Every message is checked against the caller's current role; a token that expires or a
+membership that ends closes the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from synthral.api.state import ServerState
+from synthral.errors import AuthenticationFailed, SynthralError
+from synthral.services.events import EventWatcher
+from synthral.services.identity import Principal
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["events"])
+POLL_SECONDS = 0.25
+RECHECK_SECONDS = 30.0
+AUTH_TIMEOUT = 10.0
+MAX_MESSAGE = 4096
+CLOSE_POLICY = 1008  # policy violation: not authenticated or not allowed
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def _receive(websocket: WebSocket, timeout: float | None = None) -> dict[str, Any]:
+    raw = await asyncio.wait_for(websocket.receive_text(), timeout)
+    if len(raw) > MAX_MESSAGE:
+        raise _Refused(f"messages are limited to {MAX_MESSAGE} bytes")
+    try:
+        message = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise _Refused("messages are JSON objects") from None
+    if not isinstance(message, dict):
+        raise _Refused("messages are JSON objects")
+    return message
+
+
+async def _workspace(server: ServerState, principal: Principal, wanted: str | None) -> tuple[str, str]:
+    memberships = await server.identity.workspaces_of(principal.user_id)
+    if principal.workspace_id is not None:
+        memberships = [(w, r) for w, r in memberships if w.id == principal.workspace_id]
+    for row, role in memberships:
+        if (wanted is None and len(memberships) == 1) or wanted in (row.id, row.slug):
+            return row.id, role
+    raise _Refused("no such workspace for you; name one you belong to in 'workspace'")
+
+
+@router.websocket("/ws")
+async def events(websocket: WebSocket) -> None:
+    """Stream execution events of one workspace (or one execution) as JSON messages."""
+    server: ServerState = websocket.app.state.server
+    await websocket.accept()
+    try:
+        await _serve(server, websocket)
+    except (WebSocketDisconnect, asyncio.CancelledError):
+        return
+    except _Refused as refused:
+        with contextlib.suppress(Exception):
+            await websocket.send_text(orjson.dumps({"type": "error", "detail": refused.reason}).decode())
+            await websocket.close(CLOSE_POLICY, refused.reason[:120])
+    except TimeoutError:
+        with contextlib.suppress(Exception):
+            await websocket.close(CLOSE_POLICY, "authenticate within 10 s")
+
+
+async def _serve(server: ServerState, websocket: WebSocket) -> None:
+    header = websocket.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        token, wanted = header[7:].strip(), websocket.headers.get("x-workspace")
+    else:
+        first = await _receive(websocket, AUTH_TIMEOUT)
+        if first.get("type") != "auth" or not isinstance(first.get("token"), str):
+            if server.local:
+                token, wanted = None, None
+            else:
+                raise _Refused('authenticate first: {"type": "auth", "token": "...", "workspace": "slug"}')
+        else:
+            token, wanted = first["token"], first.get("workspace")
+    try:
+        principal = await (server.identity.authenticate(token) if token else server.identity.local_principal())
+    except AuthenticationFailed as exc:
+        raise _Refused(exc.message) from None
+    workspace_id, _ = await _workspace(server, principal, wanted if isinstance(wanted, str) else None)
+    await websocket.send_text(orjson.dumps({"type": "ready", "workspace_id": workspace_id}).decode())
+    watcher: EventWatcher | None = None
+    checked = time.monotonic()
+    inbox: asyncio.Task[dict[str, Any]] = asyncio.create_task(_receive(websocket))
+    try:
+        while True:
+            done, _ = await asyncio.wait({inbox}, timeout=POLL_SECONDS)
+            if time.monotonic() - checked > RECHECK_SECONDS:
+                await _recheck(server, token, principal, workspace_id)
+                checked = time.monotonic()
+            if done:
+                message = inbox.result()
+                await _recheck(server, token, principal, workspace_id)  # every message is authorised anew
+                watcher = await _subscribe(server, workspace_id, message)
+                await websocket.send_text(
+                    orjson.dumps({"type": "subscribed", "execution_id": watcher.execution_id}).decode()
+                )
+                inbox = asyncio.create_task(_receive(websocket))
+            if watcher is not None:
+                for event in await watcher.poll():
+                    await websocket.send_text(orjson.dumps({"type": "event", **event}).decode())
+    finally:
+        inbox.cancel()
+        with contextlib.suppress(BaseException):
+            await inbox
+
+
+async def _recheck(server: ServerState, token: str | None, principal: Principal, workspace_id: str) -> None:
+    if token is not None:
+        try:
+            await server.identity.authenticate(token)
+        except AuthenticationFailed as exc:
+            raise _Refused(exc.message) from None
+    if await server.identity.role_in(principal.user_id, workspace_id) is None:
+        raise _Refused("you are no longer a member of this workspace")
+
+
+async def _subscribe(server: ServerState, workspace_id: str, message: dict[str, Any]) -> EventWatcher:
+    if message.get("type") != "subscribe":
+        raise _Refused('send {"type": "subscribe"} or {"type": "subscribe", "execution_id": "..."}')
+    execution_id = message.get("execution_id")
+    if execution_id is not None:
+        if not isinstance(execution_id, str):
+            raise _Refused("execution_id is a string")
+        try:
+            await server.app.workflows.execution(execution_id, workspace_id=workspace_id)
+        except SynthralError:
+            raise _Refused(f"no execution {execution_id[:64]!r} in this workspace") from None
+    watcher = EventWatcher(server.app.database, workspace_id, execution_id)
+    await watcher.start()
+    return watcher

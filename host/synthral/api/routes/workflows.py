@@ -1,0 +1,178 @@
+"""Workflows: create, read, list, update (a new version), delete, versions, run, their executions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response, status
+from pydantic import BaseModel, Field
+
+from synthral.api.access import Editor, Viewer
+from synthral.api.pagination import Page, encode_cursor, text_cursor
+from synthral.api.state import ServerState, server_of
+from synthral.engine.model import Workflow
+from synthral.engine.repository import SavedVersion
+from synthral.errors import Conflict, InputInvalid, SynthralError
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/workflows", tags=["workflows"])
+Server = Annotated[ServerState, Depends(server_of)]
+Limit = Annotated[int, Query(ge=1, le=200, description="Items per page.")]
+Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page.")]
+
+
+class WorkflowSaved(BaseModel):
+    """A stored workflow version."""
+
+    id: str
+    name: str
+    version: int
+    created: bool = Field(description="False when the graph equals the latest version (no new version).")
+    plugin_versions: dict[str, str]
+
+
+class WorkflowDetail(WorkflowSaved):
+    """A workflow version with its graph."""
+
+    workflow: Workflow
+
+
+class WorkflowSummary(BaseModel):
+    """A workflow in a listing."""
+
+    id: str
+    name: str
+    description: str | None = None
+    version: int
+    is_active: bool
+    created_at: str
+    updated_at: str
+
+
+class VersionSummary(BaseModel):
+    """One version of a workflow."""
+
+    version: int
+    digest: str
+    plugin_versions: dict[str, str]
+    created_at: str
+
+
+class RunRequest(BaseModel):
+    """Start a run."""
+
+    model_config = {"extra": "forbid"}
+
+    trigger_data: dict[str, Any] = Field(default_factory=dict, description="The run's input (templates: trigger).")
+    version: int | None = Field(default=None, ge=1, description="The version to run; the latest by default.")
+
+
+class RunAccepted(BaseModel):
+    """A queued run."""
+
+    execution_id: str
+    status: str = "queued"
+
+
+def _saved(saved: SavedVersion) -> WorkflowSaved:
+    return WorkflowSaved(
+        id=saved.workflow_id,
+        name=saved.name,
+        version=saved.version,
+        created=saved.created,
+        plugin_versions=saved.plugin_versions,
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=WorkflowSaved)
+async def create_workflow(workflow: Workflow, access: Editor, server: Server) -> WorkflowSaved:
+    """Create a workflow (version 1). Its name must be new in the workspace."""
+    try:
+        await server.app.workflows.get(workflow.name, workspace_id=access.workspace_id)
+    except SynthralError:
+        pass
+    else:
+        raise Conflict(
+            f"a workflow named {workflow.name!r} exists; update it with PUT /workflows/{{id}}",
+            details={"name": workflow.name},
+        )
+    saved = await server.app.workflows.save(
+        workflow, workspace_id=access.workspace_id, owner_id=access.principal.user_id
+    )
+    return _saved(saved)
+
+
+@router.get("", response_model=Page[WorkflowSummary])
+async def list_workflows(access: Viewer, server: Server, limit: Limit = 50, cursor: Cursor = None) -> Page[Any]:
+    """The workspace's workflows, by name."""
+    rows = await server.app.workflows.list_workflows(
+        workspace_id=access.workspace_id, limit=limit, after=text_cursor(cursor)
+    )
+    return Page(items=rows, next_cursor=encode_cursor(rows[-1]["name"]) if len(rows) == limit else None)
+
+
+@router.get("/{workflow_id}", response_model=WorkflowDetail)
+async def get_workflow(
+    workflow_id: str, access: Viewer, server: Server, version: Annotated[int | None, Query(ge=1)] = None
+) -> WorkflowDetail:
+    """A workflow's latest version (or ``version``), with its graph."""
+    saved = await server.app.workflows.get(workflow_id, version, workspace_id=access.workspace_id)
+    return WorkflowDetail(**_saved(saved).model_dump(), workflow=saved.workflow)
+
+
+@router.put("/{workflow_id}", response_model=WorkflowSaved)
+async def update_workflow(workflow_id: str, workflow: Workflow, access: Editor, server: Server) -> WorkflowSaved:
+    """Save a new version of a workflow (no new version if the graph is unchanged)."""
+    current = await server.app.workflows.get(workflow_id, workspace_id=access.workspace_id)
+    if workflow.name != current.name:
+        raise InputInvalid(
+            f"the body names workflow {workflow.name!r} but the URL names {current.name!r}; a workflow keeps its name",
+            details={"name": workflow.name},
+        )
+    saved = await server.app.workflows.save(
+        workflow, workspace_id=access.workspace_id, owner_id=access.principal.user_id
+    )
+    return _saved(saved)
+
+
+@router.delete("/{workflow_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_workflow(workflow_id: str, access: Editor, server: Server) -> Response:
+    """Delete a workflow with its versions, schedules and finished runs."""
+    await server.app.workflows.delete(workflow_id, workspace_id=access.workspace_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{workflow_id}/versions", response_model=list[VersionSummary])
+async def list_versions(workflow_id: str, access: Viewer, server: Server) -> list[dict[str, Any]]:
+    """Every version, newest first."""
+    return await server.app.workflows.versions(workflow_id, workspace_id=access.workspace_id)
+
+
+@router.post("/{workflow_id}/run", status_code=status.HTTP_202_ACCEPTED, response_model=RunAccepted)
+async def run_workflow(workflow_id: str, request: RunRequest, access: Editor, server: Server) -> RunAccepted:
+    """Queue a run; it starts as soon as a worker is free. Follow it at /executions/{id} or the WebSocket."""
+    execution_id = await server.app.workflows.start(
+        workflow_id, request.trigger_data, version=request.version, workspace_id=access.workspace_id
+    )
+    return RunAccepted(execution_id=execution_id)
+
+
+@router.get("/{workflow_id}/executions")
+async def workflow_executions(
+    workflow_id: str,
+    access: Viewer,
+    server: Server,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    status_filter: Annotated[str | None, Query(alias="status", max_length=32)] = None,
+) -> Page[dict[str, Any]]:
+    """A workflow's executions, newest first."""
+    rows = await server.app.workflows.executions(
+        workflow=workflow_id,
+        status=status_filter,
+        limit=limit,
+        before=text_cursor(cursor),
+        workspace_id=access.workspace_id,
+    )
+    return Page(items=rows, next_cursor=encode_cursor(rows[-1]["id"]) if len(rows) == limit else None)
