@@ -30,6 +30,7 @@ app.command("scheduler")(scheduling.scheduler)
 app.command("prune")(scheduling.prune)
 app.command("serve")(server.serve)
 app.add_typer(server.user_app, name="user")
+app.add_typer(server.secrets_app, name="secrets")
 
 
 @app.callback()

@@ -16,9 +16,10 @@ import typer
 from synthral.cli.common import console, err_console, run
 from synthral.errors import ConfigurationError
 
-__all__ = ["serve", "user_app"]
+__all__ = ["secrets_app", "serve", "user_app"]
 
 user_app = typer.Typer(help="Accounts and workspaces of a server.", no_args_is_help=True)
+secrets_app = typer.Typer(help="The encrypted credentials' keys.", no_args_is_help=True)
 
 
 def _loopback(host: str) -> bool:
@@ -139,3 +140,20 @@ def create_user(
                     console.print(f"member of {existing.slug} as {role}")
 
     run(go())
+
+
+@secrets_app.command("rotate")
+def rotate_secrets() -> None:
+    """Re-seal every credential under the primary key (the first of SYNTHRAL_SECRET_KEYS).
+
+    Add the new key first in SYNTHRAL_SECRET_KEYS with the old one after it, restart the
+    processes, run this, then retire the old key. Runs in flight keep working throughout.
+    """
+    from synthral.services.app import open_app
+
+    async def go() -> int:
+        async with open_app() as app:
+            return await app.credentials.rotate()
+
+    count = run(go())
+    console.print(f"re-sealed {count} credential(s) under the primary key")

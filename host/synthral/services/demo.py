@@ -167,7 +167,13 @@ async def _wait(app: App, execution_id: str) -> ExecutionView:
         await asyncio.sleep(0.05)
 
 
-async def load_demo_workflows(workflows: WorkflowService, *, workspace_id: str | None = None) -> list[str]:
-    """Save the demo workflow into ``workspace_id`` (None: the local workflows); return the names saved."""
+async def load_demo_workflows(
+    workflows: WorkflowService, *, workspace_id: str | None = None, console: Console | None = None
+) -> list[str]:
+    """Install the first-party plugins if missing, save the demo workflow into ``workspace_id``.
+
+    Returns the names saved (None as the workspace: the local workflows).
+    """
+    await _install_first_party(workflows.plugins, console or Console(quiet=True))
     saved = await workflows.save(load_workflow(DEMO_WORKFLOW), workspace_id=workspace_id)
     return [saved.name]
