@@ -11,12 +11,13 @@ from fastapi import FastAPI
 from synthral.api.gate import Gate
 from synthral.api.limits import Limits
 from synthral.api.problems import PROBLEM_RESPONSES, install_problem_handlers
-from synthral.api.routes import auth, connectors, credentials, events, executions, hooks, plugins, workflows
+from synthral.api.routes import auth, connectors, credentials, events, executions, hooks, oidc, plugins, workflows
 from synthral.api.state import ServerState
 from synthral.config import Settings
 from synthral.services.app import App, open_app
 from synthral.services.identity import IdentityService
 from synthral.services.oauth import OAuthService
+from synthral.services.oidc import OidcService, OidcSettings
 from synthral.services.webhooks import WebhookService
 
 __all__ = ["API_PREFIX", "assemble", "create_app", "open_server"]
@@ -35,7 +36,7 @@ def create_app(server: ServerState) -> FastAPI:
     )
     app.state.server = server
     install_problem_handlers(app)
-    for module in (auth, workflows, executions, plugins, connectors, credentials, hooks, events):
+    for module in (auth, oidc, workflows, executions, plugins, connectors, credentials, hooks, events):
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
 
     @app.get(f"{API_PREFIX}/health", tags=["health"])
@@ -49,10 +50,19 @@ def create_app(server: ServerState) -> FastAPI:
 
 
 def assemble(host: App, *, local: bool = False, public_url: str, limits: Limits | None = None) -> ServerState:
-    """The server's services over an open host."""
+    """The server's services over an open host.
+
+    Raises:
+        ConfigurationError: The ``SYNTHRAL_OIDC_*`` variables configure single sign-on in part
+            or wrongly.
+    """
     identity = IdentityService(
         host.database, signing_key=IdentityService.signing_key_from_env(host.settings.home), keyring=host.keyring
     )
+    oidc_settings = OidcSettings.from_env()
+    oidc = None
+    if oidc_settings is not None:
+        oidc = OidcService(identity, host.database, host.keyring, oidc_settings, public_url=public_url)
     return ServerState(
         app=host,
         identity=identity,
@@ -62,6 +72,7 @@ def assemble(host: App, *, local: bool = False, public_url: str, limits: Limits 
         local=local,
         public_url=public_url.rstrip("/"),
         limits=limits or Limits.from_env(),
+        oidc=oidc,
     )
 
 
@@ -82,3 +93,5 @@ async def open_server(
             yield state
         finally:
             await state.oauth.close()
+            if state.oidc is not None:
+                await state.oidc.close()

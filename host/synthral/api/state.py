@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from synthral.services.app import App
     from synthral.services.identity import IdentityService
     from synthral.services.oauth import OAuthService
+    from synthral.services.oidc import OidcService
     from synthral.services.secrets import CredentialService
     from synthral.services.webhooks import WebhookService
 
@@ -32,6 +33,7 @@ class ServerState:
         local: Desktop mode: no sign-in, bound to 127.0.0.1 only.
         public_url: The URL people and providers reach the server at (OAuth redirects).
         limits: Body, nesting and rate limits.
+        oidc: Single sign-on with an OpenID provider; None when it is not configured.
     """
 
     app: App
@@ -42,6 +44,7 @@ class ServerState:
     local: bool = False
     public_url: str = "http://127.0.0.1:8000"
     limits: Limits = field(default_factory=Limits)
+    oidc: OidcService | None = None
 
     async def connector_secrets(self, workspace_id: str, slug: str, auth_type: str) -> dict[str, str]:
         """The secrets a connector's action call is granted: its workspace credential, fresh."""

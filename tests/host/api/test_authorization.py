@@ -18,6 +18,8 @@ RANK = {"viewer": 1, "editor": 2, "owner": 3}
 PUBLIC = {
     ("POST", "/auth/login"),
     ("POST", "/auth/refresh"),
+    ("GET", "/auth/oidc/login"),
+    ("GET", "/auth/oidc/callback"),
     ("GET", "/health"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
