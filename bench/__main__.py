@@ -12,13 +12,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import engine, plugin_host
+from bench import engine, plugin_host, server
 from bench.common import Result, machine, print_table
 from synthral.cli.common import run_loop
 
 GROUPS: dict[str, Callable[[bool], Awaitable[list[Result]]]] = {
     "plugins": plugin_host.run,
     "engine": engine.run,
+    "server": server.run,
 }
 
 

@@ -11,22 +11,29 @@ every copy is answered 2xx once it is stored.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import functools
 import hashlib
 import secrets
+import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Connection
 
+from synthral.engine import queue
 from synthral.engine.model import WebhookTrigger
 from synthral.engine.repository import WorkflowNotFound
 from synthral.errors import AuthenticationFailed, ConfigurationError, NotFound
 from synthral.plugins.host import PluginHost
 from synthral.services.secrets import CredentialService
 from synthral.services.workflows import WorkflowService
+from synthral.store.db import Database
+from synthral.store.models import ExecutionStatus, utcnow
 from synthral_sdk import CapabilityKind
 from synthral_sdk.webhooks import WebhookScheme, verify_webhook_signature
 
@@ -34,6 +41,21 @@ __all__ = ["Delivery", "Subscription", "WebhookService", "webhook_credential"]
 
 KEPT_SECRETS = 2
 """The current secret and the one before it (valid until the next rotation)."""
+CACHE_SECONDS = 2.0
+"""How long a subscription (version, scheme, secrets) is reused before it is read again."""
+BATCH = 256
+"""Deliveries stored in one transaction at most."""
+_QUEUED_DEFAULTS = {
+    "fencing_token": 0,
+    "pause_requested": False,
+    "cancel_requested": False,
+    "steps_taken": 0,
+    "retry_count": 0,
+    "parent_execution_id": None,
+    "parent_node_id": None,
+    "replay_of": None,
+    "execution_state": None,
+}
 FORWARDED_HEADERS = ("content-type", "user-agent", "x-github-event", "x-github-delivery", "webhook-id")
 
 
@@ -60,6 +82,71 @@ class Delivery:
     duplicate: bool
 
 
+@dataclass(frozen=True)
+class _Subscription:
+    workflow_id: str
+    workflow_version: int
+    scheme: WebhookScheme
+    secrets: list[str]
+    loaded_at: float
+
+
+def _store_batch(database: Database, rows: list[dict[str, Any]], connection: Connection) -> list[bool]:
+    """Insert the batch's executions in one statement; which rows were new (a repeated id is not)."""
+    now = utcnow()
+    first: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        first.setdefault(row["id"], row)
+    values = [
+        {**row, "status": ExecutionStatus.QUEUED, "started_at": now, "next_run_at": now, **_QUEUED_DEFAULTS}
+        for row in first.values()
+    ]
+    inserted = set(
+        connection.execute(
+            database.merge(queue.EXEC, ("id",), replace=False).returning(queue.EXEC.c.id), values
+        ).scalars()
+    )
+    created = []
+    for row in rows:
+        created.append(row["id"] in inserted)
+        inserted.discard(row["id"])  # a second copy in the same batch is a duplicate
+    return created
+
+
+@dataclass
+class _GroupCommit:
+    """Stores deliveries arriving together in one transaction: one commit (one fsync) for many."""
+
+    database: Database
+    on_commit: Callable[[], None]
+    pending: list[tuple[dict[str, Any], asyncio.Future[bool]]] = field(default_factory=list)
+    flushing: asyncio.Task[None] | None = None
+
+    async def store(self, row: dict[str, Any]) -> bool:
+        """Queue the execution ``row`` describes; True if it is new (False: its id existed)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.pending.append((row, future))
+        if self.flushing is None or self.flushing.done():
+            self.flushing = asyncio.create_task(self._flush())
+        return await asyncio.shield(future)
+
+    async def _flush(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending[:BATCH], self.pending[BATCH:]
+            try:
+                rows = [row for row, _ in batch]
+                created = await self.database.write(functools.partial(_store_batch, self.database, rows))
+            except Exception as exc:  # noqa: BLE001 -- every waiting request gets the failure
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            self.on_commit()
+            for (_, future), new in zip(batch, created, strict=True):
+                if not future.done():
+                    future.set_result(new)
+
+
 class WebhookService:
     """Subscriptions and deliveries over the workflow and credential services."""
 
@@ -67,6 +154,8 @@ class WebhookService:
         self.workflows = workflows
         self.credentials = credentials
         self.plugins = plugins
+        self._subscriptions: dict[tuple[str, str | None], _Subscription] = {}
+        self._commits = _GroupCommit(workflows.database, workflows.engine.notify)
 
     def _scheme(self, trigger: WebhookTrigger) -> WebhookScheme:
         if trigger.connector is None:
@@ -119,21 +208,19 @@ class WebhookService:
             kind="webhook",
             meta={"workflow_id": saved.workflow_id, "scheme": scheme.value},
         )
+        for key in [k for k in self._subscriptions if k[0] == saved.workflow_id]:
+            del self._subscriptions[key]
         if trigger.connector:
             path = f"/api/v1/connectors/{trigger.connector}/webhook?workflow={saved.workflow_id}"
         else:
             path = f"/api/v1/hooks/{saved.workflow_id}"
         return Subscription(saved.workflow_id, path, new_secret, scheme.value)
 
-    async def receive(
-        self, workflow_id: str, headers: dict[str, str], body: bytes, *, connector: str | None = None
-    ) -> Delivery:
-        """Verify one delivery and queue the run it starts (once per delivery id).
-
-        Raises:
-            NotFound: No workflow with a webhook trigger (for that connector) by that id.
-            AuthenticationFailed: The signature does not verify; the reason says why.
-        """
+    async def _subscription(self, workflow_id: str, connector: str | None, *, fresh: bool) -> _Subscription:
+        key = (workflow_id, connector)
+        cached = self._subscriptions.get(key)
+        if cached is not None and not fresh and time.monotonic() - cached.loaded_at < CACHE_SECONDS:
+            return cached
         try:
             saved, trigger = await self._trigger(workflow_id, None, connector)
         except WorkflowNotFound:
@@ -144,24 +231,50 @@ class WebhookService:
             stored = await self.credentials.get_value(saved.workspace_id, webhook_credential(saved.workflow_id))
         except NotFound:
             raise NotFound("this subscription has no signing secret yet; create one first") from None
-        valid = list(stored.get("secrets", [])) if isinstance(stored, dict) else []
-        verdict = verify_webhook_signature(self._scheme(trigger), headers, body, valid)
+        secrets_ = list(stored.get("secrets", [])) if isinstance(stored, dict) else []
+        loaded = _Subscription(saved.workflow_id, saved.version, self._scheme(trigger), secrets_, time.monotonic())
+        if len(self._subscriptions) > 10_000:
+            self._subscriptions.clear()
+        self._subscriptions[key] = loaded
+        return loaded
+
+    async def receive(
+        self, workflow_id: str, headers: dict[str, str], body: bytes, *, connector: str | None = None
+    ) -> Delivery:
+        """Verify one delivery and queue the run it starts (once per delivery id).
+
+        The subscription is reused for a moment between deliveries; a signature that does
+        not verify against it is checked once more against a fresh read, so a rotation made
+        by another server process is honoured at once.
+
+        Raises:
+            NotFound: No workflow with a webhook trigger (for that connector) by that id.
+            AuthenticationFailed: The signature does not verify; the reason says why.
+        """
+        subscription = await self._subscription(workflow_id, connector, fresh=False)
+        verdict = verify_webhook_signature(subscription.scheme, headers, body, subscription.secrets)
+        if not verdict.valid and time.monotonic() - subscription.loaded_at > 0.05:
+            subscription = await self._subscription(workflow_id, connector, fresh=True)
+            verdict = verify_webhook_signature(subscription.scheme, headers, body, subscription.secrets)
         if not verdict.valid:
             raise AuthenticationFailed(f"the webhook signature does not verify: {verdict.reason}")
         key = verdict.delivery_id or "sha256:" + hashlib.sha256(body).hexdigest()
-        execution_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"synthral:webhook:{saved.workflow_id}:{key}"))
+        execution_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"synthral:webhook:{subscription.workflow_id}:{key}"))
         payload = {
             "body": _payload(body),
             "headers": {name: headers[name] for name in FORWARDED_HEADERS if name in headers},
             "delivery_id": key,
             "event_type": verdict.event_type,
         }
-        try:
-            _, created = await self.workflows.start_once(
-                saved.workflow_id, payload, execution_id=execution_id, trigger="webhook"
-            )
-        except IntegrityError:  # another copy of the delivery stored it a moment before
-            return Delivery(execution_id, duplicate=True)
+        created = await self._commits.store(
+            {
+                "id": execution_id,
+                "workflow_id": subscription.workflow_id,
+                "workflow_version": subscription.workflow_version,
+                "input": payload,
+                "trigger": "webhook",
+            }
+        )
         return Delivery(execution_id, duplicate=not created)
 
 
