@@ -24,7 +24,7 @@ def _key(secret: str) -> bytes:
 
 
 async def _connection(
-    host: str, port: int, path: str, key: bytes, deadline: float, out: dict[str, list[float]]
+    host: str, port: int, path: str, key: bytes, deadline: float, out: dict[str, list[float]], *, health: bool
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -33,11 +33,14 @@ async def _connection(
             stamp = str(int(time.time()))
             body = json.dumps({"order": msg_id}).encode()
             signature = base64.b64encode(hmac.new(key, f"{msg_id}.{stamp}.".encode() + body, hashlib.sha256).digest())
-            request = (
-                f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\nwebhook-id: {msg_id}\r\nwebhook-timestamp: {stamp}\r\n"
-                f"webhook-signature: v1,{signature.decode()}\r\n\r\n"
-            ).encode() + body
+            if health:  # the same server's cheapest route: the HTTP stack's own ceiling
+                request = f"GET /api/v1/health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+            else:
+                request = (
+                    f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\nwebhook-id: {msg_id}\r\nwebhook-timestamp: {stamp}\r\n"
+                    f"webhook-signature: v1,{signature.decode()}\r\n\r\n"
+                ).encode() + body
             started = time.perf_counter()
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
@@ -52,13 +55,13 @@ async def _connection(
         writer.close()
 
 
-async def main(url: str, path: str, secret: str, seconds: float, connections: int) -> None:
+async def main(url: str, path: str, secret: str, seconds: float, connections: int, *, health: bool) -> None:
     parts = urlsplit(url)
     out: dict[str, list[float]] = {"ok": [], "failed": []}
     started = time.perf_counter()
     deadline = started + seconds
     await asyncio.gather(
-        *(_connection(parts.hostname or "127.0.0.1", parts.port or 80, path, _key(secret), deadline, out)
+        *(_connection(parts.hostname or "127.0.0.1", parts.port or 80, path, _key(secret), deadline, out, health=health)
           for _ in range(connections))
     )  # fmt: skip
     elapsed = time.perf_counter() - started
@@ -72,5 +75,6 @@ if __name__ == "__main__":
     parser.add_argument("secret")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--health", action="store_true", help="GET /api/v1/health instead: the HTTP floor")
     args = parser.parse_args()
-    uvloop.run(main(args.url, args.path, args.secret, args.seconds, args.connections))
+    uvloop.run(main(args.url, args.path, args.secret, args.seconds, args.connections, health=args.health))

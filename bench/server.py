@@ -109,6 +109,13 @@ async def ingress(home: Path, seconds: float, connections: int) -> list[Result]:
         samples = await probe
         report = json.loads(output)
         server_rss = rss_mb(process.pid)
+        floor_load = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.loadgen", url, path, subscription["secret"], "--health",
+            "--seconds", str(min(seconds, 5.0)), "--connections", str(connections),
+            stdout=asyncio.subprocess.PIPE, cwd=Path(__file__).parent.parent,
+        )  # fmt: skip
+        floor_output, _ = await floor_load.communicate()
+        floor = json.loads(floor_output)
         await http.aclose()
     finally:
         process.terminate()
@@ -120,6 +127,8 @@ async def ingress(home: Path, seconds: float, connections: int) -> list[Result]:
         Result(GROUP, f"webhook ingress, {connections} connections, accepted deliveries", rate, "/s", ">= 1,000/s",
                rate >= 1000, {"failed": report["failed"]}),
         Result(GROUP, "webhook ingress p50", percentile(ok, 50) * 1000, "ms"),
+        Result(GROUP, "floor: GET /health, same server, same load", len(floor["ok"]) / floor["elapsed"], "/s"),
+        Result(GROUP, "webhook ingress / health floor (rate ratio)", rate / (len(floor["ok"]) / floor["elapsed"]), "x"),
         Result(GROUP, "webhook ingress p99", p99, "ms", "<= 50 ms", p99 <= 50),
         Result(GROUP, "API server RSS after the load", server_rss, "MiB"),
     ]  # fmt: skip
