@@ -96,3 +96,6 @@ def configure_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    from synthral.security.redact import install_log_redaction
+
+    install_log_redaction()

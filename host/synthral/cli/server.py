@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import getpass
 import ipaddress
+import logging
 import os
 import socket
 import uuid
@@ -69,6 +70,9 @@ def serve(
                 create_app(state), host=host, port=port, log_level="warning", lifespan="off", access_log=False
             )
             server = uvicorn.Server(config)
+            from synthral.security.redact import install_log_redaction
+
+            install_log_redaction(*(logging.getLogger(name) for name in ("", "uvicorn", "uvicorn.error")))
             tasks: list[asyncio.Task[None]] = []
             process_worker = Worker(host_app.engine, concurrency=concurrency) if worker else None
             stop = asyncio.Event()

@@ -29,7 +29,7 @@ from synthral.engine.runtime import RunContext
 from synthral.engine.templates import render
 from synthral.errors import InputInvalid, NonRetryableError, SynthralError
 from synthral.plugins.proxy import RemoteCapability
-from synthral.security.redact import Redactor
+from synthral.security.redact import Redactor, process_redactor
 from synthral.store.models import ExecutionStatus, Step, StepStatus, WorkflowExecution, WorkflowSignal, utcnow
 
 __all__ = ["TRIGGER_KEY", "NodeFunction", "make_node", "state_key"]
@@ -178,6 +178,7 @@ async def _invoke(
         # masked from what the attempt leaves behind: its output, its error, the log lines.
         secrets = await ctx.secrets_for(node.secrets)
         redactor.add(*secrets.values())
+        process_redactor.add(*secrets.values())  # and from this process's logs
         context = ctx.engine.plugins.context(
             timeout=node.timeout,
             secrets=secrets,

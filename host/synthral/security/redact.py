@@ -21,7 +21,7 @@ import orjson
 
 from synthral.errors import SynthralError
 
-__all__ = ["MIN_SECRET_LENGTH", "REDACTED", "RedactingFilter", "Redactor"]
+__all__ = ["MIN_SECRET_LENGTH", "REDACTED", "RedactingFilter", "Redactor", "install_log_redaction", "process_redactor"]
 
 REDACTED: Final = "[REDACTED]"
 """What a secret value is replaced with."""
@@ -172,3 +172,17 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = self.redactor.text(record.stack_info)
         return True
+
+
+process_redactor = Redactor()
+"""Every secret value this process has handed to a step; log handlers mask them all."""
+
+
+def install_log_redaction(*loggers: logging.Logger) -> RedactingFilter:
+    """Mask :data:`process_redactor`'s values in every handler of ``loggers`` (default: the root logger)."""
+    log_filter = RedactingFilter(process_redactor)
+    for logger in loggers or (logging.getLogger(),):
+        for handler in logger.handlers:
+            if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+                handler.addFilter(log_filter)
+    return log_filter

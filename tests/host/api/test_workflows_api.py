@@ -165,3 +165,35 @@ async def test_a_step_gets_the_workspace_credentials_it_is_granted(api: Api) -> 
     )
     assert failed["execution"]["status"] == "failed"
     assert "nowhere" in failed["execution"]["error_message"]
+
+
+async def test_a_secret_a_plugin_quotes_never_reaches_a_log_line(api: Api) -> None:
+    import logging
+
+    from synthral.security.redact import install_log_redaction
+
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    handler = Collect()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        install_log_redaction(root)
+        await api.call("editor", "PUT", "/credentials/token", json={"value": "tok-SECRET-0123456789"})
+        broken = chain(
+            "quotes-its-secret", {"id": "b", "type": "noop/broken", "secrets": ["token"], "retry": {"max_attempts": 1}}
+        )
+        workflow = (await api.call("editor", "POST", "/workflows", json=broken)).json()
+        run = (await api.call("editor", "POST", f"/workflows/{workflow['id']}/run", json={})).json()
+        failed = await wait_for(api, run["execution_id"])
+        logging.getLogger("synthral.test").error("the plugin said: %s", "secret was tok-SECRET-0123456789")
+    finally:
+        root.removeHandler(handler)
+    assert failed["execution"]["status"] == "failed"
+    assert "tok-SECRET-0123456789" not in failed["execution"]["error_message"]
+    assert lines and not any("tok-SECRET-0123456789" in line for line in lines)
+    assert any("[REDACTED]" in line for line in lines)
