@@ -14,6 +14,7 @@ from synthral.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from synthral.api.routes import auth, connectors, credentials, events, executions, hooks, oidc, plugins, workflows
 from synthral.api.state import ServerState
 from synthral.config import Settings
+from synthral.security.passwords import Passwords
 from synthral.services.app import App, open_app
 from synthral.services.identity import IdentityService
 from synthral.services.oauth import OAuthService
@@ -49,15 +50,25 @@ def create_app(server: ServerState) -> FastAPI:
     return app
 
 
-def assemble(host: App, *, local: bool = False, public_url: str, limits: Limits | None = None) -> ServerState:
-    """The server's services over an open host.
+def assemble(
+    host: App,
+    *,
+    local: bool = False,
+    public_url: str,
+    limits: Limits | None = None,
+    passwords: Passwords | None = None,
+) -> ServerState:
+    """The server's services over an open host (``passwords``: the argon2id cost, default if None).
 
     Raises:
         ConfigurationError: The ``SYNTHRAL_OIDC_*`` variables configure single sign-on in part
             or wrongly.
     """
     identity = IdentityService(
-        host.database, signing_key=IdentityService.signing_key_from_env(host.settings.home), keyring=host.keyring
+        host.database,
+        signing_key=IdentityService.signing_key_from_env(host.settings.home),
+        keyring=host.keyring,
+        passwords=passwords,
     )
     oidc_settings = OidcSettings.from_env()
     oidc = None

@@ -20,6 +20,7 @@ from synthral.engine.runtime import Engine
 from synthral.engine.worker import Worker
 from synthral.plugins.host import PluginHost
 from synthral.security.crypto import KeyRing, generate_key
+from synthral.security.passwords import Passwords
 from synthral.services.app import App, secret_source
 from synthral.services.plugins import PluginService
 from synthral.services.secrets import CredentialService
@@ -28,6 +29,8 @@ from synthral.store.db import Database
 from tests.conftest import make_settings
 
 PASSWORD = "correct horse battery staple"
+CHEAP_PASSWORDS = Passwords(time_cost=1, memory_kib=8192, parallelism=1)
+"""argon2id at a test's cost: the hashing itself is tested with the real parameters elsewhere."""
 ROLES = ("owner", "editor", "viewer", "outsider", "anonymous")
 
 
@@ -82,7 +85,7 @@ async def make_state(
     engine = Engine(database, plugins, lease_seconds=5.0, secrets=secret_source(plugins, credentials))
     workflows = WorkflowService(database, plugins, engine)
     host = App(settings, database, plugins, engine, workflows, PluginService(plugins), keyring, credentials)
-    state = assemble(host, local=local, public_url="http://127.0.0.1:1", limits=limits)
+    state = assemble(host, local=local, public_url="http://127.0.0.1:1", limits=limits, passwords=CHEAP_PASSWORDS)
     return state, plugins
 
 
