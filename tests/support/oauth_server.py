@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import socket
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import uvicorn
 from authlib.common.security import generate_token
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import (
@@ -41,6 +38,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.support.threaded_server import ThreadedServer
 
 __all__ = ["OAuthTestServer", "RegisteredClient"]
 
@@ -294,7 +293,7 @@ class _Server(AuthorizationServer):  # type: ignore[misc]
         del name, args, kwargs
 
 
-class OAuthTestServer:
+class OAuthTestServer(ThreadedServer):
     """An OAuth 2.0 provider on 127.0.0.1; use as a context manager.
 
     Args:
@@ -324,13 +323,7 @@ class OAuthTestServer:
         self.token_requests: list[str] = []
         self.refresh_delay = 0.0
         self._authlib = _Server(self)
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self.port = int(self._socket.getsockname()[1])
-        self._uvicorn = uvicorn.Server(
-            uvicorn.Config(self._app(), log_level="warning", lifespan="off", loop="asyncio", http="h11")
-        )
-        self._thread = threading.Thread(target=self._uvicorn.run, kwargs={"sockets": [self._socket]}, daemon=True)
+        super().__init__(self._app(), "the OAuth test server")
 
     @property
     def url(self) -> str:
@@ -386,27 +379,6 @@ class OAuthTestServer:
         """Revoke every token, as a user disconnecting the app at the provider would."""
         for token in self.tokens:
             token.revoked = token.refresh_revoked = True
-
-    def start(self) -> OAuthTestServer:
-        """Serve until :meth:`stop`."""
-        self._thread.start()
-        while not self._uvicorn.started:
-            if not self._thread.is_alive():
-                raise RuntimeError("the OAuth test server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and wait for the thread."""
-        self._uvicorn.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
-
-    def __enter__(self) -> OAuthTestServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- the HTTP side -------------------------------------------------------------------
 

@@ -13,13 +13,10 @@ signed with a key that is not the published one.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from authlib.common.security import generate_token
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import grants
@@ -37,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.support.oauth_server import RegisteredClient, _Request
+from tests.support.threaded_server import ThreadedServer
 
 __all__ = ["OidcTestProvider", "OidcUser"]
 
@@ -184,7 +182,7 @@ def _new_key(kid: str) -> RSAKey:
     return RSAKey.import_key(pem, {"kid": kid, "use": "sig", "alg": "RS256"})
 
 
-class OidcTestProvider:
+class OidcTestProvider(ThreadedServer):
     """An OpenID provider on 127.0.0.1; use as a context manager.
 
     Args:
@@ -208,13 +206,7 @@ class OidcTestProvider:
         self.nonces: set[str] = set()
         self.tokens_issued = 0
         self._authlib = _Server(self)
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self.port = int(self._socket.getsockname()[1])
-        self._uvicorn = uvicorn.Server(
-            uvicorn.Config(self._app(), log_level="warning", lifespan="off", loop="asyncio", http="h11")
-        )
-        self._thread = threading.Thread(target=self._uvicorn.run, kwargs={"sockets": [self._socket]}, daemon=True)
+        super().__init__(self._app(), "the OpenID test provider")
 
     @property
     def issuer(self) -> str:
@@ -230,27 +222,6 @@ class OidcTestProvider:
     def sign_with_unpublished_key(self) -> None:
         """Sign ID tokens from now on with a new key under the published key's id."""
         self.id_token_key = _new_key(self.kid)
-
-    def start(self) -> OidcTestProvider:
-        """Serve until :meth:`stop`."""
-        self._thread.start()
-        while not self._uvicorn.started:
-            if not self._thread.is_alive():
-                raise RuntimeError("the OpenID test provider did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and wait for the thread."""
-        self._uvicorn.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
-
-    def __enter__(self) -> OidcTestProvider:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- the HTTP side -------------------------------------------------------------------
 

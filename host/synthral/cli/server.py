@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
-import ipaddress
 import logging
 import os
 import socket
@@ -16,20 +15,12 @@ import typer
 
 from synthral.cli.common import console, err_console, run
 from synthral.errors import ConfigurationError
+from synthral.security.urls import is_loopback
 
 __all__ = ["secrets_app", "serve", "user_app"]
 
 user_app = typer.Typer(help="Accounts and workspaces of a server.", no_args_is_help=True)
 secrets_app = typer.Typer(help="The encrypted credentials' keys.", no_args_is_help=True)
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def serve(
@@ -48,7 +39,7 @@ def serve(
     demo: Annotated[bool, typer.Option("--demo", help="Load the demo workflows (local mode).")] = False,
 ) -> None:
     """Serve the API (and run a worker and a scheduler) until stopped (SIGTERM or Ctrl-C)."""
-    if local and not _loopback(host):
+    if local and not is_loopback(host):
         err_console.print(f"--local serves without sign-in, so it listens on loopback only, not {host}")
         raise typer.Exit(2)
     import uvicorn

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import ipaddress
 import logging
 import re
 import secrets
@@ -38,6 +37,7 @@ from sqlalchemy.engine import Connection
 from synthral.errors import ConfigurationError, Conflict, NotFound, RetryableError
 from synthral.plugins.host import PluginHost
 from synthral.security.crypto import NONCE_BYTES, KeyRing, Sealed
+from synthral.security.urls import checked_public_url, is_loopback
 from synthral.services.secrets import CredentialService, CredentialView
 from synthral.store.db import Database
 from synthral.store.models import OAuthState, new_id, utcnow
@@ -164,7 +164,7 @@ class OAuthService:
         self.credentials = credentials
         self.keyring = keyring
         self.auth_specs = plugin_auth_specs(auth_specs) if isinstance(auth_specs, PluginHost) else auth_specs
-        self.public_url = _checked_public_url(public_url)
+        self.public_url = checked_public_url(public_url)
         self._http = http or httpx.AsyncClient(timeout=30.0)
         self._owns_http = http is None
         self._refresh_locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -676,33 +676,13 @@ def _check_endpoint(url: str, field: str, connector: str) -> str:
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return url
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
         return url
     raise ConfigurationError(
         f"{field} {url[:200]!r} is not an https:// URL; OAuth endpoints must use TLS (plain http is accepted "
         "only on this machine: localhost, 127.0.0.1, ::1)",
         details={"connector": connector, "field": field},
     )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _checked_public_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
-        raise ConfigurationError(
-            f"public_url {url[:200]!r} is not the server's base URL; give it as browsers reach the server, "
-            "e.g. https://synthral.example.com (SYNTHRAL_PUBLIC_URL)",
-            details={"field": "public_url"},
-        )
-    return url.rstrip("/")
 
 
 def _with_query(url: str, params: Mapping[str, str]) -> str:

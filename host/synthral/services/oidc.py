@@ -22,7 +22,6 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-import ipaddress
 import json
 import logging
 import os
@@ -53,6 +52,7 @@ from synthral.errors import (
     SecretKeyMissing,
 )
 from synthral.security.crypto import NONCE_BYTES, KeyRing, Sealed
+from synthral.security.urls import checked_public_url, is_loopback
 from synthral.services.identity import LOCAL_EMAIL, IdentityService, TokenPair, normalise_email
 from synthral.store.db import Database
 from synthral.store.models import User
@@ -196,7 +196,7 @@ class OidcService:
         self.identity = identity
         self.database = database
         self.settings = settings
-        self.redirect_uri = _checked_public_url(public_url) + CALLBACK_PATH
+        self.redirect_uri = checked_public_url(public_url) + CALLBACK_PATH
         self._keyring = keyring
         self._context = f"oidc-login:{settings.issuer}|{settings.client_id}"
         self._http = http or httpx.AsyncClient(timeout=30.0)
@@ -514,11 +514,7 @@ def _provider_from(document: Mapping[str, Any], issuer: str) -> _Provider:
 
 def _checked_issuer(issuer: str) -> str:
     parts = urlsplit(issuer)
-    loopback = False
-    try:
-        loopback = parts.hostname is not None and ipaddress.ip_address(parts.hostname).is_loopback
-    except ValueError:
-        loopback = parts.hostname == "localhost"
+    loopback = parts.hostname is not None and is_loopback(parts.hostname)
     if (
         parts.query
         or parts.fragment
@@ -531,17 +527,6 @@ def _checked_issuer(issuer: str) -> str:
             details={"variable": _ENV + "ISSUER"},
         )
     return issuer.rstrip("/")
-
-
-def _checked_public_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
-        raise ConfigurationError(
-            f"public_url {url[:200]!r} is not the server's base URL; give it as browsers reach the server, "
-            "e.g. https://synthral.example.com (SYNTHRAL_PUBLIC_URL)",
-            details={"field": "public_url"},
-        )
-    return url.rstrip("/")
 
 
 def _flag(value: str, variable: str) -> bool:
