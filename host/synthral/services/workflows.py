@@ -187,30 +187,17 @@ class WorkflowService:
         execution_id: str | None = None,
         workspace_id: str | None = None,
     ) -> str:
-        """Queue a run of a workflow version (in ``workspace_id`` when given); returns the execution id."""
-        execution_id, _ = await self.start_once(
-            name_or_id, input, version=version, trigger=trigger, execution_id=execution_id, workspace_id=workspace_id
-        )
-        return execution_id
+        """Queue a run of a workflow version (in ``workspace_id`` when given); returns the execution id.
 
-    async def start_once(
-        self,
-        name_or_id: str,
-        input: dict[str, Any] | None = None,
-        *,
-        version: int | None = None,
-        trigger: str = "manual",
-        execution_id: str | None = None,
-        workspace_id: str | None = None,
-    ) -> tuple[str, bool]:
-        """Like :meth:`start`; also says whether the run is new (False: ``execution_id`` existed)."""
+        An ``execution_id`` that exists already is returned as is: starting is idempotent by id.
+        """
         async with self.database.transaction() as connection:
             row = await get_workflow_row(connection, name_or_id, workspace_id)
             saved = await get_version(connection, row.id, version)
             if execution_id is not None:
                 existing = (await connection.execute(select(EXEC.c.id).where(EXEC.c.id == execution_id))).first()
                 if existing is not None:
-                    return execution_id, False
+                    return execution_id
             execution_id = await queue.enqueue(
                 connection,
                 workflow_id=saved.workflow_id,
@@ -220,7 +207,7 @@ class WorkflowService:
                 execution_id=execution_id,
             )
         self.engine.notify()
-        return execution_id, True
+        return execution_id
 
     async def start_by_signal(
         self, name_or_id: str, signal: str, data: dict[str, Any], dedupe_key: str, *, workspace_id: str | None = None
@@ -248,8 +235,7 @@ class WorkflowService:
             ExecutionNotFound: No such execution (in that workspace).
         """
         query = select(EXEC).where(EXEC.c.id == execution_id)
-        if workspace_id is not None:
-            query = query.join(WF, WF.c.id == EXEC.c.workflow_id).where(WF.c.workspace_id == workspace_id)
+        query = _in_workspace(query, workspace_id)
         async with self.database.engine.connect() as connection:
             row = (await connection.execute(query)).first()
             if row is None:
@@ -270,8 +256,7 @@ class WorkflowService:
     ) -> list[dict[str, Any]]:
         """Executions, newest first; ``before`` (an execution id) pages further back."""
         query = select(EXEC).order_by(EXEC.c.started_at.desc(), EXEC.c.id.desc()).limit(limit)
-        if workspace_id is not None:
-            query = query.join(WF, WF.c.id == EXEC.c.workflow_id).where(WF.c.workspace_id == workspace_id)
+        query = _in_workspace(query, workspace_id)
         async with self.database.engine.connect() as connection:
             if workflow is not None:
                 row = await get_workflow_row(connection, workflow, workspace_id)
@@ -468,6 +453,13 @@ class WorkflowService:
             query = query.where(EXEC.c.status == status)
         async with self.database.engine.connect() as connection:
             return int((await connection.execute(query)).scalar_one())
+
+
+def _in_workspace(query: Any, workspace_id: str | None) -> Any:
+    """``query`` over executions, narrowed to runs of ``workspace_id``'s workflows (None: no narrowing)."""
+    if workspace_id is None:
+        return query
+    return query.join(WF, WF.c.id == EXEC.c.workflow_id).where(WF.c.workspace_id == workspace_id)
 
 
 def _downstream(workflow: Workflow, start: str) -> set[str]:
