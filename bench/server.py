@@ -89,53 +89,63 @@ async def _probe(http: httpx.AsyncClient, workflow_id: str, stop: asyncio.Event)
     return samples
 
 
-async def ingress(home: Path, seconds: float, connections: int) -> list[Result]:
+async def _load(url: str, path: str, secret: str, seconds: float, *options: str) -> dict[str, Any]:
+    """Run the load generator in its own process; its report."""
+    load = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.loadgen", url, path, secret, "--seconds", str(seconds), *options,
+        stdout=asyncio.subprocess.PIPE, cwd=Path(__file__).parent.parent,
+    )  # fmt: skip
+    output, _ = await load.communicate()
+    report: dict[str, Any] = json.loads(output)
+    return report
+
+
+async def ingress(home: Path, seconds: float, connections: int, rate: float) -> list[Result]:
+    """Deliveries at the server's ceiling (closed loop), then at ``rate`` (open loop); API calls meanwhile."""
     process, url = await _serve(home, "--no-worker")
     try:
         http = await _client(url)
         hooked = (await http.post("/workflows", json=_workflow("hooked", "webhook"))).json()
         subscription = (await http.post(f"/workflows/{hooked['id']}/webhook")).json()
         path = "/api/v1" + subscription["url"].split("/api/v1", 1)[1]
+        secret = subscription["secret"]
         plain = (await http.post("/workflows", json=_workflow("probed"))).json()
         stop = asyncio.Event()
         probe = asyncio.create_task(_probe(http, plain["id"], stop))
-        load = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.loadgen", url, path, subscription["secret"],
-            "--seconds", str(seconds), "--connections", str(connections),
-            stdout=asyncio.subprocess.PIPE, cwd=Path(__file__).parent.parent,
-        )  # fmt: skip
-        output, _ = await load.communicate()
+        ceiling = await _load(url, path, secret, seconds, "--connections", str(connections))
         stop.set()
         samples = await probe
-        report = json.loads(output)
+        steady = await _load(url, path, secret, seconds, "--connections", "64", "--rate", str(rate))
         server_rss = rss_mb(process.pid)
-        floor_load = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.loadgen", url, path, subscription["secret"], "--health",
-            "--seconds", str(min(seconds, 5.0)), "--connections", str(connections),
-            stdout=asyncio.subprocess.PIPE, cwd=Path(__file__).parent.parent,
-        )  # fmt: skip
-        floor_output, _ = await floor_load.communicate()
-        floor = json.loads(floor_output)
+        floor = await _load(url, path, secret, min(seconds, 5.0), "--connections", str(connections), "--health")
         await http.aclose()
     finally:
         process.terminate()
         process.wait(timeout=30)
-    ok: list[float] = report["ok"]
-    rate = len(ok) / report["elapsed"]
-    p99 = percentile(ok, 99) * 1000
+    ok: list[float] = ceiling["ok"]
+    top = len(ok) / ceiling["elapsed"]
+    floor_rate = len(floor["ok"]) / floor["elapsed"]
+    held: list[float] = steady["ok"]
+    held_rate = len(held) / steady["elapsed"]
+    held_p99 = percentile(held, 99) * 1000
+    kept = held_rate >= 0.98 * rate and steady["failed"] == 0
     results = [
-        Result(GROUP, f"webhook ingress, {connections} connections, accepted deliveries", rate, "/s", ">= 1,000/s",
-               rate >= 1000, {"failed": report["failed"]}),
-        Result(GROUP, "webhook ingress p50", percentile(ok, 50) * 1000, "ms"),
-        Result(GROUP, "floor: GET /health, same server, same load", len(floor["ok"]) / floor["elapsed"], "/s"),
-        Result(GROUP, "webhook ingress / health floor (rate ratio)", rate / (len(floor["ok"]) / floor["elapsed"]), "x"),
-        Result(GROUP, "webhook ingress p99", p99, "ms", "<= 50 ms", p99 <= 50),
+        Result(GROUP, f"webhook ingress ceiling, {connections} connections, accepted deliveries", top, "/s",
+               ">= 1,000/s", top >= 1000, {"failed": ceiling["failed"]}),
+        Result(GROUP, "  at the ceiling: p50", percentile(ok, 50) * 1000, "ms"),
+        Result(GROUP, "  at the ceiling: p99", percentile(ok, 99) * 1000, "ms"),
+        Result(GROUP, f"webhook ingress at {rate:,.0f}/s offered (open loop): accepted", held_rate, "/s",
+               f"{rate:,.0f}/s, none failed", kept, {"failed": steady["failed"]}),
+        Result(GROUP, f"  at {rate:,.0f}/s: p50", percentile(held, 50) * 1000, "ms"),
+        Result(GROUP, f"  at {rate:,.0f}/s: p99", held_p99, "ms", "<= 50 ms", held_p99 <= 50),
+        Result(GROUP, "floor: GET /health through the router, same server, closed loop", floor_rate, "/s"),
+        Result(GROUP, "webhook ingress ceiling / health floor (rate ratio)", top / floor_rate, "x"),
         Result(GROUP, "API server RSS after the load", server_rss, "MiB"),
     ]  # fmt: skip
     for name, values in samples.items():
         value = percentile(values, 99) * 1000
-        results.append(Result(GROUP, f"API {name} p99 under that load (n={len(values)})", value, "ms", "<= 300 ms",
-                              value <= 300))  # fmt: skip
+        results.append(Result(GROUP, f"API {name} p99 at the ingress ceiling (n={len(values)})", value, "ms",
+                              "<= 300 ms", value <= 300))  # fmt: skip
     return results
 
 
@@ -191,6 +201,6 @@ async def _count(http: httpx.AsyncClient, status: str) -> int:
 async def run(quick: bool = False) -> list[Result]:
     """Run the group."""
     work = Path(tempfile.mkdtemp(prefix="synthral-bench-server-"))
-    results = await ingress(work / "ingress", 4.0 if quick else 15.0, 32)
+    results = await ingress(work / "ingress", 4.0 if quick else 15.0, 32, 1000.0)
     results += await in_flight(work / "flight", 100 if quick else 1000)
     return results

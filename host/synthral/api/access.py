@@ -30,8 +30,8 @@ class Access:
         return _RANK[self.role] >= _RANK[role]
 
 
-def principal_of(request: Request) -> Principal:
-    """The principal the gate authenticated.
+async def principal_of(request: Request) -> Principal:
+    """The principal the gate authenticated (async: FastAPI would run a plain function in a thread).
 
     Raises:
         AuthenticationFailed: The route is public and nobody signed in.

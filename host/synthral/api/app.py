@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from synthral.api.gate import Gate
+from synthral.api.ingress import Ingress
 from synthral.api.limits import Limits
 from synthral.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from synthral.api.routes import auth, connectors, credentials, events, executions, hooks, oidc, plugins, workflows
@@ -46,6 +47,7 @@ def create_app(server: ServerState) -> FastAPI:
         return {"status": "ok"}
 
     local = server.identity.local_principal if server.local else None
+    app.add_middleware(Ingress, server=server)  # behind the gate: the last added runs first
     app.add_middleware(Gate, authenticate=server.identity.authenticate, local=local, limits=server.limits)
     return app
 

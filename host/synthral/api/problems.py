@@ -26,7 +26,16 @@ from synthral.errors import (
 )
 from synthral.services.workflows import ExecutionNotFound
 
-__all__ = ["PROBLEM_JSON", "PROBLEM_RESPONSES", "Problem", "install_problem_handlers", "problem", "status_of"]
+__all__ = [
+    "PROBLEM_JSON",
+    "PROBLEM_RESPONSES",
+    "Problem",
+    "error_problem",
+    "install_problem_handlers",
+    "problem",
+    "status_of",
+    "unexpected_problem",
+]
 
 log = logging.getLogger("synthral.api")
 
@@ -110,17 +119,28 @@ def problem(
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=all_headers)
 
 
+def error_problem(error: SynthralError) -> Response:
+    """The problem+json answer to one of our errors."""
+    status = status_of(error)
+    headers = {}
+    if status == 429 and isinstance(error.details.get("retry_after"), int | float):
+        headers["Retry-After"] = str(max(1, round(float(error.details["retry_after"]))))  # type: ignore[arg-type]
+    return problem(status, error.message, code=error.code, extra={"details": error.details}, headers=headers)
+
+
+def unexpected_problem(method: str, path: str, error: Exception) -> Response:
+    """Log an error nobody expected (with its traceback) and answer 500 without its details."""
+    log.error("unexpected error on %s %s", method, path, exc_info=error)
+    return problem(500, "the server failed to handle the request; it has been logged", code="internal_error")
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Answer every error, expected or not, as problem+json."""
 
     @app.exception_handler(SynthralError)
     async def _synthral(request: Request, exc: SynthralError) -> Response:
         del request
-        status = status_of(exc)
-        headers = {}
-        if status == 429 and isinstance(exc.details.get("retry_after"), int | float):
-            headers["Retry-After"] = str(max(1, round(float(exc.details["retry_after"]))))  # type: ignore[arg-type]
-        return problem(status, exc.message, code=exc.code, extra={"details": exc.details}, headers=headers)
+        return error_problem(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -145,5 +165,4 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-        return problem(500, "the server failed to handle the request; it has been logged", code="internal_error")
+        return unexpected_problem(request.method, request.url.path, exc)

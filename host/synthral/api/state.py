@@ -58,7 +58,7 @@ class ServerState:
         return {"api_key": value}
 
 
-def server_of(request: Request) -> ServerState:
-    """The server state of the app handling ``request``."""
+async def server_of(request: Request) -> ServerState:
+    """The server state of the app handling ``request`` (async: FastAPI runs plain functions in a thread)."""
     state: ServerState = request.app.state.server
     return state

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from synthral.cli.common import console, err_console, run
+from synthral.cli.common import console, err_console, run, settle_heap
 from synthral.errors import ConfigurationError
 from synthral.security.urls import is_loopback
 
@@ -81,6 +81,7 @@ def serve(
                 f"serving http://{host}:{port}/api/v1 ({mode}) on {host_app.database.dialect}"
                 + (f" with {' and '.join(parts)}" if parts else "")
             )
+            settle_heap()
             try:
                 await server.serve()
             finally:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from synthral.cli.common import console, err_console, print_json, run
+from synthral.cli.common import console, err_console, print_json, run, settle_heap
 from synthral.services.plugins import parse_json_option
 
 if TYPE_CHECKING:
@@ -109,6 +109,7 @@ def worker(
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, process_worker.stop)
             err_console.print(f"worker {app.engine.worker_id} on {app.database.dialect}, concurrency {concurrency}")
+            settle_heap()
             await process_worker.run()
 
     run(go())

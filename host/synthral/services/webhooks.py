@@ -155,6 +155,7 @@ class WebhookService:
         self.credentials = credentials
         self.plugins = plugins
         self._subscriptions: dict[tuple[str, str | None], _Subscription] = {}
+        self._loading: dict[tuple[str, str | None], asyncio.Task[_Subscription]] = {}
         self._commits = _GroupCommit(workflows.database, workflows.engine.notify)
 
     def _scheme(self, trigger: WebhookTrigger) -> WebhookScheme:
@@ -208,8 +209,9 @@ class WebhookService:
             kind="webhook",
             meta={"workflow_id": saved.workflow_id, "scheme": scheme.value},
         )
-        for key in [k for k in self._subscriptions if k[0] == saved.workflow_id]:
-            del self._subscriptions[key]
+        for key in [k for k in (*self._subscriptions, *self._loading) if k[0] == saved.workflow_id]:
+            self._subscriptions.pop(key, None)
+            self._loading.pop(key, None)
         if trigger.connector:
             path = f"/api/v1/connectors/{trigger.connector}/webhook?workflow={saved.workflow_id}"
         else:
@@ -217,10 +219,41 @@ class WebhookService:
         return Subscription(saved.workflow_id, path, new_secret, scheme.value)
 
     async def _subscription(self, workflow_id: str, connector: str | None, *, fresh: bool) -> _Subscription:
+        """The subscription, read at most once at a time per key.
+
+        A cached entry older than ``CACHE_SECONDS`` is still used while one background read
+        replaces it: under load, every delivery arriving in the same instant would otherwise
+        read the workflow and its secrets again, all at once.
+        """
         key = (workflow_id, connector)
         cached = self._subscriptions.get(key)
-        if cached is not None and not fresh and time.monotonic() - cached.loaded_at < CACHE_SECONDS:
+        if cached is not None and not fresh:
+            if time.monotonic() - cached.loaded_at >= CACHE_SECONDS:
+                self._reload(key)
             return cached
+        return await asyncio.shield(self._reload(key))
+
+    def _reload(self, key: tuple[str, str | None]) -> asyncio.Task[_Subscription]:
+        loading = self._loading.get(key)
+        if loading is None:
+            loading = asyncio.create_task(self._load(*key))
+            self._loading[key] = loading
+            loading.add_done_callback(functools.partial(self._loaded, key))
+        return loading
+
+    def _loaded(self, key: tuple[str, str | None], loading: asyncio.Task[_Subscription]) -> None:
+        failed = loading.cancelled() or loading.exception() is not None
+        if self._loading.get(key) is not loading:
+            return  # a rotation made meanwhile discarded this read
+        del self._loading[key]
+        if failed:
+            self._subscriptions.pop(key, None)  # gone or failing: the next delivery is told why
+            return
+        if len(self._subscriptions) > 10_000:
+            self._subscriptions.clear()
+        self._subscriptions[key] = loading.result()
+
+    async def _load(self, workflow_id: str, connector: str | None) -> _Subscription:
         try:
             saved, trigger = await self._trigger(workflow_id, None, connector)
         except WorkflowNotFound:
@@ -232,11 +265,7 @@ class WebhookService:
         except NotFound:
             raise NotFound("this subscription has no signing secret yet; create one first") from None
         secrets_ = list(stored.get("secrets", [])) if isinstance(stored, dict) else []
-        loaded = _Subscription(saved.workflow_id, saved.version, self._scheme(trigger), secrets_, time.monotonic())
-        if len(self._subscriptions) > 10_000:
-            self._subscriptions.clear()
-        self._subscriptions[key] = loaded
-        return loaded
+        return _Subscription(saved.workflow_id, saved.version, self._scheme(trigger), secrets_, time.monotonic())
 
     async def receive(
         self, workflow_id: str, headers: dict[str, str], body: bytes, *, connector: str | None = None

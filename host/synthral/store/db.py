@@ -12,7 +12,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -92,10 +92,12 @@ class Database:
             event.listen(self._writer_engine, "connect", _sqlite_pragmas)
             event.listen(self._writer_engine, "begin", _sqlite_begin)
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="synthral-sqlite-writer")
+            self._turns: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         elif url.startswith("postgresql"):
             self.dialect = "postgresql"
             self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
             self._writer_engine = None
+            self._turns = None
         else:
             raise ConfigurationError(
                 f"unsupported database URL {url.split('://', maxsplit=1)[0]}://...; use sqlite+aiosqlite:///PATH or "
@@ -171,16 +173,32 @@ class Database:
                 after_commit()
             return value
 
-        future = asyncio.get_running_loop().run_in_executor(self._writer, in_thread)
-        try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            while not future.done():  # the transaction finishes either way: wait for its outcome
-                try:
-                    await asyncio.wait([future])
-                except asyncio.CancelledError:
-                    continue
-            raise
+        async with self._turn():
+            future = asyncio.get_running_loop().run_in_executor(self._writer, in_thread)
+            try:
+                return await asyncio.shield(future)
+            except asyncio.CancelledError:
+                while not future.done():  # the transaction finishes either way: wait for its outcome
+                    try:
+                        await asyncio.wait([future])
+                    except asyncio.CancelledError:
+                        continue
+                raise
+
+    def _turn(self) -> AbstractAsyncContextManager[object]:
+        """This process's writers take turns on SQLite, first come first served.
+
+        SQLite's own lock is not a queue: a writer that finds it taken sleeps and retries
+        (up to 100 ms a try), so a steady stream of short transactions from one connection
+        can keep another waiting for hundreds of milliseconds. Queueing in the event loop
+        first leaves the file lock to arbitrate between processes only.
+        """
+        if self._writer_engine is None:
+            return nullcontext()
+        loop = asyncio.get_running_loop()
+        if self._turns is None or self._turns[0] is not loop:
+            self._turns = (loop, asyncio.Lock())
+        return self._turns[1]
 
     async def migrate(self) -> None:
         """Bring the schema to the latest migration (idempotent; safe with several processes)."""
@@ -190,7 +208,7 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A connection in a write transaction: committed on success, rolled back on error."""
-        async with self.engine.connect() as connection:
+        async with self._turn(), self.engine.connect() as connection:
             await connection.execution_options(synthral_write=True)
             async with connection.begin():
                 yield connection

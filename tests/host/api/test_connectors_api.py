@@ -99,6 +99,15 @@ async def test_a_github_signed_delivery_starts_one_run(clients: Clients) -> None
     assert wrong_connector.status_code == 404
 
 
+@pytest.mark.parametrize("query", ["", "?workflow=", f"?workflow={'w' * 65}", "?other=1"])
+async def test_a_connector_delivery_without_a_proper_workflow_is_refused_by_name(clients: Clients, query: str) -> None:
+    answer = await clients.anonymous.post(f"/connectors/hubbish/webhook{query}", content=b"{}")
+    assert answer.status_code in (404, 422), answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    if answer.status_code == 422:
+        assert "workflow" in answer.json()["detail"]
+
+
 async def test_oauth_starts_with_pkce_and_state(clients: Clients) -> None:
     unregistered = await clients.owner.post("/connectors/oauthy/authorize")
     assert unregistered.status_code in (400, 404) and "client" in unregistered.json()["detail"].lower()

@@ -7,6 +7,7 @@ import time
 
 import orjson
 import pytest
+from sqlalchemy import event
 
 from synthral_sdk.webhooks import sign_standard_webhook
 from tests.host.api.conftest import Api, wait_for
@@ -115,3 +116,32 @@ async def test_a_workflow_without_a_webhook_trigger_has_no_subscription(api: Api
     assert answer.status_code == 400 and "webhook trigger" in answer.json()["detail"]
     delivery = await api.http.post(f"/hooks/{plain['id']}", content=b"{}")
     assert delivery.status_code == 404
+
+
+async def test_an_expired_subscription_is_read_once_for_deliveries_arriving_together(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, secret = await _subscription(api)
+    workflow_id = path.rsplit("/", 1)[1]
+    webhooks = api.state.webhooks
+    body = b'{"order": 0}'
+    await webhooks.receive(workflow_id, _signed(secret, body, msg_id="warm"), body)
+    reads: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM workflow " in statement.replace("\n", " "):
+            reads.append(statement)
+
+    engine = api.state.app.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        monkeypatch.setattr("synthral.services.webhooks.CACHE_SECONDS", 0.0)
+        deliveries = await asyncio.gather(
+            *(webhooks.receive(workflow_id, _signed(secret, body, msg_id=f"m{i}"), body) for i in range(20))
+        )
+        while webhooks._loading:  # the one background read
+            await asyncio.sleep(0.01)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len({d.execution_id for d in deliveries}) == 20 and not any(d.duplicate for d in deliveries)
+    assert len(reads) == 1, reads

@@ -19,11 +19,12 @@ from synthral.services.secrets import CredentialView
 from synthral.services.webhooks import Delivery
 from synthral_sdk import CapabilityKind
 
-__all__ = ["router"]
+__all__ = ["WORKFLOW_ID_MAX", "router"]
 
 router = APIRouter(prefix="/connectors", tags=["connectors"])
 Server = Annotated[ServerState, Depends(server_of)]
 Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
+WORKFLOW_ID_MAX = 64
 
 
 class ConnectorInfo(BaseModel):
@@ -196,7 +197,7 @@ async def rotate_connector(slug: str, body: Rotation, access: Owner, server: Ser
 
 @router.post("/{slug}/webhook", status_code=status.HTTP_202_ACCEPTED, response_model=DeliveryAccepted)
 async def connector_webhook(
-    slug: str, request: Request, server: Server, workflow: Annotated[str, Query(max_length=64)]
+    slug: str, request: Request, server: Server, workflow: Annotated[str, Query(max_length=WORKFLOW_ID_MAX)]
 ) -> DeliveryAccepted:
     """Webhook ingress for a connector: verified with its declared scheme on the raw body, stored once."""
     delivery: Delivery = await server.webhooks.receive(
