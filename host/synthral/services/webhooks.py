@@ -92,7 +92,7 @@ class _Subscription:
 
 
 def _store_batch(database: Database, rows: list[dict[str, Any]], connection: Connection) -> list[bool]:
-    """Insert the batch's executions in one statement; which rows were new (a repeated id is not)."""
+    """Insert the batch's new executions; which rows were new (a repeated id is not)."""
     now = utcnow()
     first: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -101,11 +101,7 @@ def _store_batch(database: Database, rows: list[dict[str, Any]], connection: Con
         {**row, "status": ExecutionStatus.QUEUED, "started_at": now, "next_run_at": now, **_QUEUED_DEFAULTS}
         for row in first.values()
     ]
-    inserted = set(
-        connection.execute(
-            database.merge(queue.EXEC, ("id",), replace=False).returning(queue.EXEC.c.id), values
-        ).scalars()
-    )
+    inserted = database.insert_new(connection, queue.EXEC, values)
     created = []
     for row in rows:
         created.append(row["id"] in inserted)
