@@ -144,8 +144,8 @@ class Database:
         Rows must share their columns and have distinct keys. On PostgreSQL this is one
         ``INSERT … ON CONFLICT DO NOTHING RETURNING``. On SQLite the write transaction holds
         the file's lock, so the keys already taken are read first and the rest go to one
-        plain ``executemany``: SQLite renders a ``RETURNING`` insert of many rows as a new
-        statement per batch size, which cost the webhook ingress a third of its writer time.
+        plain ``executemany``, where a multi-row insert with ``RETURNING`` is rendered anew
+        for every batch size.
         """
         if not rows:
             return set()
