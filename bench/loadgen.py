@@ -39,6 +39,13 @@ class Target:
     ok: list[float] = field(default_factory=list)
     failed: int = 0
 
+    def record(self, status: int, since: float) -> None:
+        """Count an answer: its latency from ``since`` when it was accepted."""
+        if 200 <= status < 300:
+            self.ok.append(time.perf_counter() - since)
+        else:
+            self.failed += 1
+
     def request(self) -> bytes:
         if self.health:  # the same server's cheapest route: the HTTP stack's own ceiling
             return f"GET /api/v1/health HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode()
@@ -71,11 +78,7 @@ async def closed_loop(target: Target, deadline: float) -> None:
         while time.perf_counter() < deadline:
             request = target.request()
             started = time.perf_counter()
-            status = await _exchange(reader, writer, request)
-            if 200 <= status < 300:
-                target.ok.append(time.perf_counter() - started)
-            else:
-                target.failed += 1
+            target.record(await _exchange(reader, writer, request), started)
     finally:
         writer.close()
 
@@ -85,11 +88,7 @@ async def open_loop_sender(target: Target, due: asyncio.Queue[float | None]) -> 
     reader, writer = await asyncio.open_connection(target.host, target.port)
     try:
         while (when := await due.get()) is not None:
-            status = await _exchange(reader, writer, target.request())
-            if 200 <= status < 300:
-                target.ok.append(time.perf_counter() - when)
-            else:
-                target.failed += 1
+            target.record(await _exchange(reader, writer, target.request()), when)
     finally:
         writer.close()
 

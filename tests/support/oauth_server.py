@@ -41,7 +41,7 @@ from starlette.routing import Route
 
 from tests.support.threaded_server import ThreadedServer
 
-__all__ = ["OAuthTestServer", "RegisteredClient"]
+__all__ = ["OAuthTestServer", "RegisteredClient", "StarletteAuthorizationServer", "authorize", "read_request"]
 
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]
 CODE_LIFETIME = 600.0
@@ -186,6 +186,29 @@ class _Request(OAuth2Request):  # type: ignore[misc]
         return self._form
 
 
+async def read_request(request: Request) -> _Request:
+    """The Starlette request, body read, as authlib's request."""
+    form: list[tuple[str, str]] = []
+    if request.method == "POST":
+        async with request.form() as data:
+            form = [(key, str(value)) for key, value in data.multi_items()]
+    return _Request(request.method, str(request.url), request.headers, list(request.query_params.multi_items()), form)
+
+
+async def authorize(server: AuthorizationServer, request: Request, user: Any, *, approve: bool = True) -> Response:
+    """The authorization endpoint: the user consents (or, with ``approve`` False, declines) at once."""
+    oauth_request = await read_request(request)
+    try:
+        grant = server.get_consent_grant(oauth_request, end_user=user)
+    except OAuth2Error as error:
+        response: Response = server.handle_error_response(oauth_request, error)
+        return response
+    answer: Response = server.create_authorization_response(
+        oauth_request, grant_user=user if approve else None, grant=grant
+    )
+    return answer
+
+
 class _CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]  # noqa: RUF012
 
@@ -248,7 +271,22 @@ class _RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
             self.server.provider.tokens[-1].refresh_token = refresh_token.refresh_token
 
 
-class _Server(AuthorizationServer):  # type: ignore[misc]
+class StarletteAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
+    """authlib's authorization server answering with Starlette responses (requests come read already)."""
+
+    def create_oauth2_request(self, request: _Request) -> _Request:
+        return request
+
+    def handle_response(self, status: int, body: object, headers: list[tuple[str, str]]) -> Response:
+        if isinstance(body, dict):
+            return JSONResponse(body, status_code=status, headers=dict(headers))
+        return Response(str(body or ""), status_code=status, headers=dict(headers))
+
+    def send_signal(self, name: str, *args: object, **kwargs: object) -> None:
+        del name, args, kwargs
+
+
+class _Server(StarletteAuthorizationServer):
     def __init__(self, provider: OAuthTestServer) -> None:
         super().__init__()
         self.provider = provider
@@ -280,17 +318,6 @@ class _Server(AuthorizationServer):  # type: ignore[misc]
             )
         )
         self.provider.grants_served.append(request.payload.grant_type)
-
-    def create_oauth2_request(self, request: _Request) -> _Request:
-        return request
-
-    def handle_response(self, status: int, body: object, headers: list[tuple[str, str]]) -> Response:
-        if isinstance(body, dict):
-            return JSONResponse(body, status_code=status, headers=dict(headers))
-        return Response(str(body or ""), status_code=status, headers=dict(headers))
-
-    def send_signal(self, name: str, *args: object, **kwargs: object) -> None:
-        del name, args, kwargs
 
 
 class OAuthTestServer(ThreadedServer):
@@ -391,29 +418,11 @@ class OAuthTestServer(ThreadedServer):
             ]
         )
 
-    @staticmethod
-    async def _read(request: Request) -> _Request:
-        form: list[tuple[str, str]] = []
-        if request.method == "POST":
-            async with request.form() as data:
-                form = [(key, str(value)) for key, value in data.multi_items()]
-        return _Request(
-            request.method, str(request.url), request.headers, list(request.query_params.multi_items()), form
-        )
-
     async def _authorize(self, request: Request) -> Response:
-        oauth_request = await self._read(request)
-        try:
-            grant = self._authlib.get_consent_grant(oauth_request, end_user=self.user)
-        except OAuth2Error as error:
-            response: Response = self._authlib.handle_error_response(oauth_request, error)
-            return response
-        approved = self.user if self.approve else None
-        answer: Response = self._authlib.create_authorization_response(oauth_request, grant_user=approved, grant=grant)
-        return answer
+        return await authorize(self._authlib, request, self.user, approve=self.approve)
 
     async def _token(self, request: Request) -> Response:
-        oauth_request = await self._read(request)
+        oauth_request = await read_request(request)
         self.token_requests.append(str(oauth_request.payload.grant_type))
         if self.refresh_delay and oauth_request.payload.grant_type == "refresh_token":
             await asyncio.sleep(self.refresh_delay)  # widens the window for concurrent refreshes

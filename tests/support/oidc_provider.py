@@ -18,9 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from authlib.common.security import generate_token
-from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import grants
-from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import AuthorizationCodeMixin, UserInfo
@@ -33,7 +31,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.support.oauth_server import RegisteredClient, _Request
+from tests.support.oauth_server import (
+    RegisteredClient,
+    StarletteAuthorizationServer,
+    _Request,
+    authorize,
+    read_request,
+)
 from tests.support.threaded_server import ThreadedServer
 
 __all__ = ["OidcTestProvider", "OidcUser"]
@@ -146,7 +150,7 @@ class _OpenIdCode(OpenIDCode):  # type: ignore[misc]
         return info
 
 
-class _Server(AuthorizationServer):  # type: ignore[misc]
+class _Server(StarletteAuthorizationServer):
     def __init__(self, provider: OidcTestProvider) -> None:
         super().__init__()
         self.provider = provider
@@ -161,17 +165,6 @@ class _Server(AuthorizationServer):  # type: ignore[misc]
 
     def save_token(self, token: dict[str, Any], request: _Request) -> None:
         self.provider.tokens_issued += 1
-
-    def create_oauth2_request(self, request: _Request) -> _Request:
-        return request
-
-    def handle_response(self, status: int, body: object, headers: list[tuple[str, str]]) -> Response:
-        if isinstance(body, dict):
-            return JSONResponse(body, status_code=status, headers=dict(headers))
-        return Response(str(body or ""), status_code=status, headers=dict(headers))
-
-    def send_signal(self, name: str, *args: object, **kwargs: object) -> None:
-        del name, args, kwargs
 
 
 def _new_key(kid: str) -> RSAKey:
@@ -254,26 +247,9 @@ class OidcTestProvider(ThreadedServer):
     async def _jwks(self, request: Request) -> Response:
         return JSONResponse({"keys": [self.signing_key.as_dict(private=False)]})
 
-    @staticmethod
-    async def _read(request: Request) -> _Request:
-        form: list[tuple[str, str]] = []
-        if request.method == "POST":
-            async with request.form() as data:
-                form = [(key, str(value)) for key, value in data.multi_items()]
-        return _Request(
-            request.method, str(request.url), request.headers, list(request.query_params.multi_items()), form
-        )
-
     async def _authorize(self, request: Request) -> Response:
-        oauth_request = await self._read(request)
-        try:
-            grant = self._authlib.get_consent_grant(oauth_request, end_user=self.user)
-        except OAuth2Error as error:
-            response: Response = self._authlib.handle_error_response(oauth_request, error)
-            return response
-        answer: Response = self._authlib.create_authorization_response(oauth_request, grant_user=self.user, grant=grant)
-        return answer
+        return await authorize(self._authlib, request, self.user)
 
     async def _token(self, request: Request) -> Response:
-        response: Response = self._authlib.create_token_response(await self._read(request))
+        response: Response = self._authlib.create_token_response(await read_request(request))
         return response

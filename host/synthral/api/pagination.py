@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from synthral.errors import InputInvalid
 
-__all__ = ["Page", "decode_cursor", "encode_cursor", "text_cursor"]
+__all__ = ["Cursor", "Limit", "Page", "decode_cursor", "encode_cursor", "text_cursor"]
 
 T = TypeVar("T")
+Limit = Annotated[int, Query(ge=1, le=200, description="Items per page.")]
+Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page.")]
 
 
 class Page(BaseModel, Generic[T]):

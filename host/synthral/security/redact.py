@@ -21,7 +21,15 @@ import orjson
 
 from synthral.errors import SynthralError
 
-__all__ = ["MIN_SECRET_LENGTH", "REDACTED", "RedactingFilter", "Redactor", "install_log_redaction", "process_redactor"]
+__all__ = [
+    "MIN_SECRET_LENGTH",
+    "REDACTED",
+    "RedactingFilter",
+    "Redactor",
+    "install_log_redaction",
+    "process_redactor",
+    "strings_in",
+]
 
 REDACTED: Final = "[REDACTED]"
 """What a secret value is replaced with."""
@@ -32,24 +40,30 @@ MIN_SECRET_LENGTH: Final = 4
 _NOTHING: Final = re.compile(r"(?!)")
 
 
+def strings_in(value: Any) -> list[str]:
+    """Every string in a JSON-like value, keys included."""
+    found: list[str] = []
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return found
+
+
 def _forms(value: str) -> set[str]:
     """The value, and each string inside it when it is a JSON object or array (a structured credential)."""
     forms = {value}
     if value[:1] in {"{", "["}:
         try:
-            decoded = orjson.loads(value)
+            forms.update(strings_in(orjson.loads(value)))
         except orjson.JSONDecodeError:
             return forms
-        pending: list[Any] = [decoded]
-        while pending:
-            item = pending.pop()
-            if isinstance(item, str):
-                forms.add(item)
-            elif isinstance(item, dict):
-                pending.extend(item.keys())
-                pending.extend(item.values())
-            elif isinstance(item, list):
-                pending.extend(item)
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, Row
 from synthral.engine.runtime import EnvSecretResolver, SecretResolver
 from synthral.errors import ConfigurationError, DecryptionFailed, InputInvalid, NotFound, SecretKeyMissing
 from synthral.security.crypto import KeyRing, Sealed
-from synthral.security.redact import MIN_SECRET_LENGTH
+from synthral.security.redact import MIN_SECRET_LENGTH, strings_in
 from synthral.store.db import Database
 from synthral.store.models import Credential, Workspace, new_id, utcnow
 
@@ -157,22 +157,6 @@ def _secret_strings(value: str | dict[str, Any]) -> list[str]:
     return found
 
 
-def _strings_in(value: Any) -> list[str]:
-    """Every string in a JSON-like value, keys included."""
-    found: list[str] = []
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            found.append(item)
-        elif isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return found
-
-
 def _check_meta(meta: object, value: str | dict[str, Any]) -> dict[str, Any]:
     if meta is None:
         return {}
@@ -190,7 +174,7 @@ def _check_meta(meta: object, value: str | dict[str, Any]) -> dict[str, Any]:
             details={"field": "meta"},
         ) from None
     hidden = [secret for secret in _secret_strings(value) if len(secret) >= MIN_SECRET_LENGTH]
-    if any(secret in text for text in _strings_in(meta) for secret in hidden):
+    if any(secret in text for text in strings_in(meta) for secret in hidden):
         raise InputInvalid(
             "credential meta contains the credential's value; meta is shown to everyone who may see the "
             "credential, so keep the secret in the value only",

@@ -8,13 +8,26 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, Field
 
 from synthral.api.access import Editor, Viewer
-from synthral.api.pagination import Page, encode_cursor, text_cursor
+from synthral.api.pagination import Cursor, Limit, Page, encode_cursor, text_cursor
 from synthral.api.state import ServerState, server_of
 
-__all__ = ["router"]
+__all__ = ["StatusFilter", "executions_page", "router"]
 
 router = APIRouter(tags=["executions"])
 Server = Annotated[ServerState, Depends(server_of)]
+StatusFilter = Annotated[
+    str | None, Query(alias="status", max_length=32, description="Only executions in this status.")
+]
+
+
+async def executions_page(
+    server: ServerState, workspace_id: str, workflow: str | None, status: str | None, limit: int, cursor: str | None
+) -> Page[dict[str, Any]]:
+    """One page of the workspace's executions (of one workflow when named), newest first."""
+    rows = await server.app.workflows.executions(
+        workflow=workflow, status=status, limit=limit, before=text_cursor(cursor), workspace_id=workspace_id
+    )
+    return Page(items=rows, next_cursor=encode_cursor(rows[-1]["id"]) if len(rows) == limit else None)
 
 
 class ExecutionDetail(BaseModel):
@@ -64,19 +77,12 @@ async def list_executions(
     access: Viewer,
     server: Server,
     workflow: Annotated[str | None, Query(max_length=200)] = None,
-    status_filter: Annotated[str | None, Query(alias="status", max_length=32)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    status_filter: StatusFilter = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> Page[dict[str, Any]]:
     """The workspace's executions, newest first."""
-    rows = await server.app.workflows.executions(
-        workflow=workflow,
-        status=status_filter,
-        limit=limit,
-        before=text_cursor(cursor),
-        workspace_id=access.workspace_id,
-    )
-    return Page(items=rows, next_cursor=encode_cursor(rows[-1]["id"]) if len(rows) == limit else None)
+    return await executions_page(server, access.workspace_id, workflow, status_filter, limit, cursor)
 
 
 @router.get("/executions/{execution_id}", response_model=ExecutionDetail)

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, Field
 
 from synthral.api.access import Editor, Viewer
-from synthral.api.pagination import Page, encode_cursor, text_cursor
+from synthral.api.pagination import Cursor, Limit, Page, encode_cursor, text_cursor
+from synthral.api.routes.executions import StatusFilter, executions_page
 from synthral.api.state import ServerState, server_of
 from synthral.engine.model import Workflow
 from synthral.engine.repository import SavedVersion
@@ -18,8 +19,6 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
 Server = Annotated[ServerState, Depends(server_of)]
-Limit = Annotated[int, Query(ge=1, le=200, description="Items per page.")]
-Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page.")]
 
 
 class WorkflowSaved(BaseModel):
@@ -165,14 +164,7 @@ async def workflow_executions(
     server: Server,
     limit: Limit = 50,
     cursor: Cursor = None,
-    status_filter: Annotated[str | None, Query(alias="status", max_length=32)] = None,
+    status_filter: StatusFilter = None,
 ) -> Page[dict[str, Any]]:
     """A workflow's executions, newest first."""
-    rows = await server.app.workflows.executions(
-        workflow=workflow_id,
-        status=status_filter,
-        limit=limit,
-        before=text_cursor(cursor),
-        workspace_id=access.workspace_id,
-    )
-    return Page(items=rows, next_cursor=encode_cursor(rows[-1]["id"]) if len(rows) == limit else None)
+    return await executions_page(server, access.workspace_id, workflow_id, status_filter, limit, cursor)
