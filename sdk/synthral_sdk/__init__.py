@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from synthral_sdk._documents import BBox, OCRBlock, OCREngine, OCRPage, OCRRequest, OCRResult, OCRWord
     from synthral_sdk._node import Node, PollRequest, PollResult, Trigger
     from synthral_sdk._runtime import (
+        CodeError,
         CodeRequest,
         CodeResult,
         CodeRuntime,
@@ -87,6 +88,7 @@ _LAZY: dict[str, str] = {
     "CapabilityKind": "synthral_sdk._capability",
     "CapabilitySpec": "synthral_sdk._capability",
     "ChatMessage": "synthral_sdk._ai",
+    "CodeError": "synthral_sdk._runtime",
     "CodeRequest": "synthral_sdk._runtime",
     "CodeResult": "synthral_sdk._runtime",
     "CodeRuntime": "synthral_sdk._runtime",
@@ -155,6 +157,7 @@ __all__ = [
     "CapabilityKind",
     "CapabilitySpec",
     "ChatMessage",
+    "CodeError",
     "CodeRequest",
     "CodeResult",
     "CodeRuntime",

@@ -34,6 +34,7 @@ import orjson
 
 from synthral_sdk import _protocol as proto
 from synthral_sdk._capability import NAME_PATTERN, Capability
+from synthral_sdk._code_conformance import CodeRuntimeChecks
 from synthral_sdk._plugin_set import (
     CapabilityEntry,
     catalog,
@@ -55,7 +56,7 @@ from synthral_sdk.errors import (
 )
 from synthral_sdk.types import JSONObject, JSONValue
 
-__all__ = ["Example", "PluginConformance", "RunnerClient", "call", "load_plugin"]
+__all__ = ["CodeRuntimeConformance", "Example", "PluginConformance", "RunnerClient", "call", "load_plugin"]
 
 
 def load_plugin(dist: str) -> dict[str, CapabilityEntry]:
@@ -473,3 +474,15 @@ class PluginConformance:
                     context={"secrets": cast(JSONValue, ex.secrets)} if ex.secrets else None,
                 )
             )
+
+
+class CodeRuntimeConformance(CodeRuntimeChecks, PluginConformance):
+    """The plugin checks plus the checks every code runtime must pass.
+
+    Subclass it in the runtime plugin's tests, set ``dist`` and ``capability`` (and
+    ``languages``, ``network``, ``config``, ``secrets``, ``remote`` as they apply)::
+
+        class TestConformance(CodeRuntimeConformance):
+            dist = "synthral-code-wasi"
+            capability = "wasi"
+    """

@@ -6,7 +6,7 @@ from synthral_sdk import hookspecs
 EXPECTED_EXPORTS = {
     "ENTRY_POINT_GROUP", "PROJECT_NAME", "PROTOCOL_VERSION", "AgentFramework", "AgentRequest", "AgentResult",
     "AgentStep", "AuthSpec", "BBox", "BlobRef", "BlobStore", "Capability", "CapabilityKind", "CapabilitySpec",
-    "ChatMessage", "CodeRequest", "CodeResult", "CodeRuntime", "CompletionRequest", "CompletionResult",
+    "ChatMessage", "CodeError", "CodeRequest", "CodeResult", "CodeRuntime", "CompletionRequest", "CompletionResult",
     "ConnectionCheck", "ConnectionStatus", "Connector", "Context", "CredentialField", "DeleteRequest",
     "DeleteResult", "EmbedRequest", "EmbedResult", "Embedder", "JSONObject", "JSONValue", "LLMProvider",
     "NoConfig", "Node", "OCRBlock", "OCREngine", "OCRPage", "OCRRequest", "OCRResult", "OCRWord", "Operation",
