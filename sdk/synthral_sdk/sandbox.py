@@ -40,10 +40,15 @@ __all__ = [
 ]
 
 PYTHON_BOOTSTRAP: Final = r"""
+import gc
+import json
+import linecache
+import os
 import sys
+import traceback
 
 
-def _synthral_describe(exc, traceback):
+def _synthral_describe(exc):
     tb = exc.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename != "<code>":
         tb = tb.tb_next
@@ -60,12 +65,6 @@ def _synthral_describe(exc, traceback):
 
 
 def _synthral_run(request_path, outcome_path):
-    import gc
-    import json
-    import linecache
-    import os
-    import traceback
-
     if request_path == "-":
         raw = sys.stdin.buffer.read()
     else:
@@ -94,7 +93,7 @@ def _synthral_run(request_path, outcome_path):
         namespace.clear()
         gc.collect()
         outcome["exit_code"] = 1
-        outcome["error"] = _synthral_describe(exc, traceback)
+        outcome["error"] = _synthral_describe(exc)
     else:
         if "result" in namespace:
             try:
@@ -115,6 +114,8 @@ def _synthral_run(request_path, outcome_path):
             pass
     with open(outcome_path, "w") as handle:
         json.dump(outcome, handle)
+    # Skip the interpreter's own shutdown: the sandbox ends with the process anyway.
+    os._exit(outcome["exit_code"] if 0 <= outcome["exit_code"] < 256 else 1)
 
 
 _synthral_run(sys.argv[1], sys.argv[2])

