@@ -24,19 +24,31 @@ from typing import Final, cast
 from pydantic import JsonValue
 
 from synthral_sdk._runtime import CodeError, CodeRequest, CodeResult, LimitName
+from synthral_sdk._sandbox_packages import PackageCache
+from synthral_sdk._sandbox_process import Driven, drive, tree_cpu_seconds
+from synthral_sdk._sandbox_proxy import PROXY_PORT, RELAY, AllowListProxy, HostRule, parse_rules
 from synthral_sdk.blobs import BlobStore
 from synthral_sdk.errors import InputInvalid
 from synthral_sdk.types import BlobRef, JSONObject
 
 __all__ = [
     "JAVASCRIPT_BOOTSTRAP",
+    "PROXY_PORT",
     "PYTHON_BOOTSTRAP",
+    "RELAY",
+    "AllowListProxy",
     "CappedOutput",
+    "Driven",
+    "HostRule",
     "Outcome",
+    "PackageCache",
     "RunFolder",
     "build_result",
     "check_language",
+    "drive",
+    "parse_rules",
     "refuse_network",
+    "tree_cpu_seconds",
 ]
 
 PYTHON_BOOTSTRAP: Final = r"""

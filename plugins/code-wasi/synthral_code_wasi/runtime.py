@@ -21,12 +21,11 @@ from typing import ClassVar, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from synthral_code_wasi._packages import PackageCache
 from synthral_code_wasi._pool import Pool, PoolKey, Worker
 from synthral_code_wasi._worker import FRAME
 from synthral_sdk import CodeError, CodeRequest, CodeResult, CodeRuntime, Context
 from synthral_sdk.errors import Cancelled
-from synthral_sdk.sandbox import CappedOutput, Outcome, build_result, check_language, refuse_network
+from synthral_sdk.sandbox import CappedOutput, Outcome, PackageCache, build_result, check_language, refuse_network
 
 __all__ = ["WasiConfig", "WasiRuntime"]
 
@@ -97,7 +96,7 @@ class WasiRuntime(CodeRuntime[WasiConfig]):
             if self._pool is None or self._packages is None:
                 cache = self._cache_dir()
                 self._pool = Pool(cache)
-                self._packages = PackageCache(cache / "packages")
+                self._packages = PackageCache(cache / "packages", python_version="3.12", pure_only=True, runtime=NAME)
             return self._pool, self._packages
 
     def execute(self, request: CodeRequest, config: WasiConfig, context: Context) -> CodeResult:

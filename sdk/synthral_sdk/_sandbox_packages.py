@@ -1,4 +1,4 @@
-"""User-listed pure-Python packages, installed once per set into a cache and mounted read-only."""
+"""Packages a run lists, installed once per distinct list into a cache, for runtimes to mount read-only."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -14,14 +15,17 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
-from packaging.requirements import InvalidRequirement, Requirement
-
-from synthral_sdk import JSONValue
+from synthral_sdk._json import JSONValue
 from synthral_sdk.errors import InputInvalid, RetryableError
 
 __all__ = ["PackageCache"]
 
 NATIVE_SUFFIXES: Final = (".so", ".pyd", ".dylib", ".dll")
+# A name, optional extras and an optional version clause (PEP 508 without URLs or markers).
+_REQUIREMENT: Final = re.compile(
+    r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?(?:\[[A-Za-z0-9._, -]+\])?"
+    r"(?:\s*(?:===|==|!=|~=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+(?:\s*,\s*(?:===|==|!=|~=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+)*)?"
+)
 INSTALL_TIMEOUT: Final = 600.0
 
 
@@ -29,20 +33,13 @@ def _checked(specs: Sequence[str]) -> list[str]:
     checked = []
     for index, spec in enumerate(specs):
         text = spec.strip()
-        try:
-            requirement = Requirement(text)
-        except InvalidRequirement as exc:
+        if not _REQUIREMENT.fullmatch(text):
             raise InputInvalid(
-                f"packages[{index}] {spec!r} is not a requirement ({exc}); write a name and an optional version, "
-                "e.g. 'humanize==4.9.0'",
-                details={"field": f"packages.{index}"},
-            ) from None
-        if text.startswith("-") or requirement.url:
-            raise InputInvalid(
-                f"packages[{index}] {spec!r} names a URL or an option; list packages by name and version only",
+                f"packages[{index}] {spec!r} is not a package name with an optional version (options, URLs and "
+                "markers are not allowed); write e.g. 'humanize==4.9.0'",
                 details={"field": f"packages.{index}"},
             )
-        checked.append(str(requirement))
+        checked.append(text)
     return sorted(set(checked))
 
 
@@ -58,10 +55,20 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 class PackageCache:
-    """Folders of installed packages, one per distinct list."""
+    """Folders of installed packages, one per distinct list.
 
-    def __init__(self, root: Path) -> None:
+    Args:
+        root: Where the folders are kept.
+        python_version: The sandbox interpreter's ``X.Y``; wheels are chosen for it.
+        pure_only: Only pure-Python wheels (``py3-none-any``); refuse native code.
+        runtime: The runtime's name, for messages.
+    """
+
+    def __init__(self, root: Path, *, python_version: str, pure_only: bool, runtime: str) -> None:
         self.root = root
+        self.python_version = python_version
+        self.pure_only = pure_only
+        self.runtime = runtime
 
     def ensure(self, specs: Sequence[str], *, index_url: str | None, find_links: Sequence[str]) -> list[Path]:
         """The folder holding ``specs`` (installed now if it is the first time); empty for no packages.
@@ -74,7 +81,8 @@ class PackageCache:
         if not specs:
             return []
         requirements = _checked(specs)
-        key = hashlib.sha256(json.dumps([requirements, index_url, list(find_links)]).encode()).hexdigest()[:24]
+        identity = [requirements, index_url, list(find_links), self.python_version, self.pure_only]
+        key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:24]
         target = self.root / key
         if (target / ".complete").is_file():
             return [target / "site"]
@@ -94,9 +102,10 @@ class PackageCache:
     def _install(self, requirements: list[str], site: Path, index_url: str | None, find_links: Sequence[str]) -> None:
         command = [
             sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--quiet",
-            "--no-compile", "--target", str(site), "--only-binary=:all:", "--implementation", "py", "--abi", "none",
-            "--platform", "any", "--python-version", "3.12",
+            "--no-compile", "--target", str(site), "--only-binary=:all:", "--python-version", self.python_version,
         ]  # fmt: skip
+        if self.pure_only:
+            command += ["--implementation", "py", "--abi", "none", "--platform", "any"]
         if index_url:
             command += ["--index-url", index_url]
         for link in find_links:
@@ -112,15 +121,16 @@ class PackageCache:
         if done.returncode != 0:
             said = " ".join(line for line in done.stderr.splitlines() if line.startswith("ERROR"))[-600:]
             raise InputInvalid(
-                f"cannot install {', '.join(requirements)} as pure-Python wheels (py3-none-any): "
-                f"{said or 'pip failed'}. "
-                "List packages that exist on the index as pure-Python wheels, or use code-bwrap for native ones",
+                f"{self.runtime} cannot install {', '.join(requirements)} as "
+                f"{'pure-Python wheels (py3-none-any)' if self.pure_only else 'wheels'}: {said or 'pip failed'}. "
+                "List packages that exist on the index as wheels"
+                + (" of pure Python, or use code-bwrap for native ones" if self.pure_only else ""),
                 details={"field": "packages", "packages": list[JSONValue](requirements)},
             )
         native = sorted(str(path.relative_to(site)) for path in site.rglob("*") if path.suffix in NATIVE_SUFFIXES)
-        if native:
+        if native and self.pure_only:
             raise InputInvalid(
-                f"{', '.join(requirements)} bring native code ({', '.join(native[:3])}), which WebAssembly cannot "
+                f"{', '.join(requirements)} bring native code ({', '.join(native[:3])}), which {self.runtime} cannot "
                 "load; use code-bwrap for packages with native extensions",
                 details={"field": "packages", "native": list[JSONValue](native[:20])},
             )
