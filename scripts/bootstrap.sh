@@ -10,6 +10,9 @@ need_apt=()
 command -v tesseract >/dev/null 2>&1 || need_apt+=(tesseract-ocr)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
+command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)  # the code-bwrap sandbox
+command -v runsc >/dev/null 2>&1 || need_apt+=(runsc)  # the code-gvisor sandbox
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)  # JavaScript in the code sandboxes
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "bootstrap: installing system packages: ${need_apt[*]}" >&2
