@@ -134,3 +134,17 @@ def pytest_asyncio_loop_factories(
     """Async tests run on uvloop, the loop the CLI and the server run on."""
     del config, item
     return {"uvloop": uvloop.new_event_loop}
+
+
+@pytest.fixture(scope="session")
+def code_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Path:
+    """A home with the code-bwrap runtime plugin installed from the repository, made once."""
+    home = tmp_path_factory.mktemp("code-home")
+
+    async def install() -> None:
+        plugin_host = PluginHost(make_settings(home, wheelhouse))
+        await plugin_host.install(str(REPO / "plugins" / "code-bwrap"))
+        await plugin_host.close()
+
+    asyncio.run(install())
+    return home

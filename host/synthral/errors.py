@@ -35,6 +35,7 @@ from synthral_sdk.errors import (
 __all__ = [
     "AuthenticationFailed",
     "Cancelled",
+    "CodeFailed",
     "ConfigInvalid",
     "ConfigurationError",
     "Conflict",
@@ -62,6 +63,7 @@ __all__ = [
     "PluginStartError",
     "PluginUnavailable",
     "ProtocolError",
+    "QuotaExceeded",
     "RateLimited",
     "RetryableError",
     "SecretKeyMissing",
@@ -179,3 +181,18 @@ class DecryptionFailed(FatalError):
     """A sealed value failed authentication: it was altered, or belongs elsewhere."""
 
     code = "decryption_failed"
+
+
+@register_error_type
+class QuotaExceeded(RateLimited):
+    """A workspace has used its daily budget (CPU seconds of code); ``retry_after`` says when it resets."""
+
+    code = "quota_exceeded"
+    default_retryable = False
+
+
+@register_error_type
+class CodeFailed(NonRetryableError):
+    """User code raised an exception or hit a limit; ``details`` hold the error, its traceback and the output."""
+
+    code = "code_failed"

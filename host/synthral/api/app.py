@@ -12,7 +12,7 @@ from synthral.api.gate import Gate
 from synthral.api.ingress import Ingress
 from synthral.api.limits import Limits
 from synthral.api.problems import PROBLEM_RESPONSES, install_problem_handlers
-from synthral.api.routes import auth, connectors, credentials, events, executions, hooks, oidc, plugins, workflows
+from synthral.api.routes import auth, code, connectors, credentials, events, executions, hooks, oidc, plugins, workflows
 from synthral.api.state import ServerState
 from synthral.config import Settings
 from synthral.security.passwords import Passwords
@@ -38,7 +38,7 @@ def create_app(server: ServerState) -> FastAPI:
     )
     app.state.server = server
     install_problem_handlers(app)
-    for module in (auth, oidc, workflows, executions, plugins, connectors, credentials, hooks, events):
+    for module in (auth, oidc, workflows, executions, plugins, connectors, credentials, hooks, events, code):
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
 
     @app.get(f"{API_PREFIX}/health", tags=["health"])
@@ -76,6 +76,7 @@ def assemble(
     oidc = None
     if oidc_settings is not None:
         oidc = OidcService(identity, host.database, host.keyring, oidc_settings, public_url=public_url)
+    host.code_service()
     return ServerState(
         app=host,
         identity=identity,

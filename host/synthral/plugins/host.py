@@ -92,6 +92,7 @@ class PluginHost:
         self.pm: pluggy.PluginManager = new_plugin_manager()
         for name, module in BUILTIN_PLUGINS.items():
             self.pm.register(module, name=name)
+        self._service_plugins: set[str] = set()
         self._processes: dict[str, PluginProcess] = {}
         self._manifests: dict[str, Manifest] = {}
         self._index: dict[str, dict[str, dict[str, CapabilityHandle]]] | None = None
@@ -176,6 +177,13 @@ class PluginHost:
         self._index = index
         return index
 
+    def register_builtin(self, name: str, plugin: object) -> None:
+        """Add an in-process plugin that a host service provides (the code nodes), named like ``core``."""
+        if self.pm.get_plugin(name) is None:
+            self.pm.register(plugin, name=name)
+            self._service_plugins.add(name)
+            self._index = None
+
     # -- lookups -------------------------------------------------------------------------
 
     def resolve(self, ref: str, version: str | None = None) -> CapabilityHandle:
@@ -235,7 +243,8 @@ class PluginHost:
         for plugin, versions in sorted(self._build_index().items()):
             for version in sort_versions(list(versions)):
                 for handle in versions[version].values():
-                    entries.append(CatalogEntry(plugin, version, plugin in BUILTIN_PLUGINS, handle.spec()))
+                    builtin = plugin in BUILTIN_PLUGINS or plugin in self._service_plugins
+                    entries.append(CatalogEntry(plugin, version, builtin, handle.spec()))
         return entries
 
     def plugins(self) -> list[PluginInfo]:

@@ -12,6 +12,7 @@ from synthral.engine.runtime import Engine, EnvSecretResolver, SecretResolver
 from synthral.errors import NotFound
 from synthral.plugins.host import PluginHost
 from synthral.security.crypto import KeyRing
+from synthral.services.code import CodeService
 from synthral.services.plugins import PluginService
 from synthral.services.secret_stores import credentials_from_env, secret_resolver_from_env
 from synthral.services.secrets import CredentialSecretResolver, CredentialService
@@ -36,6 +37,16 @@ class App:
     plugin_service: PluginService
     keyring: KeyRing
     credentials: CredentialService
+    code: CodeService | None = None
+
+    def code_service(self) -> CodeService:
+        """Sandboxed code, with the ``code`` nodes registered in the plugin host (made once)."""
+        if self.code is None:
+            from synthral.builtins.code import CodeNodes  # noqa: PLC0415 -- the nodes import this module's services
+
+            self.code = CodeService(self.database, self.plugins, self.credentials)
+            self.plugins.register_builtin("code", CodeNodes(self.code))
+        return self.code
 
 
 def secret_source(plugins: PluginHost, credentials: CredentialService) -> SecretResolver:
@@ -73,7 +84,7 @@ async def open_app(settings: Settings | None = None) -> AsyncIterator[App]:
     lease = float(os.environ.get("WORKFLOW_LEASE_SECONDS", "30"))
     try:
         engine = Engine(database, plugins, lease_seconds=lease, secrets=secret_source(plugins, credentials))
-        yield App(
+        app = App(
             settings,
             database,
             plugins,
@@ -83,6 +94,8 @@ async def open_app(settings: Settings | None = None) -> AsyncIterator[App]:
             keyring,
             credentials,
         )
+        app.code_service()
+        yield app
     finally:
         await plugins.close()
         await database.close()

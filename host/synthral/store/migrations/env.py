@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import synthral.store.code  # noqa: F401 -- registers the code tables on SQLModel.metadata
+import synthral.store.code  # registers the code tables on SQLModel.metadata
 import synthral.store.models  # noqa: F401 -- registers the tables on SQLModel.metadata
 
 target_metadata = SQLModel.metadata
