@@ -60,7 +60,10 @@ class RunCodeConfig(Limits):
     @classmethod
     def _schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None:
-            check_schema(value, "output_schema")
+            try:
+                check_schema(value, "output_schema")
+            except InputInvalid as exc:
+                raise ValueError(exc.message) from None
         return value
 
 

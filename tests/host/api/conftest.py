@@ -91,7 +91,21 @@ async def make_state(
 
 @pytest.fixture
 async def api(database: Database, noop_home: Path, wheelhouse: Path) -> AsyncIterator[Api]:
-    state, plugins = await make_state(database, noop_home, wheelhouse)
+    async with running_api(database, noop_home, wheelhouse) as running:
+        yield running
+
+
+@pytest.fixture
+async def code_api(database: Database, code_home: Path, wheelhouse: Path) -> AsyncIterator[Api]:
+    """The API over a home with the code-bwrap runtime installed."""
+    async with running_api(database, code_home, wheelhouse) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def running_api(database: Database, home: Path, wheelhouse: Path) -> AsyncIterator[Api]:
+    """A server with a worker over ``home``, users of every role signed in, two workspaces."""
+    state, plugins = await make_state(database, home, wheelhouse)
     identity = state.identity
     users = {}
     for role in ("owner", "editor", "viewer", "outsider"):
