@@ -40,6 +40,7 @@ __all__ = [
     "CappedOutput",
     "Driven",
     "HostRule",
+    "LimitName",
     "Outcome",
     "PackageCache",
     "RunFolder",
