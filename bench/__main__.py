@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import engine, plugin_host, server
+from bench import code, engine, plugin_host, server
 from bench.common import Result, machine, print_table
 from synthral.cli.common import run_loop
 
@@ -20,6 +20,7 @@ GROUPS: dict[str, Callable[[bool], Awaitable[list[Result]]]] = {
     "plugins": plugin_host.run,
     "engine": engine.run,
     "server": server.run,
+    "code": code.run,
 }
 
 

@@ -79,6 +79,8 @@ def _synthral_describe(exc):
 
 def _synthral_run(request_path, outcome_path):
     if request_path == "-":
+        # Started ahead of time: say so next to the outcome, then wait for the request.
+        open(os.path.join(os.path.dirname(outcome_path), "ready"), "w").close()
         raw = sys.stdin.buffer.read()
     else:
         with open(request_path, "rb") as handle:

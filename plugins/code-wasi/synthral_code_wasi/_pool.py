@@ -93,6 +93,11 @@ class Worker:
     started: float = field(default_factory=time.monotonic)
     _reaped: float | None = None
 
+    @property
+    def ready(self) -> bool:
+        """Whether CPython has started and waits for the request."""
+        return (self.folder.control / "ready").exists()
+
     def kill(self) -> None:
         """Stop the instance (it never serves a second run)."""
         if self.process.returncode is None:
@@ -141,7 +146,10 @@ class Pool:
                 for stale in self._ready.pop(oldest, []):
                     _discard(stale)
             ready = self._ready.setdefault(key, [])
-            worker = ready.pop(0) if ready else None
+            # The first that has finished starting; else the one that started first.
+            worker = next((w for w in ready if w.ready), ready[0] if ready else None)
+            if worker is not None:
+                ready.remove(worker)
             self._active += 1
             self._cond.notify_all()
         return worker if worker is not None else self._spawn(key)

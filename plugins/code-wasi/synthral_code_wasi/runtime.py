@@ -110,10 +110,9 @@ class WasiRuntime(CodeRuntime[WasiConfig]):
             worker.folder.place_files(request.files, context.blobs)
             return self._drive(worker, request, context, len(folders))
         finally:
-            worker.kill()
-            worker.reap()
-            worker.folder.remove()
-            pool.release()
+            # Off the result's path: the instance's process is killed and its folder removed
+            # while the answer goes back.
+            threading.Thread(target=_clean_up, args=(worker, pool), daemon=True).start()
 
     def _drive(self, worker: Worker, request: CodeRequest, context: Context, package_count: int) -> CodeResult:
         process = worker.process
@@ -160,8 +159,8 @@ class WasiRuntime(CodeRuntime[WasiConfig]):
                 if over:
                     limit = "output"
                     break
+        cpu_total = _cpu_seconds(process.pid)  # final once the instance has finished
         worker.kill()
-        cpu_total = worker.reap()
         duration_ms = (time.perf_counter() - started) * 1000
         outcome = None
         error: CodeError | None = None
@@ -194,6 +193,13 @@ class WasiRuntime(CodeRuntime[WasiConfig]):
             "python run: exit %s%s in %.1f ms", result.exit_code, f", {limit} limit" if limit else "", duration_ms
         )
         return result
+
+
+def _clean_up(worker: Worker, pool: Pool) -> None:
+    worker.kill()
+    worker.reap()
+    worker.folder.remove()
+    pool.release()
 
 
 def _send(stream: object, document: bytes) -> None:
