@@ -95,6 +95,8 @@ def _synthral_run(request_path, outcome_path):
     source = request["code"]
     linecache.cache["<code>"] = (len(source), None, source.splitlines(True), "<code>")
     namespace = {"__name__": "__main__", "__builtins__": __builtins__, "inputs": request.get("inputs") or {}}
+    namespace.setdefault("exit", sys.exit)  # without the site module (python -S) there is no exit()
+    namespace.setdefault("quit", sys.exit)
     del request
     outcome = {"exit_code": 0, "result": None, "error": None}
     try:

