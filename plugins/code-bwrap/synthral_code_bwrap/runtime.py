@@ -6,6 +6,7 @@ import functools
 import math
 import os
 import subprocess
+import threading
 from pathlib import Path
 from typing import ClassVar, Final
 
@@ -150,8 +151,8 @@ class BwrapRuntime(CodeRuntime[BwrapConfig]):
         finally:
             if proxy is not None:
                 proxy.close()
-            identity.release()
-            folder.remove()
+            # Off the answer's path; the user id is free again once its files are gone.
+            threading.Thread(target=_clean_up, args=(folder, identity), daemon=True).start()
 
     def _run(
         self,
@@ -242,6 +243,11 @@ class BwrapRuntime(CodeRuntime[BwrapConfig]):
         return PackageCache(
             root / "packages", python_version=_python_version(config.python), pure_only=False, runtime=NAME
         )
+
+
+def _clean_up(folder: RunFolder, identity: Identity) -> None:
+    folder.remove()
+    identity.release()
 
 
 def _hand_over(folder: RunFolder, identity: Identity) -> None:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from synthral_sdk.testing import CodeRuntimeConformance
+from synthral_sdk.testing import CodeRuntimeConformance, Example
 
 
 class TestConformance(CodeRuntimeConformance):
     dist = "synthral-code-bwrap"
     capability = "bwrap"
+    examples = (
+        Example(
+            "bwrap",
+            {"language": "python", "code": "result = sum(inputs['n'])", "inputs": {"n": [1, 2]}},
+            operation="execute",
+            expected={"result": 3, "exit_code": 0},
+        ),
+    )
     languages = ("python", "javascript")
     network = True

@@ -75,6 +75,14 @@ WORKSPACE: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("DELETE", "/credentials/{name}", "editor", None),
     ("PUT", "/workspace/members", "owner", {"email": "viewer@example.com", "role": "viewer"}),
     ("DELETE", "/workspace/members/{user_id}", "owner", None),
+    ("POST", "/code/execute", "editor", {"code": "print(1)"}),
+    ("GET", "/code/runs/{run_id}", "viewer", None),
+    ("POST", "/code/register-tool", "editor", {"name": "matrix_tool", "code": "result = 1"}),
+    ("GET", "/code/tools", "viewer", None),
+    ("GET", "/code/quota", "viewer", None),
+    ("PUT", "/code/quota", "owner", {"cpu_seconds_per_day": 100}),
+    ("GET", "/code/sandboxes", "viewer", None),
+    ("PUT", "/code/sandboxes/{name}", "owner", {"runtime": "code-wasi/wasi"}),
 ]
 
 
@@ -109,6 +117,7 @@ async def _objects(api: Api) -> dict[str, str]:
         "action": "act",
         "user_id": api.users["viewer"],
         "key_id": "no-such-key",
+        "run_id": "no-such-run",
     }
 
 
