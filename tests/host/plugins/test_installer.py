@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import synthral_sdk
 from synthral.config import Settings
 from synthral.errors import (
     IncompatiblePlugin,
@@ -54,7 +55,7 @@ async def test_install_from_a_wheel_records_manifest_lock_and_catalog(
     assert (version_dir / "venv" / "bin" / "python").exists()
     assert (version_dir / "wheel" / fixture_wheels["noop"].name).exists()
     lock = (version_dir / "requirements.lock").read_text()
-    assert "synthral-fixture-noop==1.0.0" in lock and "synthral-sdk==1.0.0" in lock
+    assert "synthral-fixture-noop==1.0.0" in lock and f"synthral-sdk=={synthral_sdk.__version__}" in lock
     assert "--hash=sha256:" in lock
     assert any(pin.startswith("pydantic==") for pin in manifest.requirements)
     assert len(manifest.wheel_sha256) == 64
