@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -90,4 +91,5 @@ async def run(quick: bool) -> list[Result]:
             results.append(_row(label, timings, target=target))
     finally:
         await host.close()
+        shutil.rmtree(home, ignore_errors=True)
     return results

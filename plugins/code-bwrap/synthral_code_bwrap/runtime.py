@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import math
 import os
 import subprocess
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Final
 
@@ -152,7 +154,7 @@ class BwrapRuntime(CodeRuntime[BwrapConfig]):
             if proxy is not None:
                 proxy.close()
             # Off the answer's path; the user id is free again once its files are gone.
-            threading.Thread(target=_clean_up, args=(folder, identity), daemon=True).start()
+            _in_background(_clean_up, folder, identity)
 
     def _run(
         self,
@@ -243,6 +245,29 @@ class BwrapRuntime(CodeRuntime[BwrapConfig]):
         return PackageCache(
             root / "packages", python_version=_python_version(config.python), pure_only=False, runtime=NAME
         )
+
+
+_PENDING: set[threading.Thread] = set()
+
+
+def _in_background(target: Callable[..., None], *args: object) -> None:
+    """Run a clean-up after the answer has gone; the process waits for it before it exits."""
+
+    def run() -> None:
+        try:
+            target(*args)
+        finally:
+            _PENDING.discard(thread)
+
+    thread = threading.Thread(target=run, daemon=True)
+    _PENDING.add(thread)
+    thread.start()
+
+
+@atexit.register
+def _finish_clean_ups() -> None:
+    for thread in list(_PENDING):
+        thread.join(timeout=10)
 
 
 def _clean_up(folder: RunFolder, identity: Identity) -> None:

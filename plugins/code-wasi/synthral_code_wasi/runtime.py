@@ -11,11 +11,13 @@ time and output by the parent, which kills the instance's process.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import selectors
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Final
 
@@ -112,7 +114,7 @@ class WasiRuntime(CodeRuntime[WasiConfig]):
         finally:
             # Off the result's path: the instance's process is killed and its folder removed
             # while the answer goes back.
-            threading.Thread(target=_clean_up, args=(worker, pool), daemon=True).start()
+            _in_background(_clean_up, worker, pool)
 
     def _drive(self, worker: Worker, request: CodeRequest, context: Context, package_count: int) -> CodeResult:
         started = time.perf_counter()
@@ -193,6 +195,29 @@ class WasiRuntime(CodeRuntime[WasiConfig]):
             "python run: exit %s%s in %.1f ms", result.exit_code, f", {limit} limit" if limit else "", duration_ms
         )
         return result
+
+
+_PENDING: set[threading.Thread] = set()
+
+
+def _in_background(target: Callable[..., None], *args: object) -> None:
+    """Run a clean-up after the answer has gone; the process waits for it before it exits."""
+
+    def run() -> None:
+        try:
+            target(*args)
+        finally:
+            _PENDING.discard(thread)
+
+    thread = threading.Thread(target=run, daemon=True)
+    _PENDING.add(thread)
+    thread.start()
+
+
+@atexit.register
+def _finish_clean_ups() -> None:
+    for thread in list(_PENDING):
+        thread.join(timeout=10)
 
 
 def _clean_up(worker: Worker, pool: Pool) -> None:
