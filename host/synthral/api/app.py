@@ -12,8 +12,24 @@ from synthral.api.gate import Gate
 from synthral.api.ingress import Ingress
 from synthral.api.limits import Limits
 from synthral.api.problems import PROBLEM_RESPONSES, install_problem_handlers
-from synthral.api.routes import auth, code, connectors, credentials, events, executions, hooks, oidc, plugins, workflows
+from synthral.api.routes import (
+    admin,
+    auth,
+    code,
+    connectors,
+    credentials,
+    events,
+    executions,
+    hooks,
+    members,
+    oidc,
+    plugins,
+    schedules,
+    steps,
+    workflows,
+)
 from synthral.api.state import ServerState
+from synthral.api.web import install_web, web_root
 from synthral.config import Settings
 from synthral.security.passwords import Passwords
 from synthral.services.app import App, open_app
@@ -40,12 +56,15 @@ def create_app(server: ServerState) -> FastAPI:
     install_problem_handlers(app)
     for module in (auth, oidc, workflows, executions, plugins, connectors, credentials, hooks, events, code):
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
+    for module in (schedules, members, admin, steps):
+        app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
 
     @app.get(f"{API_PREFIX}/health", tags=["health"])
     async def health() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
+    install_web(app, web_root())  # last: its catch-all answers only what no API route did
     local = server.identity.local_principal if server.local else None
     app.add_middleware(Ingress, server=server)  # behind the gate: the last added runs first
     app.add_middleware(Gate, authenticate=server.identity.authenticate, local=local, limits=server.limits)
