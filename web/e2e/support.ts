@@ -14,8 +14,18 @@ export interface E2EInfo {
 export const info: E2EInfo = JSON.parse(process.env.E2E_INFO ?? '{}');
 export const SHOTS = path.resolve(import.meta.dirname, '..', '..', 'docs', 'ui');
 
-export const test = base.extend<{ baseURL: string }>({
+export const test = base.extend<{ baseURL: string; errors: string[] }>({
   baseURL: async ({}, use) => use(info.url),
+  // Every uncaught error in the page fails the test that caused it.
+  errors: [
+    async ({ page }, use) => {
+      const errors: string[] = [];
+      page.on('pageerror', (error) => errors.push(error.stack ?? error.message));
+      await use(errors);
+      expect(errors, errors.join('\n')).toEqual([]);
+    },
+    { auto: true },
+  ],
 });
 export { expect };
 

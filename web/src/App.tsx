@@ -17,6 +17,7 @@ import { ApiError, request, session } from './api/client';
 import { useMe } from './api/hooks';
 import { WhoContext, useSession, type Who } from './auth/context';
 import { SignIn } from './auth/SignIn';
+import { ErrorBoundary } from './ui/ErrorBoundary';
 import { ProblemAlert } from './ui/Problem';
 import { WorkflowList } from './workflows/WorkflowList';
 import { ExecutionList } from './executions/ExecutionList';
@@ -168,6 +169,7 @@ function Shell({ who }: { who: Who }) {
         </ScrollArea>
       </AppShell.Navbar>
       <AppShell.Main h="100dvh">
+        <ErrorBoundary resetKey={location}>
         <Suspense fallback={<Loading />}>
           <Switch>
             <Route path="/">
@@ -191,6 +193,7 @@ function Shell({ who }: { who: Who }) {
             </Route>
           </Switch>
         </Suspense>
+        </ErrorBoundary>
       </AppShell.Main>
     </AppShell>
   );

@@ -414,7 +414,7 @@ function BuilderInner({ id }: { id?: string }) {
               multiSelectionKeyCode={['Shift', 'Meta', 'Control']}
               selectionOnDrag={false}
               panOnScroll
-              fitView
+              fitView={Boolean(loaded.data?.workflow.nodes.length)}
               fitViewOptions={{ padding: 0.2, maxZoom: 1.2 }}
               minZoom={0.05}
               onlyRenderVisibleElements

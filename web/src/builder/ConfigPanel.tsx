@@ -7,7 +7,9 @@ import { useLocation } from 'wouter';
 import type { JsonObject, JsonValue, NodeType, RetryPolicy, ValidationProblem, WorkflowNode } from '../api/types';
 import type { FieldChange } from './diff';
 import { TemplateField } from './TemplateField';
+import { coerce, prepareSchema } from './schemaPrep';
 import { validator } from './schemaValidator';
+import { fromText } from './textValue';
 import type { Completion } from './templates';
 
 interface Props {
@@ -40,19 +42,6 @@ function asText(value: JsonValue | undefined): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
-/** Text typed into an input field: JSON when it reads as a number, list, object, boolean or null; else a string. */
-export function fromText(text: string): JsonValue {
-  const trimmed = text.trim();
-  if (/^(-?\d+(\.\d+)?([eE][+-]?\d+)?|true|false|null|\[.*\]|\{(?!\{|%).*\})$/s.test(trimmed)) {
-    try {
-      return JSON.parse(trimmed) as JsonValue;
-    } catch {
-      return text;
-    }
-  }
-  return text;
-}
-
 export function ConfigPanel({ node, spec, problems, credentials, readOnly, complete, changes, onChange, onRename }: Props) {
   const [, navigate] = useLocation();
   const [idDraft, setIdDraft] = useState(node.id);
@@ -64,6 +53,7 @@ export function ConfigPanel({ node, spec, problems, credentials, readOnly, compl
   const required = new Set((inputSchema?.required as string[] | undefined) ?? []);
   const inputKeys = [...new Set([...Object.keys(inputProps), ...Object.keys(node.input ?? {})])];
   const extraErrors = useMemo(() => problemsToErrorSchema(problems, '/config'), [problems]);
+  const configSchema = useMemo(() => (spec ? prepareSchema(spec.config_schema as RJSFSchema) : undefined), [spec]);
   const general = problems.filter((p) => !p.pointer.startsWith('/config/') && !p.pointer.startsWith('/input/'));
   const inputError = (key: string) => problems.filter((p) => p.pointer === `/input/${key}` || p.pointer.startsWith(`/input/${key}/`)).map((p) => p.message).join('; ');
   const retry = node.retry ?? {};
@@ -137,10 +127,10 @@ export function ConfigPanel({ node, spec, problems, credentials, readOnly, compl
           </Button>
         )}
         <Divider label="Configuration" labelPosition="left" />
-        {spec && Object.keys((spec.config_schema as RJSFSchema).properties ?? {}).length > 0 ? (
+        {spec && configSchema && Object.keys(configSchema.properties ?? {}).length > 0 ? (
           <div className="rjsf" data-testid="config-form">
             <Form
-              schema={spec.config_schema as RJSFSchema}
+              schema={configSchema}
               formData={node.config ?? {}}
               validator={validator}
               extraErrors={extraErrors}
@@ -148,7 +138,7 @@ export function ConfigPanel({ node, spec, problems, credentials, readOnly, compl
               disabled={readOnly}
               liveValidate={false}
               uiSchema={{ 'ui:submitButtonOptions': { norender: true } }}
-              onChange={(event) => onChange({ config: (event.formData ?? {}) as JsonObject }, 'config')}
+              onChange={(event) => onChange({ config: (coerce(configSchema, event.formData ?? {}) ?? {}) as JsonObject }, 'config')}
             >
               <></>
             </Form>

@@ -1,6 +1,6 @@
 import { Badge, Tooltip } from '@mantine/core';
 import { Handle, Position, type NodeProps } from '@xyflow/react';
-import { memo } from 'react';
+import { memo, useMemo } from 'react';
 import { INPUT, outputHandles, type StepNode } from './convert';
 import { NodeIcon } from './icons';
 import { useCanvas } from './store';
@@ -9,7 +9,8 @@ import { useSpecs } from './specs';
 function StepNodeViewInner({ id, data, selected }: NodeProps<StepNode>) {
   const spec = useSpecs().get(data.node.type);
   const status = useCanvas((s) => s.runStatus[id]);
-  const problems = useCanvas((s) => s.problems.filter((p) => p.node_id === id));
+  const allProblems = useCanvas((s) => s.problems);
+  const problems = useMemo(() => allProblems.filter((p) => p.node_id === id), [allProblems, id]);
   const mark = useCanvas((s) => s.diff?.[id]);
   const outputs = outputHandles(data.node, spec);
   const ghost = Boolean(data.ghost);
