@@ -65,6 +65,7 @@ export default function MonacoEditor({ value, onChange, language, height = 220, 
   const host = useRef<HTMLDivElement>(null);
   const editor = useRef<monaco.editor.IStandaloneCodeEditor | null>(null);
   const change = useRef(onChange);
+  const applying = useRef(false);
   change.current = onChange;
 
   useEffect(() => {
@@ -83,7 +84,10 @@ export default function MonacoEditor({ value, onChange, language, height = 220, 
       tabSize: 2,
     });
     editor.current = instance;
-    const subscription = instance.onDidChangeModelContent(() => change.current(instance.getValue()));
+    // Only the person's edits are reported, not values set from outside.
+    const subscription = instance.onDidChangeModelContent(() => {
+      if (!applying.current) change.current(instance.getValue());
+    });
     const focus = instance.onDidFocusEditorText(() => {
       completer = complete ?? null;
     });
@@ -99,7 +103,11 @@ export default function MonacoEditor({ value, onChange, language, height = 220, 
 
   useEffect(() => {
     const instance = editor.current;
-    if (instance && instance.getValue() !== value) instance.setValue(value);
+    if (instance && instance.getValue() !== value) {
+      applying.current = true;
+      instance.setValue(value);
+      applying.current = false;
+    }
   }, [value]);
 
   return <div ref={host} style={{ height, border: '1px solid var(--mantine-color-gray-4)', borderRadius: 6 }} data-testid={testId} />;
