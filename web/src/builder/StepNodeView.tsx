@@ -44,6 +44,11 @@ function StepNodeViewInner({ id, data, selected }: NodeProps<StepNode>) {
           </Badge>
         </Tooltip>
       )}
+      {mark && (
+        <Badge className="badge" color={mark === 'added' ? 'green' : mark === 'removed' ? 'red' : 'yellow'} size="xs">
+          {mark}
+        </Badge>
+      )}
       {!spec && !ghost && (
         <Badge className="badge" color="orange" size="xs">
           unknown type

@@ -79,7 +79,7 @@ export function TemplateField({ label, description, value, onChange, complete, e
         value={value}
         readOnly={readOnly}
         error={error}
-        aria-label={`input ${label}`}
+        aria-label={`input ${label.replace(/ \*$/, '')}`}
         onChange={(e) => {
           onChange(e.currentTarget.value);
           refresh(e.currentTarget.value, e.currentTarget.selectionStart);

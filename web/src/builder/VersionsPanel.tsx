@@ -48,7 +48,15 @@ export function VersionsPanel({ workflowId, current, comparison, onCompare, onOp
       for (const id of Object.keys(diff.changed)) marks[id] = 'changed';
       for (const id of diff.removed) marks[id] = 'removed';
       // Removed nodes are drawn where they were, faded, so the change reads on the canvas.
-      const ghosts = toCanvas(left.workflow).nodes.filter((n) => diff.removed.includes(n.id)).map((n) => ({ ...n, draggable: false, data: { ...n.data, ghost: true } }) as CanvasNode);
+      const present = toCanvas(right.workflow).nodes;
+      const ghosts = toCanvas(left.workflow)
+        .nodes.filter((n) => diff.removed.includes(n.id))
+        .map((n) => {
+          // A removed node drawn over a node that took its place is moved just below it.
+          const clash = present.some((p) => Math.abs(p.position.x - n.position.x) < 180 && Math.abs(p.position.y - n.position.y) < 90);
+          const position = clash ? { x: n.position.x, y: n.position.y + 110 } : n.position;
+          return { ...n, position, draggable: false, data: { ...n.data, ghost: true } } as CanvasNode;
+        });
       canvas.setDiff(marks, ghosts);
       onCompare({ older: a, newer: b, diff });
     } catch (caught) {
