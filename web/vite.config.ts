@@ -1,12 +1,31 @@
 /// <reference types="vitest/config" />
-import { defineConfig } from 'vite';
+import { defineConfig, type Plugin } from 'vite';
 import react from '@vitejs/plugin-react';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+
+/** A gzip copy of each large text asset, which `synthral serve` sends to browsers that accept it. */
+function gzipAssets(): Plugin {
+  return {
+    name: 'synthral-gzip-assets',
+    apply: 'build',
+    closeBundle() {
+      const folder = path.resolve(import.meta.dirname, 'dist', 'assets');
+      for (const name of readdirSync(folder)) {
+        if (!/\.(js|css|svg|json)$/.test(name)) continue;
+        const data = readFileSync(path.join(folder, name));
+        if (data.length > 1024) writeFileSync(path.join(folder, `${name}.gz`), gzipSync(data, { level: 9 }));
+      }
+    },
+  };
+}
 
 // The dev server forwards the API (and its WebSocket) to a running `synthral serve`.
 const api = process.env.SYNTHRAL_API ?? 'http://127.0.0.1:8000';
 
 export default defineConfig({
-  plugins: [react()],
+  plugins: [react(), gzipAssets()],
   server: {
     port: 5173,
     proxy: {

@@ -7,6 +7,7 @@ is never answered here: an unknown API path stays a problem+json 404.
 
 from __future__ import annotations
 
+import mimetypes
 import os
 import re
 from pathlib import Path
@@ -46,11 +47,10 @@ NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>SynthralOS</title>
 
 
 def web_root() -> Path | None:
-    """Where the built web app is: ``$SYNTHRAL_WEB_ROOT``, the wheel's copy, or a checkout's ``web/dist``."""
+    """The built web app: ``$SYNTHRAL_WEB_ROOT`` when set, else the wheel's copy or a checkout's ``web/dist``."""
     override = os.environ.get(WEB_ROOT_ENV)
-    candidates = [Path(override)] if override else []
     package = Path(__file__).resolve().parent.parent
-    candidates += [package / "web", package.parent.parent / "web" / "dist"]
+    candidates = [Path(override)] if override else [package / "web", package.parent.parent / "web" / "dist"]
     for candidate in candidates:
         if (candidate / "index.html").is_file():
             return candidate
@@ -58,14 +58,29 @@ def web_root() -> Path | None:
 
 
 class _Assets(StaticFiles):
-    """Content-hashed files: a changed file has a new name, so browsers may keep each for good."""
+    """Content-hashed files: a changed file has a new name, so browsers may keep each for good.
+
+    The build writes a gzip copy (``name.js.gz``) of each large text file; a browser that
+    accepts gzip gets it, so nothing is compressed per request.
+    """
 
     async def get_response(self, path: str, scope: Scope) -> Response:
-        response = await super().get_response(path, scope)
+        response = await self._compressed(path, scope) or await super().get_response(path, scope)
         if response.status_code == 200:
             response.headers["Cache-Control"] = ASSET_CACHE
             response.headers["X-Content-Type-Options"] = "nosniff"
+            response.headers["Vary"] = "Accept-Encoding"
         return response
+
+    async def _compressed(self, path: str, scope: Scope) -> Response | None:
+        accepted = dict(scope.get("headers") or []).get(b"accept-encoding", b"")
+        if b"gzip" not in accepted or path.endswith(".gz"):
+            return None
+        full, stat = self.lookup_path(path + ".gz")
+        if stat is None or not full:
+            return None
+        media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        return FileResponse(full, media_type=media_type, headers={"Content-Encoding": "gzip"}, stat_result=stat)
 
 
 def install_web(app: FastAPI, root: Path | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,7 @@ def _dist(root: Path) -> Path:
     (root / "assets").mkdir(parents=True)
     (root / "index.html").write_text('<!doctype html><div id="root"></div><script src="/assets/app-1a2b.js"></script>')
     (root / "assets" / "app-1a2b.js").write_text("console.log('app')")
+    (root / "assets" / "app-1a2b.js.gz").write_bytes(gzip.compress(b"console.log('app')"))
     (root / "favicon.svg").write_text("<svg/>")
     (root.parent / "secret.txt").write_text("outside the app")
     return root
@@ -35,6 +37,10 @@ async def test_client_routes_get_the_page_and_assets_are_cached_for_good(
             assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
         asset = await http.get("/assets/app-1a2b.js")
         assert asset.status_code == 200 and asset.headers["cache-control"] == ASSET_CACHE
+        assert asset.headers["content-encoding"] == "gzip" and asset.text == "console.log('app')"
+        assert asset.headers["content-type"].startswith("text/javascript")
+        plain = await http.get("/assets/app-1a2b.js", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.text == "console.log('app')"
         assert (await http.get("/assets/missing-9z.js")).status_code == 404
         assert (await http.get("/favicon.svg")).text == "<svg/>"
         escape = await http.get("/assets/..%2F..%2Fsecret.txt")
@@ -51,7 +57,6 @@ async def test_without_a_build_the_page_says_how_to_make_one(
     database: Database, noop_home: Path, wheelhouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SYNTHRAL_WEB_ROOT", str(tmp_path / "nothing-here"))
-    monkeypatch.setattr("synthral.api.web.web_root", lambda: None)
     state, plugins = await make_state(database, noop_home, wheelhouse)
     async with serving(state) as url, httpx.AsyncClient(base_url=url) as http:
         page = await http.get("/")
