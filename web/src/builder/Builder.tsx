@@ -11,30 +11,27 @@ import {
   IconPlayerPlay,
 } from '@tabler/icons-react';
 import { useQueryClient } from '@tanstack/react-query';
-import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, useReactFlow, type NodeTypes } from '@xyflow/react';
+import { ReactFlowProvider, useReactFlow } from '@xyflow/react';
 import { Suspense, lazy, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Link, useLocation, useSearchParams } from 'wouter';
 import { ApiError, request } from '../api/client';
 import { keys, useCredentials, useNodeTypes, useSaveWorkflow, useWorkflow } from '../api/hooks';
-import type { ExecutionDetail, JsonObject, Page, Execution, ValidationResult, Workflow } from '../api/types';
+import type { ExecutionDetail, JsonObject, Page, Execution, NodeType, ValidationResult, Workflow, WorkflowNode } from '../api/types';
 import { useCan } from '../auth/context';
 import { RunDetails } from '../executions/RunDetails';
 import { useRun } from '../executions/useRun';
 import { ProblemAlert } from '../ui/Problem';
 import { ConfigPanel } from './ConfigPanel';
-import type { StepNode } from './convert';
 import { autoLayout } from './layout';
 import { DRAG_TYPE, Palette } from './Palette';
 import { seedInput } from './seed';
 import { SpecsContext } from './specs';
-import { StepNodeView } from './StepNodeView';
-import { StickyNodeView } from './StickyNodeView';
+import { FlowCanvas } from './FlowCanvas';
 import { useCanvas } from './store';
 import { complete as completeTemplate, scopeFromRun, upstream } from './templates';
 import { VersionsPanel, type Comparison } from './VersionsPanel';
 
 const MonacoEditor = lazy(() => import('./Monaco'));
-const NODE_TYPES: NodeTypes = { step: StepNodeView, sticky: StickyNodeView };
 const BLANK: Workflow = { name: '', nodes: [], edges: [], triggers: [{ type: 'manual' }] };
 
 export default function Builder({ id }: { id?: string }) {
@@ -63,8 +60,23 @@ function BuilderInner({ id }: { id?: string }) {
   const client = useQueryClient();
   const [, navigate] = useLocation();
   const flow = useReactFlow();
-  const canvas = useCanvas();
+  // Actions are stable; each piece of state is subscribed to on its own, so dragging a node
+  // re-renders the canvas and not the panels around it.
+  const canvas = useCanvas.getState();
+  const base = useCanvas((s) => s.base);
+  const dirty = useCanvas((s) => s.dirty);
+  const problems = useCanvas((s) => s.problems);
+  const selected = useCanvas((s) => s.selected);
+  const revision = useCanvas((s) => s.revision);
+  const canUndo = useCanvas((s) => s.past.length > 0);
+  const canRedo = useCanvas((s) => s.future.length > 0);
+  const empty = useCanvas((s) => s.nodes.length === 0);
+  const selectedNode = useCanvas((s) => {
+    const found = s.nodes.find((n) => n.id === s.selected);
+    return found?.type === 'step' ? found.data.node : undefined;
+  });
   const specs = useMemo(() => new Map((nodeTypes.data ?? []).map((t) => [t.type, t])), [nodeTypes.data]);
+  const paletteTypes = useMemo(() => nodeTypes.data ?? [], [nodeTypes.data]);
   const [tab, setTab] = useState<string | null>('node');
   const [runInput, setRunInput] = useState<string | null>(null);
   const [runError, setRunError] = useState<unknown>(null);
@@ -112,7 +124,6 @@ function BuilderInner({ id }: { id?: string }) {
   }, [run.nodeStatus, runParam]);
 
   // Validation as you edit: the server's validator, a moment after the last change.
-  const docKey = useMemo(() => JSON.stringify([canvas.nodes.map((n) => (n.type === 'step' ? n.data.node : null)), canvas.edges.map((e) => [e.source, e.target, e.sourceHandle]), canvas.base]), [canvas.nodes, canvas.edges, canvas.base]);
   useEffect(() => {
     if (!specs.size || comparison) return;
     const workflow = canvas.toWorkflow(specs);
@@ -139,20 +150,28 @@ function BuilderInner({ id }: { id?: string }) {
       controller.abort();
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [docKey, specs, comparison]);
+  }, [revision, specs, comparison]);
 
-  const selectedStep = canvas.nodes.find((n): n is StepNode => n.id === canvas.selected && n.type === 'step');
-
+  const runData = run.detail.data;
   const completer = useCallback(
     (before: string) => {
-      const workflow = canvas.toWorkflow(specs);
-      const available = canvas.selected ? upstream(workflow, canvas.selected) : workflow.nodes.map((n) => n.id);
-      const data = run.detail.data ?? lastRunData;
+      const state = useCanvas.getState();
+      const workflow = state.toWorkflow(specs);
+      const available = state.selected ? upstream(workflow, state.selected) : workflow.nodes.map((n) => n.id);
+      const data = runData ?? lastRunData;
       const scope = scopeFromRun(data?.steps ?? [], (data?.execution.input ?? {}) as JsonObject, { id: data?.execution.id ?? '', workflow: workflow.name, version: data?.execution.workflow_version ?? 0 });
       return completeTemplate(before, scope, available);
     },
-    [canvas, specs, run.detail.data, lastRunData],
+    [specs, runData, lastRunData],
   );
+  const showNode = useCallback((id: string | null) => {
+    if (id && !runParam) setTab('node');
+  }, [runParam]);
+  const nodeProblems = useMemo(() => problems.filter((p) => p.node_id === selected), [problems, selected]);
+  const credentialNames = useMemo(() => (credentials.data ?? []).map((c) => c.name), [credentials.data]);
+  const changeNode = useCallback((patch: Partial<WorkflowNode>, field?: string) => selected && useCanvas.getState().updateStep(selected, patch, field), [selected]);
+  const renameNode = useCallback((next: string) => (selected ? useCanvas.getState().renameStep(selected, next) : null), [selected]);
+  const addFromPalette = useCallback((t: NodeType) => useCanvas.getState().addStep(t.type, flow.screenToFlowPosition({ x: 500, y: 250 }), t), [flow]);
 
   const doSave = useCallback(async () => {
     if (readOnly) return;
@@ -197,7 +216,7 @@ function BuilderInner({ id }: { id?: string }) {
     }
     let workflowId = loaded.data?.id;
     let runVersion = viewingOld ? version : undefined;
-    if (!viewingOld && canvas.dirty) {
+    if (!viewingOld && useCanvas.getState().dirty) {
       const saved = await doSave();
       if (!saved) {
         setRunInput(null);
@@ -225,7 +244,7 @@ function BuilderInner({ id }: { id?: string }) {
   };
 
   const layout = useCallback(async () => {
-    const positions = await autoLayout(canvas.nodes, canvas.edges);
+    const positions = await autoLayout(useCanvas.getState().nodes, useCanvas.getState().edges);
     canvas.setPositions(positions);
     requestAnimationFrame(() => void flow.fitView({ padding: 0.2, duration: 200 }));
   }, [canvas, flow]);
@@ -284,7 +303,7 @@ function BuilderInner({ id }: { id?: string }) {
   }
   if (id && !loaded.data) return <Loader m="xl" />;
 
-  const problemsCount = canvas.problems.length;
+  const problemsCount = problems.length;
   const workflowDoc = loaded.data?.workflow;
 
   return (
@@ -296,7 +315,7 @@ function BuilderInner({ id }: { id?: string }) {
               size="xs"
               placeholder="Workflow name"
               aria-label="workflow name"
-              value={canvas.base.name}
+              value={base.name}
               readOnly={Boolean(id) || readOnly}
               onChange={(e) => canvas.setBase({ name: e.currentTarget.value })}
               w={220}
@@ -308,7 +327,7 @@ function BuilderInner({ id }: { id?: string }) {
                 {viewingOld ? ' (old)' : ''}
               </Badge>
             )}
-            {canvas.dirty && !readOnly && (
+            {dirty && !readOnly && (
               <Badge color="yellow" variant="dot">
                 unsaved
               </Badge>
@@ -328,12 +347,12 @@ function BuilderInner({ id }: { id?: string }) {
             {!readOnly && (
               <>
                 <Tooltip label={<>Undo <Kbd size="xs">Ctrl Z</Kbd></>}>
-                  <ActionIcon variant="default" onClick={canvas.undo} disabled={!canvas.past.length} aria-label="undo">
+                  <ActionIcon variant="default" onClick={canvas.undo} disabled={!canUndo} aria-label="undo">
                     <IconArrowBackUp size={16} />
                   </ActionIcon>
                 </Tooltip>
                 <Tooltip label={<>Redo <Kbd size="xs">Ctrl Shift Z</Kbd></>}>
-                  <ActionIcon variant="default" onClick={canvas.redo} disabled={!canvas.future.length} aria-label="redo">
+                  <ActionIcon variant="default" onClick={canvas.redo} disabled={!canRedo} aria-label="redo">
                     <IconArrowForwardUp size={16} />
                   </ActionIcon>
                 </Tooltip>
@@ -387,45 +406,12 @@ function BuilderInner({ id }: { id?: string }) {
         <div style={{ display: 'flex', flex: 1, minHeight: 0 }}>
           {!readOnly && (
             <div style={{ width: 250, borderRight: '1px solid var(--mantine-color-gray-3)', background: 'white' }}>
-              <Palette types={nodeTypes.data ?? []} error={nodeTypes.error} disabled={readOnly} onAdd={(t) => canvas.addStep(t.type, flow.screenToFlowPosition({ x: 500, y: 250 }), t)} />
+              <Palette types={paletteTypes} error={nodeTypes.error} disabled={readOnly} onAdd={addFromPalette} />
             </div>
           )}
           <div style={{ flex: 1, position: 'relative' }} ref={wrapper} onDrop={onDrop} onDragOver={(e) => e.preventDefault()} data-testid="canvas">
-            <ReactFlow
-              nodes={canvas.nodes}
-              edges={canvas.edges}
-              nodeTypes={NODE_TYPES}
-              onNodesChange={canvas.onNodesChange}
-              onEdgesChange={canvas.onEdgesChange}
-              onConnect={canvas.onConnect}
-              onNodeClick={(_, node) => {
-                canvas.select(node.id);
-                if (!runParam) setTab('node');
-              }}
-              onNodeDoubleClick={(_, node) => {
-                if (node.type === 'step' && node.data.node.type === 'engine/subworkflow' && typeof node.data.node.config?.workflow === 'string') {
-                  navigate(`/workflows/${encodeURIComponent(node.data.node.config.workflow)}`);
-                }
-              }}
-              onPaneClick={() => canvas.select(null)}
-              nodesDraggable={!readOnly}
-              nodesConnectable={!readOnly}
-              deleteKeyCode={readOnly ? null : ['Delete', 'Backspace']}
-              multiSelectionKeyCode={['Shift', 'Meta', 'Control']}
-              selectionOnDrag={false}
-              panOnScroll
-              fitView={Boolean(loaded.data?.workflow.nodes.length)}
-              fitViewOptions={{ padding: 0.2, maxZoom: 1.2 }}
-              minZoom={0.05}
-              onlyRenderVisibleElements
-              defaultEdgeOptions={{ type: 'smoothstep' }}
-              proOptions={{ hideAttribution: true }}
-            >
-              <Background gap={18} />
-              <MiniMap pannable zoomable nodeStrokeWidth={3} />
-              <Controls />
-            </ReactFlow>
-            {canvas.nodes.length === 0 && !readOnly && (
+            <FlowCanvas readOnly={readOnly} fit={Boolean(loaded.data?.workflow.nodes.length)} onSelect={showNode} />
+            {empty && !readOnly && (
               <Text c="dimmed" style={{ position: 'absolute', top: '45%', width: '100%', textAlign: 'center', pointerEvents: 'none' }}>
                 Drag a node from the palette to start.
               </Text>
@@ -443,25 +429,25 @@ function BuilderInner({ id }: { id?: string }) {
                 </Tabs.Tab>
               </Tabs.List>
               <Tabs.Panel value="node" style={{ flex: 1, minHeight: 0 }}>
-                {selectedStep ? (
+                {selectedNode ? (
                   <ConfigPanel
-                    key={selectedStep.id}
-                    node={selectedStep.data.node}
-                    spec={specs.get(selectedStep.data.node.type)}
-                    problems={canvas.problems.filter((p) => p.node_id === selectedStep.id)}
-                    credentials={(credentials.data ?? []).map((c) => c.name)}
+                    key={selectedNode.id}
+                    node={selectedNode}
+                    spec={specs.get(selectedNode.type)}
+                    problems={nodeProblems}
+                    credentials={credentialNames}
                     readOnly={readOnly}
                     complete={completer}
-                    changes={comparison?.diff.changed[selectedStep.id]}
-                    onChange={(patch, field) => canvas.updateStep(selectedStep.id, patch, field)}
-                    onRename={(next) => canvas.renameStep(selectedStep.id, next)}
+                    changes={comparison?.diff.changed[selectedNode.id]}
+                    onChange={changeNode}
+                    onRename={renameNode}
                   />
                 ) : (
                   <Stack p="md" gap="xs">
                     <Text size="sm" c="dimmed">
                       Select a node to configure it.
                     </Text>
-                    {canvas.problems.filter((p) => !p.node_id).map((p) => (
+                    {problems.filter((p) => !p.node_id).map((p) => (
                       <Text key={p.pointer + p.message} className="form-problem">
                         {p.pointer}: {p.message}
                       </Text>
@@ -479,7 +465,7 @@ function BuilderInner({ id }: { id?: string }) {
                     execution={run.execution}
                     steps={run.steps}
                     workflow={workflowDoc}
-                    selectedNode={canvas.selected}
+                    selectedNode={selected}
                     onSelectNode={(nodeId) => canvas.select(nodeId)}
                     stream={run.stream}
                   />
@@ -504,7 +490,7 @@ function BuilderInner({ id }: { id?: string }) {
       <Modal opened={runInput !== null} onClose={() => setRunInput(null)} title="Run with input" size="lg">
         <Stack>
           <Text size="sm" c="dimmed">
-            The run's input: templates read it as <span className="mono">trigger</span>.{canvas.dirty && !viewingOld ? ' Unsaved changes are saved first, as a new version.' : ''}
+            The run's input: templates read it as <span className="mono">trigger</span>.{dirty && !viewingOld ? ' Unsaved changes are saved first, as a new version.' : ''}
           </Text>
           <Suspense fallback={<Loader size="sm" />}>
             <MonacoEditor value={runInput ?? '{}'} onChange={setRunInput} language="json" height={240} testId="run-input" />

@@ -2,7 +2,7 @@ import { Alert, Badge, Button, Divider, Group, MultiSelect, NumberInput, ScrollA
 import Form from '@rjsf/core';
 import type { ErrorSchema, RJSFSchema } from '@rjsf/utils';
 import { IconExternalLink } from '@tabler/icons-react';
-import { useMemo, useState } from 'react';
+import { memo, useMemo, useState } from 'react';
 import { useLocation } from 'wouter';
 import type { JsonObject, JsonValue, NodeType, RetryPolicy, ValidationProblem, WorkflowNode } from '../api/types';
 import type { FieldChange } from './diff';
@@ -42,7 +42,7 @@ function asText(value: JsonValue | undefined): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
-export function ConfigPanel({ node, spec, problems, credentials, readOnly, complete, changes, onChange, onRename }: Props) {
+function ConfigPanelInner({ node, spec, problems, credentials, readOnly, complete, changes, onChange, onRename }: Props) {
   const [, navigate] = useLocation();
   const [idDraft, setIdDraft] = useState(node.id);
   const [idError, setIdError] = useState<string | null>(null);
@@ -225,3 +225,5 @@ export function ConfigPanel({ node, spec, problems, credentials, readOnly, compl
     </ScrollArea>
   );
 }
+
+export const ConfigPanel = memo(ConfigPanelInner);

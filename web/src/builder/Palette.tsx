@@ -1,6 +1,6 @@
 import { Accordion, Badge, Group, ScrollArea, SegmentedControl, Stack, Text, TextInput, Tooltip } from '@mantine/core';
 import { IconSearch } from '@tabler/icons-react';
-import { useMemo, useState } from 'react';
+import { memo, useMemo, useState } from 'react';
 import type { NodeType } from '../api/types';
 import { ProblemAlert } from '../ui/Problem';
 import { NodeIcon } from './icons';
@@ -20,7 +20,7 @@ const KINDS = [
   { value: 'plugins', label: 'Plugins' },
 ];
 
-export function Palette({ types, error, onAdd, disabled }: Props) {
+function PaletteInner({ types, error, onAdd, disabled }: Props) {
   const [query, setQuery] = useState('');
   const [kind, setKind] = useState('all');
   const groups = useMemo(() => {
@@ -97,3 +97,5 @@ export function Palette({ types, error, onAdd, disabled }: Props) {
     </Stack>
   );
 }
+
+export const Palette = memo(PaletteInner);

@@ -31,6 +31,10 @@ export interface CanvasState {
   diff: Record<string, DiffMark> | null;
   readOnly: boolean;
   lastEdit: { key: string; at: number } | null;
+  /** Bumped by every change that can change the saved document (not by moving nodes). */
+  revision: number;
+  /** Bumped when a document is loaded (the canvas then picks its first view). */
+  loads: number;
 
   load: (workflow: Workflow, options?: { readOnly?: boolean }) => void;
   toWorkflow: (specs: Map<string, NodeType>) => Workflow;
@@ -75,11 +79,13 @@ export const useCanvas = create<CanvasState>((set, get) => ({
   diff: null,
   readOnly: false,
   lastEdit: null,
+  revision: 0,
+  loads: 0,
 
   load: (workflow, options) => {
     const { nodes, edges, description } = toCanvas(workflow);
     const base = { name: workflow.name, triggers: workflow.triggers, settings: workflow.settings };
-    set({ base, nodes, edges, description, past: [], future: [], dirty: false, selected: null, runStatus: {}, problems: [], diff: null, readOnly: Boolean(options?.readOnly) });
+    set((s) => ({ revision: s.revision + 1, loads: s.loads + 1, base, nodes, edges, description, past: [], future: [], dirty: false, selected: null, runStatus: {}, problems: [], diff: null, readOnly: Boolean(options?.readOnly) }));
   },
 
   toWorkflow: (specs) => {
@@ -87,20 +93,20 @@ export const useCanvas = create<CanvasState>((set, get) => ({
     return fromCanvas(s.base, s.description, s.nodes.filter((n) => !n.data.ghost), s.edges.filter((e) => !e.data?.ghost), specs);
   },
 
-  checkpoint: () => set((s) => ({ past: [...s.past.slice(-HISTORY + 1), snapshot(s)], future: [], dirty: true })),
+  checkpoint: () => set((s) => ({ past: [...s.past.slice(-HISTORY + 1), snapshot(s)], future: [], dirty: true, revision: s.revision + 1 })),
 
   undo: () =>
     set((s) => {
       const previous = s.past.at(-1);
       if (!previous) return {};
-      return { ...previous, past: s.past.slice(0, -1), future: [snapshot(s), ...s.future], dirty: true };
+      return { ...previous, past: s.past.slice(0, -1), future: [snapshot(s), ...s.future], dirty: true, revision: s.revision + 1 };
     }),
 
   redo: () =>
     set((s) => {
       const next = s.future[0];
       if (!next) return {};
-      return { ...next, future: s.future.slice(1), past: [...s.past, snapshot(s)], dirty: true };
+      return { ...next, future: s.future.slice(1), past: [...s.past, snapshot(s)], dirty: true, revision: s.revision + 1 };
     }),
 
   onNodesChange: (changes) => {
@@ -170,7 +176,7 @@ export const useCanvas = create<CanvasState>((set, get) => ({
     const last = get().lastEdit;
     const key = coalesce ? `${id}:${coalesce}` : '';
     if (!key || !last || last.key !== key || Date.now() - last.at > 1500) get().checkpoint();
-    set({ lastEdit: key ? { key, at: Date.now() } : null, dirty: true });
+    set((s) => ({ lastEdit: key ? { key, at: Date.now() } : null, dirty: true, revision: s.revision + 1 }));
     set((s) => ({
       nodes: s.nodes.map((n) => (n.id === id && n.type === 'step' ? { ...n, data: { ...n.data, node: { ...n.data.node, ...patch } } } : n)) as CanvasNode[],
     }));

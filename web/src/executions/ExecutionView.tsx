@@ -5,6 +5,7 @@ import { useEffect, useMemo } from 'react';
 import { Link } from 'wouter';
 import { useNodeTypes, useWorkflow } from '../api/hooks';
 import { SpecsContext } from '../builder/specs';
+import { InitialView } from '../builder/FlowCanvas';
 import { StepNodeView } from '../builder/StepNodeView';
 import { StickyNodeView } from '../builder/StickyNodeView';
 import { useCanvas } from '../builder/store';
@@ -22,7 +23,15 @@ export default function ExecutionView({ id }: { id: string }) {
   const workflow = useWorkflow(execution?.workflow_id, execution?.workflow_version);
   const nodeTypes = useNodeTypes();
   const specs = useMemo(() => new Map((nodeTypes.data ?? []).map((t) => [t.type, t])), [nodeTypes.data]);
-  const canvas = useCanvas();
+  const nodes = useCanvas((s) => s.nodes);
+  const plainEdges = useCanvas((s) => s.edges);
+  const selected = useCanvas((s) => s.selected);
+  const { onNodesChange, select } = useCanvas.getState();
+  // The path the run took: edges between nodes that both ran, recomputed when a status changes.
+  const edges = useMemo(
+    () => plainEdges.map((e) => ({ ...e, animated: run.nodeStatus[e.source] === 'completed' && Boolean(run.nodeStatus[e.target]) })),
+    [plainEdges, run.nodeStatus],
+  );
 
   useEffect(() => {
     if (workflow.data) useCanvas.getState().load(workflow.data.workflow, { readOnly: true });
@@ -55,22 +64,23 @@ export default function ExecutionView({ id }: { id: string }) {
           <div style={{ flex: 1 }} data-testid="canvas">
             <ReactFlowProvider>
               <ReactFlow
-                nodes={canvas.nodes}
-                edges={canvas.edges.map((e) => ({ ...e, animated: run.nodeStatus[e.source] === 'completed' && Boolean(run.nodeStatus[e.target]) }))}
+                nodes={nodes}
+                edges={edges}
                 nodeTypes={NODE_TYPES}
-                onNodesChange={canvas.onNodesChange}
-                onNodeClick={(_, node) => canvas.select(node.id)}
-                onPaneClick={() => canvas.select(null)}
+                onNodesChange={onNodesChange}
+                onNodeClick={(_, node) => select(node.id)}
+                onPaneClick={() => select(null)}
+                onlyRenderVisibleElements
                 nodesDraggable={false}
                 nodesConnectable={false}
-                fitView
-                fitViewOptions={{ padding: 0.2, maxZoom: 1.2 }}
+
                 minZoom={0.05}
                 proOptions={{ hideAttribution: true }}
               >
                 <Background gap={18} />
                 <MiniMap pannable zoomable />
                 <Controls showInteractive={false} />
+                <InitialView />
               </ReactFlow>
             </ReactFlowProvider>
           </div>
@@ -81,8 +91,8 @@ export default function ExecutionView({ id }: { id: string }) {
             execution={execution}
             steps={run.steps}
             workflow={workflow.data?.workflow}
-            selectedNode={canvas.selected}
-            onSelectNode={(nodeId) => canvas.select(nodeId)}
+            selectedNode={selected}
+            onSelectNode={select}
             stream={run.stream}
           />
         </div>

@@ -3,7 +3,7 @@ import { notifications } from '@mantine/notifications';
 import Form from '@rjsf/core';
 import type { RJSFSchema } from '@rjsf/utils';
 import { IconPlayerPause, IconPlayerPlay, IconPlayerStop, IconRepeat } from '@tabler/icons-react';
-import { useState } from 'react';
+import { memo, useState } from 'react';
 import { useLocation } from 'wouter';
 import { request } from '../api/client';
 import type { Execution, Workflow } from '../api/types';
@@ -13,6 +13,25 @@ import { ProblemAlert } from '../ui/Problem';
 import { StatusBadge, duration } from '../ui/Status';
 import { Preview } from './Preview';
 import type { LiveStep } from './useRun';
+
+/** One row per attempt; a row re-renders only when its own step changes. */
+const StepRow = memo(function StepRow({ step, onSelect }: { step: LiveStep; onSelect: (id: string) => void }) {
+  return (
+    <Table.Tr onClick={() => onSelect(step.node_id)} style={{ cursor: 'pointer' }} data-testid="step-row" data-step-id={step.id} data-node={step.node_id} data-status={step.status}>
+      <Table.Td className="mono">{step.node_id}</Table.Td>
+      <Table.Td>
+        <StatusBadge status={step.status} size="xs" />
+      </Table.Td>
+      <Table.Td>#{step.attempt}</Table.Td>
+      <Table.Td>{duration(step.duration_ms)}</Table.Td>
+      <Table.Td>
+        <Text size="xs" c="red" lineClamp={1}>
+          {step.error_message}
+        </Text>
+      </Table.Td>
+    </Table.Tr>
+  );
+});
 
 interface Props {
   executionId: string;
@@ -198,19 +217,7 @@ export function RunDetails({ executionId, execution, steps, workflow, selectedNo
               <Table verticalSpacing={2} fz="xs" highlightOnHover>
                 <Table.Tbody>
                   {shown.map((step) => (
-                    <Table.Tr key={step.id} onClick={() => onSelectNode(step.node_id)} style={{ cursor: 'pointer' }} data-testid="step-row" data-node={step.node_id} data-status={step.status}>
-                      <Table.Td className="mono">{step.node_id}</Table.Td>
-                      <Table.Td>
-                        <StatusBadge status={step.status} size="xs" />
-                      </Table.Td>
-                      <Table.Td>#{step.attempt}</Table.Td>
-                      <Table.Td>{duration(step.duration_ms)}</Table.Td>
-                      <Table.Td>
-                        <Text size="xs" c="red" lineClamp={1}>
-                          {step.error_message}
-                        </Text>
-                      </Table.Td>
-                    </Table.Tr>
+                    <StepRow key={step.id} step={step} onSelect={onSelectNode} />
                   ))}
                 </Table.Tbody>
               </Table>

@@ -17,6 +17,7 @@ export interface LiveStep extends Partial<Omit<Step, 'status'>> {
 }
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
+const KEYS = ['status', 'attempt', 'duration_ms', 'error_message', 'input', 'output', 'replayed_from', 'worker', 'seenAt'] as const;
 
 export function useRun(executionId: string | undefined) {
   const detail = useExecution(executionId);
@@ -36,12 +37,26 @@ export function useRun(executionId: string | undefined) {
         refetchTimer.current = setTimeout(() => {
           refetchTimer.current = null;
           void client.invalidateQueries({ queryKey: keys.execution(executionId) });
-        }, 700);
+        }, 1500);
       } else {
         void client.invalidateQueries({ queryKey: keys.execution(executionId) });
       }
     };
+    // Events arrive in bursts (the server reads history a few times a second); they are
+    // applied once per frame, so a burst of a hundred steps is one render, not a hundred.
+    let queue: RunEvent[] = [];
+    let frame = 0;
+    const flush = () => {
+      frame = 0;
+      const batch = queue;
+      queue = [];
+      for (const event of batch) apply(event);
+    };
     const onEvent = (event: RunEvent) => {
+      queue.push(event);
+      if (!frame) frame = requestAnimationFrame(flush);
+    };
+    const apply = (event: RunEvent) => {
       if (event.execution_id !== executionId) return;
       if (event.event.startsWith('execution.')) {
         setExecution((current) => ({ ...current, status: event.status, waiting_for: event.waiting_for ?? null, error_type: event.error_type ?? null, error_message: event.error_message ?? null }));
@@ -74,11 +89,13 @@ export function useRun(executionId: string | undefined) {
     const close = openEventStream({ executionId, onEvent, onSubscribed: () => refetch(), onState: setStream });
     return () => {
       close();
+      if (frame) cancelAnimationFrame(frame);
       if (refetchTimer.current) clearTimeout(refetchTimer.current);
       refetchTimer.current = null;
     };
   }, [executionId, client]);
 
+  const made = useRef(new Map<number, LiveStep>());
   const steps: LiveStep[] = useMemo(() => {
     const merged = new Map<number, LiveStep>();
     for (const step of detail.data?.steps ?? []) merged.set(step.id, { ...step, status: step.status === 'failed' && step.retryable ? 'retrying' : step.status });
@@ -88,17 +105,33 @@ export function useRun(executionId: string | undefined) {
       if (!recorded || recorded.status === 'running') merged.set(id, { ...recorded, ...step });
       else merged.set(id, { ...recorded, seenAt: step.seenAt });
     }
-    return [...merged.values()].sort((a, b) => a.id - b.id);
+    // A step that did not change keeps its object, so its row is not drawn again.
+    const result: LiveStep[] = [];
+    for (const step of [...merged.values()].sort((a, b) => a.id - b.id)) {
+      const before = made.current.get(step.id);
+      const same = before && KEYS.every((key) => before[key] === step[key]);
+      if (same) result.push(before);
+      else {
+        made.current.set(step.id, step);
+        result.push(step);
+      }
+    }
+    return result;
   }, [detail.data, live]);
 
   const merged: Execution | undefined = detail.data ? { ...detail.data.execution, ...(TERMINAL.has(detail.data.execution.status) ? {} : execution) } : undefined;
 
+  const previous = useRef<Record<string, RunStatus>>({});
   const nodeStatus = useMemo(() => {
     const status: Record<string, RunStatus> = {};
     for (const step of steps) {
       if (step.iteration.includes(':')) continue; // map items colour their map node through its own step
       status[step.node_id] = step.status as RunStatus;
     }
+    const before = previous.current;
+    const same = Object.keys(status).length === Object.keys(before).length && Object.entries(status).every(([k, v]) => before[k] === v);
+    if (same) return before;
+    previous.current = status;
     return status;
   }, [steps]);
 

@@ -3,7 +3,7 @@ import { modals } from '@mantine/modals';
 import { notifications } from '@mantine/notifications';
 import { IconCopy, IconDots, IconDownload, IconPlus, IconSearch, IconTrash, IconUpload } from '@tabler/icons-react';
 import { useQueryClient } from '@tanstack/react-query';
-import { useMemo, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { Link, useLocation } from 'wouter';
 import { request } from '../api/client';
 import { keys, useWorkflows } from '../api/hooks';
@@ -20,6 +20,14 @@ export function WorkflowList() {
   const [, navigate] = useLocation();
   const client = useQueryClient();
   const [error, setError] = useState<unknown>(null);
+
+  // Most visits go on to a workflow: fetch the builder's code while the list is read, and a
+  // workflow's graph as soon as the pointer reaches its link.
+  useEffect(() => {
+    const timer = setTimeout(() => void import('../builder/Builder'), 300);
+    return () => clearTimeout(timer);
+  }, []);
+  const prefetch = (id: string) => void client.prefetchQuery({ queryKey: keys.workflow(id), queryFn: () => request<WorkflowDetail>(`/workflows/${id}`) });
 
   const rows = useMemo(() => {
     const all = list.data?.pages.flatMap((p) => p.items) ?? [];
@@ -115,7 +123,7 @@ export function WorkflowList() {
           {rows.map((row) => (
             <Table.Tr key={row.id} data-testid={`workflow-${row.name}`}>
               <Table.Td>
-                <Anchor component={Link} href={`/workflows/${row.id}`} fw={600}>
+                <Anchor component={Link} href={`/workflows/${row.id}`} fw={600} onMouseEnter={() => prefetch(row.id)} onFocus={() => prefetch(row.id)}>
                   {row.name}
                 </Anchor>
                 {row.description && (
