@@ -43,19 +43,27 @@ def _measure(quick: bool) -> dict[str, dict[str, float]]:
 
 async def run(quick: bool) -> list[Result]:
     """Measure the web app and compare with the targets."""
+    load_before = os.getloadavg()[0]
     figures = await asyncio.to_thread(_measure, quick)
     js, open_, stream = figures["js"], figures["open"], figures["stream"]
+    # The machine may be shared: its load is part of every browser figure's story.
+    load = {"load_average_before": load_before, "load_average_after": os.getloadavg()[0]}
     return [
         Result(GROUP, "initial JS, sign-in page (gzip)", js["sign_in_kb"], "KB", "<= 300", js["sign_in_kb"] <= 300),
         Result(GROUP, "JS to show the workflow list (gzip)", js["workflows_kb"], "KB", "<= 300",
                js["workflows_kb"] <= 300),
         Result(GROUP, "300 nodes: first paint, cold load", open_["first_paint_ms"], "ms", "<= 1000",
-               open_["first_paint_ms"] <= 1000, {"max_ms": open_["first_paint_max_ms"]}),
+               open_["first_paint_ms"] <= 1000, {"max_ms": open_["first_paint_max_ms"], **load}),
         Result(GROUP, "300 nodes: open from the list", open_["in_app_open_ms"], "ms", "<= 1000",
                open_["in_app_open_ms"] <= 1000),
         Result(GROUP, "300 nodes: drag a node", open_["drag_fps"], "frames/s", ">= 50", open_["drag_fps"] >= 50,
                {"p95_frame_ms": open_["drag_p95_frame_ms"], "moved_px": open_["drag_moved_px"]}),
+        Result(GROUP, "same pointer moves, no drag (browser's own rate)", open_["idle_fps"], "frames/s"),
         Result(GROUP, "200-step run: step shown after its record, max", stream["lag_max_ms"], "ms", "<= 250",
                stream["lag_max_ms"] <= 250, {"p50_ms": stream["lag_p50_ms"], "p95_ms": stream["lag_p95_ms"],
                                              "steps": stream["steps"], "shown": stream["shown"]}),
+        Result(GROUP, "  of which record to event at the page, max", stream["server_max_ms"], "ms", "",
+               None, {"p50_ms": stream["server_p50_ms"]}),
+        Result(GROUP, "  of which event to row on screen, max", stream["page_max_ms"], "ms", "",
+               None, {"p50_ms": stream["page_p50_ms"]}),
     ]  # fmt: skip

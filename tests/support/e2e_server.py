@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -69,18 +71,57 @@ def _synthral(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, "-m", "synthral", *args], env=env, check=True, capture_output=True, cwd=ROOT)
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+def _wait_up(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    """Until the server answers at all (in local mode without the launch token that is a 401)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"synthral serve exited with {process.returncode}")
         try:
-            with urllib.request.urlopen(f"{url}/api/v1/health", timeout=1) as answer:
-                if answer.status == 200:
-                    return
+            with urllib.request.urlopen(f"{url}/api/v1/health", timeout=1):
+                return
+        except urllib.error.HTTPError:
+            return
         except OSError:
             time.sleep(0.2)
     raise RuntimeError("synthral serve did not answer in time")
+
+
+def _follow(stream: Any, found: list[str]) -> None:
+    """Pass the server's messages on, noting the link with a launch token that local mode prints."""
+    for raw in iter(stream.readline, b""):
+        line = raw.decode(errors="replace")
+        sys.stderr.write(line)
+        match = re.search(r"https?://\S+[?&]token=[\w.~-]+", line)
+        if match:
+            found.append(match.group(0))
+
+
+def _serve_local(env: dict[str, str], port: int, url: str) -> None:
+    """``serve --local``: no users; the link to open is the one the server prints (with its token)."""
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "synthral", "serve", "--local", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+    )
+    found: list[str] = []
+    threading.Thread(target=_follow, args=(serve.stderr, found), daemon=True).start()
+    try:
+        _wait_up(url, serve)
+        time.sleep(0.5)  # the link is printed as the server starts listening
+        print(json.dumps({"url": url, "open": found[0] if found else f"{url}/", "token": bool(found)}), flush=True)
+        _wait_for_stop()
+    finally:
+        serve.terminate()
+        serve.wait(20)
+
+
+def _wait_for_stop() -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    stop.wait()
 
 
 def main() -> None:
@@ -102,6 +143,9 @@ def main() -> None:
     site_url = f"http://127.0.0.1:{site.server_address[1]}"
     serve: subprocess.Popen[bytes] | None = None
     try:
+        if options.local:
+            _serve_local(env, port, url)
+            return
         _synthral(env, "plugin", "install", str(ROOT / "plugins" / "http"))
         for email, role in USERS:
             _synthral(
@@ -124,10 +168,8 @@ def main() -> None:
             capture_output=True,
         )
         command = [sys.executable, "-m", "synthral", "serve", "--port", str(port)]
-        if options.local:
-            command.append("--local")
         serve = subprocess.Popen(command, env=env, cwd=ROOT)
-        _wait_healthy(url, serve)
+        _wait_up(url, serve)
         info = {
             "url": url,
             "site": site_url,
@@ -138,10 +180,7 @@ def main() -> None:
             "home": str(home),
         }
         print(json.dumps(info), flush=True)
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
-        stop.wait()
+        _wait_for_stop()
     finally:
         if serve is not None:
             serve.terminate()

@@ -104,9 +104,16 @@ async function openBig(browser, id, runs) {
   });
   const x = box.x + box.width / 2;
   const y = box.y + box.height / 2;
+  const moves = quick ? 60 : 120;
+  // The same pointer path without a drag: the frame rate this browser gives an idle page.
+  const idleStart = await page.evaluate(() => performance.now());
+  for (let i = 1; i <= moves; i += 1) {
+    await page.mouse.move(x + i * 3, y + 200 + Math.sin(i / 10) * 40);
+    await page.waitForTimeout(16);
+  }
+  const idleFrames = await page.evaluate((from) => window.__frames.filter((t) => t >= from), idleStart);
   await page.mouse.move(x, y);
   await page.mouse.down();
-  const moves = quick ? 60 : 120;
   const dragStart = await page.evaluate(() => performance.now());
   for (let i = 1; i <= moves; i += 1) {
     await page.mouse.move(x + i * 3, y + Math.sin(i / 10) * 40);
@@ -121,7 +128,9 @@ async function openBig(browser, id, runs) {
   const moved = await node.boundingBox();
   await context.close();
   const span = frames.at(-1) - frames[0];
+  const idleSpan = idleFrames.at(-1) - idleFrames[0];
   return {
+    idle_fps: ((idleFrames.length - 1) / idleSpan) * 1000,
     first_paint_ms: median(firstPaint),
     first_paint_max_ms: Math.max(...firstPaint),
     in_app_open_ms: median(inApp),
@@ -140,6 +149,20 @@ async function streaming(browser, steps) {
   const edges = nodes.slice(1).map((n, i) => ({ source: nodes[i].id, target: n.id }));
   const saved = await call(page, 'POST', '/workflows', { name: `stream ${Date.now()}`, nodes: nodes.map((n, i) => ({ ...n, position: { x: (i % 20) * 240, y: Math.floor(i / 20) * 120 } })), edges });
   const run = await call(page, 'POST', `/workflows/${saved.id}/run`, { trigger_data: {} });
+  // When each step's first event reached the page, to split the lag into server and page.
+  await page.addInitScript(() => {
+    window.__received = {};
+    const Original = window.WebSocket;
+    window.WebSocket = class extends Original {
+      constructor(...args) {
+        super(...args);
+        this.addEventListener('message', (m) => {
+          const data = JSON.parse(m.data);
+          if (data.step_id !== undefined && !(data.step_id in window.__received)) window.__received[data.step_id] = Date.now();
+        });
+      }
+    };
+  });
   await page.goto(`${info.url}/executions/${run.execution_id}`);
   await page.evaluate(() => {
     window.__shown = {};
@@ -156,12 +179,25 @@ async function streaming(browser, steps) {
   const detail = await call(page, 'GET', `/executions/${run.execution_id}`);
   await page.waitForFunction((n) => document.querySelectorAll('[data-step-id]').length >= n, detail.steps.length, { timeout: 60000 });
   const shown = await page.evaluate(() => window.__shown);
+  const received = await page.evaluate(() => window.__received);
   await context.close();
   // Steps recorded while the page was still loading are caught up from history: the
   // figure that matters is for steps that happened while the page watched (after the wait).
   const live = detail.steps.filter((s) => s.node_id !== 'hold');
   const lags = live.map((s) => shown[String(s.id)] - Date.parse(s.started_at));
-  return { steps: detail.steps.length, shown: Object.keys(shown).length, lag_p50_ms: median(lags), lag_p95_ms: pct(lags, 95), lag_max_ms: Math.max(...lags) };
+  const server = live.filter((s) => received[s.id]).map((s) => received[s.id] - Date.parse(s.started_at));
+  const pageLag = live.filter((s) => received[s.id]).map((s) => shown[String(s.id)] - received[s.id]);
+  return {
+    steps: detail.steps.length,
+    shown: Object.keys(shown).length,
+    lag_p50_ms: median(lags),
+    lag_p95_ms: pct(lags, 95),
+    lag_max_ms: Math.max(...lags),
+    server_max_ms: Math.max(...server),
+    server_p50_ms: median(server),
+    page_max_ms: Math.max(...pageLag),
+    page_p50_ms: median(pageLag),
+  };
 }
 
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: ARGS });

@@ -1,5 +1,5 @@
 import { Background, Controls, MiniMap, ReactFlow, useReactFlow, useStore, type NodeTypes } from '@xyflow/react';
-import { memo, useEffect } from 'react';
+import { memo, useEffect, useState } from 'react';
 import type { CanvasNode } from './convert';
 import { useLocation } from 'wouter';
 import { StepNodeView } from './StepNodeView';
@@ -57,6 +57,8 @@ function FlowCanvasInner({ readOnly, fit, onSelect }: Props) {
   const edges = useCanvas((s) => s.edges);
   const { onNodesChange, onEdgesChange, onConnect, select } = useCanvas.getState();
   const [, navigate] = useLocation();
+  // The minimap redraws every node on every move; during a drag it steps aside.
+  const [dragging, setDragging] = useState(false);
   return (
     <ReactFlow
       nodes={nodes}
@@ -75,6 +77,8 @@ function FlowCanvasInner({ readOnly, fit, onSelect }: Props) {
         }
       }}
       onPaneClick={() => select(null)}
+      onNodeDragStart={() => setDragging(true)}
+      onNodeDragStop={() => setDragging(false)}
       nodesDraggable={!readOnly}
       nodesConnectable={!readOnly}
       deleteKeyCode={readOnly ? null : DELETE_KEYS}
@@ -88,7 +92,7 @@ function FlowCanvasInner({ readOnly, fit, onSelect }: Props) {
       proOptions={{ hideAttribution: true }}
     >
       <Background gap={18} />
-      <MiniMap pannable zoomable nodeStrokeWidth={3} />
+      {!dragging && <MiniMap pannable zoomable nodeStrokeWidth={3} />}
       <Controls />
       {fit && <InitialView />}
     </ReactFlow>
