@@ -175,8 +175,11 @@ async function streaming(browser, steps) {
     new MutationObserver(seen).observe(document.body, { childList: true, subtree: true, attributes: true });
     seen();
   });
-  await page.waitForFunction(() => document.querySelector('[data-testid="run-details"] [data-status="completed"]') && /completed/.test(document.querySelector('[data-testid="run-details"]')?.textContent ?? '') && document.querySelectorAll('[data-step-id]').length >= 1, null, { timeout: 120000 });
-  const detail = await call(page, 'GET', `/executions/${run.execution_id}`);
+  let detail = await call(page, 'GET', `/executions/${run.execution_id}`);
+  for (let i = 0; i < 600 && !['completed', 'failed', 'cancelled'].includes(detail.execution.status); i += 1) {
+    await page.waitForTimeout(200);
+    detail = await call(page, 'GET', `/executions/${run.execution_id}`);
+  }
   await page.waitForFunction((n) => document.querySelectorAll('[data-step-id]').length >= n, detail.steps.length, { timeout: 60000 });
   const shown = await page.evaluate(() => window.__shown);
   const received = await page.evaluate(() => window.__received);

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { api, expect, shot, signIn, test } from './support';
@@ -21,6 +21,10 @@ test('schedules show their next fire times; the webhook secret rotates with a cu
   const secret = (await page.getByTestId('new-secret').locator('code').first().textContent())!;
   await expect(page.getByTestId('curl')).toContainText(secret);
   await expect(page.getByTestId('curl')).toContainText('webhook-signature: v1,');
+  // The example works as written: a signed delivery starts a run.
+  const example = (await page.getByTestId('curl').textContent())!;
+  const answer = execFileSync('bash', ['-c', example], { encoding: 'utf8' });
+  expect(JSON.parse(answer)).toMatchObject({ duplicate: false });
   await shot(page, 'triggers');
   await page.reload();
   await expect(page.getByText(/Signing secret made/)).toBeVisible();
@@ -28,18 +32,28 @@ test('schedules show their next fire times; the webhook secret rotates with a cu
   await expect(page.locator('body')).not.toContainText(secret);
 });
 
-test('serve --local opens straight into the app, and no other origin can use it', async ({ browser }) => {
-  test.setTimeout(180_000);
-  const root = path.resolve(import.meta.dirname, '..', '..');
-  const python = process.env.SYNTHRAL_PYTHON ?? path.join(root, '.venv', 'bin', 'python');
-  const child = spawn(python, ['-m', 'tests.support.e2e_server', '--local'], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
-  try {
+test.describe('serve --local', () => {
+  let child: ChildProcess;
+  let local: { url: string; open: string; token: boolean };
+
+  test.beforeAll(async () => {
+    test.setTimeout(120_000);
+    const root = path.resolve(import.meta.dirname, '..', '..');
+    const python = process.env.SYNTHRAL_PYTHON ?? path.join(root, '.venv', 'bin', 'python');
+    child = spawn(python, ['-m', 'tests.support.e2e_server', '--local'], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
     const line = await new Promise<string>((resolve, reject) => {
       child.once('exit', (code) => reject(new Error(`the local server exited with ${code}`)));
       createInterface({ input: child.stdout! }).once('line', resolve);
     });
-    const local = JSON.parse(line) as { url: string; open: string; token: boolean };
-    const page = await browser.newPage();
+    local = JSON.parse(line);
+  });
+
+  test.afterAll(async () => {
+    child.stdin!.end();
+    await new Promise((resolve) => child.once('exit', resolve));
+  });
+
+  test('opens straight into the app with no sign-in', async ({ page }) => {
     await page.goto(local.open);
     await expect(page.getByRole('heading', { name: 'Workflows' })).toBeVisible();
     await expect(page.getByText('local mode')).toBeVisible();
@@ -47,7 +61,12 @@ test('serve --local opens straight into the app, and no other origin can use it'
     await expect(page).not.toHaveURL(/token=/);
     await page.getByRole('link', { name: 'New workflow' }).click();
     await expect(page.getByTestId('canvas')).toBeVisible();
+  });
+
+  test('no other origin can act on it', async ({ page, browser }) => {
     test.skip(!local.token, 'waits for the per-launch token of serve --local (the hardening work): this server printed no ?token= link');
+    await page.goto(local.open);
+    await expect(page.getByRole('heading', { name: 'Workflows' })).toBeVisible();
     // Another origin's page cannot act on the local server: no cookie crosses origins, and a
     // state-changing request from a foreign Origin is refused.
     const foreign = await browser.newPage();
@@ -59,8 +78,5 @@ test('serve --local opens straight into the app, and no other origin can use it'
     }, local.url);
     const listed = await api<{ items: { name: string }[] }>(page, 'GET', '/workflows');
     expect(listed.items.map((w) => w.name)).not.toContain('foreign');
-  } finally {
-    child.stdin!.end();
-    await new Promise((resolve) => child.once('exit', resolve));
-  }
+  });
 });
