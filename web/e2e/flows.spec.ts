@@ -1,4 +1,4 @@
-import { api, expect, info, shot, signIn, test } from './support';
+import { api, expect, info, needsRoute, shot, signIn, test } from './support';
 
 const chain = (name: string, ...nodes: Record<string, unknown>[]) => ({
   name,
@@ -90,6 +90,7 @@ test('diff two versions: added, removed and changed nodes on the canvas, the con
 
 test('install a plugin wheel and see its nodes in the palette without a reload', async ({ page }) => {
   await signIn(page);
+  await needsRoute(page, 'GET', '/nodes', 'the palette');
   await page.getByRole('link', { name: 'New workflow' }).click();
   await expect(page.getByTestId('palette-http/request')).toBeVisible();
   await expect(page.getByTestId('palette-noop/echo')).toHaveCount(0);
@@ -132,4 +133,35 @@ test('a viewer sees no edit controls and the server refuses an edit anyway', asy
   }, saved.id);
   expect(refused.status).toBe(403);
   expect(refused.body.detail).toContain('editor');
+});
+
+test('a lost WebSocket reconnects and catches up from the step history', async ({ page }) => {
+  // Keep a handle on every socket the page opens, so the test can cut them.
+  await page.addInitScript(() => {
+    const sockets: WebSocket[] = [];
+    (window as unknown as { __sockets: WebSocket[] }).__sockets = sockets;
+    const Original = window.WebSocket;
+    window.WebSocket = class extends Original {
+      constructor(url: string | URL, protocols?: string | string[]) {
+        super(url, protocols);
+        sockets.push(this);
+      }
+    };
+  });
+  await signIn(page);
+  const saved = await api<{ id: string }>(page, 'POST', '/workflows', chain(
+    'reconnects',
+    { id: 'ask', type: 'engine/human_input', config: { prompt: 'Go on?', form: { type: 'object' } } },
+    { id: 'after', type: 'core/noop' },
+  ));
+  const run = await api<{ execution_id: string }>(page, 'POST', `/workflows/${saved.id}/run`, { trigger_data: {} });
+  await page.goto(`/executions/${run.execution_id}`);
+  await expect(page.getByTestId('node-ask')).toHaveAttribute('data-status', 'waiting');
+  await expect(page.getByTestId('run-details')).toContainText('live');
+  // Cut the connection, and let the run finish while it is down.
+  await page.evaluate(() => (window as unknown as { __sockets: WebSocket[] }).__sockets.forEach((s) => s.close()));
+  await api(page, 'POST', `/executions/${run.execution_id}/signal`, { type: 'human_input', data: { answer: {} } });
+  await expect(page.getByTestId('node-after')).toHaveAttribute('data-status', 'completed');
+  await expect(page.getByTestId('run-details')).toContainText('completed');
+  expect(await page.evaluate(() => (window as unknown as { __sockets: WebSocket[] }).__sockets.length)).toBeGreaterThan(1);
 });

@@ -118,10 +118,12 @@ function BuilderInner({ id }: { id?: string }) {
   }, [loaded.data, runParam]);
 
   // Live run statuses colour the nodes.
+  const loads = useCanvas((s) => s.loads);
   useEffect(() => {
     canvas.setRunStatus(runParam ? run.nodeStatus : {});
+    // Loading a document clears the statuses, so they are applied again after each load.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [run.nodeStatus, runParam]);
+  }, [run.nodeStatus, runParam, loads]);
 
   // Validation as you edit: the server's validator, a moment after the last change.
   useEffect(() => {

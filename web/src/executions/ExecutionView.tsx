@@ -36,9 +36,11 @@ export default function ExecutionView({ id }: { id: string }) {
   useEffect(() => {
     if (workflow.data) useCanvas.getState().load(workflow.data.workflow, { readOnly: true });
   }, [workflow.data]);
+  // Loading the graph clears the canvas's statuses: apply them again after every load.
+  const loads = useCanvas((s) => s.loads);
   useEffect(() => {
     useCanvas.getState().setRunStatus(run.nodeStatus);
-  }, [run.nodeStatus]);
+  }, [run.nodeStatus, loads]);
 
   if (run.detail.error) return <ProblemAlert error={run.detail.error} title="This run could not be opened" />;
   if (!execution) return <Loader m="xl" />;

@@ -12,13 +12,13 @@ import { ago } from '../ui/Status';
 function curlExample(url: string, scheme: string | null): string {
   const body = `'{"hello": "world"}'`;
   if (scheme && !scheme.startsWith('standard')) {
-    return `curl -X POST '${url}' -H 'content-type: application/json' -d ${body}   # signed with the ${scheme} scheme`;
+    return `curl -sS -X POST '${url}' -H 'content-type: application/json' -d ${body}   # signed with the ${scheme} scheme`;
   }
   return [
     `id=msg_$(date +%s); ts=$(date +%s); body=${body}`,
     `key=$(printf '%s' "\${SECRET#whsec_}" | base64 -d | od -An -tx1 | tr -d ' \\n')`,
     `sig=$(printf '%s' "$id.$ts.$body" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$key" -binary | base64)`,
-    `curl -X POST '${url}' -H 'content-type: application/json' \\`,
+    `curl -sS -X POST '${url}' -H 'content-type: application/json' \\`,
     `  -H "webhook-id: $id" -H "webhook-timestamp: $ts" -H "webhook-signature: v1,$sig" -d "$body"`,
   ].join('\n');
 }
