@@ -26,6 +26,7 @@ PUBLIC = {
     ("GET", "/connectors/{slug}/callback"),
     ("POST", "/connectors/{slug}/webhook"),
     ("POST", "/hooks/{workflow_id}"),
+    ("GET", "/auth/methods"),
 }
 # Routes for any signed-in user: they act on the caller's own account, not on a workspace.
 ACCOUNT = {
@@ -38,6 +39,7 @@ ACCOUNT = {
     ("POST", "/auth/totp/disable"),
     ("POST", "/workspaces"),
     ("GET", "/workspaces"),
+    ("GET", "/auth/account"),
 }
 # (method, path, least role, body)
 WORKSPACE: list[tuple[str, str, str, dict[str, Any] | None]] = [
@@ -83,6 +85,13 @@ WORKSPACE: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("PUT", "/code/quota", "owner", {"cpu_seconds_per_day": 100}),
     ("GET", "/code/sandboxes", "viewer", None),
     ("PUT", "/code/sandboxes/{name}", "owner", {"runtime": "code-wasi/wasi"}),
+    ("GET", "/workflows/{workflow_id}/schedules", "viewer", None),
+    ("GET", "/workflows/{workflow_id}/webhook", "viewer", None),
+    ("GET", "/executions/{execution_id}/blobs/{digest}", "viewer", None),
+    ("GET", "/workspace/members", "viewer", None),
+    ("GET", "/admin/health", "owner", None),
+    ("POST", "/admin/replay", "owner", {"execution_ids": ["no-such-run"]}),
+    ("GET", "/admin/processes", "owner", None),
 ]
 
 
@@ -118,6 +127,7 @@ async def _objects(api: Api) -> dict[str, str]:
         "user_id": api.users["viewer"],
         "key_id": "no-such-key",
         "run_id": "no-such-run",
+        "digest": "sha256:" + "0" * 64,
     }
 
 
