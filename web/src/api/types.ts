@@ -209,7 +209,7 @@ export interface NodeType {
     inputs: Handle[];
     outputs: Handle[];
     dynamic?: boolean;
-    dynamic_outputs: { from_config: string; key: string; fallback?: string } | null;
+    dynamic_outputs: { from_config: string; key: string; fallback?: string | null; fallback_from_config?: string | null } | null;
     error_output: boolean;
   };
   secrets: string[];

@@ -11,7 +11,7 @@ const spec = (type: string, handles: Partial<NodeType['handles']> = {}): NodeTyp
 const SPECS = new Map([
   ['http/request', spec('http/request')],
   ['core/if', spec('core/if', { outputs: [{ id: 'true' }, { id: 'false' }] })],
-  ['core/switch', spec('core/switch', { outputs: [], dynamic_outputs: { from_config: '/rules', key: 'branch', fallback: 'default' } })],
+  ['core/switch', spec('core/switch', { outputs: [], dynamic_outputs: { from_config: '/rules', key: 'branch', fallback: 'default', fallback_from_config: '/fallback' } })],
   ['core/set', spec('core/set')],
 ]);
 
@@ -80,6 +80,8 @@ describe('output handles', () => {
     expect(outputHandles(route, SPECS.get('core/switch')).map((h) => h.id)).toEqual(['missing', 'ok', 'other']);
     const noFallback = { ...route, config: { ...route.config, fallback: null } };
     expect(outputHandles(noFallback, SPECS.get('core/switch')).map((h) => h.id)).toEqual(['missing', 'ok']);
+    const unset = { ...route, config: { rules: route.config.rules } };
+    expect(outputHandles(unset, SPECS.get('core/switch')).map((h) => h.id)).toEqual(['missing', 'ok', 'default']);
     expect(outputHandles({ id: 'u', type: 'x/unknown' }, undefined)).toEqual([{ id: 'main' }]);
   });
 });

@@ -77,8 +77,12 @@ export function outputHandles(node: WorkflowNode, spec: NodeType | undefined): H
         if (typeof name === 'string' && name && !outputs.some((o) => o.id === name)) outputs.push({ id: name, label: name });
       }
     }
-    const config = node.config ?? {};
-    const fallback = 'fallback' in config ? config.fallback : dynamic.fallback;
+    // The fallback branch: the type's, unless the config field it names says otherwise (null: none).
+    let fallback: unknown = dynamic.fallback ?? null;
+    if (dynamic.fallback_from_config) {
+      const configured = pointer(node.config ?? {}, dynamic.fallback_from_config);
+      if (configured !== undefined) fallback = configured;
+    }
     if (typeof fallback === 'string' && fallback && !outputs.some((o) => o.id === fallback)) {
       outputs.push({ id: fallback, label: fallback });
     }

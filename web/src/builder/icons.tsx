@@ -24,6 +24,7 @@ const NAMED: Record<string, Icon> = {
   globe: IconGlobe,
   http: IconGlobe,
   branch: IconArrowsSplit,
+  signpost: IconArrowsSplit,
   'git-branch': IconArrowsSplit,
   if: IconArrowsSplit,
   switch: IconArrowsSplit,
