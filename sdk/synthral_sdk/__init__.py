@@ -21,13 +21,16 @@ from synthral_sdk._version import __version__
 
 if TYPE_CHECKING:
     from synthral_sdk._ai import (
+        AgentBudget,
         AgentFramework,
         AgentRequest,
         AgentResult,
+        AgentRole,
         AgentStep,
         ChatMessage,
         CompletionRequest,
         CompletionResult,
+        ContentPart,
         DeleteRequest,
         DeleteResult,
         Embedder,
@@ -37,7 +40,9 @@ if TYPE_CHECKING:
         QueryMatch,
         QueryRequest,
         QueryResult,
+        ResponseFormat,
         ToolCall,
+        ToolResult,
         ToolSpec,
         UpsertRequest,
         UpsertResult,
@@ -56,6 +61,7 @@ if TYPE_CHECKING:
         WebhookSpec,
     )
     from synthral_sdk._documents import BBox, OCRBlock, OCREngine, OCRPage, OCRRequest, OCRResult, OCRWord
+    from synthral_sdk._host import HostServices
     from synthral_sdk._node import Node, PollRequest, PollResult, Trigger
     from synthral_sdk._runtime import (
         CodeError,
@@ -76,9 +82,11 @@ if TYPE_CHECKING:
     from synthral_sdk.webhooks import WebhookScheme, WebhookVerification
 
 _LAZY: dict[str, str] = {
+    "AgentBudget": "synthral_sdk._ai",
     "AgentFramework": "synthral_sdk._ai",
     "AgentRequest": "synthral_sdk._ai",
     "AgentResult": "synthral_sdk._ai",
+    "AgentRole": "synthral_sdk._ai",
     "AgentStep": "synthral_sdk._ai",
     "AuthSpec": "synthral_sdk._connector",
     "BBox": "synthral_sdk._documents",
@@ -97,6 +105,7 @@ _LAZY: dict[str, str] = {
     "ConnectionCheck": "synthral_sdk._connector",
     "ConnectionStatus": "synthral_sdk._connector",
     "Connector": "synthral_sdk._connector",
+    "ContentPart": "synthral_sdk._ai",
     "Context": "synthral_sdk.context",
     "CredentialField": "synthral_sdk._connector",
     "DeleteRequest": "synthral_sdk._ai",
@@ -104,6 +113,7 @@ _LAZY: dict[str, str] = {
     "EmbedRequest": "synthral_sdk._ai",
     "EmbedResult": "synthral_sdk._ai",
     "Embedder": "synthral_sdk._ai",
+    "HostServices": "synthral_sdk._host",
     "LLMProvider": "synthral_sdk._ai",
     "NoConfig": "synthral_sdk._capability",
     "Node": "synthral_sdk._node",
@@ -120,6 +130,7 @@ _LAZY: dict[str, str] = {
     "QueryMatch": "synthral_sdk._ai",
     "QueryRequest": "synthral_sdk._ai",
     "QueryResult": "synthral_sdk._ai",
+    "ResponseFormat": "synthral_sdk._ai",
     "SecretDelete": "synthral_sdk._runtime",
     "SecretDeleted": "synthral_sdk._runtime",
     "SecretGet": "synthral_sdk._runtime",
@@ -128,6 +139,7 @@ _LAZY: dict[str, str] = {
     "SecretValue": "synthral_sdk._runtime",
     "SecretWritten": "synthral_sdk._runtime",
     "ToolCall": "synthral_sdk._ai",
+    "ToolResult": "synthral_sdk._ai",
     "ToolSpec": "synthral_sdk._ai",
     "Trigger": "synthral_sdk._node",
     "UpsertRequest": "synthral_sdk._ai",
@@ -145,9 +157,11 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "PROJECT_NAME",
     "PROTOCOL_VERSION",
+    "AgentBudget",
     "AgentFramework",
     "AgentRequest",
     "AgentResult",
+    "AgentRole",
     "AgentStep",
     "AuthSpec",
     "BBox",
@@ -166,6 +180,7 @@ __all__ = [
     "ConnectionCheck",
     "ConnectionStatus",
     "Connector",
+    "ContentPart",
     "Context",
     "CredentialField",
     "DeleteRequest",
@@ -173,6 +188,7 @@ __all__ = [
     "EmbedRequest",
     "EmbedResult",
     "Embedder",
+    "HostServices",
     "JSONObject",
     "JSONValue",
     "LLMProvider",
@@ -191,6 +207,7 @@ __all__ = [
     "QueryMatch",
     "QueryRequest",
     "QueryResult",
+    "ResponseFormat",
     "SecretDelete",
     "SecretDeleted",
     "SecretGet",
@@ -199,6 +216,7 @@ __all__ = [
     "SecretValue",
     "SecretWritten",
     "ToolCall",
+    "ToolResult",
     "ToolSpec",
     "Trigger",
     "UpsertRequest",
