@@ -20,7 +20,7 @@ import pluggy
 
 import synthral_sdk
 from synthral import __version__
-from synthral.builtins import core
+from synthral.builtins import agent, core, llm
 from synthral.config import Settings
 from synthral.errors import (
     ConfigurationError,
@@ -43,7 +43,7 @@ __all__ = ["BUILTIN_PLUGINS", "CatalogEntry", "PluginHost", "PluginInfo"]
 
 log = logging.getLogger("synthral.plugins")
 
-BUILTIN_PLUGINS = {"core": core}
+BUILTIN_PLUGINS = {"core": core, "llm": llm, "agent": agent}
 """Plugins that run inside the host process, by name."""
 
 

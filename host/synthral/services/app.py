@@ -6,16 +6,23 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from synthral.config import Settings
+from synthral.engine.model import ManualTrigger
 from synthral.engine.runtime import Engine, EnvSecretResolver, SecretResolver
 from synthral.errors import NotFound
 from synthral.plugins.host import PluginHost
 from synthral.security.crypto import KeyRing
+from synthral.services.agent_tools import WorkflowRunner
+from synthral.services.agents import AgentService
+from synthral.services.ai import AIServices
 from synthral.services.code import CodeService
+from synthral.services.llm import LLMService, PriceTable
 from synthral.services.plugins import PluginService
 from synthral.services.secret_stores import credentials_from_env, secret_resolver_from_env
 from synthral.services.secrets import CredentialSecretResolver, CredentialService
+from synthral.services.step_events import StepEvents
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
 
@@ -37,6 +44,7 @@ class App:
     plugin_service: PluginService
     keyring: KeyRing
     credentials: CredentialService
+    ai: AIServices
     code: CodeService | None = None
 
     def code_service(self) -> CodeService:
@@ -72,6 +80,26 @@ def secret_source(plugins: PluginHost, credentials: CredentialService) -> Secret
     return CredentialSecretResolver(credentials, fallback=EnvSecretResolver())
 
 
+def workflow_runner(workflows: WorkflowService) -> WorkflowRunner:
+    """How agent tools run workflows: the manual trigger's input schema, a run, its status."""
+
+    async def schema(name: str, workspace_id: str | None) -> dict[str, Any]:
+        saved = await workflows.get(name, workspace_id=workspace_id)
+        for trigger in saved.workflow.triggers:
+            if isinstance(trigger, ManualTrigger) and trigger.input_schema is not None:
+                return dict(trigger.input_schema)
+        return {"type": "object", "additionalProperties": True}
+
+    async def start(name: str, arguments: dict[str, Any], run_id: str, workspace_id: str | None) -> str:
+        return await workflows.start(name, arguments, trigger="agent", execution_id=run_id, workspace_id=workspace_id)
+
+    async def status(run_id: str, workspace_id: str | None) -> tuple[str, Any, str | None]:
+        view = await workflows.execution(run_id, workspace_id=workspace_id)
+        return view.status, view.execution.get("output"), view.execution.get("error_message")
+
+    return WorkflowRunner(schema, start, status)
+
+
 @asynccontextmanager
 async def open_app(settings: Settings | None = None) -> AsyncIterator[App]:
     """Open the database (migrating it), the plugin host and the engine; close them after."""
@@ -82,20 +110,28 @@ async def open_app(settings: Settings | None = None) -> AsyncIterator[App]:
     plugins = PluginHost(settings)
     credentials = CredentialService(database, keyring)
     lease = float(os.environ.get("WORKFLOW_LEASE_SECONDS", "30"))
+    llm = LLMService(database, plugins, PriceTable(settings.home))
+    ai = AIServices(llm, AgentService(database, plugins, llm), StepEvents(database))
     try:
-        engine = Engine(database, plugins, lease_seconds=lease, secrets=secret_source(plugins, credentials))
+        engine = Engine(
+            database, plugins, lease_seconds=lease, secrets=secret_source(plugins, credentials), step_services=ai
+        )
+        workflows = WorkflowService(database, plugins, engine)
+        ai.agents.workflows = workflow_runner(workflows)
         app = App(
             settings,
             database,
             plugins,
             engine,
-            WorkflowService(database, plugins, engine),
+            workflows,
             PluginService(plugins),
             keyring,
             credentials,
+            ai,
         )
         app.code_service()
         yield app
     finally:
+        await ai.events.close()
         await plugins.close()
         await database.close()

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from sqlalchemy import insert
 
 from synthral.errors import ConfigurationError, InputInvalid, SynthralError
 from synthral.plugins.host import PluginHost
+from synthral.services.agent_models import LLMChoice
 from synthral.store.ai_tables import LLM_CALL
 from synthral.store.db import Database
 from synthral.store.models import utcnow
@@ -34,21 +34,6 @@ log = logging.getLogger("synthral.llm")
 
 DEFAULT_PRICES: Final = Path(__file__).with_name("llm_prices.toml")
 PRICES_FILE: Final = "llm-prices.toml"
-
-
-class LLMChoice(BaseModel):
-    """Which provider and model a step talks to (a node's ``config.llm``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    provider: str = Field(
-        default="llm-openai-compatible/openai",
-        description="The LLM provider capability, 'plugin/capability', e.g. 'llm-anthropic/anthropic'.",
-    )
-    model: str = Field(min_length=1, description="The model name the provider knows, e.g. 'gpt-4o-mini'.")
-    config: dict[str, JsonValue] = Field(
-        default_factory=dict, description="The provider's config: base_url, api_key_secret, timeout, retries."
-    )
 
 
 @dataclass(frozen=True)
