@@ -26,7 +26,7 @@ from synthral.services.step_events import StepEvents
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
 
-__all__ = ["STORE_LOGIN_CREDENTIAL", "App", "open_app", "secret_source"]
+__all__ = ["STORE_LOGIN_CREDENTIAL", "App", "ai_services", "open_app", "secret_source", "workflow_runner"]
 
 STORE_LOGIN_CREDENTIAL = "secret-store"
 """The workspace credential holding an external secret store's login fields (e.g. client_id, client_secret)."""
@@ -80,6 +80,12 @@ def secret_source(plugins: PluginHost, credentials: CredentialService) -> Secret
     return CredentialSecretResolver(credentials, fallback=EnvSecretResolver())
 
 
+def ai_services(database: Database, plugins: PluginHost, settings: Settings) -> AIServices:
+    """LLM calls, agent tasks and step events over the host's database and plugins."""
+    llm = LLMService(database, plugins, PriceTable(settings.home))
+    return AIServices(llm, AgentService(database, plugins, llm), StepEvents(database))
+
+
 def workflow_runner(workflows: WorkflowService) -> WorkflowRunner:
     """How agent tools run workflows: the manual trigger's input schema, a run, its status."""
 
@@ -110,8 +116,7 @@ async def open_app(settings: Settings | None = None) -> AsyncIterator[App]:
     plugins = PluginHost(settings)
     credentials = CredentialService(database, keyring)
     lease = float(os.environ.get("WORKFLOW_LEASE_SECONDS", "30"))
-    llm = LLMService(database, plugins, PriceTable(settings.home))
-    ai = AIServices(llm, AgentService(database, plugins, llm), StepEvents(database))
+    ai = ai_services(database, plugins, settings)
     try:
         engine = Engine(
             database, plugins, lease_seconds=lease, secrets=secret_source(plugins, credentials), step_services=ai
