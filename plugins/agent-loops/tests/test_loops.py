@@ -23,7 +23,7 @@ def llm() -> Iterator[OpenAIStandIn]:
 
 
 def run(
-    capability: Any, llm: OpenAIStandIn, tools: dict[str, Any], **request: Any
+    capability: Any, llm: OpenAIStandIn, functions: dict[str, Any], **request: Any
 ) -> tuple[dict[str, Any], ScriptedHost]:
     host = ScriptedHost(llm, tools=functions)
     output = call(capability, AgentRequest(**request).model_dump(mode="json"), host=host)
