@@ -21,6 +21,7 @@ import orjson
 from synthral.errors import (
     FrameTooLarge,
     PluginCrashed,
+    PluginError,
     PluginProtocolError,
     SynthralError,
 )
@@ -296,6 +297,10 @@ class RpcConnection(asyncio.SubprocessProtocol):
             reply = proto.error_for_exception(
                 cast(int, request_id), ProtocolError(f"malformed {method} request: {exc}"[:2000])
             )
+        except Exception as exc:  # a host bug: answer anyway, or the plugin would wait for ever
+            self.log.exception("answering %s for plugin %s failed", method, self.label)
+            error = PluginError(f"the host failed to answer {method}: {type(exc).__name__}: {exc}", retryable=False)
+            reply = proto.error_for_exception(cast(int, request_id), error)
         if self._stdin is not None and not self.closed.done():
             self._stdin.write(proto.encode(reply))
 

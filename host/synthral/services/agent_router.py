@@ -120,6 +120,11 @@ def _by_rules(hints: RoutingHints, roles: int, installed: Sequence[FrameworkInfo
             if style != wanted:
                 reason += f"; no installed framework offers '{wanted}', so the '{style}' one was taken"
             return _Choice(ranked[0], style, reason, [info.ref for info in ranked])
+    if installed:
+        first = sorted(installed, key=lambda info: info.ref)[0]
+        style = first.styles[0] if first.styles else "tool_calling"
+        reason += f"; no installed framework offers '{wanted}' or its fallbacks, so {first.ref} was taken"
+        return _Choice(first, style, reason, [info.ref for info in installed])
     raise ConfigurationError(
         "no agent framework is installed; install one, e.g. 'synthral plugin install agent-loops' or "
         "'synthral plugin install agent-langgraph'",

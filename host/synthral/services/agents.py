@@ -109,7 +109,7 @@ class Replay:
         for row in rows:
             data = row.data or {}
             if row.kind == "llm_call" and "result" in data:
-                replay.llm.append((str(data["request"]), data["result"]))
+                replay.llm.append((str(data["request"]), data))
             elif row.kind == "tool_result" and data.get("replayable"):
                 replay.tools.append((str(data["name"]), str(data["arguments"]), data["result"]))
         return replay
