@@ -14,6 +14,7 @@ from synthral.api.limits import Limits
 from synthral.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from synthral.api.routes import (
     admin,
+    agents,
     auth,
     code,
     connectors,
@@ -54,7 +55,7 @@ def create_app(server: ServerState) -> FastAPI:
     )
     app.state.server = server
     install_problem_handlers(app)
-    for module in (auth, oidc, workflows, executions, plugins, connectors, credentials, hooks, events, code):
+    for module in (auth, oidc, workflows, executions, plugins, connectors, credentials, hooks, events, code, agents):
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     for module in (schedules, members, admin, steps):
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)

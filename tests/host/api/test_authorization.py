@@ -92,6 +92,10 @@ WORKSPACE: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("GET", "/admin/health", "owner", None),
     ("POST", "/admin/replay", "owner", {"execution_ids": ["no-such-run"]}),
     ("GET", "/admin/processes", "owner", None),
+    ("POST", "/agents/run", "editor", {"task": "x", "config": {"llm": {"model": "m"}}}),
+    ("GET", "/agents/status/{task_id}", "viewer", None),
+    ("POST", "/agents/switch/evaluate", "viewer", {}),
+    ("GET", "/agents/catalog", "viewer", None),
 ]
 
 
@@ -128,6 +132,7 @@ async def _objects(api: Api) -> dict[str, str]:
         "key_id": "no-such-key",
         "run_id": "no-such-run",
         "digest": "sha256:" + "0" * 64,
+        "task_id": "no-such-task",
     }
 
 
