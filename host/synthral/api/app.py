@@ -22,6 +22,7 @@ from synthral.api.routes import (
     events,
     executions,
     hooks,
+    mcp,
     members,
     oidc,
     plugins,
@@ -55,7 +56,8 @@ def create_app(server: ServerState) -> FastAPI:
     )
     app.state.server = server
     install_problem_handlers(app)
-    for module in (auth, oidc, workflows, executions, plugins, connectors, credentials, hooks, events, code, agents):
+    modules = (auth, oidc, workflows, executions, plugins, connectors, credentials, hooks, events, code, agents, mcp)
+    for module in modules:
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     for module in (schedules, members, admin, steps):
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
@@ -65,6 +67,7 @@ def create_app(server: ServerState) -> FastAPI:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
+    server.mcp = mcp.mount_mcp(app, server, API_PREFIX)
     install_web(app, web_root())  # last: its catch-all answers only what no API route did
     local = server.identity.local_principal if server.local else None
     app.add_middleware(Ingress, server=server)  # behind the gate: the last added runs first
@@ -127,5 +130,7 @@ async def open_server(
             yield state
         finally:
             await state.oauth.close()
+            if state.mcp is not None:
+                await state.mcp.close()
             if state.oidc is not None:
                 await state.oidc.close()
