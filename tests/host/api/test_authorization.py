@@ -96,6 +96,9 @@ WORKSPACE: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("GET", "/agents/status/{task_id}", "viewer", None),
     ("POST", "/agents/switch/evaluate", "viewer", {}),
     ("GET", "/agents/catalog", "viewer", None),
+    ("GET", "/mcp/tools", "viewer", None),
+    ("PUT", "/mcp/tools/{name}", "editor", {"workflow": "nope"}),
+    ("DELETE", "/mcp/tools/{name}", "editor", None),
 ]
 
 
