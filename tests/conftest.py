@@ -150,7 +150,6 @@ def code_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Pat
     return home
 
 
-ROOT = Path(__file__).resolve().parents[1]
 PRICES = '[models."gpt-test"]\ninput_per_million = 1000.0\noutput_per_million = 2000.0\n'
 
 
@@ -161,7 +160,7 @@ def ai_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, fixture_
 
     async def install() -> None:
         plugins = PluginHost(make_settings(home, wheelhouse))
-        for source in (ROOT / "plugins" / "llm-openai-compatible", ROOT / "plugins" / "agent-loops"):
+        for source in (REPO / "plugins" / "llm-openai-compatible", REPO / "plugins" / "agent-loops"):
             await plugins.install(str(source))
         await plugins.install(str(fixture_wheels["noop"]))
         await plugins.close()
