@@ -345,6 +345,7 @@ class GatewayEndpoint:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go as separate writes: no 40 ms delayed-ACK stall
     server: _GatewayServer
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -30,6 +30,7 @@ from synthral.security.redact import Redactor
 from synthral.services.agent_models import AgentConfig, AgentInput
 from synthral.services.agent_router import FrameworkInfo, RoutingDecision, decide
 from synthral.services.agent_tools import ToolBox, WorkflowRunner
+from synthral.services.batch import BatchInsert
 from synthral.services.llm import CallScope, LLMChoice, LLMService
 from synthral.store.ai_tables import AGENT_TASK, AGENT_TASK_LOG, AgentTaskStatus
 from synthral.store.db import Database
@@ -55,6 +56,8 @@ if TYPE_CHECKING:
 __all__ = ["AgentService", "AgentSession", "task_id_for"]
 
 AGENT_EVENT: Final = "agent.step"
+DURABLE_KINDS: Final = frozenset({"route", "tool_call", "tool_result", "budget"})
+"""Log rows committed before the task goes on; the others are written in batches."""
 
 
 def task_id_for(key: str) -> str:
@@ -313,6 +316,7 @@ class AgentService:
         self.plugins = plugins
         self.llm = llm
         self.workflows: WorkflowRunner | None = None
+        self.logs = BatchInsert(database, AGENT_TASK_LOG)
 
     # -- catalog and routing ---------------------------------------------------------------
 
@@ -552,19 +556,28 @@ class AgentService:
             values["error_message"] = session.redactor.text(error.message)[:4000]
             if isinstance(error, BudgetExceeded):
                 await session._log("budget", error.message, dict(error.details), level="error")  # noqa: SLF001
+        await self.logs.flush()
+        await self.llm.records.flush()
         async with self.database.transaction() as connection:
             await connection.execute(update(AGENT_TASK).where(AGENT_TASK.c.id == task_id).values(**values))
 
     async def append_log(
         self, task_id: str, *, seq: int, attempt: int, kind: str, message: str, data: Any, level: str
     ) -> None:
-        """Write one ``agent_task_log`` row."""
+        """Record one ``agent_task_log`` row: a tool call's, committed before it is answered; others batched.
+
+        A tool result must survive a crash (a resumed task replays it instead of running the
+        tool again); an LLM answer or a thought lost in the last fraction of a second only
+        means the model is asked again.
+        """
+        row = {"task_id": task_id, "seq": seq, "attempt": attempt, "kind": kind, "level": level, "message": message,
+               "data": data, "timestamp": utcnow()}  # fmt: skip
+        if kind not in DURABLE_KINDS:
+            self.logs.add(row)
+            return
+        await self.logs.flush()
         async with self.database.transaction() as connection:
-            await connection.execute(
-                insert(AGENT_TASK_LOG),
-                {"task_id": task_id, "seq": seq, "attempt": attempt, "kind": kind, "level": level,
-                 "message": message, "data": data, "timestamp": utcnow()},
-            )  # fmt: skip
+            await connection.execute(insert(AGENT_TASK_LOG), row)
 
     # -- API ------------------------------------------------------------------------------------
 

@@ -133,6 +133,18 @@ class AIServices:
         self.agents = agents
         self.events = events
 
+    async def flush(self) -> None:
+        """Write every queued record now."""
+        await self.llm.records.flush()
+        await self.agents.logs.flush()
+        await self.events.flush()
+
+    async def close(self) -> None:
+        """Write what is queued and stop the background writers."""
+        await self.llm.records.close()
+        await self.agents.logs.close()
+        await self.events.close()
+
     def plugins_context(self, timeout: float | None, events: EventSink | None) -> Any:
         """A plain call context with a timeout and an event sink."""
         return self.llm.plugins.context(timeout=timeout, events=events)

@@ -137,6 +137,6 @@ async def open_app(settings: Settings | None = None) -> AsyncIterator[App]:
         app.code_service()
         yield app
     finally:
-        await ai.events.close()
+        await ai.close()
         await plugins.close()
         await database.close()

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import insert
-
 from synthral.errors import ConfigurationError, InputInvalid, SynthralError
 from synthral.plugins.host import PluginHost
 from synthral.services.agent_models import LLMChoice
+from synthral.services.batch import BatchInsert
 from synthral.store.ai_tables import LLM_CALL
 from synthral.store.db import Database
 from synthral.store.models import utcnow
@@ -134,6 +133,7 @@ class LLMService:
         self.database = database
         self.plugins = plugins
         self.prices = prices
+        self.records = BatchInsert(database, LLM_CALL)
 
     def resolve(self, choice: LLMChoice) -> Any:
         """The provider capability of ``choice``.
@@ -221,8 +221,4 @@ class LLMService:
             "error_type": error.error_type if error else None,
             "created_at": utcnow(),
         }
-        try:
-            async with self.database.transaction() as connection:
-                await connection.execute(insert(LLM_CALL), row)
-        except Exception:  # a failed record must not fail the call it describes
-            log.warning("could not record an LLM call of %s", choice.provider, exc_info=True)
+        self.records.add(row)

@@ -44,7 +44,7 @@ async def api(database: Database, ai_home: Path, wheelhouse: Path) -> AsyncItera
     worker.stop()
     with contextlib.suppress(asyncio.CancelledError):
         await worker_task
-    await state.app.ai.events.close()
+    await state.app.ai.close()
     await state.oauth.close()
     await plugins.close()
 

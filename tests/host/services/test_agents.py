@@ -77,7 +77,7 @@ async def ai(database: Database, ai_home: Path, wheelhouse: Path) -> AsyncIterat
     harness.worker.stop()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    await harness.ai.events.close()
+    await harness.ai.close()
     await plugins.close()
 
 
@@ -113,10 +113,10 @@ async def test_llm_chat_streams_tokens_records_usage_and_cost(ai: AI, llm: OpenA
     assert llm.requests[0].body["messages"] == [
         {"role": "system", "content": "Be brief"}, {"role": "user", "content": "Hi?"}
     ]  # fmt: skip
+    await ai.ai.flush()
     calls = await ai.rows(LLM_CALL, execution_id=view.execution["id"])
     assert [(c.model, c.tokens_input, c.tokens_output, c.status) for c in calls] == [("gpt-test", 100, 50, "ok")]
     assert calls[0].usd_cost == pytest.approx(100 * 1000 / 1e6 + 50 * 2000 / 1e6)
-    await ai.ai.events.flush()
     events = await ai.rows(STEP_EVENT, execution_id=view.execution["id"])
     assert "".join(e.data["text"] for e in events if e.kind == "llm.token") == "Hello from the model"
 
