@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
+from websockets.asyncio.client import connect
 
 from synthral.engine.worker import Worker
 from synthral.store.db import Database
@@ -71,7 +73,11 @@ async def test_a_task_runs_durably_and_its_status_shows_routing_steps_and_output
         status = await api.call("viewer", "GET", f"/agents/status/{body['task_id']}")
         assert status.status_code == 200, status.text
         task = status.json()
-        if task["status"] in {"completed", "failed", "budget_exceeded"}:
+        if task["status"] in {"completed", "failed", "budget_exceeded"} and task["execution_status"] in {
+            "completed",
+            "failed",
+            "cancelled",
+        }:  # the task's record ends a moment before its run does
             break
         assert asyncio.get_running_loop().time() < deadline, task
         await asyncio.sleep(0.1)
@@ -106,3 +112,29 @@ async def test_the_router_can_be_asked_and_the_catalog_lists_installed_framework
     frameworks = {f["framework"]: f["styles"] for f in catalog.json()["frameworks"]}
     assert frameworks == {"agent-loops/tasklist": ["simple", "recursive"], "agent-loops/selffix": ["self_fix"],
                           "agent-loops/beliefgoal": ["belief_goal"]}  # fmt: skip
+
+
+async def test_streamed_tokens_reach_the_websocket_as_step_events(api: Api, llm: OpenAIStandIn) -> None:
+    llm.script(Reply("tokens on the wire", pieces=3))
+    workflow = {"name": "streamed", "nodes": [{"id": "chat", "type": "llm/chat", "config": {"llm": config(llm)["llm"]},
+                                               "input": {"prompt": "Say it"}}]}  # fmt: skip
+    saved = (await api.call("editor", "POST", "/workflows", json=workflow)).json()
+    url = api.url.replace("http://", "ws://") + "/api/v1/ws"
+    tokens: list[str] = []
+    async with connect(url) as socket:
+        await socket.send(orjson.dumps({"type": "auth", "token": api.tokens["viewer"], "workspace": "acme"}).decode())
+        assert orjson.loads(await socket.recv())["type"] == "ready"
+        await socket.send(orjson.dumps({"type": "subscribe"}).decode())
+        assert orjson.loads(await socket.recv())["type"] == "subscribed"
+        await api.call("editor", "POST", f"/workflows/{saved['id']}/run", json={})
+        completed = False
+        async with asyncio.timeout(30):
+            async for raw in socket:
+                message = orjson.loads(raw)
+                if message.get("event") == "step.event" and message["kind"] == "llm.token":
+                    assert message["node_id"] == "chat"
+                    tokens.append(message["data"]["text"])
+                completed = completed or message.get("event") == "execution.completed"
+                if completed and "".join(tokens) == "tokens on the wire":
+                    break
+    assert "".join(tokens) == "tokens on the wire"
