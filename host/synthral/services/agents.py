@@ -24,7 +24,7 @@ import jsonschema
 import orjson
 from sqlalchemy import func, insert, select, update
 
-from synthral.errors import ConfigurationError, NonRetryableError, NotFound, SynthralError
+from synthral.errors import ConfigurationError, InvocationTimeout, NonRetryableError, NotFound, SynthralError
 from synthral.plugins.host import PluginHost
 from synthral.security.redact import Redactor
 from synthral.services.agent_models import AgentConfig, AgentInput
@@ -182,6 +182,15 @@ class AgentSession:
             self.failure = BudgetExceeded(message, details=details)
             self.exhausted.set()
         return self.failure
+
+    def over_time(self, cause: SynthralError) -> BudgetExceeded:
+        """The budget's wall time ran out while the framework worked (its call timed out)."""
+        return self._stop(
+            f"the agent ran for its budget's max_seconds ({self.budget.max_seconds} s) and was stopped "
+            f"({cause.error_type}); raise budget.max_seconds if the task needs longer",
+            limit="max_seconds",
+            value=self.budget.max_seconds,
+        )
 
     def _charge(self, what: str) -> None:
         if self.failure is not None:
@@ -467,6 +476,11 @@ class AgentService:
             raise session.failure
         try:
             raw = call.result()
+        except InvocationTimeout as exc:
+            limit = config.budget.max_seconds
+            if limit is not None and (session.remaining() or 0) <= 0:
+                raise session.over_time(exc) from None
+            raise
         except SynthralError:
             if session.failure is not None:
                 raise session.failure from None  # the framework's error was the host's refusal

@@ -32,6 +32,7 @@ class BatchInsert:
         self._rows: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._writing = asyncio.Lock()
 
     def add(self, row: dict[str, Any]) -> None:
         """Queue a row (on the event loop's thread)."""
@@ -48,16 +49,17 @@ class BatchInsert:
 
     async def flush(self) -> bool:
         """Insert what is queued now; return whether there was anything."""
-        with self._lock:
-            rows, self._rows = self._rows, []
-        if not rows:
-            return False
-        try:
-            async with self.database.transaction() as connection:
-                await connection.execute(insert(self.table), rows)
-        except Exception:  # a lost record must not fail the work it describes
-            log.warning("could not write %d rows to %s", len(rows), self.table.name, exc_info=True)
-        return True
+        async with self._writing:  # a flush waits for a write in progress: then all queued before it is stored
+            with self._lock:
+                rows, self._rows = self._rows, []
+            if not rows:
+                return False
+            try:
+                async with self.database.transaction() as connection:
+                    await connection.execute(insert(self.table), rows)
+            except Exception:  # a lost record must not fail the work it describes
+                log.warning("could not write %d rows to %s", len(rows), self.table.name, exc_info=True)
+            return True
 
     async def close(self) -> None:
         """Write what is left and stop."""

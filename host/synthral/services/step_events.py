@@ -47,6 +47,7 @@ class StepEvents:
         self._lock = threading.Lock()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._writing = asyncio.Lock()
         self.dropped = 0
 
     def sink(self, execution_id: str, node_id: str, redactor: Redactor | None = None) -> EventSink:
@@ -93,16 +94,17 @@ class StepEvents:
 
     async def flush(self) -> bool:
         """Write what is queued; return whether there was anything."""
-        with self._lock:
-            rows, self._pending = self._pending, []
-        if not rows:
-            return False
-        try:
-            async with self.database.transaction() as connection:
-                await connection.execute(insert(STEP_EVENT), rows)
-        except Exception:  # events are best-effort: a run must not fail because one was not written
-            log.warning("could not write %d step events", len(rows), exc_info=True)
-        return True
+        async with self._writing:  # a flush waits for a write in progress: then all queued before it is stored
+            with self._lock:
+                rows, self._pending = self._pending, []
+            if not rows:
+                return False
+            try:
+                async with self.database.transaction() as connection:
+                    await connection.execute(insert(STEP_EVENT), rows)
+            except Exception:  # events are best-effort: a run must not fail because one was not written
+                log.warning("could not write %d step events", len(rows), exc_info=True)
+            return True
 
     async def close(self) -> None:
         """Write what is left and stop."""

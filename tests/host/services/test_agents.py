@@ -221,6 +221,63 @@ async def test_a_token_budget_holds(ai: AI, llm: OpenAIStandIn) -> None:
     assert len(llm.requests) == 2  # 600 + 600 tokens: the third call is refused
 
 
+async def test_a_cost_budget_holds_by_the_price_table(ai: AI, llm: OpenAIStandIn) -> None:
+    thinking = '{"beliefs": {}, "goal_met": false, "action": null, "answer": ""}'
+    llm.responder = lambda request: Reply(text=thinking, input_tokens=1000, output_tokens=0)  # $1 a call here
+    node = agent_node(llm, routing={"agent_type": "belief_goal"}, budget={"max_cost_usd": 2.5, "max_steps": 50})
+
+    view = await ai.run(one_node("cost", node), {"task": "Spend"})
+
+    assert view.status == ExecutionStatus.FAILED and "max_cost_usd" in view.execution["error_message"]
+    assert len(llm.requests) == 3  # $1, $2, $3: the fourth call is refused
+
+
+async def test_wall_time_is_a_budget_too(ai: AI, llm: OpenAIStandIn) -> None:
+    slow = '{"beliefs": {}, "goal_met": true, "action": null, "answer": "late"}'
+    llm.responder = lambda request: Reply(text=slow, delay=5)
+    node = agent_node(llm, routing={"agent_type": "belief_goal"}, budget={"max_seconds": 1})
+
+    view = await ai.run(one_node("slow", node), {"task": "Hurry"})
+
+    assert view.status == ExecutionStatus.FAILED, view.execution
+    assert view.execution["error_type"] == "BudgetExceeded" and "max_seconds" in view.execution["error_message"]
+    tasks = await ai.rows(AGENT_TASK, execution_id=view.execution["id"])
+    assert tasks[0].status == "budget_exceeded"
+
+
+async def test_a_provider_answering_garbage_fails_the_task_with_a_clear_error(ai: AI, llm: OpenAIStandIn) -> None:
+    llm.script(Reply(body=b"<html>502 from a proxy</html>"))
+
+    view = await ai.run(one_node("garbage", agent_node(llm, routing={"agent_type": "belief_goal"})), {"task": "x"})
+
+    assert view.status == ExecutionStatus.FAILED
+    assert "is not a chat completion" in view.execution["error_message"]
+    tasks = await ai.rows(AGENT_TASK, execution_id=view.execution["id"])
+    assert tasks[0].status == "failed" and tasks[0].error_type == "LLMResponseInvalid"
+
+
+async def test_a_workflow_is_a_tool_run_as_a_sub_run(ai: AI, llm: OpenAIStandIn) -> None:
+    helper = {"name": "lookup", "triggers": [{"type": "manual", "input_schema": {
+        "type": "object", "properties": {"key": {"type": "string"}}, "required": ["key"]}}],
+        "nodes": [{"id": "found", "type": "core/set", "config": {"values": {"value": 7}},
+                   "input": {"data": {"key": "{{ trigger.key }}"}}}]}  # fmt: skip
+    await ai.service.save(Workflow.model_validate(helper))
+    llm.script(
+        Reply.json({"beliefs": {}, "goal_met": False, "action": {"tool": "lookup", "arguments": {"key": "k"}},
+                    "answer": ""}),
+        Reply.json({"beliefs": {}, "goal_met": True, "action": None, "answer": "It is 7."}),
+    )  # fmt: skip
+    node = agent_node(llm, tools=[{"workflow": "lookup"}], routing={"agent_type": "belief_goal"})
+
+    view = await ai.run(one_node("uses-workflow", node), {"task": "Look k up"})
+
+    assert view.status == ExecutionStatus.COMPLETED, view.execution
+    observation = llm.requests[1].body["messages"][-1]["content"]
+    assert '"value":7' in observation.replace(" ", "") and '"key":"k"' in observation.replace(" ", "")
+    first = llm.requests[0].body["messages"][0]["content"]
+    assert "lookup" in first  # the loop lists its tools to the model
+
+
 async def test_the_router_follows_the_rules_and_an_override_wins(ai: AI) -> None:
     from synthral.services.agent_models import AgentConfig
 
