@@ -97,8 +97,8 @@ WORKSPACE: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("POST", "/agents/switch/evaluate", "viewer", {}),
     ("GET", "/agents/catalog", "viewer", None),
     ("GET", "/mcp/tools", "viewer", None),
-    ("PUT", "/mcp/tools/{name}", "editor", {"workflow": "nope"}),
-    ("DELETE", "/mcp/tools/{name}", "editor", None),
+    ("PUT", "/mcp/tools/{tool_name}", "editor", {"workflow": "nope"}),
+    ("DELETE", "/mcp/tools/{tool_name}", "editor", None),
 ]
 
 
@@ -136,6 +136,7 @@ async def _objects(api: Api) -> dict[str, str]:
         "run_id": "no-such-run",
         "digest": "sha256:" + "0" * 64,
         "task_id": "no-such-task",
+        "tool_name": "no-such-tool",
     }
 
 
