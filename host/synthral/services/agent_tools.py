@@ -17,17 +17,17 @@ from typing import Any, Final
 
 import orjson
 
-from synthral.errors import ConfigurationError, NotFound, SynthralError
+from synthral.errors import ConfigurationError, SynthralError
 from synthral.plugins.host import PluginHost
 from synthral.services.agent_models import ToolGrant
 from synthral.store.models import ExecutionStatus
 from synthral_sdk import CapabilityKind, ToolCall, ToolResult, ToolSpec
 from synthral_sdk.types import JSONValue
 
-__all__ = ["MAX_RESULT_BYTES", "ToolBox", "WorkflowRunner"]
+__all__ = ["MAX_RESULT_BYTES", "ToolBox", "WorkflowRunner", "bounded"]
 
 MAX_RESULT_BYTES: Final = 64 * 1024
-"""A tool's output beyond this is cut before the model sees it (the step history keeps it whole)."""
+"""A tool's output beyond this is cut before the model sees it (the task's log keeps it whole)."""
 _POLL: Final = 0.2
 _RUNNABLE: Final = frozenset({CapabilityKind.NODE, CapabilityKind.CONNECTOR})
 
@@ -151,7 +151,7 @@ class ToolBox:
             return ToolResult(call_id=call.id, name=call.name, ok=False, error=f"{exc.error_type}: {exc.message}")
         except TimeoutError:
             return ToolResult(call_id=call.id, name=call.name, ok=False, error=f"the tool took longer than {timeout} s")
-        return ToolResult(call_id=call.id, name=call.name, output=_bounded(output))
+        return ToolResult(call_id=call.id, name=call.name, output=output)
 
     async def _run_node(self, tool: _Tool, arguments: Mapping[str, Any], seq: int, timeout: float | None) -> Any:
         grant = tool.grant
@@ -180,7 +180,8 @@ class ToolBox:
             await asyncio.sleep(_POLL)
 
 
-def _bounded(output: Any) -> JSONValue:
+def bounded(output: Any) -> JSONValue:
+    """``output``, cut to :data:`MAX_RESULT_BYTES` of JSON for a model."""
     data = orjson.dumps(output)
     if len(data) <= MAX_RESULT_BYTES:
         return output  # type: ignore[no-any-return]
@@ -188,10 +189,5 @@ def _bounded(output: Any) -> JSONValue:
         "truncated": True,
         "bytes": len(data),
         "head": data[:MAX_RESULT_BYTES].decode(errors="ignore"),
-        "note": "the output was cut for the model; the step history has it whole",
+        "note": "the output was cut for the model; the task's log has it whole",
     }
-
-
-def not_found(kind: str, name: str) -> NotFound:
-    """A missing workflow for a tool grant."""
-    return NotFound(f"no {kind} {name!r} in this workspace", details={kind: name})

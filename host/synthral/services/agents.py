@@ -29,7 +29,7 @@ from synthral.plugins.host import PluginHost
 from synthral.security.redact import Redactor
 from synthral.services.agent_models import AgentConfig, AgentInput
 from synthral.services.agent_router import FrameworkInfo, RoutingDecision, decide
-from synthral.services.agent_tools import ToolBox, WorkflowRunner
+from synthral.services.agent_tools import ToolBox, WorkflowRunner, bounded
 from synthral.services.batch import BatchInsert
 from synthral.services.llm import CallScope, LLMChoice, LLMService
 from synthral.store.ai_tables import AGENT_TASK, AGENT_TASK_LOG, AgentTaskStatus
@@ -288,7 +288,7 @@ class AgentSession:
             self.spend.replayed += 1
             result = ToolResult.model_validate({**recorded, "call_id": call.id, "replayed": True})
             await self._log("tool_result", f"{call.name} replayed from the earlier attempt", None)
-            return result
+            return result.model_copy(update={"output": bounded(result.output)})
         seq = await self._log("tool_call", f"{call.name}({orjson.dumps(call.arguments).decode()[:300]})", None)
         result = await self.toolbox.run(call, seq, self.remaining())
         text = result.as_text()
@@ -298,7 +298,7 @@ class AgentSession:
             {"name": call.name, "arguments": arguments, "result": result.model_dump(mode="json"), "replayable": True},
             level="info" if result.ok else "warning",
         )
-        return result
+        return result.model_copy(update={"output": bounded(result.output)})
 
     async def record(self, step: AgentStep) -> None:
         """A step the framework reports (thought, plan, check, message)."""
