@@ -10,10 +10,12 @@ budget allows.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
-from synthral_sdk._ai import AgentStep, CompletionRequest, CompletionResult, ToolCall, ToolResult
 from synthral_sdk._json import JSONObject, JSONValue
+
+if TYPE_CHECKING:  # the models load with the first request: a plugin that never asks pays nothing at start
+    from synthral_sdk._ai import AgentStep, CompletionRequest, CompletionResult, ToolCall, ToolResult
 
 __all__ = ["HOST_METHODS", "HostServices", "RpcHost"]
 
@@ -66,6 +68,8 @@ class RpcHost:
 
     async def complete(self, request: CompletionRequest) -> CompletionResult:
         """See :meth:`HostServices.complete`."""
+        from synthral_sdk._ai import CompletionResult  # noqa: PLC0415 -- see the import note above
+
         answer = await self._send(
             COMPLETE_METHOD, {"requestId": self._request_id, "request": request.model_dump(mode="json")}
         )
@@ -73,6 +77,8 @@ class RpcHost:
 
     async def call_tool(self, call: ToolCall) -> ToolResult:
         """See :meth:`HostServices.call_tool`."""
+        from synthral_sdk._ai import ToolResult  # noqa: PLC0415 -- see the import note above
+
         answer = await self._send(
             CALL_TOOL_METHOD, {"requestId": self._request_id, "call": call.model_dump(mode="json")}
         )
