@@ -207,7 +207,7 @@ class ToolCall(BaseModel):
 class ContentPart(BaseModel):
     """A part of a message beyond its text: an image (vision input) read from the blob store.
 
-    .. versionadded:: 1.1
+    .. versionadded:: 1.2
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -221,7 +221,7 @@ class ContentPart(BaseModel):
 class ChatMessage(BaseModel):
     """One message of a conversation.
 
-    ``content`` is the text; ``parts`` (1.1) add images. A ``tool`` message answers the
+    ``content`` is the text; ``parts`` (1.2) add images. A ``tool`` message answers the
     call ``tool_call_id`` of the tool ``name``.
     """
 
@@ -229,8 +229,8 @@ class ChatMessage(BaseModel):
     content: str = ""
     tool_calls: list[ToolCall] = Field(default_factory=list)
     tool_call_id: str | None = None
-    name: str | None = Field(default=None, description="For 'tool' messages: the tool that answered (1.1).")
-    parts: list[ContentPart] = Field(default_factory=list, description="Images and more text after 'content' (1.1).")
+    name: str | None = Field(default=None, description="For 'tool' messages: the tool that answered (1.2).")
+    parts: list[ContentPart] = Field(default_factory=list, description="Images and more text after 'content' (1.2).")
 
 
 class Usage(BaseModel):
@@ -248,7 +248,7 @@ class Usage(BaseModel):
 class ResponseFormat(BaseModel):
     """Structured output: the answer must be JSON, optionally valid against a JSON Schema.
 
-    .. versionadded:: 1.1
+    .. versionadded:: 1.2
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -271,12 +271,12 @@ class CompletionRequest(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1)
     stop: list[str] = Field(default_factory=list)
     tool_choice: str | None = Field(
-        default=None, description="'auto', 'none', 'required' or a tool's name; unset: the provider's default (1.1)."
+        default=None, description="'auto', 'none', 'required' or a tool's name; unset: the provider's default (1.2)."
     )
-    response_format: ResponseFormat | None = Field(default=None, description="Ask for JSON output (1.1).")
+    response_format: ResponseFormat | None = Field(default=None, description="Ask for JSON output (1.2).")
     stream: bool = Field(
         default=False,
-        description="Stream the answer: the provider emits 'llm.token' events as text arrives (1.1).",
+        description="Stream the answer: the provider emits 'llm.token' events as text arrives (1.2).",
     )
 
 
@@ -287,13 +287,13 @@ class CompletionResult(BaseModel):
     message: ChatMessage
     finish_reason: Literal["stop", "length", "tool_calls", "content_filter", "error"] = "stop"
     usage: Usage = Field(default_factory=Usage)
-    parsed: JsonValue = Field(default=None, description="With a response_format: the answer parsed as JSON (1.1).")
-    latency_ms: float | None = Field(default=None, description="Time the provider took, retries included (1.1).")
-    attempts: int = Field(default=1, ge=1, description="HTTP attempts made, retries included (1.1).")
+    parsed: JsonValue = Field(default=None, description="With a response_format: the answer parsed as JSON (1.2).")
+    latency_ms: float | None = Field(default=None, description="Time the provider took, retries included (1.2).")
+    attempts: int = Field(default=1, ge=1, description="HTTP attempts made, retries included (1.2).")
 
 
 TOKEN_EVENT: Final = "llm.token"  # noqa: S105 -- an event name, not a password
-"""The event a streaming provider emits per piece of text: ``{"text": "..."}`` (1.1)."""
+"""The event a streaming provider emits per piece of text: ``{"text": "..."}`` (1.2)."""
 
 
 class LLMProvider(Capability, Generic[ConfigT]):
@@ -322,7 +322,7 @@ class LLMProvider(Capability, Generic[ConfigT]):
 class AgentRole(BaseModel):
     """One member of a multi-agent team (CrewAI, MetaGPT, AutoGen teams).
 
-    .. versionadded:: 1.1
+    .. versionadded:: 1.2
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -335,7 +335,7 @@ class AgentRole(BaseModel):
 class AgentBudget(BaseModel):
     """What an agent task may spend; the host enforces it, the framework may read it.
 
-    .. versionadded:: 1.1
+    .. versionadded:: 1.2
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -356,13 +356,13 @@ class AgentRequest(BaseModel):
     tools: list[ToolSpec] = Field(default_factory=list)
     inputs: dict[str, JsonValue] = Field(default_factory=dict)
     max_steps: int = Field(default=10, ge=1, le=1000)
-    instructions: str = Field(default="", description="A system prompt for the agent (1.1).")
-    roles: list[AgentRole] = Field(default_factory=list, description="Team members, for multi-role frameworks (1.1).")
+    instructions: str = Field(default="", description="A system prompt for the agent (1.2).")
+    roles: list[AgentRole] = Field(default_factory=list, description="Team members, for multi-role frameworks (1.2).")
     output_schema: dict[str, JsonValue] | None = Field(
-        default=None, description="When set, the final answer must be JSON valid against it (1.1)."
+        default=None, description="When set, the final answer must be JSON valid against it (1.2)."
     )
-    budget: AgentBudget = Field(default_factory=AgentBudget, description="What the task may spend (1.1).")
-    options: dict[str, JsonValue] = Field(default_factory=dict, description="Framework-specific settings (1.1).")
+    budget: AgentBudget = Field(default_factory=AgentBudget, description="What the task may spend (1.2).")
+    options: dict[str, JsonValue] = Field(default_factory=dict, description="Framework-specific settings (1.2).")
 
 
 class AgentStep(BaseModel):
@@ -379,7 +379,7 @@ class AgentResult(BaseModel):
     output: str
     steps: list[AgentStep] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
-    data: JsonValue = Field(default=None, description="The final answer parsed as JSON, with output_schema (1.1).")
+    data: JsonValue = Field(default=None, description="The final answer parsed as JSON, with output_schema (1.2).")
 
 
 class ToolResult(BaseModel):
@@ -390,7 +390,7 @@ class ToolResult(BaseModel):
     result recorded by an earlier attempt of the task and returned without running the
     tool again.
 
-    .. versionadded:: 1.1
+    .. versionadded:: 1.2
     """
 
     call_id: str
@@ -416,7 +416,7 @@ class AgentFramework(Capability, Generic[ConfigT]):
     ``context.host`` (``call_tool``, ``complete``) or points its own OpenAI client at
     :func:`synthral_sdk.agents.openai_gateway`. The host enforces the grants and budgets.
 
-    Class attributes an author sets (1.1):
+    Class attributes an author sets (1.2):
         framework: The framework's package, e.g. ``"langgraph"``.
         styles: What it is good at, for the agent router: ``"tool_calling"``, ``"simple"``,
             ``"recursive"``, ``"multi_role"``, ``"self_fix"``, ``"belief_goal"``.

@@ -90,7 +90,7 @@ class Context:
         log: A logger whose records reach the host's log tied to this call.
         data_dir: A directory this plugin may keep state in across calls and restarts.
         loop: The event loop the call runs on; set by ``Capability.call``, used to reach
-            the host from a synchronous operation's thread (1.1).
+            the host from a synchronous operation's thread (1.2).
     """
 
     def __init__(
@@ -127,7 +127,7 @@ class Context:
 
     @property
     def host(self) -> HostServices:
-        """What the host offers this call: LLM completions, tool calls, step records (1.1).
+        """What the host offers this call: LLM completions, tool calls, step records (1.2).
 
         Raises:
             ConfigurationError: The call was not made by a host that offers them (a host
@@ -146,7 +146,7 @@ class Context:
         return self._host is not None
 
     def emit(self, kind: str, data: JSONObject) -> None:
-        """Send an event about this call to the host, e.g. a streamed token (1.1).
+        """Send an event about this call to the host, e.g. a streamed token (1.2).
 
         Events are for people watching (the execution view); they are best-effort and may
         be coalesced. ``kind`` is dotted, e.g. ``"llm.token"``.

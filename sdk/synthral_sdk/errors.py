@@ -205,7 +205,7 @@ class PluginStartError(RetryableError):
 class BudgetExceeded(NonRetryableError):
     """A task spent its budget (steps, tokens, cost or time); the host stops it.
 
-    .. versionadded:: 1.1
+    .. versionadded:: 1.2
     """
 
     code = "budget_exceeded"

@@ -3,7 +3,7 @@
 Plugins that call rate-limited APIs (LLM providers above all) share this arithmetic; each
 keeps its own HTTP client.
 
-.. versionadded:: 1.1
+.. versionadded:: 1.2
 """
 
 from __future__ import annotations

@@ -134,7 +134,7 @@ def write_project(folder: Path, mount: McpMount, *, version: str, pins: dict[str
     command = list(mount.command) or ([package.split("==", 1)[0]] if package else [])
     data = {"name": mount.name, "command": command, "url": mount.url, "package": package, **pins}
     (source / "mount.json").write_text(json.dumps(data, indent=2))
-    dependencies = ['"synthral-sdk>=1.1,<2"', '"mcp>=2.3,<3"', '"jsonschema>=4"']
+    dependencies = ['"synthral-sdk>=1.2,<2"', '"mcp>=2.3,<3"', '"jsonschema>=4"']
     if package:
         dependencies.append(json.dumps(package))
     summary = f"MCP server {mount.name}: " + (package or mount.url or " ".join(mount.command))
