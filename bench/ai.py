@@ -31,12 +31,11 @@ from synthral.services.agent_router import FrameworkInfo, decide
 from synthral.services.app import ai_services, workflow_runner
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
-from synthral.store.models import Step
+from synthral.store.tables import STEP
 from synthral_sdk.testing_llm import OpenAIStandIn, RecordedRequest, Reply
 
 GROUP = "ai"
 REPO = Path(__file__).resolve().parent.parent
-STEP = Step.__table__  # type: ignore[attr-defined]
 THINK = '{"beliefs": {"n": 1}, "goal_met": false, "action": null, "answer": ""}'
 DONE = '{"beliefs": {"n": 1}, "goal_met": true, "action": null, "answer": "done"}'
 

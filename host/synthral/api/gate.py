@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from synthral.api.limits import Limits, RateLimiter, json_depth_exceeds, retry_after
 from synthral.api.problems import problem
 from synthral.errors import AuthenticationFailed, RateLimited
-from synthral.services.identity import Principal
+from synthral.services.accounts import Principal
 
 __all__ = ["PUBLIC_PATHS", "Gate"]
 

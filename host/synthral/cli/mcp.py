@@ -86,7 +86,7 @@ def serve(
     from synthral.engine.worker import Worker
     from synthral.services.app import open_app
     from synthral.services.mcp_server import McpAccess, McpTools, build_server
-    from synthral.store.models import Role
+    from synthral.store.tables import Role
 
     logging.getLogger().handlers[:] = [logging.StreamHandler()]  # stdout belongs to the protocol
 

@@ -26,7 +26,7 @@ from synthral.engine.checkpoint import PendingOp
 from synthral.engine.retry import EffectivePolicy
 from synthral.errors import Cancelled, PluginError, SynthralError
 from synthral.security.redact import Redactor
-from synthral.store.models import Step, StepStatus, utcnow
+from synthral.store.tables import STEP, StepStatus, utcnow
 from synthral_sdk import BlobRef
 from synthral_sdk.types import BLOB_KEY
 
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 __all__ = ["INLINE_OUTPUT_LIMIT", "StepFailed", "StepRecord", "run_step"]
 
-STEP = Step.__table__  # type: ignore[attr-defined]
 _END_COLUMNS = ("status", "output", "finished_at", "duration_ms", "error_type", "error_message", "retryable")
 _EMPTY_END = {"output": None, "finished_at": None, "duration_ms": None, "error_type": None, "error_message": None,
               "retryable": None, "replayed_from": None}  # fmt: skip

@@ -34,26 +34,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from synthral.errors import RetryableError
 from synthral.store.db import Database
-from synthral.store.models import CheckpointBlob, CheckpointRow, CheckpointWrite, WorkflowExecution, utcnow
+from synthral.store.tables import CHECKPOINT, CHECKPOINT_BLOB, CHECKPOINT_WRITE, EXECUTION, utcnow
 
 __all__ = ["LeaseLost", "RunGuard", "SqlCheckpointSaver"]
 
-CP = CheckpointRow.__table__  # type: ignore[attr-defined]
-BLOB = CheckpointBlob.__table__  # type: ignore[attr-defined]
-WRITE = CheckpointWrite.__table__  # type: ignore[attr-defined]
-EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
 
 FENCE = (
-    update(EXEC)
+    update(EXECUTION)
     .where(
         and_(
-            EXEC.c.id == bindparam("b_id"),
-            EXEC.c.fencing_token == bindparam("b_token"),
-            EXEC.c.lease_owner == bindparam("b_owner"),
+            EXECUTION.c.id == bindparam("b_id"),
+            EXECUTION.c.fencing_token == bindparam("b_token"),
+            EXECUTION.c.lease_owner == bindparam("b_owner"),
         )
     )
     .values(lease_expires_at=bindparam("b_expires"))
-    .returning(EXEC.c.pause_requested, EXEC.c.cancel_requested)
+    .returning(EXECUTION.c.pause_requested, EXECUTION.c.cancel_requested)
 )
 """Extends the lease only if the claim still holds it (built once: this is on every write)."""
 
@@ -176,11 +172,11 @@ class SqlCheckpointSaver(BaseCheckpointSaver[str]):
         configurable = config["configurable"]
         thread_id = str(configurable["thread_id"])
         ns = str(configurable.get("checkpoint_ns", ""))
-        query = select(CP).where(CP.c.thread_id == thread_id, CP.c.checkpoint_ns == ns)
+        query = select(CHECKPOINT).where(CHECKPOINT.c.thread_id == thread_id, CHECKPOINT.c.checkpoint_ns == ns)
         if checkpoint_id := get_checkpoint_id(config):
-            query = query.where(CP.c.checkpoint_id == checkpoint_id)
+            query = query.where(CHECKPOINT.c.checkpoint_id == checkpoint_id)
         else:
-            query = query.order_by(CP.c.checkpoint_id.desc()).limit(1)
+            query = query.order_by(CHECKPOINT.c.checkpoint_id.desc()).limit(1)
         row = (await connection.execute(query)).first()
         if row is None:
             return None
@@ -192,23 +188,27 @@ class SqlCheckpointSaver(BaseCheckpointSaver[str]):
         values: dict[str, Any] = {}
         if versions:
             blobs = await connection.execute(
-                select(BLOB.c.channel, BLOB.c.type, BLOB.c.blob).where(
-                    BLOB.c.thread_id == row.thread_id,
-                    BLOB.c.checkpoint_ns == row.checkpoint_ns,
-                    tuple_(BLOB.c.channel, BLOB.c.version).in_([(k, str(v)) for k, v in versions.items()]),
+                select(CHECKPOINT_BLOB.c.channel, CHECKPOINT_BLOB.c.type, CHECKPOINT_BLOB.c.blob).where(
+                    CHECKPOINT_BLOB.c.thread_id == row.thread_id,
+                    CHECKPOINT_BLOB.c.checkpoint_ns == row.checkpoint_ns,
+                    tuple_(CHECKPOINT_BLOB.c.channel, CHECKPOINT_BLOB.c.version).in_(
+                        [(k, str(v)) for k, v in versions.items()]
+                    ),
                 )
             )
             for channel, type_, blob in blobs:
                 if type_ != "empty":
                     values[channel] = self.serde.loads_typed((type_, blob))
         writes = await connection.execute(
-            select(WRITE.c.task_id, WRITE.c.channel, WRITE.c.type, WRITE.c.blob)
-            .where(
-                WRITE.c.thread_id == row.thread_id,
-                WRITE.c.checkpoint_ns == row.checkpoint_ns,
-                WRITE.c.checkpoint_id == row.checkpoint_id,
+            select(
+                CHECKPOINT_WRITE.c.task_id, CHECKPOINT_WRITE.c.channel, CHECKPOINT_WRITE.c.type, CHECKPOINT_WRITE.c.blob
             )
-            .order_by(WRITE.c.task_path, WRITE.c.task_id, WRITE.c.idx)
+            .where(
+                CHECKPOINT_WRITE.c.thread_id == row.thread_id,
+                CHECKPOINT_WRITE.c.checkpoint_ns == row.checkpoint_ns,
+                CHECKPOINT_WRITE.c.checkpoint_id == row.checkpoint_id,
+            )
+            .order_by(CHECKPOINT_WRITE.c.task_path, CHECKPOINT_WRITE.c.task_id, CHECKPOINT_WRITE.c.idx)
         )
         config: RunnableConfig = {
             "configurable": {
@@ -246,12 +246,12 @@ class SqlCheckpointSaver(BaseCheckpointSaver[str]):
         if config is None:
             return
         configurable = config["configurable"]
-        query = select(CP).where(CP.c.thread_id == str(configurable["thread_id"]))
+        query = select(CHECKPOINT).where(CHECKPOINT.c.thread_id == str(configurable["thread_id"]))
         if "checkpoint_ns" in configurable:
-            query = query.where(CP.c.checkpoint_ns == configurable["checkpoint_ns"])
+            query = query.where(CHECKPOINT.c.checkpoint_ns == configurable["checkpoint_ns"])
         if before is not None and (before_id := get_checkpoint_id(before)):
-            query = query.where(CP.c.checkpoint_id < before_id)
-        query = query.order_by(CP.c.checkpoint_id.desc())
+            query = query.where(CHECKPOINT.c.checkpoint_id < before_id)
+        query = query.order_by(CHECKPOINT.c.checkpoint_id.desc())
         async with self.database.engine.connect() as connection:
             rows = (await connection.execute(query)).all()
             count = 0
@@ -298,9 +298,11 @@ class SqlCheckpointSaver(BaseCheckpointSaver[str]):
 
         def write(connection: Connection) -> None:
             if blobs:
-                connection.execute(database.merge(BLOB, ("thread_id", "checkpoint_ns", "channel", "version")), blobs)
+                connection.execute(
+                    database.merge(CHECKPOINT_BLOB, ("thread_id", "checkpoint_ns", "channel", "version")), blobs
+                )
             connection.execute(
-                database.merge(CP, ("thread_id", "checkpoint_ns", "checkpoint_id")),
+                database.merge(CHECKPOINT, ("thread_id", "checkpoint_ns", "checkpoint_id")),
                 {
                     "thread_id": thread_id,
                     "checkpoint_ns": ns,
@@ -352,7 +354,7 @@ class SqlCheckpointSaver(BaseCheckpointSaver[str]):
         # Special channels (errors, interrupts) may be rewritten; ordinary writes are kept once.
         replace = all(channel in WRITES_IDX_MAP for channel, _ in writes)
         statement = self.database.merge(
-            WRITE, ("thread_id", "checkpoint_ns", "checkpoint_id", "task_id", "idx"), replace=replace
+            CHECKPOINT_WRITE, ("thread_id", "checkpoint_ns", "checkpoint_id", "task_id", "idx"), replace=replace
         )
         guard = self.guards.get(thread_id)
         if guard is not None:
@@ -416,5 +418,5 @@ class SqlCheckpointSaver(BaseCheckpointSaver[str]):
 
 async def delete_thread(connection: AsyncConnection, thread_id: str) -> None:
     """Delete a thread's checkpoints, blobs and writes (retention, replay)."""
-    for table in (WRITE, BLOB, CP):
+    for table in (CHECKPOINT_WRITE, CHECKPOINT_BLOB, CHECKPOINT):
         await connection.execute(delete(table).where(table.c.thread_id == thread_id))

@@ -30,14 +30,11 @@ from synthral.engine.templates import render
 from synthral.errors import InputInvalid, NonRetryableError, SynthralError
 from synthral.plugins.proxy import RemoteCapability
 from synthral.security.redact import Redactor, process_redactor
-from synthral.store.models import ExecutionStatus, Step, StepStatus, WorkflowExecution, WorkflowSignal, utcnow
+from synthral.store.tables import EXECUTION, SIGNAL, STEP, ExecutionStatus, StepStatus, utcnow
 
 __all__ = ["TRIGGER_KEY", "NodeFunction", "make_node", "state_key"]
 
 TRIGGER_KEY = "trigger:input"
-STEP = Step.__table__  # type: ignore[attr-defined]
-SIGNAL = WorkflowSignal.__table__  # type: ignore[attr-defined]
-EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
 SHORT_SLEEP = 1.0
 """A wait this short sleeps in place; a longer one suspends the run and frees the worker."""
 
@@ -431,7 +428,7 @@ def _subworkflow_node(node: Node, predecessors: list[str]) -> NodeFunction:
         payload = _render_input(node, predecessors, state, ctx)
         child_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"synthral:{ctx.execution_id}/{node.id}/{iteration}"))
         async with ctx.engine.database.engine.connect() as connection:
-            child = (await connection.execute(select(EXEC.c.id).where(EXEC.c.id == child_id))).first()
+            child = (await connection.execute(select(EXECUTION.c.id).where(EXECUTION.c.id == child_id))).first()
         waiting_for = {"kind": "child", "node": node.id, "child": child_id}
         if child is None:
             await _wait_row(ctx, node, iteration, {"child": child_id}, payload)
@@ -445,7 +442,9 @@ def _subworkflow_node(node: Node, predecessors: list[str]) -> NodeFunction:
             async with ctx.engine.database.engine.connect() as connection:
                 child = (
                     await connection.execute(
-                        select(EXEC.c.status, EXEC.c.output, EXEC.c.error_message).where(EXEC.c.id == child_id)
+                        select(EXECUTION.c.status, EXECUTION.c.output, EXECUTION.c.error_message).where(
+                            EXECUTION.c.id == child_id
+                        )
                     )
                 ).first()
             status, child_output, child_error = child if child is not None else (ExecutionStatus.QUEUED, None, None)

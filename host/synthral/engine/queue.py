@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from synthral.store.db import Database
-from synthral.store.models import ExecutionStatus, WorkflowExecution, WorkflowSignal, new_id, utcnow
+from synthral.store.tables import EXECUTION, SIGNAL, ExecutionStatus, new_id, utcnow
 
 __all__ = [
     "Claim",
@@ -40,8 +40,6 @@ __all__ = [
     "set_waiting",
 ]
 
-EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
-SIGNAL = WorkflowSignal.__table__  # type: ignore[attr-defined]
 CLAIMABLE = (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING, ExecutionStatus.WAITING)
 
 
@@ -83,7 +81,7 @@ def enqueue_sync(
     now = utcnow()
     execution_id = execution_id or new_id()
     connection.execute(
-        insert(EXEC).values(
+        insert(EXECUTION).values(
             id=execution_id,
             workflow_id=workflow_id,
             workflow_version=workflow_version,
@@ -115,33 +113,33 @@ async def claim_next(database: Database, worker: str, lease_seconds: float) -> C
     """Claim the runnable execution that has waited longest, or return None."""
     now = utcnow()
     runnable = and_(
-        EXEC.c.status.in_(CLAIMABLE),
-        EXEC.c.next_run_at <= now,
-        or_(EXEC.c.lease_expires_at.is_(None), EXEC.c.lease_expires_at < now),
+        EXECUTION.c.status.in_(CLAIMABLE),
+        EXECUTION.c.next_run_at <= now,
+        or_(EXECUTION.c.lease_expires_at.is_(None), EXECUTION.c.lease_expires_at < now),
     )
-    candidate = select(EXEC.c.id).where(runnable).order_by(EXEC.c.next_run_at).limit(1)
+    candidate = select(EXECUTION.c.id).where(runnable).order_by(EXECUTION.c.next_run_at).limit(1)
     if database.is_postgres:
         candidate = candidate.with_for_update(skip_locked=True)
     statement = (
-        update(EXEC)
-        .where(EXEC.c.id == candidate.scalar_subquery())
+        update(EXECUTION)
+        .where(EXECUTION.c.id == candidate.scalar_subquery())
         .where(runnable)
         .values(
             status=ExecutionStatus.RUNNING,
             lease_owner=worker,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
-            fencing_token=EXEC.c.fencing_token + 1,
+            fencing_token=EXECUTION.c.fencing_token + 1,
         )
         .returning(
-            EXEC.c.id,
-            EXEC.c.fencing_token,
-            EXEC.c.workflow_id,
-            EXEC.c.workflow_version,
-            EXEC.c.input,
-            EXEC.c.started_at,
-            EXEC.c.replay_of,
-            EXEC.c.parent_execution_id,
-            EXEC.c.cancel_requested,
+            EXECUTION.c.id,
+            EXECUTION.c.fencing_token,
+            EXECUTION.c.workflow_id,
+            EXECUTION.c.workflow_version,
+            EXECUTION.c.input,
+            EXECUTION.c.started_at,
+            EXECUTION.c.replay_of,
+            EXECUTION.c.parent_execution_id,
+            EXECUTION.c.cancel_requested,
         )
     )
     row = await database.write(lambda connection: connection.execute(statement).first())
@@ -161,18 +159,18 @@ async def claim_next(database: Database, worker: str, lease_seconds: float) -> C
 
 
 def _fenced(claim: Claim) -> Any:
-    return and_(EXEC.c.id == claim.execution_id, EXEC.c.fencing_token == claim.fencing_token)
+    return and_(EXECUTION.c.id == claim.execution_id, EXECUTION.c.fencing_token == claim.fencing_token)
 
 
 async def release(database: Database, claim: Claim) -> bool:
     """Give the lease back (the run is waiting or paused); False if it was already lost."""
-    statement = update(EXEC).where(_fenced(claim)).values(lease_owner=None, lease_expires_at=None)
+    statement = update(EXECUTION).where(_fenced(claim)).values(lease_owner=None, lease_expires_at=None)
     return bool(await database.write(lambda connection: connection.execute(statement).rowcount))
 
 
 async def finish(database: Database, claim: Claim, status: str) -> bool:
     """Record a status that ends the claim (paused, cancelled...); False if the lease was lost."""
-    statement = update(EXEC).where(_fenced(claim)).values(**end_values(status, None, None, None, None))
+    statement = update(EXECUTION).where(_fenced(claim)).values(**end_values(status, None, None, None, None))
     return bool(await database.write(lambda connection: connection.execute(statement).rowcount))
 
 
@@ -188,8 +186,8 @@ def finish_sync(
 ) -> None:
     """Record the end of a run inside a transaction the caller has fenced already."""
     connection.execute(
-        update(EXEC)
-        .where(EXEC.c.id == execution_id)
+        update(EXECUTION)
+        .where(EXECUTION.c.id == execution_id)
         .values(**end_values(status, output, error_type, error_message, error_node))
     )
 
@@ -229,8 +227,8 @@ def set_waiting(
     if pending and waiting_for.get("kind") != "timer":
         wake_at = utcnow()
     connection.execute(
-        update(EXEC)
-        .where(EXEC.c.id == execution_id)
+        update(EXECUTION)
+        .where(EXECUTION.c.id == execution_id)
         .values(
             status=ExecutionStatus.WAITING,
             waiting_for=waiting_for,
@@ -265,11 +263,11 @@ def deliver_signal_sync(
     if not inserted.rowcount:
         return False
     connection.execute(
-        update(EXEC)
+        update(EXECUTION)
         .where(
-            EXEC.c.id == execution_id,
-            EXEC.c.status == ExecutionStatus.WAITING,
-            EXEC.c.waiting_kind.in_(("signal", "child")),
+            EXECUTION.c.id == execution_id,
+            EXECUTION.c.status == ExecutionStatus.WAITING,
+            EXECUTION.c.waiting_kind.in_(("signal", "child")),
         )
         .values(next_run_at=utcnow())
     )

@@ -36,19 +36,21 @@ from pydantic import ValidationError
 from sqlalchemy import JSON, Text, cast, delete, exists, func, or_, select, tuple_
 from sqlalchemy.orm import aliased
 
-from synthral.engine.schedules import SCHEDULE, as_utc
+from synthral.engine.schedules import as_utc
 from synthral.errors import ConfigurationError, InputInvalid
 from synthral.store.db import Database
-from synthral.store.models import (
-    CheckpointBlob,
-    CheckpointRow,
-    CheckpointWrite,
+from synthral.store.tables import (
+    CHECKPOINT,
+    CHECKPOINT_BLOB,
+    CHECKPOINT_TABLES,
+    CHECKPOINT_WRITE,
+    EXECUTION,
+    SCHEDULE,
+    SCHEDULE_FIRE,
+    SIGNAL,
+    STEP,
+    WORKFLOW_VERSION,
     ExecutionStatus,
-    ScheduleFire,
-    Step,
-    WorkflowExecution,
-    WorkflowSignal,
-    WorkflowVersion,
     utcnow,
 )
 from synthral_sdk import BlobRef
@@ -56,8 +58,6 @@ from synthral_sdk.blobs import BlobStore
 
 __all__ = ["BATCH", "DEFAULT_RETENTION_DAYS", "PruneReport", "prune", "retention_days"]
 
-EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
-FIRE = ScheduleFire.__table__  # type: ignore[attr-defined]
 
 BATCH: Final = 500
 """Runs (or fire rows, times ten) deleted per transaction."""
@@ -74,19 +74,14 @@ _PACKED_MARK = b'"$output"'
 # (``{"$output": {"$blob": ...}}``, the node's output stored as a JSON blob) whose contents
 # are read as well: an output kept as a blob may itself refer to other blobs.
 _REFERRERS: Final = (
-    (Step.__table__, ("input", "output")),  # type: ignore[attr-defined]
-    (EXEC, ("input", "output", "execution_state")),
-    (WorkflowSignal.__table__, ("signal_data",)),  # type: ignore[attr-defined]
-    (WorkflowVersion.__table__, ("graph",)),  # type: ignore[attr-defined]
+    (STEP, ("input", "output")),
+    (EXECUTION, ("input", "output", "execution_state")),
+    (SIGNAL, ("signal_data",)),
+    (WORKFLOW_VERSION, ("graph",)),
     (SCHEDULE, ("input",)),
-    (CheckpointRow.__table__, ("checkpoint",)),  # type: ignore[attr-defined]
-    (CheckpointBlob.__table__, ("blob",)),  # type: ignore[attr-defined]
-    (CheckpointWrite.__table__, ("blob",)),  # type: ignore[attr-defined]
-)
-_CHECKPOINT_TABLES: Final = (
-    CheckpointWrite.__table__,  # type: ignore[attr-defined]
-    CheckpointBlob.__table__,  # type: ignore[attr-defined]
-    CheckpointRow.__table__,  # type: ignore[attr-defined]
+    (CHECKPOINT, ("checkpoint",)),
+    (CHECKPOINT_BLOB, ("blob",)),
+    (CHECKPOINT_WRITE, ("blob",)),
 )
 _AUTO_VACUUM: Final = {0: "none", 1: "full", 2: "incremental"}
 
@@ -221,7 +216,7 @@ async def prune(
 
 
 async def _delete_executions(database: Database, cutoff: datetime) -> int:
-    other = aliased(EXEC)
+    other = aliased(EXECUTION)
     unfinished = other.c.status.notin_(ExecutionStatus.TERMINAL)
     # Runs that unfinished runs read: their parents and the runs they replay. Each list is
     # computed once per statement (uncorrelated), not once per candidate; no NULLs in them,
@@ -230,14 +225,14 @@ async def _delete_executions(database: Database, cutoff: datetime) -> int:
     replayed = select(other.c.replay_of).where(unfinished, other.c.replay_of.is_not(None))
     unfinished_ids = select(other.c.id).where(unfinished)
     old = (
-        select(EXEC.c.id)
+        select(EXECUTION.c.id)
         .where(
-            EXEC.c.status.in_(ExecutionStatus.TERMINAL),
-            func.coalesce(EXEC.c.completed_at, EXEC.c.started_at) < cutoff,
-            EXEC.c.id.not_in(needed_parents),
-            EXEC.c.id.not_in(replayed),
+            EXECUTION.c.status.in_(ExecutionStatus.TERMINAL),
+            func.coalesce(EXECUTION.c.completed_at, EXECUTION.c.started_at) < cutoff,
+            EXECUTION.c.id.not_in(needed_parents),
+            EXECUTION.c.id.not_in(replayed),
             # A child stays while its parent waits for it (the parent reads its result).
-            or_(EXEC.c.parent_execution_id.is_(None), EXEC.c.parent_execution_id.not_in(unfinished_ids)),
+            or_(EXECUTION.c.parent_execution_id.is_(None), EXECUTION.c.parent_execution_id.not_in(unfinished_ids)),
         )
         .limit(BATCH)
         .correlate(None)  # the subquery reads the table the DELETE targets, on its own
@@ -246,12 +241,14 @@ async def _delete_executions(database: Database, cutoff: datetime) -> int:
     while True:
         async with database.transaction() as connection:
             # One statement picks and deletes, so a dependant started meanwhile is seen.
-            ids = (await connection.execute(delete(EXEC).where(EXEC.c.id.in_(old)).returning(EXEC.c.id))).scalars()
+            ids = (
+                await connection.execute(delete(EXECUTION).where(EXECUTION.c.id.in_(old)).returning(EXECUTION.c.id))
+            ).scalars()
             batch = list(ids)
             if batch:
                 # What checkpoint.delete_thread does for one run, for the whole batch at once:
                 # one statement per table instead of three per run keeps the lock short.
-                for table in _CHECKPOINT_TABLES:
+                for table in CHECKPOINT_TABLES:
                     await connection.execute(delete(table).where(table.c.thread_id.in_(batch)))
         deleted += len(batch)
         if len(batch) < BATCH:
@@ -262,14 +259,21 @@ async def _delete_fires(database: Database, cutoff: datetime) -> int:
     # A fire row keeps its slot from firing again; it can go once the schedule has moved
     # past the slot for good, which is always the case for slots older than the cutoff.
     passed = exists().where(
-        SCHEDULE.c.id == FIRE.c.schedule_id,
-        or_(SCHEDULE.c.next_run_at.is_(None), SCHEDULE.c.next_run_at > FIRE.c.slot),
+        SCHEDULE.c.id == SCHEDULE_FIRE.c.schedule_id,
+        or_(SCHEDULE.c.next_run_at.is_(None), SCHEDULE.c.next_run_at > SCHEDULE_FIRE.c.slot),
     )
-    old = select(FIRE.c.schedule_id, FIRE.c.slot).where(FIRE.c.slot < cutoff, passed).limit(BATCH * 10).correlate(None)
+    old = (
+        select(SCHEDULE_FIRE.c.schedule_id, SCHEDULE_FIRE.c.slot)
+        .where(SCHEDULE_FIRE.c.slot < cutoff, passed)
+        .limit(BATCH * 10)
+        .correlate(None)
+    )
     deleted = 0
     while True:
         async with database.transaction() as connection:
-            result = await connection.execute(delete(FIRE).where(tuple_(FIRE.c.schedule_id, FIRE.c.slot).in_(old)))
+            result = await connection.execute(
+                delete(SCHEDULE_FIRE).where(tuple_(SCHEDULE_FIRE.c.schedule_id, SCHEDULE_FIRE.c.slot).in_(old))
+            )
         deleted += result.rowcount
         if result.rowcount < BATCH * 10:
             return deleted

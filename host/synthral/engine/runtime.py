@@ -13,7 +13,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import insert, select
@@ -26,7 +26,7 @@ from synthral.errors import ConfigurationError, NonRetryableError, SynthralError
 from synthral.plugins.host import PluginHost
 from synthral.security.redact import Redactor
 from synthral.store.db import Database
-from synthral.store.models import ExecutionLog, Step, StepStatus, utcnow
+from synthral.store.tables import EXECUTION_LOG, STEP, StepStatus, utcnow
 from synthral_sdk import HostServices
 from synthral_sdk.context import EventSink
 
@@ -35,9 +35,7 @@ __all__ = ["Engine", "EnvSecretResolver", "PauseRequested", "RunContext", "Secre
 T = TypeVar("T")
 
 log = logging.getLogger("synthral.engine")
-STEP = Step.__table__  # type: ignore[attr-defined]
-LOG = ExecutionLog.__table__  # type: ignore[attr-defined]
-_LOG_INSERT = insert(LOG)
+_LOG_INSERT = insert(EXECUTION_LOG)
 
 SecretResolver = Callable[[list[str], str | None], Awaitable[dict[str, str]]]
 """``await resolver(names, workspace_id)``: the values of the named secrets granted to a step.
@@ -177,7 +175,6 @@ class RunContext:
         limit = self.workflow.settings.timeout
         if limit is not None and self.started_at:
             started = datetime.fromisoformat(self.started_at)
-            started = started if started.tzinfo else started.replace(tzinfo=UTC)
             elapsed = (utcnow() - started).total_seconds()
             if elapsed > limit:
                 raise RunTimedOut(

@@ -32,16 +32,13 @@ from synthral.engine import queue
 from synthral.engine.model import CatchUp
 from synthral.engine.repository import get_version
 from synthral.engine.retention import prune
-from synthral.engine.schedules import SCHEDULE, as_utc, due_slots, next_fire
+from synthral.engine.schedules import as_utc, due_slots, next_fire
 from synthral.store.db import Database
-from synthral.store.models import ScheduleFire, new_id, utcnow
-from synthral.store.models import Workflow as WorkflowRow
+from synthral.store.tables import SCHEDULE, SCHEDULE_FIRE, WORKFLOW, new_id, utcnow
 from synthral_sdk.blobs import BlobStore
 
 __all__ = ["MAX_SLOTS_PER_TICK", "Fired", "Scheduler", "TickReport"]
 
-FIRE = ScheduleFire.__table__  # type: ignore[attr-defined]
-WF = WorkflowRow.__table__  # type: ignore[attr-defined]
 
 MAX_SLOTS_PER_TICK: Final = 1_000
 """Slots one tick looks at per schedule; a longer backlog continues at the next tick."""
@@ -199,22 +196,22 @@ class Scheduler:
 
     async def _handle(self, connection: AsyncConnection, schedule_id: str, now: datetime) -> _Outcome:
         query = (
-            select(SCHEDULE, WF.c.is_active.label("workflow_active"))
-            .join(WF, WF.c.id == SCHEDULE.c.workflow_id)
+            select(SCHEDULE, WORKFLOW.c.is_active.label("workflow_active"))
+            .join(WORKFLOW, WORKFLOW.c.id == SCHEDULE.c.workflow_id)
             .where(SCHEDULE.c.id == schedule_id)
         )
         if self.database.is_postgres:
             # Another scheduler holding the row fires its slots; this one moves on.
             query = query.with_for_update(of=SCHEDULE, skip_locked=True)
         row = (await connection.execute(query)).first()
-        if row is None or row.next_run_at is None or as_utc(row.next_run_at) > now:
+        if row is None or row.next_run_at is None or row.next_run_at > now:
             return _Outcome()  # removed, being handled elsewhere, or handled since the first look
         if not (row.is_active and row.workflow_active):
             # Slots of an inactive workflow are not missed, they are not wanted.
             following = next_fire(row.cron_expression, row.timezone, now)
             await connection.execute(update(SCHEDULE).where(SCHEDULE.c.id == row.id).values(next_run_at=following))
             return _Outcome(inactive=True)
-        plan = plan_slots(row, as_utc(row.next_run_at), now, self.misfire_grace, self.max_slots)
+        plan = plan_slots(row, row.next_run_at, now, self.misfire_grace, self.max_slots)
         outcome = _Outcome(missed=plan.missed, backlog=plan.backlog)
         fired = outcome.fired
         if plan.fire:
@@ -223,7 +220,7 @@ class Scheduler:
             for slot in plan.fire:
                 execution_id = new_id()
                 inserted = await connection.execute(
-                    self.database.insert(FIRE)
+                    self.database.insert(SCHEDULE_FIRE)
                     .values(
                         schedule_id=row.id,
                         slot=slot,

@@ -20,7 +20,7 @@ from synthral.engine.nodes import TRIGGER_KEY, state_key
 from synthral.engine.repository import SavedVersion, get_version, get_workflow_row
 from synthral.engine.runtime import CancelRequested, Engine, PauseRequested, RunContext, error_of
 from synthral.errors import ConfigurationError
-from synthral.store.models import ExecutionStatus
+from synthral.store.tables import ExecutionStatus
 
 __all__ = ["Worker", "run_claim"]
 

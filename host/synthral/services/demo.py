@@ -33,7 +33,7 @@ from synthral.plugins.host import PluginHost
 from synthral.plugins.registry import load_registry
 from synthral.services.app import App, open_app
 from synthral.services.workflows import ExecutionView, WorkflowService
-from synthral.store.models import ExecutionStatus
+from synthral.store.tables import ExecutionStatus
 from synthral_sdk.types import JSONObject
 
 __all__ = ["render_text_image", "run_demo"]

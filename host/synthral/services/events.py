@@ -10,21 +10,17 @@ sees runs of worker processes on other machines as well.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
 from synthral.store.ai_tables import STEP_EVENT
 from synthral.store.db import Database
-from synthral.store.models import ExecutionStatus, Step, StepStatus, WorkflowExecution
-from synthral.store.models import Workflow as WorkflowRow
+from synthral.store.tables import EXECUTION, STEP, WORKFLOW, ExecutionStatus, StepStatus
 
 __all__ = ["EventWatcher"]
 
-EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
-STEP = Step.__table__  # type: ignore[attr-defined]
-WF = WorkflowRow.__table__  # type: ignore[attr-defined]
 BATCH = 500
 _STEP_COLUMNS = tuple(
     STEP.c[name]
@@ -46,7 +42,7 @@ _RUN_EVENTS = {
 def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    return value.isoformat()
 
 
 @dataclass
@@ -70,18 +66,22 @@ class EventWatcher:
             row = (await connection.execute(select(STEP_EVENT.c.id).order_by(STEP_EVENT.c.id.desc()).limit(1))).first()
             self.last_event = int(row[0]) if row else 0
             for execution_id, status in await connection.execute(
-                self._runs().with_only_columns(EXEC.c.id, EXEC.c.status)
+                self._runs().with_only_columns(EXECUTION.c.id, EXECUTION.c.status)
             ):
                 self.statuses[execution_id] = status
         self.started = True
 
     def _runs(self) -> Any:
-        query = select(EXEC).join(WF, WF.c.id == EXEC.c.workflow_id).where(WF.c.workspace_id == self.workspace_id)
+        query = (
+            select(EXECUTION)
+            .join(WORKFLOW, WORKFLOW.c.id == EXECUTION.c.workflow_id)
+            .where(WORKFLOW.c.workspace_id == self.workspace_id)
+        )
         if self.execution_id is not None:
-            return query.where(EXEC.c.id == self.execution_id)
+            return query.where(EXECUTION.c.id == self.execution_id)
         tracked = [k for k, v in self.statuses.items() if v not in ExecutionStatus.TERMINAL]
-        live = EXEC.c.status.notin_(tuple(ExecutionStatus.TERMINAL))
-        return query.where(live | EXEC.c.id.in_(tracked) if tracked else live).limit(BATCH)
+        live = EXECUTION.c.status.notin_(tuple(ExecutionStatus.TERMINAL))
+        return query.where(live | EXECUTION.c.id.in_(tracked) if tracked else live).limit(BATCH)
 
     async def poll(self) -> list[dict[str, Any]]:
         """The events since the last poll, oldest first."""
@@ -90,9 +90,9 @@ class EventWatcher:
             runs = (await connection.execute(self._runs())).all()
             steps_query = (
                 select(*_STEP_COLUMNS)
-                .join(EXEC, EXEC.c.id == STEP.c.execution_id)
-                .join(WF, WF.c.id == EXEC.c.workflow_id)
-                .where(WF.c.workspace_id == self.workspace_id, STEP.c.id > self.last_step)
+                .join(EXECUTION, EXECUTION.c.id == STEP.c.execution_id)
+                .join(WORKFLOW, WORKFLOW.c.id == EXECUTION.c.workflow_id)
+                .where(WORKFLOW.c.workspace_id == self.workspace_id, STEP.c.id > self.last_step)
                 .order_by(STEP.c.id)
                 .limit(BATCH)
             )
@@ -138,9 +138,9 @@ class EventWatcher:
         """Events steps emitted since the last poll (tokens, agent steps), of this workspace or run."""
         query = (
             select(STEP_EVENT)
-            .join(EXEC, EXEC.c.id == STEP_EVENT.c.execution_id)
-            .join(WF, WF.c.id == EXEC.c.workflow_id)
-            .where(WF.c.workspace_id == self.workspace_id, STEP_EVENT.c.id > self.last_event)
+            .join(EXECUTION, EXECUTION.c.id == STEP_EVENT.c.execution_id)
+            .join(WORKFLOW, WORKFLOW.c.id == EXECUTION.c.workflow_id)
+            .where(WORKFLOW.c.workspace_id == self.workspace_id, STEP_EVENT.c.id > self.last_event)
             .order_by(STEP_EVENT.c.id)
             .limit(BATCH)
         )

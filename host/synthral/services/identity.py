@@ -17,12 +17,11 @@ import asyncio
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Executable
@@ -50,16 +49,12 @@ from synthral.security.tokens import (
     new_opaque_token,
 )
 from synthral.security.totp import TotpState, decode_secret, generate_secret, match_step, provisioning_uri
+from synthral.services.accounts import ApiKey, Principal, TokenPair, User, Workspace
 from synthral.store.db import Database
-from synthral.store.models import ApiKey, Membership, RefreshToken, Role, User, Workspace, new_id, utcnow
+from synthral.store.tables import API_KEY, MEMBERSHIP, REFRESH_TOKEN, USER, WORKSPACE, Role, new_id, utcnow
 
-__all__ = ["IdentityService", "Principal", "TokenPair", "normalise_email"]
+__all__ = ["IdentityService", "normalise_email"]
 
-USER: Final[Table] = User.__table__  # type: ignore[attr-defined]
-WORKSPACE: Final[Table] = Workspace.__table__  # type: ignore[attr-defined]
-MEMBERSHIP: Final[Table] = Membership.__table__  # type: ignore[attr-defined]
-REFRESH: Final[Table] = RefreshToken.__table__  # type: ignore[attr-defined]
-API_KEY: Final[Table] = ApiKey.__table__  # type: ignore[attr-defined]
 
 LOCAL_EMAIL: Final = "local@localhost"
 LOCAL_SLUG: Final = "local"
@@ -72,48 +67,6 @@ _SLUG: Final = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 
 _BAD_LOGIN: Final = "wrong email or password; check both and try again"
 _BAD_CODE: Final = "the two-factor code is wrong or was used already; wait for the next code and try again"
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who a request acts as.
-
-    Attributes:
-        user_id: The user's id.
-        email: The user's email.
-        method: How they proved it: ``"token"`` (access token), ``"api_key"`` or ``"local"``.
-        workspace_id: The one workspace an API key (or the local mode) is bound to; None
-            means any workspace the user is a member of.
-    """
-
-    user_id: str
-    email: str
-    method: str
-    workspace_id: str | None = None
-
-
-@dataclass(frozen=True)
-class TokenPair:
-    """What a sign-in or a refresh hands out."""
-
-    access_token: str = field(repr=False)
-    refresh_token: str = field(repr=False)
-    expires_in: int
-    token_type: str = "bearer"  # noqa: S105 -- the OAuth token type, not a secret
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands times back without their zone; everything is stored in UTC.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
-def _values(row: Row[Any]) -> dict[str, Any]:
-    return {
-        key: _aware(value) if isinstance(value, datetime) else value
-        for key, value in row._mapping.items()  # noqa: SLF001 -- SQLAlchemy's documented row-as-mapping accessor
-    }
 
 
 def normalise_email(email: str) -> str:
@@ -229,7 +182,7 @@ class IdentityService:
                 f"an account with email {address!r} exists already; sign in with it or use another email",
                 details={"field": "email"},
             ) from exc
-        return User(**values)
+        return User.of(values)
 
     async def create_workspace(self, slug: str, name: str, *, owner_id: str) -> Workspace:
         """Create a workspace with ``owner_id`` as its first owner.
@@ -263,7 +216,7 @@ class IdentityService:
             await self.database.write(create)
         except IntegrityError as exc:
             raise Conflict(f"workspace slug {slug!r} is taken; choose another", details={"field": "slug"}) from exc
-        return Workspace(**values)
+        return Workspace.of(values)
 
     async def add_member(self, workspace_id: str, user_id: str, role: str) -> None:
         """Make ``user_id`` a member of the workspace with ``role``.
@@ -341,7 +294,7 @@ class IdentityService:
             .where(MEMBERSHIP.c.user_id == user_id)
             .order_by(WORKSPACE.c.slug)
         )
-        return [(Workspace(**{k: v for k, v in _values(row).items() if k != "role"}), str(row.role)) for row in rows]
+        return [(Workspace.of(row), str(row.role)) for row in rows]
 
     async def user_id_by_email(self, email: str) -> str | None:
         """The id of the account with that email (compared normalised), or None.
@@ -355,7 +308,7 @@ class IdentityService:
     async def workspace_by_slug(self, slug: str) -> Workspace | None:
         """The workspace with that slug, or None."""
         rows = await self._read(select(WORKSPACE).where(WORKSPACE.c.slug == slug))
-        return Workspace(**_values(rows[0])) if rows else None
+        return Workspace.of(rows[0]) if rows else None
 
     async def local_principal(self) -> Principal:
         """The implicit user of the desktop: ``local@localhost``, owner of the workspace ``local``.
@@ -411,7 +364,7 @@ class IdentityService:
         if not rows or rows[0].password_hash is None:
             await asyncio.to_thread(self._passwords.verify_dummy, password)
             raise AuthenticationFailed(_BAD_LOGIN)
-        user = _values(rows[0])
+        user = dict(rows[0]._mapping)  # noqa: SLF001 -- SQLAlchemy's row mapping
         await self._count_attempt(user["id"], starting=True)
         right = await asyncio.to_thread(self._passwords.verify, user["password_hash"], password)
         if not right or not user["is_active"]:
@@ -431,7 +384,7 @@ class IdentityService:
             if new_hash is not None:
                 values["password_hash"] = new_hash
             connection.execute(update(USER).where(USER.c.id == user["id"]).values(values))
-            connection.execute(insert(REFRESH).values(refresh_row))
+            connection.execute(insert(REFRESH_TOKEN).values(refresh_row))
             return True
 
         if not await self.database.write(succeed):
@@ -453,7 +406,7 @@ class IdentityService:
         def issue(connection: Connection) -> bool:
             if not connection.execute(select(USER.c.is_active).where(USER.c.id == user_id)).scalar():
                 return False
-            connection.execute(insert(REFRESH).values(refresh_row))
+            connection.execute(insert(REFRESH_TOKEN).values(refresh_row))
             return True
 
         if not await self.database.write(issue):
@@ -476,10 +429,10 @@ class IdentityService:
         now = utcnow()
 
         def rotate(connection: Connection) -> tuple[str, str]:
-            found = connection.execute(select(REFRESH).where(REFRESH.c.token_hash == digest)).first()
+            found = connection.execute(select(REFRESH_TOKEN).where(REFRESH_TOKEN.c.token_hash == digest)).first()
             if found is None:
                 return "unknown", ""
-            token = _values(found)
+            token = dict(found._mapping)  # noqa: SLF001 -- SQLAlchemy's row mapping
             if token["revoked_at"] is not None:
                 return "revoked", ""
             if token["rotated_at"] is not None:
@@ -491,15 +444,19 @@ class IdentityService:
             if not active:
                 return "inactive", ""
             spent = connection.execute(
-                update(REFRESH)
-                .where(REFRESH.c.id == token["id"], REFRESH.c.rotated_at.is_(None), REFRESH.c.revoked_at.is_(None))
+                update(REFRESH_TOKEN)
+                .where(
+                    REFRESH_TOKEN.c.id == token["id"],
+                    REFRESH_TOKEN.c.rotated_at.is_(None),
+                    REFRESH_TOKEN.c.revoked_at.is_(None),
+                )
                 .values(rotated_at=now)
             )
             if spent.rowcount != 1:
                 _revoke_family(connection, token["family_id"], now)
                 return "reused", ""
             connection.execute(
-                insert(REFRESH).values(self._refresh_row(token["user_id"], token["family_id"], new_token))
+                insert(REFRESH_TOKEN).values(self._refresh_row(token["user_id"], token["family_id"], new_token))
             )
             return "ok", str(token["user_id"])
 
@@ -518,7 +475,9 @@ class IdentityService:
         now = utcnow()
 
         def revoke(connection: Connection) -> bool:
-            family = connection.execute(select(REFRESH.c.family_id).where(REFRESH.c.token_hash == digest)).scalar()
+            family = connection.execute(
+                select(REFRESH_TOKEN.c.family_id).where(REFRESH_TOKEN.c.token_hash == digest)
+            ).scalar()
             if family is None:
                 return False
             _revoke_family(connection, family, now)
@@ -577,14 +536,14 @@ class IdentityService:
             "revoked_at": None,
         }
         await self.database.write(lambda connection: connection.execute(insert(API_KEY).values(values)))
-        return ApiKey(**values), made.key
+        return ApiKey.of(values), made.key
 
     async def list_api_keys(self, user_id: str) -> list[ApiKey]:
         """The user's API keys (revoked and expired ones too), oldest first."""
         rows = await self._read(
             select(API_KEY).where(API_KEY.c.user_id == user_id).order_by(API_KEY.c.created_at, API_KEY.c.id)
         )
-        return [ApiKey(**_values(row)) for row in rows]
+        return [ApiKey.of(row) for row in rows]
 
     async def revoke_api_key(self, key_id: str, *, user_id: str) -> None:
         """Revoke one of the user's API keys (idempotent).
@@ -662,7 +621,7 @@ class IdentityService:
         rows = await self._read(select(USER).where(USER.c.id == user_id))
         if not rows:
             raise NotFound(f"no user {user_id!r}", details={"user_id": user_id})
-        return _values(rows[0])
+        return dict(rows[0]._mapping)  # noqa: SLF001 -- SQLAlchemy's row mapping
 
     async def _count_attempt(self, user_id: str, *, starting: bool) -> None:
         # Attempts are counted when they start, before the password is checked, so concurrent
@@ -676,7 +635,7 @@ class IdentityService:
                 select(USER.c.failed_logins, USER.c.locked_until).where(where).with_for_update()
             ).one()
             now = utcnow()
-            locked_until = _aware(row.locked_until)
+            locked_until: datetime | None = row.locked_until
             if starting and locked_until is not None and locked_until > now:
                 return locked_until
             if row.failed_logins >= limit:
@@ -717,7 +676,7 @@ class IdentityService:
         )
         if not rows or not api_key_matches(key, rows[0].key_hash):
             raise AuthenticationFailed("the API key is not valid; check that it was copied whole, or create a new one")
-        found = _values(rows[0])
+        found = dict(rows[0]._mapping)  # noqa: SLF001 -- SQLAlchemy's row mapping
         now = utcnow()
         if found["revoked_at"] is not None:
             raise AuthenticationFailed("the API key was revoked; create a new one")
@@ -845,7 +804,9 @@ def _keep_an_owner(connection: Connection, workspace_id: str, change: str) -> No
 
 def _revoke_family(connection: Connection, family_id: str, now: datetime) -> None:
     connection.execute(
-        update(REFRESH).where(REFRESH.c.family_id == family_id, REFRESH.c.revoked_at.is_(None)).values(revoked_at=now)
+        update(REFRESH_TOKEN)
+        .where(REFRESH_TOKEN.c.family_id == family_id, REFRESH_TOKEN.c.revoked_at.is_(None))
+        .values(revoked_at=now)
     )
 
 

@@ -25,7 +25,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final, Literal, cast
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -40,7 +40,7 @@ from synthral.security.crypto import NONCE_BYTES, KeyRing, Sealed
 from synthral.security.urls import checked_public_url, is_loopback
 from synthral.services.secrets import CredentialService, CredentialView
 from synthral.store.db import Database
-from synthral.store.models import OAuthState, new_id, utcnow
+from synthral.store.tables import OAUTH_STATE, new_id, utcnow
 from synthral_sdk import AuthSpec, CapabilityKind
 
 __all__ = [
@@ -55,7 +55,6 @@ __all__ = [
 
 log = logging.getLogger("synthral.oauth")
 
-STATE = OAuthState.__table__  # type: ignore[attr-defined]
 
 CALLBACK_PATH: Final = "/api/v1/connectors/{connector}/callback"
 """Where the provider sends the browser back, below the server's public URL."""
@@ -280,8 +279,8 @@ class OAuthService:
         }
 
         def save(connection: Connection) -> None:
-            connection.execute(delete(STATE).where(STATE.c.expires_at < now - STATE_RETENTION))
-            connection.execute(insert(STATE).values(id=new_id(), **row))
+            connection.execute(delete(OAUTH_STATE).where(OAUTH_STATE.c.expires_at < now - STATE_RETENTION))
+            connection.execute(insert(OAUTH_STATE).values(id=new_id(), **row))
 
         await self.database.write(save)
         return _with_query(client.authorize_url, params)
@@ -453,11 +452,13 @@ class OAuthService:
         now = utcnow()
 
         def spend(connection: Connection) -> tuple[Any, bool] | None:
-            row = connection.execute(select(STATE).where(STATE.c.state_hash == state_hash)).first()
+            row = connection.execute(select(OAUTH_STATE).where(OAUTH_STATE.c.state_hash == state_hash)).first()
             if row is None:
                 return None
             spent = connection.execute(
-                update(STATE).where(STATE.c.id == row.id, STATE.c.used_at.is_(None)).values(used_at=now)
+                update(OAUTH_STATE)
+                .where(OAUTH_STATE.c.id == row.id, OAUTH_STATE.c.used_at.is_(None))
+                .values(used_at=now)
             )
             return row, spent.rowcount == 1
 
@@ -481,7 +482,7 @@ class OAuthService:
                 f"{row.connector!r}; the provider must redirect to {self.redirect_uri(row.connector)}",
                 details={"connector": connector, "expected": row.connector},
             )
-        if _aware(row.expires_at) < now:
+        if row.expires_at < now:
             raise ConfigurationError(
                 f"the authorization expired (a user has {int(STATE_LIFETIME.total_seconds() // 60)} minutes to "
                 f"approve at the provider); {start_again}",
@@ -734,7 +735,3 @@ def _sha256(text: str) -> str:
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

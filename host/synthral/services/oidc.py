@@ -39,7 +39,7 @@ from authlib.oidc.core import CodeIDToken  # type: ignore[import-untyped]  # as 
 from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy import Table, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from synthral.errors import (
@@ -53,15 +53,15 @@ from synthral.errors import (
 )
 from synthral.security.crypto import NONCE_BYTES, KeyRing, Sealed
 from synthral.security.urls import checked_public_url, is_loopback
-from synthral.services.identity import LOCAL_EMAIL, IdentityService, TokenPair, normalise_email
+from synthral.services.accounts import TokenPair
+from synthral.services.identity import LOCAL_EMAIL, IdentityService, normalise_email
 from synthral.store.db import Database
-from synthral.store.models import User
+from synthral.store.tables import USER
 
 __all__ = ["CALLBACK_PATH", "OidcService", "OidcSettings"]
 
 log = logging.getLogger("synthral.oidc")
 
-USER: Final[Table] = User.__table__  # type: ignore[attr-defined]
 
 CALLBACK_PATH: Final = "/api/v1/auth/oidc/callback"
 """Where the provider sends the browser back, below the server's public URL."""

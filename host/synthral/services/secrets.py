@@ -13,7 +13,7 @@ import functools
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 import orjson
@@ -25,14 +25,12 @@ from synthral.errors import ConfigurationError, DecryptionFailed, InputInvalid, 
 from synthral.security.crypto import KeyRing, Sealed
 from synthral.security.redact import MIN_SECRET_LENGTH, strings_in
 from synthral.store.db import Database
-from synthral.store.models import Credential, Workspace, new_id, utcnow
+from synthral.store.tables import CREDENTIAL, WORKSPACE, new_id, utcnow
 
 __all__ = ["CredentialSecretResolver", "CredentialService", "CredentialView", "credential_context"]
 
 log = logging.getLogger("synthral.secrets")
 
-CREDENTIAL = Credential.__table__  # type: ignore[attr-defined]
-WORKSPACE = Workspace.__table__  # type: ignore[attr-defined]
 NAME: Final = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 KIND: Final = re.compile(r"[a-z][a-z0-9_]{0,31}")
 MASK: Final = "••••••••"
@@ -84,11 +82,6 @@ class CredentialView:
     created_at: datetime
     updated_at: datetime
     masked: str
-
-
-def _utc(value: datetime) -> datetime:
-    # SQLite hands times back without their zone; everything is stored in UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _mask(value: str | dict[str, Any]) -> str:
@@ -285,7 +278,7 @@ class CredentialService:
             kind=kind,
             meta=shown,
             key_id=sealed.key_id,
-            created_at=_utc(created_at),
+            created_at=created_at,
             updated_at=now,
             masked=_mask(value),
         )
@@ -452,8 +445,8 @@ class CredentialService:
             kind=row.kind,
             meta=dict(row.meta or {}),
             key_id=row.key_id,
-            created_at=_utc(row.created_at),
-            updated_at=_utc(row.updated_at),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
             masked=_mask(self._open(row)),
         )
 

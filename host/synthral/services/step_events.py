@@ -21,7 +21,7 @@ from sqlalchemy import insert
 from synthral.security.redact import Redactor
 from synthral.store.ai_tables import STEP_EVENT
 from synthral.store.db import Database
-from synthral.store.models import utcnow
+from synthral.store.tables import utcnow
 from synthral_sdk._ai import TOKEN_EVENT
 from synthral_sdk.context import EventSink
 from synthral_sdk.types import JSONObject

@@ -25,7 +25,6 @@ from typing import Any
 import orjson
 from sqlalchemy.engine import Connection
 
-from synthral.engine import queue
 from synthral.engine.model import WebhookTrigger
 from synthral.engine.repository import WorkflowNotFound
 from synthral.errors import AuthenticationFailed, ConfigurationError, NotFound
@@ -33,7 +32,7 @@ from synthral.plugins.host import PluginHost
 from synthral.services.secrets import CredentialService
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
-from synthral.store.models import ExecutionStatus, utcnow
+from synthral.store.tables import EXECUTION, ExecutionStatus, utcnow
 from synthral_sdk import CapabilityKind
 from synthral_sdk.webhooks import WebhookScheme, verify_webhook_signature
 
@@ -101,7 +100,7 @@ def _store_batch(database: Database, rows: list[dict[str, Any]], connection: Con
         {**row, "status": ExecutionStatus.QUEUED, "started_at": now, "next_run_at": now, **_QUEUED_DEFAULTS}
         for row in first.values()
     ]
-    inserted = database.insert_new(connection, queue.EXEC, values)
+    inserted = database.insert_new(connection, EXECUTION, values)
     created = []
     for row in rows:
         created.append(row["id"] in inserted)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import jsonschema
@@ -22,28 +22,29 @@ from synthral.errors import ConfigurationError, InputInvalid, SynthralError
 from synthral.plugins.host import PluginHost
 from synthral.plugins.proxy import RemoteCapability
 from synthral.store.db import Database
-from synthral.store.models import (
-    CheckpointBlob,
-    CheckpointRow,
-    CheckpointWrite,
+from synthral.store.tables import (
+    CHECKPOINT_TABLES,
+    EXECUTION,
+    STEP,
+    WORKFLOW,
+    WORKFLOW_VERSION,
     ExecutionStatus,
-    Step,
     StepStatus,
-    WorkflowExecution,
-    WorkflowVersion,
     utcnow,
 )
-from synthral.store.models import Workflow as WorkflowRow
 from synthral_sdk import CapabilitySpec
 
 __all__ = ["ExecutionNotFound", "ExecutionView", "WorkflowService"]
 
-EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
-WF = WorkflowRow.__table__  # type: ignore[attr-defined]
-VERSION = WorkflowVersion.__table__  # type: ignore[attr-defined]
-CHECKPOINT_TABLES = tuple(m.__table__ for m in (CheckpointWrite, CheckpointBlob, CheckpointRow))  # type: ignore[union-attr]
-_SUMMARY = (WF.c.id, WF.c.name, WF.c.description, WF.c.version, WF.c.is_active, WF.c.created_at, WF.c.updated_at)
-STEP = Step.__table__  # type: ignore[attr-defined]
+_SUMMARY = (
+    WORKFLOW.c.id,
+    WORKFLOW.c.name,
+    WORKFLOW.c.description,
+    WORKFLOW.c.version,
+    WORKFLOW.c.is_active,
+    WORKFLOW.c.created_at,
+    WORKFLOW.c.updated_at,
+)
 
 
 class ExecutionNotFound(ConfigurationError):
@@ -69,8 +70,7 @@ def _row(row: Any) -> dict[str, Any]:
     data = dict(row._mapping)  # noqa: SLF001 -- SQLAlchemy's documented row-as-mapping accessor
     for key, value in data.items():
         if isinstance(value, datetime):
-            # SQLite hands times back without their zone; everything is stored in UTC.
-            data[key] = (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+            data[key] = value.isoformat()
     return data
 
 
@@ -132,10 +132,10 @@ class WorkflowService:
         self, *, workspace_id: str | None = None, limit: int = 50, after: str | None = None
     ) -> list[dict[str, Any]]:
         """Workflows (of ``workspace_id``; else the local ones), by name; ``after`` (a name) pages on."""
-        scope = WF.c.workspace_id.is_(None) if workspace_id is None else WF.c.workspace_id == workspace_id
-        query = select(*_SUMMARY).where(scope).order_by(WF.c.name).limit(limit)
+        scope = WORKFLOW.c.workspace_id.is_(None) if workspace_id is None else WORKFLOW.c.workspace_id == workspace_id
+        query = select(*_SUMMARY).where(scope).order_by(WORKFLOW.c.name).limit(limit)
         if after is not None:
-            query = query.where(WF.c.name > after)
+            query = query.where(WORKFLOW.c.name > after)
         async with self.database.engine.connect() as connection:
             return [_row(r) for r in await connection.execute(query)]
 
@@ -144,9 +144,14 @@ class WorkflowService:
         async with self.database.engine.connect() as connection:
             row = await get_workflow_row(connection, name_or_id, workspace_id)
             rows = await connection.execute(
-                select(VERSION.c.version, VERSION.c.digest, VERSION.c.plugin_versions, VERSION.c.created_at)
-                .where(VERSION.c.workflow_id == row.id)
-                .order_by(VERSION.c.version.desc())
+                select(
+                    WORKFLOW_VERSION.c.version,
+                    WORKFLOW_VERSION.c.digest,
+                    WORKFLOW_VERSION.c.plugin_versions,
+                    WORKFLOW_VERSION.c.created_at,
+                )
+                .where(WORKFLOW_VERSION.c.workflow_id == row.id)
+                .order_by(WORKFLOW_VERSION.c.version.desc())
             )
             return [_row(r) for r in rows]
 
@@ -160,20 +165,24 @@ class WorkflowService:
             row = await get_workflow_row(connection, name_or_id, workspace_id)
             live = await connection.execute(
                 select(func.count())
-                .select_from(EXEC)
-                .where(EXEC.c.workflow_id == row.id, EXEC.c.status.notin_(tuple(ExecutionStatus.TERMINAL)))
+                .select_from(EXECUTION)
+                .where(EXECUTION.c.workflow_id == row.id, EXECUTION.c.status.notin_(tuple(ExecutionStatus.TERMINAL)))
             )
             if live.scalar_one():
                 raise ConfigurationError(
                     f"workflow {row.name!r} has runs in progress; cancel them, then delete it",
                     details={"workflow": row.name},
                 )
-            runs = (await connection.execute(select(EXEC.c.id).where(EXEC.c.workflow_id == row.id))).scalars().all()
+            runs = (
+                (await connection.execute(select(EXECUTION.c.id).where(EXECUTION.c.workflow_id == row.id)))
+                .scalars()
+                .all()
+            )
             for table in CHECKPOINT_TABLES:
                 await connection.execute(delete(table).where(table.c.thread_id.in_(runs)))
             # Runs, their steps, logs and signals, versions, schedules and fires go by cascade.
-            await connection.execute(delete(EXEC).where(EXEC.c.workflow_id == row.id))
-            await connection.execute(delete(WF).where(WF.c.id == row.id))
+            await connection.execute(delete(EXECUTION).where(EXECUTION.c.workflow_id == row.id))
+            await connection.execute(delete(WORKFLOW).where(WORKFLOW.c.id == row.id))
 
     # -- runs ----------------------------------------------------------------------------
 
@@ -195,7 +204,9 @@ class WorkflowService:
             row = await get_workflow_row(connection, name_or_id, workspace_id)
             saved = await get_version(connection, row.id, version)
             if execution_id is not None:
-                existing = (await connection.execute(select(EXEC.c.id).where(EXEC.c.id == execution_id))).first()
+                existing = (
+                    await connection.execute(select(EXECUTION.c.id).where(EXECUTION.c.id == execution_id))
+                ).first()
                 if existing is not None:
                     return execution_id
             execution_id = await queue.enqueue(
@@ -234,7 +245,7 @@ class WorkflowService:
         Raises:
             ExecutionNotFound: No such execution (in that workspace).
         """
-        query = select(EXEC).where(EXEC.c.id == execution_id)
+        query = select(EXECUTION).where(EXECUTION.c.id == execution_id)
         query = _in_workspace(query, workspace_id)
         async with self.database.engine.connect() as connection:
             row = (await connection.execute(query)).first()
@@ -255,21 +266,24 @@ class WorkflowService:
         workspace_id: str | None = None,
     ) -> list[dict[str, Any]]:
         """Executions, newest first; ``before`` (an execution id) pages further back."""
-        query = select(EXEC).order_by(EXEC.c.started_at.desc(), EXEC.c.id.desc()).limit(limit)
+        query = select(EXECUTION).order_by(EXECUTION.c.started_at.desc(), EXECUTION.c.id.desc()).limit(limit)
         query = _in_workspace(query, workspace_id)
         async with self.database.engine.connect() as connection:
             if workflow is not None:
                 row = await get_workflow_row(connection, workflow, workspace_id)
-                query = query.where(EXEC.c.workflow_id == row.id)
+                query = query.where(EXECUTION.c.workflow_id == row.id)
             if status is not None:
-                query = query.where(EXEC.c.status == status)
+                query = query.where(EXECUTION.c.status == status)
             if before is not None:
                 anchor = (
-                    await connection.execute(select(EXEC.c.started_at, EXEC.c.id).where(EXEC.c.id == before))
+                    await connection.execute(
+                        select(EXECUTION.c.started_at, EXECUTION.c.id).where(EXECUTION.c.id == before)
+                    )
                 ).first()
                 if anchor is not None:
                     query = query.where(
-                        (EXEC.c.started_at < anchor[0]) | ((EXEC.c.started_at == anchor[0]) & (EXEC.c.id < anchor[1]))
+                        (EXECUTION.c.started_at < anchor[0])
+                        | ((EXECUTION.c.started_at == anchor[0]) & (EXECUTION.c.id < anchor[1]))
                     )
             return [_row(r) for r in await connection.execute(query)]
 
@@ -284,13 +298,15 @@ class WorkflowService:
         if status in ExecutionStatus.TERMINAL:
             raise ConfigurationError(f"execution {execution_id} is {status}; only a live run can be paused")
         async with self.database.transaction() as connection:
-            await connection.execute(update(EXEC).where(EXEC.c.id == execution_id).values(pause_requested=True))
             await connection.execute(
-                update(EXEC)
+                update(EXECUTION).where(EXECUTION.c.id == execution_id).values(pause_requested=True)
+            )
+            await connection.execute(
+                update(EXECUTION)
                 .where(
-                    EXEC.c.id == execution_id,
-                    EXEC.c.status.in_((ExecutionStatus.QUEUED, ExecutionStatus.WAITING)),
-                    EXEC.c.lease_owner.is_(None),
+                    EXECUTION.c.id == execution_id,
+                    EXECUTION.c.status.in_((ExecutionStatus.QUEUED, ExecutionStatus.WAITING)),
+                    EXECUTION.c.lease_owner.is_(None),
                 )
                 .values(status=ExecutionStatus.PAUSED, next_run_at=None)
             )
@@ -302,8 +318,8 @@ class WorkflowService:
             raise ConfigurationError(f"execution {execution_id} is {status}, not paused")
         async with self.database.transaction() as connection:
             await connection.execute(
-                update(EXEC)
-                .where(EXEC.c.id == execution_id, EXEC.c.status == ExecutionStatus.PAUSED)
+                update(EXECUTION)
+                .where(EXECUTION.c.id == execution_id, EXECUTION.c.status == ExecutionStatus.PAUSED)
                 .values(status=ExecutionStatus.QUEUED, pause_requested=False, next_run_at=utcnow())
             )
         self.engine.notify()
@@ -314,13 +330,15 @@ class WorkflowService:
         if status in ExecutionStatus.TERMINAL:
             raise ConfigurationError(f"execution {execution_id} is {status} already")
         async with self.database.transaction() as connection:
-            await connection.execute(update(EXEC).where(EXEC.c.id == execution_id).values(cancel_requested=True))
             await connection.execute(
-                update(EXEC)
+                update(EXECUTION).where(EXECUTION.c.id == execution_id).values(cancel_requested=True)
+            )
+            await connection.execute(
+                update(EXECUTION)
                 .where(
-                    EXEC.c.id == execution_id,
-                    EXEC.c.lease_owner.is_(None),
-                    EXEC.c.status.notin_(tuple(ExecutionStatus.TERMINAL)),
+                    EXECUTION.c.id == execution_id,
+                    EXECUTION.c.lease_owner.is_(None),
+                    EXECUTION.c.status.notin_(tuple(ExecutionStatus.TERMINAL)),
                 )
                 .values(status=ExecutionStatus.CANCELLED, next_run_at=None, completed_at=utcnow())
             )
@@ -448,9 +466,9 @@ class WorkflowService:
 
     async def count(self, status: str | None = None) -> int:
         """How many executions (with ``status``)."""
-        query = select(func.count()).select_from(EXEC)
+        query = select(func.count()).select_from(EXECUTION)
         if status is not None:
-            query = query.where(EXEC.c.status == status)
+            query = query.where(EXECUTION.c.status == status)
         async with self.database.engine.connect() as connection:
             return int((await connection.execute(query)).scalar_one())
 
@@ -459,7 +477,7 @@ def _in_workspace(query: Any, workspace_id: str | None) -> Any:
     """``query`` over executions, narrowed to runs of ``workspace_id``'s workflows (None: no narrowing)."""
     if workspace_id is None:
         return query
-    return query.join(WF, WF.c.id == EXEC.c.workflow_id).where(WF.c.workspace_id == workspace_id)
+    return query.join(WORKFLOW, WORKFLOW.c.id == EXECUTION.c.workflow_id).where(WORKFLOW.c.workspace_id == workspace_id)
 
 
 def _downstream(workflow: Workflow, start: str) -> set[str]:

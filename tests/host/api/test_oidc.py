@@ -16,11 +16,10 @@ from synthral.api.state import ServerState
 from synthral.errors import ConfigurationError
 from synthral.services.oidc import OidcService, OidcSettings
 from synthral.store.db import Database
-from synthral.store.models import User
+from synthral.store.tables import USER
 from tests.host.api.conftest import PASSWORD, make_state, serving
 from tests.support.oidc_provider import OidcTestProvider, OidcUser
 
-USER = User.__table__  # type: ignore[attr-defined]
 CLIENT_ID = "synthral-server"
 CLIENT_SECRET = "provider-issued-secret"
 

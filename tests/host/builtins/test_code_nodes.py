@@ -18,7 +18,7 @@ from synthral.plugins.host import PluginHost
 from synthral.services.code import CodeService, ToolDefinition
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
-from synthral.store.models import ExecutionStatus
+from synthral.store.tables import ExecutionStatus
 from tests.conftest import make_settings
 from tests.host.engine.conftest import Harness
 

@@ -20,7 +20,7 @@ from synthral.engine.worker import Worker
 from synthral.plugins.host import PluginHost
 from synthral.services.workflows import ExecutionView, WorkflowService
 from synthral.store.db import Database
-from synthral.store.models import ExecutionStatus
+from synthral.store.tables import ExecutionStatus
 from tests.conftest import make_settings
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from synthral.errors import WorkflowInvalid
-from synthral.store.models import ExecutionStatus
+from synthral.store.tables import ExecutionStatus
 from tests.host.engine.conftest import Harness
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ from synthral.engine.runtime import Engine
 from synthral.plugins.host import PluginHost
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
-from synthral.store.models import ExecutionStatus
+from synthral.store.tables import ExecutionStatus
 from tests.conftest import make_settings
 from tests.host.engine.conftest import Sink
 from tests.host.engine.test_engine import chain

@@ -28,7 +28,7 @@ from synthral.services.app import ai_services, workflow_runner
 from synthral.services.workflows import ExecutionView, WorkflowService
 from synthral.store.ai_tables import AGENT_TASK, AGENT_TASK_LOG, LLM_CALL, STEP_EVENT
 from synthral.store.db import Database
-from synthral.store.models import ExecutionStatus
+from synthral.store.tables import ExecutionStatus
 from synthral_sdk.testing_llm import OpenAIStandIn, Reply
 from tests.conftest import make_settings
 from tests.host.engine import conftest as engine_fixtures

@@ -26,7 +26,7 @@ from synthral.security.crypto import NONCE_BYTES, KeyRing, Sealed, generate_key
 from synthral.services.oauth import OAuthService, client_credential_name, plugin_auth_specs
 from synthral.services.secrets import CredentialService, CredentialView
 from synthral.store.db import Database
-from synthral.store.models import Credential, OAuthState, Workspace, new_id, utcnow
+from synthral.store.tables import CREDENTIAL, OAUTH_STATE, WORKSPACE, new_id, utcnow
 from synthral_sdk import AuthSpec
 from tests.conftest import FIXTURES, make_settings
 from tests.support.oauth_server import OAuthTestServer
@@ -34,8 +34,6 @@ from tests.support.oauth_server import OAuthTestServer
 PUBLIC_URL = "http://127.0.0.1:8731"
 USER = "user-ada"
 SECRET = "app-secret-9f8e7d6c5b4a"
-CREDENTIAL = Credential.__table__  # type: ignore[attr-defined]
-STATE = OAuthState.__table__  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +136,7 @@ async def oauth(database: Database, plugins: PluginHost, provider: OAuthTestServ
     workspace_id = new_id()
     await database.write(
         lambda connection: connection.execute(
-            insert(Workspace.__table__).values(  # type: ignore[attr-defined]
+            insert(WORKSPACE).values(  # type: ignore[attr-defined]
                 id=workspace_id, slug=f"ws-{workspace_id[:8]}", name="Team", created_at=utcnow()
             )
         )
@@ -206,7 +204,7 @@ async def test_tokens_state_and_verifier_are_never_stored_in_clear(oauth: Setup)
     challenge = dict(parse_qsl(urlsplit(url).query))["code_challenge"]
 
     async with oauth.database.engine.connect() as connection:
-        pending = (await connection.execute(select(STATE))).one()
+        pending = (await connection.execute(select(OAUTH_STATE))).one()
     assert pending.state_hash == hashlib.sha256(params["state"].encode()).hexdigest()
     sealed = bytes(pending.code_verifier)
     verifier = oauth.keyring.open(
@@ -217,7 +215,10 @@ async def test_tokens_state_and_verifier_are_never_stored_in_clear(oauth: Setup)
     tokens = await oauth.tokens()
 
     async with oauth.database.engine.connect() as connection:
-        rows = [*(await connection.execute(select(CREDENTIAL))).all(), *(await connection.execute(select(STATE))).all()]
+        rows = [
+            *(await connection.execute(select(CREDENTIAL))).all(),
+            *(await connection.execute(select(OAUTH_STATE))).all(),
+        ]
     everything = repr(rows).encode()
     for secret in (tokens["access_token"], tokens["refresh_token"], params["state"], verifier.decode(), SECRET):
         assert secret.encode() not in everything
@@ -515,7 +516,7 @@ async def test_an_expired_state_is_refused(oauth: Setup) -> None:
     params = await oauth.follow(url)
 
     def age(connection: Connection) -> None:
-        connection.execute(update(STATE).values(expires_at=utcnow() - timedelta(seconds=1)))
+        connection.execute(update(OAUTH_STATE).values(expires_at=utcnow() - timedelta(seconds=1)))
 
     await oauth.database.write(age)
     with pytest.raises(ConfigurationError, match="the authorization expired"):

@@ -32,13 +32,9 @@ from synthral.security.redact import REDACTED
 from synthral.services.secrets import CredentialSecretResolver, CredentialService
 from synthral.services.workflows import ExecutionView, WorkflowService
 from synthral.store.db import Database
-from synthral.store.models import Credential, ExecutionLog, ExecutionStatus, Workspace, utcnow
+from synthral.store.tables import CREDENTIAL, EXECUTION_LOG, WORKSPACE, ExecutionStatus, utcnow
 from tests.conftest import make_settings
 from tests.support.postgres import find_pg_bin
-
-CREDENTIAL = Credential.__table__  # type: ignore[attr-defined]
-WORKSPACE = Workspace.__table__  # type: ignore[attr-defined]
-LOG = ExecutionLog.__table__  # type: ignore[attr-defined]
 
 
 def a_secret() -> str:
@@ -460,7 +456,9 @@ class Rig:
 
     async def log_lines(self, execution_id: str) -> list[str]:
         async with self.database.engine.connect() as connection:
-            rows = await connection.execute(select(LOG.c.message).where(LOG.c.execution_id == execution_id))
+            rows = await connection.execute(
+                select(EXECUTION_LOG.c.message).where(EXECUTION_LOG.c.execution_id == execution_id)
+            )
             return [row.message for row in rows]
 
 

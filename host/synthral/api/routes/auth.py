@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from synthral.api.access import CurrentPrincipal, Owner, Viewer
 from synthral.api.state import ServerState, server_of
 from synthral.errors import NotFound
-from synthral.store.models import Role
+from synthral.store.tables import Role
 
 __all__ = ["router"]
 

@@ -19,8 +19,8 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from synthral.api.state import ServerState
 from synthral.errors import AuthenticationFailed, SynthralError
+from synthral.services.accounts import Principal
 from synthral.services.events import EventWatcher
-from synthral.services.identity import Principal
 
 __all__ = ["router"]
 

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlmodel import SQLModel
 
-import synthral.store.code  # registers the code tables on SQLModel.metadata
-import synthral.store.models  # noqa: F401 -- registers the tables on SQLModel.metadata
-
-target_metadata = SQLModel.metadata
+from synthral.store.tables import metadata as target_metadata
 
 
 def run() -> None:
