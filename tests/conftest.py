@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import shutil
 import uuid
@@ -18,9 +17,7 @@ from synthral.plugins.host import PluginHost
 from synthral.plugins.uv import run_uv
 from synthral.store.db import Database
 from tests.support.postgres import PostgresServer
-
-FIXTURES = Path(__file__).parent / "fixtures" / "plugins"
-REPO = Path(__file__).parent.parent
+from tests.support.settings import FIXTURES, REPO, make_settings
 
 
 @pytest.fixture(scope="session")
@@ -56,20 +53,6 @@ def fixture_wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         return await asyncio.gather(*(_build(src, out / name) for name, src in sources.items()))
 
     return dict(zip(sources, asyncio.run(build_all()), strict=True))
-
-
-def make_settings(home: Path, wheelhouse: Path, **overrides: object) -> Settings:
-    """Settings for a throwaway home with timeouts short enough for tests."""
-    base = Settings.from_env(home)
-    values: dict[str, object] = {
-        "wheelhouse": wheelhouse,
-        "plugin_start_timeout": 20.0,
-        "plugin_call_timeout": 30.0,
-        "plugin_idle_timeout": 300.0,
-        "plugin_cancel_grace": 5.0,
-        **overrides,
-    }
-    return dataclasses.replace(base, **values)  # type: ignore[arg-type]
 
 
 @pytest.fixture

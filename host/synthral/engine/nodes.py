@@ -16,10 +16,10 @@ from typing import Any, cast
 import jsonschema
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import interrupt
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from synthral.engine import queue
+from synthral.engine import state
 from synthral.engine.activity import StepFailed, StepRecord, pack_output, run_step, unpack_output
 from synthral.engine.engine_nodes import HumanInputConfig, MapConfig, SubworkflowConfig, WaitSignalConfig
 from synthral.engine.model import Node
@@ -30,7 +30,7 @@ from synthral.engine.templates import render
 from synthral.errors import InputInvalid, NonRetryableError, SynthralError
 from synthral.plugins.proxy import RemoteCapability
 from synthral.security.redact import Redactor, process_redactor
-from synthral.store.tables import EXECUTION, SIGNAL, STEP, ExecutionStatus, StepStatus, utcnow
+from synthral.store.tables import EXECUTION, SIGNAL, ExecutionStatus, StepStatus, utcnow
 
 __all__ = ["TRIGGER_KEY", "NodeFunction", "make_node", "state_key"]
 
@@ -291,21 +291,13 @@ async def _wait_row(
         "fencing_token": ctx.fencing_token,
     }
     database = ctx.engine.database
-    ctx.defer(lambda c: c.execute(database.merge(STEP, ("execution_id", "node_id", "iteration", "attempt")), row))
+    ctx.count_step(node.id)
+    ctx.defer(lambda c: state.record_wait(database, c, row))
     ctx.history[(node.id, iteration)] = StepRecord(attempts=1, extra=extra)
 
 
 def _complete_wait_row(connection: Connection, ctx: RunContext, node_id: str, iteration: str, output: Any) -> None:
-    connection.execute(
-        update(STEP)
-        .where(
-            STEP.c.execution_id == ctx.execution_id,
-            STEP.c.node_id == node_id,
-            STEP.c.iteration == iteration,
-            STEP.c.status == StepStatus.WAITING,
-        )
-        .values(status=StepStatus.COMPLETED, output=output, finished_at=utcnow())
-    )
+    state.complete_wait(connection, ctx.execution_id, node_id, iteration, output)
 
 
 def _suspend(ctx: RunContext, waiting_for: dict[str, Any], wake_at: datetime | None) -> None:
@@ -314,7 +306,7 @@ def _suspend(ctx: RunContext, waiting_for: dict[str, Any], wake_at: datetime | N
     Returns when the run is resumed. The caller checks again whether what it waits for has
     come, and suspends again if not (a node may interrupt several times).
     """
-    ctx.defer(lambda c: queue.set_waiting(c, ctx.execution_id, waiting_for, wake_at))
+    ctx.defer(lambda c: state.suspend(c, ctx.execution_id, waiting_for, wake_at))
     interrupt(waiting_for)
 
 
@@ -403,13 +395,7 @@ def _accept_signal(ctx: RunContext, node: Node, signal: dict[str, Any]) -> dict[
 
 
 def _consume(connection: Connection, signal_id: str, by: str) -> None:
-    result = connection.execute(
-        update(SIGNAL)
-        .where(SIGNAL.c.id == signal_id, SIGNAL.c.processed.is_(False))
-        .values(processed=True, processed_at=utcnow(), processed_by=by)
-    )
-    if result.rowcount != 1:
-        raise NonRetryableError(f"signal {signal_id} was consumed twice; the second consumer is stopped")
+    state.consume_signal(connection, signal_id, by)
 
 
 # -- sub-workflows ------------------------------------------------------------------------
@@ -517,8 +503,3 @@ def _map_node(node: Node, predecessors: list[str]) -> NodeFunction:
 
 def _noop(connection: Connection) -> None:
     del connection
-
-
-def error_summary(exc: SynthralError) -> str:
-    """A one-line description of an error for logs."""
-    return f"{exc.error_type}: {exc.message}"

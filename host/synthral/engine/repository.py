@@ -11,11 +11,11 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from synthral.engine import queue
+from synthral.engine import state
 from synthral.engine.engine_nodes import SubworkflowConfig
 from synthral.engine.model import Workflow
 from synthral.errors import ConfigurationError
-from synthral.store.tables import EXECUTION, WORKFLOW, WORKFLOW_VERSION, new_id, utcnow
+from synthral.store.tables import WORKFLOW, WORKFLOW_VERSION, new_id, utcnow
 
 if TYPE_CHECKING:
     from synthral.engine.runtime import RunContext
@@ -188,18 +188,18 @@ async def start_child(
         row = await get_workflow_row(connection, config.workflow, ctx.workspace_id)
         version = await get_version(connection, row.id, config.version)
 
+    run = state.NewRun(
+        workflow_id=version.workflow_id,
+        workflow_version=version.version,
+        input=payload,
+        trigger="subworkflow",
+        parent_execution_id=ctx.execution_id,
+        parent_node_id=node_id,
+        execution_id=child_id,
+    )
+    database = ctx.engine.database
+
     def op(connection: Connection) -> None:
-        exists = connection.execute(select(EXECUTION.c.id).where(EXECUTION.c.id == child_id)).first()
-        if exists is None:
-            queue.enqueue_sync(
-                connection,
-                workflow_id=version.workflow_id,
-                workflow_version=version.version,
-                input=payload,
-                trigger="subworkflow",
-                parent_execution_id=ctx.execution_id,
-                parent_node_id=node_id,
-                execution_id=child_id,
-            )
+        state.enqueue_new(database, connection, [run])  # idempotent: the id is the child's
 
     ctx.defer(op)

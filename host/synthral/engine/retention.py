@@ -33,16 +33,15 @@ from typing import Any, Final
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import JSON, Text, cast, delete, exists, func, or_, select, tuple_
-from sqlalchemy.orm import aliased
+from sqlalchemy import JSON, Text, cast, delete, exists, or_, select, tuple_
 
+from synthral.engine import state
 from synthral.engine.schedules import as_utc
 from synthral.errors import ConfigurationError, InputInvalid
 from synthral.store.db import Database
 from synthral.store.tables import (
     CHECKPOINT,
     CHECKPOINT_BLOB,
-    CHECKPOINT_TABLES,
     CHECKPOINT_WRITE,
     EXECUTION,
     SCHEDULE,
@@ -50,7 +49,6 @@ from synthral.store.tables import (
     SIGNAL,
     STEP,
     WORKFLOW_VERSION,
-    ExecutionStatus,
     utcnow,
 )
 from synthral_sdk import BlobRef
@@ -216,40 +214,9 @@ async def prune(
 
 
 async def _delete_executions(database: Database, cutoff: datetime) -> int:
-    other = aliased(EXECUTION)
-    unfinished = other.c.status.notin_(ExecutionStatus.TERMINAL)
-    # Runs that unfinished runs read: their parents and the runs they replay. Each list is
-    # computed once per statement (uncorrelated), not once per candidate; no NULLs in them,
-    # as ``x NOT IN (..., NULL)`` is never true.
-    needed_parents = select(other.c.parent_execution_id).where(unfinished, other.c.parent_execution_id.is_not(None))
-    replayed = select(other.c.replay_of).where(unfinished, other.c.replay_of.is_not(None))
-    unfinished_ids = select(other.c.id).where(unfinished)
-    old = (
-        select(EXECUTION.c.id)
-        .where(
-            EXECUTION.c.status.in_(ExecutionStatus.TERMINAL),
-            func.coalesce(EXECUTION.c.completed_at, EXECUTION.c.started_at) < cutoff,
-            EXECUTION.c.id.not_in(needed_parents),
-            EXECUTION.c.id.not_in(replayed),
-            # A child stays while its parent waits for it (the parent reads its result).
-            or_(EXECUTION.c.parent_execution_id.is_(None), EXECUTION.c.parent_execution_id.not_in(unfinished_ids)),
-        )
-        .limit(BATCH)
-        .correlate(None)  # the subquery reads the table the DELETE targets, on its own
-    )
     deleted = 0
     while True:
-        async with database.transaction() as connection:
-            # One statement picks and deletes, so a dependant started meanwhile is seen.
-            ids = (
-                await connection.execute(delete(EXECUTION).where(EXECUTION.c.id.in_(old)).returning(EXECUTION.c.id))
-            ).scalars()
-            batch = list(ids)
-            if batch:
-                # What checkpoint.delete_thread does for one run, for the whole batch at once:
-                # one statement per table instead of three per run keeps the lock short.
-                for table in CHECKPOINT_TABLES:
-                    await connection.execute(delete(table).where(table.c.thread_id.in_(batch)))
+        batch = await database.write(lambda connection: state.delete_finished(connection, cutoff, BATCH))
         deleted += len(batch)
         if len(batch) < BATCH:
             return deleted

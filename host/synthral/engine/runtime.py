@@ -16,17 +16,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from synthral.engine.activity import StepRecord
+from synthral.engine import state
+from synthral.engine.activity import StepFailed, StepRecord
 from synthral.engine.checkpoint import RunGuard, SqlCheckpointSaver
 from synthral.engine.model import Workflow
 from synthral.errors import ConfigurationError, NonRetryableError, SynthralError
 from synthral.plugins.host import PluginHost
 from synthral.security.redact import Redactor
 from synthral.store.db import Database
-from synthral.store.tables import EXECUTION_LOG, STEP, StepStatus, utcnow
+from synthral.store.tables import STEP, StepStatus, utcnow
 from synthral_sdk import HostServices
 from synthral_sdk.context import EventSink
 
@@ -35,7 +36,6 @@ __all__ = ["Engine", "EnvSecretResolver", "PauseRequested", "RunContext", "Secre
 T = TypeVar("T")
 
 log = logging.getLogger("synthral.engine")
-_LOG_INSERT = insert(EXECUTION_LOG)
 
 SecretResolver = Callable[[list[str], str | None], Awaitable[dict[str, str]]]
 """``await resolver(names, workspace_id)``: the values of the named secrets granted to a step.
@@ -97,6 +97,12 @@ class EnvSecretResolver:
         return values
 
 
+class MaxStepsExceeded(NonRetryableError):
+    """The run would take more steps than the workflow's ``settings.max_steps``."""
+
+    code = "max_steps_exceeded"
+
+
 class RunTimedOut(NonRetryableError):
     """The run took longer than the workflow's ``settings.timeout``."""
 
@@ -109,10 +115,6 @@ class PauseRequested(Exception):
 
 class CancelRequested(Exception):
     """Stop the run; it is cancelled."""
-
-
-class RescheduleRun(Exception):
-    """Stop the run now and let it be claimed again later (woken early, or waiting again)."""
 
 
 @dataclass
@@ -129,8 +131,6 @@ class RunContext:
     started_at: str
     workspace_id: str | None = None
     history: dict[tuple[str, str], StepRecord] = field(default_factory=dict)
-    retries: int = 0
-    steps: int = 0
     handles: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -148,19 +148,26 @@ class RunContext:
         """This worker's id."""
         return self.guard.worker
 
-    def count_step(self) -> None:
-        """Count an attempt against the workflow's ``max_steps``.
+    def count_step(self, node_id: str) -> None:
+        """Count a step (an attempt, or a wait begun) against the workflow's ``max_steps``.
+
+        The count is the run's, over all its claims: it is recorded with every fenced write.
 
         Raises:
-            SynthralError: The run took more steps than allowed (a loop that does not end).
+            StepFailed: The run would take more steps than allowed (a loop that does not end).
         """
-        self.steps += 1
-        if self.steps > self.workflow.settings.max_steps:
-            raise ConfigurationError(
-                f"the run took more than {self.workflow.settings.max_steps} steps; a loop does not end, "
-                "or raise settings.max_steps",
-                details={"max_steps": self.workflow.settings.max_steps},
+        limit = self.workflow.settings.max_steps
+        if self.guard.steps_taken >= limit:
+            raise StepFailed(
+                node_id,
+                MaxStepsExceeded(
+                    f"the run has taken its {limit} steps and node '{node_id}' would take one more; a loop does "
+                    "not end, or raise settings.max_steps",
+                    details={"max_steps": limit, "node": node_id},
+                ),
+                0,
             )
+        self.guard.steps_taken += 1
 
     def check_control(self) -> None:
         """Stop at this step boundary if a pause or a cancellation was requested, or time is up.
@@ -215,7 +222,7 @@ class RunContext:
             "timestamp": utcnow(),
         }
 
-        self.defer(lambda connection: connection.execute(_LOG_INSERT, row))
+        self.defer(lambda connection: state.add_log(connection, row))
 
     async def secrets_for(self, names: list[str]) -> dict[str, str]:
         """The secrets a node is granted, from its workflow's workspace."""
@@ -263,23 +270,37 @@ class Engine:
     async def load_history(self, execution_id: str) -> dict[tuple[str, str], StepRecord]:
         """What earlier runs (or the run a replay copies) recorded, by node and iteration."""
         history: dict[tuple[str, str], StepRecord] = {}
-        async with self.database.engine.connect() as connection:
-            rows = await connection.execute(
-                select(
-                    STEP.c.node_id, STEP.c.iteration, STEP.c.status, STEP.c.output, STEP.c.attempt, STEP.c.replayed_from
-                )
-                .where(STEP.c.execution_id == execution_id)
-                .order_by(STEP.c.id)
+        query = (
+            select(
+                STEP.c.node_id,
+                STEP.c.iteration,
+                STEP.c.status,
+                STEP.c.output,
+                STEP.c.attempt,
+                STEP.c.replayed_from,
+                STEP.c.error_type,
+                STEP.c.error_message,
+                STEP.c.retryable,
             )
-            for node_id, iteration, status, output, attempt, replayed_from in rows:
-                record = history.setdefault((node_id, iteration), StepRecord())
-                record.attempts = max(record.attempts, attempt)
-                if status == StepStatus.COMPLETED:
-                    record.completed = True
-                    record.output = output
-                    record.replayed_from = replayed_from
-                elif status == StepStatus.WAITING:
-                    record.extra = dict(output or {})
+            .where(STEP.c.execution_id == execution_id)
+            .order_by(STEP.c.id)
+        )
+        async with self.database.engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        for node_id, iteration, status, output, attempt, replayed_from, error_type, message, retryable in rows:
+            record = history.setdefault((node_id, iteration), StepRecord())
+            record.attempts = max(record.attempts, attempt)
+            if status == StepStatus.COMPLETED:
+                record.completed = True
+                record.output = output
+                record.replayed_from = replayed_from
+            elif status == StepStatus.WAITING:
+                record.extra = dict(output or {})
+            elif status == StepStatus.FAILED:
+                record.failures += 1
+                record.last_error = SynthralError(
+                    message or "", error_type=error_type or "Error", retryable=bool(retryable)
+                )
         return history
 
 

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from synthral.engine import queue
+from synthral.engine import state
 from synthral.engine.model import CatchUp
 from synthral.engine.repository import get_version
 from synthral.engine.retention import prune
@@ -233,14 +233,14 @@ class Scheduler:
                 if not inserted.rowcount:
                     outcome.already_fired += 1
                     continue
-                await queue.enqueue(
-                    connection,
+                run = state.NewRun(
                     workflow_id=row.workflow_id,
                     workflow_version=version.version,
                     input={**(row.input or {}), "scheduled_for": slot.astimezone(zone).isoformat()},
                     trigger="cron",
                     execution_id=execution_id,
                 )
+                await connection.run_sync(state.enqueue, run)
                 fired.append(Fired(row.id, slot, execution_id))
         values: dict[str, Any] = {
             "next_run_at": plan.next_run_at,

@@ -12,7 +12,7 @@ from typing import Any
 from langgraph.types import Command
 from sqlalchemy.engine import Connection
 
-from synthral.engine import queue
+from synthral.engine import state
 from synthral.engine.activity import StepFailed, unpack_output
 from synthral.engine.checkpoint import LeaseLost, RunGuard
 from synthral.engine.graph import compile_workflow, terminal_nodes
@@ -27,7 +27,7 @@ __all__ = ["Worker", "run_claim"]
 log = logging.getLogger("synthral.engine.worker")
 
 
-async def _version(engine: Engine, claim: queue.Claim) -> SavedVersion:
+async def _version(engine: Engine, claim: state.Claim) -> SavedVersion:
     """The run's workflow version; versions are immutable, so each is read and checked once."""
     key = (claim.workflow_id, claim.workflow_version)
     version = engine.versions.get(key)
@@ -45,14 +45,25 @@ def _compiled(engine: Engine, version: SavedVersion) -> Any:
     return graph
 
 
-async def run_claim(engine: Engine, claim: queue.Claim) -> str:
+async def run_claim(engine: Engine, claim: state.Claim) -> str:
     """Run a claimed execution until it ends, waits or pauses; return the status it reached."""
     execution = claim
     version = await _version(engine, claim)
-    guard = RunGuard(claim.execution_id, claim.fencing_token, engine.worker_id, engine.lease_seconds)
-    guard.known_empty = claim.fencing_token == 1 and claim.replay_of is None
+    guard = RunGuard(
+        claim.execution_id,
+        claim.fencing_token,
+        engine.worker_id,
+        engine.lease_seconds,
+        steps_taken=claim.steps_taken,
+        retry_count=claim.retry_count,
+    )
+    guard.known_empty = not claim.recovered
     if execution.cancel_requested:
-        await queue.finish(engine.database, claim, ExecutionStatus.CANCELLED)
+        await engine.database.write(
+            lambda connection: state.finish(
+                connection, claim.execution_id, ExecutionStatus.CANCELLED, fencing_token=claim.fencing_token
+            )
+        )
         return ExecutionStatus.CANCELLED
     ctx = RunContext(
         engine=engine,
@@ -65,8 +76,7 @@ async def run_claim(engine: Engine, claim: queue.Claim) -> str:
         started_at=execution.started_at.isoformat() if execution.started_at else "",
         workspace_id=version.workspace_id,
     )
-    resumed = claim.fencing_token > 1 or execution.replay_of is not None
-    if resumed:
+    if claim.recovered:
         ctx.history = await engine.load_history(claim.execution_id)
     engine.saver.guards[claim.execution_id] = guard
     run_task = asyncio.current_task()
@@ -81,7 +91,7 @@ async def run_claim(engine: Engine, claim: queue.Claim) -> str:
         engine.saver.guards.pop(claim.execution_id, None)
 
 
-async def _drive(engine: Engine, claim: queue.Claim, ctx: RunContext, version: SavedVersion, execution: Any) -> str:
+async def _drive(engine: Engine, claim: state.Claim, ctx: RunContext, version: SavedVersion, execution: Any) -> str:
     config: dict[str, Any] = {
         "configurable": {"thread_id": claim.execution_id, "__synthral_run": ctx},
         "recursion_limit": version.workflow.settings.max_steps + 10,
@@ -95,7 +105,7 @@ async def _drive(engine: Engine, claim: queue.Claim, ctx: RunContext, version: S
         follow_up = await _after_end(engine, execution, version, status, output=output, failure=failure)
 
         def record(connection: Connection) -> None:
-            queue.finish_sync(
+            state.finish(
                 connection,
                 claim.execution_id,
                 status,
@@ -128,8 +138,11 @@ async def _drive(engine: Engine, claim: queue.Claim, ctx: RunContext, version: S
             inp = None
         result = await graph.ainvoke(inp, config, durability="async")
         if isinstance(result, dict) and result.get("__interrupt__"):
-            await engine.saver.flush(claim.execution_id)
-            await queue.release(engine.database, claim)
+            # The suspension travels with the release, fenced: a run is never released unsuspended.
+            await ctx.guard.run(
+                engine.database,
+                lambda connection: state.release(connection, claim.execution_id, claim.fencing_token),
+            )
             return ExecutionStatus.WAITING
         output = {
             node_id: unpack_output(ctx, result[state_key(node_id)].get("output"))
@@ -169,7 +182,7 @@ async def _after_end(
 
     def op(connection: Connection) -> None:
         if execution.parent_execution_id:
-            queue.deliver_signal_sync(
+            state.deliver_signal(
                 engine.database,
                 connection,
                 execution.parent_execution_id,
@@ -180,18 +193,23 @@ async def _after_end(
             )
         if target is not None:
             error = failure.error if failure else None
-            queue.enqueue_sync(
+            state.enqueue(
                 connection,
-                workflow_id=target.workflow_id,
-                workflow_version=target.version,
-                trigger="error",
-                input={
-                    "execution_id": execution.id,
-                    "workflow": version.name,
-                    "version": version.version,
-                    "node": failure.node_id if failure else None,
-                    "error": {"type": error.error_type if error else None, "message": error.message if error else None},
-                },
+                state.NewRun(
+                    workflow_id=target.workflow_id,
+                    workflow_version=target.version,
+                    trigger="error",
+                    input={
+                        "execution_id": execution.id,
+                        "workflow": version.name,
+                        "version": version.version,
+                        "node": failure.node_id if failure else None,
+                        "error": {
+                            "type": error.error_type if error else None,
+                            "message": error.message if error else None,
+                        },
+                    },
+                ),
             )
 
     return op
@@ -244,9 +262,7 @@ class Worker:
                 # Cleared before looking: a notify() that lands while we claim is not lost.
                 self.engine.wakeup.clear()
                 if len(self.running) < self.concurrency:
-                    claim = await queue.claim_next(
-                        self.engine.database, self.engine.worker_id, self.engine.lease_seconds
-                    )
+                    claim = await state.claim(self.engine.database, self.engine.worker_id, self.engine.lease_seconds)
                     if claim is not None:
                         task = asyncio.create_task(run_claim(self.engine, claim))
                         self.running[claim.execution_id] = task

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy.engine import Connection
 
+from synthral.engine import state
 from synthral.engine.model import WebhookTrigger
 from synthral.engine.repository import WorkflowNotFound
 from synthral.errors import AuthenticationFailed, ConfigurationError, NotFound
@@ -32,7 +32,6 @@ from synthral.plugins.host import PluginHost
 from synthral.services.secrets import CredentialService
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
-from synthral.store.tables import EXECUTION, ExecutionStatus, utcnow
 from synthral_sdk import CapabilityKind
 from synthral_sdk.webhooks import WebhookScheme, verify_webhook_signature
 
@@ -44,17 +43,6 @@ CACHE_SECONDS = 2.0
 """How long a subscription (version, scheme, secrets) is reused before it is read again."""
 BATCH = 256
 """Deliveries stored in one transaction at most."""
-_QUEUED_DEFAULTS = {
-    "fencing_token": 0,
-    "pause_requested": False,
-    "cancel_requested": False,
-    "steps_taken": 0,
-    "retry_count": 0,
-    "parent_execution_id": None,
-    "parent_node_id": None,
-    "replay_of": None,
-    "execution_state": None,
-}
 FORWARDED_HEADERS = ("content-type", "user-agent", "x-github-event", "x-github-delivery", "webhook-id")
 
 
@@ -90,37 +78,19 @@ class _Subscription:
     loaded_at: float
 
 
-def _store_batch(database: Database, rows: list[dict[str, Any]], connection: Connection) -> list[bool]:
-    """Insert the batch's new executions; which rows were new (a repeated id is not)."""
-    now = utcnow()
-    first: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        first.setdefault(row["id"], row)
-    values = [
-        {**row, "status": ExecutionStatus.QUEUED, "started_at": now, "next_run_at": now, **_QUEUED_DEFAULTS}
-        for row in first.values()
-    ]
-    inserted = database.insert_new(connection, EXECUTION, values)
-    created = []
-    for row in rows:
-        created.append(row["id"] in inserted)
-        inserted.discard(row["id"])  # a second copy in the same batch is a duplicate
-    return created
-
-
 @dataclass
 class _GroupCommit:
     """Stores deliveries arriving together in one transaction: one commit (one fsync) for many."""
 
     database: Database
     on_commit: Callable[[], None]
-    pending: list[tuple[dict[str, Any], asyncio.Future[bool]]] = field(default_factory=list)
+    pending: list[tuple[state.NewRun, asyncio.Future[bool]]] = field(default_factory=list)
     flushing: asyncio.Task[None] | None = None
 
-    async def store(self, row: dict[str, Any]) -> bool:
-        """Queue the execution ``row`` describes; True if it is new (False: its id existed)."""
+    async def store(self, run: state.NewRun) -> bool:
+        """Queue the run; True if it is new (False: its id existed)."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self.pending.append((row, future))
+        self.pending.append((run, future))
         if self.flushing is None or self.flushing.done():
             self.flushing = asyncio.create_task(self._flush())
         return await asyncio.shield(future)
@@ -129,8 +99,10 @@ class _GroupCommit:
         while self.pending:
             batch, self.pending = self.pending[:BATCH], self.pending[BATCH:]
             try:
-                rows = [row for row, _ in batch]
-                created = await self.database.write(functools.partial(_store_batch, self.database, rows))
+                runs = [run for run, _ in batch]
+                created = await self.database.write(
+                    lambda connection: state.enqueue_new(self.database, connection, runs)  # noqa: B023 -- awaited here
+                )
             except Exception as exc:  # noqa: BLE001 -- every waiting request gets the failure
                 for _, future in batch:
                     if not future.done():
@@ -291,13 +263,13 @@ class WebhookService:
             "event_type": verdict.event_type,
         }
         created = await self._commits.store(
-            {
-                "id": execution_id,
-                "workflow_id": subscription.workflow_id,
-                "workflow_version": subscription.workflow_version,
-                "input": payload,
-                "trigger": "webhook",
-            }
+            state.NewRun(
+                workflow_id=subscription.workflow_id,
+                workflow_version=subscription.workflow_version,
+                input=payload,
+                trigger="webhook",
+                execution_id=execution_id,
+            )
         )
         return Delivery(execution_id, duplicate=not created)
 

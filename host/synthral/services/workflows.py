@@ -9,9 +9,10 @@ from datetime import datetime
 from typing import Any
 
 import jsonschema
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select
+from sqlalchemy.engine import Connection
 
-from synthral.engine import queue
+from synthral.engine import state
 from synthral.engine.engine_nodes import HumanInputConfig
 from synthral.engine.model import SignalTrigger, Workflow
 from synthral.engine.repository import SavedVersion, get_version, get_workflow_row, save_workflow
@@ -23,14 +24,13 @@ from synthral.plugins.host import PluginHost
 from synthral.plugins.proxy import RemoteCapability
 from synthral.store.db import Database
 from synthral.store.tables import (
-    CHECKPOINT_TABLES,
     EXECUTION,
     STEP,
     WORKFLOW,
     WORKFLOW_VERSION,
     ExecutionStatus,
     StepStatus,
-    utcnow,
+    new_id,
 )
 from synthral_sdk import CapabilitySpec
 
@@ -161,28 +161,25 @@ class WorkflowService:
         Raises:
             ConfigurationError: It has runs in progress; cancel them first.
         """
-        async with self.database.transaction() as connection:
+        async with self.database.engine.connect() as connection:
             row = await get_workflow_row(connection, name_or_id, workspace_id)
-            live = await connection.execute(
+
+        def remove(connection: Connection) -> None:
+            live = connection.execute(
                 select(func.count())
                 .select_from(EXECUTION)
                 .where(EXECUTION.c.workflow_id == row.id, EXECUTION.c.status.notin_(tuple(ExecutionStatus.TERMINAL)))
-            )
-            if live.scalar_one():
+            ).scalar_one()
+            if live:
                 raise ConfigurationError(
                     f"workflow {row.name!r} has runs in progress; cancel them, then delete it",
                     details={"workflow": row.name},
                 )
-            runs = (
-                (await connection.execute(select(EXECUTION.c.id).where(EXECUTION.c.workflow_id == row.id)))
-                .scalars()
-                .all()
-            )
-            for table in CHECKPOINT_TABLES:
-                await connection.execute(delete(table).where(table.c.thread_id.in_(runs)))
-            # Runs, their steps, logs and signals, versions, schedules and fires go by cascade.
-            await connection.execute(delete(EXECUTION).where(EXECUTION.c.workflow_id == row.id))
-            await connection.execute(delete(WORKFLOW).where(WORKFLOW.c.id == row.id))
+            state.delete_runs_of_workflow(connection, row.id)
+            # Versions, schedules, fires and trigger cursors go by cascade.
+            connection.execute(delete(WORKFLOW).where(WORKFLOW.c.id == row.id))
+
+        await self.database.write(remove)
 
     # -- runs ----------------------------------------------------------------------------
 
@@ -200,23 +197,16 @@ class WorkflowService:
 
         An ``execution_id`` that exists already is returned as is: starting is idempotent by id.
         """
-        async with self.database.transaction() as connection:
-            row = await get_workflow_row(connection, name_or_id, workspace_id)
-            saved = await get_version(connection, row.id, version)
-            if execution_id is not None:
-                existing = (
-                    await connection.execute(select(EXECUTION.c.id).where(EXECUTION.c.id == execution_id))
-                ).first()
-                if existing is not None:
-                    return execution_id
-            execution_id = await queue.enqueue(
-                connection,
-                workflow_id=saved.workflow_id,
-                workflow_version=saved.version,
-                input=input or {},
-                trigger=trigger,
-                execution_id=execution_id,
-            )
+        saved = await self.get(name_or_id, version, workspace_id=workspace_id)
+        run = state.NewRun(
+            workflow_id=saved.workflow_id,
+            workflow_version=saved.version,
+            input=input or {},
+            trigger=trigger,
+            execution_id=execution_id or new_id(),
+        )
+        await self.database.write(lambda connection: state.enqueue_new(self.database, connection, [run]))
+        execution_id = str(run.execution_id)
         self.engine.notify()
         return execution_id
 
@@ -297,31 +287,14 @@ class WorkflowService:
         status = await self._status(execution_id, workspace_id)
         if status in ExecutionStatus.TERMINAL:
             raise ConfigurationError(f"execution {execution_id} is {status}; only a live run can be paused")
-        async with self.database.transaction() as connection:
-            await connection.execute(
-                update(EXECUTION).where(EXECUTION.c.id == execution_id).values(pause_requested=True)
-            )
-            await connection.execute(
-                update(EXECUTION)
-                .where(
-                    EXECUTION.c.id == execution_id,
-                    EXECUTION.c.status.in_((ExecutionStatus.QUEUED, ExecutionStatus.WAITING)),
-                    EXECUTION.c.lease_owner.is_(None),
-                )
-                .values(status=ExecutionStatus.PAUSED, next_run_at=None)
-            )
+        await self.database.write(lambda connection: state.request_pause(connection, execution_id))
 
     async def resume(self, execution_id: str, *, workspace_id: str | None = None) -> None:
         """Resume a paused run."""
         status = await self._status(execution_id, workspace_id)
         if status != ExecutionStatus.PAUSED:
             raise ConfigurationError(f"execution {execution_id} is {status}, not paused")
-        async with self.database.transaction() as connection:
-            await connection.execute(
-                update(EXECUTION)
-                .where(EXECUTION.c.id == execution_id, EXECUTION.c.status == ExecutionStatus.PAUSED)
-                .values(status=ExecutionStatus.QUEUED, pause_requested=False, next_run_at=utcnow())
-            )
+        await self.database.write(lambda connection: state.resume(connection, execution_id))
         self.engine.notify()
 
     async def cancel(self, execution_id: str, *, workspace_id: str | None = None) -> None:
@@ -329,19 +302,7 @@ class WorkflowService:
         status = await self._status(execution_id, workspace_id)
         if status in ExecutionStatus.TERMINAL:
             raise ConfigurationError(f"execution {execution_id} is {status} already")
-        async with self.database.transaction() as connection:
-            await connection.execute(
-                update(EXECUTION).where(EXECUTION.c.id == execution_id).values(cancel_requested=True)
-            )
-            await connection.execute(
-                update(EXECUTION)
-                .where(
-                    EXECUTION.c.id == execution_id,
-                    EXECUTION.c.lease_owner.is_(None),
-                    EXECUTION.c.status.notin_(tuple(ExecutionStatus.TERMINAL)),
-                )
-                .values(status=ExecutionStatus.CANCELLED, next_run_at=None, completed_at=utcnow())
-            )
+        await self.database.write(lambda connection: state.request_cancel(connection, execution_id))
 
     async def signal(
         self,
@@ -366,16 +327,18 @@ class WorkflowService:
         payload = data or {}
         if signal_type == "human_input":
             await self._check_answer(view, payload)
-        async with self.database.transaction() as connection:
-            delivered = await queue.deliver_signal(
+        key = dedupe_key or str(uuid.uuid4())
+        delivered = await self.database.write(
+            lambda connection: state.deliver_signal(
                 self.database,
                 connection,
                 execution_id,
                 signal_type=signal_type,
                 name=name,
                 data=payload,
-                dedupe_key=dedupe_key or str(uuid.uuid4()),
+                dedupe_key=key,
             )
+        )
         self.engine.notify()
         return delivered
 
@@ -428,41 +391,19 @@ class WorkflowService:
             )
         skip = _downstream(saved.workflow, from_node) if from_node else set()
         reuse = [s for s in view.steps if s["status"] == StepStatus.COMPLETED and s["node_id"] in node_ids - skip]
-        async with self.database.transaction() as connection:
-            new_id = await queue.enqueue(
-                connection,
-                workflow_id=saved.workflow_id,
-                workflow_version=saved.version,
-                input=original.get("input") or {},
-                trigger="replay",
-                replay_of=execution_id,
-                state={"replayed": len(reuse), "from_node": from_node},
-            )
-            if reuse:
-                await connection.execute(
-                    insert(STEP),
-                    [
-                        {
-                            "execution_id": new_id,
-                            "node_id": s["node_id"],
-                            "node_type": s["node_type"],
-                            "iteration": s["iteration"],
-                            "attempt": 1,
-                            "status": StepStatus.COMPLETED,
-                            "idempotency_key": f"{new_id}/{s['node_id']}/{s['iteration']}",
-                            "input": s["input"],
-                            "output": s["output"],
-                            "started_at": utcnow(),
-                            "finished_at": utcnow(),
-                            "duration_ms": 0.0,
-                            "fencing_token": 0,
-                            "replayed_from": execution_id,
-                        }
-                        for s in reuse
-                    ],
-                )
+        run = state.NewRun(
+            workflow_id=saved.workflow_id,
+            workflow_version=saved.version,
+            input=original.get("input") or {},
+            trigger="replay",
+            replay_of=execution_id,
+            state={"replayed": len(reuse), "from_node": from_node},
+        )
+        replay_id = await self.database.write(
+            lambda connection: state.copy_for_replay(connection, run, reuse, execution_id)
+        )
         self.engine.notify()
-        return new_id
+        return replay_id
 
     async def count(self, status: str | None = None) -> int:
         """How many executions (with ``status``)."""

@@ -9,8 +9,8 @@ from sqlalchemy import update
 
 from synthral.services.admin import AdminService
 from synthral.store.tables import EXECUTION, utcnow
-from tests.host.api.conftest import Api, wait_for
-from tests.host.engine.test_engine import chain
+from tests.support.api import Api, wait_for
+from tests.support.engine import chain
 
 pytestmark = pytest.mark.slow
 

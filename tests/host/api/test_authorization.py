@@ -9,8 +9,8 @@ import orjson
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.host.api.conftest import Api, wait_for
-from tests.host.engine.test_engine import chain
+from tests.support.api import Api, wait_for
+from tests.support.engine import chain
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from synthral.store.db import Database
-from tests.host.api.conftest import PASSWORD, make_state, serving
+from tests.support.api import PASSWORD, make_state, serving
 
 pytestmark = pytest.mark.slow
 

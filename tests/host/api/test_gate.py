@@ -10,7 +10,7 @@ import pytest
 
 from synthral.api.limits import Limits, json_depth_exceeds
 from synthral.store.db import Database
-from tests.host.api.conftest import PASSWORD, Api, make_state, serving
+from tests.support.api import PASSWORD, Api, make_state, serving
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from synthral.errors import ConfigurationError
 from synthral.services.oidc import OidcService, OidcSettings
 from synthral.store.db import Database
 from synthral.store.tables import USER
-from tests.host.api.conftest import PASSWORD, make_state, serving
+from tests.support.api import PASSWORD, make_state, serving
 from tests.support.oidc_provider import OidcTestProvider, OidcUser
 
 CLIENT_ID = "synthral-server"

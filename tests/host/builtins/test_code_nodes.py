@@ -19,8 +19,8 @@ from synthral.services.code import CodeService, ToolDefinition
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
 from synthral.store.tables import ExecutionStatus
-from tests.conftest import make_settings
-from tests.host.engine.conftest import Harness
+from tests.support.engine import Harness
+from tests.support.settings import make_settings
 
 BWRAP = "code-bwrap/bwrap"
 

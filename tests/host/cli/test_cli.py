@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.support.settings import FIXTURES
 
 pytestmark = pytest.mark.slow
 

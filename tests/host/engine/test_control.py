@@ -10,8 +10,7 @@ import pytest
 
 from synthral.errors import ConfigurationError, InputInvalid
 from synthral.store.tables import ExecutionStatus
-from tests.host.engine.conftest import Harness, Sink
-from tests.host.engine.test_engine import chain
+from tests.support.engine import Harness, Sink, chain
 
 pytestmark = pytest.mark.slow
 

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
-from typing import Any
-
 import pytest
 
 from synthral.errors import WorkflowInvalid
 from synthral.store.tables import ExecutionStatus
-from tests.host.engine.conftest import Harness
+from tests.support.engine import Harness, chain
 
 pytestmark = pytest.mark.slow
-
-
-def chain(name: str, *nodes: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    """A workflow whose nodes run one after the other."""
-    edges = [{"source": a["id"], "target": b["id"]} for a, b in itertools.pairwise(nodes)]
-    return {"name": name, "nodes": list(nodes), "edges": edges, **extra}
 
 
 async def test_a_chain_of_core_nodes_runs_and_records_every_step(harness: Harness) -> None:

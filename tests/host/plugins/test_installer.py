@@ -20,7 +20,7 @@ from synthral.errors import (
 )
 from synthral.plugins.host import PluginHost
 from synthral.plugins.metadata import read_venv
-from tests.conftest import FIXTURES
+from tests.support.settings import FIXTURES
 
 pytestmark = pytest.mark.slow
 
@@ -150,7 +150,7 @@ async def test_a_plugin_whose_startup_raises_is_not_installed(
 async def test_a_plugin_that_hangs_on_initialize_is_not_installed(
     tmp_path: Path, wheelhouse: Path, fixture_wheels: dict[str, Path]
 ) -> None:
-    from tests.conftest import make_settings
+    from tests.support.settings import make_settings
 
     quick = make_settings(tmp_path / "home", wheelhouse, plugin_start_timeout=1.5)
     data = quick.plugins_dir / "moody" / "data"

@@ -25,7 +25,7 @@ from synthral.errors import (
 )
 from synthral.plugins.host import PluginHost
 from synthral.plugins.supervisor import ProcessState, backoff_delay
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 
 async def test_process_starts_lazily_and_stays_warm(noop_host: PluginHost) -> None:

@@ -30,11 +30,15 @@ from synthral.store.ai_tables import AGENT_TASK, AGENT_TASK_LOG, LLM_CALL, STEP_
 from synthral.store.db import Database
 from synthral.store.tables import ExecutionStatus
 from synthral_sdk.testing_llm import OpenAIStandIn, Reply
-from tests.conftest import make_settings
-from tests.host.engine import conftest as engine_fixtures
-from tests.host.engine.conftest import Sink
+from tests.support.engine import Sink, serve_sink
+from tests.support.settings import make_settings
 
-sink = engine_fixtures.sink  # a remote API that dedupes by idempotency key
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    """A remote API that dedupes by idempotency key."""
+    with serve_sink() as state:
+        yield state
 
 
 @pytest.fixture

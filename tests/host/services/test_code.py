@@ -16,7 +16,7 @@ from synthral.services.identity import IdentityService
 from synthral.services.secrets import CredentialService
 from synthral.store.code_tables import CODE_EXECUTION
 from synthral.store.db import Database
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 BWRAP = "code-bwrap/bwrap"
 

@@ -28,8 +28,8 @@ from synthral.services.secrets import CredentialService, CredentialView
 from synthral.store.db import Database
 from synthral.store.tables import CREDENTIAL, OAUTH_STATE, WORKSPACE, new_id, utcnow
 from synthral_sdk import AuthSpec
-from tests.conftest import FIXTURES, make_settings
 from tests.support.oauth_server import OAuthTestServer
+from tests.support.settings import FIXTURES, make_settings
 
 PUBLIC_URL = "http://127.0.0.1:8731"
 USER = "user-ada"

@@ -22,8 +22,8 @@ from synthral.services.secret_stores import (
     credentials_from_env,
     secret_resolver_from_env,
 )
-from tests.conftest import REPO, make_settings
 from tests.support.infisical import InfisicalStandIn, serve_infisical
+from tests.support.settings import REPO, make_settings
 
 STORE = "secrets-infisical/infisical"
 PROJECT = "proj-42"

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import make_url
 
-from synthral.engine import queue
+from synthral.engine import state
 from synthral.engine.model import Workflow
 from synthral.engine.repository import save_workflow
 from synthral.engine.runtime import Engine
@@ -33,8 +33,8 @@ from synthral.services.secrets import CredentialSecretResolver, CredentialServic
 from synthral.services.workflows import ExecutionView, WorkflowService
 from synthral.store.db import Database
 from synthral.store.tables import CREDENTIAL, EXECUTION_LOG, WORKSPACE, ExecutionStatus, utcnow
-from tests.conftest import make_settings
 from tests.support.postgres import find_pg_bin
+from tests.support.settings import make_settings
 
 
 def a_secret() -> str:
@@ -439,8 +439,8 @@ class Rig:
         workflow = Workflow.model_validate(data)
         async with self.database.transaction() as connection:
             saved = await save_workflow(connection, workflow, {"probe": "1.0.0"}, workspace_id=workspace_id)
-            execution_id = await queue.enqueue(
-                connection, workflow_id=saved.workflow_id, workflow_version=saved.version, input={}
+            execution_id = await connection.run_sync(
+                state.enqueue, state.NewRun(workflow_id=saved.workflow_id, workflow_version=saved.version)
             )
         self.engine.notify()
         return execution_id
