@@ -74,6 +74,7 @@ class Embedder(Capability, Generic[ConfigT]):
     """Turns text into vectors. Implement :meth:`embed`."""
 
     kind: ClassVar[CapabilityKind] = CapabilityKind.EMBEDDER
+    category: ClassVar[str] = "AI"
 
     @classmethod
     def operations(cls) -> Mapping[str, Operation]:
@@ -159,6 +160,7 @@ class VectorStore(Capability, Generic[ConfigT]):
     """A vector database. Implement :meth:`upsert`, :meth:`query` and :meth:`delete`."""
 
     kind: ClassVar[CapabilityKind] = CapabilityKind.VECTOR_STORE
+    category: ClassVar[str] = "AI"
 
     @classmethod
     def operations(cls) -> Mapping[str, Operation]:
@@ -304,6 +306,7 @@ class LLMProvider(Capability, Generic[ConfigT]):
     """
 
     kind: ClassVar[CapabilityKind] = CapabilityKind.LLM_PROVIDER
+    category: ClassVar[str] = "AI"
 
     @classmethod
     def operations(cls) -> Mapping[str, Operation]:
@@ -425,6 +428,7 @@ class AgentFramework(Capability, Generic[ConfigT]):
     kind: ClassVar[CapabilityKind] = CapabilityKind.AGENT_FRAMEWORK
     framework: ClassVar[str] = ""
     styles: ClassVar[tuple[str, ...]] = ()
+    category: ClassVar[str] = "AI"
 
     @classmethod
     def operations(cls) -> Mapping[str, Operation]:

@@ -24,6 +24,7 @@ from synthral.api.routes import (
     hooks,
     mcp,
     members,
+    nodes,
     oidc,
     plugins,
     schedules,
@@ -59,7 +60,7 @@ def create_app(server: ServerState) -> FastAPI:
     modules = (auth, oidc, workflows, executions, plugins, connectors, credentials, hooks, events, code, agents, mcp)
     for module in modules:
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
-    for module in (schedules, members, admin, steps):
+    for module in (schedules, members, admin, steps, nodes):
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
 
     @app.get(f"{API_PREFIX}/health", tags=["health"])

@@ -14,7 +14,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 __all__ = [
-    "ENGINE_NODE_TYPES",
+    "CORE_PLUGIN",
+    "ENGINE_PLUGIN",
+    "ERROR_OUTPUT",
+    "MAIN_OUTPUT",
     "CatchUp",
     "CronTrigger",
     "Edge",
@@ -32,8 +35,14 @@ __all__ = [
 NODE_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 NODE_TYPE = re.compile(r"[a-z][a-z0-9_-]{0,62}/[a-z][a-z0-9_.-]{0,63}")
 
-ENGINE_NODE_TYPES = frozenset({"engine/map", "engine/subworkflow", "engine/human_input", "engine/wait_signal"})
-"""Node types the engine itself implements (plugins provide every other type)."""
+CORE_PLUGIN = "core"
+"""The plugin name of the logic nodes built into the host."""
+ENGINE_PLUGIN = "engine"
+"""The plugin name of the node types the engine implements itself (see synthral.engine.registry)."""
+MAIN_OUTPUT = "main"
+"""The output of a node that has one; edges from it may leave the handle out."""
+ERROR_OUTPUT = "error"
+"""The output a node's failure follows, when the node has an error output and such an edge exists."""
 
 
 class _Strict(BaseModel):
@@ -101,12 +110,14 @@ class Node(_Strict):
 
 
 class Edge(_Strict):
-    """A connection: ``target`` runs after ``source``; ``handle`` picks a branch of an if/switch."""
+    """A connection: ``target`` runs after ``source``; ``handle`` names the source's output it leaves from."""
 
     source: str
     target: str
     handle: str | None = Field(
-        default=None, description="The branch this edge follows ('true', 'false', a switch rule)."
+        default=None,
+        description="The source's output: none or 'main' for a node's only output, a branch of an if/switch "
+        "('true', a switch rule), or 'error' for the node's failures.",
     )
 
 

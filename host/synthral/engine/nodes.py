@@ -11,7 +11,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import jsonschema
 from langchain_core.runnables import RunnableConfig
@@ -19,10 +19,13 @@ from langgraph.types import interrupt
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from synthral.builtins.core import WaitConfig
+from synthral.builtins.core import fire_at as fire_at_of
 from synthral.engine import state
 from synthral.engine.activity import StepFailed, StepRecord, pack_output, run_step, unpack_output
 from synthral.engine.engine_nodes import HumanInputConfig, MapConfig, SubworkflowConfig, WaitSignalConfig
-from synthral.engine.model import Node
+from synthral.engine.model import ERROR_OUTPUT, Node
+from synthral.engine.registry import HUMAN_INPUT, WAIT_SIGNAL, Behaviour, builtin
 from synthral.engine.repository import start_child
 from synthral.engine.retry import effective_policy
 from synthral.engine.runtime import RunContext
@@ -100,7 +103,8 @@ def default_input(node: Node, predecessors: list[str], state: Mapping[str, Any],
         output = unpack_output(ctx, result.get("output")) if result else None
         return output.get("data", output) if isinstance(output, dict) else output
 
-    if node.type == "core/merge":
+    record = builtin(node.type)
+    if record is not None and record.joins:
         return {"inputs": [data_of(p) for p in predecessors if state_key(p) in state]}
     ran = [p for p in predecessors if state_key(p) in state]
     if ran:
@@ -118,21 +122,40 @@ def _iteration(node: Node, state: Mapping[str, Any]) -> str:
     return str(previous.get("runs", 0))
 
 
-def make_node(node: Node, predecessors: list[str]) -> NodeFunction:
-    """The function LangGraph runs for ``node``."""
-    builders: dict[str, Callable[[Node, list[str]], NodeFunction]] = {
-        "core/wait": _timer_node,
-        "engine/human_input": _signal_node,
-        "engine/wait_signal": _signal_node,
-        "engine/subworkflow": _subworkflow_node,
-        "engine/map": _map_node,
-    }
-    return builders.get(node.type, _capability_node)(node, predecessors)
+def make_node(node: Node, predecessors: list[str], *, routes_errors: bool = False) -> NodeFunction:
+    """The function LangGraph runs for ``node``, chosen by how its type's record says it runs.
+
+    With ``routes_errors`` (the workflow has an ``error`` edge out of the node), a failure of
+    the node after its retries becomes its result on the ``error`` output instead of failing
+    the run: ``{"error": {"type", "message", "node", "attempts"}}``.
+    """
+    record = builtin(node.type)
+    function = _BUILDERS[record.behaviour if record is not None else Behaviour.CALL](node, predecessors)
+    return _routing_errors(node, function) if routes_errors else function
+
+
+def _routing_errors(node: Node, function: NodeFunction) -> NodeFunction:
+    async def run(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        try:
+            return await function(state, config)
+        except StepFailed as failure:
+            ctx = run_of(config)
+            error = {
+                "type": failure.error.error_type,
+                "message": failure.error.message,
+                "node": node.id,
+                "attempts": failure.attempts,
+            }
+            ctx.log_now(node.id, "warning", f"failed ({error['type']}: {error['message']}); following its error edge")
+            return _result(node, state, {"error": error}, ERROR_OUTPUT)
+
+    return run
 
 
 def _render_input(node: Node, predecessors: list[str], state: Mapping[str, Any], ctx: RunContext) -> dict[str, Any]:
     """The node's input for this run; a template that fails fails the step, naming the node."""
-    if not node.input and node.type.startswith("core/"):
+    record = builtin(node.type)
+    if not node.input and record is not None and record.default_input:
         return default_input(node, predecessors, state, ctx)
     try:
         rendered = render(node.input, scope_of(ctx, state), where=f"node '{node.id}' input")
@@ -224,23 +247,14 @@ def _capability_node(node: Node, predecessors: list[str]) -> NodeFunction:
             operation=node.operation,
             pinned=node.version,
         )
-        branch = output.get("branch") if isinstance(output, dict) and node.type in {"core/if", "core/switch"} else None
+        routes = _resolve(ctx, node.type, node.version).spec().handles.routes
+        branch = output.get("branch") if routes and isinstance(output, dict) else None
         return _result(node, state, pack_output(ctx, output), branch)
 
     return run
 
 
 # -- durable timers ----------------------------------------------------------------------
-
-
-def _fire_at(node: Node, now: datetime) -> datetime:
-    seconds = node.config.get("seconds")
-    until = node.config.get("until")
-    if isinstance(seconds, int | float):
-        return now + timedelta(seconds=float(seconds))
-    if isinstance(until, str):
-        return datetime.fromisoformat(until)
-    raise InputInvalid(f"node '{node.id}': core/wait needs 'seconds' or 'until' in its config")
 
 
 def _timer_node(node: Node, predecessors: list[str]) -> NodeFunction:
@@ -255,7 +269,7 @@ def _timer_node(node: Node, predecessors: list[str]) -> NodeFunction:
         if record is not None and "fire_at" in record.extra:
             fire_at = datetime.fromisoformat(str(record.extra["fire_at"]))
         else:
-            fire_at = _fire_at(node, utcnow())
+            fire_at = fire_at_of(WaitConfig.model_validate(node.config), utcnow())
             await _wait_row(ctx, node, iteration, {"fire_at": fire_at.isoformat()}, payload)
         waiting_for = {"kind": "timer", "node": node.id, "fire_at": fire_at.isoformat()}
         while (fire_at - utcnow()).total_seconds() > SHORT_SLEEP:
@@ -314,7 +328,7 @@ def _suspend(ctx: RunContext, waiting_for: dict[str, Any], wake_at: datetime | N
 
 
 async def _take_signal(ctx: RunContext, node: Node) -> dict[str, Any] | None:
-    if node.type == "engine/human_input":
+    if node.type == HUMAN_INPUT:
         condition = SIGNAL.c.signal_type == "human_input"
     else:
         condition = SIGNAL.c.name == WaitSignalConfig.model_validate(node.config).signal
@@ -379,7 +393,7 @@ def _signal_node(node: Node, predecessors: list[str]) -> NodeFunction:
 
 def _accept_signal(ctx: RunContext, node: Node, signal: dict[str, Any]) -> dict[str, Any] | None:
     data = signal["data"]
-    if node.type == "engine/wait_signal":
+    if node.type == WAIT_SIGNAL:
         return {"data": data}
     form = HumanInputConfig.model_validate(node.config).form
     answer = data.get("answer", data) if isinstance(data, dict) else data
@@ -503,3 +517,13 @@ def _map_node(node: Node, predecessors: list[str]) -> NodeFunction:
 
 def _noop(connection: Connection) -> None:
     del connection
+
+
+_BUILDERS: Final[Mapping[Behaviour, Callable[[Node, list[str]], NodeFunction]]] = {
+    Behaviour.CALL: _capability_node,
+    Behaviour.TIMER: _timer_node,
+    Behaviour.SIGNAL: _signal_node,
+    Behaviour.SUBWORKFLOW: _subworkflow_node,
+    Behaviour.MAP: _map_node,
+}
+"""The node function of each behaviour a node type's record names."""

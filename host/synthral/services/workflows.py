@@ -14,12 +14,14 @@ from sqlalchemy.engine import Connection
 
 from synthral.engine import state
 from synthral.engine.engine_nodes import HumanInputConfig
+from synthral.engine.loader import parse_workflow
 from synthral.engine.model import SignalTrigger, Workflow
+from synthral.engine.registry import HUMAN_INPUT, Behaviour, builtin
 from synthral.engine.repository import SavedVersion, get_version, get_workflow_row, save_workflow
 from synthral.engine.runtime import Engine
 from synthral.engine.schedules import sync_schedules
-from synthral.engine.validate import SpecCatalog, ensure_valid
-from synthral.errors import ConfigurationError, InputInvalid, SynthralError
+from synthral.engine.validate import SpecCatalog, ValidationIssue, ensure_valid, validate_workflow
+from synthral.errors import ConfigurationError, InputInvalid, SynthralError, WorkflowInvalid
 from synthral.plugins.host import PluginHost
 from synthral.plugins.proxy import RemoteCapability
 from synthral.store.db import Database
@@ -94,16 +96,34 @@ class WorkflowService:
         pins: dict[str, str] = {}
         for node in workflow.nodes:
             types = [node.type]
-            inner = node.config.get("type") if node.type == "engine/map" else None
+            record = builtin(node.type)
+            inner = node.config.get("type") if record is not None and record.behaviour is Behaviour.MAP else None
             if isinstance(inner, str):
                 types.append(inner)
             for node_type in types:
-                if node_type.startswith("engine/"):
+                if builtin(node_type) is not None:
                     continue
                 handle = self.plugins.resolve(node_type, node.version)
                 if isinstance(handle, RemoteCapability):
                     pins[node_type.split("/", 1)[0]] = handle.process.options.version
         return pins
+
+    def check(self, data: object, *, source: str = "the workflow") -> list[ValidationIssue]:
+        """Every problem with a workflow definition (parsed JSON), without saving it; empty when valid.
+
+        Shape problems (a missing field, a bad id) come first and alone: the rest of the checks
+        need a well-formed workflow.
+        """
+        try:
+            workflow = parse_workflow(data, source=source)
+        except WorkflowInvalid as exc:
+            listed = exc.details.get("issues")
+            if isinstance(listed, list) and listed:
+                return [ValidationIssue.model_validate(issue) for issue in listed]
+            return [ValidationIssue.at(None, (), "invalid_workflow", exc.message)]
+        return validate_workflow(
+            workflow, self._lookup, known_types=SpecCatalog.from_entries(self.plugins.catalog()).types
+        )
 
     async def save(
         self, workflow: Workflow, *, workspace_id: str | None = None, owner_id: str | None = None
@@ -344,7 +364,7 @@ class WorkflowService:
 
     async def _check_answer(self, view: ExecutionView, data: dict[str, Any]) -> None:
         waiting = view.execution.get("waiting_for") or {}
-        if waiting.get("type") != "engine/human_input":
+        if waiting.get("type") != HUMAN_INPUT:
             return
         saved = await self.get(view.execution["workflow_id"], view.execution["workflow_version"])
         node = saved.workflow.node(str(waiting["node"]))

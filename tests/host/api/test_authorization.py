@@ -45,6 +45,8 @@ ACCOUNT = {
 WORKSPACE: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("POST", "/auth/api-keys", "viewer", {"name": "ci"}),
     ("GET", "/workflows", "viewer", None),
+    ("POST", "/workflows/validate", "viewer", {"name": "v", "nodes": [{"id": "a", "type": "core/noop"}]}),
+    ("GET", "/nodes", "viewer", None),
     ("POST", "/workflows", "editor", chain("made-in-matrix", {"id": "a", "type": "core/set"})),
     ("GET", "/workflows/{workflow_id}", "viewer", None),
     ("PUT", "/workflows/{workflow_id}", "editor", chain("matrix", {"id": "a", "type": "core/set"})),
