@@ -14,8 +14,8 @@ import uvloop
 
 from synthral.config import Settings
 from synthral.plugins.host import PluginHost
-from synthral.plugins.uv import run_uv
 from synthral.store.db import Database
+from tests.support.plugins import build_wheel
 from tests.support.postgres import PostgresServer
 from tests.support.settings import FIXTURES, REPO, make_settings
 
@@ -33,11 +33,6 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ["SYNTHRAL_WHEELHOUSE"] = old
 
 
-async def _build(source: Path, out: Path) -> Path:
-    await run_uv(["build", "--wheel", "--quiet", "--out-dir", str(out), str(source)], what=f"building {source}")
-    return next(out.glob("*.whl"))
-
-
 @pytest.fixture(scope="session")
 def fixture_wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Every fixture plugin under tests/fixtures/plugins as a wheel, plus noop 2.0.0."""
@@ -50,7 +45,7 @@ def fixture_wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     sources["noop-2"] = noop2
 
     async def build_all() -> list[Path]:
-        return await asyncio.gather(*(_build(src, out / name) for name, src in sources.items()))
+        return await asyncio.gather(*(build_wheel(src, out / name) for name, src in sources.items()))
 
     return dict(zip(sources, asyncio.run(build_all()), strict=True))
 

@@ -36,6 +36,7 @@ from synthral.api.web import install_web, web_root
 from synthral.config import Settings
 from synthral.security.passwords import Passwords
 from synthral.services.app import App, open_app
+from synthral.services.connectors import ConnectorCatalog, ConnectorService
 from synthral.services.identity import IdentityService
 from synthral.services.oauth import OAuthService
 from synthral.services.oidc import OidcService, OidcSettings
@@ -101,12 +102,15 @@ def assemble(
     if oidc_settings is not None:
         oidc = OidcService(identity, host.database, host.keyring, oidc_settings, public_url=public_url)
     host.code_service()
+    catalog = ConnectorCatalog(host.plugins)
+    oauth = OAuthService(host.database, host.credentials, host.keyring, catalog.auth_spec, public_url=public_url)
     return ServerState(
         app=host,
         identity=identity,
         credentials=host.credentials,
-        oauth=OAuthService(host.database, host.credentials, host.keyring, host.plugins, public_url=public_url),
-        webhooks=WebhookService(host.workflows, host.credentials, host.plugins),
+        oauth=oauth,
+        connectors=ConnectorService(catalog, host.credentials, oauth, host.plugin_service),
+        webhooks=WebhookService(host.workflows, host.credentials, catalog),
         local=local,
         public_url=public_url.rstrip("/"),
         limits=limits or Limits.from_env(),

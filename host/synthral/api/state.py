@@ -12,6 +12,7 @@ from synthral.api.limits import Limits
 if TYPE_CHECKING:
     from synthral.api.routes.mcp import McpEndpoint
     from synthral.services.app import App
+    from synthral.services.connectors import ConnectorService
     from synthral.services.identity import IdentityService
     from synthral.services.oauth import OAuthService
     from synthral.services.oidc import OidcService
@@ -30,6 +31,7 @@ class ServerState:
         identity: Users, workspaces, tokens, API keys.
         credentials: The workspace's encrypted credentials.
         oauth: OAuth flows of connectors.
+        connectors: Connectors by slug (one rule), their actions' secrets and calls.
         webhooks: Webhook subscriptions and deliveries.
         local: Desktop mode: no sign-in, bound to 127.0.0.1 only.
         public_url: The URL people and providers reach the server at (OAuth redirects).
@@ -42,23 +44,13 @@ class ServerState:
     identity: IdentityService
     credentials: CredentialService
     oauth: OAuthService
+    connectors: ConnectorService
     webhooks: WebhookService
     local: bool = False
     public_url: str = "http://127.0.0.1:8000"
     limits: Limits = field(default_factory=Limits)
     oidc: OidcService | None = None
     mcp: McpEndpoint | None = None
-
-    async def connector_secrets(self, workspace_id: str, slug: str, auth_type: str) -> dict[str, str]:
-        """The secrets a connector's action call is granted: its workspace credential, fresh."""
-        if auth_type == "oauth2":
-            return {"access_token": await self.oauth.access_token(workspace_id, slug)}
-        if auth_type == "none":
-            return {}
-        value = await self.credentials.get_value(workspace_id, slug)
-        if isinstance(value, dict):
-            return {str(k): v if isinstance(v, str) else str(v) for k, v in value.items()}
-        return {"api_key": value}
 
 
 async def server_of(request: Request) -> ServerState:

@@ -26,13 +26,12 @@ import orjson
 
 from synthral.engine import state
 from synthral.engine.model import WebhookTrigger
-from synthral.engine.repository import WorkflowNotFound
+from synthral.engine.repository import SavedVersion, WorkflowNotFound
 from synthral.errors import AuthenticationFailed, ConfigurationError, NotFound
-from synthral.plugins.host import PluginHost
+from synthral.services.connectors import ConnectorCatalog
 from synthral.services.secrets import CredentialService
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
-from synthral_sdk import CapabilityKind
 from synthral_sdk.webhooks import WebhookScheme, verify_webhook_signature
 
 __all__ = ["Delivery", "Subscription", "WebhookService", "webhook_credential"]
@@ -117,27 +116,21 @@ class _GroupCommit:
 class WebhookService:
     """Subscriptions and deliveries over the workflow and credential services."""
 
-    def __init__(self, workflows: WorkflowService, credentials: CredentialService, plugins: PluginHost) -> None:
+    def __init__(
+        self, workflows: WorkflowService, credentials: CredentialService, connectors: ConnectorCatalog
+    ) -> None:
         self.workflows = workflows
         self.credentials = credentials
-        self.plugins = plugins
+        self.connectors = connectors
         self._subscriptions: dict[tuple[str, str | None], _Subscription] = {}
         self._loading: dict[tuple[str, str | None], asyncio.Task[_Subscription]] = {}
         self._commits = _GroupCommit(workflows.database, workflows.engine.notify)
 
-    def _scheme(self, trigger: WebhookTrigger) -> WebhookScheme:
+    def _scheme(self, trigger: WebhookTrigger, saved: SavedVersion) -> WebhookScheme:
+        """The signing scheme: the connector's, at the version the workflow pins (Standard Webhooks without one)."""
         if trigger.connector is None:
             return WebhookScheme.STANDARD
-        for entry in self.plugins.catalog():
-            if entry.spec.kind == CapabilityKind.CONNECTOR and entry.spec.name == trigger.connector:
-                declared = entry.spec.extra.get("webhook")
-                scheme = declared.get("scheme") if isinstance(declared, dict) else None
-                if isinstance(scheme, str):
-                    return WebhookScheme(scheme)
-                raise ConfigurationError(f"connector {trigger.connector!r} does not accept webhooks")
-        raise ConfigurationError(
-            f"connector {trigger.connector!r} is not installed; install its plugin to receive its webhooks"
-        )
+        return self.connectors.webhook_scheme(trigger.connector, saved.plugin_versions)
 
     async def _trigger(self, workflow_id: str, workspace_id: str | None, connector: str | None) -> Any:
         saved = await self.workflows.get(workflow_id, workspace_id=workspace_id)
@@ -157,7 +150,7 @@ class WebhookService:
             raise ConfigurationError(
                 f'workflow {saved.name!r} has no webhook trigger; add {{"type": "webhook"}} to its triggers'
             )
-        scheme = self._scheme(trigger)
+        scheme = self._scheme(trigger, saved)
         name = webhook_credential(saved.workflow_id)
         try:
             current = await self.credentials.get_value(workspace_id, name)
@@ -232,7 +225,7 @@ class WebhookService:
         except NotFound:
             raise NotFound("this subscription has no signing secret yet; create one first") from None
         secrets_ = list(stored.get("secrets", [])) if isinstance(stored, dict) else []
-        return _Subscription(saved.workflow_id, saved.version, self._scheme(trigger), secrets_, time.monotonic())
+        return _Subscription(saved.workflow_id, saved.version, self._scheme(trigger, saved), secrets_, time.monotonic())
 
     async def receive(
         self, workflow_id: str, headers: dict[str, str], body: bytes, *, connector: str | None = None

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from synthral.engine import state
 from synthral.engine.engine_nodes import HumanInputConfig
 from synthral.engine.loader import parse_workflow
-from synthral.engine.model import SignalTrigger, Workflow
+from synthral.engine.model import SignalTrigger, WebhookTrigger, Workflow
 from synthral.engine.registry import HUMAN_INPUT, Behaviour, builtin
 from synthral.engine.repository import SavedVersion, get_version, get_workflow_row, save_workflow
 from synthral.engine.runtime import Engine
@@ -24,6 +24,7 @@ from synthral.engine.validate import SpecCatalog, ValidationIssue, ensure_valid,
 from synthral.errors import ConfigurationError, InputInvalid, SynthralError, WorkflowInvalid
 from synthral.plugins.host import PluginHost
 from synthral.plugins.proxy import RemoteCapability
+from synthral.services.connectors import ConnectorCatalog
 from synthral.store.db import Database
 from synthral.store.tables import (
     EXECUTION,
@@ -106,6 +107,15 @@ class WorkflowService:
                 handle = self.plugins.resolve(node_type, node.version)
                 if isinstance(handle, RemoteCapability):
                     pins[node_type.split("/", 1)[0]] = handle.process.options.version
+        for trigger in workflow.triggers:
+            # A connector's webhooks are verified with the version of it the workflow was saved against.
+            connector = (
+                ConnectorCatalog(self.plugins).find(trigger.connector)
+                if isinstance(trigger, WebhookTrigger) and trigger.connector
+                else None
+            )
+            if connector is not None:
+                pins.setdefault(connector.plugin, connector.version)
         return pins
 
     def check(self, data: object, *, source: str = "the workflow") -> list[ValidationIssue]:
