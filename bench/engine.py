@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import os
 import signal
 import sqlite3
@@ -69,7 +68,7 @@ class Stack:
 
     def __init__(self, url: str, home: Path) -> None:
         self.database = Database(url)
-        self.plugins = PluginHost(dataclasses.replace(Settings.from_env(home), wheelhouse=home / "wheelhouse"))
+        self.plugins = PluginHost(Settings.load(home=home).replace(plugins={"wheelhouse": home / "wheelhouse"}))
         self.engine = Engine(self.database, self.plugins)
         self.service = WorkflowService(self.database, self.plugins, self.engine)
 

@@ -101,7 +101,7 @@ def noop_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, fixtur
 @pytest.fixture
 async def noop_host(noop_home: Path, wheelhouse: Path) -> AsyncIterator[PluginHost]:
     """A fresh host (fresh processes) on the shared home with noop installed."""
-    plugin_host = PluginHost(make_settings(noop_home, wheelhouse, plugin_cancel_grace=1.0))
+    plugin_host = PluginHost(make_settings(noop_home, wheelhouse, cancel_grace=1.0))
     yield plugin_host
     await plugin_host.close()
 

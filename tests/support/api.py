@@ -13,16 +13,11 @@ import httpx
 import uvicorn
 
 from synthral.api.app import assemble, create_app
-from synthral.api.limits import Limits
 from synthral.api.state import ServerState
-from synthral.engine.runtime import Engine
 from synthral.plugins.host import PluginHost
 from synthral.security.crypto import KeyRing, generate_key
 from synthral.security.passwords import Passwords
-from synthral.services.app import App, ai_services, secret_source, workflow_runner
-from synthral.services.plugins import PluginService
-from synthral.services.secrets import CredentialService
-from synthral.services.workflows import WorkflowService
+from synthral.services.app import build_app
 from synthral.store.db import Database
 from tests.support.settings import make_settings
 
@@ -76,18 +71,13 @@ async def serving(state: ServerState) -> AsyncIterator[str]:
 
 
 async def make_state(
-    database: Database, home: Path, wheelhouse: Path, *, local: bool = False, limits: Limits | None = None
+    database: Database, home: Path, wheelhouse: Path, *, local: bool = False, limits: dict[str, float] | None = None
 ) -> tuple[ServerState, PluginHost]:
-    settings = make_settings(home, wheelhouse)
+    """The server's services over ``database`` and a plugin home (``limits`` overrides some request limits)."""
+    settings = make_settings(home, wheelhouse).replace(engine={"lease_seconds": 5.0}, limits=limits or {})
     plugins = PluginHost(settings)
-    keyring = KeyRing.single(generate_key())
-    credentials = CredentialService(database, keyring)
-    ai = ai_services(database, plugins, settings)
-    engine = Engine(database, plugins, lease_seconds=5.0, secrets=secret_source(plugins, credentials), step_services=ai)
-    workflows = WorkflowService(database, plugins, engine)
-    ai.agents.workflows = workflow_runner(workflows)
-    host = App(settings, database, plugins, engine, workflows, PluginService(plugins), keyring, credentials, ai)
-    state = assemble(host, local=local, public_url="http://127.0.0.1:1", limits=limits, passwords=CHEAP_PASSWORDS)
+    host = build_app(settings, database, plugins, KeyRing.single(generate_key()))
+    state = assemble(host, local=local, public_url="http://127.0.0.1:1", passwords=CHEAP_PASSWORDS)
     return state, plugins
 
 

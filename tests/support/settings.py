@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from synthral.config import Settings
@@ -13,15 +12,15 @@ FIXTURES = Path(__file__).parent.parent / "fixtures" / "plugins"
 REPO = Path(__file__).parent.parent.parent
 
 
-def make_settings(home: Path, wheelhouse: Path, **overrides: object) -> Settings:
-    """Settings for a throwaway home with timeouts short enough for tests."""
-    base = Settings.from_env(home)
+def make_settings(home: Path, wheelhouse: Path, **plugins: object) -> Settings:
+    """Settings for a throwaway home with plugin timeouts short enough for tests (``plugins`` overrides them)."""
+    base = Settings.load(home=home)
     values: dict[str, object] = {
         "wheelhouse": wheelhouse,
-        "plugin_start_timeout": 20.0,
-        "plugin_call_timeout": 30.0,
-        "plugin_idle_timeout": 300.0,
-        "plugin_cancel_grace": 5.0,
-        **overrides,
+        "start_timeout": 20.0,
+        "call_timeout": 30.0,
+        "idle_timeout": 300.0,
+        "cancel_grace": 5.0,
+        **plugins,
     }
-    return dataclasses.replace(base, **values)  # type: ignore[arg-type]
+    return base.replace(plugins=values)

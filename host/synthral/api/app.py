@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
 
 from synthral.api.gate import Gate
 from synthral.api.ingress import Ingress
-from synthral.api.limits import Limits
 from synthral.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from synthral.api.routes import (
     admin,
@@ -33,16 +28,16 @@ from synthral.api.routes import (
 )
 from synthral.api.state import ServerState
 from synthral.api.web import install_web, web_root
-from synthral.config import Settings
 from synthral.security.passwords import Passwords
-from synthral.services.app import App, open_app
+from synthral.security.tokens import load_signing_key
+from synthral.services.app import App
 from synthral.services.connectors import ConnectorCatalog, ConnectorService
 from synthral.services.identity import IdentityService
 from synthral.services.oauth import OAuthService
 from synthral.services.oidc import OidcService, OidcSettings
 from synthral.services.webhooks import WebhookService
 
-__all__ = ["API_PREFIX", "assemble", "create_app", "open_server"]
+__all__ = ["API_PREFIX", "assemble", "close_server", "create_app"]
 
 API_PREFIX = "/api/v1"
 
@@ -81,29 +76,37 @@ def assemble(
     host: App,
     *,
     local: bool = False,
-    public_url: str,
-    limits: Limits | None = None,
+    public_url: str | None = None,
     passwords: Passwords | None = None,
 ) -> ServerState:
-    """The server's services over an open host (``passwords``: the argon2id cost, default if None).
+    """The server's services over an open host, as its settings configure them.
+
+    Args:
+        host: The open host (database, plugins, engine, services).
+        local: Desktop mode: no sign-in, loopback only.
+        public_url: The URL people and providers reach the server at; ``SYNTHRAL_PUBLIC_URL``
+            (``settings.server.public_url``) when None, else ``http://HOST:PORT``.
+        passwords: The argon2id cost (the default when None; tests pass a cheap one).
 
     Raises:
         ConfigurationError: The ``SYNTHRAL_OIDC_*`` variables configure single sign-on in part
             or wrongly.
     """
+    settings = host.settings
+    url = public_url or settings.server.public_url or f"http://{settings.server.host}:{settings.server.port}"
     identity = IdentityService(
         host.database,
-        signing_key=IdentityService.signing_key_from_env(host.settings.home),
+        signing_key=load_signing_key(settings.home, settings.security.jwt_secret),
         keyring=host.keyring,
         passwords=passwords,
     )
-    oidc_settings = OidcSettings.from_env()
+    oidc_settings = OidcSettings.configured(settings.server)
     oidc = None
     if oidc_settings is not None:
-        oidc = OidcService(identity, host.database, host.keyring, oidc_settings, public_url=public_url)
+        oidc = OidcService(identity, host.database, host.keyring, oidc_settings, public_url=url)
     host.code_service()
     catalog = ConnectorCatalog(host.plugins)
-    oauth = OAuthService(host.database, host.credentials, host.keyring, catalog.auth_spec, public_url=public_url)
+    oauth = OAuthService(host.database, host.credentials, host.keyring, catalog.auth_spec, public_url=url)
     return ServerState(
         app=host,
         identity=identity,
@@ -112,30 +115,16 @@ def assemble(
         connectors=ConnectorService(catalog, host.credentials, oauth, host.plugin_service),
         webhooks=WebhookService(host.workflows, host.credentials, catalog),
         local=local,
-        public_url=public_url.rstrip("/"),
-        limits=limits or Limits.from_env(),
+        public_url=url.rstrip("/"),
+        limits=settings.limits,
         oidc=oidc,
     )
 
 
-@asynccontextmanager
-async def open_server(
-    settings: Settings | None = None,
-    *,
-    local: bool = False,
-    public_url: str | None = None,
-    limits: Limits | None = None,
-) -> AsyncIterator[ServerState]:
-    """Open the host (database, plugins, engine) with the server's services; close them after."""
-    settings = settings or Settings.from_env()
-    url = public_url or os.environ.get("SYNTHRAL_PUBLIC_URL") or "http://127.0.0.1:8000"
-    async with open_app(settings) as host:
-        state = assemble(host, local=local, public_url=url, limits=limits)
-        try:
-            yield state
-        finally:
-            await state.oauth.close()
-            if state.mcp is not None:
-                await state.mcp.close()
-            if state.oidc is not None:
-                await state.oidc.close()
+async def close_server(state: ServerState) -> None:
+    """Close what :func:`assemble` and :func:`create_app` opened (the OAuth, MCP and OIDC clients)."""
+    await state.oauth.close()
+    if state.mcp is not None:
+        await state.mcp.close()
+    if state.oidc is not None:
+        await state.oidc.close()

@@ -13,8 +13,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from synthral.api.limits import Limits, RateLimiter, json_depth_exceeds, retry_after
+from synthral.api.limits import RateLimiter, json_depth_exceeds, retry_after
 from synthral.api.problems import problem
+from synthral.config import LimitSettings
 from synthral.errors import AuthenticationFailed, RateLimited
 from synthral.services.accounts import Principal
 
@@ -50,7 +51,7 @@ class Gate:
         *,
         authenticate: Authenticate,
         local: Callable[[], Awaitable[Principal]] | None,
-        limits: Limits,
+        limits: LimitSettings,
     ) -> None:
         self.app = app
         self.authenticate = authenticate

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import Request
 
-from synthral.api.limits import Limits
+from synthral.config import LimitSettings
 
 if TYPE_CHECKING:
     from synthral.api.routes.mcp import McpEndpoint
@@ -48,7 +48,7 @@ class ServerState:
     webhooks: WebhookService
     local: bool = False
     public_url: str = "http://127.0.0.1:8000"
-    limits: Limits = field(default_factory=Limits)
+    limits: LimitSettings = field(default_factory=LimitSettings)
     oidc: OidcService | None = None
     mcp: McpEndpoint | None = None
 

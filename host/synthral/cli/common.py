@@ -93,7 +93,7 @@ def with_service(action: Callable[[PluginService], Awaitable[T]]) -> Coroutine[o
     """Open a plugin host for the duration of ``action`` and close it (stopping plugin processes)."""
 
     async def go() -> T:
-        host = PluginHost(Settings.from_env())
+        host = PluginHost(Settings.load())
         try:
             return await action(PluginService(host))
         finally:

@@ -26,11 +26,12 @@ def expose(
     as_json: JsonOpt = False,
 ) -> None:
     """Expose a local workflow as an MCP tool (its manual trigger's input_schema is the tool's input)."""
+    from synthral.config import Settings
     from synthral.services.app import open_app
     from synthral.services.mcp_server import McpTools
 
     async def go() -> None:
-        async with open_app() as host:
+        async with open_app(Settings.load()) as host:
             tool = await McpTools(host.database, host.workflows).expose(
                 workflow, workspace_id=None, tool_name=name, description=description
             )
@@ -45,11 +46,12 @@ def expose(
 @app.command()
 def unexpose(name: Annotated[str, typer.Argument(help="The tool's name.")], as_json: JsonOpt = False) -> None:
     """Stop exposing a tool."""
+    from synthral.config import Settings
     from synthral.services.app import open_app
     from synthral.services.mcp_server import McpTools
 
     async def go() -> None:
-        async with open_app() as host:
+        async with open_app(Settings.load()) as host:
             await McpTools(host.database, host.workflows).unexpose(name, workspace_id=None)
         if not as_json:
             console.print(f"[green]removed[/] the MCP tool {name}")
@@ -60,11 +62,12 @@ def unexpose(name: Annotated[str, typer.Argument(help="The tool's name.")], as_j
 @app.command("tools")
 def list_tools(as_json: JsonOpt = False) -> None:
     """The local workflows exposed as MCP tools."""
+    from synthral.config import Settings
     from synthral.services.app import open_app
     from synthral.services.mcp_server import McpTools
 
     async def go() -> None:
-        async with open_app() as host:
+        async with open_app(Settings.load()) as host:
             tools = await McpTools(host.database, host.workflows).tools(workspace_id=None)
         if as_json:
             print_json(cast(JSONValue, tools))
@@ -83,6 +86,7 @@ def serve(
     from mcp.server.stdio import stdio_server
 
     from synthral import __version__
+    from synthral.config import Settings
     from synthral.engine.worker import Worker
     from synthral.services.app import open_app
     from synthral.services.mcp_server import McpAccess, McpTools, build_server
@@ -91,7 +95,7 @@ def serve(
     logging.getLogger().handlers[:] = [logging.StreamHandler()]  # stdout belongs to the protocol
 
     async def go() -> None:
-        async with open_app() as host:
+        async with open_app(Settings.load()) as host:
             access = McpAccess(None, Role.OWNER)
             server = build_server(McpTools(host.database, host.workflows), lambda ctx: access, version=__version__)
             running = None

@@ -223,7 +223,7 @@ async def _invoke(
         node_id=node.id,
         node_type=node_type,
         iteration=iteration,
-        policy=effective_policy(node.retry, ctx.workflow.settings.retry),
+        policy=effective_policy(node.retry, ctx.workflow.settings.retry, defaults=ctx.engine.settings),
         step_input=payload,
         call=call,
         durable_start=isinstance(handle, RemoteCapability),

@@ -21,10 +21,9 @@ PostgreSQL's autovacuum makes the space reusable on its own; only row counts are
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -54,12 +53,11 @@ from synthral.store.tables import (
 from synthral_sdk import BlobRef
 from synthral_sdk.blobs import BlobStore
 
-__all__ = ["BATCH", "DEFAULT_RETENTION_DAYS", "PruneReport", "prune", "retention_days"]
+__all__ = ["BATCH", "PruneReport", "prune"]
 
 
 BATCH: Final = 500
 """Runs (or fire rows, times ten) deleted per transaction."""
-DEFAULT_RETENTION_DAYS: Final = 30.0
 VACUUM_PAGES: Final = 2_000
 """Pages handed back per ``incremental_vacuum`` step (8 MB at 4 KB a page)."""
 
@@ -142,31 +140,10 @@ class PruneReport:
         return " ".join([text, *self.notes])
 
 
-def retention_days(environ: Mapping[str, str] | None = None) -> float:
-    """Days of history kept: ``WORKFLOW_HISTORY_RETENTION_DAYS``, default 30.
-
-    Raises:
-        ConfigurationError: The variable is not a number of days >= 0.
-    """
-    raw = (os.environ if environ is None else environ).get("WORKFLOW_HISTORY_RETENTION_DAYS")
-    if raw is None or not raw.strip():
-        return DEFAULT_RETENTION_DAYS
-    try:
-        days = float(raw)
-    except ValueError:
-        days = -1.0
-    if not days >= 0:  # also rejects NaN
-        raise ConfigurationError(
-            f"WORKFLOW_HISTORY_RETENTION_DAYS={raw!r} is not a number of days; set it to a number >= 0, e.g. 30",
-            details={"variable": "WORKFLOW_HISTORY_RETENTION_DAYS", "value": raw},
-        )
-    return days
-
-
 async def prune(
     database: Database,
     *,
-    older_than_days: float | None = None,
+    older_than_days: float,
     now: datetime | None = None,
     blobs: BlobStore | None = None,
     full_vacuum: bool = False,
@@ -175,8 +152,8 @@ async def prune(
 
     Args:
         database: The database to prune.
-        older_than_days: Keep runs that ended less than this many days ago (default:
-            :func:`retention_days`).
+        older_than_days: Keep runs that ended less than this many days ago
+            (``settings.engine.history_retention_days`` is the host's setting).
         now: The moment the cutoff is counted back from (default: the clock).
         blobs: Also delete the unreferenced blobs of this store that are older than the cutoff.
         full_vacuum: On a SQLite file without incremental auto-vacuum, rewrite the file once
@@ -187,9 +164,9 @@ async def prune(
         What was deleted and the space given back.
 
     Raises:
-        ConfigurationError: ``older_than_days`` (or the variable) is negative or not a number.
+        ConfigurationError: ``older_than_days`` is negative or not a number.
     """
-    days = retention_days() if older_than_days is None else older_than_days
+    days = older_than_days
     if not days >= 0:
         raise ConfigurationError(
             f"cannot keep {days} days of history; pass a number of days >= 0 (--days)", details={"days": days}

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from synthral.config import EngineSettings
 from synthral.engine import state
 from synthral.engine.activity import StepFailed, StepRecord
 from synthral.engine.checkpoint import RunGuard, SqlCheckpointSaver
@@ -70,12 +72,18 @@ class StepServices(Protocol):
 
 
 class EnvSecretResolver:
-    """Secrets from ``SYNTHRAL_SECRET_<NAME>`` environment variables (the local default).
+    """Secrets from ``SYNTHRAL_SECRET_<NAME>`` variables, as the settings read them (the local default).
 
     The server resolves from the workspace's encrypted credentials instead
     (``synthral.services.secrets.CredentialSecretResolver``), falling back to this one for
     workflows that belong to no workspace; a single-user machine needs nothing else.
+
+    Args:
+        secrets: ``settings.security.step_secrets``: secret name (lower-case) → value.
     """
+
+    def __init__(self, secrets: Mapping[str, SecretStr]) -> None:
+        self.secrets = secrets
 
     async def __call__(self, names: list[str], workspace_id: str | None = None) -> dict[str, str]:
         """The values of ``names`` (``workspace_id`` is ignored: the environment is the machine's).
@@ -86,14 +94,15 @@ class EnvSecretResolver:
         del workspace_id
         values = {}
         for name in names:
-            variable = "SYNTHRAL_SECRET_" + name.upper().replace("-", "_").replace(".", "_")
-            value = os.environ.get(variable)
+            key = name.lower().replace("-", "_").replace(".", "_")
+            value = self.secrets.get(key)
             if value is None:
+                variable = "SYNTHRAL_SECRET_" + key.upper()
                 raise ConfigurationError(
                     f"secret {name!r} is not set; export {variable}=... before starting the worker",
                     details={"secret": name},
                 )
-            values[name] = value
+            values[name] = value.get_secret_value()
         return values
 
 
@@ -235,9 +244,9 @@ class Engine:
     Args:
         database: Where executions, steps and checkpoints live.
         plugins: The plugin host capabilities are resolved from.
+        settings: The engine's settings: lease, retry defaults, concurrency.
         worker_id: This process's worker id (default: host name, pid and a random suffix).
-        lease_seconds: How long a claim lasts without a write or a heartbeat.
-        secrets: Resolves the secrets granted to a step.
+        secrets: Resolves the secrets granted to a step (none are, by default).
         step_services: What steps may ask of the host (LLM, agents, live events); none when None.
     """
 
@@ -246,8 +255,8 @@ class Engine:
         database: Database,
         plugins: PluginHost,
         *,
+        settings: EngineSettings | None = None,
         worker_id: str | None = None,
-        lease_seconds: float = 30.0,
         secrets: SecretResolver | None = None,
         step_services: StepServices | None = None,
     ) -> None:
@@ -255,9 +264,10 @@ class Engine:
         self.step_services = step_services
         self.plugins = plugins
         self.blobs = plugins.blobs
+        self.settings = settings or EngineSettings()
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.lease_seconds = lease_seconds
-        self.secrets: SecretResolver = secrets or EnvSecretResolver()
+        self.lease_seconds = self.settings.lease_seconds
+        self.secrets: SecretResolver = secrets or EnvSecretResolver({})
         self.saver = SqlCheckpointSaver(database)
         self.graphs: dict[tuple[str, int], Any] = {}
         self.versions: dict[tuple[str, int], Any] = {}

@@ -135,7 +135,7 @@ class Scheduler:
         misfire_grace: Seconds a slot may be late and still count as on time.
         on_fire: Called after a transaction that queued runs commits (e.g. ``Engine.notify``).
         prune_every: Seconds between history prunes in :meth:`run` (None: never prune).
-        prune_days: The prunes' retention in days (None: ``WORKFLOW_HISTORY_RETENTION_DAYS``).
+        prune_days: The prunes' retention in days (``settings.engine.history_retention_days``).
         blobs: The blob store whose unreferenced blobs the prunes delete (None: keep blobs).
         max_slots: Slots one tick looks at per schedule; a longer backlog continues at once.
     """
@@ -148,7 +148,7 @@ class Scheduler:
         misfire_grace: float = 60.0,
         on_fire: Callable[[], None] | None = None,
         prune_every: float | None = None,
-        prune_days: float | None = None,
+        prune_days: float = 30.0,
         blobs: BlobStore | None = None,
         max_slots: int = MAX_SLOTS_PER_TICK,
     ) -> None:

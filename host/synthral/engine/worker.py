@@ -240,14 +240,23 @@ class Worker:
         engine: The engine to run them on.
         concurrency: Executions run at the same time (``WORKFLOW_WORKER_CONCURRENCY``).
         poll_interval: Seconds between looks at the queue when nothing woke the worker.
+        on_run_end: Called with the execution id and the status it reached each time one of
+            this worker's runs returns (it ended, waits or paused).
     """
 
-    def __init__(self, engine: Engine, *, concurrency: int = 10, poll_interval: float = 0.5) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        concurrency: int = 10,
+        poll_interval: float = 0.5,
+        on_run_end: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.engine = engine
         self.concurrency = concurrency
         self.poll_interval = poll_interval
+        self.on_run_end = on_run_end
         self.running: dict[str, asyncio.Task[str]] = {}
-        self.finished: dict[str, str] = {}
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -279,7 +288,8 @@ class Worker:
     def _done(self, execution_id: str, task: asyncio.Task[str]) -> None:
         self.running.pop(execution_id, None)
         if not task.cancelled() and task.exception() is None:
-            self.finished[execution_id] = task.result()
+            if self.on_run_end is not None:
+                self.on_run_end(execution_id, task.result())
         elif not task.cancelled():
             log.error("execution %s: worker task crashed", execution_id, exc_info=task.exception())
         self.engine.notify()

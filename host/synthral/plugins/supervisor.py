@@ -39,7 +39,7 @@ __all__ = ["PluginProcess", "ProcessOptions", "ProcessState"]
 
 log = logging.getLogger("synthral.plugins")
 
-_PASSED_ENV: Final = ("PATH", "LANG", "TZ", "HOME", "TMPDIR", "SYNTHRAL_RUNNER_THREADS")
+_PASSED_ENV: Final = ("PATH", "LANG", "TZ", "HOME", "TMPDIR")
 _BACKOFF_MAX: Final = 30.0
 
 

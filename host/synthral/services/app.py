@@ -1,8 +1,7 @@
-"""Everything a host process needs, opened once: database, plugin host, engine, services."""
+"""Everything a host process needs, opened once from its settings: database, plugin host, engine, services."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,13 +19,13 @@ from synthral.services.ai import AIServices
 from synthral.services.code import CodeService
 from synthral.services.llm import LLMService, PriceTable
 from synthral.services.plugins import PluginService
-from synthral.services.secret_stores import credentials_from_env, secret_resolver_from_env
+from synthral.services.secret_stores import configured_secret_resolver, store_credentials
 from synthral.services.secrets import CredentialSecretResolver, CredentialService
 from synthral.services.step_events import StepEvents
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
 
-__all__ = ["STORE_LOGIN_CREDENTIAL", "App", "ai_services", "open_app", "secret_source", "workflow_runner"]
+__all__ = ["STORE_LOGIN_CREDENTIAL", "App", "ai_services", "build_app", "open_app", "secret_source", "workflow_runner"]
 
 STORE_LOGIN_CREDENTIAL = "secret-store"
 """The workspace credential holding an external secret store's login fields (e.g. client_id, client_secret)."""
@@ -57,11 +56,12 @@ class App:
         return self.code
 
 
-def secret_source(plugins: PluginHost, credentials: CredentialService) -> SecretResolver:
+def secret_source(settings: Settings, plugins: PluginHost, credentials: CredentialService) -> SecretResolver:
     """Where steps' secrets come from: ``SYNTHRAL_SECRET_STORE``'s plugin, else the encrypted credentials.
 
     Workflows outside any workspace (the local CLI) also read ``SYNTHRAL_SECRET_<NAME>``.
     """
+    from_environment = store_credentials(settings.security)
 
     async def store_login(workspace_id: str | None) -> dict[str, str]:
         if workspace_id is not None:
@@ -72,12 +72,30 @@ def secret_source(plugins: PluginHost, credentials: CredentialService) -> Secret
             else:
                 if isinstance(value, dict):
                     return {str(k): str(v) for k, v in value.items()}
-        return await credentials_from_env(workspace_id)
+        return await from_environment(workspace_id)
 
-    external = secret_resolver_from_env(plugins, store_login)
+    external = configured_secret_resolver(plugins, store_login, settings.security)
     if external is not None:
         return external
-    return CredentialSecretResolver(credentials, fallback=EnvSecretResolver())
+    return CredentialSecretResolver(credentials, fallback=EnvSecretResolver(settings.security.step_secrets))
+
+
+def build_app(settings: Settings, database: Database, plugins: PluginHost, keyring: KeyRing) -> App:
+    """The services over an open database and plugin host (close ``app.ai`` after)."""
+    credentials = CredentialService(database, keyring)
+    ai = ai_services(database, plugins, settings)
+    engine = Engine(
+        database,
+        plugins,
+        settings=settings.engine,
+        secrets=secret_source(settings, plugins, credentials),
+        step_services=ai,
+    )
+    workflows = WorkflowService(database, plugins, engine)
+    ai.agents.workflows = workflow_runner(workflows)
+    app = App(settings, database, plugins, engine, workflows, PluginService(plugins), keyring, credentials, ai)
+    app.code_service()
+    return app
 
 
 def ai_services(database: Database, plugins: PluginHost, settings: Settings) -> AIServices:
@@ -107,36 +125,20 @@ def workflow_runner(workflows: WorkflowService) -> WorkflowRunner:
 
 
 @asynccontextmanager
-async def open_app(settings: Settings | None = None) -> AsyncIterator[App]:
+async def open_app(settings: Settings) -> AsyncIterator[App]:
     """Open the database (migrating it), the plugin host and the engine; close them after."""
-    settings = settings or Settings.from_env()
-    keyring = KeyRing.from_env(settings.home)
+    keyring = KeyRing.configured(settings.home, settings.security)
     database = Database.from_settings(settings)
-    await database.migrate()
-    plugins = PluginHost(settings)
-    credentials = CredentialService(database, keyring)
-    lease = float(os.environ.get("WORKFLOW_LEASE_SECONDS", "30"))
-    ai = ai_services(database, plugins, settings)
     try:
-        engine = Engine(
-            database, plugins, lease_seconds=lease, secrets=secret_source(plugins, credentials), step_services=ai
-        )
-        workflows = WorkflowService(database, plugins, engine)
-        ai.agents.workflows = workflow_runner(workflows)
-        app = App(
-            settings,
-            database,
-            plugins,
-            engine,
-            workflows,
-            PluginService(plugins),
-            keyring,
-            credentials,
-            ai,
-        )
-        app.code_service()
-        yield app
+        await database.migrate()
+        plugins = PluginHost(settings)
+        try:
+            app = build_app(settings, database, plugins, keyring)
+            try:
+                yield app
+            finally:
+                await app.ai.close()
+        finally:
+            await plugins.close()
     finally:
-        await ai.close()
-        await plugins.close()
         await database.close()

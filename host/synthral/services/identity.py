@@ -16,9 +16,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from collections.abc import Mapping
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, Final
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
@@ -44,7 +42,6 @@ from synthral.security.tokens import (
     api_key_prefix,
     hash_token,
     is_api_key,
-    load_signing_key,
     new_api_key,
     new_opaque_token,
 )
@@ -107,7 +104,7 @@ class IdentityService:
 
     Args:
         database: The database holding accounts, workspaces and tokens.
-        signing_key: The access token signing key (see :meth:`signing_key_from_env`).
+        signing_key: The access token signing key (``synthral.security.tokens.load_signing_key``).
         keyring: Seals TOTP seeds at rest.
         access_ttl: How long an access token is valid.
         refresh_ttl: How long a refresh token is valid; every refresh issues a new one.
@@ -142,18 +139,6 @@ class IdentityService:
         self.refresh_ttl = refresh_ttl
         self.max_failed_logins = max_failed_logins
         self.lockout = lockout
-
-    @staticmethod
-    def signing_key_from_env(home: Path, environ: Mapping[str, str] | None = None) -> bytes:
-        """The access token signing key: ``SYNTHRAL_JWT_SECRET``, else the file ``<home>/jwt.key``.
-
-        Without the variable, the file is created (mode 0600, 64 random bytes) when missing,
-        so a first start needs no setup. Every server of one deployment needs the same key.
-
-        Raises:
-            ConfigurationError: The variable or the file holds fewer than 32 bytes.
-        """
-        return load_signing_key(home, environ)
 
     # -- accounts and workspaces ---------------------------------------------------------
 

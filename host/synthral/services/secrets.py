@@ -20,7 +20,7 @@ import orjson
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Connection, Row
 
-from synthral.engine.runtime import EnvSecretResolver, SecretResolver
+from synthral.engine.runtime import SecretResolver
 from synthral.errors import ConfigurationError, DecryptionFailed, InputInvalid, NotFound, SecretKeyMissing
 from synthral.security.crypto import KeyRing, Sealed
 from synthral.security.redact import MIN_SECRET_LENGTH, strings_in
@@ -454,17 +454,17 @@ class CredentialService:
 class CredentialSecretResolver:
     """Resolves a step's secrets from its workflow's workspace credentials.
 
-    A workflow without a workspace (local mode) gets its secrets from ``fallback``, by
-    default ``SYNTHRAL_SECRET_<NAME>`` environment variables.
+    A workflow without a workspace (local mode) gets its secrets from ``fallback``, usually
+    an ``EnvSecretResolver`` over ``SYNTHRAL_SECRET_<NAME>`` variables.
 
     Args:
         credentials: The credential store.
         fallback: For workflows that belong to no workspace.
     """
 
-    def __init__(self, credentials: CredentialService, fallback: SecretResolver | None = None) -> None:
+    def __init__(self, credentials: CredentialService, fallback: SecretResolver) -> None:
         self.credentials = credentials
-        self.fallback: SecretResolver = fallback if fallback is not None else EnvSecretResolver()
+        self.fallback = fallback
 
     async def __call__(self, names: builtins.list[str], workspace_id: str | None) -> dict[str, str]:
         """The values of ``names`` for a step of a workflow in ``workspace_id`` (None: local mode).

@@ -70,11 +70,11 @@ class ExecutionView:
 
 
 def _row(row: Any) -> dict[str, Any]:
-    data = dict(row._mapping)  # noqa: SLF001 -- SQLAlchemy's documented row-as-mapping accessor
-    for key, value in data.items():
-        if isinstance(value, datetime):
-            data[key] = value.isoformat()
-    return data
+    """A row as plain JSON-ready values: str keys (SQLAlchemy's are a str subclass), ISO times."""
+    return {
+        str(key): value.isoformat() if isinstance(value, datetime) else value
+        for key, value in row._mapping.items()  # noqa: SLF001 -- SQLAlchemy's documented row-as-mapping accessor
+    }
 
 
 class WorkflowService:

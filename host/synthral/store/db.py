@@ -9,7 +9,6 @@ of failing on a lock upgrade. PostgreSQL runs through asyncpg.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
@@ -38,8 +37,8 @@ MIGRATIONS: Final = Path(__file__).parent / "migrations"
 
 
 def database_url(settings: Settings) -> str:
-    """``$SYNTHRAL_DATABASE_URL``, else the embedded SQLite file ``$SYNTHRAL_HOME/synthral.db``."""
-    url = os.environ.get("SYNTHRAL_DATABASE_URL")
+    """``SYNTHRAL_DATABASE_URL`` (``settings.engine.database_url``), else the SQLite file ``<home>/synthral.db``."""
+    url = settings.engine.database_url
     if url:
         if url.startswith("postgresql://") or url.startswith("postgres://"):
             url = "postgresql+asyncpg://" + url.split("://", 1)[1]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from synthral.config import EngineSettings
 from synthral.engine.runtime import Engine
 from synthral.engine.worker import Worker
 from synthral.plugins.host import PluginHost
@@ -21,7 +22,7 @@ from tests.support.settings import make_settings
 @pytest.fixture
 async def harness(database: Database, noop_home: Path, wheelhouse: Path) -> AsyncIterator[Harness]:
     plugins = PluginHost(make_settings(noop_home, wheelhouse))
-    engine = Engine(database, plugins, lease_seconds=5.0)
+    engine = Engine(database, plugins, settings=EngineSettings(lease_seconds=5.0))
     worker = Worker(engine, concurrency=8, poll_interval=0.1)
     task = asyncio.create_task(worker.run())
     yield Harness(WorkflowService(database, plugins, engine), engine, worker, database)

@@ -13,9 +13,10 @@ import orjson
 import pytest
 from sqlalchemy import func, insert, select
 
+from synthral.config import Settings
 from synthral.engine.model import Workflow
 from synthral.engine.repository import save_workflow
-from synthral.engine.retention import BATCH, prune, retention_days
+from synthral.engine.retention import BATCH, prune
 from synthral.engine.schedules import SCHEDULE, as_utc
 from synthral.errors import ConfigurationError
 from synthral.store.db import Database
@@ -180,29 +181,26 @@ async def test_old_finished_runs_go_with_their_history_and_dependencies_keep_run
     assert (await prune(database, older_than_days=30, now=NOW)).executions == 0
 
 
-async def test_the_retention_comes_from_the_environment(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_retention_comes_from_the_settings(database: Database) -> None:
     wf = await new_workflow(database)
     await add_runs(
         database,
         run_rows(wf, "twenty-days", ExecutionStatus.COMPLETED, NOW - timedelta(days=20)),
         run_rows(wf, "five-days", ExecutionStatus.COMPLETED, RECENT),
     )
-    monkeypatch.setenv("WORKFLOW_HISTORY_RETENTION_DAYS", "10")
-    assert (await prune(database, now=NOW)).executions == 1
+    days = Settings.load({"WORKFLOW_HISTORY_RETENTION_DAYS": "10"}).engine.history_retention_days
+    assert (await prune(database, older_than_days=days, now=NOW)).executions == 1
     assert await remaining_runs(database) == {"five-days"}
-    monkeypatch.setenv("WORKFLOW_HISTORY_RETENTION_DAYS", "a month")
-    with pytest.raises(ConfigurationError, match="WORKFLOW_HISTORY_RETENTION_DAYS='a month'"):
-        await prune(database, now=NOW)
     with pytest.raises(ConfigurationError, match="--days"):
         await prune(database, older_than_days=-1, now=NOW)
 
 
-def test_retention_days_defaults_to_thirty() -> None:
-    assert retention_days({}) == 30
-    assert retention_days({"WORKFLOW_HISTORY_RETENTION_DAYS": "7.5"}) == 7.5
-    for bad in ("-1", "nan", "soon"):
-        with pytest.raises(ConfigurationError, match="set it to a number >= 0"):
-            retention_days({"WORKFLOW_HISTORY_RETENTION_DAYS": bad})
+def test_the_retention_setting_defaults_to_thirty_days_and_refuses_what_is_not_a_number() -> None:
+    assert Settings.load({}).engine.history_retention_days == 30
+    assert Settings.load({"WORKFLOW_HISTORY_RETENTION_DAYS": "7.5"}).engine.history_retention_days == 7.5
+    for bad in ("-1", "nan", "a month"):
+        with pytest.raises(ConfigurationError, match=f"WORKFLOW_HISTORY_RETENTION_DAYS='{bad}'"):
+            Settings.load({"WORKFLOW_HISTORY_RETENTION_DAYS": bad})
 
 
 async def test_old_fire_records_go_recent_ones_stay(database: Database) -> None:

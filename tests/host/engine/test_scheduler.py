@@ -17,7 +17,7 @@ import orjson
 import pytest
 from sqlalchemy import func, select, update
 
-from synthral.config import Settings
+from synthral.config import EngineSettings, Settings
 from synthral.engine.model import Workflow
 from synthral.engine.repository import save_workflow
 from synthral.engine.runtime import Engine
@@ -272,7 +272,7 @@ async def test_inactive_workflows_and_removed_triggers_do_not_fire(database: Dat
 
 async def test_a_fired_run_is_executed_by_a_worker_woken_by_on_fire(database: Database, settings: Settings) -> None:
     plugins = PluginHost(settings)
-    engine = Engine(database, plugins, lease_seconds=5.0)
+    engine = Engine(database, plugins, settings=EngineSettings(lease_seconds=5.0))
     worker = Worker(engine, concurrency=2, poll_interval=30.0)  # only a notify wakes it in time
     task = asyncio.create_task(worker.run())
     try:

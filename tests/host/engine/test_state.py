@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from synthral.config import EngineSettings
 from synthral.engine import state
 from synthral.engine.model import Workflow
 from synthral.engine.runtime import Engine
@@ -48,7 +49,7 @@ def waiting_loop(max_steps: int) -> dict[str, Any]:
 @contextlib.asynccontextmanager
 async def running_worker(database: Database, plugins: PluginHost) -> AsyncIterator[Engine]:
     """A fresh engine (nothing in memory from before) with a worker, stopped on exit: a restart."""
-    engine = Engine(database, plugins, lease_seconds=5.0)
+    engine = Engine(database, plugins, settings=EngineSettings(lease_seconds=5.0))
     worker = Worker(engine, concurrency=2, poll_interval=0.05)
     task = asyncio.create_task(worker.run())
     try:

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select, update
 
+from synthral.config import Settings
 from synthral.errors import (
     AuthenticationFailed,
     ConfigurationError,
@@ -24,7 +25,7 @@ from synthral.errors import (
 )
 from synthral.security.crypto import KeyRing, generate_key
 from synthral.security.passwords import Passwords
-from synthral.security.tokens import AccessTokens
+from synthral.security.tokens import AccessTokens, load_signing_key
 from synthral.security.totp import decode_secret, hotp, time_step
 from synthral.services.accounts import ApiKey, Principal, TokenPair, User
 from synthral.services.identity import IdentityService
@@ -115,8 +116,9 @@ def test_a_short_signing_key_is_refused(database: Database) -> None:
 
 
 def test_the_signing_key_comes_from_the_environment_or_the_key_file(tmp_path: Path) -> None:
-    assert IdentityService.signing_key_from_env(tmp_path, {"SYNTHRAL_JWT_SECRET": "v" * 32}) == b"v" * 32
-    made = IdentityService.signing_key_from_env(tmp_path, {})
+    configured = Settings.load({"SYNTHRAL_JWT_SECRET": "v" * 32}).security.jwt_secret
+    assert load_signing_key(tmp_path, configured) == b"v" * 32
+    made = load_signing_key(tmp_path, Settings.load({}).security.jwt_secret)
     assert (tmp_path / "jwt.key").read_bytes() == made and len(made) == 64
 
 

@@ -17,13 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import make_url
 
+from synthral.config import EngineSettings, Settings
 from synthral.engine import state
 from synthral.engine.model import Workflow
 from synthral.engine.repository import save_workflow
-from synthral.engine.runtime import Engine
+from synthral.engine.runtime import Engine, EnvSecretResolver
 from synthral.engine.worker import Worker
 from synthral.errors import ConfigurationError, DecryptionFailed, InputInvalid, NotFound, SecretKeyMissing
 from synthral.plugins.host import PluginHost
@@ -434,6 +436,7 @@ class Rig:
     database: Database
     engine: Engine
     service: WorkflowService
+    local_secrets: dict[str, SecretStr]
 
     async def start(self, data: dict[str, Any], workspace_id: str | None) -> str:
         workflow = Workflow.model_validate(data)
@@ -477,11 +480,14 @@ def keys() -> Keys:
 async def rig(database: Database, probe_home: Path, wheelhouse: Path, keys: Keys) -> AsyncIterator[Rig]:
     plugins = PluginHost(make_settings(probe_home, wheelhouse))
     # The operator has deployed the new key as primary, the old one kept to open what it sealed.
-    resolver = CredentialSecretResolver(CredentialService(database, ring(keys.new, keys.old)))
-    engine = Engine(database, plugins, lease_seconds=5.0, secrets=resolver)
+    local_secrets: dict[str, SecretStr] = {}  # what SYNTHRAL_SECRET_<NAME> variables set, for local workflows
+    resolver = CredentialSecretResolver(
+        CredentialService(database, ring(keys.new, keys.old)), fallback=EnvSecretResolver(local_secrets)
+    )
+    engine = Engine(database, plugins, settings=EngineSettings(lease_seconds=5.0), secrets=resolver)
     worker = Worker(engine, concurrency=4, poll_interval=0.1)
     task = asyncio.create_task(worker.run())
-    yield Rig(database, engine, WorkflowService(database, plugins, engine))
+    yield Rig(database, engine, WorkflowService(database, plugins, engine), local_secrets)
     worker.stop()
     with contextlib.suppress(asyncio.CancelledError):
         await task
@@ -560,10 +566,8 @@ async def test_a_secret_quoted_in_an_error_is_masked_in_steps_logs_and_the_run(
 
 
 @pytest.mark.slow
-async def test_a_missing_secret_fails_the_step_naming_it(
-    rig: Rig, workspace: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SYNTHRAL_SECRET_ABSENT", a_secret())  # a workspace never falls back to the environment
+async def test_a_missing_secret_fails_the_step_naming_it(rig: Rig, workspace: str) -> None:
+    rig.local_secrets["absent"] = SecretStr(a_secret())  # a workspace never falls back to the environment
     workflow = chain(
         "missing", {"id": "use", "type": "probe/reveal", "input": {"secret": "absent"}, "secrets": ["absent"]}
     )
@@ -579,11 +583,9 @@ async def test_a_missing_secret_fails_the_step_naming_it(
 
 
 @pytest.mark.slow
-async def test_a_workflow_outside_every_workspace_reads_the_environment(
-    rig: Rig, database: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_workflow_outside_every_workspace_reads_the_environment(rig: Rig, database: Database) -> None:
     token = a_secret()
-    monkeypatch.setenv("SYNTHRAL_SECRET_LOCAL_TOKEN", token)
+    rig.local_secrets.update(Settings.load({"SYNTHRAL_SECRET_LOCAL_TOKEN": token}).security.step_secrets)
     workflow = chain(
         "local", {"id": "use", "type": "probe/reveal", "input": {"secret": "local-token"}, "secrets": ["local-token"]}
     )
