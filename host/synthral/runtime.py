@@ -28,17 +28,20 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Self
 
 from synthral.config import Settings
-from synthral.engine.scheduler import Scheduler
-from synthral.engine.worker import Worker
 from synthral.errors import ConfigurationError
 from synthral.security.urls import is_loopback
 from synthral.services.app import App, open_app
+from synthral.store.db import database_file, database_location, database_url
+from synthral.store.outage import Outage, unavailable
 from synthral.store.tables import ExecutionStatus, utcnow
 
 if TYPE_CHECKING:
     import uvicorn
 
     from synthral.api.state import ServerState
+    from synthral.engine.polling import TriggerPoller
+    from synthral.engine.scheduler import Scheduler
+    from synthral.engine.worker import Worker
     from synthral.security.passwords import Passwords
     from synthral.services.workflows import ExecutionView
 
@@ -58,7 +61,8 @@ class HostRuntime:
     Args:
         settings: The process's settings, loaded once.
         worker: Claim and run executions here.
-        scheduler: Fire cron schedules (and prune history every ``prune_every`` seconds) here.
+        scheduler: Fire cron schedules, poll polling triggers (and prune history every
+            ``prune_every`` seconds) here.
         api: Serve the HTTP API on ``settings.server.host``/``port`` (port 0: a free one).
         local: Desktop mode for the API: no sign-in, loopback only.
         concurrency: Runs the worker runs at once (``settings.engine.worker_concurrency``).
@@ -67,6 +71,9 @@ class HostRuntime:
         misfire_grace: Seconds a cron slot may be late and still count as on time.
         prune_every: Seconds between history prunes by the scheduler; None never prunes.
         passwords: The API's password hashing cost (the default when None).
+        wait_for_database: At start, wait (backing off, logged once) for a database that is
+            unavailable instead of failing: long-running processes started during an outage
+            come up when it ends.
 
     Attributes:
         app: The host's services (database, plugins, engine, workflows, credentials).
@@ -88,6 +95,7 @@ class HostRuntime:
         misfire_grace: float = 60.0,
         prune_every: float | None = None,
         passwords: Passwords | None = None,
+        wait_for_database: bool = False,
     ) -> None:
         if local and api and not is_loopback(settings.server.host):
             raise ConfigurationError(
@@ -105,9 +113,11 @@ class HostRuntime:
         self.misfire_grace = misfire_grace
         self.prune_every = prune_every
         self.passwords = passwords
+        self.wait_for_database = wait_for_database
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.worker: Worker | None = None
         self.scheduler: Scheduler | None = None
+        self.poller: TriggerPoller | None = None
         self.server: ServerState | None = None
         self.url: str | None = None
         self._app: App | None = None
@@ -127,7 +137,7 @@ class HostRuntime:
     async def start(self) -> None:
         """Open the services, then start the worker, the scheduler and the API that were asked for."""
         try:
-            self._app = await self._stack.enter_async_context(open_app(self.settings))
+            self._app = await self._open()
             if self.want_api:
                 await self._start_api()
             if self.want_worker:
@@ -138,13 +148,38 @@ class HostRuntime:
             await self.stop()
             raise
 
+    async def _open(self) -> App:
+        outage = Outage(log, f"{self.name} starting")
+        while True:
+            try:
+                app = await self._stack.enter_async_context(open_app(self.settings))
+            except Exception as exc:
+                url = database_url(self.settings)
+                trouble = unavailable(exc, database_location(url), path=database_file(url))
+                if trouble is None:
+                    raise
+                if not self.wait_for_database:
+                    raise trouble from exc
+                await asyncio.sleep(outage.failed(trouble))
+                continue
+            outage.recovered()  # migrating wrote
+            return app
+
+    # The parts are imported when they start: a process imports only what it runs (the graph
+    # compiler and LangGraph's runtime take seconds to import on a small machine).
+
     def _start_worker(self) -> None:
+        from synthral.engine.worker import Worker  # noqa: PLC0415
+
         self.worker = Worker(
             self.app.engine, concurrency=self.concurrency, poll_interval=self.poll_interval, on_run_end=self._ended
         )
         self._tasks.append(asyncio.create_task(self.worker.run(), name="synthral-worker"))
 
     def _start_scheduler(self) -> None:
+        from synthral.engine.polling import TriggerPoller  # noqa: PLC0415
+        from synthral.engine.scheduler import Scheduler  # noqa: PLC0415
+
         self.scheduler = Scheduler(
             self.app.database,
             scheduler_id=self.name,
@@ -153,9 +188,13 @@ class HostRuntime:
             prune_every=self.prune_every,
             prune_days=self.settings.engine.history_retention_days,
             blobs=self.app.plugins.blobs,
+            outage=self.app.engine.outage,
         )
         task = self.scheduler.run(self._stop_scheduler, self.scheduler_interval)
         self._tasks.append(asyncio.create_task(task, name="synthral-scheduler"))
+        self.poller = TriggerPoller(self.app.engine, poller_id=self.name, on_start=self.app.engine.notify)
+        polling = self.poller.run(self._stop_scheduler, self.scheduler_interval)
+        self._tasks.append(asyncio.create_task(polling, name="synthral-trigger-poller"))
 
     async def _start_api(self) -> None:
         # The API's stack (FastAPI, uvicorn) is imported only by processes that serve it.

@@ -32,6 +32,7 @@ from synthral.security.passwords import Passwords
 from synthral.security.tokens import load_signing_key
 from synthral.services.app import App
 from synthral.services.connectors import ConnectorCatalog, ConnectorService
+from synthral.services.events import EventHub
 from synthral.services.identity import IdentityService
 from synthral.services.oauth import OAuthService
 from synthral.services.oidc import OidcService, OidcSettings
@@ -114,6 +115,7 @@ def assemble(
         oauth=oauth,
         connectors=ConnectorService(catalog, host.credentials, oauth, host.plugin_service),
         webhooks=WebhookService(host.workflows, host.credentials, catalog),
+        events=EventHub(host.database, outage=host.engine.outage),
         local=local,
         public_url=url.rstrip("/"),
         limits=settings.limits,
@@ -122,7 +124,8 @@ def assemble(
 
 
 async def close_server(state: ServerState) -> None:
-    """Close what :func:`assemble` and :func:`create_app` opened (the OAuth, MCP and OIDC clients)."""
+    """Close what :func:`assemble` and :func:`create_app` opened (the event loop, the OAuth, MCP and OIDC clients)."""
+    await state.events.close()
     await state.oauth.close()
     if state.mcp is not None:
         await state.mcp.close()

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from synthral.api.routes.mcp import McpEndpoint
     from synthral.services.app import App
     from synthral.services.connectors import ConnectorService
+    from synthral.services.events import EventHub
     from synthral.services.identity import IdentityService
     from synthral.services.oauth import OAuthService
     from synthral.services.oidc import OidcService
@@ -32,6 +33,7 @@ class ServerState:
         credentials: The workspace's encrypted credentials.
         oauth: OAuth flows of connectors.
         connectors: Connectors by slug (one rule), their actions' secrets and calls.
+        events: The one loop that reads live execution events for every WebSocket.
         webhooks: Webhook subscriptions and deliveries.
         local: Desktop mode: no sign-in, bound to 127.0.0.1 only.
         public_url: The URL people and providers reach the server at (OAuth redirects).
@@ -45,6 +47,7 @@ class ServerState:
     credentials: CredentialService
     oauth: OAuthService
     connectors: ConnectorService
+    events: EventHub
     webhooks: WebhookService
     local: bool = False
     public_url: str = "http://127.0.0.1:8000"

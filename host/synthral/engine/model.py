@@ -23,6 +23,7 @@ __all__ = [
     "Edge",
     "ManualTrigger",
     "Node",
+    "PollTrigger",
     "Position",
     "RetryPolicy",
     "SignalTrigger",
@@ -163,7 +164,26 @@ class SignalTrigger(_Strict):
     signal: str = Field(description="The signal name that starts a run.")
 
 
-Trigger = Annotated[ManualTrigger | CronTrigger | WebhookTrigger | SignalTrigger, Field(discriminator="type")]
+class PollTrigger(_Strict):
+    """Started by each new event a plugin's trigger finds when the host polls it."""
+
+    type: Literal["poll"] = "poll"
+    trigger: str = Field(description="The trigger capability, 'plugin/capability', e.g. 'rss/feed'.")
+    config: dict[str, JsonValue] = Field(default_factory=dict, description="That trigger's config.")
+    interval: float = Field(default=300.0, ge=1, le=7 * 24 * 3600, description="Seconds between polls.")
+    secrets: list[str] = Field(default_factory=list, description="Credentials granted to each poll, by name.")
+
+    @field_validator("trigger")
+    @classmethod
+    def _check_trigger(cls, value: str) -> str:
+        if not NODE_TYPE.fullmatch(value):
+            raise ValueError(f"trigger {value!r} must look like 'plugin/capability', e.g. 'rss/feed'")
+        return value
+
+
+Trigger = Annotated[
+    ManualTrigger | CronTrigger | WebhookTrigger | SignalTrigger | PollTrigger, Field(discriminator="type")
+]
 
 
 class WorkflowSettings(_Strict):

@@ -29,6 +29,7 @@ from synthral.errors import ConfigurationError, NonRetryableError, SynthralError
 from synthral.plugins.host import PluginHost
 from synthral.security.redact import Redactor
 from synthral.store.db import Database
+from synthral.store.outage import Outage
 from synthral.store.tables import STEP, StepStatus, utcnow
 from synthral_sdk import HostServices
 from synthral_sdk.context import EventSink
@@ -272,6 +273,8 @@ class Engine:
         self.graphs: dict[tuple[str, int], Any] = {}
         self.versions: dict[tuple[str, int], Any] = {}
         self.wakeup = asyncio.Event()
+        self.outage = Outage(log, f"process {self.worker_id}", forget_after=60.0)
+        """This process's view of the database: an outage is logged once, by whichever part meets it."""
 
     def notify(self) -> None:
         """Wake this process's workers: something became runnable."""

@@ -34,6 +34,7 @@ from synthral.engine.repository import get_version
 from synthral.engine.retention import prune
 from synthral.engine.schedules import as_utc, due_slots, next_fire
 from synthral.store.db import Database
+from synthral.store.outage import Outage
 from synthral.store.tables import SCHEDULE, SCHEDULE_FIRE, WORKFLOW, new_id, utcnow
 from synthral_sdk.blobs import BlobStore
 
@@ -138,6 +139,8 @@ class Scheduler:
         prune_days: The prunes' retention in days (``settings.engine.history_retention_days``).
         blobs: The blob store whose unreferenced blobs the prunes delete (None: keep blobs).
         max_slots: Slots one tick looks at per schedule; a longer backlog continues at once.
+        outage: The process's view of the database (shared, so an outage is logged once per
+            process); a scheduler of its own when None.
     """
 
     def __init__(
@@ -151,6 +154,7 @@ class Scheduler:
         prune_days: float = 30.0,
         blobs: BlobStore | None = None,
         max_slots: int = MAX_SLOTS_PER_TICK,
+        outage: Outage | None = None,
     ) -> None:
         self.database = database
         self.scheduler_id = scheduler_id
@@ -160,6 +164,7 @@ class Scheduler:
         self.prune_days = prune_days
         self.blobs = blobs
         self.max_slots = max_slots
+        self.outage = outage or Outage(log, f"scheduler {scheduler_id}")
 
     async def tick(self, now: datetime | None = None) -> TickReport:
         """Fire every due slot of every schedule whose ``next_run_at`` has come.
@@ -184,7 +189,9 @@ class Scheduler:
             try:
                 async with self.database.transaction() as connection:
                     outcome = await self._handle(connection, schedule_id, now)
-            except Exception as exc:  # noqa: BLE001 -- one broken schedule must not stop the others
+            except Exception as exc:
+                if self.database.unavailable(exc) is not None:
+                    raise  # the database, not this schedule: the loop waits for it
                 message = f"schedule {schedule_id}: {type(exc).__name__}: {exc}"
                 log.warning("could not fire %s", message)
                 report.errors.append(message)
@@ -256,19 +263,28 @@ class Scheduler:
         """Tick every ``interval`` seconds until ``stop`` is set; prune every ``prune_every``.
 
         A backlog (a long outage with catch-up ``all``) is worked off without waiting
-        between ticks. Errors (the database restarting) are logged and the loop goes on.
-        The first prune starts with the loop, in the background, so firing never waits for it.
+        between ticks. A database outage is logged once (and its end once) while the loop
+        backs off and retries; other errors are logged and the loop goes on. The first prune
+        starts with the loop, in the background, so firing never waits for it.
         """
         loop = asyncio.get_running_loop()
         pruning: asyncio.Task[None] | None = None
         last_prune = float("-inf")
+        outage = self.outage
         try:
             while not stop.is_set():
                 backlog = False
+                pause = interval
                 try:
-                    backlog = (await self.tick()).backlog
-                except Exception:  # a scheduler outlives database hiccups
-                    log.exception("scheduler tick failed; retrying in %.1f s", interval)
+                    report = await self.tick()
+                    backlog = report.backlog
+                    outage.recovered(wrote=bool(report.fired))
+                except Exception as exc:  # a scheduler outlives database outages
+                    trouble = self.database.unavailable(exc)
+                    if trouble is None:
+                        log.exception("scheduler tick failed; retrying in %.1f s", interval)
+                    else:
+                        pause = max(interval, outage.failed(trouble))
                 prune_due = self.prune_every is not None and loop.time() - last_prune >= self.prune_every
                 if prune_due and (pruning is None or pruning.done()):
                     last_prune = loop.time()
@@ -277,7 +293,7 @@ class Scheduler:
                     await asyncio.sleep(0)
                     continue
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), interval)
+                    await asyncio.wait_for(stop.wait(), pause)
         finally:
             if pruning is not None and not pruning.done():
                 pruning.cancel()
@@ -287,7 +303,11 @@ class Scheduler:
     async def _prune(self) -> None:
         try:
             report = await prune(self.database, older_than_days=self.prune_days, blobs=self.blobs)
-        except Exception:  # the next prune retries; firing goes on
-            log.exception("history prune failed")
+        except Exception as exc:  # the next prune retries; firing goes on
+            trouble = self.database.unavailable(exc)
+            if trouble is None:
+                log.exception("history prune failed")
+            else:
+                log.warning("history prune postponed: %s", trouble)
             return
         log.info("history pruned: %s", report.summary())

@@ -21,7 +21,16 @@ from jsonschema import Draft202012Validator, SchemaError
 from jsonschema.exceptions import best_match
 from pydantic import BaseModel, JsonValue, ValidationError
 
-from synthral.engine.model import ENGINE_PLUGIN, ERROR_OUTPUT, MAIN_OUTPUT, NODE_TYPE, CronTrigger, Node, Workflow
+from synthral.engine.model import (
+    ENGINE_PLUGIN,
+    ERROR_OUTPUT,
+    MAIN_OUTPUT,
+    NODE_TYPE,
+    CronTrigger,
+    Node,
+    PollTrigger,
+    Workflow,
+)
 from synthral.engine.registry import BUILTIN_TYPES, Behaviour, builtin
 from synthral.engine.templates import (
     GLOBAL_NAMES,
@@ -33,7 +42,7 @@ from synthral.engine.templates import (
     template_variables,
 )
 from synthral.errors import TemplateError, WorkflowInvalid
-from synthral_sdk import CapabilitySpec
+from synthral_sdk import CapabilityKind, CapabilitySpec
 
 if TYPE_CHECKING:
     from synthral.plugins.host import CatalogEntry
@@ -544,8 +553,42 @@ class _Checker:
 
     # -- triggers --------------------------------------------------------------------------
 
+    def check_poll(self, position: int, trigger: PollTrigger) -> None:
+        """The trigger a poll trigger names: installed, of kind trigger, its config valid."""
+        location: Location = ("triggers", position)
+        label = f"trigger {position} (poll)"
+        spec = self.lookup(trigger.trigger, None)
+        if spec is None:
+            self.add(
+                None,
+                (*location, "trigger"),
+                "unknown_trigger",
+                f"{label}: no installed plugin provides the trigger '{trigger.trigger}'"
+                f"{_suggest(trigger.trigger, self.known_types)}; install the plugin that provides it or fix the name",
+            )
+            return
+        if spec.kind is not CapabilityKind.TRIGGER or "poll" not in spec.operations:
+            self.add(
+                None,
+                (*location, "trigger"),
+                "not_a_trigger",
+                f"{label}: '{trigger.trigger}' is a {spec.kind.value}, not a trigger that can be polled; name a "
+                "capability of kind trigger",
+            )
+            return
+        for where, problem in _schema_problems(spec.config_schema, trigger.config, (*location, "config")):
+            self.add(
+                None,
+                where,
+                "config_invalid",
+                f"{label}: {field_of(where)}: {problem}; fix the value to match the config schema of "
+                f"'{trigger.trigger}'",
+            )
+
     def check_triggers(self) -> None:
         for position, trigger in enumerate(self.workflow.triggers):
+            if isinstance(trigger, PollTrigger):
+                self.check_poll(position, trigger)
             if not isinstance(trigger, CronTrigger):
                 continue
             location: Location = ("triggers", position)

@@ -197,11 +197,6 @@ class RpcConnection(asyncio.SubprocessProtocol):
         except (ProcessLookupError, PermissionError):
             self._transport.kill()
 
-    def close_stdin(self) -> None:
-        """Close the plugin's stdin; the runner exits on end-of-file."""
-        if self._stdin is not None:
-            self._stdin.close()
-
     def stderr_text(self) -> str:
         """The last lines the plugin wrote to stderr."""
         return "\n".join(self.stderr_tail) or "(nothing)"

@@ -15,7 +15,8 @@ from sqlalchemy.engine import Connection
 from synthral.engine import state
 from synthral.engine.engine_nodes import HumanInputConfig
 from synthral.engine.loader import parse_workflow
-from synthral.engine.model import SignalTrigger, WebhookTrigger, Workflow
+from synthral.engine.model import PollTrigger, SignalTrigger, WebhookTrigger, Workflow
+from synthral.engine.polling import sync_triggers
 from synthral.engine.registry import HUMAN_INPUT, Behaviour, builtin
 from synthral.engine.repository import SavedVersion, get_version, get_workflow_row, save_workflow
 from synthral.engine.runtime import Engine
@@ -108,6 +109,10 @@ class WorkflowService:
                 if isinstance(handle, RemoteCapability):
                     pins[node_type.split("/", 1)[0]] = handle.process.options.version
         for trigger in workflow.triggers:
+            if isinstance(trigger, PollTrigger):  # polled at the version the workflow was saved against
+                handle = self.plugins.resolve(trigger.trigger)
+                if isinstance(handle, RemoteCapability):
+                    pins.setdefault(trigger.trigger.split("/", 1)[0], handle.process.options.version)
             # A connector's webhooks are verified with the version of it the workflow was saved against.
             connector = (
                 ConnectorCatalog(self.plugins).find(trigger.connector)
@@ -148,6 +153,7 @@ class WorkflowService:
         async with self.database.transaction() as connection:
             saved = await save_workflow(connection, workflow, pins, owner_id=owner_id, workspace_id=workspace_id)
             await sync_schedules(connection, saved.workflow_id, workflow)
+            await sync_triggers(connection, saved.workflow_id, workflow)
         return saved
 
     async def get(

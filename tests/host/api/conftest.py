@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from synthral.api.app import close_server
 from synthral.engine.worker import Worker
 from synthral.store.db import Database
 from tests.support.api import PASSWORD, Api, make_state, serving
@@ -52,5 +53,5 @@ async def running_api(database: Database, home: Path, wheelhouse: Path) -> Async
     worker.stop()
     with contextlib.suppress(asyncio.CancelledError):
         await worker_task
-    await state.oauth.close()
+    await close_server(state)
     await plugins.close()

@@ -13,6 +13,7 @@ import httpx
 import orjson
 import pytest
 
+from synthral.api.app import close_server
 from synthral.store.db import Database
 from tests.support.api import PASSWORD, make_state, serving
 
@@ -49,7 +50,7 @@ async def clients(
         yield made
         for http in (made.owner, made.viewer, made.anonymous):
             await http.aclose()
-    await state.oauth.close()
+    await close_server(state)
     await plugins.close()
 
 

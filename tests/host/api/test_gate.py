@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from synthral.api.app import close_server
 from synthral.api.limits import json_depth_exceeds
 from synthral.store.db import Database
 from tests.support.api import PASSWORD, Api, make_state, serving
@@ -49,7 +50,7 @@ async def strict(database: Database, noop_home: Path, wheelhouse: Path) -> Async
     await state.identity.create_user("ada@example.com", PASSWORD)
     async with serving(state) as url, httpx.AsyncClient(base_url=url + "/api/v1") as http:
         yield http
-    await state.oauth.close()
+    await close_server(state)
     await plugins.close()
 
 
@@ -74,5 +75,5 @@ async def test_local_mode_needs_no_sign_in(database: Database, noop_home: Path, 
         assert (await http.get("/workflows")).status_code == 200
         forged = await http.get("/workflows", headers={"Authorization": "Bearer forged"})
         assert forged.status_code == 401  # credentials that are sent are still checked
-    await state.oauth.close()
+    await close_server(state)
     await plugins.close()

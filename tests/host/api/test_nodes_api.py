@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from synthral.api.app import close_server
 from synthral.store.db import Database
 from tests.support.api import PASSWORD, Api, make_state, serving
 from tests.support.engine import chain
@@ -181,5 +182,5 @@ async def test_the_palette_offers_the_newest_version_and_every_other(
         await plugins.set_enabled("noop", "2.0.0", False)
         items = {item["type"]: item for item in (await http.get("/nodes")).json()["items"]}
         assert (items["noop/echo"]["version"], items["noop/echo"]["versions"]) == ("1.0.0", ["1.0.0"])
-    await state.oauth.close()
+    await close_server(state)
     await plugins.close()

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from synthral.api.app import close_server
 from synthral.api.state import ServerState
 from synthral.config import Settings
 from synthral.errors import ConfigurationError
@@ -88,7 +89,7 @@ async def sso(database: Database, tmp_path: Path, wheelhouse: Path, provider: Oi
         yield sso
         if state.oidc is not None:
             await state.oidc.close()
-    await state.oauth.close()
+    await close_server(state)
     await plugins.close()
 
 
@@ -259,7 +260,7 @@ async def test_the_server_builds_oidc_from_the_environment(
         assert state.oidc.redirect_uri == "http://127.0.0.1:1/api/v1/auth/oidc/callback"
         await state.oidc.close()
     finally:
-        await state.oauth.close()
+        await close_server(state)
         await plugins.close()
 
     monkeypatch.delenv("SYNTHRAL_OIDC_CLIENT_SECRET")

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from synthral.api.app import close_server
 from synthral.store.db import Database
 from tests.support.api import PASSWORD, make_state, serving
 
@@ -24,7 +25,7 @@ async def owner(database: Database, tmp_path: Path, wheelhouse: Path) -> AsyncIt
         login = await http.post("/auth/login", json={"email": "owner@example.com", "password": PASSWORD})
         http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
         yield http
-    await state.oauth.close()
+    await close_server(state)
     await plugins.close()
 
 
