@@ -58,7 +58,11 @@ def fail(error: SynthralError, *, as_json: bool) -> NoReturn:
 
 
 def run(coro: Coroutine[object, object, T], *, as_json: bool = False) -> T:
-    """Run a coroutine, turning SynthralOS errors into a message and an exit status."""
+    """Run a coroutine, turning SynthralOS errors into a message and an exit status.
+
+    A database that is down, full or read-only is said in one line, exit status 75 (try
+    again later), never as a traceback: the operation wrote nothing.
+    """
     try:
         return run_loop(coro)
     except SynthralError as exc:
@@ -66,6 +70,20 @@ def run(coro: Coroutine[object, object, T], *, as_json: bool = False) -> T:
     except Cancelled as exc:
         err_console.print(f"cancelled: {exc.message}")
         raise typer.Exit(130) from None
+    except Exception as exc:
+        # Imported here: SQLAlchemy takes a second to import, and most commands never need it.
+        from synthral.store.db import database_file, database_location, database_url
+        from synthral.store.outage import unavailable
+
+        try:
+            url = database_url(Settings.load())
+        except SynthralError:
+            url = None
+        where = database_location(url) if url else "the database"
+        trouble = unavailable(exc, where, path=database_file(url) if url else None)
+        if trouble is None:
+            raise
+        fail(trouble, as_json=as_json)
 
 
 def settle_heap() -> None:

@@ -40,6 +40,7 @@ def scheduler(
             scheduler_interval=interval,
             misfire_grace=misfire_grace,
             prune_every=prune_every,
+            wait_for_database=True,
         )
         async with runtime:
             pruning = f"pruning every {prune_every_hours:g} h" if prune_every else "not pruning"

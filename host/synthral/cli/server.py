@@ -44,7 +44,7 @@ def serve(
         settings = Settings.load().replace(server=overrides)
         runtime = HostRuntime(
             settings, api=True, worker=worker, scheduler=scheduler, local=local, concurrency=concurrency,
-            prune_every=24 * 3600,
+            wait_for_database=True,
         )  # fmt: skip
         async with runtime:
             if demo:

@@ -85,7 +85,9 @@ def worker(
     from synthral.runtime import HostRuntime
 
     async def go() -> None:
-        async with HostRuntime(Settings.load(), worker=True, concurrency=concurrency) as runtime:
+        async with HostRuntime(
+            Settings.load(), worker=True, concurrency=concurrency, wait_for_database=True
+        ) as runtime:
             err_console.print(
                 f"worker {runtime.app.engine.worker_id} on {runtime.app.database.dialect}, "
                 f"concurrency {runtime.concurrency}"

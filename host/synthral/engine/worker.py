@@ -20,9 +20,9 @@ from synthral.engine.nodes import TRIGGER_KEY, state_key
 from synthral.engine.repository import SavedVersion, get_version, get_workflow_row
 from synthral.engine.runtime import CancelRequested, Engine, PauseRequested, RunContext, error_of
 from synthral.errors import ConfigurationError
-from synthral.store.tables import ExecutionStatus
+from synthral.store.tables import ExecutionStatus, utcnow
 
-__all__ = ["Worker", "run_claim"]
+__all__ = ["INTERRUPTED", "Worker", "run_claim"]
 
 log = logging.getLogger("synthral.engine.worker")
 
@@ -45,8 +45,33 @@ def _compiled(engine: Engine, version: SavedVersion) -> Any:
     return graph
 
 
+INTERRUPTED = "interrupted"
+"""What :func:`run_claim` returns when the database failed under the run: it is not ended, only dropped.
+
+The worker gives the claim back once the database answers again, and the run resumes from its
+last checkpoint; the attempt cut short is closed as abandoned and does not count against the
+step's retry policy.
+"""
+
+
 async def run_claim(engine: Engine, claim: state.Claim) -> str:
-    """Run a claimed execution until it ends, waits or pauses; return the status it reached."""
+    """Run a claimed execution until it ends, waits or pauses; return the status it reached.
+
+    Returns :data:`INTERRUPTED` when the database (or its disk) failed under the run: an
+    outage is never a failure of the run.
+    """
+    try:
+        return await _run_claim(engine, claim)
+    except Exception as exc:
+        trouble = engine.database.unavailable(exc)
+        if trouble is None:
+            raise
+        engine.outage.failed(trouble)
+        log.info("execution %s: interrupted by a database outage; it resumes when the database is back", claim.id)
+        return INTERRUPTED
+
+
+async def _run_claim(engine: Engine, claim: state.Claim) -> str:
     execution = claim
     version = await _version(engine, claim)
     guard = RunGuard(
@@ -162,6 +187,8 @@ async def _drive(engine: Engine, claim: state.Claim, ctx: RunContext, version: S
     except StepFailed as failure:
         return await end(ExecutionStatus.FAILED, failure=failure)
     except Exception as exc:
+        if engine.database.unavailable(exc) is not None:
+            raise  # the database's fault, not the run's: run_claim drops the run, unended
         log.exception("execution %s failed", claim.execution_id)
         return await end(ExecutionStatus.FAILED, error=error_of(exc))
 
@@ -221,16 +248,26 @@ async def _heartbeat(engine: Engine, guard: RunGuard, run_task: asyncio.Task[Any
         await asyncio.sleep(engine.lease_seconds / 3)
         try:
             await guard.run(engine.database)
+            engine.outage.recovered()
         except LeaseLost:
             log.warning("execution %s: lease lost; another worker continues it", guard.execution_id)
             run_task.cancel()
             return
-        except Exception:
-            log.warning("execution %s: heartbeat failed; retrying", guard.execution_id, exc_info=True)
+        except Exception as exc:
+            trouble = engine.database.unavailable(exc)
+            if trouble is not None:
+                engine.outage.failed(trouble)  # said once per outage, not per beat
+            else:
+                log.warning("execution %s: heartbeat failed; retrying", guard.execution_id, exc_info=True)
             continue
         if guard.cancel_requested:
             run_task.cancel()
             return
+
+
+def _give_back(claim: state.Claim, connection: Connection) -> None:
+    """Release a run the database failed under, claimable at once (unless its lease moved on)."""
+    state.release(connection, claim.execution_id, claim.fencing_token, run_at=utcnow())
 
 
 class Worker:
@@ -257,6 +294,9 @@ class Worker:
         self.poll_interval = poll_interval
         self.on_run_end = on_run_end
         self.running: dict[str, asyncio.Task[str]] = {}
+        self.claims: dict[str, state.Claim] = {}
+        self.dropped: list[state.Claim] = []
+        """Runs the database failed under: given back (claimable at once) when it answers again."""
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -265,30 +305,59 @@ class Worker:
         self.engine.notify()
 
     async def run(self) -> None:
-        """Claim and run until :meth:`stop`."""
+        """Claim and run until :meth:`stop`, through database outages (it backs off and retries)."""
         try:
             while not self._stop.is_set():
                 # Cleared before looking: a notify() that lands while we claim is not lost.
                 self.engine.wakeup.clear()
-                if len(self.running) < self.concurrency:
-                    claim = await state.claim(self.engine.database, self.engine.worker_id, self.engine.lease_seconds)
-                    if claim is not None:
-                        task = asyncio.create_task(run_claim(self.engine, claim))
-                        self.running[claim.execution_id] = task
-                        task.add_done_callback(functools.partial(self._done, claim.execution_id))
-                        continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.engine.wakeup.wait(), self.poll_interval)
+                try:
+                    claim = await self._next()
+                except Exception as exc:
+                    trouble = self.engine.database.unavailable(exc)
+                    if trouble is None:
+                        log.exception("worker %s: claiming failed; retrying", self.engine.worker_id)
+                        pause = self.poll_interval * 10
+                    else:
+                        pause = self.engine.outage.failed(trouble)
+                    await self._pause(pause)
+                    continue
+                if claim is not None:
+                    task = asyncio.create_task(run_claim(self.engine, claim))
+                    self.running[claim.execution_id] = task
+                    self.claims[claim.execution_id] = claim
+                    task.add_done_callback(functools.partial(self._done, claim.execution_id))
+                    continue
+                await self._pause(self.poll_interval)
         finally:
             tasks = list(self.running.values())
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def _next(self) -> state.Claim | None:
+        """Give back the runs the database failed under, then claim one if there is room."""
+        database = self.engine.database
+        wrote = bool(self.dropped)
+        while self.dropped:
+            await database.write(functools.partial(_give_back, self.dropped[0]))
+            self.dropped.pop(0)
+        claim = None
+        if len(self.running) < self.concurrency:
+            claim = await state.claim(database, self.engine.worker_id, self.engine.lease_seconds)
+        self.engine.outage.recovered(wrote=wrote or claim is not None)
+        return claim
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.engine.wakeup.wait(), seconds)
+
     def _done(self, execution_id: str, task: asyncio.Task[str]) -> None:
         self.running.pop(execution_id, None)
+        claim = self.claims.pop(execution_id, None)
         if not task.cancelled() and task.exception() is None:
-            if self.on_run_end is not None:
+            if task.result() == INTERRUPTED and claim is not None:
+                self.dropped.append(claim)
+            elif self.on_run_end is not None:
                 self.on_run_end(execution_id, task.result())
         elif not task.cancelled():
             log.error("execution %s: worker task crashed", execution_id, exc_info=task.exception())
