@@ -7,6 +7,7 @@ from sqlmodel import SQLModel
 
 import synthral.store.code  # registers the code tables on SQLModel.metadata
 import synthral.store.models  # noqa: F401 -- registers the tables on SQLModel.metadata
+import synthral.store.ocr_models  # noqa: F401 -- and the OCR tables
 
 target_metadata = SQLModel.metadata
 
