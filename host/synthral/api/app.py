@@ -12,7 +12,19 @@ from synthral.api.gate import Gate
 from synthral.api.ingress import Ingress
 from synthral.api.limits import Limits
 from synthral.api.problems import PROBLEM_RESPONSES, install_problem_handlers
-from synthral.api.routes import auth, code, connectors, credentials, events, executions, hooks, oidc, plugins, workflows
+from synthral.api.routes import (
+    auth,
+    code,
+    connectors,
+    credentials,
+    events,
+    executions,
+    hooks,
+    ocr,
+    oidc,
+    plugins,
+    workflows,
+)
 from synthral.api.state import ServerState
 from synthral.config import Settings
 from synthral.security.passwords import Passwords
@@ -38,7 +50,7 @@ def create_app(server: ServerState) -> FastAPI:
     )
     app.state.server = server
     install_problem_handlers(app)
-    for module in (auth, oidc, workflows, executions, plugins, connectors, credentials, hooks, events, code):
+    for module in (auth, oidc, workflows, executions, plugins, connectors, credentials, hooks, events, code, ocr):
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
 
     @app.get(f"{API_PREFIX}/health", tags=["health"])

@@ -25,7 +25,7 @@ PUBLIC_PATHS = re.compile(
     r"|connectors/[^/]+/(?:callback|webhook)|hooks/[^/]+|ws)/?$"
 )
 """Routes that authenticate by other means (a password, a signature, an OAuth state) or none."""
-UPLOAD_PATHS = re.compile(r"^/api/v1/(?:plugins|connectors/register)/?$")
+UPLOAD_PATHS = re.compile(r"^/api/v1/(?:plugins|connectors/register|ocr/extract|ocr/batch)/?$")
 
 Authenticate = Callable[[str], Awaitable[Principal]]
 

@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator, SchemaError
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from synthral.engine.model import ENGINE_NODE_TYPES, NODE_TYPE, Node
+from synthral.engine.ocr_node import OCRExtractConfig, OCRExtractInput, OCRExtractResult
 from synthral_sdk import CapabilityKind, CapabilitySpec, OperationSpec
 
 __all__ = [
@@ -162,6 +163,7 @@ ENGINE_NODE_CONFIGS: Final[dict[str, type[BaseModel]]] = {
     "engine/subworkflow": SubworkflowConfig,
     "engine/human_input": HumanInputConfig,
     "engine/wait_signal": WaitSignalConfig,
+    "ocr/extract": OCRExtractConfig,
 }
 """The config model of each engine node type."""
 
@@ -170,6 +172,7 @@ ENGINE_NODE_IO: Final[dict[str, tuple[type[BaseModel], type[BaseModel]]]] = {
     "engine/subworkflow": (_Open, SubworkflowOutput),
     "engine/human_input": (_Open, HumanInputOutput),
     "engine/wait_signal": (_Open, WaitSignalOutput),
+    "ocr/extract": (OCRExtractInput, OCRExtractResult),
 }
 """The input and output models of each engine node type.
 
@@ -182,6 +185,7 @@ _DESCRIPTIONS: Final = {
     "engine/subworkflow": "Start another workflow and, by default, wait for its output.",
     "engine/human_input": "Pause until a person answers a form.",
     "engine/wait_signal": "Pause until a named signal arrives.",
+    "ocr/extract": "Read documents with the OCR engine the router picks (or the one set), recording why.",
 }
 
 

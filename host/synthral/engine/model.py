@@ -32,7 +32,9 @@ __all__ = [
 NODE_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 NODE_TYPE = re.compile(r"[a-z][a-z0-9_-]{0,62}/[a-z][a-z0-9_.-]{0,63}")
 
-ENGINE_NODE_TYPES = frozenset({"engine/map", "engine/subworkflow", "engine/human_input", "engine/wait_signal"})
+ENGINE_NODE_TYPES = frozenset(
+    {"engine/map", "engine/subworkflow", "engine/human_input", "engine/wait_signal", "ocr/extract"}
+)
 """Node types the engine itself implements (plugins provide every other type)."""
 
 

@@ -23,6 +23,7 @@ from synthral.engine import queue
 from synthral.engine.activity import StepFailed, StepRecord, pack_output, run_step, unpack_output
 from synthral.engine.engine_nodes import HumanInputConfig, MapConfig, SubworkflowConfig, WaitSignalConfig
 from synthral.engine.model import Node
+from synthral.engine.ocr_node import OCR_NODE_TYPE, OCRExtractConfig, ReadyEngine, extract
 from synthral.engine.repository import start_child
 from synthral.engine.retry import effective_policy
 from synthral.engine.runtime import RunContext
@@ -129,6 +130,7 @@ def make_node(node: Node, predecessors: list[str]) -> NodeFunction:
         "engine/wait_signal": _signal_node,
         "engine/subworkflow": _subworkflow_node,
         "engine/map": _map_node,
+        OCR_NODE_TYPE: _ocr_node,
     }
     return builders.get(node.type, _capability_node)(node, predecessors)
 
@@ -503,6 +505,55 @@ def _map_node(node: Node, predecessors: list[str]) -> NodeFunction:
 
         results = await asyncio.gather(*(one(i, item) for i, item in enumerate(items)))
         return _result(node, state, pack_output(ctx, {"results": list(results)}), None)
+
+    return run
+
+
+# -- ocr/extract: the OCR router ------------------------------------------------------------
+
+
+def _ocr_node(node: Node, predecessors: list[str]) -> NodeFunction:
+    spec = OCRExtractConfig.model_validate(node.config)
+
+    async def run(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        ctx = run_of(config)
+        ctx.check_control()
+        iteration = _iteration(node, state)
+        payload = _render_input(node, predecessors, state, ctx)
+
+        async def invoke(engine: ReadyEngine, request: dict[str, Any], label: str) -> Any:
+            # Each document and engine is its own recorded step: a crash never reads it twice.
+            try:
+                return await _invoke(
+                    ctx,
+                    node,
+                    node_type=engine.ref,
+                    config=dict(engine.config),
+                    payload=request,
+                    iteration=f"{iteration}:{label}",
+                    operation="recognize",
+                    pinned=None,
+                )
+            except StepFailed as exc:
+                raise exc.error from exc
+
+        try:
+            output = await extract(
+                node_id=node.id,
+                config=spec,
+                payload=payload,
+                specs=[(entry.plugin, entry.spec) for entry in ctx.engine.plugins.catalog()],
+                invoke=invoke,
+                write=ctx.write_now,
+                blobs=ctx.engine.blobs,
+                default_job_id=str(
+                    uuid.uuid5(uuid.NAMESPACE_URL, f"synthral:ocr:{ctx.execution_id}:{node.id}:{iteration}")
+                ),
+                execution_id=ctx.execution_id,
+            )
+        except SynthralError as exc:
+            raise StepFailed(node.id, exc, 1) from exc
+        return _result(node, state, pack_output(ctx, output.model_dump(mode="json")), None)
 
     return run
 

@@ -6,6 +6,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import cached_property
 
 from synthral.config import Settings
 from synthral.engine.runtime import Engine, EnvSecretResolver, SecretResolver
@@ -13,6 +14,7 @@ from synthral.errors import NotFound
 from synthral.plugins.host import PluginHost
 from synthral.security.crypto import KeyRing
 from synthral.services.code import CodeService
+from synthral.services.ocr import OCRService, OCRSettings
 from synthral.services.plugins import PluginService
 from synthral.services.secret_stores import credentials_from_env, secret_resolver_from_env
 from synthral.services.secrets import CredentialSecretResolver, CredentialService
@@ -47,6 +49,11 @@ class App:
             self.code = CodeService(self.database, self.plugins, self.credentials)
             self.plugins.register_builtin("code", CodeNodes(self.code))
         return self.code
+
+    @cached_property
+    def ocr(self) -> OCRService:
+        """OCR jobs (settings from ``SYNTHRAL_OCR_*``)."""
+        return OCRService(self.database, self.plugins, self.workflows, OCRSettings.from_env())
 
 
 def secret_source(plugins: PluginHost, credentials: CredentialService) -> SecretResolver:

@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, insert, select, update
 
 from synthral.engine import queue
 from synthral.engine.engine_nodes import HumanInputConfig
-from synthral.engine.model import SignalTrigger, Workflow
+from synthral.engine.model import ENGINE_NODE_TYPES, SignalTrigger, Workflow
 from synthral.engine.repository import SavedVersion, get_version, get_workflow_row, save_workflow
 from synthral.engine.runtime import Engine
 from synthral.engine.schedules import sync_schedules
@@ -98,7 +98,7 @@ class WorkflowService:
             if isinstance(inner, str):
                 types.append(inner)
             for node_type in types:
-                if node_type.startswith("engine/"):
+                if node_type.startswith("engine/") or node_type in ENGINE_NODE_TYPES:
                     continue
                 handle = self.plugins.resolve(node_type, node.version)
                 if isinstance(handle, RemoteCapability):

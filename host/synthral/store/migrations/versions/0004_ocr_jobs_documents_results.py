@@ -35,12 +35,8 @@ def upgrade() -> None:
             nullable=True,
             comment="The durable execution running the job; NULL when it ran inline (sync).",
         ),
-        sa.Column(
-            "requested_by", sa.String(), nullable=True, comment="The user or API key that asked."
-        ),
-        sa.Column(
-            "status", sa.String(), nullable=False, comment="queued|running|completed|failed"
-        ),
+        sa.Column("requested_by", sa.String(), nullable=True, comment="The user or API key that asked."),
+        sa.Column("status", sa.String(), nullable=False, comment="queued|running|completed|failed"),
         sa.Column(
             "engine",
             sa.String(),
@@ -82,13 +78,9 @@ def upgrade() -> None:
             comment="The document's blob digest (sha256:...).",
         ),
         sa.Column("size", sa.Integer(), nullable=False, comment="Bytes."),
-        sa.Column(
-            "media_type", sa.String(), nullable=False, comment="As declared by the sender."
-        ),
+        sa.Column("media_type", sa.String(), nullable=False, comment="As declared by the sender."),
         sa.Column("name", sa.String(), nullable=True, comment="The file name, when sent."),
-        sa.Column(
-            "status", sa.String(), nullable=False, comment="queued|running|completed|failed"
-        ),
+        sa.Column("status", sa.String(), nullable=False, comment="queued|running|completed|failed"),
         sa.Column(
             "engine",
             sa.String(),
