@@ -118,13 +118,13 @@ async def _read_request(request: Request, server: ServerState, *, many: bool) ->
     """Documents, options and 'wait' from a JSON body or a multipart form (files or references)."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        form = await request.form()
-        files = [item for item in form.getlist("file") if isinstance(item, UploadFile)]
-        refs = [await _uploaded(server, upload) for upload in files]
-        for index, raw in enumerate(form.getlist("document")):
-            refs.append(_ref(_json_field(raw, "document"), f"form field 'document' #{index}"))
-        wait = _json_field(form.get("wait"), "wait")
-        return refs, _json_field(form.get("options"), "options") or {}, wait
+        async with request.form() as form:  # closes the spooled upload files
+            files = [item for item in form.getlist("file") if isinstance(item, UploadFile)]
+            refs = [await _uploaded(server, upload) for upload in files]
+            for index, raw in enumerate(form.getlist("document")):
+                refs.append(_ref(_json_field(raw, "document"), f"form field 'document' #{index}"))
+            wait = _json_field(form.get("wait"), "wait")
+            return refs, _json_field(form.get("options"), "options") or {}, wait
     try:
         body = await request.json()
     except ValueError:
