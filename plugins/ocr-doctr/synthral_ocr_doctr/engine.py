@@ -107,7 +107,7 @@ def _load(model: Any, path: Path, setting: str) -> Any:
 
 
 def build_predictor(config: DocTRConfig) -> Any:
-    """docTR's OCR predictor from the weights folder (models built untrained, then loaded).
+    """DocTR's OCR predictor from the weights folder (models built untrained, then loaded).
 
     Raises:
         ConfigInvalid: An architecture is unknown or its weights do not fit it.
@@ -165,7 +165,7 @@ def _confidence(value: Any) -> float:
 
 
 def page_from_doctr(page: Any, number: int) -> OCRPage:
-    """docTR's ``Page`` (blocks → lines → words, layout, tables; relative coordinates) as an SDK page."""
+    """DocTR's ``Page`` (blocks → lines → words, layout, tables; relative coordinates) as an SDK page."""
     height, width = page.dimensions
     blocks: list[OCRBlock] = []
     layout = list(getattr(page, "layout", None) or [])
