@@ -53,7 +53,11 @@ class Engine:
         [spec] = [CapabilitySpec.model_validate(item) for item in client.initialize_result["capabilities"]]  # type: ignore[union-attr]
         self.spec = spec
 
+    def accepts(self, field: str) -> bool:
+        return field in self.spec.config_schema.get("properties", {})  # type: ignore[operator]
+
     def read(self, sample: Sample, **config: Any) -> tuple[OCRResult, float]:
+        config = {key: value for key, value in config.items() if self.accepts(key)}
         ref = self.store.put(sample.data, media_type=sample.media_type)
         started = time.perf_counter()
         output = self.client.invoke(
@@ -158,6 +162,9 @@ def _parallel(found: dict[str, Engine], quick: bool) -> list[Result]:
     count = 4 if quick else 8
     tiff = Sample("tiff", "throughput", multipage_tiff(count), "image/tiff", "", count)
     for engine in found.values():
+        if not engine.accepts("page_workers"):
+            results.append(Result(GROUP, f"{engine.name}: two cores vs one", float("nan"), "x", "reads pages in turn"))
+            continue
         _, one = engine.read(tiff, page_workers=1, dpi=150)
         _, two = engine.read(tiff, page_workers=2, dpi=150)
         ratio = one / two

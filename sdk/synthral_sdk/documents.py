@@ -60,8 +60,6 @@ __all__ = [
 PAGE_SEPARATOR: Final = "\f"
 """Joins the pages' text in :attr:`OCRResult.text`, as Tesseract's own text output does."""
 
-_IMAGE_FORMATS: Final = ("PNG", "JPEG", "TIFF", "BMP", "WEBP", "HEIF")
-
 try:  # HEIC/HEIF (phone photos) when the optional decoder is installed.
     from pillow_heif import register_heif_opener  # type: ignore[import-not-found, unused-ignore]
 
@@ -69,6 +67,9 @@ try:  # HEIC/HEIF (phone photos) when the optional decoder is installed.
     _HEIF = True
 except ImportError:  # pragma: no cover - depends on the environment
     _HEIF = False
+
+#: Pillow refuses to open with a format it has no plugin for, so HEIF is named only when present.
+_IMAGE_FORMATS: Final = ("PNG", "JPEG", "TIFF", "BMP", "WEBP", *(("HEIF",) if _HEIF else ()))
 
 ACCEPTED_FORMATS: Final = "PDF, PNG, JPEG, WebP, BMP, TIFF (single or multi-page)" + (", HEIC" if _HEIF else "")
 """The formats :func:`open_document` reads, for messages."""
@@ -405,18 +406,24 @@ def _lines_from_chars(chars: list[_Char]) -> list[list[OCRWord]]:
             lines.append(list(line))
             line.clear()
 
+    top = bottom = right = 0.0
     for char in chars:
         if char.newline:
             end_line()
         elif char.space:
             end_word()
         else:
-            previous = word[-1] if word else None
-            if previous is not None and (
-                char.box.x < previous.box.x - previous.box.height
-                or abs(char.box.y - previous.box.y) > previous.box.height
-            ):
-                end_line()  # the text jumped back or to another line without a break character
+            box = char.box
+            if line or word:
+                # Another line when the character shares no height with the line so far, or
+                # the text jumps back left; a full stop sits low but still on its line.
+                apart = box.y > bottom or box.y + box.height < top
+                if apart or box.x < right - 2 * max(bottom - top, box.height):
+                    end_line()
+            if not (line or word):
+                top, bottom, right = box.y, box.y + box.height, box.x
+            top, bottom = min(top, box.y), max(bottom, box.y + box.height)
+            right = max(right, box.x + box.width)
             word.append(char)
     end_line()
     return lines
@@ -550,13 +557,31 @@ def deskew_angle(image: Image.Image, *, max_angle: float = 10.0) -> float:
     return round(angle, 1) if abs(angle) >= 0.3 else 0.0
 
 
+def _blank_share(image: Image.Image) -> tuple[float, float, float]:
+    """Shares of ink-free rows and columns inside the ink's bounding box, and its width / height."""
+    grey = image.convert("L")
+    factor = min(1.0, _ANALYSIS_SIDE / max(grey.size))
+    if factor < 1.0:
+        grey = grey.resize((max(1, round(grey.width * factor)), max(1, round(grey.height * factor))))
+    pixels = np.asarray(grey, dtype=np.uint8)
+    ink = pixels < min(128.0, float(pixels.mean()) - float(pixels.std()))
+    ys, xs = np.nonzero(ink)
+    if len(ys) < 200:
+        return 0.0, 0.0, 1.0
+    ink = ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    aspect = ink.shape[1] / ink.shape[0]
+    return float((~ink.any(axis=1)).mean()), float((~ink.any(axis=0)).mean()), aspect
+
+
 def _needs_quarter_turn(image: Image.Image) -> bool:
-    """Whether the text lines run vertically (the page lies on its side)."""
-    points, _ = _dark_points(image)
-    if len(points) < 200:
-        return False
-    flipped = points[:, ::-1].copy()
-    return _profile_score(flipped, 0.0) > 1.5 * _profile_score(points, 0.0)
+    """Whether the text lines run vertically (the page lies on its side).
+
+    Horizontal lines of text leave whole rows without ink between them and hardly any such
+    column; a page on its side shows the reverse. Grids (tables) leave neither and stay, and
+    so does a band much wider than high (a line or two, which gaps between words would fool).
+    """
+    rows, columns, aspect = _blank_share(image)
+    return aspect < 4 and columns >= 0.1 and columns > 2 * rows
 
 
 def _normalise(page: PageImage, config: DocumentConfig) -> PageImage:
@@ -636,14 +661,35 @@ def _columns(lines: list[OCRLine], page_width: int) -> list[list[OCRLine]]:
     return [column for column in columns if column]
 
 
+def _rows(lines: list[OCRLine]) -> list[OCRLine]:
+    """Lines top to bottom; pieces of one line (same height on the page) joined left to right."""
+    rows: list[list[OCRLine]] = []
+    for line in sorted(lines, key=lambda item: item.bbox.y + item.bbox.height / 2):
+        centre = line.bbox.y + line.bbox.height / 2
+        if rows:
+            last = union([piece.bbox for piece in rows[-1]])
+            if last.y <= centre <= last.y + last.height:
+                rows[-1].append(line)
+                continue
+        rows.append([line])
+    joined = []
+    for row in rows:
+        if len(row) == 1:
+            joined.append(row[0])
+            continue
+        row.sort(key=lambda piece: piece.bbox.x)
+        joined.append(_line([word for piece in row for word in piece.words]))
+    return joined
+
+
 def assemble_page(number: int, width: int, height: int, lines: list[OCRLine]) -> OCRPage:
     """Lines (any order) into a page of blocks in reading order: columns, then paragraphs.
 
     A block ends where the gap to the next line is more than the line height.
     """
     blocks: list[OCRBlock] = []
-    for column in _columns(lines, width):
-        column.sort(key=lambda line: (line.bbox.y, line.bbox.x))
+    for raw_column in _columns(lines, width):
+        column = _rows(raw_column)
         group: list[OCRLine] = []
         for line in column:
             if group:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Final
@@ -52,11 +54,18 @@ class RapidOCRConfig(DocumentConfig):
         description="ONNX Runtime threads per page; pages run in parallel with 'page_workers', so 1 is usually best.",
     )
     page_workers: int = Field(default=2, ge=1, le=16, description="How many pages are read at the same time.")
-    max_side: int = Field(
-        default=2400,
-        ge=640,
-        le=8000,
-        description="Longest side a page is scaled down to before detection; larger reads smaller print, slower.",
+    det_max_side: int = Field(
+        default=1600,
+        ge=480,
+        le=6000,
+        description="Longest side a page is scaled to for text detection (recognition reads the full-size lines).",
+    )
+    max_line_ratio: float = Field(
+        default=12.0,
+        ge=4.0,
+        le=64.0,
+        description="Lines longer than this many times their height are read in pieces, cut at gaps between words: "
+        "the recogniser is slower and less sure on very long inputs.",
     )
     model_dir: Path | None = Field(
         default=None,
@@ -116,34 +125,63 @@ class RapidOCREngine(PageOCREngine[RapidOCRConfig]):
     def read_page(
         self, page: PageImage, config: RapidOCRConfig, languages: list[str] | None, context: Context
     ) -> OCRPage:
-        """Detect text lines, read each, and split lines into words with their boxes."""
+        """Detect text lines, read them (long ones in pieces), and split lines into words."""
         if languages:
             try:
                 check_languages(languages)
             except ValueError as exc:
                 raise InputInvalid(f"input field 'languages': {exc}", details={"languages": languages}) from None
+        from rapidocr.ch_ppocr_rec import TextRecInput  # noqa: PLC0415 - loaded with the models
+        from rapidocr.utils.process_img import get_rotate_crop_image  # noqa: PLC0415 - RapidOCR's own line crop
+
         context.check()
-        engine = self._engine(config)
-        image = np.asarray(page.image.convert("RGB"))
-        output = engine(image, return_word_box=True, use_cls=config.use_angle_classifier, text_score=config.text_score)
-        lines = _lines(output)
+        models = self._models(config)
+        image = np.ascontiguousarray(np.asarray(page.image.convert("RGB"))[:, :, ::-1])  # RapidOCR reads BGR
+        detected = models.det(image)
+        if detected.boxes is None or len(detected.boxes) == 0:
+            return page_from_lines(page.number, page.image.width, page.image.height, [])
+        pieces: list[tuple[np.ndarray, np.ndarray]] = []
+        for quad in detected.boxes:
+            crop = get_rotate_crop_image(image, np.array(quad, dtype=np.float32))
+            pieces.extend(_split(crop, np.asarray(quad, dtype=np.float64), config.max_line_ratio))
+        context.check()
+        crops = [crop for crop, _ in pieces]
+        if config.use_angle_classifier:
+            crops = models.cls(crops).img_list
+        read = models.rec(TextRecInput(img=crops, return_word_box=False))
+        lines = [
+            _words(str(text), float(score), quad)
+            for (_, quad), text, score in zip(pieces, read.txts or (), read.scores or (), strict=False)
+            if str(text).strip() and float(score) >= config.text_score
+        ]
         return page_from_lines(page.number, page.image.width, page.image.height, lines)
 
-    def _engine(self, config: RapidOCRConfig) -> Any:
-        """One RapidOCR per thread and settings: the pipeline keeps per-call state on itself."""
-        key = (config.threads, config.max_side, str(config.model_dir))
-        cache: dict[tuple[int, int, str], Any] = self._local.__dict__.setdefault("engines", {})
+    def _models(self, config: RapidOCRConfig) -> _Models:
+        """One set of models per thread and settings: RapidOCR's models keep per-call state."""
+        key = (config.threads, config.det_max_side, str(config.model_dir))
+        cache: dict[tuple[int, int, str], _Models] = self._local.__dict__.setdefault("models", {})
         if key not in cache:
             cache[key] = _build(config)
         return cache[key]
 
 
-def _build(config: RapidOCRConfig) -> Any:
+@dataclass(frozen=True)
+class _Models:
+    det: Any
+    cls: Any
+    rec: Any
+
+
+def _build(config: RapidOCRConfig) -> _Models:
     from rapidocr import RapidOCR  # noqa: PLC0415 - the models load on first use, not at plugin start
+    from rapidocr.ch_ppocr_cls import TextClassifier  # noqa: PLC0415
+    from rapidocr.ch_ppocr_det import TextDetector  # noqa: PLC0415
+    from rapidocr.ch_ppocr_rec import TextRecognizer  # noqa: PLC0415
 
     params: dict[str, Any] = {
         "Global.log_level": "warning",
-        "Global.max_side_len": config.max_side,
+        "Det.limit_type": "max",
+        "Det.limit_side_len": config.det_max_side,
         "EngineConfig.onnxruntime.intra_op_num_threads": config.threads,
         "EngineConfig.onnxruntime.inter_op_num_threads": 1,
     }
@@ -155,7 +193,14 @@ def _build(config: RapidOCRConfig) -> Any:
         if (config.model_dir / "keys.txt").is_file():
             params["Rec.rec_keys_path"] = str(config.model_dir / "keys.txt")
     try:
-        return RapidOCR(params=params)
+        # RapidOCR resolves the settings (and the models shipped in its wheel); its three
+        # stages are then driven one by one, so long lines can be read in pieces.
+        cfg = RapidOCR(params=params).cfg
+        for stage in (cfg.Det, cfg.Cls, cfg.Rec):  # as RapidOCR does before it builds a stage
+            stage.engine_cfg = cfg.EngineConfig[stage.engine_type.value]
+            stage.model_root_dir = cfg.Global.model_root_dir
+        cfg.Rec.font_path = cfg.Global.font_path
+        return _Models(TextDetector(cfg.Det), TextClassifier(cfg.Cls), TextRecognizer(cfg.Rec))
     except Exception as exc:  # any failure to load a model is a configuration problem
         raise ConfigInvalid(
             f"RapidOCR could not load its models ({exc}); reinstall the plugin, or fix config field 'model_dir'",
@@ -163,27 +208,59 @@ def _build(config: RapidOCRConfig) -> Any:
         ) from exc
 
 
+def _split(crop: np.ndarray, quad: np.ndarray, max_ratio: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A line image cut at gaps between words into pieces at most ``max_ratio`` times as long as high.
+
+    Each piece comes with its part of the line's quad (top-left, top-right, bottom-right,
+    bottom-left), interpolated along the line.
+    """
+    height, width = crop.shape[:2]
+    if width <= max_ratio * height or height == 0:
+        return [(crop, quad)]
+    grey = crop.mean(axis=2) if crop.ndim == 3 else crop
+    ink = (grey < min(128.0, float(grey.mean()) - 0.5 * float(grey.std()))).any(axis=0)
+    limit = int(max_ratio * height)
+    cuts, start = [], 0
+    while width - start > limit:
+        window = ~ink[start + limit // 2 : start + limit]
+        gaps = np.flatnonzero(window)
+        if len(gaps) == 0:
+            break  # no gap between words in reach: read the rest whole
+        cut = start + limit // 2 + int(gaps[len(gaps) // 2])
+        cuts.append(cut)
+        start = cut
+    if not cuts:
+        return [(crop, quad)]
+    edges = [0, *cuts, width]
+    pieces = []
+    for left, right in itertools.pairwise(edges):
+        a, b = left / width, right / width
+        top = (quad[0] + (quad[1] - quad[0]) * a, quad[0] + (quad[1] - quad[0]) * b)
+        bottom = (quad[3] + (quad[2] - quad[3]) * a, quad[3] + (quad[2] - quad[3]) * b)
+        pieces.append((np.ascontiguousarray(crop[:, left:right]), np.array([top[0], top[1], bottom[1], bottom[0]])))
+    return pieces
+
+
+def _words(text: str, score: float, quad: np.ndarray) -> list[OCRWord]:
+    """A piece of a line as words, each given the share of the box its characters take."""
+    box = _box(quad)
+    parts = text.split()
+    per_char = box.width / max(len(" ".join(parts)), 1)
+    words, offset = [], 0
+    confidence = min(max(score, 0.0), 1.0)
+    for part in parts:
+        x = box.x + offset * per_char
+        words.append(
+            OCRWord(
+                text=part, bbox=BBox(x=x, y=box.y, width=len(part) * per_char, height=box.height), confidence=confidence
+            )
+        )
+        offset += len(part) + 1
+    return words
+
+
 def _box(quad: Any) -> BBox:
     points = np.asarray(quad, dtype=np.float64).reshape(-1, 2)
     left, top = points.min(axis=0)
     right, bottom = points.max(axis=0)
     return BBox(x=float(left), y=float(top), width=float(right - left), height=float(bottom - top))
-
-
-def _lines(output: Any) -> list[list[OCRWord]]:
-    """RapidOCR's lines (text, score, quad) and their word boxes as lines of words."""
-    if output.txts is None:
-        return []
-    word_results = output.word_results or [()] * len(output.txts)
-    lines: list[list[OCRWord]] = []
-    for text, score, quad, words in zip(output.txts, output.scores, output.boxes, word_results, strict=False):
-        parts = [
-            OCRWord(text=str(word[0]).strip(), bbox=_box(word[2]), confidence=min(max(float(word[1]), 0.0), 1.0))
-            for word in words
-            if str(word[0]).strip()
-        ]
-        if not parts and str(text).strip():
-            parts = [OCRWord(text=str(text).strip(), bbox=_box(quad), confidence=min(max(float(score), 0.0), 1.0))]
-        if parts:
-            lines.append(parts)
-    return lines
