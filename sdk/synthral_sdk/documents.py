@@ -25,18 +25,26 @@ import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Generic, TypeVar, final
 
-import numpy as np
 import pypdfium2 as pdfium  # type: ignore[import-untyped]  # pypdfium2 ships no type information
 import pypdfium2.raw as pdfium_c  # type: ignore[import-untyped]  # as above
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
 
-from synthral_sdk._documents import BBox, OCRBlock, OCREngine, OCRLine, OCRPage, OCRRequest, OCRResult, OCRWord
+from synthral_sdk._documents import BBox, OCREngine, OCRPage, OCRRequest, OCRResult, OCRWord
+from synthral_sdk._layout import (
+    assemble_page,
+    deskew_angle,
+    mean_confidence,
+    needs_quarter_turn,
+    page_from_lines,
+    shift_lines,
+    union,
+)
 from synthral_sdk.blobs import BlobStore
 from synthral_sdk.context import Context
 from synthral_sdk.errors import InputInvalid
@@ -517,71 +525,7 @@ def _plausible_dpi(value: object) -> int | None:
     return dpi if dpi in _PLAUSIBLE_DPI else None
 
 
-# -- page clean-up -------------------------------------------------------------------------
-
-_ANALYSIS_SIDE: Final = 800
-
-
-def _dark_points(image: Image.Image, limit: int = 40_000) -> tuple[np.ndarray, float]:
-    """Coordinates (x, y) of ink pixels of a reduced copy, and the reduction factor."""
-    grey = image.convert("L")
-    factor = min(1.0, _ANALYSIS_SIDE / max(grey.size))
-    if factor < 1.0:
-        grey = grey.resize((max(1, round(grey.width * factor)), max(1, round(grey.height * factor))))
-    pixels = np.asarray(grey, dtype=np.uint8)
-    threshold = min(128.0, float(pixels.mean()) - float(pixels.std()))
-    ys, xs = np.nonzero(pixels < threshold)
-    points = np.stack([xs, ys], axis=1).astype(np.float64)
-    if len(points) > limit:
-        points = points[np.random.default_rng(0).choice(len(points), limit, replace=False)]
-    return points, factor
-
-
-def _profile_score(points: np.ndarray, angle: float) -> float:
-    """How sharply the points fall into horizontal rows after turning them by ``angle`` degrees."""
-    theta = math.radians(angle)
-    ys = points[:, 1] * math.cos(theta) - points[:, 0] * math.sin(theta)
-    counts = np.bincount((ys - ys.min()).astype(np.int64))
-    return float(np.square(counts.astype(np.float64)).sum())
-
-
-def deskew_angle(image: Image.Image, *, max_angle: float = 10.0) -> float:
-    """Degrees to turn the image counter-clockwise (PIL's rotate) to level its text lines; 0 when unclear."""
-    points, _ = _dark_points(image)
-    if len(points) < 200:
-        return 0.0
-    coarse = np.arange(-max_angle, max_angle + 0.01, 0.5)
-    best = max(coarse, key=lambda angle: _profile_score(points, float(angle)))
-    fine = np.arange(best - 0.5, best + 0.51, 0.1)
-    angle = float(max(fine, key=lambda a: _profile_score(points, float(a))))
-    return round(angle, 1) if abs(angle) >= 0.3 else 0.0
-
-
-def _blank_share(image: Image.Image) -> tuple[float, float, float]:
-    """Shares of ink-free rows and columns inside the ink's bounding box, and its width / height."""
-    grey = image.convert("L")
-    factor = min(1.0, _ANALYSIS_SIDE / max(grey.size))
-    if factor < 1.0:
-        grey = grey.resize((max(1, round(grey.width * factor)), max(1, round(grey.height * factor))))
-    pixels = np.asarray(grey, dtype=np.uint8)
-    ink = pixels < min(128.0, float(pixels.mean()) - float(pixels.std()))
-    ys, xs = np.nonzero(ink)
-    if len(ys) < 200:
-        return 0.0, 0.0, 1.0
-    ink = ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-    aspect = ink.shape[1] / ink.shape[0]
-    return float((~ink.any(axis=1)).mean()), float((~ink.any(axis=0)).mean()), aspect
-
-
-def _needs_quarter_turn(image: Image.Image) -> bool:
-    """Whether the text lines run vertically (the page lies on its side).
-
-    Horizontal lines of text leave whole rows without ink between them and hardly any such
-    column; a page on its side shows the reverse. Grids (tables) leave neither and stay, and
-    so does a band much wider than high (a line or two, which gaps between words would fool).
-    """
-    rows, columns, aspect = _blank_share(image)
-    return aspect < 4 and columns >= 0.1 and columns > 2 * rows
+# -- page clean-up-------------------------------------------------------------------------
 
 
 def _normalise(page: PageImage, config: DocumentConfig) -> PageImage:
@@ -593,7 +537,7 @@ def _normalise(page: PageImage, config: DocumentConfig) -> PageImage:
         image = image.resize(size, Image.Resampling.LANCZOS if factor < 1 else Image.Resampling.BICUBIC)
         dpi = round(dpi * factor)
     rotation = 0
-    if config.detect_rotation and _needs_quarter_turn(image):
+    if config.detect_rotation and needs_quarter_turn(image):
         image = image.transpose(Image.Transpose.ROTATE_270)  # 90 degrees clockwise
         rotation = 90
     skew = 0.0
@@ -603,133 +547,6 @@ def _normalise(page: PageImage, config: DocumentConfig) -> PageImage:
             fill = 255 if image.mode == "L" else (255, 255, 255)
             image = image.rotate(skew, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=fill)
     return replace(page, image=image, dpi=dpi, rotation=rotation, skew=skew)
-
-
-# -- building results ----------------------------------------------------------------------
-
-
-def union(boxes: Sequence[BBox]) -> BBox:
-    """The smallest box holding all of ``boxes``."""
-    left, top = min(box.x for box in boxes), min(box.y for box in boxes)
-    right = max(box.x + box.width for box in boxes)
-    bottom = max(box.y + box.height for box in boxes)
-    return BBox(x=left, y=top, width=right - left, height=bottom - top)
-
-
-def _line(words: list[OCRWord]) -> OCRLine:
-    return OCRLine(
-        text=" ".join(word.text for word in words),
-        bbox=union([word.bbox for word in words]),
-        confidence=sum(word.confidence for word in words) / len(words),
-        words=words,
-    )
-
-
-def _block(lines: list[OCRLine], order: int) -> OCRBlock:
-    words = [word for line in lines for word in line.words]
-    return OCRBlock(
-        text="\n".join(line.text for line in lines),
-        bbox=union([line.bbox for line in lines]),
-        confidence=sum(word.confidence for word in words) / len(words),
-        words=words,
-        lines=lines,
-        order=order,
-    )
-
-
-def _columns(lines: list[OCRLine], page_width: int) -> list[list[OCRLine]]:
-    """Split lines into columns at vertical gutters no line crosses, left to right."""
-    if not lines:
-        return []
-    covered = np.zeros(max(page_width, 1) + 1, dtype=bool)
-    for line in lines:
-        covered[int(max(line.bbox.x, 0)) : int(min(line.bbox.x + line.bbox.width, page_width)) + 1] = True
-    gutter = max(page_width * 0.02, 8)
-    cuts: list[float] = []
-    start = None
-    for x, taken in enumerate(covered):
-        if not taken and start is None:
-            start = x
-        elif taken and start is not None:
-            if x - start >= gutter and start > 0:
-                cuts.append((start + x) / 2)
-            start = None
-    columns: list[list[OCRLine]] = [[] for _ in range(len(cuts) + 1)]
-    for line in lines:
-        centre = line.bbox.x + line.bbox.width / 2
-        columns[sum(1 for cut in cuts if centre > cut)].append(line)
-    return [column for column in columns if column]
-
-
-def _rows(lines: list[OCRLine]) -> list[OCRLine]:
-    """Lines top to bottom; pieces of one line (same height on the page) joined left to right."""
-    rows: list[list[OCRLine]] = []
-    for line in sorted(lines, key=lambda item: item.bbox.y + item.bbox.height / 2):
-        centre = line.bbox.y + line.bbox.height / 2
-        if rows:
-            last = union([piece.bbox for piece in rows[-1]])
-            if last.y <= centre <= last.y + last.height:
-                rows[-1].append(line)
-                continue
-        rows.append([line])
-    joined = []
-    for row in rows:
-        if len(row) == 1:
-            joined.append(row[0])
-            continue
-        row.sort(key=lambda piece: piece.bbox.x)
-        joined.append(_line([word for piece in row for word in piece.words]))
-    return joined
-
-
-def assemble_page(number: int, width: int, height: int, lines: list[OCRLine]) -> OCRPage:
-    """Lines (any order) into a page of blocks in reading order: columns, then paragraphs.
-
-    A block ends where the gap to the next line is more than the line height.
-    """
-    blocks: list[OCRBlock] = []
-    for raw_column in _columns(lines, width):
-        column = _rows(raw_column)
-        group: list[OCRLine] = []
-        for line in column:
-            if group:
-                last = group[-1]
-                gap = line.bbox.y - (last.bbox.y + last.bbox.height)
-                if gap > max(last.bbox.height, line.bbox.height):
-                    blocks.append(_block(group, len(blocks)))
-                    group = []
-            group.append(line)
-        if group:
-            blocks.append(_block(group, len(blocks)))
-    return OCRPage(
-        number=number, width=width, height=height, text="\n\n".join(block.text for block in blocks), blocks=blocks
-    )
-
-
-def page_from_lines(number: int, width: int, height: int, lines: Sequence[Sequence[OCRWord]]) -> OCRPage:
-    """Lines of words (each line left to right) into a page; see :func:`assemble_page`."""
-    return assemble_page(number, width, height, [_line(list(words)) for words in lines if words])
-
-
-def _shift(page: OCRPage, dx: float, dy: float) -> list[OCRLine]:
-    def move(box: BBox) -> BBox:
-        return BBox(x=box.x + dx, y=box.y + dy, width=box.width, height=box.height)
-
-    return [
-        line.model_copy(
-            update={
-                "bbox": move(line.bbox),
-                "words": [word.model_copy(update={"bbox": move(word.bbox)}) for word in line.words],
-            }
-        )
-        for block in page.blocks
-        for line in (block.lines or [_line(block.words)] if block.words else [])
-    ]
-
-
-def _mean_confidence(page: OCRPage) -> float:
-    words = [word for block in page.blocks for word in block.words]
-    return sum(word.confidence for word in words) / len(words) if words else 0.0
 
 
 # -- the engine base -----------------------------------------------------------------------
@@ -758,15 +575,47 @@ class PageOCREngine(OCREngine[ConfigT], Generic[ConfigT]):
         engine = self.engine_version(config)
         path = _blob_path(context.blobs, request.document)
         with open_document(path, media_type=request.document.media_type, config=config) as document:
+            reading = _Reading(document, path, request.languages, config, context)
             numbers = select_pages(request.pages, document)
-            pages = list(self._pages(document, numbers, request.languages, config, context))
+            reading.native = self._native(reading, numbers)
+            pages = list(self._pages(reading, numbers))
         return OCRResult(engine=engine, text=PAGE_SEPARATOR.join(page.text for page in pages), pages=pages)
 
-    def _pages(
-        self, document: Document, numbers: list[int], languages: list[str] | None, config: ConfigT, context: Context
-    ) -> Iterator[OCRPage]:
-        every = numbers == list(range(1, document.page_count + 1))
-        with ThreadPoolExecutor(max_workers=config.page_workers, thread_name_prefix="ocr-page") as pool:
+    def read_pdf_pages(
+        self, path: Path, numbers: list[int], config: ConfigT, languages: list[str] | None, context: Context
+    ) -> dict[int, OCRPage] | None:
+        """Read these pages of the PDF at ``path`` in one go, for engines that read PDFs themselves.
+
+        The SDK calls it with the pages that have no text layer (or pictures without text);
+        the default, ``None``, reads them one at a time with :meth:`read_page`. Return pages
+        by number, boxes in pixels at ``config.dpi``.
+        """
+        del path, numbers, config, languages, context
+        return None
+
+    def _native(self, reading: _Reading[ConfigT], numbers: list[int]) -> dict[int, OCRPage]:
+        document, config = reading.document, reading.config
+        if not isinstance(document, _PdfDocument) or type(self).read_pdf_pages is PageOCREngine.read_pdf_pages:
+            return {}
+        wanted = [
+            number
+            for number in numbers
+            if not config.use_text_layer
+            or document.text_layer(number) is None
+            or (config.ocr_image_regions and document.untexted_regions(number))
+        ]
+        if not wanted:
+            return {}
+        read = self.read_pdf_pages(reading.path, wanted, config, reading.languages, reading.context) or {}
+        return {
+            number: page.model_copy(update={"number": number, "source": "ocr", "dpi": config.dpi})
+            for number, page in read.items()
+        }
+
+    def _pages(self, reading: _Reading[ConfigT], numbers: list[int]) -> Iterator[OCRPage]:
+        every = numbers == list(range(1, reading.document.page_count + 1))
+        workers = reading.config.page_workers
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr-page") as pool:
             pending: list[Future[OCRPage]] = []
             queue = iter(numbers)
             done = 0
@@ -774,9 +623,9 @@ class PageOCREngine(OCREngine[ConfigT], Generic[ConfigT]):
             def submit_next() -> None:
                 number = next(queue, None)
                 if number is not None:
-                    pending.append(pool.submit(self._one_page, document, number, languages, config, context))
+                    pending.append(pool.submit(self._one_page, reading, number))
 
-            for _ in range(config.page_workers):
+            for _ in range(workers):
                 submit_next()
             while pending:
                 future = pending.pop(0)
@@ -789,13 +638,14 @@ class PageOCREngine(OCREngine[ConfigT], Generic[ConfigT]):
                 submit_next()
                 done += 1
                 note = f"page {done} of {len(numbers)}"
-                context.report_progress(done / len(numbers), note if every else f"{note} (page {page.number})")
+                reading.context.report_progress(done / len(numbers), note if every else f"{note} (page {page.number})")
                 yield page
 
-    def _one_page(
-        self, document: Document, number: int, languages: list[str] | None, config: ConfigT, context: Context
-    ) -> OCRPage:
+    def _one_page(self, reading: _Reading[ConfigT], number: int) -> OCRPage:
+        document, config, languages, context = reading.document, reading.config, reading.languages, reading.context
         context.check()
+        if number in reading.native:
+            return reading.native[number]
         if config.use_text_layer:
             layer = document.text_layer(number)
             if layer is not None:
@@ -806,17 +656,17 @@ class PageOCREngine(OCREngine[ConfigT], Generic[ConfigT]):
                 for region in regions:
                     context.check()
                     read = self.read_page(region, config, languages, context)
-                    lines.extend(_shift(read, *region.offset))
+                    lines.extend(shift_lines(read, *region.offset))
                 merged = assemble_page(number, layer.width, layer.height, lines)
                 return merged.model_copy(update={"source": "mixed", "dpi": layer.dpi})
         raw = document.render(number)
         page = _normalise(raw, config)
         result = self.read_page(page, config, languages, context)
-        if page.rotation == 90 and _mean_confidence(result) < 0.8:
+        if page.rotation == 90 and mean_confidence(result) < 0.8:
             # A page on its side may lie either way; read it the other way up and keep the better.
             flipped = replace(page, image=page.image.transpose(Image.Transpose.ROTATE_180), rotation=270)
             other = self.read_page(flipped, config, languages, context)
-            if _mean_confidence(other) > _mean_confidence(result):
+            if mean_confidence(other) > mean_confidence(result):
                 page, result = flipped, other
         return result.model_copy(
             update={
@@ -829,6 +679,18 @@ class PageOCREngine(OCREngine[ConfigT], Generic[ConfigT]):
                 "height": page.image.height,
             }
         )
+
+
+@dataclass
+class _Reading(Generic[ConfigT]):
+    """One call's document and settings, shared by the page workers."""
+
+    document: Document
+    path: Path
+    languages: list[str] | None
+    config: ConfigT
+    context: Context
+    native: dict[int, OCRPage] = field(default_factory=dict)
 
 
 def _blob_path(blobs: BlobStore, ref: BlobRef) -> Path:
