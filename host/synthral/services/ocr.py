@@ -42,6 +42,12 @@ __all__ = ["OCR_WORKFLOW", "JobNotFound", "OCRService", "OCRSettings"]
 OCR_WORKFLOW: Final = "ocr-extract"
 """The workflow each workspace runs its OCR jobs with (created on first use)."""
 
+_VISION_SECRETS: Final = {
+    "api_key": "GOOGLE_VISION_API_KEY",
+    "service_account": "GOOGLE_VISION_SERVICE_ACCOUNT",
+}
+"""The credential the google_vision engine reads, by its config field 'credential'."""
+
 JOB = OCRJob.__table__  # type: ignore[attr-defined]
 DOC = OCRDocument.__table__  # type: ignore[attr-defined]
 RESULT = OCRResult.__table__  # type: ignore[attr-defined]
@@ -246,21 +252,24 @@ class OCRService:
         return await self.status(job_id, workspace_id=workspace_id)
 
     async def _ensure_workflow(self, workspace_id: str) -> None:
+        node: dict[str, Any] = {
+            "id": "extract",
+            "type": OCR_NODE_TYPE,
+            "input": {
+                "documents": "{{ trigger.documents }}",
+                "job_id": "{{ trigger.job_id }}",
+                "hints": "{{ trigger.hints }}",
+            },
+        }
+        vision = (self.settings.engine_configs or {}).get("google_vision")
+        if vision is not None:
+            # Cloud Vision's key (or service account) comes from the workspace's credentials.
+            node["secrets"] = [_VISION_SECRETS.get(str(vision.get("credential")), "GOOGLE_VISION_API_KEY")]
         workflow = Workflow.model_validate(
             {
                 "name": OCR_WORKFLOW,
                 "description": "Runs the OCR API's jobs: routes each document to an engine and reads it.",
-                "nodes": [
-                    {
-                        "id": "extract",
-                        "type": OCR_NODE_TYPE,
-                        "input": {
-                            "documents": "{{ trigger.documents }}",
-                            "job_id": "{{ trigger.job_id }}",
-                            "hints": "{{ trigger.hints }}",
-                        },
-                    }
-                ],
+                "nodes": [node],
             }
         )
         try:
