@@ -15,6 +15,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import select
 
+from synthral.api.limits import Limits
 from synthral.engine.worker import Worker
 from synthral.plugins.host import PluginHost
 from synthral.store.db import Database
@@ -183,3 +184,33 @@ async def test_bad_requests_get_problems_that_say_what_to_send(ocr_api: Api) -> 
     )
     engines = await ocr_api.call("viewer", "GET", "/ocr/engines")
     assert engines.json()["ready"] == {"rapidocr": "ocr-rapidocr/rapidocr", "tesseract": "ocr-tesseract/tesseract"}
+
+
+async def test_an_upload_streams_through_the_gate_and_is_cut_off_past_the_limit(
+    database: Database, noop_home: Path, wheelhouse: Path
+) -> None:
+    state, plugins = await make_state(database, noop_home, wheelhouse, limits=Limits(max_upload=64 * 1024))
+    ada = await state.identity.create_user("ada@example.com", PASSWORD)
+    await state.identity.create_workspace("acme", "Acme", owner_id=ada.id)
+    async with serving(state) as url, httpx.AsyncClient(base_url=url + "/api/v1", timeout=60) as http:
+        token = (await http.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}", "X-Workspace": "acme"}
+        boundary = "synthral-test-boundary"
+
+        async def chunks() -> AsyncIterator[bytes]:
+            # No Content-Length: the gate can only count what arrives.
+            yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.png\"\r\n"
+                   "Content-Type: image/png\r\n\r\n").encode()  # fmt: skip
+            for _ in range(32):
+                yield b"\0" * 4096
+            yield f"\r\n--{boundary}--\r\n".encode()
+
+        answer = await http.post(
+            "/ocr/extract",
+            content=chunks(),
+            headers={**headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        assert answer.status_code == 413, answer.text
+        assert answer.json()["detail"] == "the upload is over the limit of 65536 bytes"
+    await state.oauth.close()
+    await plugins.close()
