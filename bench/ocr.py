@@ -7,8 +7,11 @@ plugin protocol. Engines whose weights are not on this machine are listed as not
 
 from __future__ import annotations
 
+import os
 import re
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -157,9 +160,32 @@ def _speed(found: dict[str, Engine], quick: bool) -> list[Result]:
     return results
 
 
+def _cpu_control(count: int) -> float:
+    """How much faster two CPU-bound processes finish than one doing both: what the machine gives now.
+
+    Two cores to ourselves give ~2; a machine whose cores other work already fills gives ~1,
+    and then no engine can show a gain from its second core.
+    """
+    rounds = count * 150
+
+    def run(processes: int, share: int) -> float:
+        code = f"import hashlib\nfor _ in range({rounds // share}): hashlib.sha256(bytes(1 << 20)).digest()"
+        started = time.perf_counter()
+        children = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(processes)]
+        for child in children:
+            child.wait()
+        return time.perf_counter() - started
+
+    return run(1, 1) / run(2, 2)
+
+
 def _parallel(found: dict[str, Engine], quick: bool) -> list[Result]:
-    results = []
     count = 4 if quick else 8
+    control = _cpu_control(count)
+    results = [
+        Result(GROUP, "control: two CPU-bound processes vs one, same work", control, "x", "≈ 2 on two idle cores"),
+        Result(GROUP, "load average (1 min) at the parallel measure", os.getloadavg()[0], ""),
+    ]
     tiff = Sample("tiff", "throughput", multipage_tiff(count), "image/tiff", "", count)
     for engine in found.values():
         if not engine.accepts("page_workers"):
