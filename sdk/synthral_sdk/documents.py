@@ -443,6 +443,7 @@ def _lines_from_chars(chars: list[_Char]) -> list[list[OCRWord]]:
 class _ImageDocument(Document):
     def __init__(self, path: Path, media_type: str, config: DocumentConfig) -> None:
         self._config = config
+        self._lock = threading.Lock()
         try:
             with warnings.catch_warnings():
                 # The size is checked against 'max_pixels' below, with a message naming it.
@@ -471,6 +472,11 @@ class _ImageDocument(Document):
         return self._count
 
     def render(self, number: int) -> PageImage:
+        # One Pillow image serves every page (TIFF frames are sought): one page worker at a time.
+        with self._lock:
+            return self._render(number)
+
+    def _render(self, number: int) -> PageImage:
         try:
             self._image.seek(number - 1)
             width, height = self._image.size

@@ -83,6 +83,11 @@ WORKSPACE: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("PUT", "/code/quota", "owner", {"cpu_seconds_per_day": 100}),
     ("GET", "/code/sandboxes", "viewer", None),
     ("PUT", "/code/sandboxes/{name}", "owner", {"runtime": "code-wasi/wasi"}),
+    ("POST", "/ocr/extract", "editor", {"document": {"$blob": "sha256:" + "0" * 64, "size": 3}}),
+    ("POST", "/ocr/batch", "editor", {"documents": [{"$blob": "sha256:" + "0" * 64, "size": 3}]}),
+    ("GET", "/ocr/status/{job_id}", "viewer", None),
+    ("GET", "/ocr/jobs/{job_id}/documents/{position}/result", "viewer", None),
+    ("GET", "/ocr/engines", "viewer", None),
 ]
 
 
@@ -118,6 +123,8 @@ async def _objects(api: Api) -> dict[str, str]:
         "user_id": api.users["viewer"],
         "key_id": "no-such-key",
         "run_id": "no-such-run",
+        "job_id": "no-such-job",
+        "position": "0",
     }
 
 
