@@ -47,7 +47,7 @@ class OCRWord(BaseModel):
 class OCRLine(BaseModel):
     """One line of text and its words, left to right.
 
-    .. versionadded:: 1.1
+    .. versionadded:: 1.2
     """
 
     text: str = Field(description="The line's words joined by a space.")
@@ -70,18 +70,18 @@ class OCRBlock(BaseModel):
     words: list[OCRWord] = Field(default_factory=list)
     lines: list[OCRLine] = Field(
         default_factory=list,
-        description="The block's lines, top to bottom (versionadded 1.1; empty from engines that give none).",
+        description="The block's lines, top to bottom (versionadded 1.2; empty from engines that give none).",
     )
-    order: int | None = Field(default=None, ge=0, description="0-based position in the page's reading order (1.1).")
+    order: int | None = Field(default=None, ge=0, description="0-based position in the page's reading order (1.2).")
     kind: Literal["text", "title", "table", "figure", "list", "form", "handwriting", "other"] = Field(
-        default="text", description="What the block is, when the engine tells (1.1)."
+        default="text", description="What the block is, when the engine tells (1.2)."
     )
 
 
 class OCRTableCell(BaseModel):
     """One cell of a table.
 
-    .. versionadded:: 1.1
+    .. versionadded:: 1.2
     """
 
     row: int = Field(ge=0, description="0-based row of the cell's top-left corner.")
@@ -95,7 +95,7 @@ class OCRTableCell(BaseModel):
 class OCRTable(BaseModel):
     """A table found on a page: its grid of cells.
 
-    .. versionadded:: 1.1
+    .. versionadded:: 1.2
     """
 
     bbox: BBox
@@ -113,17 +113,17 @@ class OCRPage(BaseModel):
     height: int = Field(description="Height of the page image in pixels.")
     text: str = Field(description="The page's blocks' texts, joined by a blank line ('\\n\\n').")
     blocks: list[OCRBlock] = Field(default_factory=list)
-    tables: list[OCRTable] = Field(default_factory=list, description="Tables on the page (versionadded 1.1).")
+    tables: list[OCRTable] = Field(default_factory=list, description="Tables on the page (versionadded 1.2).")
     source: Literal["ocr", "text_layer", "mixed"] = Field(
         default="ocr",
         description="Where the text came from: 'ocr', the PDF's own 'text_layer', or 'mixed' (a text layer "
-        "plus OCR of image regions without text). versionadded 1.1.",
+        "plus OCR of image regions without text). versionadded 1.2.",
     )
     dpi: int | None = Field(default=None, description="Resolution of the page image in dots per inch, when known.")
     rotation: int = Field(
-        default=0, description="Degrees (0, 90, 180, 270) the page was turned clockwise before reading (1.1)."
+        default=0, description="Degrees (0, 90, 180, 270) the page was turned clockwise before reading (1.2)."
     )
-    skew: float = Field(default=0.0, description="Degrees of skew corrected before reading (1.1).")
+    skew: float = Field(default=0.0, description="Degrees of skew corrected before reading (1.2).")
 
 
 class OCRRequest(BaseModel):

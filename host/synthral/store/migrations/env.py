@@ -6,7 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import synthral.store.code  # registers the code tables on SQLModel.metadata
-import synthral.store.models  # noqa: F401 -- registers the tables on SQLModel.metadata
+import synthral.store.models
 import synthral.store.ocr_models  # noqa: F401 -- and the OCR tables
 
 target_metadata = SQLModel.metadata
