@@ -12,7 +12,9 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)  # the code-bwrap sandbox
 command -v runsc >/dev/null 2>&1 || need_apt+=(runsc)  # the code-gvisor sandbox
-command -v node >/dev/null 2>&1 || need_apt+=(nodejs)  # JavaScript in the code sandboxes
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)  # JavaScript in the code sandboxes; the web app's build
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)  # the web app's dependencies
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)  # the web app's end-to-end tests
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "bootstrap: installing system packages: ${need_apt[*]}" >&2
@@ -48,3 +50,14 @@ export UV_PYTHON="$PYTHON"
 export UV_PYTHON_DOWNLOADS=never
 uv sync --quiet --frozen 2>/dev/null || uv sync --quiet
 export PATH="$ROOT/.venv/bin:$PATH"
+
+# The web app's toolchain (Vite needs Node >= 20.19) and its locked dependencies, installed
+# again only when package-lock.json changed.
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+  echo "bootstrap: the web app needs Node.js >= 20.19; this machine has $(node --version). Install a newer nodejs package" >&2
+  exit 1
+fi
+lock_sum="$(sha256sum web/package-lock.json | cut -d' ' -f1)"
+if [ "$(cat web/node_modules/.lock-sha256 2>/dev/null)" != "$lock_sum" ]; then
+  (cd web && npm ci --no-audit --no-fund --loglevel=error && echo "$lock_sum" > node_modules/.lock-sha256)
+fi

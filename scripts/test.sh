@@ -9,6 +9,8 @@ ruff format --check --quiet .
 ruff check --quiet .
 echo "== mypy --strict (host, sdk)" >&2
 mypy
+echo "== web app: types, lint, component tests, build" >&2
+(cd web && npm run --silent typecheck && npm run --silent lint && npx vitest run && npm run --silent build)
 echo "== host and SDK tests" >&2
 pytest -q "$@"
 # Wheel folders pip is configured with (an offline or CPU-only wheelhouse) serve the plugins' uv too.
@@ -19,3 +21,5 @@ for plugin in plugins/*/; do
   echo "== plugin ${plugin%/} (own venv)" >&2
   (cd "$plugin" && uv sync --quiet && uv run --quiet pytest -q)
 done
+echo "== web app end to end (Chromium against synthral serve: SQLite, then PostgreSQL)" >&2
+(cd web && npx playwright test && E2E_DB=postgres npx playwright test e2e/builder.spec.ts e2e/flows.spec.ts)

@@ -148,3 +148,23 @@ def code_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Pat
 
     asyncio.run(install())
     return home
+
+
+PRICES = '[models."gpt-test"]\ninput_per_million = 1000.0\noutput_per_million = 2000.0\n'
+
+
+@pytest.fixture(scope="session")
+def ai_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, fixture_wheels: dict[str, Path]) -> Path:
+    """A home with the OpenAI-compatible provider, the agent loops and the noop fixture installed."""
+    home = tmp_path_factory.mktemp("ai-home")
+
+    async def install() -> None:
+        plugins = PluginHost(make_settings(home, wheelhouse))
+        for source in (REPO / "plugins" / "llm-openai-compatible", REPO / "plugins" / "agent-loops"):
+            await plugins.install(str(source))
+        await plugins.install(str(fixture_wheels["noop"]))
+        await plugins.close()
+
+    asyncio.run(install())
+    (home / "llm-prices.toml").write_text(PRICES)
+    return home

@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Awaitable, Mapping
-from typing import ClassVar, Generic, Literal
+from typing import ClassVar, Final, Generic, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from synthral_sdk._capability import Capability, CapabilityKind, Operation
+from synthral_sdk._json import JSONObject
 from synthral_sdk._typevars import ConfigT
 from synthral_sdk.context import Context
+from synthral_sdk.types import BlobRef
 
 __all__ = [
+    "TOKEN_EVENT",
+    "AgentBudget",
     "AgentFramework",
     "AgentRequest",
     "AgentResult",
+    "AgentRole",
     "AgentStep",
     "ChatMessage",
     "CompletionRequest",
     "CompletionResult",
+    "ContentPart",
     "DeleteRequest",
     "DeleteResult",
     "EmbedRequest",
@@ -29,7 +36,9 @@ __all__ = [
     "QueryMatch",
     "QueryRequest",
     "QueryResult",
+    "ResponseFormat",
     "ToolCall",
+    "ToolResult",
     "ToolSpec",
     "UpsertRequest",
     "UpsertResult",
@@ -195,13 +204,33 @@ class ToolCall(BaseModel):
     arguments: dict[str, JsonValue] = Field(default_factory=dict)
 
 
+class ContentPart(BaseModel):
+    """A part of a message beyond its text: an image (vision input) read from the blob store.
+
+    .. versionadded:: 1.2
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["text", "image"]
+    text: str = ""
+    image: BlobRef | None = Field(default=None, description="For 'image' parts: the picture, as a blob reference.")
+    detail: Literal["auto", "low", "high"] = "auto"
+
+
 class ChatMessage(BaseModel):
-    """One message of a conversation."""
+    """One message of a conversation.
+
+    ``content`` is the text; ``parts`` (1.2) add images. A ``tool`` message answers the
+    call ``tool_call_id`` of the tool ``name``.
+    """
 
     role: Literal["system", "user", "assistant", "tool"]
     content: str = ""
     tool_calls: list[ToolCall] = Field(default_factory=list)
     tool_call_id: str | None = None
+    name: str | None = Field(default=None, description="For 'tool' messages: the tool that answered (1.2).")
+    parts: list[ContentPart] = Field(default_factory=list, description="Images and more text after 'content' (1.2).")
 
 
 class Usage(BaseModel):
@@ -209,6 +238,25 @@ class Usage(BaseModel):
 
     input_tokens: int = 0
     output_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens, output_tokens=self.output_tokens + other.output_tokens
+        )
+
+
+class ResponseFormat(BaseModel):
+    """Structured output: the answer must be JSON, optionally valid against a JSON Schema.
+
+    .. versionadded:: 1.2
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["json_object", "json_schema"] = "json_schema"
+    name: str = Field(default="answer", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    json_schema: dict[str, JsonValue] | None = Field(default=None, description="The schema for 'json_schema'.")
+    strict: bool = True
 
 
 class CompletionRequest(BaseModel):
@@ -222,6 +270,14 @@ class CompletionRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     max_tokens: int | None = Field(default=None, ge=1)
     stop: list[str] = Field(default_factory=list)
+    tool_choice: str | None = Field(
+        default=None, description="'auto', 'none', 'required' or a tool's name; unset: the provider's default (1.2)."
+    )
+    response_format: ResponseFormat | None = Field(default=None, description="Ask for JSON output (1.2).")
+    stream: bool = Field(
+        default=False,
+        description="Stream the answer: the provider emits 'llm.token' events as text arrives (1.2).",
+    )
 
 
 class CompletionResult(BaseModel):
@@ -231,12 +287,20 @@ class CompletionResult(BaseModel):
     message: ChatMessage
     finish_reason: Literal["stop", "length", "tool_calls", "content_filter", "error"] = "stop"
     usage: Usage = Field(default_factory=Usage)
+    parsed: JsonValue = Field(default=None, description="With a response_format: the answer parsed as JSON (1.2).")
+    latency_ms: float | None = Field(default=None, description="Time the provider took, retries included (1.2).")
+    attempts: int = Field(default=1, ge=1, description="HTTP attempts made, retries included (1.2).")
+
+
+TOKEN_EVENT: Final = "llm.token"  # noqa: S105 -- an event name, not a password
+"""The event a streaming provider emits per piece of text: ``{"text": "..."}`` (1.2)."""
 
 
 class LLMProvider(Capability, Generic[ConfigT]):
     """A large language model API. Implement :meth:`complete`.
 
-    Stream partial text with ``context.report_progress(None, chunk)`` if the API streams.
+    When ``request.stream`` is set and the API streams, emit each piece of text as it comes
+    with ``context.emit(TOKEN_EVENT, {"text": piece})``; the host shows it live.
     """
 
     kind: ClassVar[CapabilityKind] = CapabilityKind.LLM_PROVIDER
@@ -255,22 +319,56 @@ class LLMProvider(Capability, Generic[ConfigT]):
 # -- agent frameworks --------------------------------------------------------------------
 
 
+class AgentRole(BaseModel):
+    """One member of a multi-agent team (CrewAI, MetaGPT, AutoGen teams).
+
+    .. versionadded:: 1.2
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+    goal: str = ""
+    instructions: str = Field(default="", description="Who this member is and how it works (a backstory).")
+
+
+class AgentBudget(BaseModel):
+    """What an agent task may spend; the host enforces it, the framework may read it.
+
+    .. versionadded:: 1.2
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_steps: int = Field(default=20, ge=1, le=10_000, description="LLM calls plus tool calls.")
+    max_tokens: int | None = Field(default=None, ge=1, description="Input plus output tokens over all LLM calls.")
+    max_cost_usd: float | None = Field(default=None, ge=0, description="Cost over all LLM calls, by the price table.")
+    max_seconds: float | None = Field(default=None, gt=0, description="Wall time of the whole task.")
+
+
 class AgentRequest(BaseModel):
     """A task for an agent."""
 
     model_config = ConfigDict(extra="forbid")
 
     task: str = Field(description="What the agent should achieve, in plain words.")
-    model: str | None = Field(default=None, description="LLM to use, as 'plugin/capability:model'.")
+    model: str | None = Field(default=None, description="The model name the host's LLM gateway is asked for.")
     tools: list[ToolSpec] = Field(default_factory=list)
     inputs: dict[str, JsonValue] = Field(default_factory=dict)
     max_steps: int = Field(default=10, ge=1, le=1000)
+    instructions: str = Field(default="", description="A system prompt for the agent (1.2).")
+    roles: list[AgentRole] = Field(default_factory=list, description="Team members, for multi-role frameworks (1.2).")
+    output_schema: dict[str, JsonValue] | None = Field(
+        default=None, description="When set, the final answer must be JSON valid against it (1.2)."
+    )
+    budget: AgentBudget = Field(default_factory=AgentBudget, description="What the task may spend (1.2).")
+    options: dict[str, JsonValue] = Field(default_factory=dict, description="Framework-specific settings (1.2).")
 
 
 class AgentStep(BaseModel):
     """One step of the agent's work, for the execution history."""
 
-    kind: Literal["thought", "tool_call", "tool_result", "message"]
+    kind: Literal["thought", "tool_call", "tool_result", "message", "plan", "check"]
     content: str
     data: dict[str, JsonValue] = Field(default_factory=dict)
 
@@ -281,16 +379,60 @@ class AgentResult(BaseModel):
     output: str
     steps: list[AgentStep] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
+    data: JsonValue = Field(default=None, description="The final answer parsed as JSON, with output_schema (1.2).")
+
+
+class ToolResult(BaseModel):
+    """What the host answers a tool call with.
+
+    ``ok`` false means the tool failed or was refused (not granted, unknown, bad
+    arguments); ``error`` says why in words the model can act on. ``replayed`` marks a
+    result recorded by an earlier attempt of the task and returned without running the
+    tool again.
+
+    .. versionadded:: 1.2
+    """
+
+    call_id: str
+    name: str
+    ok: bool = True
+    output: JsonValue = None
+    error: str | None = None
+    replayed: bool = False
+
+    def as_text(self) -> str:
+        """The result as text for a model: the JSON output, or the error."""
+        if not self.ok:
+            return f"ERROR: {self.error}"
+        if isinstance(self.output, str):
+            return self.output
+        return orjson.dumps(self.output).decode()
 
 
 class AgentFramework(Capability, Generic[ConfigT]):
-    """An agent framework (LangGraph, CrewAI, AutoGen...). Implement :meth:`run_agent`."""
+    """An agent framework (LangGraph, CrewAI, AutoGen...). Implement :meth:`run_agent`.
+
+    The framework never runs a tool or reaches an LLM itself: it asks the host through
+    ``context.host`` (``call_tool``, ``complete``) or points its own OpenAI client at
+    :func:`synthral_sdk.agents.openai_gateway`. The host enforces the grants and budgets.
+
+    Class attributes an author sets (1.2):
+        framework: The framework's package, e.g. ``"langgraph"``.
+        styles: What it is good at, for the agent router: ``"tool_calling"``, ``"simple"``,
+            ``"recursive"``, ``"multi_role"``, ``"self_fix"``, ``"belief_goal"``.
+    """
 
     kind: ClassVar[CapabilityKind] = CapabilityKind.AGENT_FRAMEWORK
+    framework: ClassVar[str] = ""
+    styles: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def operations(cls) -> Mapping[str, Operation]:
         return {"run_agent": Operation("run_agent", "run_agent", AgentRequest, AgentResult, "Run an agent task.")}
+
+    def extra(self) -> JSONObject:
+        """The framework and its styles, for the router and the catalog."""
+        return {"framework": self.framework or self.name, "styles": list(self.styles)}
 
     @abc.abstractmethod
     def run_agent(

@@ -266,6 +266,7 @@ class Capability(abc.ABC):
             op.input_model, payload, InputInvalid, "input", f"Fix the input of '{self.name}.{op.name}'."
         )
         method = cast(Callable[[BaseModel, BaseModel, Context], object], getattr(self, op.method))
+        context.loop = asyncio.get_running_loop()
         if _is_coroutine_method(type(self), op.method):
             result = await cast(Awaitable[object], method(arg, cfg, context))
         else:

@@ -24,7 +24,7 @@ from synthral_sdk.errors import (
     error_to_data,
 )
 
-PROTOCOL_VERSION: Final = "1.0"
+PROTOCOL_VERSION: Final = "1.1"
 
 PARSE_ERROR: Final = -32700
 INVALID_REQUEST: Final = -32600
@@ -63,6 +63,7 @@ _CODE_BY_TYPE: Final[dict[type[SynthralError], int]] = {
 CANCEL_METHOD: Final = "$/cancelRequest"
 LOG_METHOD: Final = "$/log"
 PROGRESS_METHOD: Final = "$/progress"
+EVENT_METHOD: Final = "$/event"
 
 
 def protocol_major(version: str) -> str:

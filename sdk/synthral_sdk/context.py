@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import final
+from typing import TYPE_CHECKING, final
 
+from synthral_sdk._json import JSONObject
 from synthral_sdk.blobs import BlobStore
-from synthral_sdk.errors import Cancelled, DeadlineExceeded
+from synthral_sdk.errors import Cancelled, ConfigurationError, DeadlineExceeded
 
-__all__ = ["CancelToken", "Context"]
+if TYPE_CHECKING:
+    from synthral_sdk._host import HostServices
+
+__all__ = ["CancelToken", "Context", "EventSink"]
 
 ProgressSink = Callable[[float | None, str], None]
+EventSink = Callable[[str, JSONObject], None]
+"""``sink(kind, data)``: receives the events a call emits (tokens, agent steps)."""
 _NO_SECRETS: Mapping[str, str] = MappingProxyType({})
 
 
 def _no_progress(progress: float | None, message: str) -> None:
     del progress, message
+
+
+def _no_event(kind: str, data: JSONObject) -> None:
+    del kind, data
 
 
 @final
@@ -78,6 +89,8 @@ class Context:
         blobs: The blob store, for reading and writing binary inputs and outputs.
         log: A logger whose records reach the host's log tied to this call.
         data_dir: A directory this plugin may keep state in across calls and restarts.
+        loop: The event loop the call runs on; set by ``Capability.call``, used to reach
+            the host from a synchronous operation's thread (1.2).
     """
 
     def __init__(
@@ -94,6 +107,8 @@ class Context:
         progress: ProgressSink | None = None,
         cancel_event: threading.Event | CancelToken | None = None,
         data_dir: Path | None = None,
+        events: EventSink | None = None,
+        host: HostServices | None = None,
     ) -> None:
         self.blobs = blobs
         self.execution_id = execution_id
@@ -106,6 +121,37 @@ class Context:
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._progress = progress or _no_progress
         self._cancel = cancel_event if isinstance(cancel_event, CancelToken) else CancelToken(cancel_event)
+        self._events = events or _no_event
+        self._host = host
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def host(self) -> HostServices:
+        """What the host offers this call: LLM completions, tool calls, step records (1.2).
+
+        Raises:
+            ConfigurationError: The call was not made by a host that offers them (a host
+                speaking protocol 1.0, or a unit test that passed no ``host``).
+        """
+        if self._host is None:
+            raise ConfigurationError(
+                "this call has no host services (LLM, tools); run it through a SynthralOS host speaking plugin "
+                "protocol 1.1 or later, or pass host=... to synthral_sdk.testing.call in tests"
+            )
+        return self._host
+
+    @property
+    def has_host(self) -> bool:
+        """Whether :attr:`host` is available."""
+        return self._host is not None
+
+    def emit(self, kind: str, data: JSONObject) -> None:
+        """Send an event about this call to the host, e.g. a streamed token (1.2).
+
+        Events are for people watching (the execution view); they are best-effort and may
+        be coalesced. ``kind`` is dotted, e.g. ``"llm.token"``.
+        """
+        self._events(kind, data)
 
     @property
     def cancelled(self) -> bool:

@@ -24,6 +24,7 @@ from typing import ClassVar, Final
 from synthral_sdk._json import JSONObject, JSONValue
 
 __all__ = [
+    "BudgetExceeded",
     "Cancelled",
     "ConfigInvalid",
     "ConfigurationError",
@@ -201,6 +202,15 @@ class PluginStartError(RetryableError):
 # -- fatal errors ------------------------------------------------------------------------
 
 
+class BudgetExceeded(NonRetryableError):
+    """A task spent its budget (steps, tokens, cost or time); the host stops it.
+
+    .. versionadded:: 1.2
+    """
+
+    code = "budget_exceeded"
+
+
 class PluginError(FatalError):
     """Plugin code raised an exception that is not part of this tree.
 
@@ -252,6 +262,7 @@ _BY_NAME: Final[dict[str, type[SynthralError]]] = {
         RetryableError,
         FatalError,
         NonRetryableError,
+        BudgetExceeded,
         ConfigInvalid,
         InputInvalid,
         UnknownCapability,

@@ -22,6 +22,7 @@ import orjson
 
 from synthral_sdk import _protocol as proto
 from synthral_sdk._framing import DEFAULT_MAX_FRAME, FrameSplitter
+from synthral_sdk._host import HOST_METHODS, RpcHost
 from synthral_sdk._json import JSONObject, JSONValue
 from synthral_sdk._plugin_set import (
     CapabilityEntry,
@@ -125,6 +126,9 @@ class _Runner:
         self._cancel_events: dict[int, CancelToken] = {}
         self._loggers: dict[str, logging.Logger] = {}
         self._expired: set[int] = set()
+        self._host_methods: frozenset[str] = frozenset()
+        self._host_calls: dict[int, asyncio.Future[JSONValue]] = {}
+        self._next_host_id = 1
         self._blobs = BlobStore(os.environ.get("SYNTHRAL_BLOB_ROOT") or Path.home() / ".synthral" / "blobs")
         data_dir = os.environ.get("SYNTHRAL_PLUGIN_DATA")
         self._data_dir = Path(data_dir) if data_dir else None
@@ -176,7 +180,8 @@ class _Runner:
         request_id = message.get("id")
         params = message.get("params", {})
         if not isinstance(method, str):
-            return  # a response: the host sends none we expect
+            self._on_response(request_id, message)
+            return
         if not isinstance(params, dict):
             if request_id is not None:
                 self._write(proto.protocol_error(request_id, proto.INVALID_PARAMS, "params must be an object"))
@@ -187,6 +192,34 @@ class _Runner:
             self._write(proto.protocol_error(None, proto.INVALID_REQUEST, "request ids must be integers"))
         else:
             self._on_request(request_id, method, params)
+
+    def _on_response(self, request_id: object, message: JSONObject) -> None:
+        """The host's answer to one of our ``host/*`` requests (1.1)."""
+        future = self._host_calls.pop(request_id, None) if isinstance(request_id, int) else None
+        if future is None or future.done():
+            return  # the call that asked has ended (cancelled): nobody waits for it
+        if "result" in message:
+            future.set_result(message["result"])
+        else:
+            future.set_exception(proto.exception_from_error(message.get("error")))
+
+    async def host_request(self, method: str, params: JSONObject) -> JSONValue:
+        """Send a request to the host and wait for its answer (on the loop's thread)."""
+        if method not in self._host_methods:
+            raise PluginUnavailable(
+                f"the host did not offer '{method}' in 'initialize'; it speaks an older protocol. Upgrade the host "
+                f"to one speaking plugin protocol {proto.PROTOCOL_VERSION}",
+                retryable=False,
+            )
+        request_id = self._next_host_id
+        self._next_host_id += 1
+        future: asyncio.Future[JSONValue] = self._loop.create_future()
+        self._host_calls[request_id] = future
+        try:
+            self._write(proto.request(request_id, method, params))
+            return await future
+        finally:
+            self._host_calls.pop(request_id, None)
 
     def _on_oversized(self, size: int) -> None:
         exc = FrameTooLarge(
@@ -240,6 +273,9 @@ class _Runner:
         if isinstance(max_frame, int) and 1024 <= max_frame < self._max_frame:
             self._max_frame = max_frame
             self._splitter.max_frame = max_frame
+        offered = params.get("hostServices")
+        if isinstance(offered, list):
+            self._host_methods = frozenset(m for m in offered if isinstance(m, str) and m in HOST_METHODS)
         level = params.get("logLevel")
         logging.getLogger().setLevel(_LEVELS.get(level if isinstance(level, str) else "info", logging.INFO))
         try:
@@ -325,6 +361,10 @@ class _Runner:
                 ),
                 cancel_event=cancel,
                 data_dir=self._data_dir,
+                events=lambda kind, data: self.notify(
+                    proto.EVENT_METHOD, {"requestId": request_id, "kind": kind, "data": data}
+                ),
+                host=RpcHost(self.host_request, request_id) if self._host_methods else None,
             )
             operation = params.get("operation")
             timer = None

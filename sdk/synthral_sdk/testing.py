@@ -33,8 +33,10 @@ from typing import IO, ClassVar, cast
 import orjson
 
 from synthral_sdk import _protocol as proto
+from synthral_sdk._ai import AgentStep, CompletionRequest, ToolCall
 from synthral_sdk._capability import NAME_PATTERN, Capability
 from synthral_sdk._code_conformance import CodeRuntimeChecks
+from synthral_sdk._host import CALL_TOOL_METHOD, COMPLETE_METHOD, HOST_METHODS, RECORD_METHOD, HostServices
 from synthral_sdk._plugin_set import (
     CapabilityEntry,
     catalog,
@@ -45,7 +47,7 @@ from synthral_sdk._plugin_set import (
 )
 from synthral_sdk._version import __version__
 from synthral_sdk.blobs import BlobStore
-from synthral_sdk.context import Context
+from synthral_sdk.context import Context, EventSink
 from synthral_sdk.errors import (
     ConfigInvalid,
     InputInvalid,
@@ -81,11 +83,15 @@ def call(
     idempotency_key: str | None = None,
     execution_id: str | None = None,
     attempt: int = 1,
+    host: HostServices | None = None,
+    events: EventSink | None = None,
 ) -> JSONObject:
     """Call one operation of ``capability`` in this process and return its JSON output.
 
     ``operation`` defaults to the capability's only operation. ``progress`` receives the
     call's progress reports; setting ``cancel_event`` (from another thread) cancels it.
+    ``host`` answers what the call asks of the host (``synthral_sdk.testing_llm.ScriptedHost``);
+    ``events`` receives what it emits.
     Without ``blobs`` the call gets a temporary store, deleted afterwards. Raises what the
     call raises.
     """
@@ -101,6 +107,8 @@ def call(
             idempotency_key=idempotency_key,
             execution_id=execution_id,
             attempt=attempt,
+            host=host,
+            events=events,
         )
         return asyncio.run(capability.call(name, {} if config is None else config, payload, context))
 
@@ -114,6 +122,8 @@ class RunnerClient:
         blob_root: The blob store directory handed to the plugin.
         env: Extra environment variables for the process.
         initialize: Extra ``initialize`` parameters (``entryPoints``, ``maxFrameBytes``...).
+        host: Answers the runner's ``host/*`` requests (protocol 1.1), e.g. a
+            ``synthral_sdk.testing_llm.ScriptedHost``; without it none are offered.
     """
 
     def __init__(
@@ -124,8 +134,11 @@ class RunnerClient:
         blob_root: Path | None = None,
         env: Mapping[str, str] | None = None,
         initialize: JSONObject | None = None,
+        host: HostServices | None = None,
     ) -> None:
         self.dist = dist
+        self.host = host
+        self._write_lock = threading.Lock()
         self.initialize_params = dict(initialize or {})
         self.python = python or sys.executable
         self._own_blob_root = blob_root is None
@@ -163,6 +176,7 @@ class RunnerClient:
         params: JSONObject = {
             "protocolVersion": proto.PROTOCOL_VERSION,
             "host": {"name": "synthral-sdk-testing", "version": __version__},
+            **({"hostServices": list(HOST_METHODS)} if self.host is not None else {}),
             **self.initialize_params,
         }
         answer = self.request("initialize", params, timeout=timeout)
@@ -177,8 +191,9 @@ class RunnerClient:
     def send_raw(self, data: bytes) -> None:
         """Write bytes to the runner's stdin unchanged (for malformed-input tests)."""
         assert self._stdin is not None, "start() first"
-        self._stdin.write(data)
-        self._stdin.flush()
+        with self._write_lock:
+            self._stdin.write(data)
+            self._stdin.flush()
 
     def notify(self, method: str, params: JSONObject) -> None:
         """Send a notification."""
@@ -300,6 +315,8 @@ class RunnerClient:
                 request_id = message.get("id")
                 if isinstance(request_id, int) and ("result" in message or "error" in message):
                     self._answers[request_id] = message
+                elif "method" in message and request_id is not None:
+                    threading.Thread(target=self._answer_host_request, args=(message,), daemon=True).start()
                 elif "method" in message:
                     self.notifications.append(message)
                 else:
@@ -307,6 +324,30 @@ class RunnerClient:
                 self._cond.notify_all()
         with self._cond:
             self._cond.notify_all()
+
+    def _answer_host_request(self, message: JSONObject) -> None:
+        request_id = cast(int, message.get("id"))
+        method = message.get("method")
+        params = message.get("params")
+        params = params if isinstance(params, dict) else {}
+        host = self.host
+        try:
+            if host is None:
+                raise ProtocolError(f"this test offered no host services, yet the runner sent {method!r}")
+            if method == COMPLETE_METHOD:
+                request = CompletionRequest.model_validate(params.get("request"))
+                value: JSONValue = asyncio.run(host.complete(request)).model_dump(mode="json")
+            elif method == CALL_TOOL_METHOD:
+                value = asyncio.run(host.call_tool(ToolCall.model_validate(params.get("call")))).model_dump(mode="json")
+            elif method == RECORD_METHOD:
+                asyncio.run(host.record(AgentStep.model_validate(params.get("step"))))
+                value = None
+            else:
+                raise ProtocolError(f"unknown host method {method!r}")
+            answer = proto.result(request_id, value)
+        except SynthralError as exc:
+            answer = proto.error_for_exception(request_id, exc)
+        self.send_raw(proto.encode(answer))
 
     def _read_stderr(self) -> None:
         assert self._process is not None and self._process.stderr is not None

@@ -15,6 +15,8 @@ EXPECTED_EXPORTS = {
     "SecretDeleted", "SecretGet", "SecretPut", "SecretStore", "SecretValue", "SecretWritten", "ToolCall",
     "ToolSpec", "Trigger", "UpsertRequest", "UpsertResult", "Usage", "VectorRecord", "VectorStore",
     "WebhookRequest", "WebhookScheme", "WebhookSpec", "WebhookVerification", "__version__", "hookimpl",
+    # 1.1: host callbacks, structured output, vision, budgets and teams for agents
+    "AgentBudget", "AgentRole", "ContentPart", "HostServices", "ResponseFormat", "ToolResult",
 }  # fmt: skip
 
 EXPECTED_HOOKS = {

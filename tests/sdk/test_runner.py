@@ -46,7 +46,7 @@ def client() -> Iterator[RunnerClient]:
 
 def test_initialize_returns_the_catalog(client: RunnerClient) -> None:
     answer = client.initialize_result
-    assert answer["protocolVersion"] == "1.0" and answer["maxFrameBytes"] == 64 * 1024
+    assert answer["protocolVersion"] == "1.1" and answer["maxFrameBytes"] == 64 * 1024
     specs = {spec["name"]: spec for spec in answer["capabilities"]}  # type: ignore[union-attr,index]
     assert specs["double"]["kind"] == "node" and specs["reader"]["kind"] == "ocr_engine"
     assert specs["double"]["operations"]["run"]["inputSchema"]["properties"]["value"]["type"] == "integer"  # type: ignore[index]

@@ -13,6 +13,8 @@ from synthral.api.ingress import Ingress
 from synthral.api.limits import Limits
 from synthral.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from synthral.api.routes import (
+    admin,
+    agents,
     auth,
     code,
     connectors,
@@ -20,12 +22,17 @@ from synthral.api.routes import (
     events,
     executions,
     hooks,
+    mcp,
+    members,
     ocr,
     oidc,
     plugins,
+    schedules,
+    steps,
     workflows,
 )
 from synthral.api.state import ServerState
+from synthral.api.web import install_web, web_root
 from synthral.config import Settings
 from synthral.security.passwords import Passwords
 from synthral.services.app import App, open_app
@@ -50,7 +57,24 @@ def create_app(server: ServerState) -> FastAPI:
     )
     app.state.server = server
     install_problem_handlers(app)
-    for module in (auth, oidc, workflows, executions, plugins, connectors, credentials, hooks, events, code, ocr):
+    modules = (
+        auth,
+        oidc,
+        workflows,
+        executions,
+        plugins,
+        connectors,
+        credentials,
+        hooks,
+        events,
+        code,
+        agents,
+        mcp,
+        ocr,
+    )
+    for module in modules:
+        app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
+    for module in (schedules, members, admin, steps):
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
 
     @app.get(f"{API_PREFIX}/health", tags=["health"])
@@ -58,6 +82,8 @@ def create_app(server: ServerState) -> FastAPI:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
+    server.mcp = mcp.mount_mcp(app, server, API_PREFIX)
+    install_web(app, web_root())  # last: its catch-all answers only what no API route did
     local = server.identity.local_principal if server.local else None
     app.add_middleware(Ingress, server=server)  # behind the gate: the last added runs first
     app.add_middleware(Gate, authenticate=server.identity.authenticate, local=local, limits=server.limits)
@@ -119,5 +145,7 @@ async def open_server(
             yield state
         finally:
             await state.oauth.close()
+            if state.mcp is not None:
+                await state.mcp.close()
             if state.oidc is not None:
                 await state.oidc.close()

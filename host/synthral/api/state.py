@@ -10,6 +10,7 @@ from fastapi import Request
 from synthral.api.limits import Limits
 
 if TYPE_CHECKING:
+    from synthral.api.routes.mcp import McpEndpoint
     from synthral.services.app import App
     from synthral.services.identity import IdentityService
     from synthral.services.oauth import OAuthService
@@ -34,6 +35,7 @@ class ServerState:
         public_url: The URL people and providers reach the server at (OAuth redirects).
         limits: Body, nesting and rate limits.
         oidc: Single sign-on with an OpenID provider; None when it is not configured.
+        mcp: The MCP endpoint, once the app is created.
     """
 
     app: App
@@ -45,6 +47,7 @@ class ServerState:
     public_url: str = "http://127.0.0.1:8000"
     limits: Limits = field(default_factory=Limits)
     oidc: OidcService | None = None
+    mcp: McpEndpoint | None = None
 
     async def connector_secrets(self, workspace_id: str, slug: str, auth_type: str) -> dict[str, str]:
         """The secrets a connector's action call is granted: its workspace credential, fresh."""

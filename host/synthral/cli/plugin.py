@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from synthral.cli.common import console, err_console, print_json, run, with_service
+from synthral.cli.common import console, err_console, fail, print_json, run, with_service
+from synthral.errors import ConfigurationError
 from synthral.services.plugins import PluginService, plugin_to_json
 from synthral.services.scaffold import scaffold_plugin
 
@@ -19,14 +20,41 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")
 
 @app.command()
 def install(
-    source: Annotated[str, typer.Argument(help="A .whl file, a plugin project folder or NAME==VERSION.")],
+    source: Annotated[
+        str,
+        typer.Argument(help="A .whl file, a plugin project folder, NAME==VERSION, or mcp:NAME to mount an MCP server."),
+    ],
+    command: Annotated[
+        list[str] | None, typer.Argument(help="For mcp:NAME: the server's stdio command, after '--'.")
+    ] = None,
+    url: Annotated[str | None, typer.Option("--url", help="For mcp:NAME: a streamable HTTP MCP endpoint.")] = None,
+    package: Annotated[
+        str | None, typer.Option("--package", help="For mcp:NAME: a PyPI MCP server, e.g. mcp-server-time==VERSION.")
+    ] = None,
     reinstall: Annotated[bool, typer.Option("--reinstall", help="Replace the version if it is installed.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Install a plugin version into its own venv, while the host keeps running."""
+    """Install a plugin version into its own venv (or mount an MCP server as one), while the host keeps running."""
+    mount = None
+    if source.startswith("mcp:"):
+        from synthral.plugins.mcp_mount import parse_mount
+
+        try:
+            mount = parse_mount(source, command=command or [], url=url, package=package)
+        except ConfigurationError as exc:
+            fail(exc, as_json=as_json)
+    elif command or url or package:
+        fail(
+            ConfigurationError("a command, --url and --package are for mounting MCP servers: install mcp:NAME ..."),
+            as_json=as_json,
+        )
 
     async def action(service: PluginService) -> None:
-        if as_json:
+        if mount is not None:
+            from synthral.plugins.mcp_mount import mount_mcp_server
+
+            manifest = await mount_mcp_server(service.host.install, mount, reinstall=reinstall)
+        elif as_json:
             manifest = await service.install(source, reinstall=reinstall)
         else:
             with err_console.status(f"installing {source}") as status:

@@ -116,6 +116,10 @@ class ManualTrigger(_Strict):
     """Started by a person or an API call."""
 
     type: Literal["manual"] = "manual"
+    input_schema: dict[str, JsonValue] | None = Field(
+        default=None,
+        description="JSON Schema of a run's input: agents and MCP clients calling the workflow as a tool see it.",
+    )
 
 
 class CatchUp(StrEnum):

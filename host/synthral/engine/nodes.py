@@ -181,6 +181,13 @@ async def _invoke(
         secrets = await ctx.secrets_for(node.secrets)
         redactor.add(*secrets.values())
         process_redactor.add(*secrets.values())  # and from this process's logs
+        services = ctx.engine.step_services
+        host, events = (None, None)
+        if services is not None:  # what the step may ask of the host: an LLM, an agent run, live events
+            host, events = services.for_step(
+                ctx, node_id=node.id, node_type=node_type, config=config, key=key, attempt=attempt,
+                secrets=secrets, redactor=redactor, timeout=node.timeout,
+            )  # fmt: skip
         context = ctx.engine.plugins.context(
             timeout=node.timeout,
             secrets=secrets,
@@ -188,6 +195,8 @@ async def _invoke(
             node_id=node.id,
             attempt=attempt,
             idempotency_key=key,
+            events=events,
+            host=host,
         )
         return await handle.call(op, config, payload, context)
 

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
@@ -24,10 +24,13 @@ from synthral.engine.checkpoint import RunGuard, SqlCheckpointSaver
 from synthral.engine.model import Workflow
 from synthral.errors import ConfigurationError, NonRetryableError, SynthralError
 from synthral.plugins.host import PluginHost
+from synthral.security.redact import Redactor
 from synthral.store.db import Database
 from synthral.store.models import ExecutionLog, Step, StepStatus, utcnow
+from synthral_sdk import HostServices
+from synthral_sdk.context import EventSink
 
-__all__ = ["Engine", "EnvSecretResolver", "PauseRequested", "RunContext", "SecretResolver"]
+__all__ = ["Engine", "EnvSecretResolver", "PauseRequested", "RunContext", "SecretResolver", "StepServices"]
 
 T = TypeVar("T")
 
@@ -42,6 +45,30 @@ SecretResolver = Callable[[list[str], str | None], Awaitable[dict[str, str]]]
 ``workspace_id`` is the workspace of the step's workflow; None for a workflow that belongs to
 none (local mode).
 """
+
+
+class StepServices(Protocol):
+    """What the host offers a step attempt while it runs: ``context.host`` and an event sink.
+
+    Given to the engine by the host process (``synthral.services.ai.AIServices``): LLM
+    completions, agent runs and live events need services the engine does not own.
+    """
+
+    def for_step(
+        self,
+        ctx: RunContext,
+        *,
+        node_id: str,
+        node_type: str,
+        config: Mapping[str, Any],
+        key: str,
+        attempt: int,
+        secrets: Mapping[str, str],
+        redactor: Redactor,
+        timeout: float | None,
+    ) -> tuple[HostServices, EventSink]:
+        """The host services and the event sink of one attempt."""
+        ...
 
 
 class EnvSecretResolver:
@@ -207,6 +234,7 @@ class Engine:
         worker_id: This process's worker id (default: host name, pid and a random suffix).
         lease_seconds: How long a claim lasts without a write or a heartbeat.
         secrets: Resolves the secrets granted to a step.
+        step_services: What steps may ask of the host (LLM, agents, live events); none when None.
     """
 
     def __init__(
@@ -217,8 +245,10 @@ class Engine:
         worker_id: str | None = None,
         lease_seconds: float = 30.0,
         secrets: SecretResolver | None = None,
+        step_services: StepServices | None = None,
     ) -> None:
         self.database = database
+        self.step_services = step_services
         self.plugins = plugins
         self.blobs = plugins.blobs
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"

@@ -20,7 +20,7 @@ import pluggy
 
 import synthral_sdk
 from synthral import __version__
-from synthral.builtins import core
+from synthral.builtins import agent, core, llm
 from synthral.config import Settings
 from synthral.errors import (
     ConfigurationError,
@@ -33,16 +33,17 @@ from synthral.plugins.installer import Installer, ProgressFn
 from synthral.plugins.layout import Manifest, PluginLayout, sort_versions
 from synthral.plugins.proxy import CapabilityHandle, RemotePluginProxy
 from synthral.plugins.supervisor import PluginProcess, ProcessOptions
-from synthral_sdk import CapabilitySpec, Context
+from synthral_sdk import CapabilitySpec, Context, HostServices
 from synthral_sdk._plugin_set import KIND_HOOKS, new_plugin_manager
 from synthral_sdk.blobs import BlobStore
+from synthral_sdk.context import EventSink
 from synthral_sdk.types import JSONObject
 
 __all__ = ["BUILTIN_PLUGINS", "CatalogEntry", "PluginHost", "PluginInfo"]
 
 log = logging.getLogger("synthral.plugins")
 
-BUILTIN_PLUGINS = {"core": core}
+BUILTIN_PLUGINS = {"core": core, "llm": llm, "agent": agent}
 """Plugins that run inside the host process, by name."""
 
 
@@ -313,8 +314,10 @@ class PluginHost:
         node_id: str | None = None,
         attempt: int = 1,
         idempotency_key: str | None = None,
+        events: EventSink | None = None,
+        host: HostServices | None = None,
     ) -> Context:
-        """A call context bound to this host's blob store."""
+        """A call context bound to this host's blob store; ``host`` answers the call's callbacks."""
         return Context(
             blobs=self.blobs,
             timeout=self.settings.plugin_call_timeout if timeout is None else timeout,
@@ -324,6 +327,8 @@ class PluginHost:
             attempt=attempt,
             idempotency_key=idempotency_key,
             log=logging.getLogger("synthral.builtins"),
+            events=events,
+            host=host,
         )
 
     async def invoke(

@@ -76,6 +76,8 @@ class RemoteCapability:
             context=wire,
             timeout=context.time_remaining(),
             on_progress=context.report_progress,
+            on_event=context.emit,
+            host=context.host if context.has_host else None,
         )
 
 

@@ -21,11 +21,16 @@ import orjson
 from synthral.errors import (
     FrameTooLarge,
     PluginCrashed,
+    PluginError,
     PluginProtocolError,
     SynthralError,
 )
+from synthral_sdk import AgentStep, CompletionRequest, HostServices, ToolCall
 from synthral_sdk import _protocol as proto
 from synthral_sdk._framing import FrameSplitter
+from synthral_sdk._host import CALL_TOOL_METHOD, COMPLETE_METHOD, RECORD_METHOD
+from synthral_sdk.context import EventSink
+from synthral_sdk.errors import ProtocolError
 from synthral_sdk.types import JSONObject, JSONValue
 
 __all__ = ["RpcConnection", "describe_exit"]
@@ -67,6 +72,10 @@ class RpcConnection(asyncio.SubprocessProtocol):
         self.stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL)
         self.closed: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         self.progress_handlers: dict[int, ProgressHandler] = {}
+        self.event_handlers: dict[int, EventSink] = {}
+        self.host_services: dict[int, HostServices] = {}
+        """What each in-flight call may ask of the host (protocol 1.1), by its request id."""
+        self._callbacks: set[asyncio.Task[None]] = set()
         self._pending: dict[int, asyncio.Future[JSONValue]] = {}
         self._awaiting_ack: dict[int, asyncio.TimerHandle] = {}
         self._next_id = 1
@@ -113,6 +122,8 @@ class RpcConnection(asyncio.SubprocessProtocol):
         for handle in self._awaiting_ack.values():
             handle.cancel()
         self._awaiting_ack.clear()
+        for task in self._callbacks:
+            task.cancel()
         if self._transport is not None:
             self._transport.close()
 
@@ -154,12 +165,18 @@ class RpcConnection(asyncio.SubprocessProtocol):
     def cancel(self, request_id: int) -> None:
         """Cancel a request whose caller has given up, and watch that the plugin stops."""
         self._pending.pop(request_id, None)
-        self.progress_handlers.pop(request_id, None)
+        self.forget(request_id)
         if self.closed.done():
             return
         self.notify(proto.CANCEL_METHOD, {"id": request_id})
         loop = asyncio.get_running_loop()
         self._awaiting_ack[request_id] = loop.call_later(self.cancel_grace, self._cancel_overdue, request_id)
+
+    def forget(self, request_id: int) -> None:
+        """Drop the handlers of a call that has ended."""
+        self.progress_handlers.pop(request_id, None)
+        self.event_handlers.pop(request_id, None)
+        self.host_services.pop(request_id, None)
 
     def fail(self, failure: SynthralError) -> None:
         """Kill the process; calls in flight fail with ``failure``.
@@ -213,12 +230,17 @@ class RpcConnection(asyncio.SubprocessProtocol):
             self._junk(frame)
             return
         request_id = message.get("id")
+        method = message.get("method")
+        if request_id is not None and isinstance(method, str):
+            params = message.get("params")
+            self._on_plugin_request(request_id, method, params if isinstance(params, dict) else {})
+            return
         if request_id is not None:
             future = self._pending.pop(request_id, None)
             if future is None:
                 self._late_answer(request_id, message)
                 return
-            self.progress_handlers.pop(request_id, None)
+            self.forget(request_id)
             if future.done():
                 return
             if "result" in message:
@@ -232,7 +254,6 @@ class RpcConnection(asyncio.SubprocessProtocol):
                     )
                 )
             return
-        method = message.get("method")
         if isinstance(method, str):
             params = message.get("params")
             self._on_notification(method, params if isinstance(params, dict) else {})
@@ -241,6 +262,47 @@ class RpcConnection(asyncio.SubprocessProtocol):
             self.log.warning("plugin %s reported an error about no request: %s", self.label, str(error)[:500])
         else:
             self._junk(frame)
+
+    def _on_plugin_request(self, request_id: object, method: str, params: JSONObject) -> None:
+        """A ``host/*`` request from the plugin, on behalf of one of its calls (protocol 1.1)."""
+        task = asyncio.get_running_loop().create_task(self._answer_plugin_request(request_id, method, params))
+        self._callbacks.add(task)
+        task.add_done_callback(self._callbacks.discard)
+
+    async def _answer_plugin_request(self, request_id: object, method: str, params: JSONObject) -> None:
+        call = params.get("requestId")
+        services = self.host_services.get(call) if isinstance(call, int) else None
+        try:
+            if services is None:
+                raise ProtocolError(
+                    f"plugin {self.label} asked {method!r} for request {call!r}, which is not a call of it in flight "
+                    "with host services; only a running call may ask the host",
+                    details={"rpcCode": proto.INVALID_REQUEST},
+                )
+            if method == COMPLETE_METHOD:
+                result = await services.complete(CompletionRequest.model_validate(params.get("request")))
+                value: JSONValue = cast(JSONObject, result.model_dump(mode="json"))
+            elif method == CALL_TOOL_METHOD:
+                answer = await services.call_tool(ToolCall.model_validate(params.get("call")))
+                value = cast(JSONObject, answer.model_dump(mode="json"))
+            elif method == RECORD_METHOD:
+                await services.record(AgentStep.model_validate(params.get("step")))
+                value = None
+            else:
+                raise ProtocolError(f"unknown host method {method!r}", details={"rpcCode": proto.METHOD_NOT_FOUND})
+            reply = proto.result(cast(int, request_id), value)
+        except SynthralError as exc:
+            reply = proto.error_for_exception(cast(int, request_id), exc)
+        except ValueError as exc:  # pydantic's ValidationError: the plugin sent a malformed request
+            reply = proto.error_for_exception(
+                cast(int, request_id), ProtocolError(f"malformed {method} request: {exc}"[:2000])
+            )
+        except Exception as exc:  # a host bug: answer anyway, or the plugin would wait for ever
+            self.log.exception("answering %s for plugin %s failed", method, self.label)
+            error = PluginError(f"the host failed to answer {method}: {type(exc).__name__}: {exc}", retryable=False)
+            reply = proto.error_for_exception(cast(int, request_id), error)
+        if self._stdin is not None and not self.closed.done():
+            self._stdin.write(proto.encode(reply))
 
     def _late_answer(self, request_id: object, message: JSONObject) -> None:
         handle = self._awaiting_ack.pop(request_id, None) if isinstance(request_id, int) else None
@@ -260,6 +322,13 @@ class RpcConnection(asyncio.SubprocessProtocol):
                 message,
                 extra={"plugin": self.label, "request_id": params.get("requestId")},
             )
+        elif method == proto.EVENT_METHOD:
+            request_id = params.get("requestId")
+            sink = self.event_handlers.get(request_id) if isinstance(request_id, int) else None
+            kind = params.get("kind")
+            data = params.get("data")
+            if sink is not None and isinstance(kind, str) and isinstance(data, dict):
+                sink(kind, data)
         elif method == proto.PROGRESS_METHOD:
             request_id = params.get("requestId")
             handler = self.progress_handlers.get(request_id) if isinstance(request_id, int) else None

@@ -28,8 +28,11 @@ from synthral.errors import (
     SynthralError,
 )
 from synthral.plugins.rpc import ProgressHandler, RpcConnection, describe_exit
+from synthral_sdk import HostServices
 from synthral_sdk import _protocol as proto
 from synthral_sdk._framing import DEFAULT_MAX_FRAME
+from synthral_sdk._host import HOST_METHODS
+from synthral_sdk.context import EventSink
 from synthral_sdk.types import JSONObject, JSONValue
 
 __all__ = ["PluginProcess", "ProcessOptions", "ProcessState"]
@@ -122,8 +125,13 @@ class PluginProcess:
         context: JSONObject,
         timeout: float | None = None,
         on_progress: ProgressHandler | None = None,
+        on_event: EventSink | None = None,
+        host: HostServices | None = None,
     ) -> JSONObject:
         """Call one operation and return its output.
+
+        ``on_event`` receives the events the call emits; ``host`` answers what the call asks
+        of the host (protocol 1.1). Both live only as long as the call.
 
         Raises:
             InvocationTimeout: No answer within ``timeout`` (the plugin is told to cancel).
@@ -145,6 +153,10 @@ class PluginProcess:
         )
         if on_progress is not None:
             conn.progress_handlers[request_id] = on_progress
+        if on_event is not None:
+            conn.event_handlers[request_id] = on_event
+        if host is not None:
+            conn.host_services[request_id] = host
         timer = loop.call_later(remaining, self._time_out, conn, request_id, future, timeout)
         try:
             result = await future
@@ -153,6 +165,7 @@ class PluginProcess:
             raise
         finally:
             timer.cancel()
+            conn.forget(request_id)
             self._last_used = time.monotonic()
         self.failures = 0
         return cast(JSONObject, cast(JSONObject, result)["output"])
@@ -253,6 +266,7 @@ class PluginProcess:
                     "entryPoints": cast(JSONValue, options.entry_points),
                     "plugin": {"name": options.dist, "version": options.version, "summary": options.summary},
                     "catalog": "names" if options.known_capabilities else "full",
+                    "hostServices": list(HOST_METHODS),
                 },
             )
             answer = cast(JSONObject, await asyncio.wait_for(future, timeout))

@@ -7,21 +7,28 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from synthral.config import Settings
+from synthral.engine.model import ManualTrigger
 from synthral.engine.runtime import Engine, EnvSecretResolver, SecretResolver
 from synthral.errors import NotFound
 from synthral.plugins.host import PluginHost
 from synthral.security.crypto import KeyRing
+from synthral.services.agent_tools import WorkflowRunner
+from synthral.services.agents import AgentService
+from synthral.services.ai import AIServices
 from synthral.services.code import CodeService
+from synthral.services.llm import LLMService, PriceTable
 from synthral.services.ocr import OCRService, OCRSettings
 from synthral.services.plugins import PluginService
 from synthral.services.secret_stores import credentials_from_env, secret_resolver_from_env
 from synthral.services.secrets import CredentialSecretResolver, CredentialService
+from synthral.services.step_events import StepEvents
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
 
-__all__ = ["STORE_LOGIN_CREDENTIAL", "App", "open_app", "secret_source"]
+__all__ = ["STORE_LOGIN_CREDENTIAL", "App", "ai_services", "open_app", "secret_source", "workflow_runner"]
 
 STORE_LOGIN_CREDENTIAL = "secret-store"
 """The workspace credential holding an external secret store's login fields (e.g. client_id, client_secret)."""
@@ -39,6 +46,7 @@ class App:
     plugin_service: PluginService
     keyring: KeyRing
     credentials: CredentialService
+    ai: AIServices
     code: CodeService | None = None
 
     def code_service(self) -> CodeService:
@@ -79,6 +87,32 @@ def secret_source(plugins: PluginHost, credentials: CredentialService) -> Secret
     return CredentialSecretResolver(credentials, fallback=EnvSecretResolver())
 
 
+def ai_services(database: Database, plugins: PluginHost, settings: Settings) -> AIServices:
+    """LLM calls, agent tasks and step events over the host's database and plugins."""
+    llm = LLMService(database, plugins, PriceTable(settings.home))
+    return AIServices(llm, AgentService(database, plugins, llm), StepEvents(database))
+
+
+def workflow_runner(workflows: WorkflowService) -> WorkflowRunner:
+    """How agent tools run workflows: the manual trigger's input schema, a run, its status."""
+
+    async def schema(name: str, workspace_id: str | None) -> dict[str, Any]:
+        saved = await workflows.get(name, workspace_id=workspace_id)
+        for trigger in saved.workflow.triggers:
+            if isinstance(trigger, ManualTrigger) and trigger.input_schema is not None:
+                return dict(trigger.input_schema)
+        return {"type": "object", "additionalProperties": True}
+
+    async def start(name: str, arguments: dict[str, Any], run_id: str, workspace_id: str | None) -> str:
+        return await workflows.start(name, arguments, trigger="agent", execution_id=run_id, workspace_id=workspace_id)
+
+    async def status(run_id: str, workspace_id: str | None) -> tuple[str, Any, str | None]:
+        view = await workflows.execution(run_id, workspace_id=workspace_id)
+        return view.status, view.execution.get("output"), view.execution.get("error_message")
+
+    return WorkflowRunner(schema, start, status)
+
+
 @asynccontextmanager
 async def open_app(settings: Settings | None = None) -> AsyncIterator[App]:
     """Open the database (migrating it), the plugin host and the engine; close them after."""
@@ -89,20 +123,27 @@ async def open_app(settings: Settings | None = None) -> AsyncIterator[App]:
     plugins = PluginHost(settings)
     credentials = CredentialService(database, keyring)
     lease = float(os.environ.get("WORKFLOW_LEASE_SECONDS", "30"))
+    ai = ai_services(database, plugins, settings)
     try:
-        engine = Engine(database, plugins, lease_seconds=lease, secrets=secret_source(plugins, credentials))
+        engine = Engine(
+            database, plugins, lease_seconds=lease, secrets=secret_source(plugins, credentials), step_services=ai
+        )
+        workflows = WorkflowService(database, plugins, engine)
+        ai.agents.workflows = workflow_runner(workflows)
         app = App(
             settings,
             database,
             plugins,
             engine,
-            WorkflowService(database, plugins, engine),
+            workflows,
             PluginService(plugins),
             keyring,
             credentials,
+            ai,
         )
         app.code_service()
         yield app
     finally:
+        await ai.close()
         await plugins.close()
         await database.close()

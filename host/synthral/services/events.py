@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from synthral.store.ai_tables import STEP_EVENT
 from synthral.store.db import Database
 from synthral.store.models import ExecutionStatus, Step, StepStatus, WorkflowExecution
 from synthral.store.models import Workflow as WorkflowRow
@@ -59,12 +60,15 @@ class EventWatcher:
     steps: dict[int, str] = field(default_factory=dict)
     statuses: dict[str, str] = field(default_factory=dict)
     started: bool = False
+    last_event: int = 0
 
     async def start(self) -> None:
         """Remember where history stands now: only what happens from here on is reported."""
         async with self.database.engine.connect() as connection:
             row = (await connection.execute(select(STEP.c.id).order_by(STEP.c.id.desc()).limit(1))).first()
             self.last_step = int(row[0]) if row else 0
+            row = (await connection.execute(select(STEP_EVENT.c.id).order_by(STEP_EVENT.c.id.desc()).limit(1))).first()
+            self.last_event = int(row[0]) if row else 0
             for execution_id, status in await connection.execute(
                 self._runs().with_only_columns(EXEC.c.id, EXEC.c.status)
             ):
@@ -102,8 +106,16 @@ class EventWatcher:
                 if open_ids
                 else []
             )
+            live = (await connection.execute(self._step_events_query())).all()
         for row in [*ended, *steps]:
             events.extend(self._step_events(row))
+        for row in live:
+            events.append(
+                {"event": "step.event", "execution_id": row.execution_id, "node_id": row.node_id, "kind": row.kind,
+                 "data": row.data, "event_id": row.id}
+            )  # fmt: skip
+        if live:
+            self.last_event = max(self.last_event, int(live[-1].id))
         for row in runs:
             if self.statuses.get(row.id) != row.status:
                 self.statuses[row.id] = row.status
@@ -121,6 +133,20 @@ class EventWatcher:
         if steps:
             self.last_step = max(self.last_step, int(steps[-1].id))
         return events
+
+    def _step_events_query(self) -> Any:
+        """Events steps emitted since the last poll (tokens, agent steps), of this workspace or run."""
+        query = (
+            select(STEP_EVENT)
+            .join(EXEC, EXEC.c.id == STEP_EVENT.c.execution_id)
+            .join(WF, WF.c.id == EXEC.c.workflow_id)
+            .where(WF.c.workspace_id == self.workspace_id, STEP_EVENT.c.id > self.last_event)
+            .order_by(STEP_EVENT.c.id)
+            .limit(BATCH)
+        )
+        if self.execution_id is not None:
+            query = query.where(STEP_EVENT.c.execution_id == self.execution_id)
+        return query
 
     def _step_events(self, row: Any) -> list[dict[str, Any]]:
         seen = self.steps.get(row.id)

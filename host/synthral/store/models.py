@@ -475,3 +475,6 @@ class OAuthState(SQLModel, table=True):
     created_at: datetime | None = _ts("When the authorization started.", nullable=False)
     expires_at: datetime | None = _ts("The callback is refused after this.", nullable=False, index=True)
     used_at: datetime | None = _ts("When a callback spent it; NULL means still pending.")
+
+
+from synthral.store import ai_tables as _ai_tables  # noqa: E402, F401 -- the AI tables share this metadata

@@ -21,7 +21,7 @@ from synthral.engine.worker import Worker
 from synthral.plugins.host import PluginHost
 from synthral.security.crypto import KeyRing, generate_key
 from synthral.security.passwords import Passwords
-from synthral.services.app import App, secret_source
+from synthral.services.app import App, ai_services, secret_source, workflow_runner
 from synthral.services.plugins import PluginService
 from synthral.services.secrets import CredentialService
 from synthral.services.workflows import WorkflowService
@@ -82,9 +82,11 @@ async def make_state(
     plugins = PluginHost(settings)
     keyring = KeyRing.single(generate_key())
     credentials = CredentialService(database, keyring)
-    engine = Engine(database, plugins, lease_seconds=5.0, secrets=secret_source(plugins, credentials))
+    ai = ai_services(database, plugins, settings)
+    engine = Engine(database, plugins, lease_seconds=5.0, secrets=secret_source(plugins, credentials), step_services=ai)
     workflows = WorkflowService(database, plugins, engine)
-    host = App(settings, database, plugins, engine, workflows, PluginService(plugins), keyring, credentials)
+    ai.agents.workflows = workflow_runner(workflows)
+    host = App(settings, database, plugins, engine, workflows, PluginService(plugins), keyring, credentials, ai)
     state = assemble(host, local=local, public_url="http://127.0.0.1:1", limits=limits, passwords=CHEAP_PASSWORDS)
     return state, plugins
 

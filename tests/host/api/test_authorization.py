@@ -26,6 +26,7 @@ PUBLIC = {
     ("GET", "/connectors/{slug}/callback"),
     ("POST", "/connectors/{slug}/webhook"),
     ("POST", "/hooks/{workflow_id}"),
+    ("GET", "/auth/methods"),
 }
 # Routes for any signed-in user: they act on the caller's own account, not on a workspace.
 ACCOUNT = {
@@ -38,6 +39,7 @@ ACCOUNT = {
     ("POST", "/auth/totp/disable"),
     ("POST", "/workspaces"),
     ("GET", "/workspaces"),
+    ("GET", "/auth/account"),
 }
 # (method, path, least role, body)
 WORKSPACE: list[tuple[str, str, str, dict[str, Any] | None]] = [
@@ -88,6 +90,20 @@ WORKSPACE: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("GET", "/ocr/status/{job_id}", "viewer", None),
     ("GET", "/ocr/jobs/{job_id}/documents/{position}/result", "viewer", None),
     ("GET", "/ocr/engines", "viewer", None),
+    ("GET", "/workflows/{workflow_id}/schedules", "viewer", None),
+    ("GET", "/workflows/{workflow_id}/webhook", "viewer", None),
+    ("GET", "/executions/{execution_id}/blobs/{digest}", "viewer", None),
+    ("GET", "/workspace/members", "viewer", None),
+    ("GET", "/admin/health", "owner", None),
+    ("POST", "/admin/replay", "owner", {"execution_ids": ["no-such-run"]}),
+    ("GET", "/admin/processes", "owner", None),
+    ("POST", "/agents/run", "editor", {"task": "x", "config": {"llm": {"model": "m"}}}),
+    ("GET", "/agents/status/{task_id}", "viewer", None),
+    ("POST", "/agents/switch/evaluate", "viewer", {}),
+    ("GET", "/agents/catalog", "viewer", None),
+    ("GET", "/mcp/tools", "viewer", None),
+    ("PUT", "/mcp/tools/{tool_name}", "editor", {"workflow": "nope"}),
+    ("DELETE", "/mcp/tools/{tool_name}", "editor", None),
 ]
 
 
@@ -125,6 +141,9 @@ async def _objects(api: Api) -> dict[str, str]:
         "run_id": "no-such-run",
         "job_id": "no-such-job",
         "position": "0",
+        "digest": "sha256:" + "0" * 64,
+        "task_id": "no-such-task",
+        "tool_name": "no-such-tool",
     }
 
 

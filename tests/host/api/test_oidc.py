@@ -315,3 +315,19 @@ def test_plain_http_is_allowed_on_loopback_only() -> None:
     settings = OidcSettings.from_env({**FULL, "SYNTHRAL_OIDC_ISSUER": "http://127.0.0.1:8080"})
     assert settings is not None
     assert settings.issuer == "http://127.0.0.1:8080"
+
+
+async def test_a_browser_is_sent_on_to_the_web_app_with_the_tokens_in_the_fragment(sso: Sso) -> None:
+    await sso.state.identity.create_user("ada@example.com", PASSWORD)
+    methods = await sso.http.get("/auth/methods")
+    assert methods.status_code == 200 and methods.json() == {"password": True, "oidc": True, "local": False}
+    callback = await sso.provider_redirect()
+    async with httpx.AsyncClient(timeout=30.0) as browser:
+        answer = await browser.get(callback, headers={"Accept": "text/html,application/xhtml+xml"})
+    assert answer.status_code == 303
+    location = answer.headers["location"]
+    assert location.startswith("/sign-in#") and "?" not in location.split("#")[0]
+    tokens = dict(pair.split("=", 1) for pair in location.split("#", 1)[1].split("&"))
+    assert answer.headers["cache-control"] == "no-store"
+    me = await sso.http.get("/auth/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert me.status_code == 200 and me.json()["email"] == "ada@example.com"

@@ -36,7 +36,8 @@ def test_install_list_info_invoke_remove(tmp_path: Path, wheelhouse: Path, fixtu
     assert "resolving dependencies" in installed.stderr  # the progress display
 
     listing = orjson.loads(synthral(home, wheelhouse, "plugin", "list", "--json").stdout)
-    assert {(p["name"], p["builtin"]) for p in listing} == {("core", True), ("noop", False)}
+    builtins = {("core", True), ("llm", True), ("agent", True)}
+    assert {(p["name"], p["builtin"]) for p in listing} == {*builtins, ("noop", False)}
 
     info = orjson.loads(synthral(home, wheelhouse, "plugin", "info", "noop", "--json").stdout)
     assert info[0]["version"] == "1.0.0" and any(r.startswith("pydantic==") for r in info[0]["requirements"])

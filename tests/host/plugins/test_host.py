@@ -115,6 +115,6 @@ async def test_catalog_lists_every_enabled_capability_with_schemas(noop_host: Pl
 async def test_resolve_explains_what_is_wrong(noop_host: PluginHost) -> None:
     with pytest.raises(PluginNotFound) as missing:
         noop_host.resolve("nothing/here")
-    assert "installed: core, noop" in missing.value.message
+    assert "installed: agent, core, llm, noop" in missing.value.message
     with pytest.raises(UnknownCapability, match="it has: if, merge, noop, set, switch, transform, wait"):
         noop_host.resolve("core/loop")

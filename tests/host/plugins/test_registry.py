@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from synthral.builtins import core
+from synthral.plugins.host import BUILTIN_PLUGINS
 from synthral.plugins.registry import load_registry
 from tests.conftest import REPO
 
@@ -15,7 +15,8 @@ def test_registry_matches_the_plugin_projects() -> None:
     assert {"core", "http", "ocr-tesseract"} <= set(entries)
     for entry in entries.values():
         if entry.builtin:
-            assert sorted(entry.capabilities) == sorted(node.name for node in core.synthral_nodes())
+            module = BUILTIN_PLUGINS[entry.name]
+            assert sorted(entry.capabilities) == sorted(node.name for node in module.synthral_nodes())
             continue
         assert entry.path is not None
         project = tomllib.loads((Path(entry.path) / "pyproject.toml").read_text())["project"]

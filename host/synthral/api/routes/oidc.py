@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
+from pydantic import BaseModel
 
 from synthral.api.routes.auth import Tokens
 from synthral.api.state import ServerState, server_of
@@ -17,6 +19,7 @@ __all__ = ["router"]
 router = APIRouter(tags=["auth"])
 Server = Annotated[ServerState, Depends(server_of)]
 QueryText = Annotated[str | None, Query(max_length=4096)]
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
 def _oidc(server: ServerState) -> OidcService:
@@ -40,15 +43,38 @@ async def oidc_login(server: Server) -> RedirectResponse:
     return RedirectResponse(url, status_code=status.HTTP_302_FOUND, headers={"Cache-Control": "no-store"})
 
 
+class SignInMethods(BaseModel):
+    """How people sign in to this server."""
+
+    password: bool
+    oidc: bool
+    local: bool
+
+
+@router.get("/auth/methods", response_model=SignInMethods)
+async def sign_in_methods(server: Server) -> SignInMethods:
+    """Which sign-in methods the server offers (the web app shows the matching buttons)."""
+    return SignInMethods(password=not server.local, oidc=server.oidc is not None, local=server.local)
+
+
 @router.get("/auth/oidc/callback", response_model=Tokens)
 async def oidc_callback(
+    request: Request,
     server: Server,
     response: Response,
     state: Annotated[str, Query(min_length=1, max_length=4096)],
     code: QueryText = None,
     error: QueryText = None,
-) -> Tokens:
-    """Where the identity provider sends the browser back: this server's tokens for the person."""
+) -> Tokens | RedirectResponse:
+    """Where the identity provider sends the browser back: this server's tokens for the person.
+
+    A browser navigation (``Accept: text/html``) is sent on to the web app with the tokens in
+    the URL fragment, which browsers never send to a server; other clients get them as JSON.
+    """
     pair = await _oidc(server).complete(code=code, state=state, error=error)
+    tokens = Tokens(access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in)
+    if "text/html" in request.headers.get("accept", ""):
+        fragment = urlencode(tokens.model_dump())
+        return RedirectResponse(f"/sign-in#{fragment}", status_code=status.HTTP_303_SEE_OTHER, headers=NO_STORE)
     response.headers["Cache-Control"] = "no-store"
-    return Tokens(access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in)
+    return tokens

@@ -14,6 +14,7 @@ from synthral.api.state import ServerState, server_of
 from synthral.engine.model import Workflow
 from synthral.engine.repository import SavedVersion
 from synthral.errors import Conflict, InputInvalid, SynthralError
+from synthral.services.overview import last_runs
 
 __all__ = ["router"]
 
@@ -47,6 +48,9 @@ class WorkflowSummary(BaseModel):
     is_active: bool
     created_at: str
     updated_at: str
+    last_run: dict[str, Any] | None = Field(
+        default=None, description="The newest run: execution_id, status, started_at."
+    )
 
 
 class VersionSummary(BaseModel):
@@ -108,6 +112,8 @@ async def list_workflows(access: Viewer, server: Server, limit: Limit = 50, curs
     rows = await server.app.workflows.list_workflows(
         workspace_id=access.workspace_id, limit=limit, after=text_cursor(cursor)
     )
+    runs = await last_runs(server.app.database, [row["id"] for row in rows])
+    rows = [{**row, "last_run": runs.get(row["id"])} for row in rows]
     return Page(items=rows, next_cursor=encode_cursor(rows[-1]["name"]) if len(rows) == limit else None)
 
 

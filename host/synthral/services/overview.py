@@ -1,0 +1,40 @@
+"""Summaries for listings: the latest run of each workflow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from synthral.engine.schedules import as_utc
+from synthral.store.db import Database
+from synthral.store.models import WorkflowExecution
+
+__all__ = ["last_runs"]
+
+EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
+
+
+async def last_runs(database: Database, workflow_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Map each workflow id to its newest run's id, status and start time (workflows never run are left out)."""
+    if not workflow_ids:
+        return {}
+    newest = (
+        select(EXEC.c.workflow_id, func.max(EXEC.c.started_at).label("at"))
+        .where(EXEC.c.workflow_id.in_(workflow_ids))
+        .group_by(EXEC.c.workflow_id)
+        .subquery()
+    )
+    query = select(EXEC.c.workflow_id, EXEC.c.id, EXEC.c.status, EXEC.c.started_at).join(
+        newest, (newest.c.workflow_id == EXEC.c.workflow_id) & (newest.c.at == EXEC.c.started_at)
+    )
+    async with database.engine.connect() as connection:
+        rows = (await connection.execute(query)).all()
+    found: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        found[row.workflow_id] = {
+            "execution_id": row.id,
+            "status": row.status,
+            "started_at": as_utc(row.started_at).isoformat(),
+        }
+    return found

@@ -1,0 +1,14 @@
+"""The plugin's hook implementations, named by the ``synthral.plugins`` entry point."""
+
+from __future__ import annotations
+
+from synthral_llm_openai.provider import OpenAICompatible, OpenAIConfig
+from synthral_sdk import LLMProvider, hookimpl
+
+__all__ = ["synthral_llm_providers"]
+
+
+@hookimpl
+def synthral_llm_providers() -> list[LLMProvider[OpenAIConfig]]:
+    """Offer the ``openai`` provider."""
+    return [OpenAICompatible()]
