@@ -70,7 +70,18 @@ if TYPE_CHECKING:
         WebhookRequest,
         WebhookSpec,
     )
-    from synthral_sdk._documents import BBox, OCRBlock, OCREngine, OCRPage, OCRRequest, OCRResult, OCRWord
+    from synthral_sdk._documents import (
+        BBox,
+        OCRBlock,
+        OCREngine,
+        OCRLine,
+        OCRPage,
+        OCRRequest,
+        OCRResult,
+        OCRTable,
+        OCRTableCell,
+        OCRWord,
+    )
     from synthral_sdk._host import HostServices
     from synthral_sdk._node import Node, PollRequest, PollResult, Trigger, TriggerEvent
     from synthral_sdk._runtime import (
@@ -132,9 +143,12 @@ _LAZY: dict[str, str] = {
     "Node": "synthral_sdk._node",
     "OCRBlock": "synthral_sdk._documents",
     "OCREngine": "synthral_sdk._documents",
+    "OCRLine": "synthral_sdk._documents",
     "OCRPage": "synthral_sdk._documents",
     "OCRRequest": "synthral_sdk._documents",
     "OCRResult": "synthral_sdk._documents",
+    "OCRTable": "synthral_sdk._documents",
+    "OCRTableCell": "synthral_sdk._documents",
     "OCRWord": "synthral_sdk._documents",
     "Operation": "synthral_sdk._capability",
     "OperationSpec": "synthral_sdk._capability",
@@ -213,9 +227,12 @@ __all__ = [
     "Node",
     "OCRBlock",
     "OCREngine",
+    "OCRLine",
     "OCRPage",
     "OCRRequest",
     "OCRResult",
+    "OCRTable",
+    "OCRTableCell",
     "OCRWord",
     "Operation",
     "OperationSpec",

@@ -9,14 +9,15 @@ EXPECTED_EXPORTS = {
     "ChatMessage", "CodeError", "CodeRequest", "CodeResult", "CodeRuntime", "CompletionRequest", "CompletionResult",
     "ConnectionCheck", "ConnectionStatus", "Connector", "Context", "CredentialField", "DeleteRequest",
     "DeleteResult", "EmbedRequest", "EmbedResult", "Embedder", "JSONObject", "JSONValue", "LLMProvider",
-    "NoConfig", "Node", "OCRBlock", "OCREngine", "OCRPage", "OCRRequest", "OCRResult", "OCRWord", "Operation",
+    "NoConfig", "Node", "OCRBlock", "OCREngine", "OCRLine", "OCRPage", "OCRRequest", "OCRResult", "OCRTable",
+    "OCRTableCell", "OCRWord", "Operation",
     "OperationSpec", "PollRequest", "PollResult", "QueryMatch", "QueryRequest", "QueryResult", "SecretDelete",
     "SecretDeleted", "SecretGet", "SecretPut", "SecretStore", "SecretValue", "SecretWritten", "ToolCall",
     "ToolSpec", "Trigger", "UpsertRequest", "UpsertResult", "Usage", "VectorRecord", "VectorStore",
     "WebhookRequest", "WebhookScheme", "WebhookSpec", "WebhookVerification", "__version__", "hookimpl",
     # 1.1: host callbacks, structured output, vision, budgets and teams for agents
     "AgentBudget", "AgentRole", "ContentPart", "HostServices", "ResponseFormat", "ToolResult",
-    # 1.3: output handles and palette metadata of a capability, the event a trigger yields
+    # 1.4: output handles and palette metadata of a capability, the event a trigger yields
     "DynamicOutputs", "Handle", "Handles", "TriggerEvent",
 }  # fmt: skip
 

@@ -20,6 +20,7 @@ from synthral.api.routes import (
     mcp,
     members,
     nodes,
+    ocr,
     oidc,
     plugins,
     schedules,
@@ -54,7 +55,21 @@ def create_app(server: ServerState) -> FastAPI:
     )
     app.state.server = server
     install_problem_handlers(app)
-    modules = (auth, oidc, workflows, executions, plugins, connectors, credentials, hooks, events, code, agents, mcp)
+    modules = (
+        auth,
+        oidc,
+        workflows,
+        executions,
+        plugins,
+        connectors,
+        credentials,
+        hooks,
+        events,
+        code,
+        agents,
+        mcp,
+        ocr,
+    )
     for module in modules:
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     for module in (schedules, members, admin, steps, nodes):

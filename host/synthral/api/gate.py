@@ -27,7 +27,9 @@ PUBLIC_PATHS = re.compile(
     r"|connectors/[^/]+/(?:callback|webhook)|hooks/[^/]+|ws)/?$"
 )
 """Routes that authenticate by other means (a password, a signature, an OAuth state) or none."""
-UPLOAD_PATHS = re.compile(r"^/api/v1/(?:plugins|connectors/register)/?$")
+UPLOAD_PATHS = re.compile(r"^/api/v1/(?:plugins|connectors/register|ocr/extract|ocr/batch)/?$")
+STREAMED_UPLOADS = re.compile(r"^/api/v1/ocr/(?:extract|batch)/?$")
+"""Multipart uploads passed on as they arrive (the form parser spools files to disk), still capped."""
 
 Authenticate = Callable[[str], Awaitable[Principal]]
 
@@ -101,6 +103,9 @@ class Gate:
         if declared is not None and (not declared.isdigit() or int(declared) > cap):
             await self._send(send, problem(413, f"the request body is over the limit of {cap} bytes", code="too_large"))
             return
+        if STREAMED_UPLOADS.match(path) and headers.get("content-type", "").startswith("multipart/form-data"):
+            await self._stream(scope, receive, send, cap)
+            return
         try:
             body = await _read_body(receive, cap)
         except _TooLarge:
@@ -117,6 +122,30 @@ class Gate:
             )
             return
         await self.app(scope, _replay(body, receive), send)
+
+    async def _stream(self, scope: Scope, receive: Receive, send: Send, cap: int) -> None:
+        """Pass the body on chunk by chunk; past ``cap`` the request ends with 413 if nothing was answered."""
+        size = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal size
+            message = await receive()
+            size += len(message.get("body", b""))
+            if size > cap:
+                raise _TooLarge
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except _TooLarge:
+            if not started:
+                await self._send(send, problem(413, f"the upload is over the limit of {cap} bytes", code="too_large"))
 
     async def _principal(self, headers: dict[str, str]) -> Principal:
         authorization = headers.get("authorization", "")

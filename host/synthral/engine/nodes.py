@@ -25,6 +25,7 @@ from synthral.engine import state
 from synthral.engine.activity import StepFailed, StepRecord, pack_output, run_step, unpack_output
 from synthral.engine.engine_nodes import HumanInputConfig, MapConfig, SubworkflowConfig, WaitSignalConfig
 from synthral.engine.model import ERROR_OUTPUT, Node
+from synthral.engine.ocr_node import OCRExtractConfig, ReadyEngine, extract
 from synthral.engine.registry import HUMAN_INPUT, WAIT_SIGNAL, Behaviour, builtin
 from synthral.engine.repository import start_child
 from synthral.engine.retry import effective_policy
@@ -515,6 +516,55 @@ def _map_node(node: Node, predecessors: list[str]) -> NodeFunction:
     return run
 
 
+# -- ocr/extract: the OCR router ------------------------------------------------------------
+
+
+def _ocr_node(node: Node, predecessors: list[str]) -> NodeFunction:
+    spec = OCRExtractConfig.model_validate(node.config)
+
+    async def run(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        ctx = run_of(config)
+        ctx.check_control()
+        iteration = _iteration(node, state)
+        payload = _render_input(node, predecessors, state, ctx)
+
+        async def invoke(engine: ReadyEngine, request: dict[str, Any], label: str) -> Any:
+            # Each document and engine is its own recorded step: a crash never reads it twice.
+            try:
+                return await _invoke(
+                    ctx,
+                    node,
+                    node_type=engine.ref,
+                    config=dict(engine.config),
+                    payload=request,
+                    iteration=f"{iteration}:{label}",
+                    operation="recognize",
+                    pinned=None,
+                )
+            except StepFailed as exc:
+                raise exc.error from exc
+
+        try:
+            output = await extract(
+                node_id=node.id,
+                config=spec,
+                payload=payload,
+                specs=[(entry.plugin, entry.spec) for entry in ctx.engine.plugins.catalog()],
+                invoke=invoke,
+                write=ctx.write_now,
+                blobs=ctx.engine.blobs,
+                default_job_id=str(
+                    uuid.uuid5(uuid.NAMESPACE_URL, f"synthral:ocr:{ctx.execution_id}:{node.id}:{iteration}")
+                ),
+                execution_id=ctx.execution_id,
+            )
+        except SynthralError as exc:
+            raise StepFailed(node.id, exc, 1) from exc
+        return _result(node, state, pack_output(ctx, output.model_dump(mode="json")), None)
+
+    return run
+
+
 def _noop(connection: Connection) -> None:
     del connection
 
@@ -525,5 +575,6 @@ _BUILDERS: Final[Mapping[Behaviour, Callable[[Node, list[str]], NodeFunction]]] 
     Behaviour.SIGNAL: _signal_node,
     Behaviour.SUBWORKFLOW: _subworkflow_node,
     Behaviour.MAP: _map_node,
+    Behaviour.OCR: _ocr_node,
 }
 """The node function of each behaviour a node type's record names."""

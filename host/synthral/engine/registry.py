@@ -3,7 +3,8 @@
 Plugins provide every other node type through their capabilities' specs. The host's own
 types are the ``core`` logic nodes (SDK capabilities run in process, see
 :mod:`synthral.builtins.core`) and the ``engine`` nodes, which need the engine's machinery
-(a durable timer, a signal, another workflow, a capability per item). For each the
+(a durable timer, a signal, another workflow, a capability per item, the OCR router of
+``ocr/extract``). For each the
 record holds its catalog entry (config, input and output schemas, title, description,
 category, icon, handles) and how the engine runs it. The validator, the graph compiler,
 the palette and the node functions all read these records; no part of the host compares
@@ -37,6 +38,7 @@ from synthral.engine.engine_nodes import (
     WaitSignalOutput,
 )
 from synthral.engine.model import CORE_PLUGIN, ENGINE_PLUGIN
+from synthral.engine.ocr_node import OCR_NODE_TYPE, OCRExtractConfig, OCRExtractInput, OCRExtractResult
 from synthral_sdk import CapabilityKind, CapabilitySpec, Handles, OperationSpec
 
 __all__ = [
@@ -65,6 +67,8 @@ class Behaviour(StrEnum):
     """Start another workflow and (by default) wait for its run to end."""
     MAP = "map"
     """Call a capability once per item of a list."""
+    OCR = "ocr"
+    """Route each document to an OCR engine and read it, one recorded step per document and engine."""
 
 
 @dataclass(frozen=True)
@@ -90,8 +94,13 @@ class NodeType:
 
     @property
     def plugin(self) -> str:
-        """``core`` or ``engine``."""
+        """``core``, ``engine`` or ``ocr``."""
         return self.type.partition("/")[0]
+
+    @property
+    def engine(self) -> bool:
+        """The engine runs it with its own machinery (not a capability of a plugin host)."""
+        return self.config_model is not None
 
 
 def _engine(
@@ -105,6 +114,7 @@ def _engine(
     description: str,
     category: str,
     icon: str,
+    plugin: str = ENGINE_PLUGIN,
 ) -> NodeType:
     spec = CapabilitySpec(
         name=name,
@@ -122,7 +132,7 @@ def _engine(
         },
         handles=Handles(error_output=True),
     )
-    return NodeType(f"{ENGINE_PLUGIN}/{name}", spec, behaviour, config_model=config)
+    return NodeType(f"{plugin}/{name}", spec, behaviour, config_model=config)
 
 
 def _core() -> list[NodeType]:
@@ -181,6 +191,18 @@ def _records() -> dict[str, NodeType]:
             description="Pause until a named signal arrives.",
             category="Flow",
             icon="bell",
+        ),
+        _engine(
+            OCR_NODE_TYPE.partition("/")[2],
+            Behaviour.OCR,
+            OCRExtractConfig,
+            OCRExtractInput,
+            OCRExtractResult,
+            title="Read documents (OCR)",
+            description="Read documents with the OCR engine the router picks (or the one set), recording why.",
+            category="Documents",
+            icon="scan-text",
+            plugin=OCR_NODE_TYPE.partition("/")[0],
         ),
     ]
     return {record.type: record for record in [*_core(), *engine]}

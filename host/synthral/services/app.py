@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from synthral.config import Settings
@@ -18,6 +19,7 @@ from synthral.services.agents import AgentService
 from synthral.services.ai import AIServices
 from synthral.services.code import CodeService
 from synthral.services.llm import LLMService, PriceTable
+from synthral.services.ocr import OCRService, OCRSettings
 from synthral.services.plugins import PluginService
 from synthral.services.secret_stores import configured_secret_resolver, store_credentials
 from synthral.services.secrets import CredentialSecretResolver, CredentialService
@@ -54,6 +56,11 @@ class App:
             self.code = CodeService(self.database, self.plugins, self.credentials)
             self.plugins.register_builtin("code", CodeNodes(self.code))
         return self.code
+
+    @cached_property
+    def ocr(self) -> OCRService:
+        """OCR jobs (settings from ``SYNTHRAL_OCR_*``)."""
+        return OCRService(self.database, self.plugins, self.workflows, OCRSettings.from_env())
 
 
 def secret_source(settings: Settings, plugins: PluginHost, credentials: CredentialService) -> SecretResolver:

@@ -399,8 +399,8 @@ class CodeService:
         if not math.isfinite(cpu_seconds_per_day) or cpu_seconds_per_day < 0:
             raise InputInvalid("cpu_seconds_per_day must be a number of seconds, 0 or more", details={"field": "q"})
         row = {"workspace_id": workspace_id, "cpu_seconds_per_day": cpu_seconds_per_day, "updated_at": utcnow()}
-        statement = self.database.upsert(CODE_QUOTA, [row], ["workspace_id"])
-        await self.database.write(lambda c: c.execute(statement))
+        statement = self.database.merge(CODE_QUOTA, ("workspace_id",))
+        await self.database.write(lambda c: c.execute(statement, [row]))
         return await self.usage(workspace_id)
 
     # -- sandboxes -----------------------------------------------------------------------

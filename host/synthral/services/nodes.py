@@ -79,7 +79,9 @@ class NodeTypeInfo(BaseModel):
     trigger_schema: dict[str, JsonValue] | None = Field(description="For triggers: the JSON Schema of a run's input.")
 
 
-def _item(node_type: str, plugin: str, spec: CapabilitySpec, versions: list[str], *, builtin: bool) -> NodeTypeInfo:
+def _item(
+    node_type: str, plugin: str, spec: CapabilitySpec, versions: list[str], *, builtin: bool, engine: bool = False
+) -> NodeTypeInfo:
     logo = spec.extra.get("logo")
     icon = spec.icon or (logo if isinstance(logo, str) else "")
     handles: dict[str, Any] = spec.handles.model_dump(mode="json")
@@ -90,7 +92,7 @@ def _item(node_type: str, plugin: str, spec: CapabilitySpec, versions: list[str]
         version=versions[0],
         versions=versions,
         builtin=builtin,
-        kind="engine" if plugin == ENGINE_PLUGIN else spec.kind.value,
+        kind="engine" if engine or plugin == ENGINE_PLUGIN else spec.kind.value,
         category=spec.category,
         title=spec.title or spec.name,
         description=spec.description,
@@ -120,7 +122,8 @@ def palette(plugins: PluginHost, *, query: str | None = None, kind: str | None =
         kind: Only this kind ('node', 'connector', 'trigger', …, or 'engine').
     """
     items = [
-        _item(name, record.plugin, record.spec, [__version__], builtin=True) for name, record in BUILTIN_TYPES.items()
+        _item(name, record.plugin, record.spec, [__version__], builtin=True, engine=record.engine)
+        for name, record in BUILTIN_TYPES.items()
     ]
     by_type: dict[str, dict[str, CapabilitySpec]] = defaultdict(dict)
     owners: dict[str, tuple[str, bool]] = {}

@@ -583,7 +583,8 @@ OAUTH_STATE: Final = Table(
 """A pending OAuth authorization: created when a user starts connecting, spent by the callback."""
 
 
-# The AI and code tables share this metadata; importing them here makes every table known
+# The AI, code and OCR tables share this metadata; importing them here makes every table known
 # wherever any table is (migrations, create_all, the schema comparison in the tests).
 from synthral.store import ai_tables as _ai_tables  # noqa: E402, F401
 from synthral.store import code_tables as _code_tables  # noqa: E402, F401
+from synthral.store import ocr_tables as _ocr_tables  # noqa: E402, F401

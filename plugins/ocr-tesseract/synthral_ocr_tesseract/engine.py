@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from synthral_ocr_tesseract.documents import PageImage, open_document, select_pages
 from synthral_ocr_tesseract.tesseract import TesseractBinary, TesseractRunError, TsvData, find_tesseract
-from synthral_sdk import BBox, Context, OCRBlock, OCREngine, OCRPage, OCRRequest, OCRResult, OCRWord
+from synthral_sdk import BBox, Context, OCRBlock, OCREngine, OCRLine, OCRPage, OCRRequest, OCRResult, OCRWord
 from synthral_sdk.errors import ConfigInvalid, ConfigurationError, InputInvalid, NonRetryableError
 
 __all__ = ["PAGE_SEPARATOR", "TesseractConfig", "TesseractEngine"]
@@ -242,7 +242,9 @@ def _page_from_tsv(page: PageImage, tsv: TsvData, min_confidence: float) -> OCRP
             continue
         block = blocks.setdefault(block_num, _Block(bbox=box))
         block.lines.setdefault((int(row["par_num"]), int(row["line_num"])), _Line()).words.append(word)
-    ocr_blocks = [_ocr_block(block) for block in blocks.values() if block.lines]
+    # Tesseract numbers blocks in its reading order: on a multi-column page (psm 3) each
+    # column is its own run of blocks, left column first.
+    ocr_blocks = [_ocr_block(block, order) for order, block in enumerate(b for b in blocks.values() if b.lines)]
     width, height = page.image.size
     return OCRPage(
         number=page.number,
@@ -253,9 +255,20 @@ def _page_from_tsv(page: PageImage, tsv: TsvData, min_confidence: float) -> OCRP
     )
 
 
-def _ocr_block(block: _Block) -> OCRBlock:
+def _ocr_line(line: _Line) -> OCRLine:
+    return OCRLine(
+        text=" ".join(word.text for word in line.words),
+        bbox=_union([word.bbox for word in line.words]),
+        confidence=sum(word.confidence for word in line.words) / len(line.words),
+        words=line.words,
+    )
+
+
+def _ocr_block(block: _Block, order: int) -> OCRBlock:
     words = [word for line in block.lines.values() for word in line.words]
     return OCRBlock(
+        order=order,
+        lines=[_ocr_line(line) for line in block.lines.values()],
         text="\n".join(" ".join(word.text for word in line.words) for line in block.lines.values()),
         # Tesseract measures a block from its layout analysis and a word from its glyphs, so a
         # tall letter can poke out of its block; grow the box so it holds its words.

@@ -16,7 +16,7 @@ from drawing import PDF_DPI, draw_text, encode, request, words
 from PIL import Image
 from synthral_ocr_tesseract import PAGE_SEPARATOR, TesseractConfig, TesseractEngine
 
-from synthral_sdk import BBox, BlobRef, BlobStore, Context, OCRResult
+from synthral_sdk import BBox, BlobRef, BlobStore, Context, OCRRequest, OCRResult
 from synthral_sdk.errors import Cancelled, ConfigInvalid, DeadlineExceeded, InputInvalid, NonRetryableError
 from synthral_sdk.testing import call
 
@@ -337,3 +337,23 @@ def test_names_the_fix_when_tesseract_cmd_is_not_tesseract(blobs: BlobStore, png
     assert true
     with pytest.raises(NonRetryableError, match="does not answer '--version' like tesseract"):
         recognize(blobs, png, config={"tesseract_cmd": true})
+
+
+def test_blocks_carry_lines_and_reading_order_column_by_column(blobs: BlobStore) -> None:
+    names = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet")
+    column = (1100, 80 + 70 * 5)
+    image = Image.new("L", (2 * column[0] + 250, column[1]), 255)
+    image.paste(draw_text([tuple(f"{name} left side text" for name in names[:5])], size=column), (0, 0))
+    image.paste(draw_text([tuple(f"{name} right side text" for name in names[5:])], size=column), (column[0] + 250, 0))
+    ref = blobs.put(encode(image, "PNG"), media_type="image/png")
+    result = TesseractEngine().recognize(OCRRequest(document=ref), TesseractConfig(), Context(blobs=blobs))
+    [page] = result.pages
+    assert [block.order for block in page.blocks] == list(range(len(page.blocks)))
+    lines = [line.text.lower() for block in page.blocks for line in block.lines]
+    assert (
+        lines.index("alpha left side text")
+        < lines.index("echo left side text")
+        < lines.index("foxtrot right side text")
+    )
+    for block in page.blocks:
+        assert [word for line in block.lines for word in line.words] == block.words

@@ -1,0 +1,34 @@
+"""docTR models built untrained (no download) and saved as a weights folder, once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from doctr import models
+
+#: Small architectures, so a page runs in a second; the defaults are docTR's released ones.
+ARCHS = {"det_arch": "db_mobilenet_v3_large", "reco_arch": "crnn_mobilenet_v3_small"}
+
+
+@pytest.fixture(scope="session")
+def weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("doctr-weights")
+    torch.manual_seed(0)
+    det = models.db_mobilenet_v3_large(pretrained=False, pretrained_backbone=False)
+    reco = models.crnn_mobilenet_v3_small(pretrained=False, pretrained_backbone=False)
+    torch.save(det.state_dict(), folder / "det.pt")
+    torch.save(reco.state_dict(), folder / "reco.pt")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def table_weights_dir(weights_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same, plus untrained layout and table-structure models."""
+    folder = tmp_path_factory.mktemp("doctr-weights-tables")
+    for name in ("det.pt", "reco.pt"):
+        (folder / name).write_bytes((weights_dir / name).read_bytes())
+    torch.save(models.lw_detr_s(pretrained=False).state_dict(), folder / "layout.pt")
+    torch.save(models.tablecenternet(pretrained=False, pretrained_backbone=False).state_dict(), folder / "table.pt")
+    return folder
