@@ -1,7 +1,7 @@
 """The host's settings: one tree, read once from the environment, passed down.
 
-:meth:`Settings.load` reads every variable at once (through pydantic-settings) into five
-sections — ``plugins``, ``engine``, ``server``, ``security``, ``limits`` — plus ``home``.
+:meth:`Settings.load` reads every variable at once (through pydantic-settings) into six
+sections — ``plugins``, ``engine``, ``server``, ``security``, ``limits``, ``ocr`` — plus ``home``.
 Nothing else in the host reads ``os.environ`` for a setting: a process loads its
 :class:`Settings` when it starts and hands it (or a section of it) to what it builds.
 Each field names its variable (``env``); :func:`variables` lists them all, which is what
@@ -13,12 +13,22 @@ variable, the value's problem and the fix.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Self, cast
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -27,6 +37,7 @@ from synthral.errors import ConfigurationError
 __all__ = [
     "EngineSettings",
     "LimitSettings",
+    "OCRSettings",
     "PluginSettings",
     "SecuritySettings",
     "ServerSettings",
@@ -129,6 +140,11 @@ class ServerSettings(_Section):
     oidc_auto_create: str = _env(
         "SYNTHRAL_OIDC_AUTO_CREATE", "", description="single sign-on: give unknown people an account (yes/no)"
     )
+    web_root: Path | None = _env(
+        "SYNTHRAL_WEB_ROOT",
+        None,
+        description="the built web app to serve (the wheel's copy or the checkout's web/dist)",
+    )
 
 
 class SecuritySettings(_Section):
@@ -174,6 +190,36 @@ class LimitSettings(_Section):
     user_burst: float = _env("SYNTHRAL_LIMIT_USER_BURST", 200.0, ge=1, description="burst per user or key")
     login_rate: float = _env("SYNTHRAL_LIMIT_LOGIN_RATE", 0.5, gt=0, description="sign-ins per second per address")
     login_burst: float = _env("SYNTHRAL_LIMIT_LOGIN_BURST", 10.0, ge=1, description="sign-in burst per address")
+    code_cpu_seconds_per_day: float = _env(
+        "SYNTHRAL_CODE_CPU_SECONDS_PER_DAY",
+        3600.0,
+        ge=0,
+        description="CPU seconds of sandboxed code per workspace per UTC day, unless an owner sets its own",
+    )
+
+
+class OCRSettings(_Section):
+    """The OCR API: what is read during the request, batch size, the operator's engine settings."""
+
+    sync_max_bytes: int = _env(
+        "SYNTHRAL_OCR_SYNC_MAX_BYTES", 5 * 1024 * 1024, ge=1, description="documents up to this size are read inline"
+    )
+    batch_max: int = _env("SYNTHRAL_OCR_BATCH_MAX", 100, ge=1, description="documents one batch may hold")
+    engine_configs: dict[str, dict[str, JsonValue]] = _env(
+        "SYNTHRAL_OCR_ENGINES",
+        {},
+        description='config per engine name as JSON, e.g. {"doctr": {"weights_dir": "/models/doctr"}}',
+    )
+
+    @field_validator("engine_configs", mode="before")
+    @classmethod
+    def _json(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError as exc:
+                raise ValueError(f"not JSON ({exc}); give a JSON object of objects") from None
+        return value
 
 
 _SECTIONS: dict[str, type[_Section]] = {
@@ -182,6 +228,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "server": ServerSettings,
     "security": SecuritySettings,
     "limits": LimitSettings,
+    "ocr": OCRSettings,
 }
 
 
@@ -239,7 +286,8 @@ class Settings(BaseSettings):
         engine: Runs, workers, retries and history.
         server: The HTTP API and single sign-on.
         security: Keys and secret sources.
-        limits: Request limits of the API.
+        limits: Request limits of the API (and the default code CPU quota).
+        ocr: The OCR API.
     """
 
     model_config = SettingsConfigDict(frozen=True, extra="forbid")
@@ -250,6 +298,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    ocr: OCRSettings = Field(default_factory=OCRSettings)
 
     _environ: ClassVar[Mapping[str, str] | None] = None
 

@@ -14,6 +14,8 @@ from tests.support.settings import REPO
 DOCS = REPO / "docs"
 PROTOCOL_VARIABLES = {"SYNTHRAL_BLOB_ROOT", "SYNTHRAL_PLUGIN_DATA", "SYNTHRAL_PLUGIN"}
 """Set by the host for a plugin process (docs/plugin-protocol.md), not read by the host."""
+BUILD_VARIABLES = {"SYNTHRAL_REQUIRE_WEB", "SYNTHRAL_API"}
+"""Read by the wheel build (scripts/hatch_web.py) and the web app's dev server, not by a running host."""
 
 
 def test_every_variable_is_in_the_one_table_with_its_default() -> None:
@@ -25,7 +27,7 @@ def test_every_variable_is_in_the_one_table_with_its_default() -> None:
 
 
 def test_no_page_mentions_a_variable_the_settings_do_not_read() -> None:
-    known = {v.name for v in variables()} | PROTOCOL_VARIABLES
+    known = {v.name for v in variables()} | PROTOCOL_VARIABLES | BUILD_VARIABLES
     families = tuple(name.removesuffix("<NAME>") for name in known if name.endswith("<NAME>"))
     for page in [*DOCS.glob("*.md"), REPO / "README.md"]:
         for name in set(re.findall(r"\b((?:SYNTHRAL|WORKFLOW)_[A-Z0-9_]*[A-Z0-9])\b", page.read_text())):
@@ -82,3 +84,27 @@ def test_a_bad_value_names_the_variable_and_never_shows_a_secret() -> None:
 def test_values_given_in_code_win_over_the_environment() -> None:
     settings = Settings.load({"SYNTHRAL_HOME": "/elsewhere", "WORKFLOW_LEASE_SECONDS": "9"}, home="/here")
     assert settings.home == Path("/here") and settings.engine.lease_seconds == 9
+
+
+def test_the_ocr_code_and_web_settings_are_read_with_the_rest() -> None:
+    settings = Settings.load(
+        {
+            "SYNTHRAL_OCR_ENGINES": '{"doctr": {"weights_dir": "/models/doctr"}}',
+            "SYNTHRAL_OCR_BATCH_MAX": "7",
+            "SYNTHRAL_CODE_CPU_SECONDS_PER_DAY": "90",
+            "SYNTHRAL_WEB_ROOT": "/srv/web",
+        }
+    )
+    assert settings.ocr.engine_configs == {"doctr": {"weights_dir": "/models/doctr"}}
+    assert (settings.ocr.batch_max, settings.ocr.sync_max_bytes) == (7, 5 * 1024 * 1024)
+    assert settings.limits.code_cpu_seconds_per_day == 90.0
+    assert settings.server.web_root == Path("/srv/web")
+
+
+def test_malformed_ocr_engines_name_the_variable_and_the_shape_wanted() -> None:
+    for raw in ("{not json", '{"doctr": "weights"}', "[1, 2]"):
+        with pytest.raises(ConfigurationError) as caught:
+            Settings.load({"SYNTHRAL_OCR_ENGINES": raw})
+        assert caught.value.details["variables"] == ["SYNTHRAL_OCR_ENGINES"], raw
+    with pytest.raises(ConfigurationError, match="SYNTHRAL_CODE_CPU_SECONDS_PER_DAY='lots'"):
+        Settings.load({"SYNTHRAL_CODE_CPU_SECONDS_PER_DAY": "lots"})

@@ -81,7 +81,9 @@ def create_app(server: ServerState) -> FastAPI:
         return {"status": "ok"}
 
     server.mcp = mcp.mount_mcp(app, server, API_PREFIX)
-    install_web(app, web_root())  # last: its catch-all answers only what no API route did
+    install_web(
+        app, web_root(server.app.settings.server.web_root)
+    )  # last: its catch-all answers only what no API route did
     local = server.identity.local_principal if server.local else None
     app.add_middleware(Ingress, server=server)  # behind the gate: the last added runs first
     app.add_middleware(Gate, authenticate=server.identity.authenticate, local=local, limits=server.limits)

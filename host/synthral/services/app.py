@@ -19,7 +19,7 @@ from synthral.services.agents import AgentService
 from synthral.services.ai import AIServices
 from synthral.services.code import CodeService
 from synthral.services.llm import LLMService, PriceTable
-from synthral.services.ocr import OCRService, OCRSettings
+from synthral.services.ocr import OCRService
 from synthral.services.plugins import PluginService
 from synthral.services.secret_stores import configured_secret_resolver, store_credentials
 from synthral.services.secrets import CredentialSecretResolver, CredentialService
@@ -53,14 +53,19 @@ class App:
         if self.code is None:
             from synthral.builtins.code import CodeNodes  # noqa: PLC0415 -- the nodes import this module's services
 
-            self.code = CodeService(self.database, self.plugins, self.credentials)
+            self.code = CodeService(
+                self.database,
+                self.plugins,
+                self.credentials,
+                cpu_seconds_per_day=self.settings.limits.code_cpu_seconds_per_day,
+            )
             self.plugins.register_builtin("code", CodeNodes(self.code))
         return self.code
 
     @cached_property
     def ocr(self) -> OCRService:
-        """OCR jobs (settings from ``SYNTHRAL_OCR_*``)."""
-        return OCRService(self.database, self.plugins, self.workflows, OCRSettings.from_env())
+        """OCR jobs (settings from ``SYNTHRAL_OCR_*``, in ``settings.ocr``)."""
+        return OCRService(self.database, self.plugins, self.workflows, self.settings.ocr)
 
 
 def secret_source(settings: Settings, plugins: PluginHost, credentials: CredentialService) -> SecretResolver:

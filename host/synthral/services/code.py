@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ from jsonschema import ValidationError as SchemaViolation
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from sqlalchemy import and_, func, insert, select, update
 
+from synthral.config import LimitSettings
 from synthral.errors import ConfigurationError, InputInvalid, NotFound, QuotaExceeded, SynthralError
 from synthral.plugins.host import PluginHost
 from synthral.services.secrets import CredentialService
@@ -166,7 +166,7 @@ class CodeService:
         plugins: The plugin host the runtimes are installed in.
         credentials: The workspace credentials a sandbox may grant (an E2B API key).
         cpu_seconds_per_day: The default daily CPU budget of a workspace
-            (``SYNTHRAL_CODE_CPU_SECONDS_PER_DAY``, default 3600).
+            (``settings.limits.code_cpu_seconds_per_day``: ``SYNTHRAL_CODE_CPU_SECONDS_PER_DAY``, default 3600).
     """
 
     def __init__(
@@ -181,13 +181,7 @@ class CodeService:
         self.plugins = plugins
         self.credentials = credentials
         if cpu_seconds_per_day is None:
-            raw = os.environ.get("SYNTHRAL_CODE_CPU_SECONDS_PER_DAY", "3600")
-            try:
-                cpu_seconds_per_day = float(raw)
-            except ValueError:
-                raise ConfigurationError(
-                    f"SYNTHRAL_CODE_CPU_SECONDS_PER_DAY={raw!r} is not a number; set CPU seconds, e.g. 3600"
-                ) from None
+            cpu_seconds_per_day = LimitSettings().code_cpu_seconds_per_day
         self.cpu_seconds_per_day = cpu_seconds_per_day
 
     # -- running -------------------------------------------------------------------------

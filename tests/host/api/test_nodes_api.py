@@ -65,7 +65,18 @@ async def test_the_palette_lists_built_in_engine_and_plugin_types_with_handles(a
     echo = items["noop/echo"]
     assert (echo["plugin"], echo["version"], echo["versions"], echo["builtin"]) == ("noop", "1.0.0", ["1.0.0"], False)
     assert echo["handles"]["error_output"] is True and echo["trigger_schema"] is None
-    for node_type, category in (("llm/chat", "AI"), ("agent/run", "AI"), ("code/run", "Code")):
+    ocr = items["ocr/extract"]
+    assert (ocr["plugin"], ocr["kind"], ocr["builtin"], ocr["category"]) == ("ocr", "engine", True, "Documents")
+    assert {"document", "documents"} <= set(ocr["operations"]["run"]["input_schema"]["properties"])
+    assert ocr["handles"]["error_output"] is True
+    node_types = (
+        ("llm/chat", "AI"),
+        ("llm/extract", "AI"),
+        ("agent/run", "AI"),
+        ("code/run", "Code"),
+        ("code/tool", "Code"),
+    )
+    for node_type, category in node_types:
         assert (items[node_type]["builtin"], items[node_type]["category"]) == (True, category), node_type
     assert all(item["title"] and item["category"] for item in items.values())
 
@@ -79,6 +90,7 @@ async def test_the_palette_is_searched_filtered_and_paged(api: Api) -> None:
         "engine/subworkflow",
         "engine/human_input",
         "engine/wait_signal",
+        "ocr/extract",
     }
     assert await palette(api, q="no such thing anywhere") == []
     seen: list[str] = []

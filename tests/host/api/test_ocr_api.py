@@ -15,7 +15,6 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import select
 
-from synthral.api.limits import Limits
 from synthral.engine.worker import Worker
 from synthral.plugins.host import PluginHost
 from synthral.store.db import Database
@@ -189,7 +188,7 @@ async def test_bad_requests_get_problems_that_say_what_to_send(ocr_api: Api) -> 
 async def test_an_upload_streams_through_the_gate_and_is_cut_off_past_the_limit(
     database: Database, noop_home: Path, wheelhouse: Path
 ) -> None:
-    state, plugins = await make_state(database, noop_home, wheelhouse, limits=Limits(max_upload=64 * 1024))
+    state, plugins = await make_state(database, noop_home, wheelhouse, limits={"max_upload": 64 * 1024})
     ada = await state.identity.create_user("ada@example.com", PASSWORD)
     await state.identity.create_workspace("acme", "Acme", owner_id=ada.id)
     async with serving(state) as url, httpx.AsyncClient(base_url=url + "/api/v1", timeout=60) as http:

@@ -70,22 +70,25 @@ def test_every_built_in_type_has_one_record_with_its_behaviour() -> None:
         "engine/subworkflow",
         "engine/human_input",
         "engine/wait_signal",
+        "ocr/extract",
     }
     behaviours = {name: record.behaviour for name, record in BUILTIN_TYPES.items()}
     assert behaviours["core/wait"] is Behaviour.TIMER
     assert behaviours["engine/map"] is Behaviour.MAP
     assert behaviours["engine/subworkflow"] is Behaviour.SUBWORKFLOW
     assert behaviours["engine/human_input"] is behaviours["engine/wait_signal"] is Behaviour.SIGNAL
+    assert behaviours["ocr/extract"] is Behaviour.OCR
     assert [name for name, record in BUILTIN_TYPES.items() if record.joins] == ["core/merge"]
     for name, record in BUILTIN_TYPES.items():
         assert record.spec.title and record.spec.description and record.spec.category and record.spec.icon, name
-        assert record.plugin in {"core", "engine"} and name.endswith("/" + record.spec.name)
+        assert record.plugin in {"core", "engine", "ocr"} and name.endswith("/" + record.spec.name)
     assert builtin("http/request") is None
 
 
 def test_engine_records_check_their_configs_with_their_models() -> None:
-    for name in ("engine/map", "engine/subworkflow", "engine/human_input", "engine/wait_signal"):
+    for name in ("engine/map", "engine/subworkflow", "engine/human_input", "engine/wait_signal", "ocr/extract"):
         record = BUILTIN_TYPES[name]
+        assert record.engine
         assert record.config_model is not None
         assert list(record.spec.operations) == ["run"]
         assert record.spec.config_schema["additionalProperties"] is False
