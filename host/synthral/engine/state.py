@@ -31,6 +31,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, delete, func, insert, or_
 from sqlalchemy.engine import Connection
 
 from synthral.errors import NonRetryableError
+from synthral.store.ai_tables import STEP_EVENT
 from synthral.store.db import Database
 from synthral.store.tables import (
     CHECKPOINT,
@@ -574,6 +575,12 @@ _INSERT_LOG: Final = insert(EXECUTION_LOG)
 def add_log(connection: Connection, row: Mapping[str, Any]) -> None:
     """Add a line to a run's log."""
     connection.execute(_INSERT_LOG, dict(row))
+
+
+def add_step_events(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Add the live events steps emitted (LLM tokens, agent steps) to their runs' history."""
+    if rows:
+        connection.execute(insert(STEP_EVENT), [dict(row) for row in rows])
 
 
 # -- checkpoints (LangGraph's, in the engine's own transactions) -----------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
 from synthral.store.tables import EXECUTION, STEP, ExecutionStatus, StepStatus, utcnow
 from tests.support.engine import wait_for_status
-from tests.support.settings import make_settings
+from tests.support.settings import REPO, make_settings
 
 pytestmark = pytest.mark.slow
 
@@ -167,3 +168,29 @@ async def test_a_lost_lease_writes_nothing_and_no_count(database: Database, plug
     async with database.engine.connect() as connection:
         row = (await connection.execute(select(EXECUTION.c.steps_taken, EXECUTION.c.lease_owner))).one()
     assert tuple(row) == (0, "worker-2")
+
+
+RUN_STATE_TABLES = (
+    "EXECUTION",
+    "STEP",
+    "SIGNAL",
+    "EXECUTION_LOG",
+    "CHECKPOINT",
+    "CHECKPOINT_BLOB",
+    "CHECKPOINT_WRITE",
+    "STEP_EVENT",
+)
+_WRITE = re.compile(
+    r"\b(?:insert|update|delete|merge|insert_new)\(\s*(?:[a-z_]+,\s*)?(" + "|".join(RUN_STATE_TABLES) + r")\b"
+)
+
+
+def test_no_module_but_the_state_owner_writes_run_state() -> None:
+    host = REPO / "host" / "synthral"
+    writers = {
+        str(path.relative_to(host)): sorted(set(_WRITE.findall(path.read_text())))
+        for path in host.rglob("*.py")
+        if path.name != "state.py" or path.parent.name != "engine"
+    }
+    assert {path: tables for path, tables in writers.items() if tables} == {}
+    assert _WRITE.search("connection.execute(insert(STEP_EVENT), rows)")  # the pattern finds a write
