@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from synthral.engine import state
 from synthral.engine.checkpoint import PendingOp
 from synthral.engine.retry import EffectivePolicy
-from synthral.errors import Cancelled, PluginError, SynthralError
+from synthral.errors import Cancelled, DatabaseUnavailable, PluginError, SynthralError
 from synthral.security.redact import Redactor
 from synthral.store.tables import StepStatus, utcnow
 from synthral_sdk import BlobRef
@@ -201,6 +201,8 @@ async def run_step(
                 error_type="StepTimeout",
                 retryable=True,
             )
+        except DatabaseUnavailable:
+            raise  # the database failed under the call (a plugin asked the host): an interruption, not a failure
         except SynthralError as exc:
             error = redactor.error(exc) if redactor is not None else exc
         except (asyncio.CancelledError, Cancelled):

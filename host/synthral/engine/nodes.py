@@ -31,7 +31,7 @@ from synthral.engine.repository import start_child
 from synthral.engine.retry import effective_policy
 from synthral.engine.runtime import RunContext
 from synthral.engine.templates import render
-from synthral.errors import InputInvalid, NonRetryableError, SynthralError
+from synthral.errors import DatabaseUnavailable, InputInvalid, NonRetryableError, SynthralError
 from synthral.plugins.proxy import RemoteCapability
 from synthral.security.redact import Redactor, process_redactor
 from synthral.store.tables import EXECUTION, SIGNAL, ExecutionStatus, StepStatus, utcnow
@@ -558,6 +558,8 @@ def _ocr_node(node: Node, predecessors: list[str]) -> NodeFunction:
                 ),
                 execution_id=ctx.execution_id,
             )
+        except DatabaseUnavailable:
+            raise  # an interruption: the run resumes from its checkpoint, nothing counted
         except SynthralError as exc:
             raise StepFailed(node.id, exc, 1) from exc
         return _result(node, state, pack_output(ctx, output.model_dump(mode="json")), None)
