@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import Annotated, cast
 
@@ -87,29 +85,19 @@ def serve(
 
     from synthral import __version__
     from synthral.config import Settings
-    from synthral.engine.worker import Worker
-    from synthral.services.app import open_app
+    from synthral.runtime import HostRuntime
     from synthral.services.mcp_server import McpAccess, McpTools, build_server
     from synthral.store.tables import Role
 
     logging.getLogger().handlers[:] = [logging.StreamHandler()]  # stdout belongs to the protocol
 
     async def go() -> None:
-        async with open_app(Settings.load()) as host:
+        async with HostRuntime(Settings.load(), worker=worker, concurrency=4, poll_interval=0.1) as runtime:
+            host = runtime.app
             access = McpAccess(None, Role.OWNER)
             server = build_server(McpTools(host.database, host.workflows), lambda ctx: access, version=__version__)
-            running = None
-            if worker:
-                runner = Worker(host.engine, concurrency=4, poll_interval=0.1)
-                running = asyncio.create_task(runner.run())
             err_console.print("serving MCP on stdio")
-            try:
-                async with stdio_server() as (read, write):
-                    await server.run(read, write, server.create_initialization_options())
-            finally:
-                if running is not None:
-                    runner.stop()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await running
+            async with stdio_server() as (read, write):
+                await server.run(read, write, server.create_initialization_options())
 
     run(go(), as_json=False)
