@@ -19,12 +19,15 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import math
 import os
+import random
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +61,15 @@ from synthral_sdk.errors import (
 )
 from synthral_sdk.types import JSONObject, JSONValue
 
-__all__ = ["CodeRuntimeConformance", "Example", "PluginConformance", "RunnerClient", "call", "load_plugin"]
+__all__ = [
+    "CodeRuntimeConformance",
+    "Example",
+    "PluginConformance",
+    "RunnerClient",
+    "VectorStoreConformance",
+    "call",
+    "load_plugin",
+]
 
 
 def load_plugin(dist: str) -> dict[str, CapabilityEntry]:
@@ -527,3 +538,180 @@ class CodeRuntimeConformance(CodeRuntimeChecks, PluginConformance):
             dist = "synthral-code-wasi"
             capability = "wasi"
     """
+
+
+# -- vector stores -------------------------------------------------------------------------
+
+
+def _unit(rng: random.Random, dims: int) -> list[float]:
+    vector = [rng.gauss(0.0, 1.0) for _ in range(dims)]
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
+
+
+class VectorStoreConformance:
+    """The checks every vector store must pass; subclass it and set ``dist`` and ``capability``.
+
+    Override :meth:`store_config` to point the store at a folder or server made for the test
+    run. Each check uses a fresh collection. ``scale`` records are written by the scale check
+    (10,000 by default, in batches of ``batch``).
+    """
+
+    dist: ClassVar[str]
+    capability: ClassVar[str]
+    dims: ClassVar[int] = 16
+    scale: ClassVar[int] = 10_000
+    batch: ClassVar[int] = 1_000
+    runner_env: ClassVar[Mapping[str, str]] = {}
+
+    def store_config(self) -> JSONObject:
+        """The store's config for these checks (a temporary folder, a test server's URL)."""
+        return {}
+
+    def collection(self, label: str) -> str:
+        """A collection name no other check uses."""
+        return f"conf_{label}_{uuid.uuid4().hex[:10]}"
+
+    def _store(self) -> Capability:
+        entries = load_plugin(self.dist)
+        assert self.capability in entries, f"{self.dist} offers no capability {self.capability!r}"
+        return entries[self.capability].capability
+
+    def op(self, operation: str, payload: JSONObject) -> JSONObject:
+        """Call one operation of the store in process."""
+        return call(self._store(), payload, config=self.store_config(), operation=operation)
+
+    def _records(self, count: int, *, seed: int = 7, start: int = 0) -> list[JSONObject]:
+        rng = random.Random(seed)
+        return [
+            {
+                "id": f"r{start + i}",
+                "vector": cast(JSONValue, _unit(rng, self.dims)),
+                "text": f"record number {start + i}",
+                "metadata": {"lang": "fr" if (start + i) % 3 == 0 else "en", "n": start + i, "even": i % 2 == 0},
+            }
+            for i in range(count)
+        ]
+
+    def _ids(self, result: JSONObject) -> list[str]:
+        return [str(cast(JSONObject, m)["id"]) for m in cast(list[JSONValue], result["matches"])]
+
+    def test_a_query_finds_the_nearest_record_with_its_text_and_metadata(self) -> None:
+        """The record whose vector is queried comes first, with its text, metadata and the best score."""
+        name = self.collection("nearest")
+        records = self._records(30)
+        assert self.op("upsert", {"collection": name, "records": cast(JSONValue, records)})["upserted"] == 30
+        result = self.op("query", {"collection": name, "vector": records[7]["vector"], "top_k": 5})
+        matches = cast(list[JSONObject], result["matches"])
+        assert len(matches) == 5
+        assert matches[0]["id"] == "r7", f"expected r7 first, got {self._ids(result)}"
+        assert matches[0]["text"] == "record number 7"
+        meta = cast(JSONObject, matches[0]["metadata"])
+        assert (meta.get("lang"), meta.get("n"), meta.get("even")) == ("en", 7, False)
+        scores = [float(cast(float, m["score"])) for m in matches]
+        assert scores == sorted(scores, reverse=True), f"scores are not best first: {scores}"
+        assert scores[0] > 0.99, f"a vector's similarity to itself should be ~1, got {scores[0]}"
+
+    def test_a_filtered_query_returns_only_matching_records(self) -> None:
+        """Equality filters, list (any of) filters and several fields at once."""
+        name = self.collection("filter")
+        records = self._records(60)
+        self.op("upsert", {"collection": name, "records": cast(JSONValue, records)})
+        probe = records[4]["vector"]  # r4 is 'en'
+        french = self.op("query", {"collection": name, "vector": probe, "top_k": 10, "filter": {"lang": "fr"}})
+        ids = self._ids(french)
+        assert ids and all(int(i[1:]) % 3 == 0 for i in ids), f"'lang': 'fr' returned {ids}"
+        some = self.op("query", {"collection": name, "vector": probe, "top_k": 10, "filter": {"n": [4, 5, 9]}})
+        assert sorted(self._ids(some)) == ["r4", "r5", "r9"]
+        both = self.op("query", {"collection": name, "vector": probe, "top_k": 10, "filter": {"lang": "en", "n": 5}})
+        assert self._ids(both) == ["r5"]
+        none = self.op("query", {"collection": name, "vector": probe, "top_k": 10, "filter": {"lang": "de"}})
+        assert self._ids(none) == []
+        counted = self.op("count", {"collection": name, "filter": {"lang": "fr"}})
+        assert counted["count"] == 20
+
+    def test_delete_removes_records_by_id_and_by_filter(self) -> None:
+        """Deleted records are neither counted nor found."""
+        name = self.collection("delete")
+        records = self._records(30)
+        self.op("upsert", {"collection": name, "records": cast(JSONValue, records)})
+        assert self.op("delete", {"collection": name, "ids": ["r7", "r8", "nope"]})["deleted"] == 2
+        result = self.op("query", {"collection": name, "vector": records[7]["vector"], "top_k": 30})
+        assert "r7" not in self._ids(result) and "r8" not in self._ids(result)
+        assert self.op("delete", {"collection": name, "filter": {"lang": "fr"}})["deleted"] == 10
+        assert self.op("count", {"collection": name})["count"] == 18
+
+    def test_upserting_an_existing_id_replaces_the_record(self) -> None:
+        """A second upsert of an id replaces its vector, text and metadata; the count stays."""
+        name = self.collection("replace")
+        records = self._records(10)
+        self.op("upsert", {"collection": name, "records": cast(JSONValue, records)})
+        replacement: JSONObject = {**self._records(1, seed=99)[0], "id": "r3", "text": "new text", "metadata": {"v": 2}}
+        self.op("upsert", {"collection": name, "records": [cast(JSONValue, replacement)]})
+        assert self.op("count", {"collection": name})["count"] == 10
+        result = self.op("query", {"collection": name, "vector": replacement["vector"], "top_k": 1})
+        match = cast(list[JSONObject], result["matches"])[0]
+        assert (match["id"], match["text"], match["metadata"]) == ("r3", "new text", {"v": 2})
+
+    def test_an_empty_or_missing_collection_answers_with_nothing(self) -> None:
+        """Querying, counting and deleting in a collection never written to succeed with nothing."""
+        name = self.collection("empty")
+        vector = cast(JSONValue, _unit(random.Random(1), self.dims))
+        assert self.op("query", {"collection": name, "vector": vector, "top_k": 3})["matches"] == []
+        assert self.op("count", {"collection": name})["count"] == 0
+        assert self.op("delete", {"collection": name, "ids": ["x"]})["deleted"] == 0
+        assert self.op("upsert", {"collection": name, "records": []})["upserted"] == 0
+
+    def test_vectors_of_other_dimensions_are_refused_clearly(self) -> None:
+        """An upsert or query whose vectors differ from the collection's size fails, naming both sizes."""
+        name = self.collection("dims")
+        self.op("upsert", {"collection": name, "records": cast(JSONValue, self._records(3))})
+        wrong = cast(JSONValue, _unit(random.Random(2), self.dims + 1))
+        for operation, payload in (
+            ("upsert", {"collection": name, "records": [{"id": "w", "vector": wrong, "text": "w"}]}),
+            ("query", {"collection": name, "vector": wrong, "top_k": 1}),
+        ):
+            try:
+                self.op(operation, cast(JSONObject, payload))
+            except InputInvalid as exc:
+                assert str(self.dims) in exc.message and str(self.dims + 1) in exc.message, exc.message
+                continue
+            raise AssertionError(f"{operation} with {self.dims + 1} dimensions into a {self.dims}-d collection passed")
+        assert self.op("count", {"collection": name})["count"] == 3, "the refused upsert must write nothing"
+
+    def test_ten_thousand_records_are_stored_and_found(self) -> None:
+        """``scale`` records in batches: all counted, and a sample of them finds itself first."""
+        name = self.collection("scale")
+        store = self._store()
+        config = self.store_config()
+        for start in range(0, self.scale, self.batch):
+            records = self._records(min(self.batch, self.scale - start), seed=start, start=start)
+            call(store, {"collection": name, "records": cast(JSONValue, records)}, config=config, operation="upsert")
+        assert call(store, {"collection": name}, config=config, operation="count")["count"] == self.scale
+        rng = random.Random(5)
+        sample = rng.sample(range(self.scale), 20)
+        found = 0
+        for index in sample:
+            start = index - index % self.batch
+            vector = self._records(index - start + 1, seed=start, start=start)[-1]["vector"]
+            result = call(store, {"collection": name, "vector": vector, "top_k": 10}, config=config, operation="query")
+            found += self._ids(result)[:1] == [f"r{index}"]
+        assert found >= 19, f"only {found} of 20 records found themselves first among {self.scale}"
+
+    def test_records_cross_the_process_boundary(self) -> None:
+        """Upsert and query through a real runner process give what they give in process."""
+        name = self.collection("runner")
+        records = self._records(12)
+        with RunnerClient(self.dist, env=self.runner_env) as client:
+            config = cast(JSONValue, self.store_config())
+            out = client.invoke(
+                self.capability, {"collection": name, "records": records}, operation="upsert", config=config
+            )
+            assert out["upserted"] == 12
+            result = client.invoke(
+                self.capability,
+                {"collection": name, "vector": records[2]["vector"], "top_k": 3},
+                operation="query",
+                config=config,
+            )
+        assert self._ids(result)[0] == "r2"
