@@ -7,7 +7,8 @@ from sqlmodel import SQLModel
 
 import synthral.store.code  # registers the code tables on SQLModel.metadata
 import synthral.store.models
-import synthral.store.ocr_models  # noqa: F401 -- and the OCR tables
+import synthral.store.ocr_models
+import synthral.store.rag_tables  # noqa: F401 -- and the OCR and retrieval tables
 
 target_metadata = SQLModel.metadata
 

@@ -1,0 +1,32 @@
+"""Build hook: distil the bundled static model before the wheel (or editable install) is made.
+
+The model is made once per source tree and kept in ``synthral_embed_model2vec/model``
+(ignored by git); later builds reuse it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+
+class DistilHook(BuildHookInterface):  # type: ignore[type-arg]
+    """Runs ``synthral_embed_model2vec.distill`` in the build environment when the model is missing."""
+
+    PLUGIN_NAME = "custom"
+
+    def initialize(self, version: str, build_data: dict[str, Any]) -> None:
+        """Make the model folder the wheel ships."""
+        del version
+        root = Path(self.root)
+        target = root / "synthral_embed_model2vec" / "model"
+        if not (target / "model.safetensors").is_file():
+            subprocess.run(  # noqa: S603 -- this interpreter, our own module
+                [sys.executable, str(root / "synthral_embed_model2vec" / "distill.py"), "--out", str(target)],
+                check=True,
+            )
+        build_data.setdefault("artifacts", []).append("synthral_embed_model2vec/model/*")
