@@ -41,6 +41,7 @@ __all__ = [
     "Conflict",
     "DeadlineExceeded",
     "DecryptionFailed",
+    "EmbedderMismatch",
     "FatalError",
     "Forbidden",
     "FrameTooLarge",
@@ -50,6 +51,7 @@ __all__ = [
     "InvocationTimeout",
     "MfaRequired",
     "NoEntryPoint",
+    "NoVectorStore",
     "NonRetryableError",
     "NotFound",
     "OutputInvalid",
@@ -196,3 +198,17 @@ class CodeFailed(NonRetryableError):
     """User code raised an exception or hit a limit; ``details`` hold the error, its traceback and the output."""
 
     code = "code_failed"
+
+
+@register_error_type
+class EmbedderMismatch(Conflict):
+    """A RAG index was asked to take or answer vectors of another embedder than its own."""
+
+    code = "embedder_mismatch"
+
+
+@register_error_type
+class NoVectorStore(ConfigurationError):
+    """No installed (and configured) vector store can hold a RAG index."""
+
+    code = "no_vector_store"

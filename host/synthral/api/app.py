@@ -27,6 +27,7 @@ from synthral.api.routes import (
     ocr,
     oidc,
     plugins,
+    rag,
     schedules,
     steps,
     workflows,
@@ -115,6 +116,7 @@ def assemble(
     if oidc_settings is not None:
         oidc = OidcService(identity, host.database, host.keyring, oidc_settings, public_url=public_url)
     host.code_service()
+    host.rag_service()
     return ServerState(
         app=host,
         identity=identity,

@@ -22,6 +22,8 @@ from synthral.services.code import CodeService
 from synthral.services.llm import LLMService, PriceTable
 from synthral.services.ocr import OCRService, OCRSettings
 from synthral.services.plugins import PluginService
+from synthral.services.rag import RAGService
+from synthral.services.rag_models import RagSettings
 from synthral.services.secret_stores import credentials_from_env, secret_resolver_from_env
 from synthral.services.secrets import CredentialSecretResolver, CredentialService
 from synthral.services.step_events import StepEvents
@@ -48,6 +50,7 @@ class App:
     credentials: CredentialService
     ai: AIServices
     code: CodeService | None = None
+    rag: RAGService | None = None
 
     def code_service(self) -> CodeService:
         """Sandboxed code, with the ``code`` nodes registered in the plugin host (made once)."""
@@ -62,6 +65,17 @@ class App:
     def ocr(self) -> OCRService:
         """OCR jobs (settings from ``SYNTHRAL_OCR_*``)."""
         return OCRService(self.database, self.plugins, self.workflows, OCRSettings.from_env())
+
+    def rag_service(self) -> RAGService:
+        """Retrieval, with the ``rag`` nodes registered in the plugin host (made once)."""
+        if self.rag is None:
+            from synthral.builtins import rag  # noqa: PLC0415 -- the nodes import this module's services
+
+            self.rag = RAGService(
+                self.database, self.plugins, credentials=self.credentials, settings=RagSettings.from_env()
+            )
+            rag.register(self.plugins, self.rag)
+        return self.rag
 
 
 def secret_source(plugins: PluginHost, credentials: CredentialService) -> SecretResolver:
@@ -142,6 +156,7 @@ async def open_app(settings: Settings | None = None) -> AsyncIterator[App]:
             ai,
         )
         app.code_service()
+        app.rag_service()
         yield app
     finally:
         await ai.close()

@@ -22,23 +22,56 @@ def upgrade() -> None:
     op.create_table(
         "rag_index",
         sa.Column("id", sa.String(), nullable=False),
-        sa.Column("workspace_id", sa.String(), nullable=True, comment="The workspace it belongs to; NULL for local runs outside any workspace."),
+        sa.Column(
+            "workspace_id",
+            sa.String(),
+            nullable=True,
+            comment="The workspace it belongs to; NULL for local runs outside any workspace.",
+        ),
         sa.Column("name", sa.String(), nullable=False, comment="Unique in its workspace; what queries and nodes name."),
         sa.Column("owner_id", sa.String(), nullable=True, comment="The user who created it; NULL locally."),
-        sa.Column("vector_db_type", sa.String(), nullable=False, comment="The vector store capability holding its chunks, 'plugin/capability' (e.g. vector-lancedb/lancedb)."),
+        sa.Column(
+            "vector_db_type",
+            sa.String(),
+            nullable=False,
+            comment="The vector store capability holding its chunks, 'plugin/capability' (e.g. vector-lancedb/lancedb).",
+        ),
         sa.Column("store_config", sa.JSON(), nullable=False, comment="The store's config for this index (no secrets)."),
-        sa.Column("store_pinned", sa.Boolean(), nullable=False, comment="True when a person chose the store (the router's override); False when the router chose it."),
-        sa.Column("collection", sa.String(), nullable=False, comment="The collection in the store: rag_ + the id's hex."),
+        sa.Column(
+            "store_pinned",
+            sa.Boolean(),
+            nullable=False,
+            comment="True when a person chose the store (the router's override); False when the router chose it.",
+        ),
+        sa.Column(
+            "collection", sa.String(), nullable=False, comment="The collection in the store: rag_ + the id's hex."
+        ),
         sa.Column("embedder", sa.String(), nullable=False, comment="The embedder capability, 'plugin/capability'."),
-        sa.Column("embedder_config", sa.JSON(), nullable=False, comment="The embedder's config; part of the index's identity."),
-        sa.Column("embedding_model", sa.String(), nullable=True, comment="The model id the embedder reported for the first chunks; NULL until then. Queries must match it."),
-        sa.Column("dimensions", sa.Integer(), nullable=True, comment="The vectors' length; NULL until the first chunks."),
+        sa.Column(
+            "embedder_config", sa.JSON(), nullable=False, comment="The embedder's config; part of the index's identity."
+        ),
+        sa.Column(
+            "embedding_model",
+            sa.String(),
+            nullable=True,
+            comment="The model id the embedder reported for the first chunks; NULL until then. Queries must match it.",
+        ),
+        sa.Column(
+            "dimensions", sa.Integer(), nullable=True, comment="The vectors' length; NULL until the first chunks."
+        ),
         sa.Column("chunking", sa.JSON(), nullable=False, comment="How documents are split (strategy, size, overlap)."),
         sa.Column("document_count", sa.Integer(), nullable=False, comment="Documents currently in the index."),
         sa.Column("chunk_count", sa.Integer(), nullable=False, comment="Chunks currently in the store for it."),
-        sa.Column("size_bytes", sa.Integer(), nullable=False, comment="UTF-8 bytes of the documents' text, for the router."),
+        sa.Column(
+            "size_bytes", sa.Integer(), nullable=False, comment="UTF-8 bytes of the documents' text, for the router."
+        ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, comment="When it was created."),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, comment="When documents were last added, replaced or removed."),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            comment="When documents were last added, replaced or removed.",
+        ),
         sa.ForeignKeyConstraint(["workspace_id"], ["workspace.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         comment="A retrieval index: a collection in a vector store, filled by one embedder.",
@@ -60,7 +93,12 @@ def upgrade() -> None:
         sa.Column("index_id", sa.String(), nullable=False),
         sa.Column("key", sa.String(), nullable=False, comment="The caller's name for the document (path, URL, id)."),
         sa.Column("content", sa.Text(), nullable=False, comment="The document's text as ingested."),
-        sa.Column("content_sha256", sa.String(), nullable=False, comment="Hash of content; re-ingesting equal text is a no-op."),
+        sa.Column(
+            "content_sha256",
+            sa.String(),
+            nullable=False,
+            comment="Hash of content; re-ingesting equal text is a no-op.",
+        ),
         sa.Column("metadata", sa.JSON(), nullable=False, comment="The caller's metadata, copied onto every chunk."),
         sa.Column("source", sa.String(), nullable=False, comment="Where the text came from: text, ocr, file..."),
         sa.Column("chunk_count", sa.Integer(), nullable=False, comment="Chunks in the store, ids '<document id>:<n>'."),
@@ -82,7 +120,9 @@ def upgrade() -> None:
         sa.Column("query_text", sa.Text(), nullable=False),
         sa.Column("top_k", sa.Integer(), nullable=False),
         sa.Column("filter", sa.JSON(), nullable=True, comment="The metadata filter, if any."),
-        sa.Column("results", sa.JSON(), nullable=False, comment="The hits: chunk ids, document keys and scores (no texts)."),
+        sa.Column(
+            "results", sa.JSON(), nullable=False, comment="The hits: chunk ids, document keys and scores (no texts)."
+        ),
         sa.Column("latency_ms", sa.Float(), nullable=False, comment="Embedding the query plus the store's search."),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, comment="When it was asked."),
         sa.ForeignKeyConstraint(["index_id"], ["rag_index.id"], ondelete="CASCADE"),
@@ -96,11 +136,19 @@ def upgrade() -> None:
     op.create_table(
         "rag_switch_log",
         sa.Column("id", sa.String(), nullable=False),
-        sa.Column("workspace_id", sa.String(), nullable=True, comment="The workspace the decision was made in; NULL locally."),
-        sa.Column("index_id", sa.String(), nullable=True, comment="The index the decision was for; NULL for a dry evaluation."),
+        sa.Column(
+            "workspace_id", sa.String(), nullable=True, comment="The workspace the decision was made in; NULL locally."
+        ),
+        sa.Column(
+            "index_id", sa.String(), nullable=True, comment="The index the decision was for; NULL for a dry evaluation."
+        ),
         sa.Column("decision", sa.String(), nullable=False, comment="The store chosen, 'plugin/capability'."),
-        sa.Column("rule", sa.String(), nullable=False, comment="The rule that decided: override, dataset_size, metadata..."),
-        sa.Column("reason", sa.Text(), nullable=False, comment="Why, in words, including the rules that could not apply."),
+        sa.Column(
+            "rule", sa.String(), nullable=False, comment="The rule that decided: override, dataset_size, metadata..."
+        ),
+        sa.Column(
+            "reason", sa.Text(), nullable=False, comment="Why, in words, including the rules that could not apply."
+        ),
         sa.Column("facts", sa.JSON(), nullable=False, comment="What the router was told (sizes, plan, flags)."),
         sa.Column("candidates", sa.JSON(), nullable=False, comment="The installed stores it could choose from."),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, comment="When it was decided."),
