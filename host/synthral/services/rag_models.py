@@ -115,9 +115,9 @@ class IndexSpec(BaseModel):
         default=None,
         description="The vector store ('plugin/capability' or a capability name). Empty: the router chooses.",
     )
-    store_config: JSONObject | None = Field(default=None, description="The store's config (no secrets).")
+    store_config: dict[str, JsonValue] | None = Field(default=None, description="The store's config (no secrets).")
     embedder: str | None = Field(default=None, description="The embedder, 'plugin/capability'.")
-    embedder_config: JSONObject | None = None
+    embedder_config: dict[str, JsonValue] | None = None
     chunking: ChunkSettings | None = None
     routing: RoutingFacts | None = Field(default=None, description="Facts for the router (sizes, plan, flags).")
 
@@ -140,7 +140,7 @@ class IndexInfo(BaseModel):
     embedder: str
     embedding_model: str | None
     dimensions: int | None
-    chunking: JSONObject
+    chunking: dict[str, JsonValue]
     document_count: int
     chunk_count: int
     size_bytes: int
@@ -176,6 +176,6 @@ class SwitchLogEntry(BaseModel):
     decision: str
     rule: str
     reason: str
-    facts: JSONObject
+    facts: dict[str, JsonValue]
     candidates: list[JsonValue]
     created_at: Any
