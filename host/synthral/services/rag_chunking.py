@@ -93,31 +93,48 @@ def _splitter(settings: ChunkSettings) -> RecursiveCharacterTextSplitter:
         chunk_size=settings.size,
         chunk_overlap=settings.overlap,
         length_function=token_counter(settings.tokenizer),
-        add_start_index=True,
     )
 
 
+def _offsets(text: str, pieces: list[str], start: int = 0) -> list[int]:
+    """Where each piece begins in ``text``, searching forward (pieces overlap and come in order)."""
+    found = []
+    cursor = start
+    for piece in pieces:
+        at = text.find(piece, cursor)
+        if at < 0:
+            at = text.find(piece, start)
+        found.append(at)
+        if at >= 0:
+            cursor = at + 1
+    return found
+
+
 def split_text(text: str, settings: ChunkSettings | None = None) -> list[Chunk]:
-    """Split ``text`` into chunks, in order; an empty or blank text gives none."""
+    """Split ``text`` into chunks, in order; an empty or blank text gives none.
+
+    ``Chunk.start`` is the chunk's offset in ``text``; for Markdown chunks (whose heading
+    lines the splitter rewrites) it is the offset of the section the chunk comes from.
+    """
     settings = settings or ChunkSettings()
     if not text.strip():
         return []
     splitter = _splitter(settings)
     if settings.strategy != "markdown":
-        documents = splitter.create_documents([text])
+        pieces = splitter.split_text(text)
         return [
-            Chunk(index=i, text=doc.page_content, start=int(doc.metadata.get("start_index", -1)))
-            for i, doc in enumerate(documents)
+            Chunk(index=i, text=piece, start=at)
+            for i, (piece, at) in enumerate(zip(pieces, _offsets(text, pieces), strict=True))
         ]
     sections = MarkdownHeaderTextSplitter(_HEADINGS, strip_headers=False).split_text(text)
     chunks: list[Chunk] = []
     cursor = 0
     for section in sections:
         headings = {str(k): str(v) for k, v in section.metadata.items()}
-        offset = text.find(section.page_content[:64], cursor)
-        base = max(offset, 0)
-        cursor = base
-        for doc in splitter.create_documents([section.page_content]):
-            start = int(doc.metadata.get("start_index", 0))
-            chunks.append(Chunk(index=len(chunks), text=doc.page_content, start=base + start, headings=headings))
+        first_line = section.page_content.split("\n", 1)[0].rstrip()
+        at = text.find(first_line, cursor)
+        if at >= 0:
+            cursor = at
+        for piece in splitter.split_text(section.page_content):
+            chunks.append(Chunk(index=len(chunks), text=piece, start=max(at, 0), headings=headings))
     return chunks

@@ -124,8 +124,8 @@ async def test_vectors_from_another_model_are_refused(rag: RAGService) -> None:
 
 
 async def test_indexes_of_one_workspace_are_not_found_from_another(rag: RAGService, database: Database) -> None:
-    from synthral.services.identity import IdentityService
     from synthral.security.crypto import KeyRing, generate_key
+    from synthral.services.identity import IdentityService
 
     identity = IdentityService(database, signing_key=b"k" * 32, keyring=KeyRing.single(generate_key()))
     owner = await identity.create_user("o@example.com", "correct horse battery staple")
