@@ -7,6 +7,4 @@ from synthral_sdk.testing import Example, PluginConformance
 
 class TestConformance(PluginConformance):
     dist = "synthral-embed-model2vec"
-    examples = [
-        Example("model2vec", {"texts": ["hello world"]}, expected={"model": "model2vec/all-MiniLM-L6-v2-256"}),
-    ]
+    examples = (Example("model2vec", {"texts": ["hello world"]}, expected={"model": "model2vec/all-MiniLM-L6-v2-256"}),)

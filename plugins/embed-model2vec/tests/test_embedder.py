@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from synthral_embed_model2vec import BUNDLED_MODEL, Model2VecEmbedder
+
 from synthral_sdk.errors import ConfigInvalid, InputInvalid
 from synthral_sdk.testing import call
 

@@ -132,8 +132,11 @@ _tables = _Tables()
 
 
 def _schema(dims: int) -> pa.Schema:
-    """The table layout. Writes use this, not the table's own schema: Lance reports the JSON
-    column as its binary storage type, and strings written as that are not valid JSONB."""
+    """The table layout, used for every write.
+
+    Not the table's own schema: Lance reports the JSON column as its binary storage type, and
+    strings written as that are not valid JSONB.
+    """
     return pa.schema(
         [
             pa.field("id", pa.string(), nullable=False),
@@ -240,9 +243,7 @@ class LanceStore(VectorStore[LanceConfig]):
             score = float(row["_relevance_score"]) if mode == "hybrid" else 1.0 - float(row["_distance"])
             meta = row["metadata"]
             matches.append(
-                QueryMatch(
-                    id=row["id"], score=score, text=row["text"], metadata=json.loads(meta) if meta else {}
-                )
+                QueryMatch(id=row["id"], score=score, text=row["text"], metadata=json.loads(meta) if meta else {})
             )
         return QueryResult(matches=matches)
 
