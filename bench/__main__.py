@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import ai, code, engine, ocr, plugin_host, server, web
+from bench import ai, code, engine, ocr, plugin_host, rag, server, web
 from bench.common import Result, machine, print_table
 from synthral.cli.common import run_loop
 
@@ -24,6 +24,7 @@ GROUPS: dict[str, Callable[[bool], Awaitable[list[Result]]]] = {
     "ocr": ocr.run,
     "web": web.run,
     "ai": ai.run,
+    "rag": rag.run,
 }
 
 

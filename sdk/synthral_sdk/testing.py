@@ -568,6 +568,10 @@ class VectorStoreConformance:
         """The store's config for these checks (a temporary folder, a test server's URL)."""
         return {}
 
+    def runner_config(self) -> JSONObject:
+        """The config the runner-process check uses (another folder, for stores that lock theirs)."""
+        return self.store_config()
+
     def collection(self, label: str) -> str:
         """A collection name no other check uses."""
         return f"conf_{label}_{uuid.uuid4().hex[:10]}"
@@ -703,7 +707,7 @@ class VectorStoreConformance:
         name = self.collection("runner")
         records = self._records(12)
         with RunnerClient(self.dist, env=self.runner_env) as client:
-            config = cast(JSONValue, self.store_config())
+            config = cast(JSONValue, self.runner_config())
             out = client.invoke(
                 self.capability, {"collection": name, "records": records}, operation="upsert", config=config
             )
