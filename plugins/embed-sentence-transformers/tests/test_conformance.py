@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from synthral_sdk.testing import Example, PluginConformance
+from synthral_sdk.testing import PluginConformance
 
 
 class TestConformance(PluginConformance):
     dist = "synthral-embed-sentence-transformers"
-    examples = (Example("sentence-transformers", {"texts": ["hello"]}, expected={"dimensions": 384}),)

@@ -11,7 +11,7 @@ from synthral_embed_sentence_transformers import SentenceTransformersEmbedder
 from synthral_embed_sentence_transformers.embedder import bundled_model
 
 from synthral_sdk.errors import ConfigInvalid
-from synthral_sdk.testing import call
+from synthral_sdk.testing import RunnerClient, call
 
 
 def cosine(a: list[float], b: list[float]) -> float:
@@ -48,3 +48,9 @@ def test_a_folder_that_is_not_a_model_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigInvalid) as caught:
         call(SentenceTransformersEmbedder(), {"texts": ["x"]}, config={"model_path": str(tmp_path)})
     assert "model_path" in caught.value.message
+
+
+def test_the_model_embeds_through_a_runner_process() -> None:
+    with RunnerClient("synthral-embed-sentence-transformers") as client:
+        out = client.invoke("sentence-transformers", {"texts": ["hello"]}, operation="embed", timeout=600)
+    assert out["dimensions"] == 384

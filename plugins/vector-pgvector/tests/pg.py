@@ -8,11 +8,11 @@ import shutil
 import tempfile
 from typing import Any
 
+import pgserver
+
 
 @functools.cache
 def server() -> Any:
-    import pgserver
-
     folder = tempfile.mkdtemp(prefix="pgvector-tests-")
     started = pgserver.get_server(folder, cleanup_mode="stop")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
