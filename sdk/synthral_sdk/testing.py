@@ -568,6 +568,10 @@ class VectorStoreConformance:
         """The store's config for these checks (a temporary folder, a test server's URL)."""
         return {}
 
+    def store_secrets(self) -> dict[str, str]:
+        """The secrets granted to every call (a test server's API key)."""
+        return {}
+
     def runner_config(self) -> JSONObject:
         """The config the runner-process check uses (another folder, for stores that lock theirs)."""
         return self.store_config()
@@ -583,7 +587,9 @@ class VectorStoreConformance:
 
     def op(self, operation: str, payload: JSONObject) -> JSONObject:
         """Call one operation of the store in process."""
-        return call(self._store(), payload, config=self.store_config(), operation=operation)
+        return call(
+            self._store(), payload, config=self.store_config(), operation=operation, secrets=self.store_secrets()
+        )
 
     def _records(self, count: int, *, seed: int = 7, start: int = 0) -> list[JSONObject]:
         rng = random.Random(seed)
@@ -688,17 +694,22 @@ class VectorStoreConformance:
         name = self.collection("scale")
         store = self._store()
         config = self.store_config()
+        secrets = self.store_secrets()
         for start in range(0, self.scale, self.batch):
             records = self._records(min(self.batch, self.scale - start), seed=start, start=start)
-            call(store, {"collection": name, "records": cast(JSONValue, records)}, config=config, operation="upsert")
-        assert call(store, {"collection": name}, config=config, operation="count")["count"] == self.scale
+            payload: JSONObject = {"collection": name, "records": cast(JSONValue, records)}
+            call(store, payload, config=config, operation="upsert", secrets=secrets)
+        assert (
+            call(store, {"collection": name}, config=config, operation="count", secrets=secrets)["count"] == self.scale
+        )
         rng = random.Random(5)
         sample = rng.sample(range(self.scale), 20)
         found = 0
         for index in sample:
             start = index - index % self.batch
             vector = self._records(index - start + 1, seed=start, start=start)[-1]["vector"]
-            result = call(store, {"collection": name, "vector": vector, "top_k": 10}, config=config, operation="query")
+            query: JSONObject = {"collection": name, "vector": vector, "top_k": 10}
+            result = call(store, query, config=config, operation="query", secrets=secrets)
             found += self._ids(result)[:1] == [f"r{index}"]
         assert found >= 19, f"only {found} of 20 records found themselves first among {self.scale}"
 
@@ -706,10 +717,15 @@ class VectorStoreConformance:
         """Upsert and query through a real runner process give what they give in process."""
         name = self.collection("runner")
         records = self._records(12)
+        context: JSONObject = {"secrets": cast(JSONValue, self.store_secrets())}
         with RunnerClient(self.dist, env=self.runner_env) as client:
             config = cast(JSONValue, self.runner_config())
             out = client.invoke(
-                self.capability, {"collection": name, "records": records}, operation="upsert", config=config
+                self.capability,
+                {"collection": name, "records": records},
+                operation="upsert",
+                config=config,
+                context=context,
             )
             assert out["upserted"] == 12
             result = client.invoke(
@@ -717,5 +733,6 @@ class VectorStoreConformance:
                 {"collection": name, "vector": records[2]["vector"], "top_k": 3},
                 operation="query",
                 config=config,
+                context=context,
             )
         assert self._ids(result)[0] == "r2"
