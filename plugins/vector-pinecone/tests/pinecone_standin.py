@@ -121,7 +121,8 @@ class PineconeStandIn:
             if len(vector["values"]) != self.dimension:
                 self._bad(
                     handler,
-                    f"Vector dimension {len(vector['values'])} does not match the dimension of the index {self.dimension}",
+                    f"Vector dimension {len(vector['values'])} does not match "
+                    f"the dimension of the index {self.dimension}",
                 )
                 return
             for value in (vector.get("metadata") or {}).values():
