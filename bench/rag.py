@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import random
 import re
 import tempfile
@@ -208,7 +209,9 @@ async def qa_figures(host: PluginHost, database: Database, installed: dict[str, 
 
 
 async def run(quick: bool = False) -> list[Result]:
-    count = 10_000 if quick else 100_000
+    """All figures; ``SYNTHRAL_BENCH_RAG_STORES`` (comma-separated) limits the stores measured."""
+    count = int(os.environ.get("SYNTHRAL_BENCH_RAG_CHUNKS") or (10_000 if quick else 100_000))
+    only = {s for s in os.environ.get("SYNTHRAL_BENCH_RAG_STORES", "").split(",") if s}
     queries_n = 100 if quick else 300
     work = Path(tempfile.mkdtemp(prefix="synthral-bench-rag-"))
     settings = dataclasses.replace(
@@ -220,6 +223,8 @@ async def run(quick: bool = False) -> list[Result]:
         assert await _install(host, "embed-model2vec") is None, "embed-model2vec must install"
         stores: dict[str, str] = {}
         for name, (folder, ref) in EMBEDDED_STORES.items():
+            if only and name not in only:
+                continue
             problem = await _install(host, folder)
             if problem is None:
                 stores[name] = ref
@@ -235,6 +240,7 @@ async def run(quick: bool = False) -> list[Result]:
             vectors += await _embed(host, texts[start : start + BATCH])
         embed_seconds = time.perf_counter() - started
         results.append(Result(GROUP, f"model2vec alone: embed {count:,} chunks", count / embed_seconds, "chunks/s"))
+        results.append(Result(GROUP, "machine load (1-minute average) while measuring", os.getloadavg()[0], ""))
         matrix = np.asarray(vectors, dtype=np.float32)
         query_matrix = np.asarray([(await _embed(host, [q], "query"))[0] for q in queries], dtype=np.float32)
         exact = np.argsort(-(query_matrix @ matrix.T), axis=1)[:, :10]
@@ -242,6 +248,8 @@ async def run(quick: bool = False) -> list[Result]:
         for name, ref in stores.items():
             results += await store_figures(host, name, ref, work / "stores", texts, queries, exact)
 
+        if os.environ.get("SYNTHRAL_BENCH_RAG_QA") == "0":
+            return results
         embedders = {"model2vec": EMBEDDER}
         for label, (folder, ref) in list(EMBEDDERS.items())[1:]:
             if await _install(host, folder) is None:
