@@ -17,10 +17,11 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Final, Literal, cast
 
 from pydantic import JsonValue
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from synthral.errors import (
@@ -157,16 +158,32 @@ class RAGService:
         return decision
 
     async def switch_logs(
-        self, workspace_id: str | None, *, index: str | None = None, limit: int = 50
-    ) -> list[SwitchLogEntry]:
-        """The router's decisions in the workspace, newest first (of one index, if named)."""
+        self,
+        workspace_id: str | None,
+        *,
+        index: str | None = None,
+        limit: int = 50,
+        after: tuple[datetime, str] | None = None,
+    ) -> tuple[list[SwitchLogEntry], tuple[datetime, str] | None]:
+        """The router's decisions in the workspace, newest first (of one index, if named).
+
+        Returns the page and the key of its last entry when more follow (pass it as ``after``).
+        """
+        log_table = RAG_SWITCH_LOG.c
         query = select(RAG_SWITCH_LOG).where(_scope(RAG_SWITCH_LOG, workspace_id))
         if index is not None:
             row = await self._index_row(workspace_id, index)
-            query = query.where(RAG_SWITCH_LOG.c.index_id == row["id"])
-        query = query.order_by(RAG_SWITCH_LOG.c.created_at.desc(), RAG_SWITCH_LOG.c.id).limit(limit)
+            query = query.where(log_table.index_id == row["id"])
+        if after is not None:
+            query = query.where(
+                or_(log_table.created_at < after[0], and_(log_table.created_at == after[0], log_table.id > after[1]))
+            )
+        query = query.order_by(log_table.created_at.desc(), log_table.id).limit(limit + 1)
         async with self.database.engine.connect() as connection:
             rows = (await connection.execute(query)).mappings().all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        last = (rows[-1]["created_at"], rows[-1]["id"]) if more else None
         return [
             SwitchLogEntry(
                 id=r["id"],
@@ -179,7 +196,7 @@ class RAGService:
                 created_at=r["created_at"],
             )
             for r in rows
-        ]
+        ], last
 
     # -- indexes -----------------------------------------------------------------------
 
@@ -209,15 +226,18 @@ class RAGService:
         """
         return _info(await self._index_row(workspace_id, name))
 
-    async def list_indexes(self, workspace_id: str | None) -> list[IndexInfo]:
-        """The workspace's indexes, by name."""
+    async def list_indexes(
+        self, workspace_id: str | None, *, limit: int = 200, after: str | None = None
+    ) -> tuple[list[IndexInfo], str | None]:
+        """The workspace's indexes by name, from after ``after``; and the last name when more follow."""
+        query = select(RAG_INDEX).where(_scope(RAG_INDEX, workspace_id))
+        if after is not None:
+            query = query.where(RAG_INDEX.c.name > after)
         async with self.database.engine.connect() as connection:
-            rows = (
-                (await connection.execute(select(RAG_INDEX).where(_scope(RAG_INDEX, workspace_id)).order_by("name")))
-                .mappings()
-                .all()
-            )
-        return [_info(r) for r in rows]
+            rows = (await connection.execute(query.order_by(RAG_INDEX.c.name).limit(limit + 1))).mappings().all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return [_info(r) for r in rows], rows[-1]["name"] if more else None
 
     async def ensure_index(
         self,

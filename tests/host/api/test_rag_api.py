@@ -89,9 +89,18 @@ async def test_the_router_is_evaluated_and_its_decisions_listed(api: Api) -> Non
     assert pinned.json()["rule"] == "override"
     missing = await api.call("editor", "POST", "/rag/switch/evaluate", json={"store": "milvus"})
     assert missing.status_code == 400 and missing.json()["code"] == "no_vector_store"
-    logs = (await api.call("viewer", "GET", "/rag/switch/logs")).json()
+    logs = (await api.call("viewer", "GET", "/rag/switch/logs")).json()["items"]
     assert [entry["rule"] for entry in logs] == ["override", "default"]
     assert logs[1]["facts"]["requires_metadata"] is True
+    page = (await api.call("viewer", "GET", "/rag/switch/logs", params={"limit": 1})).json()
+    rest = (
+        await api.call("viewer", "GET", "/rag/switch/logs", params={"limit": 1, "cursor": page["next_cursor"]})
+    ).json()
+    assert [page["items"][0]["id"], rest["items"][0]["id"]] == [logs[0]["id"], logs[1]["id"]] and rest[
+        "next_cursor"
+    ] is None
+    bad = await api.call("viewer", "GET", "/rag/switch/logs", params={"cursor": "not-a-cursor"})
+    assert bad.status_code == 400 and "next_cursor" in bad.json()["detail"]
 
 
 async def test_bad_requests_get_problems_that_say_what_to_fix(api: Api) -> None:
@@ -143,8 +152,8 @@ async def test_one_workspace_never_sees_another_workspaces_chunks(api: Api) -> N
         )
     ).json()["hits"]
     assert [h["document_key"] for h in hits] == ["globex-note"]
-    assert [i["name"] for i in (await api.http.get("/rag/indexes", headers=globex)).json()] == ["kb"]
-    logs = (await api.http.get("/rag/switch/logs", headers=globex)).json()
+    assert [i["name"] for i in (await api.http.get("/rag/indexes", headers=globex)).json()["items"]] == ["kb"]
+    logs = (await api.http.get("/rag/switch/logs", headers=globex)).json()["items"]
     assert len(logs) == 1, "only globex's own decision"
     acme_hits = (
         await api.call("viewer", "POST", "/rag/query", json={"index": "kb", "query": "cats purr", "top_k": 10})

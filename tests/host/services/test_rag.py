@@ -139,8 +139,8 @@ async def test_indexes_of_one_workspace_are_not_found_from_another(rag: RAGServi
     assert {h.document_key for h in hits} == {"mine"}
     with pytest.raises(NotFound):
         await rag.ensure_index(None, spec("x")) and await rag.get_index(one.id, "x")
-    assert [i.name for i in await rag.list_indexes(one.id)] == ["shared-name"]
-    assert await rag.list_indexes(None) == [await rag.get_index(None, "x")]
+    assert [i.name for i in (await rag.list_indexes(one.id))[0]] == ["shared-name"]
+    assert (await rag.list_indexes(None))[0] == [await rag.get_index(None, "x")]
 
 
 async def test_router_decisions_are_logged_with_their_reasons(rag: RAGService) -> None:
@@ -148,7 +148,10 @@ async def test_router_decisions_are_logged_with_their_reasons(rag: RAGService) -
     assert decision.store == "vector-lancedb/lancedb"
     assert "weaviate is not installed" in decision.reason and "qdrant is not installed" in decision.reason
     await rag.ensure_index(None, spec("routed"))
-    logs = await rag.switch_logs(None)
-    assert [entry.rule for entry in logs][:2] == ["default", "default"]
+    logs, last = await rag.switch_logs(None)
+    assert [entry.rule for entry in logs][:2] == ["default", "default"] and last is None
     assert logs[0].index_id is not None
-    assert (await rag.switch_logs(None, index="routed"))[0].decision == "vector-lancedb/lancedb"
+    assert (await rag.switch_logs(None, index="routed"))[0][0].decision == "vector-lancedb/lancedb"
+    first, after = await rag.switch_logs(None, limit=1)
+    second, _ = await rag.switch_logs(None, limit=1, after=after)
+    assert after is not None and [first[0].id, second[0].id] == [logs[0].id, logs[1].id]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from synthral.api.access import Editor, Viewer
+from synthral.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, text_cursor
 from synthral.api.state import ServerState, server_of
+from synthral.errors import InputInvalid
 from synthral.services.rag_models import (
     DocumentIn,
     DocumentOutcome,
@@ -93,10 +96,13 @@ async def put_index(body: IndexRequest, access: Editor, server: Server) -> Index
     )
 
 
-@router.get("/indexes", response_model=list[IndexInfo])
-async def list_indexes(access: Viewer, server: Server) -> list[IndexInfo]:
-    """The workspace's indexes."""
-    return await server.app.rag_service().list_indexes(access.workspace_id)
+@router.get("/indexes", response_model=Page[IndexInfo])
+async def list_indexes(access: Viewer, server: Server, limit: Limit = 50, cursor: Cursor = None) -> Page[IndexInfo]:
+    """The workspace's indexes, by name."""
+    items, last = await server.app.rag_service().list_indexes(
+        access.workspace_id, limit=limit, after=text_cursor(cursor)
+    )
+    return Page(items=items, next_cursor=encode_cursor(last) if last is not None else None)
 
 
 @router.get("/indexes/{name}", response_model=IndexInfo)
@@ -143,12 +149,27 @@ async def evaluate(body: EvaluateRequest, access: Editor, server: Server) -> Dec
     return _decision(decision)
 
 
-@router.get("/switch/logs", response_model=list[SwitchLogEntry])
+@router.get("/switch/logs", response_model=Page[SwitchLogEntry])
 async def switch_logs(
     access: Viewer,
     server: Server,
     index: Annotated[str | None, Query(description="Only this index's decisions.")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> list[SwitchLogEntry]:
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[SwitchLogEntry]:
     """The router's decisions in the workspace, newest first."""
-    return await server.app.rag_service().switch_logs(access.workspace_id, index=index, limit=limit)
+    after = _log_cursor(cursor)
+    items, last = await server.app.rag_service().switch_logs(access.workspace_id, index=index, limit=limit, after=after)
+    next_cursor = encode_cursor([last[0].isoformat(), last[1]]) if last is not None else None
+    return Page(items=items, next_cursor=next_cursor)
+
+
+def _log_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    value = decode_cursor(cursor)
+    if value is None:
+        return None
+    try:
+        when, log_id = value
+        return datetime.fromisoformat(when), str(log_id)
+    except (TypeError, ValueError):
+        raise InputInvalid("the cursor is not one this server made; pass next_cursor from the previous page") from None
