@@ -104,6 +104,14 @@ WORKSPACE: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("GET", "/mcp/tools", "viewer", None),
     ("PUT", "/mcp/tools/{tool_name}", "editor", {"workflow": "nope"}),
     ("DELETE", "/mcp/tools/{tool_name}", "editor", None),
+    ("POST", "/rag/index", "editor", {"name": "matrix-index"}),
+    ("GET", "/rag/indexes", "viewer", None),
+    ("GET", "/rag/indexes/{name}", "viewer", None),
+    ("DELETE", "/rag/indexes/{name}", "editor", None),
+    ("DELETE", "/rag/indexes/{name}/documents/{key}", "editor", None),
+    ("POST", "/rag/query", "viewer", {"index": "matrix-index", "query": "q"}),
+    ("POST", "/rag/switch/evaluate", "editor", {}),
+    ("GET", "/rag/switch/logs", "viewer", None),
 ]
 
 
@@ -144,6 +152,7 @@ async def _objects(api: Api) -> dict[str, str]:
         "digest": "sha256:" + "0" * 64,
         "task_id": "no-such-task",
         "tool_name": "no-such-tool",
+        "key": "no-such-document",
     }
 
 
