@@ -11,12 +11,13 @@ echo "== mypy --strict (host, sdk)" >&2
 mypy
 echo "== web app: types, lint, component tests, build" >&2
 (cd web && npm run --silent typecheck && npm run --silent lint && npx vitest run && npm run --silent build)
-echo "== host and SDK tests" >&2
-pytest -q "$@"
-# Wheel folders pip is configured with (an offline or CPU-only wheelhouse) serve the plugins' uv too.
+# Wheel folders pip is configured with (an offline or CPU-only wheelhouse) serve uv too: the
+# embed-model2vec build hook and the torch plugins take the CPU build of PyTorch from them.
 if [ -z "${UV_FIND_LINKS:-}" ] && links="$(python3 -m pip config get global.find-links 2>/dev/null)"; then
   export UV_FIND_LINKS="$links"
 fi
+echo "== host and SDK tests" >&2
+pytest -q "$@"
 for plugin in plugins/*/; do
   echo "== plugin ${plugin%/} (own venv)" >&2
   (cd "$plugin" && uv sync --quiet && uv run --quiet pytest -q)
