@@ -1,8 +1,8 @@
 """The ``lancedb`` vector store: one LanceDB table per collection in a local folder.
 
 Metadata is kept as a Lance JSON column and filtered with ``json_extract`` before the
-vector search. Past ``index_threshold`` rows a table gets an IVF-HNSW index (cosine); rows
-added after it are searched exactly until the next :meth:`optimize`. Texts get a full-text
+vector search. Past ``index_threshold`` rows a table gets an IVF-flat index (cosine); rows
+added after it are searched exactly until the index is rebuilt, at each doubling. Texts get a full-text
 index on first write, for hybrid (BM25 + vector, fused by reciprocal rank) queries.
 """
 
@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import lancedb
 import pyarrow as pa
-from lancedb.index import FTS, HnswSq
+from lancedb.index import FTS, IvfFlat
 from pydantic import BaseModel, ConfigDict, Field
 
 from synthral_sdk import (
@@ -49,10 +49,9 @@ class LanceConfig(BaseModel):
         default=None, description="The LanceDB folder. Empty: 'lancedb' in the plugin's data folder."
     )
     index_threshold: int = Field(
-        default=20_000, ge=256, description="Rows past which a table gets an approximate (IVF-HNSW) index."
+        default=20_000, ge=256, description="Rows past which a table gets an approximate (IVF) index."
     )
-    nprobes: int = Field(default=20, ge=1, le=1024, description="IVF partitions searched per query.")
-    ef: int = Field(default=64, ge=8, le=4096, description="HNSW candidate list size per partition.")
+    nprobes: int = Field(default=32, ge=1, le=4096, description="IVF partitions searched per query.")
 
 
 def _literal(value: object) -> str:
@@ -191,31 +190,36 @@ class LanceStore(VectorStore[LanceConfig]):
                 schema=_schema(dims),
             )
             # Delete then add, under the table's write lock: merge_insert writes the JSON column
-            # unconverted (lance 13), which json_extract then cannot read.
-            if table.count_rows() > 0:
-                table.delete(_in_ids([r.id for r in records]))
+            # unconverted (lance 13), which json_extract then cannot read. The ids have a BTREE
+            # index, so finding the ones that exist is a lookup, not a scan.
+            ids = _in_ids([r.id for r in records])
+            if table.count_rows(ids) > 0:
+                table.delete(ids)
             table.add(batch)
+            if not any(idx.columns == ["id"] for idx in table.list_indices()):
+                table.create_scalar_index("id", index_type="BTREE", replace=True)
             self._maintain(table, config, context)
         return UpsertResult(upserted=len(request.records))
 
     def _maintain(self, table: Any, config: LanceConfig, context: Context) -> None:
-        indices = {idx.index_type: idx for idx in table.list_indices()}
-        if not any(kind == "FTS" for kind in indices):
-            table.create_index("text", config=FTS(), replace=True)
-        rows = table.count_rows()
-        vector_indexed = any("HNSW" in str(kind) or "IVF" in str(kind) for kind in indices)
-        if not vector_indexed and rows >= config.index_threshold:
-            context.log.info("indexing %s: %d rows past the threshold of %d", table.name, rows, config.index_threshold)
-            table.create_index("vector", config=HnswSq(distance_type="cosine"), replace=True)
-        elif vector_indexed and table.index_stats(self._vector_index_name(table)).num_unindexed_rows > rows // 10:
-            table.optimize()
+        """Build the indexes a table needs, and rebuild one once half the table is outside it.
 
-    @staticmethod
-    def _vector_index_name(table: Any) -> str:
-        for idx in table.list_indices():
-            if idx.columns == ["vector"]:
-                return str(idx.name)
-        return "vector_idx"
+        Rows an index does not cover yet are still found (searched exactly), so rebuilding
+        only at doublings keeps bulk ingest fast. IVF-flat builds in about a second per
+        100,000 rows and, re-ranking nothing, keeps recall high.
+        """
+        rows = table.count_rows()
+        by_column = {tuple(idx.columns): idx for idx in table.list_indices()}
+
+        def stale(column: str, floor: int) -> bool:
+            index = by_column.get((column,))
+            return index is not None and table.index_stats(index.name).num_unindexed_rows > max(floor, rows // 2)
+
+        if ("text",) not in by_column or stale("text", 1_000):
+            table.create_index("text", config=FTS(), replace=True)
+        if (("vector",) not in by_column and rows >= config.index_threshold) or stale("vector", config.index_threshold):
+            context.log.info("indexing %s: %d rows (IVF-flat, cosine)", table.name, rows)
+            table.create_index("vector", config=IvfFlat(distance_type="cosine"), replace=True)
 
     def query(self, request: QueryRequest, config: LanceConfig, context: Context) -> QueryResult:
         """The nearest records (or the fused full-text and vector ranking), filtered before searching."""
@@ -234,7 +238,7 @@ class LanceStore(VectorStore[LanceConfig]):
             search = table.search(query_type="hybrid").vector(request.vector).text(request.text)
         else:
             search = table.search(request.vector, vector_column_name="vector").distance_type("cosine")
-            search = search.nprobes(config.nprobes).ef(config.ef)
+            search = search.nprobes(config.nprobes)
         if where:
             search = search.where(where, prefilter=True)
         rows = search.select(["id", "text", "metadata"]).limit(request.top_k).to_list()
