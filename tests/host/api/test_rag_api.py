@@ -100,7 +100,7 @@ async def test_the_router_is_evaluated_and_its_decisions_listed(api: Api) -> Non
         "next_cursor"
     ] is None
     bad = await api.call("viewer", "GET", "/rag/switch/logs", params={"cursor": "not-a-cursor"})
-    assert bad.status_code == 400 and "next_cursor" in bad.json()["detail"]
+    assert bad.status_code == 422 and "next_cursor" in bad.json()["detail"]
 
 
 async def test_bad_requests_get_problems_that_say_what_to_fix(api: Api) -> None:
