@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import lancedb
 import pyarrow as pa
-from lancedb.index import FTS, IvfFlat
+from lancedb.index import FTS, BTree, IvfFlat
 from pydantic import BaseModel, ConfigDict, Field
 
 from synthral_sdk import (
@@ -197,7 +197,7 @@ class LanceStore(VectorStore[LanceConfig]):
                 table.delete(ids)
             table.add(batch)
             if not any(idx.columns == ["id"] for idx in table.list_indices()):
-                table.create_scalar_index("id", index_type="BTREE", replace=True)
+                table.create_index("id", config=BTree(), replace=True)
             self._maintain(table, config, context)
         return UpsertResult(upserted=len(request.records))
 
@@ -241,7 +241,10 @@ class LanceStore(VectorStore[LanceConfig]):
             search = search.nprobes(config.nprobes)
         if where:
             search = search.where(where, prefilter=True)
-        rows = search.select(["id", "text", "metadata"]).limit(request.top_k).to_list()
+        # Fusion ranks what each side found: let each side find more than top_k, or a record
+        # first by its words but not among the nearest top_k vectors would never be fused.
+        fetch = max(request.top_k * 4, 20) if mode == "hybrid" else request.top_k
+        rows = search.select(["id", "text", "metadata"]).limit(fetch).to_list()[: request.top_k]
         matches = []
         for row in rows:
             score = float(row["_relevance_score"]) if mode == "hybrid" else 1.0 - float(row["_distance"])
