@@ -125,6 +125,17 @@ async def test_bad_requests_get_problems_that_say_what_to_fix(api: Api) -> None:
     assert moved.status_code == 409 and "does not move between stores" in moved.json()["detail"]
 
 
+async def test_only_an_owner_may_give_a_store_or_embedder_config(api: Api) -> None:
+    body = {"name": "configured", "store_config": {"path": "/etc"}}
+    refused = await api.call("editor", "POST", "/rag/index", json=body)
+    assert refused.status_code == 403 and "store_config need the owner role" in refused.json()["detail"]
+    refused = await api.call(
+        "editor", "POST", "/rag/index", json={"name": "c2", "embedder_config": {"model_path": "/"}}
+    )
+    assert refused.status_code == 403 and "embedder_config" in refused.json()["detail"]
+    assert (await api.call("viewer", "GET", "/rag/indexes")).json()["items"] == [], "nothing was made"
+
+
 async def test_roles_are_enforced(api: Api) -> None:
     body = {"name": "roles", "documents": [{"key": "a", "text": CATS}]}
     assert (await api.call("anonymous", "POST", "/rag/index", json=body)).status_code == 401

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from synthral.api.access import Editor, Viewer
 from synthral.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, text_cursor
 from synthral.api.state import ServerState, server_of
-from synthral.errors import InputInvalid
+from synthral.errors import Forbidden, InputInvalid
 from synthral.services.rag_models import (
     DocumentIn,
     DocumentOutcome,
@@ -21,6 +21,7 @@ from synthral.services.rag_models import (
     SwitchLogEntry,
 )
 from synthral.services.rag_router import Candidate, Decision, RoutingFacts
+from synthral.store.models import Role
 
 __all__ = ["router"]
 
@@ -84,7 +85,19 @@ def _decision(d: Decision) -> DecisionOut:
 
 @router.post("/index", response_model=IndexResponse)
 async def put_index(body: IndexRequest, access: Editor, server: Server) -> IndexResponse:
-    """Create or update an index: the router picks the store of a new one (unless ``store`` is given)."""
+    """Create or update an index: the router picks the store of a new one (unless ``store`` is given).
+
+    A store's or embedder's config names folders, hosts and URLs the server's plugins will
+    use; on a shared server only a workspace owner may give one (editors get the operator's,
+    ``SYNTHRAL_RAG_STORES``).
+    """
+    given = [field for field in ("store_config", "embedder_config") if getattr(body, field) is not None]
+    if given and not server.local and not access.allows(Role.OWNER):
+        raise Forbidden(
+            f"{' and '.join(given)} need the owner role in the workspace; leave them out to use the server's "
+            "configured stores and embedders",
+            details={"fields": given, "needed": Role.OWNER},
+        )
     spec = IndexSpec.model_validate(body.model_dump(include=set(IndexSpec.model_fields), exclude_unset=True))
     info, decision, outcomes = await server.app.rag_service().apply(
         access.workspace_id, spec, documents=body.documents, delete=body.delete, owner_id=access.principal.user_id
