@@ -22,6 +22,7 @@ from synthral.services.rag_models import (
 )
 from synthral.services.rag_router import Candidate, Decision, RoutingFacts
 from synthral.store.models import Role
+from synthral_sdk.types import JSONValue
 
 __all__ = ["router"]
 
@@ -91,10 +92,10 @@ async def put_index(body: IndexRequest, access: Editor, server: Server) -> Index
     use; on a shared server only a workspace owner may give one (editors get the operator's,
     ``SYNTHRAL_RAG_STORES``).
     """
-    given = [field for field in ("store_config", "embedder_config") if getattr(body, field) is not None]
+    given: list[JSONValue] = [f for f in ("store_config", "embedder_config") if getattr(body, f) is not None]
     if given and not server.local and not access.allows(Role.OWNER):
         raise Forbidden(
-            f"{' and '.join(given)} need the owner role in the workspace; leave them out to use the server's "
+            f"{' and '.join(map(str, given))} need the owner role in the workspace; leave them out to use the server's "
             "configured stores and embedders",
             details={"fields": given, "needed": Role.OWNER},
         )
