@@ -17,14 +17,15 @@ RAG_PLUGINS = ("embed-model2vec", "vector-lancedb")
 
 
 @pytest.fixture(scope="session")
-def rag_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Path:
-    """A home with embed-model2vec and vector-lancedb installed; tests must not install into it."""
+def rag_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, fixture_wheels: dict[str, Path]) -> Path:
+    """A home with embed-model2vec, vector-lancedb and the llm-echo fixture; tests must not install into it."""
     home = tmp_path_factory.mktemp("rag-home")
 
     async def install() -> None:
         plugin_host = PluginHost(make_settings(home, wheelhouse))
         for name in RAG_PLUGINS:
             await plugin_host.install(str(REPO / "plugins" / name))
+        await plugin_host.install(str(fixture_wheels["llm-echo"]))
         await plugin_host.close()
 
     asyncio.run(install())

@@ -146,6 +146,26 @@ async def test_a_workflow_ingests_queries_fuses_and_answers_with_citations(
     assert path == "/v1/chat/completions" and "[1] (" in sent["messages"][-1]["content"]
 
 
+async def test_the_answer_can_come_from_an_installed_llm_provider(harness: Harness, llm: OpenAIStandIn) -> None:
+    ingest = PIPELINE["nodes"][0]
+    answer = {
+        "id": "answer",
+        "type": "rag/answer",
+        "input": {"index": "wiki", "question": "{{ trigger.question }}"},
+        "config": {"provider": "llm-echo/echo", "model": "small"},
+    }
+    workflow = {
+        "name": "answer-by-provider",
+        "nodes": [ingest, answer],
+        "edges": [{"source": "ingest", "target": "answer"}],
+    }
+    view = await harness.wait(await harness.run(workflow, {"guide": GUIDE, "question": "What does red mean?"}))
+    assert view.status == ExecutionStatus.COMPLETED, view.execution
+    out = {step["node_id"]: step["output"] for step in view.steps}["answer"]
+    assert out["model"] == "echo-small" and out["citations"][0]["number"] == 1
+    assert not [path for path, _ in llm.requests if path == "/v1/chat/completions"], "the endpoint was not asked"
+
+
 async def test_a_workflow_cannot_reach_an_index_of_another_workspace(harness: Harness) -> None:
     from synthral.engine.model import Workflow
 
