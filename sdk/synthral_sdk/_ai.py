@@ -200,7 +200,7 @@ class VectorStore(Capability, Generic[ConfigT]):
             (an approximate index), ``"graph"`` (a knowledge graph), ``"memory"`` (long-term
             memory that rewrites what it stores), ``"remote"`` (a hosted service).
 
-    .. versionchanged:: 1.2 ``count``, ``features``, ``QueryRequest.text`` and ``mode``.
+    .. versionchanged:: 1.4 ``count``, ``features``, ``QueryRequest.text`` and ``mode``.
     """
 
     kind: ClassVar[CapabilityKind] = CapabilityKind.VECTOR_STORE

@@ -72,6 +72,7 @@ def create_app(server: ServerState) -> FastAPI:
         agents,
         mcp,
         ocr,
+        rag,
     )
     for module in modules:
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
