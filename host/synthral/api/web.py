@@ -35,6 +35,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+_ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _TOP_LEVEL_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}\.(?:ico|png|svg|txt|webmanifest|json)$")
 
 NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>SynthralOS</title>
@@ -88,11 +89,16 @@ def install_web(app: FastAPI, root: Path | None) -> None:
     if root is not None and (root / "assets").is_dir():
         app.mount("/assets", _Assets(directory=root / "assets"), name="assets")
 
+    @app.api_route("/api/{path:path}", methods=_ALL_METHODS, include_in_schema=False)
+    async def unknown_api(path: str) -> Response:
+        # Every method: a DELETE to a path no route owns is a 404, not a 405 from the page route.
+        return problem(404, f"no API route /api/{path}; see /api/v1/docs", code="http_404")
+
     @app.get("/{path:path}", include_in_schema=False)
     async def page(path: str, request: Request) -> Response:
         del request
-        if path == "api" or path.startswith("api/"):
-            return problem(404, f"no API route /{path}; see /api/v1/docs", code="http_404")
+        if path == "api":
+            return problem(404, "no API route /api; see /api/v1/docs", code="http_404")
         if root is None:
             return HTMLResponse(NOT_BUILT, status_code=503, headers={"Cache-Control": "no-store"})
         if _TOP_LEVEL_FILE.match(path) and (root / path).is_file():
