@@ -1,0 +1,123 @@
+"""Chromium for plugins: the system's binary, quiet flags, and a watchdog that kills a browser at its limits.
+
+Browsers come from the operating system (Debian's ``chromium``), never from a download at
+run time. ``SYNTHRAL_CHROMIUM`` names another binary.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from synthral_sdk.errors import ConfigurationError
+
+__all__ = ["CHROMIUM_FLAGS", "BrowserLimits", "browser_processes", "chromium_path", "kill_browsers", "tree_rss_mb"]
+
+CHROMIUM_FLAGS: Final = (
+    "--no-sandbox",  # plugin processes may run as root, where Chromium's own sandbox refuses to start
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+    "--disable-domain-reliability",
+    "--disable-breakpad",
+    "--metrics-recording-only",
+    "--no-default-browser-check",
+    "--disable-dev-shm-usage",
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+)
+"""Flags every plugin starts Chromium with: no calls home, no WebRTC around the proxy."""
+
+_CANDIDATES: Final = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/lib/chromium/chromium")
+
+
+def chromium_path() -> str:
+    """The Chromium binary to start.
+
+    Raises:
+        ConfigurationError: None is installed; the message says how to install it.
+    """
+    named = os.environ.get("SYNTHRAL_CHROMIUM")
+    if named:
+        if Path(named).is_file():
+            return named
+        raise ConfigurationError(f"SYNTHRAL_CHROMIUM={named!r} is not a file; point it at a Chromium binary")
+    for candidate in _CANDIDATES:
+        if Path(candidate).is_file():
+            return candidate
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    raise ConfigurationError(
+        "no Chromium is installed; install the system package (Debian: apt-get install chromium) "
+        "or set SYNTHRAL_CHROMIUM to a Chromium binary"
+    )
+
+
+@dataclass(frozen=True)
+class BrowserLimits:
+    """Where a browser is killed: memory of its whole process tree, and seconds per operation."""
+
+    memory_mb: int = 1536
+    operation_s: float = 60.0
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rpartition(")")[2].split()
+        tree.setdefault(int(fields[1]), []).append(int(entry.name))
+    return tree
+
+
+def browser_processes(root: int | None = None) -> list[int]:
+    """PIDs of the Chromium processes descending from ``root`` (this process by default)."""
+    tree = _children()
+    found: list[int] = []
+    stack = list(tree.get(root or os.getpid(), []))
+    while stack:
+        pid = stack.pop()
+        stack.extend(tree.get(pid, []))
+        try:
+            exe = os.readlink(f"/proc/{pid}/exe")
+        except OSError:
+            continue
+        if "chrom" in Path(exe).name:
+            found.append(pid)
+    return found
+
+
+def tree_rss_mb(pids: list[int]) -> float:
+    """Resident memory of ``pids`` together, in MiB."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+                    break
+        except OSError:
+            continue
+    return total / 1024
+
+
+def kill_browsers(root: int | None = None) -> int:
+    """SIGKILL every Chromium process descending from ``root``; return how many were killed."""
+    pids = browser_processes(root)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            continue
+    return len(pids)
