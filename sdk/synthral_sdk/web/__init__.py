@@ -16,10 +16,13 @@
 
 from __future__ import annotations
 
+from synthral_sdk.context import Context
+
 from synthral_sdk.web._browser import CHROMIUM_FLAGS, BrowserLimits, browser_processes, chromium_path, kill_browsers
 from synthral_sdk.web._content import NoiseFilters, content_checksum, filter_noise, normalize_text, text_diff
 from synthral_sdk.web._egress_proxy import EgressProxy, Refusal
 from synthral_sdk.web._fetch import AddressPolicy, Fetched, Fetcher, require_http_url
+from synthral_sdk.web._llm import LLMEndpoint, chat_json
 from synthral_sdk.web._healing import (
     Element,
     Fingerprint,
@@ -44,6 +47,12 @@ from synthral_sdk.web._politeness import (
 )
 from synthral_sdk.web._proxies import NoHealthyProxy, Proxy, ProxyEvent, ProxyPool, parse_proxy_list
 
+def network_of(context: Context) -> AddressPolicy | None:
+    """The call's network policy, which every request of a scraping or browser plugin obeys."""
+    policy = getattr(context, "network", None)
+    return policy if hasattr(policy, "permitted") else None
+
+
 __all__ = [
     "CHROMIUM_FLAGS",
     "USER_AGENTS",
@@ -57,6 +66,7 @@ __all__ = [
     "Fetched",
     "Fetcher",
     "Fingerprint",
+    "LLMEndpoint",
     "ManagedBrowser",
     "NoHealthyProxy",
     "NoiseFilters",
@@ -72,12 +82,14 @@ __all__ = [
     "backoff_delay",
     "block_reason",
     "browser_processes",
+    "chat_json",
     "chromium_path",
     "content_checksum",
     "domain_of",
     "filter_noise",
     "fingerprint_of",
     "kill_browsers",
+    "network_of",
     "normalize_text",
     "parse_proxy_list",
     "propose_selector",
