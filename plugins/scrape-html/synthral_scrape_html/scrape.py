@@ -68,6 +68,9 @@ class ScrapeInput(BaseModel):
         description="Any of text, markdown, main_text, links, metadata, tables, html.",
     )
     fields: dict[str, FieldSpec] = Field(default_factory=dict, description="Named fields by CSS or XPath.")
+    remove: list[str] = Field(
+        default_factory=list, description="CSS selectors of parts to drop before anything is extracted (ads, clocks)."
+    )
     selector_memory: dict[str, Fingerprint] = Field(
         default_factory=dict, description="Fingerprints of the fields' elements from earlier runs (for healing)."
     )
@@ -195,6 +198,19 @@ async def _fields(  # noqa: PLR0917 -- one private helper, called once
         output.fields[name] = value
 
 
+def _without(page: Page, selectors: list[str]) -> str:
+    for selector in selectors:
+        try:
+            nodes = page.tree.css(selector)
+        except Exception:  # noqa: BLE001 -- Lexbor's selector errors share no narrower base
+            raise NonRetryableError(
+                f"remove: {selector!r} is not a CSS selector this parser reads; fix it", details={"field": "remove"}
+            ) from None
+        for node in nodes:
+            node.decompose()
+    return page.tree.html or ""
+
+
 def _check_includes(include: list[str]) -> None:
     unknown = sorted(set(include) - _INCLUDES)
     if unknown:
@@ -220,6 +236,8 @@ async def scrape_page(inputs: ScrapeInput, config: ScrapeConfig, context: Contex
     else:
         html, status, final_url, size, truncated = inputs.html, 200, inputs.url, len(inputs.html.encode()), False
     page = Page(html, final_url)
+    if inputs.remove:
+        page = Page(_without(page, inputs.remove), final_url)
     include = set(inputs.include)
     output = ScrapeOutput(
         url=inputs.url, final_url=final_url, status=status, title=page.title, bytes=size, truncated=truncated

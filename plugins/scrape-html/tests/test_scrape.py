@@ -143,3 +143,11 @@ def test_a_site_that_keeps_blocking_is_retried_then_answered_as_is(site: Site) -
     out = call(Scrape(), {"url": f"{site.url}/captcha", "include": ["text"]}, config=config)
     assert out["status"] == 403  # still blocked after the retry: the answer comes back for the workflow to judge
     assert site.hits["/captcha"] == 2
+
+
+def test_parts_named_in_remove_are_dropped_before_extraction(site: Site) -> None:
+    payload = {"url": f"{site.url}/article", "include": ["text"], "remove": ["table", ".price-box"]}
+    out = call(Scrape(), payload, config=FAST)
+
+    assert "19.99" not in out["text"] and "Weight" not in out["text"]
+    assert "three colours" in out["text"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from synthral_sdk.context import Context
 
+from synthral_sdk.web._actions import ActionResult, BrowserAction, run_action
 from synthral_sdk.web._browser import CHROMIUM_FLAGS, BrowserLimits, browser_processes, chromium_path, kill_browsers
 from synthral_sdk.web._content import NoiseFilters, content_checksum, filter_noise, normalize_text, text_diff
 from synthral_sdk.web._egress_proxy import EgressProxy, Refusal
@@ -32,20 +33,20 @@ from synthral_sdk.web._healing import (
     propose_selector,
     select,
 )
-from synthral_sdk.web._playwright import BrowserKilled, ManagedBrowser
+from synthral_sdk.errors import BrowserKilled, NoHealthyProxy, RobotsDisallowed
+from synthral_sdk.web._playwright import ManagedBrowser
 from synthral_sdk.web._politeness import (
     USER_AGENTS,
     DomainGate,
     DomainRules,
     Politeness,
     RobotsCache,
-    RobotsDisallowed,
     UserAgents,
     backoff_delay,
     block_reason,
     domain_of,
 )
-from synthral_sdk.web._proxies import NoHealthyProxy, Proxy, ProxyEvent, ProxyPool, parse_proxy_list
+from synthral_sdk.web._proxies import Proxy, ProxyEvent, ProxyPool, parse_proxy_list
 
 def network_of(context: Context) -> AddressPolicy | None:
     """The call's network policy, which every request of a scraping or browser plugin obeys."""
@@ -56,7 +57,9 @@ def network_of(context: Context) -> AddressPolicy | None:
 __all__ = [
     "CHROMIUM_FLAGS",
     "USER_AGENTS",
+    "ActionResult",
     "AddressPolicy",
+    "BrowserAction",
     "BrowserKilled",
     "BrowserLimits",
     "DomainGate",
@@ -94,6 +97,7 @@ __all__ = [
     "parse_proxy_list",
     "propose_selector",
     "require_http_url",
+    "run_action",
     "select",
     "text_diff",
 ]

@@ -99,16 +99,17 @@ def browser_processes(root: int | None = None) -> list[int]:
 
 
 def tree_rss_mb(pids: list[int]) -> float:
-    """Resident memory of ``pids`` together, in MiB."""
+    """Memory of ``pids`` together, in MiB: proportional set size, so pages they share count once."""
     total = 0
     for pid in pids:
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-                    break
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
         except OSError:
             continue
+        for line in rollup.splitlines():
+            if line.startswith("Pss:"):
+                total += int(line.split()[1])
+                break
     return total / 1024
 
 

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from synthral_sdk.errors import RetryableError
+from synthral_sdk.errors import BrowserKilled
 from synthral_sdk.web._browser import CHROMIUM_FLAGS, BrowserLimits, browser_processes, chromium_path, kill_browsers, tree_rss_mb
 from synthral_sdk.web._egress_proxy import EgressProxy
 from synthral_sdk.web._fetch import AddressPolicy
@@ -29,11 +29,6 @@ __all__ = ["ManagedBrowser"]
 
 T = TypeVar("T")
 
-
-class BrowserKilled(RetryableError):
-    """The browser was killed at one of its limits (memory, time); the next call starts a fresh one."""
-
-    code = "browser_killed"
 
 
 class ManagedBrowser:

@@ -16,7 +16,7 @@ from urllib.robotparser import RobotFileParser
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from synthral_sdk.errors import NonRetryableError
+from synthral_sdk.errors import RobotsDisallowed
 
 __all__ = [
     "USER_AGENTS",
@@ -50,11 +50,6 @@ _BLOCK_MARKERS: Final = (
     ("are you a robot", "bot check"),
 )
 
-
-class RobotsDisallowed(NonRetryableError):
-    """robots.txt forbids the URL to this crawler; the workflow may switch robots off (with a warning)."""
-
-    code = "robots_disallowed"
 
 
 class Politeness(BaseModel):

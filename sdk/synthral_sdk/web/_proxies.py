@@ -15,18 +15,13 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
 
-from synthral_sdk.errors import ConfigurationError, RetryableError
+from synthral_sdk.errors import NoHealthyProxy, ConfigurationError
 
 __all__ = ["NoHealthyProxy", "Proxy", "ProxyEvent", "ProxyPool", "parse_proxy_list"]
 
 _SCHEMES: Final = frozenset({"http", "https", "socks5", "socks5h"})
 _SEPARATORS: Final = re.compile(r"[\s,]+")
 
-
-class NoHealthyProxy(RetryableError):
-    """Every proxy of the pool is resting after failures; retry later or add proxies."""
-
-    code = "no_healthy_proxy"
 
 
 @dataclass(frozen=True)
