@@ -16,6 +16,7 @@ from synthral.api.routes import (
     admin,
     agents,
     auth,
+    browser,
     code,
     connectors,
     credentials,
@@ -29,6 +30,7 @@ from synthral.api.routes import (
     plugins,
     rag,
     schedules,
+    scraping,
     steps,
     workflows,
 )
@@ -73,6 +75,8 @@ def create_app(server: ServerState) -> FastAPI:
         mcp,
         ocr,
         rag,
+        scraping,
+        browser,
     )
     for module in modules:
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
@@ -118,6 +122,7 @@ def assemble(
         oidc = OidcService(identity, host.database, host.keyring, oidc_settings, public_url=public_url)
     host.code_service()
     host.rag_service()
+    host.web_services()
     return ServerState(
         app=host,
         identity=identity,

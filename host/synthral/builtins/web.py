@@ -12,15 +12,17 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from synthral.errors import InputInvalid
+from synthral.services.browser import DEFAULT_BROWSER, BrowserRequest
 from synthral.services.scraping import CrawlRequest
 from synthral.services.watch import ChangeCheck, WatchRequest
 from synthral_sdk import Context, Node, hookimpl
 
 if TYPE_CHECKING:
+    from synthral.services.browser import BrowserService
     from synthral.services.scraping import ScrapingService
     from synthral.services.watch import WatchService
 
-__all__ = ["ScrapingNodes", "WatchNodes"]
+__all__ = ["BrowserNodes", "ScrapingNodes", "WatchNodes"]
 
 
 class CrawlInput(BaseModel):
@@ -152,4 +154,75 @@ class WatchNodes:
     @hookimpl
     def synthral_nodes(self) -> list[Node[Any, Any, Any]]:
         """The watch nodes."""
+        return self.nodes
+
+
+class BrowserRunInput(BaseModel):
+    """Actions to run; steps of one run naming the same session share its cookies and storage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    actions: list[dict[str, JsonValue]] = Field(min_length=1, max_length=500)
+    session: str = Field(default="default", max_length=100, description="The session's name within the run.")
+
+
+class BrowserRunConfig(BaseModel):
+    """Which browser, and how."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    engine: str = Field(default=DEFAULT_BROWSER, description="A browser capability, 'plugin/capability'.")
+    config: dict[str, JsonValue] = Field(default_factory=dict, description="The engine's config.")
+    continue_on_error: bool = False
+    proxy_credential: str | None = None
+    close: bool = Field(default=False, description="Close the session after this step.")
+
+
+class BrowserRunOutput(BaseModel):
+    """The session and each action's result (screenshots and files as blob references)."""
+
+    session_id: str
+    ok: bool
+    results: list[dict[str, JsonValue]]
+    url: str | None = None
+    title: str | None = None
+    refused: list[str] = Field(default_factory=list)
+
+
+class BrowserRun(Node[BrowserRunInput, BrowserRunOutput, BrowserRunConfig]):
+    """Run browser actions in the run's named session: a login in one step holds in the next."""
+
+    name = "run"
+    title = "Browser"
+
+    def __init__(self, service: BrowserService) -> None:
+        self.service = service
+
+    async def run(self, inputs: BrowserRunInput, config: BrowserRunConfig, context: Context) -> BrowserRunOutput:
+        """Run the actions in the run's session."""
+        workspace = await self.service.records.workspace_of(context.execution_id)
+        session_id = await self.service.open_session(
+            workspace_id=workspace, engine=config.engine, name=inputs.session, execution_id=context.execution_id
+        )
+        request = BrowserRequest(
+            actions=inputs.actions,
+            engine=config.engine,
+            config=config.config,
+            continue_on_error=config.continue_on_error,
+            proxy_credential=config.proxy_credential,
+            close=config.close,
+        )
+        result = await self.service.execute(request, workspace_id=workspace, session_id=session_id)
+        return BrowserRunOutput.model_validate(result)
+
+
+class BrowserNodes:
+    """The ``browser`` plugin: browser sessions, bound to one browser service."""
+
+    def __init__(self, service: BrowserService) -> None:
+        self.nodes: list[Node[Any, Any, Any]] = [BrowserRun(service)]
+
+    @hookimpl
+    def synthral_nodes(self) -> list[Node[Any, Any, Any]]:
+        """The browser nodes."""
         return self.nodes

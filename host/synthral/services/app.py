@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synthral.config import Settings
 from synthral.engine.model import ManualTrigger
@@ -30,6 +30,9 @@ from synthral.services.step_events import StepEvents
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
 
+if TYPE_CHECKING:
+    from synthral.services.web import WebServices
+
 __all__ = ["STORE_LOGIN_CREDENTIAL", "App", "ai_services", "open_app", "secret_source", "workflow_runner"]
 
 STORE_LOGIN_CREDENTIAL = "secret-store"
@@ -51,6 +54,7 @@ class App:
     ai: AIServices
     code: CodeService | None = None
     rag: RAGService | None = None
+    web: WebServices | None = None
 
     def code_service(self) -> CodeService:
         """Sandboxed code, with the ``code`` nodes registered in the plugin host (made once)."""
@@ -76,6 +80,14 @@ class App:
             )
             rag.register(self.plugins, self.rag)
         return self.rag
+
+    def web_services(self) -> WebServices:
+        """Scraping, browsers and page watches, with their nodes registered in the plugin host (made once)."""
+        if self.web is None:
+            from synthral.services.web import open_web  # noqa: PLC0415 -- loads the web stack only when used
+
+            self.web = open_web(self.database, self.plugins, self.credentials, self.workflows)
+        return self.web
 
 
 def secret_source(plugins: PluginHost, credentials: CredentialService) -> SecretResolver:
@@ -157,6 +169,7 @@ async def open_app(settings: Settings | None = None) -> AsyncIterator[App]:
         )
         app.code_service()
         app.rag_service()
+        app.web_services()
         yield app
     finally:
         await ai.close()

@@ -25,9 +25,11 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.engine import Connection
 
+from synthral.engine.model import Node, RetryPolicy, Workflow
 from synthral.errors import InputInvalid, NotFound, SynthralError
 from synthral.plugins.host import PluginHost
 from synthral.services.web_records import WebRecords
+from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
 from synthral.store.models import new_id, utcnow
 from synthral.store.web import ScrapeJob, ScrapePage
@@ -39,6 +41,7 @@ JOB = ScrapeJob.__table__  # type: ignore[attr-defined]
 PAGE = ScrapePage.__table__  # type: ignore[attr-defined]
 DEFAULT_ENGINE: Final = "scrape-html/scrape"
 DEFAULT_BATCH_ENGINE: Final = "scrape-html/fetch_pages"
+CRAWL_WORKFLOW: Final = "scraping.crawl"
 TERMINAL: Final = frozenset({"completed", "budget_exhausted", "failed", "cancelled"})
 _LINKS_PER_PAGE: Final = 2000
 
@@ -321,6 +324,39 @@ class ScrapingService:
             return job_id
 
         return await self.database.write(write)
+
+    async def start_crawl(
+        self, request: CrawlRequest, *, workspace_id: str | None, user_id: str | None, workflows: WorkflowService
+    ) -> tuple[str, str]:
+        """Record a crawl and start the durable run that crawls it; return the job and the run.
+
+        The run is of the workspace's ``scraping.crawl`` workflow (made on first use): one
+        ``scraping/crawl`` step, retried after a crash, each retry resuming the same job.
+        """
+        job_id = await self.create_crawl(request, workspace_id=workspace_id, user_id=user_id)
+        try:
+            await workflows.get(CRAWL_WORKFLOW, workspace_id=workspace_id)
+        except NotFound:
+            workflow = Workflow(
+                name=CRAWL_WORKFLOW,
+                description="Runs crawls started through POST /api/v1/scraping/crawl, one job per run.",
+                nodes=[
+                    Node(
+                        id="crawl",
+                        type="scraping/crawl",
+                        input={"job_id": "{{ trigger.job_id }}"},
+                        retry=RetryPolicy(max_attempts=10, initial_interval=1.0, max_interval=60.0),
+                    )
+                ],
+            )
+            await workflows.save(workflow, workspace_id=workspace_id, owner_id=user_id)
+        execution_id = await workflows.start(
+            CRAWL_WORKFLOW, {"job_id": job_id}, trigger="api", workspace_id=workspace_id
+        )
+        await self.database.write(
+            lambda c: c.execute(update(JOB).where(JOB.c.id == job_id).values(execution_id=execution_id))
+        )
+        return job_id, execution_id
 
     async def job(self, workspace_id: str | None, job_id: str) -> dict[str, Any]:
         """A job's record and, for a crawl, its pages counted by status.

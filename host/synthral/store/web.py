@@ -162,6 +162,7 @@ class BrowserSession(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True)
     workspace_id: str | None = _workspace()
     engine: str = Field(sa_column_kwargs={"comment": "The capability driving it, e.g. 'browser-playwright/browser'."})
+    name: str | None = Field(default=None, sa_column_kwargs={"comment": "Its name within its run (steps share it)."})
     status: str = Field(sa_column_kwargs={"comment": "open|closed|failed"})
     state: dict[str, Any] | None = _json(
         "Blob reference of the storage state (cookies, local storage); never returned."

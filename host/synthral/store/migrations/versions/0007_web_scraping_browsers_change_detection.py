@@ -70,6 +70,7 @@ def upgrade() -> None:
             nullable=False,
             comment="The capability driving it, e.g. 'browser-playwright/browser'.",
         ),
+        sa.Column("name", sa.String(), nullable=True, comment="Its name within its run (steps share it)."),
         sa.Column("status", sa.String(), nullable=False, comment="open|closed|failed"),
         sa.Column(
             "state",
