@@ -34,6 +34,7 @@ from synthral.store.db import Database
 from synthral.store.models import new_id, utcnow
 from synthral.store.web import ScrapeJob, ScrapePage
 from synthral_sdk.context import EventSink
+from synthral_sdk.web import Politeness
 
 __all__ = ["DEFAULT_BATCH_ENGINE", "DEFAULT_ENGINE", "CrawlRequest", "ScrapeRequest", "ScrapeResult", "ScrapingService"]
 
@@ -49,8 +50,8 @@ _LINKS_PER_PAGE: Final = 2000
 class _Common(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    politeness: dict[str, JsonValue] = Field(
-        default_factory=dict, description="respect_robots, requests_per_second, concurrency_per_domain, retries…"
+    politeness: Politeness | None = Field(
+        default=None, description="respect_robots, requests_per_second, concurrency_per_domain, retries…"
     )
     proxy_credential: str | None = Field(
         default=None, description="A workspace credential listing proxies, one per line."
@@ -205,7 +206,9 @@ class ScrapingService:
                 },
             )
         )
-        config = {**request.config, "politeness": request.politeness} if request.politeness else dict(request.config)
+        config = dict(request.config)
+        if request.politeness is not None:
+            config["politeness"] = request.politeness.model_dump(exclude_unset=True)
         context = self.plugins.context(secrets=secrets, execution_id=execution_id)
         try:
             output = await self.plugins.invoke(request.engine, payload, config=config, context=context)
@@ -466,7 +469,7 @@ class ScrapingService:
             output = await self.plugins.invoke(
                 request.engine,
                 payload,
-                config={"politeness": request.politeness} if request.politeness else {},
+                config={"politeness": request.politeness.model_dump(exclude_unset=True)} if request.politeness else {},
                 context=context,
             )
             contents = await asyncio.to_thread(self._put_contents, output)
@@ -525,6 +528,12 @@ class ScrapingService:
             page = results.get(url)
             if page is None or page.get("error_type") == "BudgetExhausted":
                 connection.execute(update(PAGE).where(PAGE.c.id == page_id).values(status="pending"))
+                continue
+            if page.get("error_type") == "RobotsDisallowed":
+                skipped = update(PAGE).where(PAGE.c.id == page_id)
+                connection.execute(
+                    skipped.values(status="skipped", error=str(page.get("error"))[:2000], fetched_at=now)
+                )
                 continue
             size += int(page.get("bytes") or 0)
             if page.get("error") or int(page.get("status") or 0) >= 400:

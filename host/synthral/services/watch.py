@@ -23,7 +23,7 @@ from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
 from synthral.store.models import new_id, utcnow
 from synthral.store.web import ChangeDetection
-from synthral_sdk.web import NoiseFilters, content_checksum, filter_noise, text_diff
+from synthral_sdk.web import NoiseFilters, Politeness, content_checksum, filter_noise, text_diff
 
 __all__ = ["ChangeCheck", "OnChange", "WatchRequest", "WatchService"]
 
@@ -54,7 +54,7 @@ class WatchRequest(BaseModel):
     filters: NoiseFilters = Field(default_factory=NoiseFilters)
     schedule: str | None = Field(default="*/15 * * * *", description="Cron expression of the checks; null: on demand.")
     on_change: OnChange | None = None
-    politeness: dict[str, JsonValue] = Field(default_factory=dict)
+    politeness: Politeness | None = None
     check_now: bool = Field(default=True, description="Take the first version now.")
 
 
@@ -119,8 +119,8 @@ class WatchService:
             "changes": 0,
             "last_error": None,
         }
-        if request.politeness:
-            row["filters"] = {**row["filters"], "politeness": request.politeness}
+        if request.politeness is not None:
+            row["filters"] = {**row["filters"], "politeness": request.politeness.model_dump(exclude_unset=True)}
         await self.database.write(lambda c: c.execute(WATCH.insert(), row))
         if request.schedule is not None:
             workflow = Workflow(
@@ -187,7 +187,8 @@ class WatchService:
         if row is None:
             raise NotFound(f"no change detection {watch_id!r}", details={"watch_id": watch_id})
         stored_filters = dict(row["filters"] or {})
-        politeness = stored_filters.pop("politeness", {})
+        stored_politeness = stored_filters.pop("politeness", None)
+        politeness = Politeness.model_validate(stored_politeness) if stored_politeness else None
         filters = NoiseFilters.model_validate(stored_filters)
         payload: dict[str, JsonValue] = {"include": ["text"], "remove": list(filters.ignore_selectors)}
         if row["selector"]:
