@@ -9,7 +9,7 @@ from pathlib import Path
 from synthral.engine.runtime import Engine
 from synthral.plugins.host import PluginHost
 from synthral.security.crypto import KeyRing, generate_key
-from synthral.services.app import App, secret_source
+from synthral.services.app import App, ai_services, secret_source
 from synthral.services.plugins import PluginService
 from synthral.services.secrets import CredentialService
 from synthral.services.workflows import WorkflowService
@@ -23,20 +23,14 @@ async def web_app(database: Database, home: Path, wheelhouse: Path) -> AsyncIter
     settings = make_settings(home, wheelhouse, plugin_call_timeout=120.0)
     plugins = PluginHost(settings)
     credentials = CredentialService(database, KeyRing.single(generate_key()))
-    engine = Engine(database, plugins, lease_seconds=5.0, secrets=secret_source(plugins, credentials))
+    ai = ai_services(database, plugins, settings)
+    engine = Engine(database, plugins, lease_seconds=5.0, secrets=secret_source(plugins, credentials), step_services=ai)
     workflows = WorkflowService(database, plugins, engine)
-    app = App(
-        settings,
-        database,
-        plugins,
-        engine,
-        workflows,
-        PluginService(plugins),
-        KeyRing.single(generate_key()),
-        credentials,
-    )
+    keyring = KeyRing.single(generate_key())
+    app = App(settings, database, plugins, engine, workflows, PluginService(plugins), keyring, credentials, ai)
     app.web_services()
     try:
         yield app
     finally:
+        await ai.close()
         await plugins.close()
