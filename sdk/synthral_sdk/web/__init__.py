@@ -23,7 +23,7 @@ from synthral_sdk.web._browser import CHROMIUM_FLAGS, BrowserLimits, browser_pro
 from synthral_sdk.web._content import NoiseFilters, content_checksum, filter_noise, normalize_text, text_diff
 from synthral_sdk.web._egress_proxy import EgressProxy, Refusal
 from synthral_sdk.web._fetch import AddressPolicy, Fetched, Fetcher, require_http_url
-from synthral_sdk.web._llm import LLMEndpoint, chat_json
+from synthral_sdk.web._llm import LLMEndpoint, ask_json, chat_json
 from synthral_sdk.web._healing import (
     Element,
     Fingerprint,
@@ -82,6 +82,7 @@ __all__ = [
     "RobotsDisallowed",
     "SelectorProposal",
     "UserAgents",
+    "ask_json",
     "backoff_delay",
     "block_reason",
     "browser_processes",

@@ -13,9 +13,10 @@ from typing import Final
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from synthral_sdk.errors import NonRetryableError, RetryableError
+from synthral_sdk.context import Context
+from synthral_sdk.errors import ConfigurationError, NonRetryableError, RetryableError
 
-__all__ = ["LLMEndpoint", "chat_json"]
+__all__ = ["LLMEndpoint", "ask_json", "chat_json"]
 
 _RETRY: Final = frozenset({408, 409, 429, 500, 502, 503, 504})
 
@@ -72,6 +73,58 @@ async def chat_json(
             "the LLM answered something that is not a JSON object; try another model or a clearer description",
             details={"answer": response.text[:500]},
         ) from None
+    if not isinstance(value, dict):
+        raise NonRetryableError("the LLM answered JSON that is not an object; describe the fields as an object")
+    return value
+
+
+async def ask_json(
+    context: Context,
+    messages: list[dict[str, str]],
+    *,
+    endpoint: LLMEndpoint | None,
+    client: httpx.AsyncClient | None = None,
+    api_key: str | None = None,
+    model: str = "",
+) -> dict[str, JsonValue]:
+    """Ask for a JSON object: from ``endpoint`` when one is configured, else from the host's LLM.
+
+    The host's LLM (``context.host.complete``) is the provider configured for the step,
+    with its usage and cost recorded and its budget applied; an endpoint is for a call that
+    names its own OpenAI-compatible server.
+
+    Raises:
+        ConfigurationError: Neither an endpoint nor a host with an LLM is available.
+        RetryableError, NonRetryableError: As :func:`chat_json`, or as the host answered.
+    """
+    if endpoint is not None:
+        if client is None:
+            async with httpx.AsyncClient(trust_env=False) as own:
+                return await chat_json(own, endpoint, messages, api_key=api_key)
+        return await chat_json(client, endpoint, messages, api_key=api_key)
+    if not context.has_host:
+        raise ConfigurationError(
+            "no LLM to ask: set the config's llm (an OpenAI-compatible endpoint, its key in the llm_api_key "
+            "credential), or run the step in a host with an LLM provider configured"
+        )
+    from synthral_sdk._ai import ChatMessage, CompletionRequest, ResponseFormat  # noqa: PLC0415 -- only this path
+
+    request = CompletionRequest(
+        model=model or "default",
+        messages=[ChatMessage.model_validate(m) for m in messages],
+        response_format=ResponseFormat(type="json_object"),
+        temperature=0.0,
+    )
+    result = await context.host.complete(request)
+    value: object = result.parsed
+    if value is None:
+        try:
+            value = json.loads(result.message.content)
+        except ValueError:
+            raise NonRetryableError(
+                "the LLM answered something that is not a JSON object; try another model or a clearer description",
+                details={"answer": result.message.content[:500]},
+            ) from None
     if not isinstance(value, dict):
         raise NonRetryableError("the LLM answered JSON that is not an object; describe the fields as an object")
     return value
