@@ -19,7 +19,7 @@ from __future__ import annotations
 from synthral_sdk.context import Context
 
 from synthral_sdk.web._actions import ActionResult, BrowserAction, run_action
-from synthral_sdk.web._browser import CHROMIUM_FLAGS, BrowserLimits, browser_processes, chromium_path, kill_browsers
+from synthral_sdk.web._browser import CHROMIUM_FLAGS, BrowserLimits, ChromiumProcess, browser_processes, chromium_path, kill_browsers
 from synthral_sdk.web._content import NoiseFilters, content_checksum, filter_noise, normalize_text, text_diff
 from synthral_sdk.web._egress_proxy import EgressProxy, Refusal
 from synthral_sdk.web._fetch import AddressPolicy, Fetched, Fetcher, require_http_url
@@ -62,6 +62,7 @@ __all__ = [
     "BrowserAction",
     "BrowserKilled",
     "BrowserLimits",
+    "ChromiumProcess",
     "DomainGate",
     "DomainRules",
     "EgressProxy",

@@ -6,16 +6,23 @@ run time. ``SYNTHRAL_CHROMIUM`` names another binary.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import signal
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from synthral_sdk.errors import ConfigurationError
+from synthral_sdk.errors import ConfigurationError, RetryableError
 
-__all__ = ["CHROMIUM_FLAGS", "BrowserLimits", "browser_processes", "chromium_path", "kill_browsers", "tree_rss_mb"]
+__all__ = [
+    "CHROMIUM_FLAGS",
+    "BrowserLimits",
+    "ChromiumProcess", "browser_processes", "chromium_path", "kill_browsers", "tree_rss_mb"]
 
 CHROMIUM_FLAGS: Final = (
     "--no-sandbox",  # plugin processes may run as root, where Chromium's own sandbox refuses to start
@@ -122,3 +129,57 @@ def kill_browsers(root: int | None = None) -> int:
         except OSError:
             continue
     return len(pids)
+
+
+class ChromiumProcess:
+    """A headless Chromium with a DevTools port on 127.0.0.1, for libraries that connect over CDP.
+
+    Started with :meth:`start` (the system's binary, :data:`CHROMIUM_FLAGS`, a throwaway
+    profile, plus ``args``); :attr:`cdp_url` is what ``connect_over_cdp`` takes.
+    """
+
+    def __init__(self, args: list[str] | None = None) -> None:
+        self.args = list(args or [])
+        self.cdp_url = ""
+        self.process: asyncio.subprocess.Process | None = None
+        self._profile: tempfile.TemporaryDirectory[str] | None = None
+
+    async def start(self, timeout: float = 30.0) -> ChromiumProcess:
+        """Start it and wait for its DevTools port.
+
+        Raises:
+            ConfigurationError: No Chromium is installed.
+            RetryableError: It did not open its port in time.
+        """
+        self._profile = tempfile.TemporaryDirectory(prefix="synthral-chromium-")
+        profile = Path(self._profile.name)
+        self.process = await asyncio.create_subprocess_exec(
+            chromium_path(), "--headless=new", "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1",
+            f"--user-data-dir={profile}", *CHROMIUM_FLAGS, *self.args, "about:blank",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + timeout
+        while not port_file.is_file() or not port_file.read_text().strip():
+            if self.process.returncode is not None or time.monotonic() > deadline:
+                await self.stop()
+                raise RetryableError("Chromium did not open its DevTools port; check that it starts on this machine")
+            await asyncio.sleep(0.05)
+        self.cdp_url = f"http://127.0.0.1:{port_file.read_text().split()[0]}"
+        return self
+
+    async def stop(self) -> None:
+        """Kill it and its children, and delete its profile."""
+        if self.process is not None and self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            await self.process.wait()
+        if self._profile is not None:
+            self._profile.cleanup()
+            self._profile = None
+
+    async def __aenter__(self) -> ChromiumProcess:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
