@@ -10,7 +10,7 @@ from synthral_sdk.testing import RunnerClient
 
 SHOP = """<html><head><title>Widget shop</title></head><body><h1>Widgets</h1>
 <a href="/item/s">Small widget</a> <a href="/item/l">Large widget</a></body></html>"""
-ITEM = "<html><head><title>{name}</title></head><body><h1>{name}</h1><p>Price: {price}</p><a href='/'>back</a></body></html>"
+ITEM = "<html><head><title>{name}</title></head><body><h1>{name}</h1><p>Price: {price}</p><a href='/'>back</a></body>"
 
 
 @pytest.fixture(scope="module")
