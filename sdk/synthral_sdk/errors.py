@@ -205,7 +205,7 @@ class PluginStartError(RetryableError):
 class BrowserKilled(RetryableError):
     """A browser was killed at one of its limits (memory, time); the next call starts a fresh one.
 
-    .. versionadded:: 1.3
+    .. versionadded:: 1.4
     """
 
     code = "browser_killed"
@@ -214,7 +214,7 @@ class BrowserKilled(RetryableError):
 class NoHealthyProxy(RetryableError):
     """Every proxy of a pool is resting after failures; retry later or add proxies.
 
-    .. versionadded:: 1.3
+    .. versionadded:: 1.4
     """
 
     code = "no_healthy_proxy"
@@ -223,7 +223,7 @@ class NoHealthyProxy(RetryableError):
 class RobotsDisallowed(NonRetryableError):
     """robots.txt forbids the URL to crawlers; a workflow may switch robots off (with a warning).
 
-    .. versionadded:: 1.3
+    .. versionadded:: 1.4
     """
 
     code = "robots_disallowed"
