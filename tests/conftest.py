@@ -172,13 +172,14 @@ def ai_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, fixture_
 
 @pytest.fixture(scope="session")
 def web_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Path:
-    """A home with the scrape-html and browser-playwright plugins installed from the repository, made once."""
+    """A home with the scrape-html, scrape-playwright and browser-playwright plugins from the repository, made once."""
     home = tmp_path_factory.mktemp("web-home")
 
     async def install() -> None:
         plugin_host = PluginHost(make_settings(home, wheelhouse))
         await plugin_host.install(str(REPO / "plugins" / "scrape-html"))
         await plugin_host.install(str(REPO / "plugins" / "browser-playwright"))
+        await plugin_host.install(str(REPO / "plugins" / "scrape-playwright"))
         await plugin_host.close()
 
     asyncio.run(install())

@@ -26,6 +26,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.engine import Connection
 
 from synthral.engine.model import Node, RetryPolicy, Workflow
+from synthral.engine.repository import WorkflowNotFound
 from synthral.errors import InputInvalid, NotFound, SynthralError
 from synthral.plugins.host import PluginHost
 from synthral.services.web_records import WebRecords
@@ -339,7 +340,7 @@ class ScrapingService:
         job_id = await self.create_crawl(request, workspace_id=workspace_id, user_id=user_id)
         try:
             await workflows.get(CRAWL_WORKFLOW, workspace_id=workspace_id)
-        except NotFound:
+        except WorkflowNotFound:
             workflow = Workflow(
                 name=CRAWL_WORKFLOW,
                 description="Runs crawls started through POST /api/v1/scraping/crawl, one job per run.",
