@@ -2,9 +2,10 @@
 
 ``/p/<i>`` for i in 0..N-1 links to its ten children ``/p/<10i+1>`` … ``/p/<10i+10>``, so a
 crawl from ``/p/0`` finds every page in a few levels. Each page has a title, a paragraph
-and a price. ``/watch`` serves whatever :attr:`WebSite.watched` holds. Every request is
-counted by path (``hits``), and ``/_hits`` answers the counts as JSON when the site runs in
-its own process (``python -m tests.support.web_site PORT N``).
+and a price. ``/j/<i>`` is the same page written by a script. ``/watch`` serves whatever
+:attr:`WebSite.watched` holds. Every request is counted by path (``hits``), and ``/_hits``
+answers the counts as JSON when the site runs in its own process
+(``python -m tests.support.web_site PORT N``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,19 @@ def page_html(index: int, pages: int) -> str:
         f"<!doctype html><html><head><title>Page {index}</title><meta name='description' content='page {index}'></head>"
         f"<body><h1>Page {index}</h1><p class='lead'>This is page number {index}. {_FILLER}</p>"
         f"<span class='price'>{index % 97}.99</span><ul>{children}</ul><a href='/private/x'>private</a></body></html>"
+    )
+
+
+def js_page_html(index: int, pages: int) -> str:
+    """Page ``index`` whose heading, text and links a script writes (for browser engines)."""
+    children = [c for c in range(10 * index + 1, 10 * index + 11) if c < pages]
+    return (
+        f"<!doctype html><html><head><title>JS page {index}</title></head><body><div id='app'></div><script>"
+        f"const kids = {children};"
+        "document.getElementById('app').innerHTML = "
+        f"'<h1>JS page {index}</h1><p>Rendered page {index}. {_FILLER}</p>' + "
+        "kids.map(k => `<a href=\"/j/${k}\">page ${k}</a>`).join(' ');"
+        "</script></body></html>"
     )
 
 
@@ -64,6 +78,8 @@ class WebSite:
                     self._send(200, "User-agent: *\nDisallow: /private\n", "text/plain")
                 elif path.startswith("/p/") and path[3:].isdigit() and int(path[3:]) < site.pages:
                     self._send(200, page_html(int(path[3:]), site.pages))
+                elif path.startswith("/j/") and path[3:].isdigit() and int(path[3:]) < site.pages:
+                    self._send(200, js_page_html(int(path[3:]), site.pages))
                 elif path == "/watch":
                     self._send(200, site.watched)
                 elif path == "/_hits":

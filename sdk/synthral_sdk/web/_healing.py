@@ -23,6 +23,7 @@ __all__ = ["Element", "Fingerprint", "SelectorProposal", "fingerprint_of", "pars
 _VOID: Final = frozenset(
     {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"}
 )
+_SELF_CLOSING_SIBLINGS: Final = frozenset({"p", "li", "option", "tr", "td", "th", "dt", "dd"})
 _KEPT_ATTRS: Final = ("name", "itemprop", "role", "aria-label", "type", "rel", "title")
 _IDENT: Final = re.compile(r"^-?[_a-zA-Z][_a-zA-Z0-9-]*$")
 _THRESHOLD: Final = 0.45
@@ -84,6 +85,8 @@ class _TreeBuilder(HTMLParser):
         self._skip = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SELF_CLOSING_SIBLINGS and self._open.tag == tag and self._open.parent is not None:
+            self._open = self._open.parent  # <p>one<p>two: the second p ends the first, as browsers read it
         element = Element(tag, {k: v or "" for k, v in attrs}, parent=self._open)
         self._open.children.append(element)
         if tag in ("script", "style", "template"):
