@@ -138,7 +138,12 @@ class BrowserAgent(Node[AgentInput, AgentOutput, AgentConfig]):
         async with BROWSER.context(network=network_of(context), **options) as (browser_context, _):
             page = await BROWSER.guarded(browser_context.new_page(), "opening a page")
             start = await run_action(
-                page, Goto(action="goto", url=inputs.start_url), 0, context.blobs, BROWSER, config.action_timeout_s
+                page,
+                Goto(action="goto", url=inputs.start_url),
+                0,
+                blobs=context.blobs,
+                browser=BROWSER,
+                default_timeout=config.action_timeout_s,
             )
             if not start.ok:
                 history.append(f"opening {inputs.start_url} failed: {start.error}")
@@ -173,7 +178,9 @@ class BrowserAgent(Node[AgentInput, AgentOutput, AgentConfig]):
                 except (ValueError, ValidationError) as exc:
                     record.ok, record.error = False, str(exc).splitlines()[0]
                 else:
-                    result = await run_action(page, action, n, context.blobs, BROWSER, config.action_timeout_s)
+                    result = await run_action(
+                        page, action, n, blobs=context.blobs, browser=BROWSER, default_timeout=config.action_timeout_s
+                    )
                     record.ok, record.error, record.value = result.ok, result.error, result.value
                 record.url = page.url
                 steps.append(record)

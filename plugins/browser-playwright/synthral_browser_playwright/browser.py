@@ -101,7 +101,9 @@ class Browser(Node[BrowserInput, BrowserOutput, BrowserConfig]):
             page = await BROWSER.guarded(browser_context.new_page(), "opening a page")
             for index, action in enumerate(inputs.actions):
                 context.check()
-                result = await run_action(page, action, index, context.blobs, BROWSER, config.action_timeout_s)
+                result = await run_action(
+                    page, action, index, blobs=context.blobs, browser=BROWSER, default_timeout=config.action_timeout_s
+                )
                 results.append(result)
                 context.report_progress(
                     (index + 1) / len(inputs.actions), f"{action.action} {index + 1}/{len(inputs.actions)}"

@@ -58,6 +58,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(f"<html><body><p id='me'>{self.headers.get('cookie', 'nobody')}</p></body></html>")
         elif path == "/file.csv":
             self._send("a,b\n1,2\n", "text/csv", {"Content-Disposition": 'attachment; filename="file.csv"'})
+        elif path == "/hostile":  # a page that pulls from elsewhere: ?to=host:port
+            to = query.removeprefix("to=")
+            self._send(
+                f"<html><body><img src='http://{to}/pixel.png'><script>fetch('http://{to}/file.csv')"
+                ".catch(() => {}); document.title = 'hostile';</script></body></html>"
+            )
         elif path == "/pixel.png":
             self._send("png", "image/png")
         else:

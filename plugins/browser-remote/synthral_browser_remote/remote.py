@@ -127,7 +127,14 @@ class RemoteBrowser(Node[RemoteInput, RemoteOutput, RemoteConfig]):
                 page = await browser_context.new_page()
                 for index, action in enumerate(inputs.actions):
                     context.check()
-                    result = await run_action(page, action, index, context.blobs, _GUARD, config.action_timeout_s)
+                    result = await run_action(
+                        page,
+                        action,
+                        index,
+                        blobs=context.blobs,
+                        browser=_GUARD,
+                        default_timeout=config.action_timeout_s,
+                    )
                     results.append(result)
                     if not result.ok and not inputs.continue_on_error:
                         break

@@ -17,13 +17,19 @@
 from __future__ import annotations
 
 from synthral_sdk.context import Context
-
+from synthral_sdk.errors import BrowserKilled, NoHealthyProxy, RobotsDisallowed
 from synthral_sdk.web._actions import ActionResult, BrowserAction, run_action
-from synthral_sdk.web._browser import CHROMIUM_FLAGS, BrowserLimits, ChromiumProcess, browser_processes, chromium_path, kill_browsers
+from synthral_sdk.web._browser import (
+    CHROMIUM_FLAGS,
+    BrowserLimits,
+    ChromiumProcess,
+    browser_processes,
+    chromium_path,
+    kill_browsers,
+)
 from synthral_sdk.web._content import NoiseFilters, content_checksum, filter_noise, normalize_text, text_diff
 from synthral_sdk.web._egress_proxy import EgressProxy, Refusal
 from synthral_sdk.web._fetch import AddressPolicy, Fetched, Fetcher, require_http_url
-from synthral_sdk.web._llm import LLMEndpoint, ask_json, chat_json
 from synthral_sdk.web._healing import (
     Element,
     Fingerprint,
@@ -33,7 +39,7 @@ from synthral_sdk.web._healing import (
     propose_selector,
     select,
 )
-from synthral_sdk.errors import BrowserKilled, NoHealthyProxy, RobotsDisallowed
+from synthral_sdk.web._llm import LLMEndpoint, ask_json, chat_json
 from synthral_sdk.web._playwright import ManagedBrowser
 from synthral_sdk.web._politeness import (
     USER_AGENTS,
@@ -47,6 +53,7 @@ from synthral_sdk.web._politeness import (
     domain_of,
 )
 from synthral_sdk.web._proxies import Proxy, ProxyEvent, ProxyPool, parse_proxy_list
+
 
 def network_of(context: Context) -> AddressPolicy | None:
     """The call's network policy, which every request of a scraping or browser plugin obeys."""
@@ -97,6 +104,7 @@ __all__ = [
     "network_of",
     "normalize_text",
     "parse_proxy_list",
+    "parse_tree",
     "propose_selector",
     "require_http_url",
     "run_action",

@@ -143,7 +143,7 @@ class ActionResult(BaseModel):
 
 
 async def run_action(
-    page: Page, action: Any, index: int, blobs: BlobStore, browser: ManagedBrowser, default_timeout: float
+    page: Page, action: Any, index: int, *, blobs: BlobStore, browser: ManagedBrowser, default_timeout: float
 ) -> ActionResult:
     """Run one action on ``page`` within its time limit; failures of the page come back in the result.
 
@@ -152,12 +152,13 @@ async def run_action(
     """
     from playwright.async_api import Error as PlaywrightError  # noqa: PLC0415 -- only plugins with playwright
 
-
     started = time.monotonic()
     limit = action.timeout_s or default_timeout
     result = ActionResult(index=index, action=action.action, ok=True)
     try:
-        result.value, result.file = await browser.guarded(_perform(page, action, blobs, limit), action.action, limit + 5)
+        result.value, result.file = await browser.guarded(
+            _perform(page, action, blobs, limit), action.action, limit + 5
+        )
     except BrowserKilled:
         raise
     except PlaywrightError as exc:
@@ -201,7 +202,11 @@ async def _perform(page: Page, action: Any, blobs: BlobStore, limit: float) -> t
         return await page.evaluate(action.script), None
     elif kind == "screenshot":
         target = page.locator(action.selector).first if action.selector else page
-        png = await target.screenshot(full_page=action.full_page, timeout=ms) if not action.selector else await target.screenshot(timeout=ms)
+        png = (
+            await target.screenshot(full_page=action.full_page, timeout=ms)
+            if not action.selector
+            else await target.screenshot(timeout=ms)
+        )
         return None, blobs.put(png, media_type="image/png", name="screenshot.png")
     elif kind == "pdf":
         return None, blobs.put(await page.pdf(), media_type="application/pdf", name="page.pdf")
@@ -225,4 +230,6 @@ async def _extract(page: Page, action: Extract, ms: float) -> JsonValue:
     if action.what == "attribute":
         value = await locator.get_attribute(action.attribute or "href", timeout=ms)
         return None if value is None else str(value)
-    return str(await locator.inner_text(timeout=ms) if action.selector else await page.locator("body").inner_text(timeout=ms))
+    return str(
+        await locator.inner_text(timeout=ms) if action.selector else await page.locator("body").inner_text(timeout=ms)
+    )

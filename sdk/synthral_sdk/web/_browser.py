@@ -22,7 +22,12 @@ from synthral_sdk.errors import ConfigurationError, RetryableError
 __all__ = [
     "CHROMIUM_FLAGS",
     "BrowserLimits",
-    "ChromiumProcess", "browser_processes", "chromium_path", "kill_browsers", "tree_rss_mb"]
+    "ChromiumProcess",
+    "browser_processes",
+    "chromium_path",
+    "kill_browsers",
+    "tree_rss_mb",
+]
 
 CHROMIUM_FLAGS: Final = (
     "--no-sandbox",  # plugin processes may run as root, where Chromium's own sandbox refuses to start

@@ -43,7 +43,8 @@ def filter_noise(text: str, filters: NoiseFilters) -> str:
     lines = text.splitlines()
     patterns = [re.compile(pattern) for pattern in filters.ignore_patterns]
     out: list[str] = []
-    for line in lines:
+    for raw in lines:
+        line = raw
         for pattern in patterns:
             line = pattern.sub("", line)
         if filters.ignore_numbers:

@@ -178,7 +178,7 @@ class EgressProxy:
             return addresses
         try:
             return self.network.permitted(host, addresses)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 -- whatever the policy raises is its refusal, answered as 403
             self.refusals.append(Refusal(host, port, str(exc)))
             log.info("egress refused: %s:%s: %s", host, port, exc)
             raise _Refused(str(exc)) from None

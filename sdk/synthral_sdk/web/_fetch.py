@@ -190,7 +190,9 @@ class Fetcher:
 
     async def _robots_text(self, robots_url: str) -> tuple[int, str]:
         proxy = self.proxies.choose(domain_of(robots_url)) if self.proxies else None
-        page = await self._send(robots_url, proxy, {"user-agent": self.user_agents.pick("", self.politeness)}, _ROBOTS_BYTES)
+        page = await self._send(
+            robots_url, proxy, {"user-agent": self.user_agents.pick("", self.politeness)}, _ROBOTS_BYTES
+        )
         return page.status, page.text()
 
     async def _send(self, url: str, proxy: Proxy | None, headers: Mapping[str, str], max_bytes: int) -> Fetched:
@@ -230,7 +232,9 @@ class Fetcher:
                 )
         raise InputInvalid(f"{url} redirected more than {_MAX_REDIRECTS} times", details={"url": url})
 
-    async def fetch(self, url: str, *, headers: Mapping[str, str] | None = None, max_bytes: int | None = None) -> Fetched:
+    async def fetch(
+        self, url: str, *, headers: Mapping[str, str] | None = None, max_bytes: int | None = None
+    ) -> Fetched:
         """Fetch ``url`` politely; 4xx answers come back as they are, for the caller to judge.
 
         Raises:
@@ -248,7 +252,9 @@ class Fetcher:
         politeness = self.politeness
         domain = domain_of(url)
         rules = self.rules(domain)
-        rps, concurrency = rules.pace(politeness) if rules else (politeness.requests_per_second, politeness.concurrency_per_domain)
+        rps, concurrency = (
+            rules.pace(politeness) if rules else (politeness.requests_per_second, politeness.concurrency_per_domain)
+        )
         agent = self.user_agents.pick(domain, politeness, rules)
         if politeness.respect_robots:
             delay = await self.robots.check(url, agent, self._robots_text)
@@ -310,5 +316,7 @@ def require_http_url(url: str, field_name: str) -> str:
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(f"{field_name} {url[:200]!r} must be an absolute http(s) URL, like https://example.com/")
+        raise ConfigurationError(
+            f"{field_name} {url[:200]!r} must be an absolute http(s) URL, like https://example.com/"
+        )
     return url

@@ -195,7 +195,7 @@ def _matches(element: Element, compound: str) -> bool:
     if match is None:
         return False
     tag, rest, position = match.groups()
-    if tag and tag != "*" and element.tag != tag:
+    if tag and tag not in ("*", element.tag):
         return False
     for kind, name in re.findall(r"([#.])([_a-zA-Z0-9-]+)", rest or ""):
         if (kind == "#" and element.id != name) or (kind == "." and name not in element.classes):
@@ -229,7 +229,9 @@ def _unique_selector(root: Element, element: Element) -> str:
     return " > ".join(reversed(chain))
 
 
-def propose_selector(html: str, remembered: Fingerprint, old_selector: str, field_name: str = "") -> SelectorProposal | None:
+def propose_selector(
+    html: str, remembered: Fingerprint, old_selector: str, field_name: str = ""
+) -> SelectorProposal | None:
     """A selector for the element most like ``remembered`` in ``html``, or None if none is alike enough."""
     root = parse_tree(html)
     best: tuple[float, Element] | None = None

@@ -17,7 +17,14 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from synthral_sdk.errors import BrowserKilled
-from synthral_sdk.web._browser import CHROMIUM_FLAGS, BrowserLimits, browser_processes, chromium_path, kill_browsers, tree_rss_mb
+from synthral_sdk.web._browser import (
+    CHROMIUM_FLAGS,
+    BrowserLimits,
+    browser_processes,
+    chromium_path,
+    kill_browsers,
+    tree_rss_mb,
+)
 from synthral_sdk.web._egress_proxy import EgressProxy
 from synthral_sdk.web._fetch import AddressPolicy
 from synthral_sdk.web._proxies import Proxy
@@ -28,7 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["ManagedBrowser"]
 
 T = TypeVar("T")
-
 
 
 class ManagedBrowser:

@@ -7,10 +7,10 @@ import itertools
 import random
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Final
+from typing import ClassVar, Final
 from urllib.parse import urlsplit
 from urllib.robotparser import RobotFileParser
 
@@ -37,10 +37,12 @@ ROBOTS_AGENT: Final = "SynthralBot"
 USER_AGENTS: Final = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Safari/605.1.15",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.6 Safari/605.1.15",
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
     "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/130.0.0.0 Safari/537.36",
 )
 _ROBOTS_TTL: Final = 3600.0
 _BLOCK_MARKERS: Final = (
@@ -49,7 +51,6 @@ _BLOCK_MARKERS: Final = (
     ("access denied", "access denied"),
     ("are you a robot", "bot check"),
 )
-
 
 
 class Politeness(BaseModel):
@@ -166,7 +167,7 @@ class _Slot:
 class DomainGate:
     """Per-domain pace (requests per second) and concurrency, shared by every call on one event loop."""
 
-    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, DomainGate] = weakref.WeakKeyDictionary()
+    _by_loop: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, DomainGate]] = weakref.WeakKeyDictionary()
 
     def __init__(self) -> None:
         self._slots: dict[tuple[str, int], _Slot] = {}

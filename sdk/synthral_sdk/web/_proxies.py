@@ -15,13 +15,12 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
 
-from synthral_sdk.errors import NoHealthyProxy, ConfigurationError
+from synthral_sdk.errors import ConfigurationError, NoHealthyProxy
 
 __all__ = ["NoHealthyProxy", "Proxy", "ProxyEvent", "ProxyPool", "parse_proxy_list"]
 
 _SCHEMES: Final = frozenset({"http", "https", "socks5", "socks5h"})
 _SEPARATORS: Final = re.compile(r"[\s,]+")
-
 
 
 @dataclass(frozen=True)
@@ -157,8 +156,8 @@ class ProxyPool:
                     return proxy
         soonest = min(self._health[p.id].resting_until for p in self.proxies) - time.monotonic()
         raise NoHealthyProxy(
-            f"all {len(self.proxies)} proxies are resting after failures; the first is back in {max(0, soonest):.0f} s. "
-            "Retry later, or add proxies to the proxy credential",
+            f"all {len(self.proxies)} proxies are resting after failures; "
+            f"the first is back in {max(0, soonest):.0f} s. Retry later, or add proxies to the proxy credential",
             details={"proxies": len(self.proxies), "retry_after": max(1, round(soonest))},
         )
 

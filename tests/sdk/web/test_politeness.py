@@ -23,7 +23,7 @@ def _check(robots: tuple[int, str], url: str) -> float | None:
 def test_robots_rules_allow_disallow_and_set_a_crawl_delay() -> None:
     rules = (200, "User-agent: *\nDisallow: /private\nCrawl-delay: 2\n\nUser-agent: SynthralBot\nDisallow: /no-bots\n")
     assert _check((200, "User-agent: *\nDisallow: /private\nCrawl-delay: 2\n"), "https://a.example/ok") == 2.0
-    with pytest.raises(RobotsDisallowed, match="disallows https://a.example/private/x"):
+    with pytest.raises(RobotsDisallowed, match=r"disallows https://a\.example/private/x"):
         _check(rules, "https://a.example/private/x")
     with pytest.raises(RobotsDisallowed):
         _check(rules, "https://a.example/no-bots")

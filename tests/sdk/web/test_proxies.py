@@ -15,7 +15,11 @@ TEXT = "http://u:secret@p1.example:8080\nsocks5://p2.example:1080, https://p3.ex
 def test_a_credentials_list_of_proxies_is_parsed_without_showing_passwords() -> None:
     proxies = parse_proxy_list(TEXT)
 
-    assert [p.label for p in proxies] == ["http://p1.example:8080", "socks5://p2.example:1080", "https://p3.example:8080"]
+    assert [p.label for p in proxies] == [
+        "http://p1.example:8080",
+        "socks5://p2.example:1080",
+        "https://p3.example:8080",
+    ]
     assert proxies[0].username == "u" and proxies[0].password == "secret"
     assert len({p.id for p in proxies}) == 3 and all("secret" not in p.id + p.label for p in proxies)
 
@@ -67,7 +71,11 @@ def test_health_checks_rest_the_dead_and_revive_the_living() -> None:
 
     results = asyncio.run(pool.check_health(probe))
 
-    assert results == {"http://p1.example:8080": True, "socks5://p2.example:1080": False, "https://p3.example:8080": True}
+    assert results == {
+        "http://p1.example:8080": True,
+        "socks5://p2.example:1080": False,
+        "https://p3.example:8080": True,
+    }
     assert [pool.healthy(p) for p in pool.proxies] == [True, False, True]
 
 
