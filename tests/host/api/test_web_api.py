@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from synthral.store.db import Database
-from tests.host.api.conftest import Api, running_api
+from tests.host.api.conftest import Api, running_api, wait_for
 from tests.support.web_site import WebSite
 
 pytestmark = pytest.mark.timeout(600)
@@ -139,3 +139,49 @@ async def test_a_javascript_page_is_monitored_through_a_browser(api: Api, site: 
     )
     assert made.status_code == 201, made.text
     assert made.json()["engine"] == "scrape-playwright/render" and made.json()["snapshot"] == "3.99"
+
+
+async def test_steps_of_a_run_share_their_browser_session(api: Api, site: WebSite) -> None:
+    remember = "() => { document.cookie = 'who=ada; path=/'; localStorage.setItem('cart', '3'); return 1 }"
+    recall = "() => document.cookie + ' ' + localStorage.getItem('cart')"
+    workflow = {
+        "name": "browse",
+        "nodes": [
+            {
+                "id": "login",
+                "type": "browser/run",
+                "input": {
+                    "actions": [
+                        {"action": "goto", "url": f"{site.url}/p/1"},
+                        {"action": "evaluate", "script": remember},
+                    ]
+                },
+            },
+            {
+                "id": "check",
+                "type": "browser/run",
+                "input": {
+                    "actions": [
+                        {"action": "goto", "url": f"{site.url}/p/2"},
+                        {"action": "evaluate", "script": recall},
+                        {"action": "screenshot"},
+                    ]
+                },
+            },
+        ],
+        "edges": [{"source": "login", "target": "check"}],
+    }
+    made = await api.call("editor", "POST", "/workflows", json=workflow)
+    assert made.status_code == 201, made.text
+
+    run = (await api.call("editor", "POST", f"/workflows/{made.json()['id']}/run", json={})).json()
+    done = await wait_for(api, run["execution_id"], timeout=300)
+
+    assert done["execution"]["status"] == "completed", done
+    check = done["execution"]["output"]["check"]
+    assert check["results"][1]["value"] == "who=ada 3"
+    [login] = [step for step in done["steps"] if step["node_id"] == "login"]
+    assert check["session_id"] == login["output"]["session_id"]
+    screenshot = check["results"][2]["file"]
+    blob = await api.call("viewer", "GET", f"/executions/{run['execution_id']}/blobs/{screenshot['$blob']}")
+    assert blob.status_code == 200 and blob.content.startswith(b"\x89PNG")
