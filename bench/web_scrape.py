@@ -127,12 +127,22 @@ def _round_trips(runner: RunnerClient, site: str, n: int) -> tuple[list[float], 
     return evaluate, page
 
 
+def _control() -> float:
+    """Seconds for a 10 M-iteration Python loop: the docs' machine takes ~1.7 s when idle."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - started
+
+
 async def run(quick: bool) -> list[Result]:
     """Every scraping figure, measured in one run."""
     static_pages = 500 if quick else 3000
     js_pages = 20 if quick else 120
     results: list[Result] = []
     load = os.getloadavg()[0]
+    control_before = _control()
     with (
         tempfile.TemporaryDirectory(prefix="synthral-bench-scrape-") as scratch,
         _site(max(static_pages, 2000)) as site,
@@ -171,5 +181,10 @@ async def run(quick: bool) -> list[Result]:
             Result(GROUP, "browser goto + extract round trip, p50", percentile(page, 50) * 1000, "ms",
                    extra={"p90_ms": percentile(page, 90) * 1000})
         )  # fmt: skip
-    results.append(Result(GROUP, "machine load (1 min) at the start", load, ""))
+    results.append(Result(GROUP, "machine load (1 min) at the start / at the end", load, "",
+                          extra={"load_1min_end": os.getloadavg()[0]}))  # fmt: skip
+    results.append(
+        Result(GROUP, "CPU control: 10 M-iteration loop, before / after (idle machine ~1.7 s)", control_before, "s",
+               extra={"after_s": _control()})
+    )  # fmt: skip
     return results
