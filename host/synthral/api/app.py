@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from synthral.api.gate import Gate
 from synthral.api.ingress import Ingress
 from synthral.api.limits import Limits
+from synthral.api.local import LocalGuard, new_launch_token
 from synthral.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from synthral.api.routes import (
     admin,
@@ -35,6 +36,7 @@ from synthral.api.routes import (
 from synthral.api.state import ServerState
 from synthral.api.web import install_web, web_root
 from synthral.config import Settings
+from synthral.errors import ConfigurationError
 from synthral.security.passwords import Passwords
 from synthral.services.app import App, open_app
 from synthral.services.identity import IdentityService
@@ -89,6 +91,10 @@ def create_app(server: ServerState) -> FastAPI:
     local = server.identity.local_principal if server.local else None
     app.add_middleware(Ingress, server=server)  # behind the gate: the last added runs first
     app.add_middleware(Gate, authenticate=server.identity.authenticate, local=local, limits=server.limits)
+    if server.local:
+        if not server.launch_token:
+            raise ConfigurationError("local mode needs a launch token; assemble the server with local=True")
+        app.add_middleware(LocalGuard, token=server.launch_token)  # outermost: before limits and routes
     return app
 
 
@@ -128,6 +134,7 @@ def assemble(
         public_url=public_url.rstrip("/"),
         limits=limits or Limits.from_env(),
         oidc=oidc,
+        launch_token=new_launch_token() if local else None,
     )
 
 
