@@ -47,6 +47,7 @@ from synthral_sdk.errors import (
     SynthralError,
     UnknownCapability,
 )
+from synthral_sdk.masking import secret_forms
 
 __all__ = ["main"]
 
@@ -68,14 +69,15 @@ def _take_stdout() -> int:
 
 
 class _Redactor:
-    """Replaces the secret values of running calls with ``***`` in outgoing text."""
+    """Replaces the secret values of running calls, and their encodings, with ``***`` in outgoing text."""
 
     def __init__(self) -> None:
         self._active: dict[int, tuple[str, ...]] = {}
 
     def add(self, request_id: int, secrets: tuple[str, ...]) -> None:
-        if secrets:
-            self._active[request_id] = secrets
+        forms = {form for secret in secrets for form in secret_forms(secret)}
+        if forms:
+            self._active[request_id] = tuple(sorted(forms, key=len, reverse=True))  # a form inside another: whole
 
     def remove(self, request_id: int) -> None:
         self._active.pop(request_id, None)
@@ -83,8 +85,7 @@ class _Redactor:
     def __call__(self, text: str) -> str:
         for values in list(self._active.values()):
             for value in values:
-                if len(value) >= 4:
-                    text = text.replace(value, "***")
+                text = text.replace(value, "***")
         return text
 
 

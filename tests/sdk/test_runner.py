@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import orjson
 import pytest
@@ -19,6 +21,7 @@ from synthral_sdk.errors import (
     IncompatiblePlugin,
     InputInvalid,
     OutputInvalid,
+    PluginError,
     PluginLoadError,
     ProtocolError,
     UnknownCapability,
@@ -189,3 +192,19 @@ def test_a_call_cancelled_in_the_same_read_as_its_invoke_is_still_answered(clien
     client.send_raw(invoke + cancel)
     with pytest.raises(Cancelled):
         client.wait(4242, timeout=5)
+
+
+def test_encodings_of_a_granted_secret_are_masked_in_errors_and_logs(client: RunnerClient) -> None:
+    secret = "s3cr3t/t0ken with space"
+    with pytest.raises(PluginError) as failed:
+        client.invoke("leak", {}, context={"secrets": {"token": secret}})
+    message = failed.value.message
+    assert message.startswith("ValueError: refused *** (***)"), message
+    for form in (quote(secret, safe=""), secret.encode().hex()):
+        assert form not in message
+    deadline = time.monotonic() + 5
+    while not client.logs("warning") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [line] = client.logs("warning")
+    assert line.startswith("sending Basic b3BzO") and "***" in line
+    assert base64.b64encode(f"ops:{secret}".encode()).decode()[8:-4] not in line
