@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from synthral.config import Settings
@@ -15,6 +16,8 @@ from synthral.engine.runtime import Engine, EnvSecretResolver, SecretResolver
 from synthral.errors import NotFound
 from synthral.plugins.host import PluginHost
 from synthral.security.crypto import KeyRing
+from synthral.security.files import private_dir, warn_loose
+from synthral.security.tokens import SIGNING_KEY_FILE
 from synthral.services.agent_tools import WorkflowRunner
 from synthral.services.agents import AgentService
 from synthral.services.ai import AIServices
@@ -30,7 +33,15 @@ from synthral.services.step_events import StepEvents
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
 
-__all__ = ["STORE_LOGIN_CREDENTIAL", "App", "ai_services", "open_app", "secret_source", "workflow_runner"]
+__all__ = [
+    "STORE_LOGIN_CREDENTIAL",
+    "App",
+    "ai_services",
+    "open_app",
+    "secret_source",
+    "warn_loose_home",
+    "workflow_runner",
+]
 
 STORE_LOGIN_CREDENTIAL = "secret-store"
 """The workspace credential holding an external secret store's login fields (e.g. client_id, client_secret)."""
@@ -127,12 +138,23 @@ def workflow_runner(workflows: WorkflowService) -> WorkflowRunner:
     return WorkflowRunner(schema, start, status)
 
 
+def warn_loose_home(settings: Settings, database: Database) -> None:
+    """Warn (in the log) about the home, database, key files and blob store when others may read them."""
+    files = [Path(os.environ.get("SYNTHRAL_SECRET_KEY_FILE") or settings.home / "secret.key")]
+    files.append(settings.home / SIGNING_KEY_FILE)
+    if database.sqlite_path is not None:
+        files += [database.sqlite_path.with_name(database.sqlite_path.name + suffix) for suffix in ("", "-wal", "-shm")]
+    warn_loose([settings.home, settings.blobs_dir], files)
+
+
 @asynccontextmanager
 async def open_app(settings: Settings | None = None) -> AsyncIterator[App]:
     """Open the database (migrating it), the plugin host and the engine; close them after."""
     settings = settings or Settings.from_env()
+    private_dir(settings.home)
     keyring = KeyRing.from_env(settings.home)
     database = Database.from_settings(settings)
+    warn_loose_home(settings, database)
     await database.migrate()
     plugins = PluginHost(settings)
     credentials = CredentialService(database, keyring)
