@@ -29,6 +29,7 @@ __all__ = [
     "ConfigInvalid",
     "ConfigurationError",
     "DeadlineExceeded",
+    "EgressDenied",
     "FatalError",
     "FrameTooLarge",
     "IncompatiblePlugin",
@@ -154,6 +155,15 @@ class PluginLoadError(ConfigurationError):
     code = "plugin_load_error"
 
 
+class EgressDenied(ConfigurationError):
+    """A request would reach an address the network policy refuses (loopback, private, metadata...).
+
+    .. versionadded:: 1.1
+    """
+
+    code = "egress_denied"
+
+
 class FrameTooLarge(ConfigurationError):
     """A message exceeds the protocol's frame size limit; pass large data as blobs."""
 
@@ -270,6 +280,7 @@ _BY_NAME: Final[dict[str, type[SynthralError]]] = {
         IncompatiblePlugin,
         PluginLoadError,
         FrameTooLarge,
+        EgressDenied,
         PluginCrashed,
         PluginUnavailable,
         InvocationTimeout,

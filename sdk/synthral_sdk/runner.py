@@ -48,6 +48,7 @@ from synthral_sdk.errors import (
     UnknownCapability,
 )
 from synthral_sdk.masking import secret_forms
+from synthral_sdk.network import NetworkPolicy
 
 __all__ = ["main"]
 
@@ -366,6 +367,7 @@ class _Runner:
                     proto.EVENT_METHOD, {"requestId": request_id, "kind": kind, "data": data}
                 ),
                 host=RpcHost(self.host_request, request_id) if self._host_methods else None,
+                network=NetworkPolicy.from_wire(ctx.get("network")),
             )
             operation = params.get("operation")
             timer = None

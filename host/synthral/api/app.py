@@ -149,7 +149,7 @@ async def open_server(
     """Open the host (database, plugins, engine) with the server's services; close them after."""
     settings = settings or Settings.from_env()
     url = public_url or os.environ.get("SYNTHRAL_PUBLIC_URL") or "http://127.0.0.1:8000"
-    async with open_app(settings) as host:
+    async with open_app(settings, local=local) as host:
         state = assemble(host, local=local, public_url=url, limits=limits)
         try:
             yield state

@@ -16,6 +16,7 @@ from rich.console import Console
 from synthral.config import Settings
 from synthral.errors import Cancelled, ConfigurationError, RetryableError, SynthralError
 from synthral.plugins.host import PluginHost
+from synthral.security.egress import EgressSettings
 from synthral.services.plugins import PluginService
 from synthral_sdk.types import JSONValue
 
@@ -93,7 +94,7 @@ def with_service(action: Callable[[PluginService], Awaitable[T]]) -> Coroutine[o
     """Open a plugin host for the duration of ``action`` and close it (stopping plugin processes)."""
 
     async def go() -> T:
-        host = PluginHost(Settings.from_env())
+        host = PluginHost(Settings.from_env(), egress=EgressSettings.from_env(local=True))  # this machine's user
         try:
             return await action(PluginService(host))
         finally:

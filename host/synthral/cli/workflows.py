@@ -63,7 +63,7 @@ def run_file(
     from synthral.services.app import open_app
 
     async def go() -> ExecutionView:
-        async with open_app() as app:
+        async with open_app(local=True) as app:  # this machine's user: loopback is reachable
             workflow = load_workflow(file)
             saved = await app.workflows.save(workflow)
             execution_id = await app.workflows.start(saved.workflow_id, parse_json_option(input_json, "--input"))  # type: ignore[arg-type]

@@ -10,12 +10,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from synthral.config import Settings
 from synthral.engine.model import ManualTrigger
 from synthral.engine.runtime import Engine, EnvSecretResolver, SecretResolver
 from synthral.errors import NotFound
 from synthral.plugins.host import PluginHost
 from synthral.security.crypto import KeyRing
+from synthral.security.egress import EgressSettings
 from synthral.security.files import private_dir, warn_loose
 from synthral.security.tokens import SIGNING_KEY_FILE
 from synthral.services.agent_tools import WorkflowRunner
@@ -32,6 +35,9 @@ from synthral.services.secrets import CredentialSecretResolver, CredentialServic
 from synthral.services.step_events import StepEvents
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
+from synthral.store.models import Workspace
+
+WORKSPACE = Workspace.__table__  # type: ignore[attr-defined]
 
 __all__ = [
     "STORE_LOGIN_CREDENTIAL",
@@ -147,16 +153,30 @@ def warn_loose_home(settings: Settings, database: Database) -> None:
     warn_loose([settings.home, settings.blobs_dir], files)
 
 
+async def egress_settings(database: Database, *, local: bool) -> EgressSettings:
+    """The network policy's settings from the environment, per-workspace lists keyed by workspace id."""
+    egress = EgressSettings.from_env(local=local)
+    if not egress.by_variable:
+        return egress
+    async with database.engine.connect() as connection:
+        rows = await connection.execute(select(WORKSPACE.c.id, WORKSPACE.c.slug))
+        return egress.resolved((str(row.id), str(row.slug)) for row in rows)
+
+
 @asynccontextmanager
-async def open_app(settings: Settings | None = None) -> AsyncIterator[App]:
-    """Open the database (migrating it), the plugin host and the engine; close them after."""
+async def open_app(settings: Settings | None = None, *, local: bool = False) -> AsyncIterator[App]:
+    """Open the database (migrating it), the plugin host and the engine; close them after.
+
+    ``local``: the process serves the machine's own user (``serve --local``, the desktop, the
+    CLI's ``run``): plugins may reach loopback addresses.
+    """
     settings = settings or Settings.from_env()
     private_dir(settings.home)
     keyring = KeyRing.from_env(settings.home)
     database = Database.from_settings(settings)
     warn_loose_home(settings, database)
     await database.migrate()
-    plugins = PluginHost(settings)
+    plugins = PluginHost(settings, egress=await egress_settings(database, local=local))
     credentials = CredentialService(database, keyring)
     lease = float(os.environ.get("WORKFLOW_LEASE_SECONDS", "30"))
     ai = ai_services(database, plugins, settings)

@@ -125,9 +125,10 @@ class PluginService:
         version: str | None = None,
         timeout: float | None = None,
         secrets: dict[str, str] | None = None,
+        workspace_id: str | None = None,
     ) -> JSONObject:
-        """Call one capability once (for debugging) and return its output."""
-        context = self.host.context(timeout=timeout, secrets=secrets)
+        """Call one capability once (for debugging, or a connector action) and return its output."""
+        context = self.host.context(timeout=timeout, secrets=secrets, workspace_id=workspace_id)
         return await self.host.invoke(
             ref, payload, config=config, operation=operation, version=version, context=context
         )

@@ -217,7 +217,11 @@ async def invoke_action(slug: str, action: str, request: Request, access: Editor
         raise ConfigurationError("the body is the action's input: a JSON object")
     secrets = await server.connector_secrets(access.workspace_id, slug, _info(entry).auth_type)
     return await server.app.plugin_service.invoke(
-        f"{entry.plugin}/{action}", payload=payload, version=entry.version, secrets=secrets
+        f"{entry.plugin}/{action}",
+        payload=payload,
+        version=entry.version,
+        secrets=secrets,
+        workspace_id=access.workspace_id,
     )
 
 
