@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from synthral.api.docs import install_docs
 from synthral.api.gate import Gate
 from synthral.api.ingress import Ingress
 from synthral.api.limits import Limits
@@ -55,11 +56,12 @@ def create_app(server: ServerState) -> FastAPI:
         title="SynthralOS",
         version="1",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served by install_docs, from packaged assets
         redoc_url=None,
     )
     app.state.server = server
     install_problem_handlers(app)
+    install_docs(app, API_PREFIX)
     modules = (
         auth,
         oidc,

@@ -22,7 +22,8 @@ from synthral.services.identity import Principal
 __all__ = ["PUBLIC_PATHS", "Gate"]
 
 PUBLIC_PATHS = re.compile(
-    r"^/api/v1/(?:openapi\.json|docs|health|auth/(?:login|refresh|methods|oidc/(?:login|callback))"
+    r"^/api/v1/(?:openapi\.json|docs(?:/assets/[A-Za-z0-9._-]+)?|health"
+    r"|auth/(?:login|refresh|methods|oidc/(?:login|callback))"
     r"|connectors/[^/]+/(?:callback|webhook)|hooks/[^/]+|ws)/?$"
 )
 """Routes that authenticate by other means (a password, a signature, an OAuth state) or none."""
