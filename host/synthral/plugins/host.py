@@ -359,7 +359,7 @@ class PluginHost:
         if operation is None:
             if len(operations) != 1:
                 raise UnknownOperation(
-                    f"{ref} has several operations ({', '.join(sorted(operations))}); choose one with --operation",
+                    f"{ref} has several operations ({', '.join(sorted(operations))}); name the one to call",
                     details={"known": [*sorted(operations)]},
                 )
             operation = next(iter(operations))

@@ -192,7 +192,7 @@ async def open_app(settings: Settings | None = None, *, local: bool = False) -> 
             plugins,
             engine,
             workflows,
-            PluginService(plugins),
+            PluginService(plugins, database),
             keyring,
             credentials,
             ai,
