@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from synthral.cli.common import console, err_console, fail, print_json, run, with_service
-from synthral.errors import ConfigurationError
+from synthral.errors import ConfigurationError, PluginAlreadyInstalled
 from synthral.services.plugins import PluginService, Removal, describe_pins, plugin_to_json
 from synthral.services.scaffold import scaffold_plugin
 
@@ -50,6 +50,13 @@ def install(
         )
 
     async def action(service: PluginService) -> None:
+        try:
+            await installing(service)
+        except PluginAlreadyInstalled as exc:
+            exc.message += " (--reinstall)"
+            raise
+
+    async def installing(service: PluginService) -> None:
         if mount is not None:
             from synthral.plugins.mcp_mount import mount_mcp_server
 

@@ -58,7 +58,16 @@ def test_install_list_info_invoke_remove(tmp_path: Path, wheelhouse: Path, fixtu
     assert refused.returncode == 2 and orjson.loads(refused.stdout)["error"]["code"] == "plugin_disabled"
     assert synthral(home, wheelhouse, "plugin", "enable", "noop==1.0.0").returncode == 0
 
-    removed = synthral(home, wheelhouse, "plugin", "remove", "noop==1.0.0", "--json")
+    again = synthral(home, wheelhouse, "plugin", "install", str(fixture_wheels["noop"]))
+    assert again.returncode == 2 and "installed already" in again.stderr and "--reinstall" in again.stderr
+
+    flow = tmp_path / "echo.yaml"
+    flow.write_text("name: echoing\nnodes:\n  - id: a\n    type: noop/echo\n")
+    assert synthral(home, wheelhouse, "run", str(flow)).returncode == 0
+    pinned = synthral(home, wheelhouse, "plugin", "remove", "noop==1.0.0")
+    assert pinned.returncode == 2 and "'echoing' (version 1)" in pinned.stderr and "--force" in pinned.stderr
+    assert (home / "plugins" / "noop" / "1.0.0").exists()
+    removed = synthral(home, wheelhouse, "plugin", "remove", "noop==1.0.0", "--force", "--json")
     assert orjson.loads(removed.stdout) == [{"name": "noop", "version": "1.0.0"}]
     assert not (home / "plugins" / "noop" / "1.0.0").exists()
 
