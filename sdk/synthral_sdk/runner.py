@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import threading
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Final, cast
@@ -53,6 +54,8 @@ from synthral_sdk.network import NetworkPolicy
 __all__ = ["main"]
 
 _LEVELS: Final = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+MAX_TRACEBACK: Final = 16 * 1024
+"""Characters of an unexpected exception's traceback sent with the error (its end is kept)."""
 _current_request: contextvars.ContextVar[int | None] = contextvars.ContextVar("synthral_request", default=None)
 
 
@@ -398,13 +401,18 @@ class _Runner:
         except SynthralError as exc:
             exc.message = self.redact(exc.message)
             self._write(proto.error_for_exception(request_id, exc))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 -- answered as a PluginError carrying its traceback
+            # An exception the plugin did not mean: its traceback (masked) goes with the error,
+            # so the step records where the plugin failed, not only what it said.
+            trace = self.redact("".join(traceback.format_exception(exc)))
             error = PluginError(
                 self.redact(f"{type(exc).__name__}: {exc}"),
                 error_type=type(exc).__name__,
-                details={"exception": type(exc).__module__ + "." + type(exc).__qualname__},
+                details={
+                    "exception": type(exc).__module__ + "." + type(exc).__qualname__,
+                    "traceback": trace if len(trace) <= MAX_TRACEBACK else "…" + trace[-MAX_TRACEBACK:],
+                },
             )
-            logging.getLogger("synthral.runner").debug("call %s failed", request_id, exc_info=True)
             self._write(proto.error_for_exception(request_id, error))
         finally:
             _current_request.reset(token)

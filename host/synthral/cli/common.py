@@ -53,6 +53,9 @@ def fail(error: SynthralError, *, as_json: bool) -> NoReturn:
         )
     else:
         err_console.print(f"[bold red]error[/]: {error.message}", markup=True, soft_wrap=True)
+        trace = error.details.get("traceback")
+        if isinstance(trace, str):  # a plugin's unexpected exception: where it happened
+            err_console.print(trace.rstrip(), markup=False, highlight=False, soft_wrap=True)
     if isinstance(error, ConfigurationError):
         raise typer.Exit(EXIT_CONFIG)
     raise typer.Exit(EXIT_RETRYABLE if isinstance(error, RetryableError) or error.retryable else EXIT_FATAL)

@@ -41,6 +41,12 @@ def _print_view(view: ExecutionView) -> None:
             f"{step['error_type']}: {step['error_message']}" if step.get("error_type") else "",
         )
     console.print(table)
+    for step in view.steps:
+        details = step.get("error_details")
+        trace = details.get("traceback") if isinstance(details, dict) else None
+        if isinstance(trace, str):
+            console.print(f"[red]{step['node_id']}[/] attempt {step['attempt']}: the plugin raised", markup=True)
+            console.print(trace.rstrip(), markup=False, highlight=False, soft_wrap=True)
     if execution.get("error_message"):
         console.print(f"[red]failed at {execution.get('error_node')}[/]: {execution['error_message']}")
     if execution["status"] == WAITING:

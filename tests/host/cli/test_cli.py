@@ -159,3 +159,35 @@ def test_run_a_workflow_file_and_inspect_its_execution(tmp_path: Path, wheelhous
     broken.write_text("name: broken\nnodes:\n  - {id: a, type: core/nope}\n")
     refused = synthral(home, wheelhouse, "run", str(broken))
     assert refused.returncode == 2 and "core/nope" in refused.stderr
+
+
+def test_a_plugins_unexpected_exception_is_shown_with_its_masked_traceback(tmp_path: Path, wheelhouse: Path) -> None:
+    home = tmp_path / "home"
+    assert synthral(home, wheelhouse, "plugin", "install", str(FIXTURES / "noop")).returncode == 0
+    flow = tmp_path / "broken.yaml"
+    flow.write_text(
+        "name: breaks\nnodes:\n  - id: boom\n    type: noop/broken\n    secrets: [token]\n"
+        "    retry: {max_attempts: 1}\n"
+    )
+    env_secret = {"SYNTHRAL_SECRET_TOKEN": "tok-0123456789-secret"}
+    failed = subprocess.run(
+        [sys.executable, "-m", "synthral", "run", str(flow), "--json"],
+        capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "SYNTHRAL_HOME": str(home), "SYNTHRAL_WHEELHOUSE": str(wheelhouse), **env_secret},
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+    result = orjson.loads(failed.stdout)
+    [step] = result["steps"]
+    trace = step["error_details"]["traceback"]
+    assert trace.startswith("Traceback (most recent call last)") and "synthral_fixture_noop" in trace
+    assert "in run" in trace and "ValueError: bad value; secret was ***" in trace  # masked in the plugin
+    assert "tok-0123456789-secret" not in failed.stdout
+
+    shown = synthral(home, wheelhouse, "executions", "show", result["execution"]["id"])
+    assert shown.returncode == 0, shown.stderr
+    assert "boom attempt 1: the plugin raised" in shown.stdout
+    assert "Traceback (most recent call last)" in shown.stdout and "raise ValueError" in shown.stdout
+    assert "tok-0123456789-secret" not in shown.stdout
+
+    invoked = synthral(home, wheelhouse, "invoke", "noop/broken")
+    assert invoked.returncode == 75 and "Traceback (most recent call last)" in invoked.stderr
