@@ -194,14 +194,18 @@ def test_a_call_cancelled_in_the_same_read_as_its_invoke_is_still_answered(clien
         client.wait(4242, timeout=5)
 
 
-def test_encodings_of_a_granted_secret_are_masked_in_errors_and_logs(client: RunnerClient) -> None:
+def test_encodings_of_a_granted_secret_are_masked_in_errors_tracebacks_and_logs(client: RunnerClient) -> None:
     secret = "s3cr3t/t0ken with space"
     with pytest.raises(PluginError) as failed:
         client.invoke("leak", {}, context={"secrets": {"token": secret}})
     message = failed.value.message
     assert message.startswith("ValueError: refused *** (***)"), message
+    trace = failed.value.details["traceback"]
+    assert isinstance(trace, str) and trace.startswith("Traceback (most recent call last)")
+    assert "runner_fixture.py" in trace and "in run" in trace
+    assert trace.rstrip().endswith("ValueError: refused *** (***)")
     for form in (quote(secret, safe=""), secret.encode().hex()):
-        assert form not in message
+        assert form not in message and form not in trace
     deadline = time.monotonic() + 5
     while not client.logs("warning") and time.monotonic() < deadline:
         time.sleep(0.01)
