@@ -12,6 +12,7 @@ import asyncio
 import contextvars
 import logging
 import os
+import stat
 import sys
 import threading
 import traceback
@@ -477,17 +478,19 @@ class _Runner:
         self._done = self._loop.create_future()
         self._splitter = FrameSplitter(self._max_frame, self._on_frame, self._on_oversized)
         stdin_protocol = _StdinProtocol(self._splitter, self._done)
-        # closefd=False: if the fd is a regular file, asyncio refuses it and the file object
-        # is dropped, which must not close the descriptor the fallback then uses.
-        try:
+        # The event loop's pipe transports only for pipes and sockets (what the host gives):
+        # a file, a terminal or /dev/null (a person running the runner by hand, with stdout
+        # redirected) gets plain blocking reads and writes instead. Asked to watch a regular
+        # file, uvloop's libuv aborts the process rather than refusing it.
+        if _is_pipe(self._protocol_fd):
             self._transport, _ = await self._loop.connect_write_pipe(
                 asyncio.Protocol, os.fdopen(self._protocol_fd, "wb", buffering=0, closefd=False)
             )
-        except ValueError:  # stdout is a regular file (a person debugging by hand)
+        else:
             self._transport = _BlockingWriter(self._protocol_fd)
-        try:
+        if _is_pipe(0):
             await self._loop.connect_read_pipe(lambda: stdin_protocol, os.fdopen(0, "rb", buffering=0, closefd=False))
-        except ValueError:  # stdin is a regular file
+        else:
             threading.Thread(target=_read_blocking, args=(self._loop, stdin_protocol), daemon=True).start()
         status = await self._done
         for task in list(self._tasks.values()):
@@ -534,6 +537,15 @@ class _BlockingWriter(asyncio.WriteTransport):
 
     def get_write_buffer_size(self) -> int:
         return 0
+
+
+def _is_pipe(fd: int) -> bool:
+    """Whether ``fd`` is a pipe or a socket (an event loop can watch it)."""
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
 def _read_blocking(loop: asyncio.AbstractEventLoop, protocol: _StdinProtocol) -> None:
