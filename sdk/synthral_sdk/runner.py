@@ -16,6 +16,7 @@ import stat
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Final, cast
@@ -256,6 +257,7 @@ class _Runner:
         elif method == "ping":
             self._write(proto.result(request_id, {}))
         elif method == "shutdown":
+            self._shutting_down = True  # now: an end of stdin read with it must not cut the grace short
             self._loop.create_task(self._shutdown(request_id, params))
         else:
             self._write(proto.protocol_error(request_id, proto.METHOD_NOT_FOUND, f"unknown method '{method}'"))
@@ -477,7 +479,7 @@ class _Runner:
         self._loop.set_default_executor(ThreadPoolExecutor(max_workers=threads, thread_name_prefix="synthral-op"))
         self._done = self._loop.create_future()
         self._splitter = FrameSplitter(self._max_frame, self._on_frame, self._on_oversized)
-        stdin_protocol = _StdinProtocol(self._splitter, self._done)
+        stdin_protocol = _StdinProtocol(self._splitter, self._on_eof)
         # The event loop's pipe transports only for pipes and sockets (what the host gives):
         # a file, a terminal or /dev/null (a person running the runner by hand, with stdout
         # redirected) gets plain blocking reads and writes instead. Asked to watch a regular
@@ -498,6 +500,12 @@ class _Runner:
         await self._drain()
         return status
 
+    def _on_eof(self) -> None:
+        # The host is gone: stop now (calls in flight are cancelled). After a shutdown request
+        # (a file of requests ending with one), the shutdown finishes instead, after its grace.
+        if not self._shutting_down:
+            self._finish(0)
+
     async def _drain(self) -> None:
         for _ in range(200):
             if self._transport.get_write_buffer_size() == 0:
@@ -506,21 +514,19 @@ class _Runner:
 
 
 class _StdinProtocol(asyncio.Protocol):
-    def __init__(self, splitter: FrameSplitter, done: asyncio.Future[int]) -> None:
+    def __init__(self, splitter: FrameSplitter, on_eof: Callable[[], None]) -> None:
         self._splitter = splitter
-        self._done = done
+        self._on_eof = on_eof
 
     def data_received(self, data: bytes) -> None:
         self._splitter.feed(data)
 
     def eof_received(self) -> bool:
-        if not self._done.done():
-            self._done.set_result(0)
+        self._on_eof()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self._done.done():
-            self._done.set_result(0)
+        self._on_eof()
 
 
 class _BlockingWriter(asyncio.WriteTransport):

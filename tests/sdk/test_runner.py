@@ -250,10 +250,16 @@ def test_the_runner_works_with_stdout_redirected_to_a_file(tmp_path: Path) -> No
 
 def test_the_runner_reads_requests_from_a_file_too(tmp_path: Path) -> None:
     source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    source.write_bytes(_frames(INITIALIZE))
+    wait = {"jsonrpc": "2.0", "id": 2, "method": "invoke",
+            "params": {"capability": "wait", "operation": "run", "config": {}, "input": {"value": 1}}}  # fmt: skip
+    shutdown = {"jsonrpc": "2.0", "id": 3, "method": "shutdown", "params": {"graceMs": 10000}}
+    source.write_bytes(_frames(INITIALIZE, wait, shutdown))  # ends with shutdown: the call may finish
     env = {**os.environ, "PYTHONPATH": MODULES, "SYNTHRAL_BLOB_ROOT": str(tmp_path / "blobs")}
     with source.open("rb") as stdin, out.open("wb") as stdout:
         done = subprocess.run([sys.executable, "-m", "synthral_sdk.runner"], stdin=stdin, stdout=stdout,
                               stderr=subprocess.PIPE, env=env, timeout=60, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr.decode()
-    assert orjson.loads(out.read_bytes())["result"]["protocolVersion"] == "1.0"
+    answers = {answer["id"]: answer for answer in map(orjson.loads, out.read_bytes().splitlines())}
+    assert answers[1]["result"]["protocolVersion"] == "1.0"
+    assert answers[2]["result"] == {"output": {"value": 1}}
+    assert answers[3]["result"] is None
