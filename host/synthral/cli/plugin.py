@@ -190,15 +190,24 @@ def new(
     name: Annotated[str, typer.Argument(help="The plugin's name, e.g. 'weather'.")],
     directory: Annotated[Path, typer.Option("--dir", help="Where to create the project.")] = Path(),
     dist: Annotated[str | None, typer.Option(help="Distribution name (default synthral-NAME).")] = None,
+    first_party: Annotated[
+        bool,
+        typer.Option(
+            "--first-party",
+            help="A plugin kept in a SynthralOS checkout: take the SDK from the checkout by a relative path.",
+        ),
+    ] = False,
 ) -> None:
     """Scaffold a third-party plugin project whose tests pass out of the box."""
     from synthral.cli.common import fail
     from synthral.errors import SynthralError
 
     try:
-        target = scaffold_plugin(name, directory, dist=dist)
+        target = scaffold_plugin(name, directory, dist=dist, first_party=first_party)
     except SynthralError as exc:
         fail(exc, as_json=False)
     console.print(f"created {target}")
     console.print(f"  cd {target} && uv run pytest     # its tests and the SDK's conformance suite")
+    if not first_party:
+        console.print("  (it depends on synthral-sdk by version: README.md shows how to build the SDK's wheel)")
     console.print(f"  synthral plugin install {target}")

@@ -10,7 +10,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.conftest import FIXTURES
+import synthral_sdk
+from tests.conftest import FIXTURES, REPO
 
 pytestmark = pytest.mark.slow
 
@@ -106,7 +107,18 @@ def test_plugin_new_scaffolds_a_project_whose_tests_pass_and_that_installs(tmp_p
     assert created.returncode == 0, created.stderr
     project = tmp_path / "weather"
     assert (project / "synthral_weather" / "nodes.py").is_file()
+    pyproject = (project / "pyproject.toml").read_text()
+    major, minor = synthral_sdk.__version__.split(".")[:2]
+    assert f'dependencies = ["synthral-sdk>={major}.{minor},<{int(major) + 1}"]' in pyproject
+    assert "tool.uv.sources" not in pyproject and str(REPO) not in pyproject  # a third party's: by version only
+    # The SDK is not on the index here: build its wheel as the README shows, and let uv find it.
+    wheels = tmp_path / "wheels"
+    built = subprocess.run(["uv", "build", "--wheel", "--quiet", "--out-dir", str(wheels), str(REPO / "sdk")],
+                           capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    assert "uv build --wheel --out-dir ~/synthral-wheels" in (project / "README.md").read_text()
     env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    env["UV_FIND_LINKS"] = str(wheels)
     tests = subprocess.run(
         ["uv", "run", "--quiet", "pytest", "-q"],
         cwd=project,
@@ -123,6 +135,15 @@ def test_plugin_new_scaffolds_a_project_whose_tests_pass_and_that_installs(tmp_p
     assert orjson.loads(greeted.stdout) == {"text": "Hello, Ada!"}
     again = synthral(home, wheelhouse, "plugin", "new", "weather", "--dir", str(tmp_path))
     assert again.returncode == 2 and "exists already" in again.stderr
+
+
+def test_plugin_new_first_party_takes_the_checkouts_sdk_by_a_relative_path(tmp_path: Path, wheelhouse: Path) -> None:
+    made = synthral(tmp_path / "home", wheelhouse, "plugin", "new", "storm", "--dir", str(tmp_path), "--first-party")
+    assert made.returncode == 0, made.stderr
+    project = tmp_path / "storm"
+    pyproject = (project / "pyproject.toml").read_text()
+    source = pyproject.split('synthral-sdk = { path = "', 1)[1].split('"', 1)[0]
+    assert not source.startswith("/") and (project / source).resolve() == (REPO / "sdk").resolve()
 
 
 def test_run_a_workflow_file_and_inspect_its_execution(tmp_path: Path, wheelhouse: Path) -> None:
