@@ -54,7 +54,7 @@ async def clients(
 
 
 async def test_the_manifest_lists_auth_scopes_actions_and_webhook_scheme(clients: Clients) -> None:
-    listing = {c["slug"]: c for c in (await clients.viewer.get("/connectors/list")).json()}
+    listing = {c["slug"]: c for c in (await clients.viewer.get("/connectors/list")).json()["items"]}
     assert listing["oauthy"]["auth_type"] == "oauth2" and listing["oauthy"]["scopes"] == ["read", "write"]
     assert listing["oauthy"]["authorize_url"] == "https://auth.oauthy.example/authorize"
     assert listing["hubbish"]["actions"] == ["greet"]

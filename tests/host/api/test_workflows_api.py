@@ -49,7 +49,7 @@ async def test_an_update_is_a_new_version_and_old_runs_keep_theirs(api: Api) -> 
     v2 = await api.call("editor", "PUT", f"/workflows/{workflow['id']}", json=changed)
     assert (v2.json()["version"], v2.json()["created"]) == (2, True)
     versions = (await api.call("viewer", "GET", f"/workflows/{workflow['id']}/versions")).json()
-    assert [v["version"] for v in versions] == [2, 1]
+    assert [v["version"] for v in versions["items"]] == [2, 1] and versions["next_cursor"] is None
     first = await api.call("viewer", "GET", f"/workflows/{workflow['id']}", params={"version": 1})
     assert first.json()["workflow"]["description"] in ("", None)
     renamed = await api.call("editor", "PUT", f"/workflows/{workflow['id']}", json={**GREET, "name": "other"})

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile, status
 from pydantic import BaseModel, Field
 
 from synthral.api.access import Access, Owner, Viewer
+from synthral.api.pagination import Page
 from synthral.api.state import ServerState, server_of
 from synthral.errors import InputInvalid, PluginAlreadyInstalled, PluginNotFound, PluginPinned
 from synthral.services.plugins import (
@@ -110,11 +111,12 @@ async def install_plugin(
     return await install_source(server, wheel, spec, reinstall=reinstall)
 
 
-@router.get("")
-async def list_plugins(access: Viewer, server: Server) -> list[dict[str, Any]]:
-    """Every plugin, built-in and installed."""
+@router.get("", response_model=Page[dict[str, Any]])
+async def list_plugins(access: Viewer, server: Server) -> dict[str, Any]:
+    """Every plugin, built-in and installed, in one page."""
     del access
-    return [_public(plugin_to_json(info)) for info in server.app.plugin_service.list_plugins()]
+    return {"items": [_public(plugin_to_json(info)) for info in server.app.plugin_service.list_plugins()],
+            "next_cursor": None}  # fmt: skip
 
 
 @router.get("/{name}")
