@@ -10,8 +10,8 @@ included. Three checks keep such pages out, as Jupyter and Ollama do; each reque
    its own host name.
 2. **Launch token.** A token made at each start, printed as ``http://127.0.0.1:PORT/?token=…``.
    A request must carry it as the ``synthral_local`` cookie or ``Authorization: Bearer``.
-   A request that carries it as ``?token=`` gets the cookie (``HttpOnly; SameSite=Strict``);
-   the ``/`` page is then redirected to its URL without the token.
+   A request that carries it as ``?token=`` or in the header gets the cookie (``HttpOnly;
+   SameSite=Strict``); the ``/`` page with ``?token=`` is redirected to its URL without it.
 3. **Origin.** A state-changing request (any method but GET, HEAD, OPTIONS) and every
    WebSocket whose ``Origin`` is present and not the app's own is refused: a page on another
    local port is "same-site" for cookies, so the cookie alone would not stop it.
@@ -111,13 +111,16 @@ class LocalGuard:
             return
         if by_bearer:
             scope.setdefault("state", {})[LAUNCH_BEARER] = True
-        if not from_query:
+        if not (from_query or by_bearer):
             await self.app(scope, receive, send)
             return
-        rest = urlencode([(key, value) for key, value in query if key != "token"])
-        scope = {**scope, "query_string": rest.encode("latin-1")}
+        # The token came in the URL or the header: hand it back as the cookie, so that the
+        # pages and requests that follow carry it without it staying in a URL.
         cookie = f"{COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/"
-        if scope["type"] == "http" and scope["method"] in {"GET", "HEAD"} and scope["path"] == "/":
+        rest = urlencode([(key, value) for key, value in query if key != "token"])
+        if from_query:
+            scope = {**scope, "query_string": rest.encode("latin-1")}
+        if from_query and scope["type"] == "http" and scope["method"] in {"GET", "HEAD"} and scope["path"] == "/":
             redirect = RedirectResponse("/" + (f"?{rest}" if rest else ""), status_code=302)
             redirect.headers["set-cookie"] = cookie
             redirect.headers["cache-control"] = "no-store"

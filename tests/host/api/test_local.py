@@ -102,6 +102,7 @@ async def test_the_launch_token_works_as_a_bearer_header(local: Local) -> None:
     headers = {"Authorization": f"Bearer {local.token}"}
     me = await local.http.get("/api/v1/auth/me", headers=headers)
     assert me.status_code == 200 and me.json()["method"] == "local"
+    assert me.headers["set-cookie"] == f"{COOKIE}={local.token}; HttpOnly; SameSite=Strict; Path=/"
     made = await local.http.post("/api/v1/workflows", json=chain("by-bearer", {"id": "a", "type": "core/set"}),
                                  headers=headers)  # fmt: skip
     assert made.status_code == 201, made.text

@@ -68,7 +68,8 @@ def test_install_list_info_invoke_remove(tmp_path: Path, wheelhouse: Path, fixtu
     pinned = synthral(home, wheelhouse, "plugin", "remove", "noop==1.0.0")
     assert pinned.returncode == 2 and "'echoing' (version 1)" in pinned.stderr and "--force" in pinned.stderr
     assert (home / "plugins" / "noop" / "1.0.0").exists()
-    slow = synthral(home, wheelhouse, "invoke", "noop/sleep", "--input", '{"seconds": 30}', "--timeout", "0.5")
+    # Long enough for the plugin to start even on a busy machine, far shorter than the sleep.
+    slow = synthral(home, wheelhouse, "invoke", "noop/sleep", "--input", '{"seconds": 120}', "--timeout", "6")
     assert slow.returncode == 75, slow.stderr  # transient: try again (with more time)
     assert "pass a longer --timeout" in slow.stderr and "node" not in slow.stderr
 
