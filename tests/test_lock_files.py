@@ -40,9 +40,23 @@ def lock_files() -> list[str]:
     return sorted(name for name in committed_files() if LOCK_NAMES.search(name))
 
 
-def problems_in(text: str) -> list[str]:
-    """The lines of a lock file that record a URL or an index."""
-    return [f"line {n}: {line.strip()[:160]}" for n, line in enumerate(text.splitlines(), 1) if URL.search(line)]
+NPM_LOCKS = ("package-lock.json", "npm-shrinkwrap.json")
+NPM_DOWNLOAD = re.compile(r'"resolved"\s*:\s*"[a-z+]+://')
+
+
+def problems_in(text: str, name: str = "requirements.lock") -> list[str]:
+    """The lines of a lock file that record a download URL or an index.
+
+    npm locks also keep packages' funding pages (``"url"`` under ``"funding"``): those are
+    neither downloads nor indexes; their downloads are the ``"resolved"`` fields.
+    """
+    check = NPM_DOWNLOAD.search if name.endswith(NPM_LOCKS) else URL.search
+    hosts = re.compile("|".join(INDEX_HOSTS), re.IGNORECASE)
+    return [
+        f"line {n}: {line.strip()[:160]}"
+        for n, line in enumerate(text.splitlines(), 1)
+        if check(line) or hosts.search(line)
+    ]
 
 
 def test_the_checks_catch_what_they_are_for() -> None:
@@ -51,7 +65,9 @@ def test_the_checks_catch_what_they_are_for() -> None:
     assert not LOCK_NAMES.search("docs/security.md")
     host = "files." + "pythonhosted" + ".org"
     assert problems_in(f'[[package]]\nsdist = {{ url = "https://{host}/x.tar.gz" }}')
-    assert problems_in('"resolved": "https://registry.example/left-pad/-/left-pad-1.3.0.tgz",')
+    npm = '"resolved": "https://registry.example/left-pad/-/left-pad-1.3.0.tgz",'
+    assert problems_in(npm, "web/package-lock.json")
+    assert not problems_in('"funding": {"url": "https://opencollective.com/vitest"}', "web/package-lock.json")
     assert problems_in("--index-url https://mirror.example/simple")
     assert problems_in("-e file:///home/ada/synthralos/sdk")
     assert not problems_in(
@@ -65,7 +81,7 @@ def test_every_lock_file_is_hash_pinned_and_records_no_url_or_index() -> None:
         f"plugins/{path.name}/requirements.lock" for path in (REPO / "plugins").iterdir() if path.is_dir()
     }
     assert expected <= set(locks), f"missing locks (make them with scripts/lock.sh): {sorted(expected - set(locks))}"
-    found = {name: problems_in((REPO / name).read_text(errors="replace")) for name in locks}
+    found = {name: problems_in((REPO / name).read_text(errors="replace"), name) for name in locks}
     recorded = {name: lines for name, lines in found.items() if lines}
     assert not recorded, (
         "these lock files record download URLs or package indexes; regenerate them with "

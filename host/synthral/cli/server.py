@@ -102,9 +102,10 @@ def serve(
                     + (f" with {' and '.join(parts)}" if parts else "")
                 )
                 if state.launch_token is not None:
-                    # Plain stdout, one line, so the desktop app (or a script) can read it.
-                    sys.stdout.write(launch_url(host, bound, state.launch_token) + "\n")
-                    sys.stdout.flush()
+                    # One plain line (no wrapping) with the other server messages on stderr, so
+                    # the desktop app, a script or a person finds it; stdout stays free.
+                    sys.stderr.write(launch_url(host, bound, state.launch_token) + "\n")
+                    sys.stderr.flush()
                 await serving
             finally:
                 stop.set()

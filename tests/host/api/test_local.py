@@ -214,10 +214,13 @@ def test_serve_local_prints_the_launch_url_and_it_opens_the_app(tmp_path: Path) 
         env=env,
     )
     try:
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
+        assert process.stderr is not None
+        seen = []
+        while not (seen and seen[-1].startswith("http://")) and len(seen) < 20:
+            seen.append(process.stderr.readline().strip())  # the server's messages, then the link
+        line = seen[-1]
         found = re.fullmatch(r"http://127\.0\.0\.1:(\d+)/\?token=([A-Za-z0-9_-]{43})", line)
-        assert found, line
+        assert found, seen
         with httpx.Client(base_url=f"http://127.0.0.1:{found.group(1)}") as http:
             assert http.get("/api/v1/auth/me").status_code == 401
             opened = http.get(line.removeprefix(f"http://127.0.0.1:{found.group(1)}"))
@@ -226,5 +229,5 @@ def test_serve_local_prints_the_launch_url_and_it_opens_the_app(tmp_path: Path) 
             assert me.status_code == 200 and me.json()["method"] == "local"
     finally:
         process.terminate()
-        _, stderr = process.communicate(timeout=60)
-    assert found.group(2) not in stderr  # the token is printed once, on stdout
+        stdout, stderr = process.communicate(timeout=60)
+    assert found.group(2) not in stdout + stderr  # printed once, in the link
