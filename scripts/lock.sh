@@ -20,6 +20,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export PATH="$ROOT/.venv/bin:$HOME/.local/bin:$PATH"
 command -v uv >/dev/null 2>&1 || { echo "lock: uv is missing; run scripts/bootstrap.sh first" >&2; exit 1; }
+PYTHON="${SYNTHRAL_PYTHON:-$(command -v python3.11 || command -v python3)}"
+source "$ROOT/scripts/locked-venv.sh"  # UV_FIND_LINKS from pip's configuration (the CPU torch build)
 
 targets=()
 options=()

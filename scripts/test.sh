@@ -14,10 +14,7 @@ echo "== web app: types, lint, component tests, build" >&2
 (cd web && npm run --silent typecheck && npm run --silent lint && npx vitest run && npm run --silent build)
 echo "== host and SDK tests" >&2
 pytest -q "$@"
-# Wheel folders pip is configured with (an offline or CPU-only wheelhouse) serve the plugins' uv too.
-if [ -z "${UV_FIND_LINKS:-}" ] && links="$(python3 -m pip config get global.find-links 2>/dev/null)"; then
-  export UV_FIND_LINKS="$links"
-fi
+# (UV_FIND_LINKS: see scripts/locked-venv.sh, which bootstrap.sh sourced.)
 # Plugin suites, each in its own venv, SYNTHRAL_PLUGIN_JOBS at a time (default 2: one per core
 # of a small machine); each suite's output is printed whole when it ends; any failure fails.
 jobs="${SYNTHRAL_PLUGIN_JOBS:-2}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tomllib
 
 import pytest
 
@@ -108,3 +109,38 @@ def test_no_committed_file_names_a_package_index_host(suffix: str) -> None:
 def test_uv_lock_files_stay_out_of_the_repository() -> None:
     assert "uv.lock" in (REPO / ".gitignore").read_text().split()
     assert not [name for name in committed_files() if name.endswith("uv.lock")]
+
+
+def pinned_names(text: str) -> set[str]:
+    """The normalized names of the packages a requirements lock pins."""
+    return {normalized(name) for name in re.findall(r"^([A-Za-z0-9._-]+)==", text, flags=re.MULTILINE)}
+
+
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def sdk_dependencies() -> set[str]:
+    """The SDK's runtime dependencies (installed without them, it needs each in the lock)."""
+    declared = tomllib.loads((REPO / "sdk" / "pyproject.toml").read_text())["project"]["dependencies"]
+    return {normalized(re.split(r"[^A-Za-z0-9._-]", spec, maxsplit=1)[0]) for spec in declared}
+
+
+def test_the_sdk_dependency_check_notices_a_lock_made_before_the_sdk_needed_httpx() -> None:
+    old = "pydantic==2.11.0 \\\n    --hash=sha256:ab\npluggy==1.6.0 \\\n    --hash=sha256:cd\n"
+    assert "httpx" in sdk_dependencies()
+    assert "httpx" in sdk_dependencies() - pinned_names(old)
+
+
+def test_every_python_lock_pins_what_the_sdk_needs() -> None:
+    """Venvs install the checkout's SDK without its dependencies: each lock must carry them."""
+    needed = sdk_dependencies()
+    locks = ["requirements.lock", "deploy/requirements.lock"] + [
+        f"plugins/{path.name}/requirements.lock" for path in sorted((REPO / "plugins").iterdir()) if path.is_dir()
+    ]
+    missing = {
+        name: sorted(needed - pinned_names((REPO / name).read_text())) for name in locks if (REPO / name).is_file()
+    }
+    assert not {name: names for name, names in missing.items() if names}, (
+        f"these locks lack the SDK's dependencies; regenerate them with 'bash scripts/lock.sh': {missing}"
+    )
