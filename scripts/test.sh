@@ -22,9 +22,15 @@ plugins=()
 for plugin in plugins/*/; do
   [ -f "$plugin/pyproject.toml" ] && plugins+=("${plugin%/}")
 done
-echo "== ${#plugins[@]} plugin suites, $jobs at a time" >&2
-if ! printf '%s\n' "${plugins[@]}" | xargs -P "$jobs" -I{} bash scripts/plugin-tests.sh {}; then
-  echo "== some plugin suites failed (their output is above)" >&2
+export SYNTHRAL_TEST_LOGS="${SYNTHRAL_TEST_LOGS:-$PWD/test-logs}"
+rm -f "$SYNTHRAL_TEST_LOGS"/*.log "$SYNTHRAL_TEST_LOGS/summary.tsv"
+echo "== ${#plugins[@]} plugin suites, $jobs at a time (each one's output: $SYNTHRAL_TEST_LOGS/NAME.log)" >&2
+started=$SECONDS
+printf '%s\n' "${plugins[@]}" | xargs -P "$jobs" -I{} bash scripts/plugin-tests.sh {} && suites=0 || suites=1
+echo "== plugin suites in $((SECONDS - started)) s, slowest first:" >&2
+sort -t "$(printf '\t')" -k3,3nr "$SYNTHRAL_TEST_LOGS/summary.tsv" | column -t -s "$(printf '\t')" >&2 || true
+if [ "$suites" -ne 0 ]; then
+  echo "== some plugin suites failed (their output is above and in $SYNTHRAL_TEST_LOGS)" >&2
   exit 1
 fi
 echo "== web app end to end (Chromium against synthral serve: SQLite, then PostgreSQL)" >&2
