@@ -14,7 +14,7 @@ from urllib.parse import quote
 import orjson
 import pytest
 
-from synthral_sdk import BlobStore
+from synthral_sdk import PROTOCOL_VERSION, BlobStore
 from synthral_sdk.errors import (
     Cancelled,
     DeadlineExceeded,
@@ -244,7 +244,7 @@ def test_the_runner_works_with_stdout_redirected_to_a_file(tmp_path: Path) -> No
         assert process.wait(30) == 0, process.stderr.read().decode()
         process.stderr.close()
     answers = {answer["id"]: answer for answer in map(orjson.loads, out.read_bytes().splitlines())}
-    assert answers[1]["result"]["protocolVersion"] == "1.0"
+    assert answers[1]["result"]["protocolVersion"] == PROTOCOL_VERSION
     assert answers[2]["result"] == {"output": {"value": 42}}
 
 
@@ -260,6 +260,6 @@ def test_the_runner_reads_requests_from_a_file_too(tmp_path: Path) -> None:
                               stderr=subprocess.PIPE, env=env, timeout=60, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr.decode()
     answers = {answer["id"]: answer for answer in map(orjson.loads, out.read_bytes().splitlines())}
-    assert answers[1]["result"]["protocolVersion"] == "1.0"
+    assert answers[1]["result"]["protocolVersion"] == PROTOCOL_VERSION
     assert answers[2]["result"] == {"output": {"value": 1}}
     assert answers[3]["result"] is None
