@@ -170,7 +170,7 @@ class Context:
             **options: What ``httpx.AsyncClient`` takes, except ``transport``, ``proxy``,
                 ``mounts`` and ``trust_env`` (see :mod:`synthral_sdk.http`).
 
-        .. versionadded:: 1.4
+        .. versionadded:: 1.5
         """
         from synthral_sdk.http import async_client  # noqa: PLC0415 -- httpx loads only for plugins that use it
 
@@ -179,7 +179,7 @@ class Context:
     def http_client_sync(self, **options: Any) -> httpx.Client:
         """An ``httpx.Client`` that obeys this call's network policy, for synchronous code.
 
-        .. versionadded:: 1.4
+        .. versionadded:: 1.5
         """
         from synthral_sdk.http import sync_client  # noqa: PLC0415 -- httpx loads only for plugins that use it
 

@@ -158,7 +158,7 @@ class PluginLoadError(ConfigurationError):
 class EgressDenied(ConfigurationError):
     """A request would reach an address the network policy refuses (loopback, private, metadata...).
 
-    .. versionadded:: 1.4
+    .. versionadded:: 1.5
     """
 
     code = "egress_denied"

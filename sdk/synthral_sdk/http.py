@@ -25,7 +25,7 @@ that is used. Environment proxies are ignored (``trust_env=False``) and the ``pr
 policy cannot see them. A refused connection raises :class:`~synthral_sdk.errors.EgressDenied`
 (a configuration error: the same request fails the same way).
 
-.. versionadded:: 1.4
+.. versionadded:: 1.5
 """
 
 from __future__ import annotations

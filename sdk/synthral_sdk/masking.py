@@ -24,7 +24,7 @@ shorter than :data:`MIN_FRAGMENT_LENGTH`. Masking limits what a well-meaning plu
 accident; it does not stop a plugin that means to leak — only limiting what a plugin may
 reach does.
 
-.. versionadded:: 1.4
+.. versionadded:: 1.5
 """
 
 from __future__ import annotations

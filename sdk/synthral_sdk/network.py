@@ -21,7 +21,7 @@ The host hands each call the policy of its workspace (:attr:`synthral_sdk.Contex
 :mod:`synthral_sdk.http` makes httpx clients that apply it to every connection, redirects
 included. This module has no dependency beyond the standard library.
 
-.. versionadded:: 1.4
+.. versionadded:: 1.5
 """
 
 from __future__ import annotations
