@@ -11,6 +11,7 @@ from synthral_sdk.errors import (
     ConfigInvalid,
     ConfigurationError,
     DeadlineExceeded,
+    EgressDenied,
     FatalError,
     FrameTooLarge,
     IncompatiblePlugin,
@@ -41,6 +42,7 @@ __all__ = [
     "Conflict",
     "DeadlineExceeded",
     "DecryptionFailed",
+    "EgressDenied",
     "EmbedderMismatch",
     "FatalError",
     "Forbidden",
@@ -61,6 +63,7 @@ __all__ = [
     "PluginError",
     "PluginLoadError",
     "PluginNotFound",
+    "PluginPinned",
     "PluginProtocolError",
     "PluginStartError",
     "PluginUnavailable",
@@ -162,6 +165,13 @@ class Conflict(ConfigurationError):
     """The object exists already, or changed meanwhile (HTTP 409)."""
 
     code = "conflict"
+
+
+@register_error_type
+class PluginPinned(Conflict):
+    """Saved workflows pin the plugin version to be removed; ``details['workflows']`` names them."""
+
+    code = "plugin_pinned"
 
 
 @register_error_type

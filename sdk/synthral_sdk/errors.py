@@ -30,6 +30,7 @@ __all__ = [
     "ConfigInvalid",
     "ConfigurationError",
     "DeadlineExceeded",
+    "EgressDenied",
     "FatalError",
     "FrameTooLarge",
     "IncompatiblePlugin",
@@ -155,6 +156,15 @@ class PluginLoadError(ConfigurationError):
     """The plugin's code could not be loaded (import error, failing startup hook)."""
 
     code = "plugin_load_error"
+
+
+class EgressDenied(ConfigurationError):
+    """A request would reach an address the network policy refuses (loopback, private, metadata...).
+
+    .. versionadded:: 1.5
+    """
+
+    code = "egress_denied"
 
 
 class FrameTooLarge(ConfigurationError):
@@ -300,6 +310,7 @@ _BY_NAME: Final[dict[str, type[SynthralError]]] = {
         IncompatiblePlugin,
         PluginLoadError,
         FrameTooLarge,
+        EgressDenied,
         PluginCrashed,
         PluginUnavailable,
         InvocationTimeout,

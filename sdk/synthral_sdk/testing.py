@@ -59,6 +59,7 @@ from synthral_sdk.errors import (
     UnknownCapability,
     UnknownOperation,
 )
+from synthral_sdk.network import NetworkPolicy
 from synthral_sdk.types import JSONObject, JSONValue
 
 __all__ = [
@@ -96,6 +97,7 @@ def call(
     attempt: int = 1,
     host: HostServices | None = None,
     events: EventSink | None = None,
+    network: NetworkPolicy | None = None,
 ) -> JSONObject:
     """Call one operation of ``capability`` in this process and return its JSON output.
 
@@ -103,8 +105,10 @@ def call(
     call's progress reports; setting ``cancel_event`` (from another thread) cancels it.
     ``host`` answers what the call asks of the host (``synthral_sdk.testing_llm.ScriptedHost``);
     ``events`` receives what it emits.
-    Without ``blobs`` the call gets a temporary store, deleted afterwards. Raises what the
-    call raises.
+    Without ``blobs`` the call gets a temporary store, deleted afterwards. ``network`` is the
+    call's network policy; tests talk to stand-in servers on this machine, so it defaults to
+    :meth:`NetworkPolicy.local` (pass ``NetworkPolicy.server()`` to test what a server
+    refuses). Raises what the call raises.
     """
     ops = capability.operations()
     name = operation or next(iter(ops))
@@ -120,6 +124,7 @@ def call(
             attempt=attempt,
             host=host,
             events=events,
+            network=network if network is not None else NetworkPolicy.local(),
         )
         return asyncio.run(capability.call(name, {} if config is None else config, payload, context))
 
@@ -247,7 +252,12 @@ class RunnerClient:
         context: JSONObject | None = None,
         timeout: float = 60.0,
     ) -> JSONObject:
-        """Call one operation through the process boundary and return its output."""
+        """Call one operation through the process boundary and return its output.
+
+        ``context`` is the wire context (``secrets``, ``idempotencyKey``, ``network``...);
+        without ``network`` the call may reach this machine, as :func:`call` allows.
+        """
+        context = {"network": NetworkPolicy.local().to_wire(), **(context or {})}
         params: JSONObject = {
             "capability": capability,
             "operation": operation,

@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from synthral.api.docs import install_docs
 from synthral.api.gate import Gate
 from synthral.api.ingress import Ingress
 from synthral.api.limits import Limits
+from synthral.api.local import LocalGuard, new_launch_token
 from synthral.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from synthral.api.routes import (
     admin,
@@ -37,6 +39,7 @@ from synthral.api.routes import (
 from synthral.api.state import ServerState
 from synthral.api.web import install_web, web_root
 from synthral.config import Settings
+from synthral.errors import ConfigurationError
 from synthral.security.passwords import Passwords
 from synthral.services.app import App, open_app
 from synthral.services.identity import IdentityService
@@ -55,11 +58,12 @@ def create_app(server: ServerState) -> FastAPI:
         title="SynthralOS",
         version="1",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served by install_docs, from packaged assets
         redoc_url=None,
     )
     app.state.server = server
     install_problem_handlers(app)
+    install_docs(app, API_PREFIX)
     modules = (
         auth,
         oidc,
@@ -93,6 +97,10 @@ def create_app(server: ServerState) -> FastAPI:
     local = server.identity.local_principal if server.local else None
     app.add_middleware(Ingress, server=server)  # behind the gate: the last added runs first
     app.add_middleware(Gate, authenticate=server.identity.authenticate, local=local, limits=server.limits)
+    if server.local:
+        if not server.launch_token:
+            raise ConfigurationError("local mode needs a launch token; assemble the server with local=True")
+        app.add_middleware(LocalGuard, token=server.launch_token)  # outermost: before limits and routes
     return app
 
 
@@ -133,6 +141,7 @@ def assemble(
         public_url=public_url.rstrip("/"),
         limits=limits or Limits.from_env(),
         oidc=oidc,
+        launch_token=new_launch_token() if local else None,
     )
 
 
@@ -147,7 +156,7 @@ async def open_server(
     """Open the host (database, plugins, engine) with the server's services; close them after."""
     settings = settings or Settings.from_env()
     url = public_url or os.environ.get("SYNTHRAL_PUBLIC_URL") or "http://127.0.0.1:8000"
-    async with open_app(settings) as host:
+    async with open_app(settings, local=local) as host:
         state = assemble(host, local=local, public_url=url, limits=limits)
         try:
             yield state

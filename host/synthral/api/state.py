@@ -36,6 +36,8 @@ class ServerState:
         limits: Body, nesting and rate limits.
         oidc: Single sign-on with an OpenID provider; None when it is not configured.
         mcp: The MCP endpoint, once the app is created.
+        launch_token: Local mode's per-launch token every request must carry (see
+            :mod:`synthral.api.local`); None in server mode.
     """
 
     app: App
@@ -48,6 +50,7 @@ class ServerState:
     limits: Limits = field(default_factory=Limits)
     oidc: OidcService | None = None
     mcp: McpEndpoint | None = None
+    launch_token: str | None = None
 
     async def connector_secrets(self, workspace_id: str, slug: str, auth_type: str) -> dict[str, str]:
         """The secrets a connector's action call is granted: its workspace credential, fresh."""

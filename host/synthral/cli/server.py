@@ -8,6 +8,7 @@ import getpass
 import logging
 import os
 import socket
+import sys
 import uuid
 from typing import Annotated
 
@@ -15,11 +16,12 @@ import typer
 
 from synthral.cli.common import console, err_console, run, settle_heap
 from synthral.errors import ConfigurationError
-from synthral.security.urls import is_loopback
 
 __all__ = ["secrets_app", "serve", "user_app"]
 
 user_app = typer.Typer(help="Accounts and workspaces of a server.", no_args_is_help=True)
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+"""Where ``--local`` may listen: the names its Host allow-list accepts."""
 secrets_app = typer.Typer(help="The encrypted credentials' keys.", no_args_is_help=True)
 
 
@@ -34,13 +36,20 @@ def serve(
         os.environ.get("WORKFLOW_WORKER_CONCURRENCY", "10")
     ),
     local: Annotated[
-        bool, typer.Option("--local", help="Single-user desktop mode: no sign-in; listens on 127.0.0.1 only.")
+        bool,
+        typer.Option(
+            "--local",
+            help="Single-user desktop mode: no sign-in but a per-launch token (printed as a URL); loopback only.",
+        ),
     ] = False,
     demo: Annotated[bool, typer.Option("--demo", help="Load the demo workflows (local mode).")] = False,
 ) -> None:
     """Serve the API (and run a worker and a scheduler) until stopped (SIGTERM or Ctrl-C)."""
-    if local and not is_loopback(host):
-        err_console.print(f"--local serves without sign-in, so it listens on loopback only, not {host}")
+    if local and host not in LOCAL_HOSTS:
+        err_console.print(
+            f"--local serves without sign-in, so it listens on loopback only: --host 127.0.0.1, localhost or ::1, "
+            f"not {host}"
+        )
         raise typer.Exit(2)
     import uvicorn
 
@@ -61,6 +70,7 @@ def serve(
                 create_app(state), host=host, port=port, log_level="warning", lifespan="off", access_log=False
             )
             server = uvicorn.Server(config)
+            from synthral.api.local import launch_url
             from synthral.security.redact import install_log_redaction
 
             install_log_redaction(*(logging.getLogger(name) for name in ("", "uvicorn", "uvicorn.error")))
@@ -75,15 +85,28 @@ def serve(
                     host_app.database, scheduler_id=name, on_fire=host_app.engine.notify, blobs=host_app.plugins.blobs
                 )
                 tasks.append(asyncio.create_task(runner.run(stop, 1.0)))
-            mode = "local, no sign-in" if local else "sign-in required"
-            parts = [p for p, on in (("worker", worker), ("scheduler", scheduler)) if on]
-            err_console.print(
-                f"serving http://{host}:{port}/api/v1 ({mode}) on {host_app.database.dialect}"
-                + (f" with {' and '.join(parts)}" if parts else "")
-            )
             settle_heap()
+            serving = asyncio.create_task(server.serve())
             try:
-                await server.serve()
+                while not server.started and not serving.done():  # noqa: ASYNC110 -- uvicorn has only the flag
+                    await asyncio.sleep(0.02)
+                if serving.done():
+                    await serving
+                    return
+                bound = server.servers[0].sockets[0].getsockname()[1]
+                mode = "local, open the URL below" if local else "sign-in required"
+                parts = [p for p, on in (("worker", worker), ("scheduler", scheduler)) if on]
+                shown = f"[{host}]" if ":" in host else host
+                err_console.print(
+                    f"serving http://{shown}:{bound}/api/v1 ({mode}) on {host_app.database.dialect}"
+                    + (f" with {' and '.join(parts)}" if parts else "")
+                )
+                if state.launch_token is not None:
+                    # One plain line (no wrapping) with the other server messages on stderr, so
+                    # the desktop app, a script or a person finds it; stdout stays free.
+                    sys.stderr.write(launch_url(host, bound, state.launch_token) + "\n")
+                    sys.stderr.flush()
+                await serving
             finally:
                 stop.set()
                 if process_worker is not None:

@@ -41,6 +41,12 @@ def _print_view(view: ExecutionView) -> None:
             f"{step['error_type']}: {step['error_message']}" if step.get("error_type") else "",
         )
     console.print(table)
+    for step in view.steps:
+        details = step.get("error_details")
+        trace = details.get("traceback") if isinstance(details, dict) else None
+        if isinstance(trace, str):
+            console.print(f"[red]{step['node_id']}[/] attempt {step['attempt']}: the plugin raised", markup=True)
+            console.print(trace.rstrip(), markup=False, highlight=False, soft_wrap=True)
     if execution.get("error_message"):
         console.print(f"[red]failed at {execution.get('error_node')}[/]: {execution['error_message']}")
     if execution["status"] == WAITING:
@@ -63,7 +69,7 @@ def run_file(
     from synthral.services.app import open_app
 
     async def go() -> ExecutionView:
-        async with open_app() as app:
+        async with open_app(local=True) as app:  # this machine's user: loopback is reachable
             workflow = load_workflow(file)
             saved = await app.workflows.save(workflow)
             execution_id = await app.workflows.start(saved.workflow_id, parse_json_option(input_json, "--input"))  # type: ignore[arg-type]

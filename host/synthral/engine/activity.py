@@ -36,9 +36,11 @@ if TYPE_CHECKING:
 __all__ = ["INLINE_OUTPUT_LIMIT", "StepFailed", "StepRecord", "run_step"]
 
 STEP = Step.__table__  # type: ignore[attr-defined]
-_END_COLUMNS = ("status", "output", "finished_at", "duration_ms", "error_type", "error_message", "retryable")
+_END_COLUMNS = (
+    "status", "output", "finished_at", "duration_ms", "error_type", "error_message", "error_details", "retryable"
+)  # fmt: skip
 _EMPTY_END = {"output": None, "finished_at": None, "duration_ms": None, "error_type": None, "error_message": None,
-              "retryable": None, "replayed_from": None}  # fmt: skip
+              "error_details": None, "retryable": None, "replayed_from": None}  # fmt: skip
 # Built once: constructing a statement costs several times more than running a cached one.
 _INSERT = insert(STEP)
 _INSERT_RETURNING_ID = insert(STEP).returning(STEP.c.id)
@@ -121,6 +123,7 @@ class _Attempt:
             "duration_ms": (time.perf_counter() - self.clock) * 1000,
             "error_type": error.error_type if error else None,
             "error_message": error.message if error else None,
+            "error_details": (error.details or None) if error else None,  # masked with the error
             "retryable": error.retryable if error else None,
         }
 

@@ -7,7 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
 
 from synthral.config import Settings
 from synthral.engine.model import ManualTrigger
@@ -15,6 +18,9 @@ from synthral.engine.runtime import Engine, EnvSecretResolver, SecretResolver
 from synthral.errors import NotFound
 from synthral.plugins.host import PluginHost
 from synthral.security.crypto import KeyRing
+from synthral.security.egress import EgressSettings
+from synthral.security.files import private_dir, warn_loose
+from synthral.security.tokens import SIGNING_KEY_FILE
 from synthral.services.agent_tools import WorkflowRunner
 from synthral.services.agents import AgentService
 from synthral.services.ai import AIServices
@@ -29,11 +35,22 @@ from synthral.services.secrets import CredentialSecretResolver, CredentialServic
 from synthral.services.step_events import StepEvents
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
+from synthral.store.models import Workspace
 
 if TYPE_CHECKING:
     from synthral.services.web import WebServices
 
-__all__ = ["STORE_LOGIN_CREDENTIAL", "App", "ai_services", "open_app", "secret_source", "workflow_runner"]
+WORKSPACE = Workspace.__table__  # type: ignore[attr-defined]
+
+__all__ = [
+    "STORE_LOGIN_CREDENTIAL",
+    "App",
+    "ai_services",
+    "open_app",
+    "secret_source",
+    "warn_loose_home",
+    "workflow_runner",
+]
 
 STORE_LOGIN_CREDENTIAL = "secret-store"
 """The workspace credential holding an external secret store's login fields (e.g. client_id, client_secret)."""
@@ -139,14 +156,39 @@ def workflow_runner(workflows: WorkflowService) -> WorkflowRunner:
     return WorkflowRunner(schema, start, status)
 
 
+def warn_loose_home(settings: Settings, database: Database) -> None:
+    """Warn (in the log) about the home, database, key files and blob store when others may read them."""
+    files = [Path(os.environ.get("SYNTHRAL_SECRET_KEY_FILE") or settings.home / "secret.key")]
+    files.append(settings.home / SIGNING_KEY_FILE)
+    if database.sqlite_path is not None:
+        files += [database.sqlite_path.with_name(database.sqlite_path.name + suffix) for suffix in ("", "-wal", "-shm")]
+    warn_loose([settings.home, settings.blobs_dir], files)
+
+
+async def egress_settings(database: Database, *, local: bool) -> EgressSettings:
+    """The network policy's settings from the environment, per-workspace lists keyed by workspace id."""
+    egress = EgressSettings.from_env(local=local)
+    if not egress.by_variable:
+        return egress
+    async with database.engine.connect() as connection:
+        rows = await connection.execute(select(WORKSPACE.c.id, WORKSPACE.c.slug))
+        return egress.resolved((str(row.id), str(row.slug)) for row in rows)
+
+
 @asynccontextmanager
-async def open_app(settings: Settings | None = None) -> AsyncIterator[App]:
-    """Open the database (migrating it), the plugin host and the engine; close them after."""
+async def open_app(settings: Settings | None = None, *, local: bool = False) -> AsyncIterator[App]:
+    """Open the database (migrating it), the plugin host and the engine; close them after.
+
+    ``local``: the process serves the machine's own user (``serve --local``, the desktop, the
+    CLI's ``run``): plugins may reach loopback addresses.
+    """
     settings = settings or Settings.from_env()
+    private_dir(settings.home)
     keyring = KeyRing.from_env(settings.home)
     database = Database.from_settings(settings)
+    warn_loose_home(settings, database)
     await database.migrate()
-    plugins = PluginHost(settings)
+    plugins = PluginHost(settings, egress=await egress_settings(database, local=local))
     credentials = CredentialService(database, keyring)
     lease = float(os.environ.get("WORKFLOW_LEASE_SECONDS", "30"))
     ai = ai_services(database, plugins, settings)
@@ -162,7 +204,7 @@ async def open_app(settings: Settings | None = None) -> AsyncIterator[App]:
             plugins,
             engine,
             workflows,
-            PluginService(plugins),
+            PluginService(plugins, database),
             keyring,
             credentials,
             ai,

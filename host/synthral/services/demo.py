@@ -112,7 +112,7 @@ async def _install_first_party(host: PluginHost, console: Console) -> None:
 async def run_demo(*, console: Console | None = None) -> JSONObject:
     """Run the demo workflow on the embedded database, print what happens, return the result."""
     out = console or Console(highlight=False, soft_wrap=True)
-    async with open_app() as app:
+    async with open_app(local=True) as app:
         out.print(f"[bold]SynthralOS demo[/] — data in {app.settings.home} ({app.database.dialect})")
         await _install_first_party(app.plugins, out)
         workflow = load_workflow(DEMO_WORKFLOW)

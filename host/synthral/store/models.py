@@ -213,6 +213,9 @@ class Step(SQLModel, table=True):
     output: dict[str, Any] | None = _json("The output, or {'$blob': ...} when large.")
     error_type: str | None = None
     error_message: str | None = None
+    error_details: dict[str, Any] | None = _json(
+        "The error's structured details, secrets masked; a plugin's unexpected exception brings its traceback."
+    )
     retryable: bool | None = None
     started_at: datetime | None = _ts("When the attempt started.", nullable=False)
     finished_at: datetime | None = _ts("When it ended.")

@@ -11,7 +11,7 @@
 - :class:`EgressProxy`, :class:`ManagedBrowser`: a browser whose every request goes through a
   policy-checking proxy, killed at its memory and time limits.
 
-.. versionadded:: 1.5
+.. versionadded:: 1.6
 """
 
 from __future__ import annotations

@@ -86,7 +86,9 @@ async def make_state(
     engine = Engine(database, plugins, lease_seconds=5.0, secrets=secret_source(plugins, credentials), step_services=ai)
     workflows = WorkflowService(database, plugins, engine)
     ai.agents.workflows = workflow_runner(workflows)
-    host = App(settings, database, plugins, engine, workflows, PluginService(plugins), keyring, credentials, ai)
+    host = App(
+        settings, database, plugins, engine, workflows, PluginService(plugins, database), keyring, credentials, ai
+    )
     state = assemble(host, local=local, public_url="http://127.0.0.1:1", limits=limits, passwords=CHEAP_PASSWORDS)
     return state, plugins
 

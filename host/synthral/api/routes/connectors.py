@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile, 
 from pydantic import BaseModel, Field
 
 from synthral.api.access import Editor, Owner, Viewer
+from synthral.api.pagination import Page
 from synthral.api.routes.plugins import install_source
 from synthral.api.state import ServerState, server_of
 from synthral.errors import ConfigurationError, NotFound
@@ -137,11 +138,11 @@ async def register_connector(
     return {"plugin": plugin, "connectors": offered}
 
 
-@router.get("/list", response_model=list[ConnectorInfo])
-async def list_connectors(access: Viewer, server: Server) -> list[ConnectorInfo]:
-    """Every installed connector's manifest: name, scopes, auth URL, logo, actions."""
+@router.get("/list", response_model=Page[ConnectorInfo])
+async def list_connectors(access: Viewer, server: Server) -> Page[ConnectorInfo]:
+    """Every installed connector's manifest: name, scopes, auth URL, logo, actions (one page)."""
     del access
-    return [_info(entry) for entry in _connectors(server).values()]
+    return Page(items=[_info(entry) for entry in _connectors(server).values()])
 
 
 @router.put("/{slug}/client", status_code=status.HTTP_204_NO_CONTENT)
@@ -217,7 +218,11 @@ async def invoke_action(slug: str, action: str, request: Request, access: Editor
         raise ConfigurationError("the body is the action's input: a JSON object")
     secrets = await server.connector_secrets(access.workspace_id, slug, _info(entry).auth_type)
     return await server.app.plugin_service.invoke(
-        f"{entry.plugin}/{action}", payload=payload, version=entry.version, secrets=secrets
+        f"{entry.plugin}/{action}",
+        payload=payload,
+        version=entry.version,
+        secrets=secrets,
+        workspace_id=access.workspace_id,
     )
 
 
