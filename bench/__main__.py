@@ -1,7 +1,8 @@
-"""Run the benchmarks: ``python -m bench [--only GROUP] [--quick] [--out FILE]``.
+"""Run the benchmarks: ``python -m bench [--only GROUP] [--peers] [--quick] [--out FILE]``.
 
 Prints a table and writes every figure, with the machine it was measured on, as JSON.
-Comparisons (ratios) are always measured in the same run.
+Comparisons (ratios) are always measured in the same run. ``--peers`` adds the peer systems
+(DBOS Transact, procrastinate), installed into throwaway venvs from the package index.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import ai, code, engine, ocr, plugin_host, server, web
+from bench import ai, code, engine, ocr, peers, plugin_host, rag, server, web, web_scrape
 from bench.common import Result, machine, print_table
 from synthral.cli.common import run_loop
 
@@ -24,19 +25,24 @@ GROUPS: dict[str, Callable[[bool], Awaitable[list[Result]]]] = {
     "ocr": ocr.run,
     "web": web.run,
     "ai": ai.run,
+    "rag": rag.run,
+    "scrape": web_scrape.run,
 }
+OPTIONAL: dict[str, Callable[[bool], Awaitable[list[Result]]]] = {"peers": peers.run}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", choices=sorted(GROUPS), action="append", help="run only these groups")
+    parser.add_argument("--only", choices=sorted(GROUPS | OPTIONAL), action="append", help="run only these groups")
+    parser.add_argument("--peers", action="store_true", help="also measure DBOS and procrastinate side by side")
     parser.add_argument("--quick", action="store_true", help="fewer samples: a smoke run, not for the record")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "latest.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     results: list[Result] = []
-    for name in args.only or list(GROUPS):
-        results.extend(run_loop(GROUPS[name](args.quick)))
+    chosen = list(args.only or GROUPS) + (["peers"] if args.peers and "peers" not in (args.only or []) else [])
+    for name in chosen:
+        results.extend(run_loop((GROUPS | OPTIONAL)[name](args.quick)))
     print_table(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Make a fresh Debian machine ready: system packages, uv, and the project's venv (.venv).
 # Idempotent: it installs only what is missing. Sourced by demo.sh and test.sh.
+# The venv holds exactly the hash-checked pins of requirements.lock (scripts/lock.sh makes
+# it), plus the host and the SDK from this checkout, editable.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -48,7 +50,9 @@ fi
 
 export UV_PYTHON="$PYTHON"
 export UV_PYTHON_DOWNLOADS=never
-uv sync --quiet --frozen 2>/dev/null || uv sync --quiet
+
+source "$ROOT/scripts/locked-venv.sh"
+locked_venv "$ROOT/.venv" "$ROOT/requirements.lock" "$ROOT/sdk" "$ROOT"
 export PATH="$ROOT/.venv/bin:$PATH"
 
 # The web app's toolchain (Vite needs Node >= 20.19) and its locked dependencies, installed

@@ -1,7 +1,7 @@
 """The host's settings: one tree, read once from the environment, passed down.
 
-:meth:`Settings.load` reads every variable at once (through pydantic-settings) into six
-sections — ``plugins``, ``engine``, ``server``, ``security``, ``limits``, ``ocr`` — plus ``home``.
+:meth:`Settings.load` reads every variable at once (through pydantic-settings) into seven
+sections — ``plugins``, ``engine``, ``server``, ``security``, ``limits``, ``ocr``, ``rag`` — plus ``home``.
 Nothing else in the host reads ``os.environ`` for a setting: a process loads its
 :class:`Settings` when it starts and hands it (or a section of it) to what it builds.
 Each field names its variable (``env``); :func:`variables` lists them all, which is what
@@ -39,6 +39,7 @@ __all__ = [
     "LimitSettings",
     "OCRSettings",
     "PluginSettings",
+    "RAGSettings",
     "SecuritySettings",
     "ServerSettings",
     "Settings",
@@ -48,6 +49,8 @@ __all__ = [
 
 STEP_SECRET_PREFIX = "SYNTHRAL_SECRET_"  # noqa: S105 -- a variable name, not a secret
 """``SYNTHRAL_SECRET_<NAME>`` holds a secret a step may be granted (local mode)."""
+EGRESS_ALLOW_VARIABLE = "SYNTHRAL_EGRESS_ALLOW"
+"""``SYNTHRAL_EGRESS_ALLOW`` (and ``_<WORKSPACE>``): what plugins may reach besides public addresses."""
 STORE_CREDENTIAL_PREFIX = "SYNTHRAL_SECRET_STORE_CREDENTIAL_"
 """``SYNTHRAL_SECRET_STORE_CREDENTIAL_<NAME>`` holds a login field of an external secret store."""
 
@@ -174,6 +177,16 @@ class SecuritySettings(_Section):
         {},
         description="a secret granted to steps that list <name> in secrets, for workflows outside a workspace",
     )
+    egress_allow: str = _env(
+        EGRESS_ALLOW_VARIABLE,
+        "",
+        description="networks, addresses or host names every workspace's plugins may reach besides public ones",
+    )
+    egress_allow_workspaces: dict[str, str] = _env(
+        EGRESS_ALLOW_VARIABLE + "_<NAME>",
+        {},
+        description="the same for the workspace whose slug is <name> (upper-cased, '-' as '_')",
+    )
 
 
 class LimitSettings(_Section):
@@ -222,6 +235,42 @@ class OCRSettings(_Section):
         return value
 
 
+class RAGSettings(_Section):
+    """Retrieval: store configs for indexes that give none, the default embedder, the answers' endpoint."""
+
+    store_configs: dict[str, dict[str, JsonValue]] = _env(
+        "SYNTHRAL_RAG_STORES",
+        {},
+        description='config per vector store name as JSON, e.g. {"weaviate": {"url": "http://..."}}',
+    )
+    default_embedder: str = _env(
+        "SYNTHRAL_RAG_EMBEDDER", "embed-model2vec/model2vec", description="the embedder of indexes that name none"
+    )
+    llm_base_url: str = _env(
+        "SYNTHRAL_RAG_LLM_BASE_URL", "", description="an OpenAI-compatible endpoint rag/answer asks (with _MODEL)"
+    )
+    llm_model: str = _env("SYNTHRAL_RAG_LLM_MODEL", "", description="the model rag/answer asks at that endpoint")
+    llm_api_key: SecretStr | None = _env("SYNTHRAL_RAG_LLM_API_KEY", None, description="that endpoint's API key")
+
+    @field_validator("store_configs", mode="before")
+    @classmethod
+    def _json(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError as exc:
+                raise ValueError(
+                    f"not JSON ({exc}); give a JSON object mapping store names to config objects"
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _model_with_endpoint(self) -> Self:
+        if self.llm_base_url and not self.llm_model:
+            raise ValueError("SYNTHRAL_RAG_LLM_BASE_URL is set but SYNTHRAL_RAG_LLM_MODEL is not; set both")
+        return self
+
+
 _SECTIONS: dict[str, type[_Section]] = {
     "plugins": PluginSettings,
     "engine": EngineSettings,
@@ -229,6 +278,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "security": SecuritySettings,
     "limits": LimitSettings,
     "ocr": OCRSettings,
+    "rag": RAGSettings,
 }
 
 
@@ -288,6 +338,7 @@ class Settings(BaseSettings):
         security: Keys and secret sources.
         limits: Request limits of the API (and the default code CPU quota).
         ocr: The OCR API.
+        rag: Retrieval.
     """
 
     model_config = SettingsConfigDict(frozen=True, extra="forbid")
@@ -299,6 +350,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     ocr: OCRSettings = Field(default_factory=OCRSettings)
+    rag: RAGSettings = Field(default_factory=RAGSettings)
 
     _environ: ClassVar[Mapping[str, str] | None] = None
 

@@ -28,7 +28,7 @@ __all__ = ["run_demo"]
 async def run_demo(settings: Settings, *, console: Console | None = None) -> JSONObject:
     """Run the demo workflow on the embedded database, print what happens, return the result."""
     out = console or Console(highlight=False, soft_wrap=True)
-    async with HostRuntime(settings, worker=True, concurrency=2, poll_interval=0.1) as runtime:
+    async with HostRuntime(settings, worker=True, local=True, concurrency=2, poll_interval=0.1) as runtime:
         app = runtime.app
         out.print(f"[bold]SynthralOS demo[/] — data in {app.settings.home} ({app.database.dialect})")
         await install_first_party(app.plugins, out)

@@ -11,6 +11,7 @@ from synthral_sdk.errors import (
     ConfigInvalid,
     ConfigurationError,
     DeadlineExceeded,
+    EgressDenied,
     FatalError,
     FrameTooLarge,
     IncompatiblePlugin,
@@ -42,6 +43,8 @@ __all__ = [
     "DatabaseUnavailable",
     "DeadlineExceeded",
     "DecryptionFailed",
+    "EgressDenied",
+    "EmbedderMismatch",
     "FatalError",
     "Forbidden",
     "FrameTooLarge",
@@ -51,6 +54,7 @@ __all__ = [
     "InvocationTimeout",
     "MfaRequired",
     "NoEntryPoint",
+    "NoVectorStore",
     "NonRetryableError",
     "NotFound",
     "OutputInvalid",
@@ -60,6 +64,7 @@ __all__ = [
     "PluginError",
     "PluginLoadError",
     "PluginNotFound",
+    "PluginPinned",
     "PluginProtocolError",
     "PluginStartError",
     "PluginUnavailable",
@@ -175,6 +180,13 @@ class DatabaseUnavailable(RetryableError):
 
 
 @register_error_type
+class PluginPinned(Conflict):
+    """Saved workflows pin the plugin version to be removed; ``details['workflows']`` names them."""
+
+    code = "plugin_pinned"
+
+
+@register_error_type
 class RateLimited(RetryableError):
     """Too many requests (or failed logins); ``details['retry_after']`` says when to try again (HTTP 429)."""
 
@@ -208,3 +220,17 @@ class CodeFailed(NonRetryableError):
     """User code raised an exception or hit a limit; ``details`` hold the error, its traceback and the output."""
 
     code = "code_failed"
+
+
+@register_error_type
+class EmbedderMismatch(Conflict):
+    """A RAG index was asked to take or answer vectors of another embedder than its own."""
+
+    code = "embedder_mismatch"
+
+
+@register_error_type
+class NoVectorStore(ConfigurationError):
+    """No installed (and configured) vector store can hold a RAG index."""
+
+    code = "no_vector_store"

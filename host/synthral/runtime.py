@@ -152,7 +152,7 @@ class HostRuntime:
         outage = Outage(log, f"{self.name} starting")
         while True:
             try:
-                app = await self._stack.enter_async_context(open_app(self.settings))
+                app = await self._stack.enter_async_context(open_app(self.settings, local=self.local))
             except Exception as exc:
                 url = database_url(self.settings)
                 trouble = unavailable(exc, database_location(url), path=database_file(url))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Awaitable, Mapping
-from typing import ClassVar, Final, Generic, Literal
+from typing import ClassVar, Final, Generic, Literal, final
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -13,6 +13,7 @@ from synthral_sdk._capability import Capability, CapabilityKind, Operation
 from synthral_sdk._json import JSONObject
 from synthral_sdk._typevars import ConfigT
 from synthral_sdk.context import Context
+from synthral_sdk.errors import InputInvalid, NonRetryableError
 from synthral_sdk.types import BlobRef
 
 __all__ = [
@@ -27,6 +28,8 @@ __all__ = [
     "CompletionRequest",
     "CompletionResult",
     "ContentPart",
+    "CountRequest",
+    "CountResult",
     "DeleteRequest",
     "DeleteResult",
     "EmbedRequest",
@@ -87,12 +90,14 @@ class Embedder(Capability, Generic[ConfigT]):
 
 # -- vector stores -----------------------------------------------------------------------
 
+FilterValue = str | int | float | bool | list[str | int | float | bool]
+
 
 class VectorRecord(BaseModel):
     """One stored vector with its text and metadata."""
 
-    id: str
-    vector: list[float]
+    id: str = Field(min_length=1, max_length=512)
+    vector: list[float] = Field(min_length=1)
     text: str | None = None
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
 
@@ -102,7 +107,7 @@ class UpsertRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    collection: str
+    collection: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
     records: list[VectorRecord]
 
 
@@ -113,15 +118,24 @@ class UpsertResult(BaseModel):
 
 
 class QueryRequest(BaseModel):
-    """A nearest-neighbour query."""
+    """A nearest-neighbour query, optionally fused with full-text search.
+
+    ``filter`` keeps the records whose metadata field equals the value (or, for a list, any
+    of its values); several fields must all match. ``mode='hybrid'`` also ranks by the
+    words of ``text`` on stores whose catalog entry lists the ``hybrid`` feature.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    collection: str
-    vector: list[float]
+    collection: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    vector: list[float] = Field(min_length=1)
     top_k: int = Field(default=5, ge=1, le=1000)
-    filter: dict[str, JsonValue] | None = Field(
-        default=None, description="Equality filter on metadata fields: {'lang': 'en'}."
+    filter: dict[str, FilterValue] | None = Field(
+        default=None, description="Equality filter on metadata fields: {'lang': 'en', 'tag': ['a', 'b']}."
+    )
+    text: str | None = Field(default=None, description="The query's words, for hybrid search and graph stores.")
+    mode: Literal["vector", "hybrid"] = Field(
+        default="vector", description="'hybrid' fuses full-text and vector ranking (needs 'text')."
     )
 
 
@@ -145,9 +159,9 @@ class DeleteRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    collection: str
+    collection: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
     ids: list[str] | None = None
-    filter: dict[str, JsonValue] | None = None
+    filter: dict[str, FilterValue] | None = None
 
 
 class DeleteResult(BaseModel):
@@ -156,11 +170,43 @@ class DeleteResult(BaseModel):
     deleted: int
 
 
+class CountRequest(BaseModel):
+    """How many records a collection holds (matching ``filter``, when given)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    collection: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    filter: dict[str, FilterValue] | None = None
+
+
+class CountResult(BaseModel):
+    """A collection's size and vector dimensions (``None`` while it holds nothing)."""
+
+    count: int
+    dimensions: int | None = None
+
+
 class VectorStore(Capability, Generic[ConfigT]):
-    """A vector database. Implement :meth:`upsert`, :meth:`query` and :meth:`delete`."""
+    """A vector database. Implement :meth:`upsert`, :meth:`query` and :meth:`delete`.
+
+    Scores are similarities (higher is closer; cosine for the first-party stores). A
+    collection takes the dimensions of its first records; a later upsert or query with other
+    dimensions must fail with :meth:`dimension_error`. Querying a collection that does not
+    exist returns no matches. Implement :meth:`count` too (the conformance suite and the
+    host's router use it).
+
+    Class attributes:
+        features: What the store can do beyond vector search, listed in its catalog entry:
+            ``"filter"`` (metadata filters), ``"hybrid"`` (full-text + vector), ``"ann"``
+            (an approximate index), ``"graph"`` (a knowledge graph), ``"memory"`` (long-term
+            memory that rewrites what it stores), ``"remote"`` (a hosted service).
+
+    .. versionchanged:: 1.4 ``count``, ``features``, ``QueryRequest.text`` and ``mode``.
+    """
 
     kind: ClassVar[CapabilityKind] = CapabilityKind.VECTOR_STORE
     category: ClassVar[str] = "AI"
+    features: ClassVar[tuple[str, ...]] = ("filter",)
 
     @classmethod
     def operations(cls) -> Mapping[str, Operation]:
@@ -168,7 +214,11 @@ class VectorStore(Capability, Generic[ConfigT]):
             "upsert": Operation("upsert", "upsert", UpsertRequest, UpsertResult, "Insert or replace records."),
             "query": Operation("query", "query", QueryRequest, QueryResult, "Find the nearest records."),
             "delete": Operation("delete", "delete", DeleteRequest, DeleteResult, "Delete records."),
+            "count": Operation("count", "count", CountRequest, CountResult, "Count a collection's records."),
         }
+
+    def extra(self) -> JSONObject:
+        return {"features": list(self.features)}
 
     @abc.abstractmethod
     def upsert(
@@ -185,6 +235,48 @@ class VectorStore(Capability, Generic[ConfigT]):
         self, request: DeleteRequest, config: ConfigT, context: Context
     ) -> DeleteResult | Awaitable[DeleteResult]:
         """Delete the records matching ``ids`` or ``filter``."""
+
+    def count(self, request: CountRequest, config: ConfigT, context: Context) -> CountResult | Awaitable[CountResult]:
+        """Return how many records the collection holds; stores should override this."""
+        del request, config, context
+        raise NonRetryableError(f"vector store '{self.name}' cannot count its records; its author must add count()")
+
+    @final
+    @staticmethod
+    def dimension_error(collection: str, expected: int, got: int) -> InputInvalid:
+        """The error for vectors whose length differs from the collection's."""
+        return InputInvalid(
+            f"collection '{collection}' holds {expected}-dimensional vectors but this request has {got} "
+            "dimensions; embed with the model the collection was built with, or use a new collection",
+            details={"collection": collection, "expected": expected, "got": got},
+        )
+
+    @final
+    @staticmethod
+    def check_vectors(collection: str, vectors: list[list[float]], expected: int | None = None) -> int:
+        """Check that every vector has the same length (``expected`` when given); return it."""
+        if not vectors:
+            return expected or 0
+        size = expected if expected is not None else len(vectors[0])
+        for vector in vectors:
+            if len(vector) != size:
+                raise VectorStore.dimension_error(collection, size, len(vector))
+        return size
+
+    @final
+    @staticmethod
+    def filter_matches(metadata: Mapping[str, object], where: Mapping[str, FilterValue] | None) -> bool:
+        """Whether ``metadata`` satisfies an equality filter (a list value means any of)."""
+        for key, wanted in (where or {}).items():
+            if key not in metadata:
+                return False
+            value = metadata[key]
+            if isinstance(wanted, list):
+                if value not in wanted:
+                    return False
+            elif value != wanted or isinstance(value, bool) != isinstance(wanted, bool):
+                return False
+        return True
 
 
 # -- LLM providers -----------------------------------------------------------------------

@@ -89,7 +89,10 @@ class OperationSpec(BaseModel):
 
 
 class Handle(BaseModel):
-    """One place edges attach to a node on the canvas: an input or an output."""
+    """One place edges attach to a node on the canvas: an input or an output.
+
+    .. versionadded:: 1.7
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -101,6 +104,8 @@ class DynamicOutputs(BaseModel):
     """Outputs read from the node's config: one per entry of a list (a switch's rules).
 
     The node takes one of them per run and says which in the ``branch`` field of its output.
+
+    .. versionadded:: 1.7
     """
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
@@ -129,6 +134,8 @@ class Handles(BaseModel):
     names the output taken, and each of its edges names an output. With ``error_output``,
     a failure of the node (after its retries) follows the edges whose handle is ``error``
     instead of failing the run, when there are such edges.
+
+    .. versionadded:: 1.7
     """
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
@@ -181,7 +188,10 @@ def _at_pointer(document: object, pointer: str, *, missing: object = None) -> ob
 
 
 class CapabilitySpec(BaseModel):
-    """A capability's catalog entry, as sent in the ``initialize`` answer."""
+    """A capability's catalog entry, as sent in the ``initialize`` answer.
+
+    .. versionchanged:: 1.7 ``category``, ``icon``, ``handles`` and ``trigger_schema``.
+    """
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -297,6 +307,8 @@ class Capability(abc.ABC):
         secrets: Names of the secrets the capability may be granted per call.
         handles: Where edges attach on the canvas (see :class:`Handles`); the kind's default
             (one input, one output, an error output) when None.
+
+    .. versionchanged:: 1.7 ``category``, ``icon`` and ``handles``.
     """
 
     kind: ClassVar[CapabilityKind]

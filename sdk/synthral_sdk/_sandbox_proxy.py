@@ -24,6 +24,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from synthral_sdk.errors import InputInvalid
+from synthral_sdk.network import blocked_reason
 
 __all__ = ["PROXY_PORT", "RELAY", "AllowListProxy", "HostRule", "parse_rules"]
 
@@ -230,17 +231,19 @@ class AllowListProxy:
             _refuse(client, 502, f"{host} does not resolve")
             return None
         if not _is_literal(rule.host):
+            # The SDK's one SSRF judgement (synthral_sdk.network), embedded IPv4 forms included.
             for address in addresses:
                 ip = ipaddress.ip_address(str(address).split("%")[0])
-                if ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_reserved or ip.is_multicast:
+                if blocked_reason(ip) is not None:
                     self.refused.append(f"{host}:{port}")
                     _refuse(client, 403, f"{host} resolves to {ip}, an internal address")
                     return None
-        try:
-            return socket.create_connection((host, port), timeout=IDLE_TIMEOUT)
-        except OSError:
-            _refuse(client, 502, f"{host}:{port} does not answer")
-            return None
+        # To the addresses just checked, not the name again: a second lookup could answer otherwise.
+        for address in sorted(str(address).split("%")[0] for address in addresses):
+            with contextlib.suppress(OSError):
+                return socket.create_connection((address, port), timeout=IDLE_TIMEOUT)
+        _refuse(client, 502, f"{host}:{port} does not answer")
+        return None
 
 
 def _refuse(client: socket.socket, status: int, reason: str) -> None:

@@ -59,8 +59,8 @@ class BlobStore:
         source = Path(source)
         hasher = hashlib.sha256()
         size = 0
-        self._tmp_dir().mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp_dir())
+        self._make_dirs()
+        fd, tmp_name = tempfile.mkstemp(dir=self._tmp_dir())  # mode 0600
         try:
             with os.fdopen(fd, "wb") as out, source.open("rb") as src:
                 while chunk := src.read(_CHUNK):
@@ -71,7 +71,7 @@ class BlobStore:
                 os.fsync(out.fileno())
             digest = hasher.hexdigest()
             path = self._path(digest)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.replace(tmp_name, path)  # a new file, so a fresh time even if the blob existed
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
@@ -140,10 +140,17 @@ class BlobStore:
     def _tmp_dir(self) -> Path:
         return self.root / "tmp"
 
+    def _make_dirs(self) -> None:
+        # The store is its owner's only (0700); its files are made by mkstemp, so 0600.
+        if not self.root.is_dir():
+            self.root.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.root, 0o700)
+        self._tmp_dir().mkdir(mode=0o700, exist_ok=True)
+
     def _write_atomically(self, path: Path, write: Callable[[BinaryIO], object]) -> None:
-        self._tmp_dir().mkdir(parents=True, exist_ok=True)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp_dir())
+        self._make_dirs()
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=self._tmp_dir())  # mode 0600
         try:
             with os.fdopen(fd, "wb") as out:
                 write(out)

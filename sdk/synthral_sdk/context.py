@@ -9,13 +9,16 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Any, final
 
 from synthral_sdk._json import JSONObject
 from synthral_sdk.blobs import BlobStore
 from synthral_sdk.errors import Cancelled, ConfigurationError, DeadlineExceeded
+from synthral_sdk.network import NetworkPolicy
 
 if TYPE_CHECKING:
+    import httpx
+
     from synthral_sdk._host import HostServices
 
 __all__ = ["CancelToken", "Context", "EventSink"]
@@ -91,6 +94,8 @@ class Context:
         data_dir: A directory this plugin may keep state in across calls and restarts.
         loop: The event loop the call runs on; set by ``Capability.call``, used to reach
             the host from a synchronous operation's thread (1.2).
+        network: Where this call's requests may go (the workspace's SSRF policy). Make
+            requests with :meth:`http_client`, which applies it.
     """
 
     def __init__(
@@ -109,6 +114,7 @@ class Context:
         data_dir: Path | None = None,
         events: EventSink | None = None,
         host: HostServices | None = None,
+        network: NetworkPolicy | None = None,
     ) -> None:
         self.blobs = blobs
         self.execution_id = execution_id
@@ -118,6 +124,7 @@ class Context:
         self.secrets: Mapping[str, str] = MappingProxyType(dict(secrets)) if secrets else _NO_SECRETS
         self.log = log if log is not None else logging.getLogger("synthral.plugin")
         self.data_dir = data_dir
+        self.network = network if network is not None else NetworkPolicy.server()
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._progress = progress or _no_progress
         self._cancel = cancel_event if isinstance(cancel_event, CancelToken) else CancelToken(cancel_event)
@@ -152,6 +159,31 @@ class Context:
         be coalesced. ``kind`` is dotted, e.g. ``"llm.token"``.
         """
         self._events(kind, data)
+
+    def http_client(self, **options: Any) -> httpx.AsyncClient:
+        """An ``httpx.AsyncClient`` that obeys this call's network policy, redirects included.
+
+        The way a plugin makes requests: ``async with context.http_client(timeout=30) as client``.
+        A connection the policy refuses raises :class:`~synthral_sdk.errors.EgressDenied`.
+
+        Args:
+            **options: What ``httpx.AsyncClient`` takes, except ``transport``, ``proxy``,
+                ``mounts`` and ``trust_env`` (see :mod:`synthral_sdk.http`).
+
+        .. versionadded:: 1.5
+        """
+        from synthral_sdk.http import async_client  # noqa: PLC0415 -- httpx loads only for plugins that use it
+
+        return async_client(self.network, **options)
+
+    def http_client_sync(self, **options: Any) -> httpx.Client:
+        """An ``httpx.Client`` that obeys this call's network policy, for synchronous code.
+
+        .. versionadded:: 1.5
+        """
+        from synthral_sdk.http import sync_client  # noqa: PLC0415 -- httpx loads only for plugins that use it
+
+        return sync_client(self.network, **options)
 
     @property
     def cancelled(self) -> bool:

@@ -24,16 +24,19 @@ from typing import ClassVar, Final
 from synthral_sdk._json import JSONObject, JSONValue
 
 __all__ = [
+    "BrowserKilled",
     "BudgetExceeded",
     "Cancelled",
     "ConfigInvalid",
     "ConfigurationError",
     "DeadlineExceeded",
+    "EgressDenied",
     "FatalError",
     "FrameTooLarge",
     "IncompatiblePlugin",
     "InputInvalid",
     "InvocationTimeout",
+    "NoHealthyProxy",
     "NonRetryableError",
     "OutputInvalid",
     "PluginCrashed",
@@ -44,6 +47,7 @@ __all__ = [
     "PluginUnavailable",
     "ProtocolError",
     "RetryableError",
+    "RobotsDisallowed",
     "SynthralError",
     "UnknownCapability",
     "UnknownOperation",
@@ -154,6 +158,15 @@ class PluginLoadError(ConfigurationError):
     code = "plugin_load_error"
 
 
+class EgressDenied(ConfigurationError):
+    """A request would reach an address the network policy refuses (loopback, private, metadata...).
+
+    .. versionadded:: 1.5
+    """
+
+    code = "egress_denied"
+
+
 class FrameTooLarge(ConfigurationError):
     """A message exceeds the protocol's frame size limit; pass large data as blobs."""
 
@@ -197,6 +210,33 @@ class PluginStartError(RetryableError):
     """The plugin process did not start or did not answer ``initialize``."""
 
     code = "plugin_start_error"
+
+
+class BrowserKilled(RetryableError):
+    """A browser was killed at one of its limits (memory, time); the next call starts a fresh one.
+
+    .. versionadded:: 1.4
+    """
+
+    code = "browser_killed"
+
+
+class NoHealthyProxy(RetryableError):
+    """Every proxy of a pool is resting after failures; retry later or add proxies.
+
+    .. versionadded:: 1.4
+    """
+
+    code = "no_healthy_proxy"
+
+
+class RobotsDisallowed(NonRetryableError):
+    """robots.txt forbids the URL to crawlers; a workflow may switch robots off (with a warning).
+
+    .. versionadded:: 1.4
+    """
+
+    code = "robots_disallowed"
 
 
 # -- fatal errors ------------------------------------------------------------------------
@@ -270,12 +310,16 @@ _BY_NAME: Final[dict[str, type[SynthralError]]] = {
         IncompatiblePlugin,
         PluginLoadError,
         FrameTooLarge,
+        EgressDenied,
         PluginCrashed,
         PluginUnavailable,
         InvocationTimeout,
         DeadlineExceeded,
         PluginProtocolError,
         PluginStartError,
+        BrowserKilled,
+        NoHealthyProxy,
+        RobotsDisallowed,
         PluginError,
         OutputInvalid,
         ProtocolError,

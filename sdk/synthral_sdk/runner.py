@@ -12,8 +12,11 @@ import asyncio
 import contextvars
 import logging
 import os
+import stat
 import sys
 import threading
+import traceback
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Final, cast
@@ -47,10 +50,14 @@ from synthral_sdk.errors import (
     SynthralError,
     UnknownCapability,
 )
+from synthral_sdk.masking import secret_forms
+from synthral_sdk.network import NetworkPolicy
 
 __all__ = ["main"]
 
 _LEVELS: Final = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+MAX_TRACEBACK: Final = 16 * 1024
+"""Characters of an unexpected exception's traceback sent with the error (its end is kept)."""
 _current_request: contextvars.ContextVar[int | None] = contextvars.ContextVar("synthral_request", default=None)
 
 
@@ -68,14 +75,15 @@ def _take_stdout() -> int:
 
 
 class _Redactor:
-    """Replaces the secret values of running calls with ``***`` in outgoing text."""
+    """Replaces the secret values of running calls, and their encodings, with ``***`` in outgoing text."""
 
     def __init__(self) -> None:
         self._active: dict[int, tuple[str, ...]] = {}
 
     def add(self, request_id: int, secrets: tuple[str, ...]) -> None:
-        if secrets:
-            self._active[request_id] = secrets
+        forms = {form for secret in secrets for form in secret_forms(secret)}
+        if forms:
+            self._active[request_id] = tuple(sorted(forms, key=len, reverse=True))  # a form inside another: whole
 
     def remove(self, request_id: int) -> None:
         self._active.pop(request_id, None)
@@ -83,8 +91,7 @@ class _Redactor:
     def __call__(self, text: str) -> str:
         for values in list(self._active.values()):
             for value in values:
-                if len(value) >= 4:
-                    text = text.replace(value, "***")
+                text = text.replace(value, "***")
         return text
 
 
@@ -250,6 +257,7 @@ class _Runner:
         elif method == "ping":
             self._write(proto.result(request_id, {}))
         elif method == "shutdown":
+            self._shutting_down = True  # now: an end of stdin read with it must not cut the grace short
             self._loop.create_task(self._shutdown(request_id, params))
         else:
             self._write(proto.protocol_error(request_id, proto.METHOD_NOT_FOUND, f"unknown method '{method}'"))
@@ -365,6 +373,7 @@ class _Runner:
                     proto.EVENT_METHOD, {"requestId": request_id, "kind": kind, "data": data}
                 ),
                 host=RpcHost(self.host_request, request_id) if self._host_methods else None,
+                network=NetworkPolicy.from_wire(ctx.get("network")),
             )
             operation = params.get("operation")
             timer = None
@@ -395,13 +404,18 @@ class _Runner:
         except SynthralError as exc:
             exc.message = self.redact(exc.message)
             self._write(proto.error_for_exception(request_id, exc))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 -- answered as a PluginError carrying its traceback
+            # An exception the plugin did not mean: its traceback (masked) goes with the error,
+            # so the step records where the plugin failed, not only what it said.
+            trace = self.redact("".join(traceback.format_exception(exc)))
             error = PluginError(
                 self.redact(f"{type(exc).__name__}: {exc}"),
                 error_type=type(exc).__name__,
-                details={"exception": type(exc).__module__ + "." + type(exc).__qualname__},
+                details={
+                    "exception": type(exc).__module__ + "." + type(exc).__qualname__,
+                    "traceback": trace if len(trace) <= MAX_TRACEBACK else "…" + trace[-MAX_TRACEBACK:],
+                },
             )
-            logging.getLogger("synthral.runner").debug("call %s failed", request_id, exc_info=True)
             self._write(proto.error_for_exception(request_id, error))
         finally:
             _current_request.reset(token)
@@ -465,24 +479,32 @@ class _Runner:
         self._loop.set_default_executor(ThreadPoolExecutor(max_workers=threads, thread_name_prefix="synthral-op"))
         self._done = self._loop.create_future()
         self._splitter = FrameSplitter(self._max_frame, self._on_frame, self._on_oversized)
-        stdin_protocol = _StdinProtocol(self._splitter, self._done)
-        # closefd=False: if the fd is a regular file, asyncio refuses it and the file object
-        # is dropped, which must not close the descriptor the fallback then uses.
-        try:
+        stdin_protocol = _StdinProtocol(self._splitter, self._on_eof)
+        # The event loop's pipe transports only for pipes and sockets (what the host gives):
+        # a file, a terminal or /dev/null (a person running the runner by hand, with stdout
+        # redirected) gets plain blocking reads and writes instead. Asked to watch a regular
+        # file, uvloop's libuv aborts the process rather than refusing it.
+        if _is_pipe(self._protocol_fd):
             self._transport, _ = await self._loop.connect_write_pipe(
                 asyncio.Protocol, os.fdopen(self._protocol_fd, "wb", buffering=0, closefd=False)
             )
-        except ValueError:  # stdout is a regular file (a person debugging by hand)
+        else:
             self._transport = _BlockingWriter(self._protocol_fd)
-        try:
+        if _is_pipe(0):
             await self._loop.connect_read_pipe(lambda: stdin_protocol, os.fdopen(0, "rb", buffering=0, closefd=False))
-        except ValueError:  # stdin is a regular file
+        else:
             threading.Thread(target=_read_blocking, args=(self._loop, stdin_protocol), daemon=True).start()
         status = await self._done
         for task in list(self._tasks.values()):
             task.cancel()
         await self._drain()
         return status
+
+    def _on_eof(self) -> None:
+        # The host is gone: stop now (calls in flight are cancelled). After a shutdown request
+        # (a file of requests ending with one), the shutdown finishes instead, after its grace.
+        if not self._shutting_down:
+            self._finish(0)
 
     async def _drain(self) -> None:
         for _ in range(200):
@@ -492,21 +514,19 @@ class _Runner:
 
 
 class _StdinProtocol(asyncio.Protocol):
-    def __init__(self, splitter: FrameSplitter, done: asyncio.Future[int]) -> None:
+    def __init__(self, splitter: FrameSplitter, on_eof: Callable[[], None]) -> None:
         self._splitter = splitter
-        self._done = done
+        self._on_eof = on_eof
 
     def data_received(self, data: bytes) -> None:
         self._splitter.feed(data)
 
     def eof_received(self) -> bool:
-        if not self._done.done():
-            self._done.set_result(0)
+        self._on_eof()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self._done.done():
-            self._done.set_result(0)
+        self._on_eof()
 
 
 class _BlockingWriter(asyncio.WriteTransport):
@@ -523,6 +543,15 @@ class _BlockingWriter(asyncio.WriteTransport):
 
     def get_write_buffer_size(self) -> int:
         return 0
+
+
+def _is_pipe(fd: int) -> bool:
+    """Whether ``fd`` is a pipe or a socket (an event loop can watch it)."""
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
 def _read_blocking(loop: asyncio.AbstractEventLoop, protocol: _StdinProtocol) -> None:

@@ -19,12 +19,15 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import math
 import os
+import random
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,9 +59,18 @@ from synthral_sdk.errors import (
     UnknownCapability,
     UnknownOperation,
 )
+from synthral_sdk.network import NetworkPolicy
 from synthral_sdk.types import JSONObject, JSONValue
 
-__all__ = ["CodeRuntimeConformance", "Example", "PluginConformance", "RunnerClient", "call", "load_plugin"]
+__all__ = [
+    "CodeRuntimeConformance",
+    "Example",
+    "PluginConformance",
+    "RunnerClient",
+    "VectorStoreConformance",
+    "call",
+    "load_plugin",
+]
 
 
 def load_plugin(dist: str) -> dict[str, CapabilityEntry]:
@@ -85,6 +97,7 @@ def call(
     attempt: int = 1,
     host: HostServices | None = None,
     events: EventSink | None = None,
+    network: NetworkPolicy | None = None,
 ) -> JSONObject:
     """Call one operation of ``capability`` in this process and return its JSON output.
 
@@ -92,8 +105,10 @@ def call(
     call's progress reports; setting ``cancel_event`` (from another thread) cancels it.
     ``host`` answers what the call asks of the host (``synthral_sdk.testing_llm.ScriptedHost``);
     ``events`` receives what it emits.
-    Without ``blobs`` the call gets a temporary store, deleted afterwards. Raises what the
-    call raises.
+    Without ``blobs`` the call gets a temporary store, deleted afterwards. ``network`` is the
+    call's network policy; tests talk to stand-in servers on this machine, so it defaults to
+    :meth:`NetworkPolicy.local` (pass ``NetworkPolicy.server()`` to test what a server
+    refuses). Raises what the call raises.
     """
     ops = capability.operations()
     name = operation or next(iter(ops))
@@ -109,6 +124,7 @@ def call(
             attempt=attempt,
             host=host,
             events=events,
+            network=network if network is not None else NetworkPolicy.local(),
         )
         return asyncio.run(capability.call(name, {} if config is None else config, payload, context))
 
@@ -236,7 +252,12 @@ class RunnerClient:
         context: JSONObject | None = None,
         timeout: float = 60.0,
     ) -> JSONObject:
-        """Call one operation through the process boundary and return its output."""
+        """Call one operation through the process boundary and return its output.
+
+        ``context`` is the wire context (``secrets``, ``idempotencyKey``, ``network``...);
+        without ``network`` the call may reach this machine, as :func:`call` allows.
+        """
+        context = {"network": NetworkPolicy.local().to_wire(), **(context or {})}
         params: JSONObject = {
             "capability": capability,
             "operation": operation,
@@ -261,6 +282,21 @@ class RunnerClient:
                     value = params.get("progress")
                     fraction = float(value) if isinstance(value, int | float) else None
                     found.append((fraction, str(params.get("message", ""))))
+            return found
+
+    def events(self, request_id: int) -> list[tuple[str, JSONObject]]:
+        """The ``$/event`` notifications received for one request, in order, as ``(kind, data)``."""
+        with self._cond:
+            found: list[tuple[str, JSONObject]] = []
+            for note in self.notifications:
+                params = note.get("params")
+                if (
+                    note.get("method") == proto.EVENT_METHOD
+                    and isinstance(params, dict)
+                    and params.get("requestId") == request_id
+                ):
+                    data = params.get("data")
+                    found.append((str(params.get("kind", "")), data if isinstance(data, dict) else {}))
             return found
 
     def logs(self, level: str | None = None) -> list[str]:
@@ -527,3 +563,201 @@ class CodeRuntimeConformance(CodeRuntimeChecks, PluginConformance):
             dist = "synthral-code-wasi"
             capability = "wasi"
     """
+
+
+# -- vector stores -------------------------------------------------------------------------
+
+
+def _unit(rng: random.Random, dims: int) -> list[float]:
+    vector = [rng.gauss(0.0, 1.0) for _ in range(dims)]
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
+
+
+class VectorStoreConformance:
+    """The checks every vector store must pass; subclass it and set ``dist`` and ``capability``.
+
+    Override :meth:`store_config` to point the store at a folder or server made for the test
+    run. Each check uses a fresh collection. ``scale`` records are written by the scale check
+    (10,000 by default, in batches of ``batch``).
+    """
+
+    dist: ClassVar[str]
+    capability: ClassVar[str]
+    dims: ClassVar[int] = 16
+    scale: ClassVar[int] = 10_000
+    batch: ClassVar[int] = 1_000
+    runner_env: ClassVar[Mapping[str, str]] = {}
+
+    def store_config(self) -> JSONObject:
+        """The store's config for these checks (a temporary folder, a test server's URL)."""
+        return {}
+
+    def store_secrets(self) -> dict[str, str]:
+        """The secrets granted to every call (a test server's API key)."""
+        return {}
+
+    def runner_config(self) -> JSONObject:
+        """The config the runner-process check uses (another folder, for stores that lock theirs)."""
+        return self.store_config()
+
+    def collection(self, label: str) -> str:
+        """A collection name no other check uses."""
+        return f"conf_{label}_{uuid.uuid4().hex[:10]}"
+
+    def _store(self) -> Capability:
+        entries = load_plugin(self.dist)
+        assert self.capability in entries, f"{self.dist} offers no capability {self.capability!r}"
+        return entries[self.capability].capability
+
+    def op(self, operation: str, payload: JSONObject) -> JSONObject:
+        """Call one operation of the store in process."""
+        return call(
+            self._store(), payload, config=self.store_config(), operation=operation, secrets=self.store_secrets()
+        )
+
+    def _records(self, count: int, *, seed: int = 7, start: int = 0) -> list[JSONObject]:
+        rng = random.Random(seed)
+        return [
+            {
+                "id": f"r{start + i}",
+                "vector": cast(JSONValue, _unit(rng, self.dims)),
+                "text": f"record number {start + i}",
+                "metadata": {"lang": "fr" if (start + i) % 3 == 0 else "en", "n": start + i, "even": i % 2 == 0},
+            }
+            for i in range(count)
+        ]
+
+    def _ids(self, result: JSONObject) -> list[str]:
+        return [str(cast(JSONObject, m)["id"]) for m in cast(list[JSONValue], result["matches"])]
+
+    def test_a_query_finds_the_nearest_record_with_its_text_and_metadata(self) -> None:
+        """The record whose vector is queried comes first, with its text, metadata and the best score."""
+        name = self.collection("nearest")
+        records = self._records(30)
+        assert self.op("upsert", {"collection": name, "records": cast(JSONValue, records)})["upserted"] == 30
+        result = self.op("query", {"collection": name, "vector": records[7]["vector"], "top_k": 5})
+        matches = cast(list[JSONObject], result["matches"])
+        assert len(matches) == 5
+        assert matches[0]["id"] == "r7", f"expected r7 first, got {self._ids(result)}"
+        assert matches[0]["text"] == "record number 7"
+        meta = cast(JSONObject, matches[0]["metadata"])
+        assert (meta.get("lang"), meta.get("n"), meta.get("even")) == ("en", 7, False)
+        scores = [float(cast(float, m["score"])) for m in matches]
+        assert scores == sorted(scores, reverse=True), f"scores are not best first: {scores}"
+        assert scores[0] > 0.99, f"a vector's similarity to itself should be ~1, got {scores[0]}"
+
+    def test_a_filtered_query_returns_only_matching_records(self) -> None:
+        """Equality filters, list (any of) filters and several fields at once."""
+        name = self.collection("filter")
+        records = self._records(60)
+        self.op("upsert", {"collection": name, "records": cast(JSONValue, records)})
+        probe = records[4]["vector"]  # r4 is 'en'
+        french = self.op("query", {"collection": name, "vector": probe, "top_k": 10, "filter": {"lang": "fr"}})
+        ids = self._ids(french)
+        assert ids and all(int(i[1:]) % 3 == 0 for i in ids), f"'lang': 'fr' returned {ids}"
+        some = self.op("query", {"collection": name, "vector": probe, "top_k": 10, "filter": {"n": [4, 5, 9]}})
+        assert sorted(self._ids(some)) == ["r4", "r5", "r9"]
+        both = self.op("query", {"collection": name, "vector": probe, "top_k": 10, "filter": {"lang": "en", "n": 5}})
+        assert self._ids(both) == ["r5"]
+        none = self.op("query", {"collection": name, "vector": probe, "top_k": 10, "filter": {"lang": "de"}})
+        assert self._ids(none) == []
+        counted = self.op("count", {"collection": name, "filter": {"lang": "fr"}})
+        assert counted["count"] == 20
+
+    def test_delete_removes_records_by_id_and_by_filter(self) -> None:
+        """Deleted records are neither counted nor found."""
+        name = self.collection("delete")
+        records = self._records(30)
+        self.op("upsert", {"collection": name, "records": cast(JSONValue, records)})
+        assert self.op("delete", {"collection": name, "ids": ["r7", "r8", "nope"]})["deleted"] == 2
+        result = self.op("query", {"collection": name, "vector": records[7]["vector"], "top_k": 30})
+        assert "r7" not in self._ids(result) and "r8" not in self._ids(result)
+        assert self.op("delete", {"collection": name, "filter": {"lang": "fr"}})["deleted"] == 10
+        assert self.op("count", {"collection": name})["count"] == 18
+
+    def test_upserting_an_existing_id_replaces_the_record(self) -> None:
+        """A second upsert of an id replaces its vector, text and metadata; the count stays."""
+        name = self.collection("replace")
+        records = self._records(10)
+        self.op("upsert", {"collection": name, "records": cast(JSONValue, records)})
+        replacement: JSONObject = {**self._records(1, seed=99)[0], "id": "r3", "text": "new text", "metadata": {"v": 2}}
+        self.op("upsert", {"collection": name, "records": [cast(JSONValue, replacement)]})
+        assert self.op("count", {"collection": name})["count"] == 10
+        result = self.op("query", {"collection": name, "vector": replacement["vector"], "top_k": 1})
+        match = cast(list[JSONObject], result["matches"])[0]
+        assert (match["id"], match["text"], match["metadata"]) == ("r3", "new text", {"v": 2})
+
+    def test_an_empty_or_missing_collection_answers_with_nothing(self) -> None:
+        """Querying, counting and deleting in a collection never written to succeed with nothing."""
+        name = self.collection("empty")
+        vector = cast(JSONValue, _unit(random.Random(1), self.dims))
+        assert self.op("query", {"collection": name, "vector": vector, "top_k": 3})["matches"] == []
+        assert self.op("count", {"collection": name})["count"] == 0
+        assert self.op("delete", {"collection": name, "ids": ["x"]})["deleted"] == 0
+        assert self.op("upsert", {"collection": name, "records": []})["upserted"] == 0
+
+    def test_vectors_of_other_dimensions_are_refused_clearly(self) -> None:
+        """An upsert or query whose vectors differ from the collection's size fails, naming both sizes."""
+        name = self.collection("dims")
+        self.op("upsert", {"collection": name, "records": cast(JSONValue, self._records(3))})
+        wrong = cast(JSONValue, _unit(random.Random(2), self.dims + 1))
+        for operation, payload in (
+            ("upsert", {"collection": name, "records": [{"id": "w", "vector": wrong, "text": "w"}]}),
+            ("query", {"collection": name, "vector": wrong, "top_k": 1}),
+        ):
+            try:
+                self.op(operation, cast(JSONObject, payload))
+            except InputInvalid as exc:
+                assert str(self.dims) in exc.message and str(self.dims + 1) in exc.message, exc.message
+                continue
+            raise AssertionError(f"{operation} with {self.dims + 1} dimensions into a {self.dims}-d collection passed")
+        assert self.op("count", {"collection": name})["count"] == 3, "the refused upsert must write nothing"
+
+    def test_ten_thousand_records_are_stored_and_found(self) -> None:
+        """``scale`` records in batches: all counted, and a sample of them finds itself first."""
+        name = self.collection("scale")
+        store = self._store()
+        config = self.store_config()
+        secrets = self.store_secrets()
+        for start in range(0, self.scale, self.batch):
+            records = self._records(min(self.batch, self.scale - start), seed=start, start=start)
+            payload: JSONObject = {"collection": name, "records": cast(JSONValue, records)}
+            call(store, payload, config=config, operation="upsert", secrets=secrets)
+        assert (
+            call(store, {"collection": name}, config=config, operation="count", secrets=secrets)["count"] == self.scale
+        )
+        rng = random.Random(5)
+        sample = rng.sample(range(self.scale), 20)
+        found = 0
+        for index in sample:
+            start = index - index % self.batch
+            vector = self._records(index - start + 1, seed=start, start=start)[-1]["vector"]
+            query: JSONObject = {"collection": name, "vector": vector, "top_k": 10}
+            result = call(store, query, config=config, operation="query", secrets=secrets)
+            found += self._ids(result)[:1] == [f"r{index}"]
+        assert found >= 19, f"only {found} of 20 records found themselves first among {self.scale}"
+
+    def test_records_cross_the_process_boundary(self) -> None:
+        """Upsert and query through a real runner process give what they give in process."""
+        name = self.collection("runner")
+        records = self._records(12)
+        context: JSONObject = {"secrets": cast(JSONValue, self.store_secrets())}
+        with RunnerClient(self.dist, env=self.runner_env) as client:
+            config = cast(JSONValue, self.runner_config())
+            out = client.invoke(
+                self.capability,
+                {"collection": name, "records": records},
+                operation="upsert",
+                config=config,
+                context=context,
+            )
+            assert out["upserted"] == 12
+            result = client.invoke(
+                self.capability,
+                {"collection": name, "vector": records[2]["vector"], "top_k": 3},
+                operation="query",
+                config=config,
+                context=context,
+            )
+        assert self._ids(result)[0] == "r2"

@@ -74,10 +74,19 @@ def _hmac(key: bytes, message: bytes) -> bytes:
     return hmac.new(key, message, hashlib.sha256).digest()
 
 
+def _b64decode_lenient(text: str) -> bytes:
+    """Base64 with or without its ``=`` padding: senders export secrets both ways.
+
+    Raises:
+        binascii.Error: ``text`` is not base64.
+    """
+    text = text.strip().rstrip("=")
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+
+
 def _standard_key(secret: str) -> bytes:
-    raw = secret.removeprefix("whsec_")
     try:
-        return base64.b64decode(raw, validate=True)
+        return _b64decode_lenient(secret.removeprefix("whsec_"))
     except binascii.Error:
         return secret.encode()
 
@@ -96,7 +105,7 @@ def _verify_ed25519(public_key: str, signature: bytes, content: bytes) -> bool:
     except ImportError as exc:  # pragma: no cover - depends on the plugin's environment
         raise RuntimeError("v1a (ed25519) signatures need the 'cryptography' package") from exc
     try:
-        key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key.removeprefix("whpk_")))
+        key = Ed25519PublicKey.from_public_bytes(_b64decode_lenient(public_key.removeprefix("whpk_")))
         key.verify(signature, content)
     except (InvalidSignature, ValueError, binascii.Error):
         return False
@@ -116,7 +125,7 @@ def _verify_standard(
     for item in signatures.split():
         version, _, encoded = item.partition(",")
         try:
-            given = base64.b64decode(encoded, validate=True)
+            given = _b64decode_lenient(encoded)
         except binascii.Error:
             continue
         for secret in secrets:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import orjson
 import pytest
 
-from synthral_sdk import BlobStore
+from synthral_sdk import PROTOCOL_VERSION, BlobStore
 from synthral_sdk.errors import (
     Cancelled,
     DeadlineExceeded,
@@ -19,6 +22,7 @@ from synthral_sdk.errors import (
     IncompatiblePlugin,
     InputInvalid,
     OutputInvalid,
+    PluginError,
     PluginLoadError,
     ProtocolError,
     UnknownCapability,
@@ -189,3 +193,73 @@ def test_a_call_cancelled_in_the_same_read_as_its_invoke_is_still_answered(clien
     client.send_raw(invoke + cancel)
     with pytest.raises(Cancelled):
         client.wait(4242, timeout=5)
+
+
+def test_encodings_of_a_granted_secret_are_masked_in_errors_tracebacks_and_logs(client: RunnerClient) -> None:
+    secret = "s3cr3t/t0ken with space"
+    with pytest.raises(PluginError) as failed:
+        client.invoke("leak", {}, context={"secrets": {"token": secret}})
+    message = failed.value.message
+    assert message.startswith("ValueError: refused *** (***)"), message
+    trace = failed.value.details["traceback"]
+    assert isinstance(trace, str) and trace.startswith("Traceback (most recent call last)")
+    assert "runner_fixture.py" in trace and "in run" in trace
+    assert trace.rstrip().endswith("ValueError: refused *** (***)")
+    for form in (quote(secret, safe=""), secret.encode().hex()):
+        assert form not in message and form not in trace
+    deadline = time.monotonic() + 5
+    while not client.logs("warning") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [line] = client.logs("warning")
+    assert line.startswith("sending Basic b3BzO") and "***" in line
+    assert base64.b64encode(f"ops:{secret}".encode()).decode()[8:-4] not in line
+
+
+def _frames(*messages: dict[str, object]) -> bytes:
+    return b"".join(orjson.dumps(message) + b"\n" for message in messages)
+
+
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    "protocolVersion": "1.0", "host": {"name": "by-hand", "version": "0"},
+    "entryPoints": [{"name": "fixture", "value": "runner_fixture"}]}}  # fmt: skip
+
+
+def test_the_runner_works_with_stdout_redirected_to_a_file(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    env = {**os.environ, "PYTHONPATH": MODULES, "SYNTHRAL_BLOB_ROOT": str(tmp_path / "blobs")}
+    invoke = {"jsonrpc": "2.0", "id": 2, "method": "invoke",
+              "params": {"capability": "double", "operation": "run", "config": {}, "input": {"value": 21}}}  # fmt: skip
+    with out.open("wb") as stdout:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "synthral_sdk.runner"], stdin=subprocess.PIPE, stdout=stdout,
+            stderr=subprocess.PIPE, env=env,
+        )  # fmt: skip
+        assert process.stdin is not None and process.stderr is not None
+        process.stdin.write(_frames(INITIALIZE, invoke))
+        process.stdin.flush()
+        deadline = time.monotonic() + 30
+        while out.read_bytes().count(b"\n") < 2 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.stdin.close()
+        assert process.wait(30) == 0, process.stderr.read().decode()
+        process.stderr.close()
+    answers = {answer["id"]: answer for answer in map(orjson.loads, out.read_bytes().splitlines())}
+    assert answers[1]["result"]["protocolVersion"] == PROTOCOL_VERSION
+    assert answers[2]["result"] == {"output": {"value": 42}}
+
+
+def test_the_runner_reads_requests_from_a_file_too(tmp_path: Path) -> None:
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    wait = {"jsonrpc": "2.0", "id": 2, "method": "invoke",
+            "params": {"capability": "wait", "operation": "run", "config": {}, "input": {"value": 1}}}  # fmt: skip
+    shutdown = {"jsonrpc": "2.0", "id": 3, "method": "shutdown", "params": {"graceMs": 10000}}
+    source.write_bytes(_frames(INITIALIZE, wait, shutdown))  # ends with shutdown: the call may finish
+    env = {**os.environ, "PYTHONPATH": MODULES, "SYNTHRAL_BLOB_ROOT": str(tmp_path / "blobs")}
+    with source.open("rb") as stdin, out.open("wb") as stdout:
+        done = subprocess.run([sys.executable, "-m", "synthral_sdk.runner"], stdin=stdin, stdout=stdout,
+                              stderr=subprocess.PIPE, env=env, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    answers = {answer["id"]: answer for answer in map(orjson.loads, out.read_bytes().splitlines())}
+    assert answers[1]["result"]["protocolVersion"] == PROTOCOL_VERSION
+    assert answers[2]["result"] == {"output": {"value": 1}}
+    assert answers[3]["result"] is None

@@ -107,3 +107,16 @@ def test_slack_signature() -> None:
 
 def test_no_secret_no_verification() -> None:
     assert "no secret" in verify(WebhookScheme.STANDARD, standard_headers(), BODY, [])[1]
+
+
+@pytest.mark.parametrize("key", [b"k" * 32, b"k" * 31, b"k" * 24, b"k" * 25])
+def test_a_whsec_secret_without_base64_padding_verifies_like_the_padded_one(key: bytes) -> None:
+    padded = base64.b64encode(key).decode()
+    content = b"msg_1." + str(NOW).encode() + b"." + BODY
+    # Signed the way every sender signs: with the decoded key, independently of this SDK.
+    signature = "v1," + base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode()
+    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(NOW), "webhook-signature": signature}
+    for secret in (f"whsec_{padded}", f"whsec_{padded.rstrip('=')}", padded.rstrip("=")):
+        assert verify(WebhookScheme.STANDARD, headers, BODY, [secret]) == (True, ""), secret
+    unpadded_signature = {**headers, "webhook-signature": signature.rstrip("=")}
+    assert verify(WebhookScheme.STANDARD, unpadded_signature, BODY, [f"whsec_{padded.rstrip('=')}"])[0]

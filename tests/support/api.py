@@ -12,16 +12,17 @@ from typing import Any
 import httpx
 import uvicorn
 
-from synthral.api.app import assemble, create_app
+from synthral.api.app import assemble, close_server, create_app
 from synthral.api.state import ServerState
+from synthral.config import Settings
 from synthral.plugins.host import PluginHost
 from synthral.security.crypto import KeyRing, generate_key
 from synthral.security.passwords import Passwords
-from synthral.services.app import build_app
+from synthral.services.app import build_app, open_app
 from synthral.store.db import Database
 from tests.support.settings import make_settings
 
-__all__ = ["CHEAP_PASSWORDS", "PASSWORD", "ROLES", "Api", "make_state", "serving", "wait_for"]
+__all__ = ["CHEAP_PASSWORDS", "PASSWORD", "ROLES", "Api", "make_state", "open_server", "serving", "wait_for"]
 
 PASSWORD = "correct horse battery staple"
 CHEAP_PASSWORDS = Passwords(time_cost=1, memory_kib=8192, parallelism=1)
@@ -68,6 +69,17 @@ async def serving(state: ServerState) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+@contextlib.asynccontextmanager
+async def open_server(settings: Settings, *, local: bool = False) -> AsyncIterator[ServerState]:
+    """The host opened from ``settings`` as a server process opens it, with the API's services (not listening)."""
+    async with open_app(settings, local=local) as host:
+        state = assemble(host, local=local, passwords=CHEAP_PASSWORDS)
+        try:
+            yield state
+        finally:
+            await close_server(state)
 
 
 async def make_state(

@@ -138,6 +138,9 @@ def main() -> None:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env["SYNTHRAL_PUBLIC_URL"] = url
+    # The stand-in sites the test workflows fetch listen on this machine; a server refuses
+    # loopback to plugins unless its operator allows it.
+    env["SYNTHRAL_EGRESS_ALLOW"] = "127.0.0.0/8"
     site = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
     threading.Thread(target=site.serve_forever, daemon=True).start()
     site_url = f"http://127.0.0.1:{site.server_address[1]}"

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from synthral.api.docs import install_docs
 from synthral.api.gate import Gate
 from synthral.api.ingress import Ingress
+from synthral.api.local import LocalGuard, new_launch_token
 from synthral.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from synthral.api.routes import (
     admin,
     agents,
     auth,
+    browser,
     code,
     connectors,
     credentials,
@@ -23,12 +26,15 @@ from synthral.api.routes import (
     ocr,
     oidc,
     plugins,
+    rag,
     schedules,
+    scraping,
     steps,
     workflows,
 )
 from synthral.api.state import ServerState
 from synthral.api.web import install_web, web_root
+from synthral.errors import ConfigurationError
 from synthral.security.passwords import Passwords
 from synthral.security.tokens import load_signing_key
 from synthral.services.app import App
@@ -50,11 +56,12 @@ def create_app(server: ServerState) -> FastAPI:
         title="SynthralOS",
         version="1",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served by install_docs, from packaged assets
         redoc_url=None,
     )
     app.state.server = server
     install_problem_handlers(app)
+    install_docs(app, API_PREFIX)
     modules = (
         auth,
         oidc,
@@ -69,6 +76,9 @@ def create_app(server: ServerState) -> FastAPI:
         agents,
         mcp,
         ocr,
+        rag,
+        scraping,
+        browser,
     )
     for module in modules:
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
@@ -87,6 +97,10 @@ def create_app(server: ServerState) -> FastAPI:
     local = server.identity.local_principal if server.local else None
     app.add_middleware(Ingress, server=server)  # behind the gate: the last added runs first
     app.add_middleware(Gate, authenticate=server.identity.authenticate, local=local, limits=server.limits)
+    if server.local:
+        if not server.launch_token:
+            raise ConfigurationError("local mode needs a launch token; assemble the server with local=True")
+        app.add_middleware(LocalGuard, token=server.launch_token)  # outermost: before limits and routes
     return app
 
 
@@ -137,6 +151,7 @@ def assemble(
         public_url=url.rstrip("/"),
         limits=settings.limits,
         oidc=oidc,
+        launch_token=new_launch_token() if local else None,
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from synthral.api.limits import RateLimiter, json_depth_exceeds, retry_after
+from synthral.api.local import LAUNCH_BEARER
 from synthral.api.problems import problem, unavailable_problem
 from synthral.config import LimitSettings
 from synthral.errors import AuthenticationFailed, RateLimited
@@ -23,7 +24,8 @@ from synthral.store.outage import unavailable
 __all__ = ["PUBLIC_PATHS", "Gate"]
 
 PUBLIC_PATHS = re.compile(
-    r"^/api/v1/(?:openapi\.json|docs|health|auth/(?:login|refresh|methods|oidc/(?:login|callback))"
+    r"^/api/v1/(?:openapi\.json|docs(?:/assets/[A-Za-z0-9._-]+)?|health"
+    r"|auth/(?:login|refresh|methods|oidc/(?:login|callback))"
     r"|connectors/[^/]+/(?:callback|webhook)|hooks/[^/]+|ws)/?$"
 )
 """Routes that authenticate by other means (a password, a signature, an OAuth state) or none."""
@@ -44,7 +46,8 @@ class Gate:
     Args:
         app: The application behind the gate.
         authenticate: Turns a bearer token into a principal (raises AuthenticationFailed).
-        local: A principal every request gets without credentials (desktop mode), or None.
+        local: A principal every request gets without credentials (local mode, behind
+            :class:`synthral.api.local.LocalGuard`), or None.
         limits: The limits.
     """
 
@@ -81,7 +84,7 @@ class Gate:
         state = scope.setdefault("state", {})
         if not PUBLIC_PATHS.match(path):
             try:
-                principal = await self._principal(headers)
+                principal = await self._principal(headers, launch_bearer=bool(state.get(LAUNCH_BEARER)))
             except AuthenticationFailed as exc:
                 await self._send(send, problem(401, exc.message, code=exc.code))
                 return
@@ -147,13 +150,13 @@ class Gate:
             if not started:
                 await self._send(send, problem(413, f"the upload is over the limit of {cap} bytes", code="too_large"))
 
-    async def _principal(self, headers: dict[str, str]) -> Principal:
+    async def _principal(self, headers: dict[str, str], *, launch_bearer: bool) -> Principal:
         authorization = headers.get("authorization", "")
+        if self.local is not None and (not authorization or launch_bearer):
+            return await self.local()  # the local guard has checked the launch token
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             return await self.authenticate(token.strip())
-        if self.local is not None and not authorization:
-            return await self.local()
         raise AuthenticationFailed("sign in first: send 'Authorization: Bearer <access token or API key>'")
 
     async def _refuse(self, send: Send, status: int, detail: str, code: str, wait: float) -> None:

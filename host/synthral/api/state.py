@@ -40,6 +40,8 @@ class ServerState:
         limits: Body, nesting and rate limits.
         oidc: Single sign-on with an OpenID provider; None when it is not configured.
         mcp: The MCP endpoint, once the app is created.
+        launch_token: Local mode's per-launch token every request must carry (see
+            :mod:`synthral.api.local`); None in server mode.
     """
 
     app: App
@@ -54,6 +56,7 @@ class ServerState:
     limits: LimitSettings = field(default_factory=LimitSettings)
     oidc: OidcService | None = None
     mcp: McpEndpoint | None = None
+    launch_token: str | None = None
 
 
 async def server_of(request: Request) -> ServerState:

@@ -10,7 +10,7 @@ from rich.table import Table
 from synthral import __version__
 from synthral.cli import blob, mcp, plugin, scheduling, server, workflows
 from synthral.cli.common import configure_logging, console, print_json, run, with_service
-from synthral.errors import ConfigurationError
+from synthral.errors import ConfigurationError, InvocationTimeout, UnknownOperation
 from synthral.services.plugins import PluginService, capability_to_json, parse_json_option
 
 __all__ = ["app", "main"]
@@ -94,15 +94,27 @@ def invoke(
         secrets[name] = value
 
     async def action(service: PluginService) -> None:
-        output = await service.invoke(
-            ref,
-            payload=parse_json_option(input_json, "--input"),
-            config=parse_json_option(config_json, "--config"),
-            operation=operation,
-            version=version_pin,
-            timeout=timeout,
-            secrets=secrets,
-        )
+        try:
+            output = await service.invoke(
+                ref,
+                payload=parse_json_option(input_json, "--input"),
+                config=parse_json_option(config_json, "--config"),
+                operation=operation,
+                version=version_pin,
+                timeout=timeout,
+                secrets=secrets,
+            )
+        except UnknownOperation as exc:
+            exc.message += " with --operation"
+            raise
+        except InvocationTimeout as exc:
+            # The plugin host speaks of a workflow node's timeout; here the call's limit is --timeout.
+            limit = exc.details.get("timeout", timeout)
+            exc.message = (
+                f"{ref} did not answer within {limit} s and was cancelled; pass a longer --timeout (seconds) "
+                "if the work is legitimately slow"
+            )
+            raise
         print_json(output)
 
     run(with_service(action), as_json=as_json)

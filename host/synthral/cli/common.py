@@ -16,6 +16,7 @@ from rich.console import Console
 from synthral.config import Settings
 from synthral.errors import Cancelled, ConfigurationError, RetryableError, SynthralError
 from synthral.plugins.host import PluginHost
+from synthral.security.egress import EgressSettings
 from synthral.services.plugins import PluginService
 from synthral_sdk.types import JSONValue
 
@@ -52,6 +53,9 @@ def fail(error: SynthralError, *, as_json: bool) -> NoReturn:
         )
     else:
         err_console.print(f"[bold red]error[/]: {error.message}", markup=True, soft_wrap=True)
+        trace = error.details.get("traceback")
+        if isinstance(trace, str):  # a plugin's unexpected exception: where it happened
+            err_console.print(trace.rstrip(), markup=False, highlight=False, soft_wrap=True)
     if isinstance(error, ConfigurationError):
         raise typer.Exit(EXIT_CONFIG)
     raise typer.Exit(EXIT_RETRYABLE if isinstance(error, RetryableError) or error.retryable else EXIT_FATAL)
@@ -111,7 +115,8 @@ def with_service(action: Callable[[PluginService], Awaitable[T]]) -> Coroutine[o
     """Open a plugin host for the duration of ``action`` and close it (stopping plugin processes)."""
 
     async def go() -> T:
-        host = PluginHost(Settings.load())
+        settings = Settings.load()
+        host = PluginHost(settings, egress=EgressSettings.from_settings(settings.security, local=True))  # this user
         try:
             return await action(PluginService(host))
         finally:

@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from synthral.cli.common import console, err_console, fail, print_json, run, with_service
-from synthral.errors import ConfigurationError
-from synthral.services.plugins import PluginService, plugin_to_json
+from synthral.errors import ConfigurationError, PluginAlreadyInstalled
+from synthral.services.plugins import PluginService, Removal, describe_pins, plugin_to_json
 from synthral.services.scaffold import scaffold_plugin
 
 app = typer.Typer(help="Install and manage plugins; each version lives in its own virtualenv.", no_args_is_help=True)
@@ -50,6 +50,13 @@ def install(
         )
 
     async def action(service: PluginService) -> None:
+        try:
+            await installing(service)
+        except PluginAlreadyInstalled as exc:
+            exc.message += " (--reinstall)"
+            raise
+
+    async def installing(service: PluginService) -> None:
         if mount is not None:
             from synthral.plugins.mcp_mount import mount_mcp_server
 
@@ -116,21 +123,43 @@ def info(name: Annotated[str, typer.Argument(help="Plugin or distribution name."
 
 @app.command()
 def remove(
-    spec: Annotated[str, typer.Argument(help="NAME (every version) or NAME==VERSION.")],
+    spec: Annotated[str, typer.Argument(help="NAME==VERSION, or NAME for every version.")],
     purge: Annotated[bool, typer.Option("--purge", help="Also delete the plugin's data directory.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Remove it even though saved workflows pin it (their runs will fail).")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Stop and delete a plugin version (or all its versions)."""
+    """Stop and delete a plugin version (or all its versions), unless saved workflows pin it."""
+    from synthral.config import Settings
+    from synthral.errors import PluginPinned
+    from synthral.plugins.host import PluginHost
+    from synthral.store.db import Database
 
-    async def action(service: PluginService) -> None:
-        removed = await service.remove(spec, purge=purge)
-        if as_json:
-            print_json([{"name": m.name, "version": m.version} for m in removed])
-        else:
-            for manifest in removed:
-                console.print(f"[yellow]removed[/] {manifest.name} {manifest.version}")
+    async def go() -> Removal:
+        settings = Settings.load()
+        database = Database.from_settings(settings)
+        host = PluginHost(settings)
+        try:
+            await database.migrate()
+            return await PluginService(host, database).remove(spec, purge=purge, force=force)
+        except PluginPinned as exc:
+            exc.message += " with --force"
+            raise
+        finally:
+            await host.close()
+            await database.close()
 
-    run(with_service(action), as_json=as_json)
+    removal = run(go(), as_json=as_json)
+    if as_json:
+        print_json([{"name": m.name, "version": m.version} for m in removal.removed])
+        return
+    for manifest in removal.removed:
+        console.print(f"[yellow]removed[/] {manifest.name} {manifest.version}")
+    if removal.broken:
+        err_console.print(
+            f"[bold red]these workflows pinned it; their runs will fail[/]: {describe_pins(removal.broken)}"
+        )
 
 
 def _toggle(spec: str, enabled: bool, as_json: bool) -> None:
@@ -161,15 +190,24 @@ def new(
     name: Annotated[str, typer.Argument(help="The plugin's name, e.g. 'weather'.")],
     directory: Annotated[Path, typer.Option("--dir", help="Where to create the project.")] = Path(),
     dist: Annotated[str | None, typer.Option(help="Distribution name (default synthral-NAME).")] = None,
+    first_party: Annotated[
+        bool,
+        typer.Option(
+            "--first-party",
+            help="A plugin kept in a SynthralOS checkout: take the SDK from the checkout by a relative path.",
+        ),
+    ] = False,
 ) -> None:
     """Scaffold a third-party plugin project whose tests pass out of the box."""
     from synthral.cli.common import fail
     from synthral.errors import SynthralError
 
     try:
-        target = scaffold_plugin(name, directory, dist=dist)
+        target = scaffold_plugin(name, directory, dist=dist, first_party=first_party)
     except SynthralError as exc:
         fail(exc, as_json=False)
     console.print(f"created {target}")
     console.print(f"  cd {target} && uv run pytest     # its tests and the SDK's conformance suite")
+    if not first_party:
+        console.print("  (it depends on synthral-sdk by version: README.md shows how to build the SDK's wheel)")
     console.print(f"  synthral plugin install {target}")

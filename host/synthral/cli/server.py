@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
 __all__ = ["secrets_app", "serve", "user_app"]
 
 user_app = typer.Typer(help="Accounts and workspaces of a server.", no_args_is_help=True)
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+"""Where ``--local`` may listen: the names its Host allow-list accepts."""
 secrets_app = typer.Typer(help="The encrypted credentials' keys.", no_args_is_help=True)
 
 
@@ -31,7 +34,11 @@ def serve(
         int | None, typer.Option(help="Runs at once in this process's worker (WORKFLOW_WORKER_CONCURRENCY, 10).", min=1)
     ] = None,
     local: Annotated[
-        bool, typer.Option("--local", help="Single-user desktop mode: no sign-in; listens on 127.0.0.1 only.")
+        bool,
+        typer.Option(
+            "--local",
+            help="Single-user desktop mode: no sign-in but a per-launch token (printed as a URL); loopback only.",
+        ),
     ] = False,
     demo: Annotated[bool, typer.Option("--demo", help="Load the demo workflows (local mode).")] = False,
 ) -> None:
@@ -39,9 +46,16 @@ def serve(
     from synthral.config import Settings
     from synthral.runtime import HostRuntime
 
+    overrides = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
+    settings = Settings.load().replace(server=overrides)
+    if local and settings.server.host not in LOCAL_HOSTS:
+        err_console.print(
+            f"--local serves without sign-in, so it listens on loopback only: --host 127.0.0.1, localhost or ::1, "
+            f"not {settings.server.host}"
+        )
+        raise typer.Exit(2)
+
     async def go() -> None:
-        overrides = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
-        settings = Settings.load().replace(server=overrides)
         runtime = HostRuntime(
             settings, api=True, worker=worker, scheduler=scheduler, local=local, concurrency=concurrency,
             wait_for_database=True,
@@ -54,12 +68,20 @@ def serve(
                 workspace = (await runtime.server.identity.local_principal()).workspace_id if local else None
                 for name in await load_demo_workflows(runtime.app.workflows, workspace_id=workspace):
                     err_console.print(f"demo workflow loaded: {name}")
-            mode = "local, no sign-in" if local else "sign-in required"
+            mode = "local, open the URL below" if local else "sign-in required"
             parts = [p for p, on in (("worker", worker), ("scheduler", scheduler)) if on]
             err_console.print(
                 f"serving {runtime.url}/api/v1 ({mode}) on {runtime.app.database.dialect}"
                 + (f" with {' and '.join(parts)}" if parts else "")
             )
+            if runtime.server is not None and runtime.server.launch_token is not None:
+                from synthral.api.local import launch_url
+
+                # One plain line (no wrapping) with the other server messages on stderr, so
+                # the desktop app, a script or a person finds it; stdout stays free.
+                bound = int(str(runtime.url).rsplit(":", 1)[1])
+                sys.stderr.write(launch_url(settings.server.host, bound, runtime.server.launch_token) + "\n")
+                sys.stderr.flush()
             settle_heap()
             await runtime.run_until_stopped()
 

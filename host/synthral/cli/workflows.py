@@ -37,6 +37,12 @@ def _print_view(view: ExecutionView) -> None:
             f"{step['error_type']}: {step['error_message']}" if step.get("error_type") else "",
         )
     console.print(table)
+    for step in view.steps:
+        details = step.get("error_details")
+        trace = details.get("traceback") if isinstance(details, dict) else None
+        if isinstance(trace, str):
+            console.print(f"[red]{step['node_id']}[/] attempt {step['attempt']}: the plugin raised", markup=True)
+            console.print(trace.rstrip(), markup=False, highlight=False, soft_wrap=True)
     if execution.get("error_message"):
         console.print(f"[red]failed at {execution.get('error_node')}[/]: {execution['error_message']}")
     if execution["status"] == WAITING:
@@ -59,7 +65,9 @@ def run_file(
     from synthral.runtime import HostRuntime
 
     async def go() -> ExecutionView:
-        async with HostRuntime(Settings.load(), worker=True, concurrency=4, poll_interval=0.2) as runtime:
+        # This machine's user: plugins may reach loopback addresses.
+        runtime = HostRuntime(Settings.load(), worker=True, local=True, concurrency=4, poll_interval=0.2)
+        async with runtime:
             workflow = load_workflow(file)
             saved = await runtime.app.workflows.save(workflow)
             payload = parse_json_option(input_json, "--input")

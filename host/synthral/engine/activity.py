@@ -117,6 +117,7 @@ class _Attempt:
             "duration_ms": (time.perf_counter() - self.clock) * 1000,
             "error_type": error.error_type if error else None,
             "error_message": error.message if error else None,
+            "error_details": (error.details or None) if error else None,  # masked with the error
             "retryable": error.retryable if error else None,
         }
 

@@ -216,6 +216,7 @@ async def _invoke(
             idempotency_key=key,
             events=events,
             host=host,
+            workspace_id=ctx.workspace_id,  # the workspace's network policy
         )
         return await handle.call(op, config, payload, context)
 

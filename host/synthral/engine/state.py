@@ -518,7 +518,9 @@ def consume_signal(connection: Connection, signal_id: str, by: str) -> None:
 
 # -- steps ----------------------------------------------------------------------------------
 
-_END_COLUMNS: Final = ("status", "output", "finished_at", "duration_ms", "error_type", "error_message", "retryable")
+_END_COLUMNS: Final = (
+    "status", "output", "finished_at", "duration_ms", "error_type", "error_message", "error_details", "retryable"
+)  # fmt: skip
 _EMPTY_END: Final = dict.fromkeys((*_END_COLUMNS[1:], "replayed_from"))
 # Built once: constructing a statement costs several times more than running a cached one.
 _INSERT_STEP: Final = insert(STEP)
@@ -639,6 +641,7 @@ def copy_for_replay(connection: Connection, run: NewRun, steps: Sequence[Mapping
                     "output": step["output"],
                     "error_type": None,
                     "error_message": None,
+                    "error_details": None,
                     "retryable": None,
                     "started_at": now,
                     "finished_at": now,

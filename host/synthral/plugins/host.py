@@ -33,6 +33,7 @@ from synthral.plugins.installer import Installer, ProgressFn
 from synthral.plugins.layout import Manifest, PluginLayout, sort_versions
 from synthral.plugins.proxy import CapabilityHandle, RemotePluginProxy
 from synthral.plugins.supervisor import PluginProcess, ProcessOptions
+from synthral.security.egress import EgressSettings
 from synthral_sdk import CapabilitySpec, Context, HostServices
 from synthral_sdk._plugin_set import KIND_HOOKS, new_plugin_manager
 from synthral_sdk.blobs import BlobStore
@@ -85,8 +86,9 @@ class PluginInfo:
 class PluginHost:
     """Installs, supervises and resolves plugins for one ``$SYNTHRAL_HOME``."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, egress: EgressSettings | None = None) -> None:
         self.settings = settings or Settings.load()
+        self.egress = egress if egress is not None else EgressSettings.from_settings(self.settings.security)
         self.layout = PluginLayout(self.settings.plugins_dir)
         self.blobs = BlobStore(self.settings.blobs_dir)
         self.installer = Installer(self.settings, self.layout)
@@ -317,9 +319,14 @@ class PluginHost:
         idempotency_key: str | None = None,
         events: EventSink | None = None,
         host: HostServices | None = None,
+        workspace_id: str | None = None,
     ) -> Context:
-        """A call context bound to this host's blob store; ``host`` answers the call's callbacks."""
+        """A call context bound to this host's blob store; ``host`` answers the call's callbacks.
+
+        ``workspace_id`` chooses the network policy the call gets (that workspace's allow-list).
+        """
         return Context(
+            network=self.egress.policy(workspace_id),
             blobs=self.blobs,
             timeout=self.settings.plugins.call_timeout if timeout is None else timeout,
             secrets=secrets,
@@ -353,7 +360,7 @@ class PluginHost:
         if operation is None:
             if len(operations) != 1:
                 raise UnknownOperation(
-                    f"{ref} has several operations ({', '.join(sorted(operations))}); choose one with --operation",
+                    f"{ref} has several operations ({', '.join(sorted(operations))}); name the one to call",
                     details={"known": [*sorted(operations)]},
                 )
             operation = next(iter(operations))

@@ -186,7 +186,7 @@ class Installer:
     def _refuse_duplicate(self, name: str, version: str, reinstall: bool) -> None:
         if not reinstall and self.layout.version_dir(name, version).is_dir():
             raise PluginAlreadyInstalled(
-                f"plugin {name} {version} is installed already; remove it first or pass --reinstall",
+                f"plugin {name} {version} is installed already; remove that version first, or reinstall it",
                 details={"plugin": name, "version": version},
             )
 

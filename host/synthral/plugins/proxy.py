@@ -68,6 +68,7 @@ class RemoteCapability:
             wire["idempotencyKey"] = context.idempotency_key
         if context.secrets:
             wire["secrets"] = cast(JSONValue, dict(context.secrets))
+        wire["network"] = context.network.to_wire()
         return await self._process.invoke(
             self._spec.name,
             operation,

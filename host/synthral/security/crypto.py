@@ -36,6 +36,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from synthral.errors import DecryptionFailed, SecretKeyMissing
+from synthral.security.files import PRIVATE_FILE, private_dir
 
 __all__ = ["KEY_BYTES", "KeyRing", "Sealed", "generate_key", "key_id_of"]
 
@@ -126,8 +127,8 @@ class KeyRing:
     def create_file(path: Path) -> None:
         """Write a key file with one fresh key, readable by its owner only."""
         key = generate_key()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        private_dir(path.parent)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
         with os.fdopen(descriptor, "w") as handle:
             handle.write(f"{key_id_of(key)} {base64.b64encode(key).decode()}\n")
 

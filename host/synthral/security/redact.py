@@ -5,12 +5,16 @@ error message quoting a header). The engine runs every output and error of a cal
 :class:`Redactor` holding the values granted to that call before anything is recorded;
 :class:`RedactingFilter` does the same for log records.
 
-Values shorter than :data:`MIN_SECRET_LENGTH` are not masked: replacing every "ab" would
-garble text while hiding nothing worth hiding.
+Each value is masked in its common encodings too — base64 (standard and URL-safe, padded or
+not, also inside a longer base64 text such as a Basic ``Authorization`` header), URL encoding,
+hex and JSON escaping — as :func:`synthral_sdk.masking.secret_forms` lists them, with what it
+cannot catch. Values shorter than :data:`MIN_SECRET_LENGTH` are not masked: replacing every
+"ab" would garble text while hiding nothing worth hiding.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -20,6 +24,7 @@ from typing import Any, Final
 import orjson
 
 from synthral.errors import SynthralError
+from synthral_sdk.masking import MIN_SECRET_LENGTH, secret_forms
 
 __all__ = [
     "MIN_SECRET_LENGTH",
@@ -33,9 +38,6 @@ __all__ = [
 
 REDACTED: Final = "[REDACTED]"
 """What a secret value is replaced with."""
-
-MIN_SECRET_LENGTH: Final = 4
-"""Values shorter than this are not masked."""
 
 _NOTHING: Final = re.compile(r"(?!)")
 
@@ -57,14 +59,18 @@ def strings_in(value: Any) -> list[str]:
 
 
 def _forms(value: str) -> set[str]:
-    """The value, and each string inside it when it is a JSON object or array (a structured credential)."""
-    forms = {value}
+    """The value, each string inside it when it is a JSON object or array, and their encodings.
+
+    A structured credential reaches a plugin as JSON; a plugin may quote one field of it.
+    """
+    values = {value}
     if value[:1] in {"{", "["}:
-        try:
-            forms.update(strings_in(orjson.loads(value)))
-        except orjson.JSONDecodeError:
-            return forms
-    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+        with contextlib.suppress(orjson.JSONDecodeError):
+            values.update(strings_in(orjson.loads(value)))
+    forms: set[str] = set()
+    for each in values:
+        forms |= secret_forms(each)
+    return forms
 
 
 def _all_forms(secrets: Iterable[str]) -> set[str]:
@@ -75,7 +81,7 @@ def _all_forms(secrets: Iterable[str]) -> set[str]:
 
 
 class Redactor:
-    """Replaces every occurrence of known secret values with ``[REDACTED]``.
+    """Replaces every occurrence of known secret values (and their encodings) with ``[REDACTED]``.
 
     A value that is a JSON object or array (a structured credential, as plugins receive it)
     also registers each string inside it, so a plugin that quotes one field of it is caught.

@@ -28,6 +28,7 @@ import jwt
 from pydantic import SecretStr
 
 from synthral.errors import AuthenticationFailed, ConfigurationError
+from synthral.security.files import PRIVATE_FILE, private_dir
 
 __all__ = [
     "ACCESS_TOKEN_TYPE",
@@ -231,9 +232,9 @@ def load_signing_key(home: Path, configured: SecretStr | None = None) -> bytes:
 def _create_key_file(path: Path) -> None:
     # Written under a temporary name, then linked into place: a concurrent reader never sees
     # a half-written key, and of two servers starting together the first link wins.
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(secrets.token_bytes(SIGNING_KEY_FILE_BYTES))

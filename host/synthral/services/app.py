@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
 
 from synthral.config import Settings
 from synthral.engine.model import ManualTrigger
@@ -14,6 +16,9 @@ from synthral.engine.runtime import Engine, EnvSecretResolver, SecretResolver
 from synthral.errors import NotFound
 from synthral.plugins.host import PluginHost
 from synthral.security.crypto import KeyRing
+from synthral.security.egress import EgressSettings
+from synthral.security.files import private_dir, warn_loose
+from synthral.security.tokens import SIGNING_KEY_FILE
 from synthral.services.agent_tools import WorkflowRunner
 from synthral.services.agents import AgentService
 from synthral.services.ai import AIServices
@@ -21,13 +26,29 @@ from synthral.services.code import CodeService
 from synthral.services.llm import LLMService, PriceTable
 from synthral.services.ocr import OCRService
 from synthral.services.plugins import PluginService
+from synthral.services.rag import RAGService
+from synthral.services.rag_models import RagSettings
 from synthral.services.secret_stores import configured_secret_resolver, store_credentials
 from synthral.services.secrets import CredentialSecretResolver, CredentialService
 from synthral.services.step_events import StepEvents
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
+from synthral.store.tables import WORKSPACE
 
-__all__ = ["STORE_LOGIN_CREDENTIAL", "App", "ai_services", "build_app", "open_app", "secret_source", "workflow_runner"]
+if TYPE_CHECKING:
+    from synthral.services.web import WebServices
+
+__all__ = [
+    "STORE_LOGIN_CREDENTIAL",
+    "App",
+    "ai_services",
+    "build_app",
+    "egress_settings",
+    "open_app",
+    "secret_source",
+    "warn_loose_home",
+    "workflow_runner",
+]
 
 STORE_LOGIN_CREDENTIAL = "secret-store"
 """The workspace credential holding an external secret store's login fields (e.g. client_id, client_secret)."""
@@ -47,6 +68,8 @@ class App:
     credentials: CredentialService
     ai: AIServices
     code: CodeService | None = None
+    rag: RAGService | None = None
+    web: WebServices | None = None
 
     def code_service(self) -> CodeService:
         """Sandboxed code, with the ``code`` nodes registered in the plugin host (made once)."""
@@ -66,6 +89,28 @@ class App:
     def ocr(self) -> OCRService:
         """OCR jobs (settings from ``SYNTHRAL_OCR_*``, in ``settings.ocr``)."""
         return OCRService(self.database, self.plugins, self.workflows, self.settings.ocr)
+
+    def rag_service(self) -> RAGService:
+        """Retrieval, with the ``rag`` nodes registered in the plugin host (made once)."""
+        if self.rag is None:
+            from synthral.builtins import rag  # noqa: PLC0415 -- the nodes import this module's services
+
+            self.rag = RAGService(
+                self.database,
+                self.plugins,
+                credentials=self.credentials,
+                settings=RagSettings.from_settings(self.settings.rag),
+            )
+            rag.register(self.plugins, self.rag)
+        return self.rag
+
+    def web_services(self) -> WebServices:
+        """Scraping, browsers and page watches, with their nodes registered in the plugin host (made once)."""
+        if self.web is None:
+            from synthral.services.web import open_web  # noqa: PLC0415 -- loads the web stack only when used
+
+            self.web = open_web(self.database, self.plugins, self.credentials, self.workflows)
+        return self.web
 
 
 def secret_source(settings: Settings, plugins: PluginHost, credentials: CredentialService) -> SecretResolver:
@@ -105,8 +150,11 @@ def build_app(settings: Settings, database: Database, plugins: PluginHost, keyri
     )
     workflows = WorkflowService(database, plugins, engine)
     ai.agents.workflows = workflow_runner(workflows)
-    app = App(settings, database, plugins, engine, workflows, PluginService(plugins), keyring, credentials, ai)
+    plugin_service = PluginService(plugins, database)
+    app = App(settings, database, plugins, engine, workflows, plugin_service, keyring, credentials, ai)
     app.code_service()
+    app.rag_service()
+    app.web_services()
     return app
 
 
@@ -136,14 +184,39 @@ def workflow_runner(workflows: WorkflowService) -> WorkflowRunner:
     return WorkflowRunner(schema, start, status)
 
 
+def warn_loose_home(settings: Settings, database: Database) -> None:
+    """Warn (in the log) about the home, database, key files and blob store when others may read them."""
+    files = [settings.security.secret_key_file or settings.home / "secret.key"]
+    files.append(settings.home / SIGNING_KEY_FILE)
+    if database.sqlite_path is not None:
+        files += [database.sqlite_path.with_name(database.sqlite_path.name + suffix) for suffix in ("", "-wal", "-shm")]
+    warn_loose([settings.home, settings.blobs_dir], files)
+
+
+async def egress_settings(settings: Settings, database: Database, *, local: bool) -> EgressSettings:
+    """The network policy's settings, per-workspace lists keyed by workspace id."""
+    egress = EgressSettings.from_settings(settings.security, local=local)
+    if not egress.by_variable:
+        return egress
+    async with database.engine.connect() as connection:
+        rows = await connection.execute(select(WORKSPACE.c.id, WORKSPACE.c.slug))
+        return egress.resolved((str(row.id), str(row.slug)) for row in rows)
+
+
 @asynccontextmanager
-async def open_app(settings: Settings) -> AsyncIterator[App]:
-    """Open the database (migrating it), the plugin host and the engine; close them after."""
+async def open_app(settings: Settings, *, local: bool = False) -> AsyncIterator[App]:
+    """Open the database (migrating it), the plugin host and the engine; close them after.
+
+    ``local``: the process serves the machine's own user (``serve --local``, the desktop, the
+    CLI's ``run``): plugins may reach loopback addresses.
+    """
+    private_dir(settings.home)
     keyring = KeyRing.configured(settings.home, settings.security)
     database = Database.from_settings(settings)
     try:
+        warn_loose_home(settings, database)
         await database.migrate()
-        plugins = PluginHost(settings)
+        plugins = PluginHost(settings, egress=await egress_settings(settings, database, local=local))
         try:
             app = build_app(settings, database, plugins, keyring)
             try:

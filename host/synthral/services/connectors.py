@@ -259,5 +259,9 @@ class ConnectorService:
             )
         secrets = await self.secrets(workspace_id, connector)
         return await self.plugin_service.invoke(
-            f"{connector.plugin}/{action}", payload=payload, version=connector.version, secrets=secrets
+            f"{connector.plugin}/{action}",
+            payload=payload,
+            version=connector.version,
+            secrets=secrets,
+            workspace_id=workspace_id,  # the workspace's network policy
         )

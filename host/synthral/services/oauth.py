@@ -368,14 +368,14 @@ class OAuthService:
         if not SLUG.fullmatch(connector):
             raise ConfigurationError(
                 f"{connector[:80]!r} is not a connector name; connector names are lowercase letters, digits "
-                "and '_.-', starting with a letter ('synthral capabilities --kind connector' lists them)",
+                "and '_.-', starting with a letter (GET /api/v1/connectors/list lists them)",
                 details={"field": "connector"},
             )
         spec = await self.auth_specs(connector)
         if spec is None:
             raise NotFound(
                 f"no installed plugin offers a connector named {connector!r}; install the plugin that "
-                "provides it ('synthral capabilities --kind connector' lists the connectors there are)",
+                "provides it (GET /api/v1/connectors/list lists the connectors there are)",
                 details={"connector": connector},
             )
         if spec.type != "oauth2":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from string import Template
@@ -20,7 +21,7 @@ version = "0.1.0"
 description = "A SynthralOS plugin"
 readme = "README.md"
 requires-python = ">=3.11"
-dependencies = ["synthral-sdk>=$sdk_major,<$sdk_next"]
+dependencies = ["synthral-sdk>=$sdk_min,<$sdk_next"]
 
 [project.entry-points."synthral.plugins"]
 $name = "$package.plugin"
@@ -50,6 +51,14 @@ uv run pytest                          # unit tests and the SDK's conformance su
 uv build --wheel                       # dist/*.whl
 synthral plugin install .              # install into a host, in its own venv
 synthral invoke $name/greet --input '{"who": "Ada"}'
+```
+
+The project depends on `synthral-sdk` by version, from your package index. Where the index
+does not have it yet, build the SDK's wheel from a SynthralOS checkout and let uv find it:
+
+```bash
+uv build --wheel --out-dir ~/synthral-wheels path/to/synthralos/sdk
+export UV_FIND_LINKS=~/synthral-wheels           # or: uv run --find-links ~/synthral-wheels pytest
 ```
 
 Publish the wheel to a package index (`uv publish`); users then install it with
@@ -138,11 +147,16 @@ class TestConformance(PluginConformance):
 _GITIGNORE = ".venv/\n__pycache__/\ndist/\n"
 
 
-def scaffold_plugin(name: str, directory: Path, *, dist: str | None = None) -> Path:
+def scaffold_plugin(name: str, directory: Path, *, dist: str | None = None, first_party: bool = False) -> Path:
     """Write a new plugin project for ``name`` into ``directory/name`` and return its path.
 
+    The project depends on ``synthral-sdk`` by version (this SDK's minor or later, same
+    major), as a third-party project must. ``first_party`` (a plugin kept in a SynthralOS
+    checkout, next to its SDK) takes the SDK from the checkout instead, by a relative path.
+
     Raises:
-        ConfigurationError: The name is not valid or the target folder exists.
+        ConfigurationError: The name is not valid, the target folder exists, or
+            ``first_party`` is asked for while the host does not run from a checkout.
     """
     if not _NAME.fullmatch(name):
         raise ConfigurationError(
@@ -154,15 +168,22 @@ def scaffold_plugin(name: str, directory: Path, *, dist: str | None = None) -> P
     target = directory / plugin_name
     if target.exists():
         raise ConfigurationError(f"{target} exists already; choose another name or --dir")
-    major = int(synthral_sdk.__version__.split(".")[0])
-    sdk_dir = sdk_source_dir()
-    # Until synthral-sdk is on your package index, point uv at the SDK this host runs.
-    sources = f'\n[tool.uv.sources]\nsynthral-sdk = {{ path = "{sdk_dir}" }}\n' if sdk_dir else ""
+    major, minor = (int(part) for part in synthral_sdk.__version__.split(".")[:2])
+    sources = ""
+    if first_party:
+        sdk_dir = sdk_source_dir()
+        if sdk_dir is None:
+            raise ConfigurationError(
+                "--first-party takes the SDK from a SynthralOS checkout, and this host's SDK is installed from a "
+                "package; leave the option out (the project then depends on synthral-sdk by version)"
+            )
+        relative = Path(os.path.relpath(sdk_dir, target.resolve())).as_posix()
+        sources = f'\n[tool.uv.sources]\nsynthral-sdk = {{ path = "{relative}", editable = true }}\n'
     values = {
         "dist": dist,
         "name": plugin_name,
         "package": package,
-        "sdk_major": str(major),
+        "sdk_min": f"{major}.{minor}",
         "sdk_next": str(major + 1),
         "sources": sources,
     }

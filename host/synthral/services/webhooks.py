@@ -4,7 +4,8 @@ A workflow with a ``webhook`` trigger is a subscription. Its signing secrets liv
 workspace's credentials as ``webhook.<workflow id>`` (the newest first; the previous one
 stays valid after a rotation so senders can switch over). A delivery is verified on its raw
 bytes with the scheme its connector declares (Standard Webhooks otherwise), deduplicated on
-the sender's delivery id (or the body's hash), and recorded as a queued execution whose id is
+the sender's delivery id when the signature covers it (or else on the signed body's hash, see
+:func:`dedupe_key`), and recorded as a queued execution whose id is
 derived from that key: the same delivery sent ten times at once creates one execution, and
 every copy is answered 2xx once it is stored.
 """
@@ -34,7 +35,7 @@ from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
 from synthral_sdk.webhooks import WebhookScheme, verify_webhook_signature
 
-__all__ = ["Delivery", "Subscription", "WebhookService", "webhook_credential"]
+__all__ = ["Delivery", "Subscription", "WebhookService", "dedupe_key", "webhook_credential"]
 
 KEPT_SECRETS = 2
 """The current secret and the one before it (valid until the next rotation)."""
@@ -42,6 +43,8 @@ CACHE_SECONDS = 2.0
 """How long a subscription (version, scheme, secrets) is reused before it is read again."""
 BATCH = 256
 """Deliveries stored in one transaction at most."""
+SIGNED_DELIVERY_IDS = frozenset({WebhookScheme.STANDARD})
+"""Schemes whose signature covers the delivery id (and a timestamp)."""
 FORWARDED_HEADERS = ("content-type", "user-agent", "x-github-event", "x-github-delivery", "webhook-id")
 
 
@@ -247,12 +250,12 @@ class WebhookService:
             verdict = verify_webhook_signature(subscription.scheme, headers, body, subscription.secrets)
         if not verdict.valid:
             raise AuthenticationFailed(f"the webhook signature does not verify: {verdict.reason}")
-        key = verdict.delivery_id or "sha256:" + hashlib.sha256(body).hexdigest()
+        key = dedupe_key(subscription.scheme, verdict.delivery_id, body)
         execution_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"synthral:webhook:{subscription.workflow_id}:{key}"))
         payload = {
             "body": _payload(body),
             "headers": {name: headers[name] for name in FORWARDED_HEADERS if name in headers},
-            "delivery_id": key,
+            "delivery_id": verdict.delivery_id or key,
             "event_type": verdict.event_type,
         }
         created = await self._commits.store(
@@ -265,6 +268,20 @@ class WebhookService:
             )
         )
         return Delivery(execution_id, duplicate=not created)
+
+
+def dedupe_key(scheme: WebhookScheme, delivery_id: str | None, body: bytes) -> str:
+    """What identifies a verified delivery, so that its copies start one run.
+
+    The sender's delivery id only when the signature covers it (Standard Webhooks signs the
+    id with a timestamp). Otherwise — GitHub signs the body alone, with no timestamp — an id
+    header could be changed at will on a captured delivery, so the key is the hash of what
+    the signature covers: the accepted signature is remembered, and a replay with a new id
+    is a duplicate for as long as the run's history is kept.
+    """
+    if delivery_id and scheme in SIGNED_DELIVERY_IDS:
+        return delivery_id
+    return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 def _payload(body: bytes) -> Any:

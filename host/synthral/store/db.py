@@ -28,6 +28,7 @@ from sqlalchemy.pool import StaticPool
 
 from synthral.config import Settings
 from synthral.errors import ConfigurationError, DatabaseUnavailable
+from synthral.security.files import create_private_file
 from synthral.store.outage import unavailable
 
 __all__ = ["Database", "database_file", "database_location", "database_url"]
@@ -91,11 +92,13 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
+        self.sqlite_path: Path | None = None
         if url.startswith("sqlite"):
             self.dialect = "sqlite"
             path = url.split("///", 1)[1] if "///" in url else ""
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                self.sqlite_path = Path(path)
+                create_private_file(self.sqlite_path)  # SQLite gives -wal and -shm the same mode
             self.engine: AsyncEngine = create_async_engine(url, connect_args={"timeout": 30})
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)

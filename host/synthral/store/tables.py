@@ -296,6 +296,10 @@ STEP: Final = Table(
     _json("output", "The output, or {'$blob': ...} when large."),
     Column("error_type", String, nullable=True),
     Column("error_message", String, nullable=True),
+    _json(
+        "error_details",
+        "The error's structured details, secrets masked; a plugin's unexpected exception brings its traceback.",
+    ),
     Column("retryable", Boolean, nullable=True),
     _ts("started_at", "When the attempt started.", nullable=False),
     _ts("finished_at", "When it ended."),
@@ -583,8 +587,10 @@ OAUTH_STATE: Final = Table(
 """A pending OAuth authorization: created when a user starts connecting, spent by the callback."""
 
 
-# The AI, code and OCR tables share this metadata; importing them here makes every table known
+# The AI, code, OCR, retrieval and web tables share this metadata; importing them here makes every table known
 # wherever any table is (migrations, create_all, the schema comparison in the tests).
 from synthral.store import ai_tables as _ai_tables  # noqa: E402, F401
 from synthral.store import code_tables as _code_tables  # noqa: E402, F401
 from synthral.store import ocr_tables as _ocr_tables  # noqa: E402, F401
+from synthral.store import rag_tables as _rag_tables  # noqa: E402, F401
+from synthral.store import web_tables as _web_tables  # noqa: E402, F401

@@ -107,6 +107,8 @@ class HttpRequest(Node[RequestInput, RequestOutput, RequestConfig]):
         Raises:
             ConfigInvalid: Auth is configured but no usable credential was granted.
             InputInvalid: ``body_blob`` is not in the blob store.
+            EgressDenied: The URL, or a redirect, leads to an address the network policy refuses
+                (loopback on a server, private, link-local/metadata) and the operator did not allow.
             RetryableError: A transport failure, a timeout, or a 429 / 5xx answer.
             NonRetryableError: Another 4xx answer, too many redirects, a TLS certificate
                 that fails verification, or a body that is not the JSON it must be.
@@ -120,7 +122,8 @@ class HttpRequest(Node[RequestInput, RequestOutput, RequestConfig]):
         note: str | None = None
         started = time.perf_counter()
         try:
-            async with httpx.AsyncClient(timeout=config.timeout, verify=tls) as client:
+            # The call's network policy applies to every connection, redirects included.
+            async with context.http_client(timeout=config.timeout, verify=tls) as client:
                 request = client.build_request(
                     inputs.method, _with_query(inputs.url, inputs.query), headers=headers, content=content
                 )

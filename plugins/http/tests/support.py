@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from synthral_http import HttpRequest
 
 from synthral_sdk import BlobStore, Context
+from synthral_sdk.network import NetworkPolicy
 from synthral_sdk.types import JSONObject
 
 SECRET = "s3cr3t-t0ken-VALUE"
@@ -247,5 +248,7 @@ def invoke(
     idempotency_key: str | None = None,
 ) -> JSONObject:
     """Call the node in process with a context the test builds (``testing.call`` sets no idempotency key)."""
-    context = Context(blobs=blobs, secrets=secrets, idempotency_key=idempotency_key)
+    context = Context(
+        blobs=blobs, secrets=secrets, idempotency_key=idempotency_key, network=NetworkPolicy.local()
+    )  # the test servers are on this machine
     return asyncio.run(HttpRequest().call("run", {} if config is None else config, payload, context))

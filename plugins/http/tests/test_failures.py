@@ -13,6 +13,7 @@ from synthral_http import HttpRequest, parse_retry_after
 
 from synthral_sdk import BlobStore, Context
 from synthral_sdk.errors import NonRetryableError, RetryableError
+from synthral_sdk.network import NetworkPolicy
 from synthral_sdk.testing import call
 
 NODE = HttpRequest()
@@ -134,7 +135,9 @@ def test_cancellation_stops_the_request(server: Server, blobs: BlobStore) -> Non
     target = "/slow?seconds=300&call=in-process"
 
     async def scenario() -> None:
-        task = asyncio.create_task(NODE.call("run", {}, {"url": server.url(target)}, Context(blobs=blobs)))
+        task = asyncio.create_task(
+            NODE.call("run", {}, {"url": server.url(target)}, Context(blobs=blobs, network=NetworkPolicy.local()))
+        )
         await asyncio.to_thread(server.wait_for_request, target)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

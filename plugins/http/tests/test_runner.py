@@ -9,7 +9,9 @@ from support import PNG_BYTES, SECRET, Server
 
 from synthral_sdk import BlobRef, BlobStore
 from synthral_sdk.errors import Cancelled, ConfigInvalid, InputInvalid, NonRetryableError, RetryableError
+from synthral_sdk.network import NetworkPolicy
 from synthral_sdk.testing import RunnerClient
+from synthral_sdk.types import JSONObject
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -101,9 +103,14 @@ def test_log_line_reaches_the_host_without_secrets(runner: RunnerClient, server:
 
 def test_cancel_request_stops_a_slow_call(runner: RunnerClient, server: Server) -> None:
     target = "/slow?seconds=300&call=cancelled"
-    request_id = runner.send_request(
-        "invoke", {"capability": "request", "operation": "run", "config": {}, "input": {"url": server.url(target)}}
-    )
+    params: JSONObject = {
+        "capability": "request",
+        "operation": "run",
+        "config": {},
+        "input": {"url": server.url(target)},
+        "context": {"network": NetworkPolicy.local().to_wire()},  # the test server is on this machine
+    }
+    request_id = runner.send_request("invoke", params)
     server.wait_for_request(target)  # cancel a request in flight, not one still queued in the runner
     runner.notify("$/cancelRequest", {"id": request_id})
 

@@ -90,7 +90,7 @@ async def test_plugin_processes_show_restarts_and_resident_memory(api: Api) -> N
     workflow = (await api.call("editor", "POST", "/workflows", json=echo)).json()
     run = (await api.call("editor", "POST", f"/workflows/{workflow['id']}/run", json={})).json()
     await wait_for(api, run["execution_id"])
-    processes = (await api.call("owner", "GET", "/admin/processes")).json()
+    processes = (await api.call("owner", "GET", "/admin/processes")).json()["items"]
     [noop] = [p for p in processes if p["name"] == "noop"]
     assert noop["state"] == "running" and noop["pid"] > 0
     assert noop["rss_bytes"] > 1_000_000
@@ -101,7 +101,7 @@ async def test_plugin_processes_show_restarts_and_resident_memory(api: Api) -> N
 async def test_members_are_listed_with_their_roles_for_every_member(api: Api) -> None:
     answer = await api.call("viewer", "GET", "/workspace/members")
     assert answer.status_code == 200, answer.text
-    members = answer.json()
+    members = answer.json()["items"]
     assert [(m["email"], m["role"]) for m in members] == [
         ("owner@example.com", "owner"),
         ("editor@example.com", "editor"),

@@ -68,6 +68,7 @@ WORKSPACE: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("POST", "/plugins/{name}/disable", "owner", None),
     ("POST", "/plugins/{name}/enable", "owner", None),
     ("DELETE", "/plugins/{name}", "owner", None),
+    ("DELETE", "/plugins/{name}/versions/{version}", "owner", None),
     ("POST", "/connectors/register", "owner", None),
     ("GET", "/connectors/list", "viewer", None),
     ("PUT", "/connectors/{slug}/client", "owner", {"client_id": "c"}),
@@ -106,6 +107,29 @@ WORKSPACE: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("GET", "/mcp/tools", "viewer", None),
     ("PUT", "/mcp/tools/{tool_name}", "editor", {"workflow": "nope"}),
     ("DELETE", "/mcp/tools/{tool_name}", "editor", None),
+    ("POST", "/rag/index", "editor", {"name": "matrix-index"}),
+    ("GET", "/rag/indexes", "viewer", None),
+    ("GET", "/rag/indexes/{name}", "viewer", None),
+    ("DELETE", "/rag/indexes/{name}", "editor", None),
+    ("DELETE", "/rag/indexes/{name}/documents/{key}", "editor", None),
+    ("POST", "/rag/query", "viewer", {"index": "matrix-index", "query": "q"}),
+    ("POST", "/rag/switch/evaluate", "editor", {}),
+    ("GET", "/rag/switch/logs", "viewer", None),
+    ("POST", "/scraping/scrape", "editor", {"url": "http://127.0.0.1:9/"}),
+    ("POST", "/scraping/crawl", "editor", {"seeds": ["http://127.0.0.1:9/"]}),
+    ("GET", "/scraping/status/{job_id}", "viewer", None),
+    ("GET", "/scraping/status/{job_id}/pages", "viewer", None),
+    ("POST", "/scraping/status/{job_id}/cancel", "editor", None),
+    ("POST", "/scraping/change-detection", "editor", {"url": "http://127.0.0.1:9/", "check_now": False}),
+    ("GET", "/scraping/change-detection/{watch_id}", "viewer", None),
+    ("POST", "/scraping/change-detection/{watch_id}/check", "editor", None),
+    ("PUT", "/scraping/domains/{domain}", "owner", {"requests_per_second": 2}),
+    ("GET", "/scraping/domains/{domain}", "viewer", None),
+    ("GET", "/scraping/proxy-log", "viewer", None),
+    ("POST", "/browser/execute", "editor", {"actions": [{"action": "goto", "url": "http://127.0.0.1:9/"}]}),
+    ("POST", "/browser/monitor", "editor", {"url": "http://127.0.0.1:9/", "check_now": False}),
+    ("GET", "/browser/session/{session_id}", "viewer", None),
+    ("POST", "/browser/session/{session_id}/close", "editor", None),
 ]
 
 
@@ -136,6 +160,7 @@ async def _objects(api: Api) -> dict[str, str]:
         "workflow_id": workflow["id"],
         "execution_id": run["execution_id"],
         "name": "not-installed",
+        "version": "1.0.0",
         "slug": "no-such-connector",
         "action": "act",
         "user_id": api.users["viewer"],
@@ -146,6 +171,10 @@ async def _objects(api: Api) -> dict[str, str]:
         "digest": "sha256:" + "0" * 64,
         "task_id": "no-such-task",
         "tool_name": "no-such-tool",
+        "key": "no-such-document",
+        "watch_id": "no-such-watch",
+        "session_id": "no-such-session",
+        "domain": "shop.example.com",
     }
 
 
@@ -189,7 +218,7 @@ async def test_a_viewer_cannot_read_credentials_an_editor_sees_them_masked(api: 
     listing = await api.call("editor", "GET", "/credentials")
     assert listing.status_code == 200
     assert "sk_live_0123456789abcdef" not in listing.text
-    assert listing.json()[0]["masked"].endswith("cdef")
+    assert listing.json()["items"][0]["masked"].endswith("cdef") and listing.json()["next_cursor"] is None
 
 
 async def _ws(api: Api, first: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -215,3 +244,20 @@ async def test_the_websocket_checks_who_subscribes(api: Api) -> None:
     assert outsider[-1]["type"] == "error" and "workspace" in outsider[-1]["detail"]
     viewer = await _ws(api, {"type": "auth", "token": api.tokens["viewer"], "workspace": "acme"})
     assert viewer[-1]["type"] == "ready"
+
+
+async def test_every_listing_has_the_documented_items_and_next_cursor_shape(api: Api) -> None:
+    ids = await _objects(api)
+    schema = (await api.http.get("/openapi.json")).json()
+    listings = []
+    for path, operations in schema["paths"].items():
+        answer = operations.get("get", {}).get("responses", {}).get("200", {})
+        body = answer.get("content", {}).get("application/json", {}).get("schema", {})
+        if body.get("type") == "array":
+            listings.append(path)
+    assert listings == [], f"these GET routes answer a bare array, not {{items, next_cursor}}: {listings}"
+    for path in ("/plugins", "/workflows/{workflow_id}/versions", "/auth/api-keys", "/workspaces",
+                 "/connectors/list", "/credentials", "/workflows", "/executions"):  # fmt: skip
+        answer = await api.call("owner", "GET", re.sub(r"\{(\w+)\}", lambda m: ids[m.group(1)], path))
+        assert answer.status_code == 200, (path, answer.text)
+        assert set(answer.json()) == {"items", "next_cursor"}, path

@@ -107,7 +107,7 @@ async def test_owners_name_sandboxes_that_runs_then_use(code_api: Api) -> None:
     assert (await code_api.call("editor", "PUT", "/code/sandboxes/quick", json=sandbox)).status_code == 403
     assert (await code_api.call("owner", "PUT", "/code/sandboxes/quick", json=sandbox)).status_code == 204
     listed = await code_api.call("viewer", "GET", "/code/sandboxes")
-    assert [item["name"] for item in listed.json()] == ["quick"]
+    assert [item["name"] for item in listed.json()["items"]] == ["quick"]
     ran = await code_api.call(
         "editor", "POST", "/code/execute", json={"code": "import time\ntime.sleep(10)", "sandbox": "quick"}
     )

@@ -55,7 +55,7 @@ async def clients(
 
 
 async def test_the_manifest_lists_auth_scopes_actions_and_webhook_scheme(clients: Clients) -> None:
-    listing = {c["slug"]: c for c in (await clients.viewer.get("/connectors/list")).json()}
+    listing = {c["slug"]: c for c in (await clients.viewer.get("/connectors/list")).json()["items"]}
     assert listing["oauthy"]["auth_type"] == "oauth2" and listing["oauthy"]["scopes"] == ["read", "write"]
     assert listing["oauthy"]["authorize_url"] == "https://auth.oauthy.example/authorize"
     assert listing["hubbish"]["actions"] == ["greet"]
@@ -113,6 +113,31 @@ async def test_a_github_signed_delivery_starts_one_run(clients: Clients) -> None
     assert forged.status_code == 401 and "X-Hub-Signature-256" in forged.json()["detail"]
     wrong_connector = await clients.anonymous.post(path.replace("hubbish", "keyed"), content=body, headers=headers)
     assert wrong_connector.status_code == 404
+
+
+async def test_a_captured_github_delivery_replayed_with_a_new_id_starts_no_second_run(clients: Clients) -> None:
+    workflow = {"name": "on-push-replayed", "nodes": [{"id": "a", "type": "core/set"}], "edges": [],
+                "triggers": [{"type": "webhook", "connector": "hubbish"}]}  # fmt: skip
+    made = (await clients.owner.post("/workflows", json=workflow)).json()
+    subscription = (await clients.owner.post(f"/workflows/{made['id']}/webhook")).json()
+    path = subscription["url"].split("/api/v1", 1)[1]
+    body = orjson.dumps({"ref": "refs/heads/main", "after": "4f9a2b7"})
+    signature = "sha256=" + hmac.new(subscription["secret"].encode(), body, hashlib.sha256).hexdigest()
+    headers = {"X-Hub-Signature-256": signature, "X-GitHub-Delivery": "d-original", "X-GitHub-Event": "push"}
+    first = await clients.anonymous.post(path, content=body, headers=headers)
+    assert first.status_code == 202 and not first.json()["duplicate"], first.text
+    for forged_id in ("d-replayed", "", "d-" + "x" * 60):
+        replay = await clients.anonymous.post(path, content=body, headers={**headers, "X-GitHub-Delivery": forged_id})
+        assert replay.status_code == 202, replay.text
+        assert replay.json() == {"execution_id": first.json()["execution_id"], "duplicate": True}
+    other = orjson.dumps({"ref": "refs/heads/main", "after": "77c1e0d"})  # a genuinely new push
+    signed = "sha256=" + hmac.new(subscription["secret"].encode(), other, hashlib.sha256).hexdigest()
+    second = await clients.anonymous.post(
+        path, content=other, headers={**headers, "X-Hub-Signature-256": signed, "X-GitHub-Delivery": "d-2"}
+    )
+    assert second.status_code == 202 and not second.json()["duplicate"]
+    runs = (await clients.owner.get(f"/workflows/{made['id']}/executions")).json()["items"]
+    assert len(runs) == 2
 
 
 @pytest.mark.parametrize("query", ["", "?workflow=", f"?workflow={'w' * 65}", "?other=1"])

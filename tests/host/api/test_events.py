@@ -61,3 +61,34 @@ async def test_a_subscription_to_another_workspaces_run_is_refused(api: Api) -> 
         await socket.send(orjson.dumps({"type": "subscribe", "execution_id": run["execution_id"]}).decode())
         refused = orjson.loads(await socket.recv())
     assert refused["type"] == "error" and "no execution" in refused["detail"]
+
+
+async def _user_and_workspace_count(api: Api) -> tuple[int, int]:
+    local_user = await api.state.identity.user_id_by_email("local@localhost")
+    local_workspace = await api.state.identity.workspace_by_slug("local")
+    return int(local_user is not None), int(local_workspace is not None)
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        {"message": {"type": "auth", "token": ""}},
+        {"message": {"type": "auth"}},
+        {"message": {"type": "subscribe"}},
+        {"headers": {"Authorization": "Bearer "}},
+        {"headers": {"Authorization": "Bearer"}},
+        {"headers": {"Authorization": "Basic b3duZXI6cGFzcw=="}},
+    ],
+)
+async def test_a_server_mode_socket_without_a_token_is_refused_and_writes_nothing(
+    api: Api, how: dict[str, Any]
+) -> None:
+    url = api.url.replace("http://", "ws://") + "/api/v1/ws"
+    async with connect(url, additional_headers=how.get("headers", {})) as socket:
+        if "message" in how:
+            await socket.send(orjson.dumps(how["message"]).decode())
+        answer = orjson.loads(await socket.recv())
+        assert answer["type"] == "error", answer
+        await socket.wait_closed()
+    assert socket.close_code == 1008
+    assert await _user_and_workspace_count(api) == (0, 0)  # no local@localhost, no `local` workspace

@@ -65,15 +65,3 @@ async def test_rate_limits_answer_429_with_retry_after(strict: httpx.AsyncClient
     for _ in range(20):
         answer = await strict.get("/health")
     assert answer.status_code == 429 and int(answer.headers["retry-after"]) >= 1
-
-
-async def test_local_mode_needs_no_sign_in(database: Database, noop_home: Path, wheelhouse: Path) -> None:
-    state, plugins = await make_state(database, noop_home, wheelhouse, local=True)
-    async with serving(state) as url, httpx.AsyncClient(base_url=url + "/api/v1") as http:
-        me = await http.get("/auth/me")
-        assert me.status_code == 200 and me.json()["method"] == "local"
-        assert (await http.get("/workflows")).status_code == 200
-        forged = await http.get("/workflows", headers={"Authorization": "Bearer forged"})
-        assert forged.status_code == 401  # credentials that are sent are still checked
-    await close_server(state)
-    await plugins.close()

@@ -91,5 +91,5 @@ async def test_tool_management_needs_the_editor_role_and_names_the_fix(api: Api)
     assert missing.status_code == 404
     assert bad_name.status_code in {400, 422} and "must start with a letter" in bad_name.text
     assert gone.status_code == 404
-    listing: list[dict[str, Any]] = (await api.call("viewer", "GET", "/mcp/tools")).json()
-    assert listing == []
+    listing: dict[str, Any] = (await api.call("viewer", "GET", "/mcp/tools")).json()
+    assert listing == {"items": [], "next_cursor": None}

@@ -20,7 +20,7 @@ from synthral.plugins.host import PluginHost
 from synthral.store.db import Database
 from synthral.store.ocr_tables import OCR_DOCUMENT, OCR_JOB
 from tests.conftest import REPO, make_settings
-from tests.host.api.conftest import PASSWORD, Api, make_state, serving
+from tests.support.api import PASSWORD, Api, make_state, serving
 
 pytestmark = pytest.mark.slow
 

@@ -11,6 +11,7 @@ import pytest
 from synthral.api.app import close_server
 from synthral.store.db import Database
 from tests.support.api import PASSWORD, make_state, serving
+from tests.support.engine import chain
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +44,9 @@ async def test_upload_a_wheel_disable_and_remove_it_while_serving(
     assert any(c["ref"] == "noop/echo" for c in info["capabilities"])
     assert (await owner.post("/plugins/noop/disable")).json() == {"disabled": ["noop==1.0.0"]}
     assert (await owner.post("/plugins/noop/enable")).json() == {"enabled": ["noop==1.0.0"]}
-    assert (await owner.delete("/plugins/noop")).status_code == 204
+    removed = await owner.delete("/plugins/noop")  # its only version, pinned by no workflow
+    assert removed.status_code == 200, removed.text
+    assert removed.json()["removed"] == [{"name": "noop", "version": "1.0.0"}]
     assert (await owner.get("/plugins/noop")).status_code == 404 or (await owner.get("/plugins/noop")).json()[
         "versions"
     ] == []
@@ -69,7 +72,8 @@ async def test_an_upload_cannot_choose_where_it_lands(
     answer = await owner.post("/plugins", files={"wheel": (filename, data, "application/octet-stream")})
     assert answer.status_code == 422, answer.text
     assert answer.headers["content-type"] == "application/problem+json"
-    assert (await owner.get("/plugins")).json() == [p for p in (await owner.get("/plugins")).json() if p["builtin"]]
+    listing = (await owner.get("/plugins")).json()
+    assert listing["next_cursor"] is None and all(p["builtin"] for p in listing["items"])
 
 
 @pytest.mark.parametrize(
@@ -98,3 +102,77 @@ async def test_symlinked_files_on_the_server_are_never_read(owner: httpx.AsyncCl
     answer = await owner.post("/plugins", data={"spec": str(link)})
     assert answer.status_code == 422
     assert "top secret" not in answer.text
+
+
+async def _upload(owner: httpx.AsyncClient, wheel: Path, **form: str) -> httpx.Response:
+    with wheel.open("rb") as handle:
+        return await owner.post(
+            "/plugins",
+            files={"wheel": (wheel.name, handle, "application/octet-stream")},
+            data=form or None,
+            headers={"X-Workspace": "acme"},
+        )
+
+
+async def test_a_version_saved_workflows_pin_is_removed_only_when_forced_and_they_are_named(
+    owner: httpx.AsyncClient, fixture_wheels: dict[str, Path]
+) -> None:
+    assert (await _upload(owner, fixture_wheels["noop"])).status_code == 201
+    acme = {"X-Workspace": "acme"}
+    assert (await owner.post("/workspaces", json={"slug": "globex", "name": "Globex"})).status_code == 201
+    for workspace, name in (("acme", "etl"), ("globex", "their-secret-name")):
+        made = await owner.post(
+            "/workflows", json=chain(name, {"id": "a", "type": "noop/echo"}), headers={"X-Workspace": workspace}
+        )
+        assert made.status_code == 201, made.text
+    assert (await _upload(owner, fixture_wheels["noop-2"])).status_code == 201
+
+    every = await owner.delete("/plugins/noop", headers=acme)
+    assert every.status_code == 422
+    assert "DELETE /api/v1/plugins/noop/versions/{version}" in every.json()["detail"]
+
+    refused = await owner.delete("/plugins/noop/versions/1.0.0", headers=acme)
+    assert refused.status_code == 409, refused.text
+    problem = refused.json()
+    assert problem["code"] == "plugin_pinned"
+    assert "'etl' (version 1) and 1 in other workspaces" in problem["detail"]
+    assert "DELETE /api/v1/plugins/noop/versions/1.0.0?force=true" in problem["detail"]
+    assert "their-secret-name" not in refused.text and "--" not in problem["detail"]
+    assert [w["workflow"] for w in problem["details"]["workflows"]] == ["etl"]
+    assert problem["details"]["other_workspaces"] == 1
+    assert {v["version"] for v in (await owner.get("/plugins/noop", headers=acme)).json()["versions"]} == {
+        "1.0.0",
+        "2.0.0",
+    }
+
+    unpinned = await owner.delete("/plugins/noop/versions/2.0.0", headers=acme)
+    assert unpinned.status_code == 200, unpinned.text
+    assert unpinned.json() == {"removed": [{"name": "noop", "version": "2.0.0"}], "broken_workflows": [],
+                               "broken_elsewhere": 0}  # fmt: skip
+
+    forced = await owner.delete("/plugins/noop/versions/1.0.0", params={"force": "true"}, headers=acme)
+    assert forced.status_code == 200, forced.text
+    answer = forced.json()
+    assert answer["removed"] == [{"name": "noop", "version": "1.0.0"}]
+    assert [(w["workflow"], w["plugin_version"], w["latest"]) for w in answer["broken_workflows"]] == [
+        ("etl", "1.0.0", True)
+    ]
+    assert answer["broken_elsewhere"] == 1
+    missing = await owner.delete("/plugins/noop/versions/1.0.0", headers=acme)
+    assert missing.status_code == 404
+
+
+async def test_an_installed_version_is_reinstalled_over_the_api(
+    owner: httpx.AsyncClient, fixture_wheels: dict[str, Path]
+) -> None:
+    assert (await _upload(owner, fixture_wheels["noop"])).status_code == 201
+    again = await _upload(owner, fixture_wheels["noop"])
+    assert again.status_code == 409, again.text
+    detail = again.json()["detail"]
+    assert "reinstall=true" in detail and "DELETE /api/v1/plugins/noop/versions/1.0.0" in detail
+    assert "--" not in detail  # an API error gives the API's fix, not a command-line flag
+    replaced = await _upload(owner, fixture_wheels["noop"], reinstall="true")
+    assert replaced.status_code == 201, replaced.text
+    assert replaced.json()["version"] == "1.0.0"
+    echo = await owner.get("/plugins/noop")
+    assert any(c["ref"] == "noop/echo" for c in echo.json()["capabilities"])

@@ -25,7 +25,7 @@ async def test_schedules_list_the_next_fire_times_in_utc_and_in_their_zone(api: 
     workflow = (await api.call("editor", "POST", "/workflows", json=NIGHTLY)).json()
     answer = await api.call("viewer", "GET", f"/workflows/{workflow['id']}/schedules", params={"upcoming": 3})
     assert answer.status_code == 200, answer.text
-    [schedule] = answer.json()
+    [schedule] = answer.json()["items"]
     assert (schedule["cron"], schedule["timezone"], schedule["trigger_index"]) == ("30 2 * * *", "Europe/Paris", 0)
     assert len(schedule["upcoming"]) == 3
     slots = [datetime.fromisoformat(s["local"]) for s in schedule["upcoming"]]
@@ -68,4 +68,4 @@ async def test_a_workflow_without_a_webhook_trigger_says_so(api: Api) -> None:
     workflow = (await api.call("editor", "POST", "/workflows", json=plain)).json()
     info = (await api.call("viewer", "GET", f"/workflows/{workflow['id']}/webhook")).json()
     assert (info["has_trigger"], info["url"], info["subscribed"]) == (False, None, False)
-    assert (await api.call("viewer", "GET", f"/workflows/{workflow['id']}/schedules")).json() == []
+    assert (await api.call("viewer", "GET", f"/workflows/{workflow['id']}/schedules")).json()["items"] == []

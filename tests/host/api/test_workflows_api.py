@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from synthral.security.egress import EgressSettings
 from tests.support.api import Api, wait_for
 from tests.support.engine import chain
 
@@ -48,7 +49,7 @@ async def test_an_update_is_a_new_version_and_old_runs_keep_theirs(api: Api) -> 
     v2 = await api.call("editor", "PUT", f"/workflows/{workflow['id']}", json=changed)
     assert (v2.json()["version"], v2.json()["created"]) == (2, True)
     versions = (await api.call("viewer", "GET", f"/workflows/{workflow['id']}/versions")).json()
-    assert [v["version"] for v in versions] == [2, 1]
+    assert [v["version"] for v in versions["items"]] == [2, 1] and versions["next_cursor"] is None
     first = await api.call("viewer", "GET", f"/workflows/{workflow['id']}", params={"version": 1})
     assert first.json()["workflow"]["description"] in ("", None)
     renamed = await api.call("editor", "PUT", f"/workflows/{workflow['id']}", json={**GREET, "name": "other"})
@@ -197,3 +198,18 @@ async def test_a_secret_a_plugin_quotes_never_reaches_a_log_line(api: Api) -> No
     assert "tok-SECRET-0123456789" not in failed["execution"]["error_message"]
     assert lines and not any("tok-SECRET-0123456789" in line for line in lines)
     assert any("[REDACTED]" in line for line in lines)
+
+
+async def test_a_step_in_a_workspace_gets_that_workspaces_policy(api: Api) -> None:
+    workspaces = [
+        (w.id, w.slug) for w in [await api.state.identity.workspace_by_slug(s) for s in ("acme", "globex")] if w
+    ]
+    api.state.app.plugins.egress = EgressSettings.from_env(
+        {"SYNTHRAL_EGRESS_ALLOW": "203.0.113.0/24", "SYNTHRAL_EGRESS_ALLOW_ACME": "10.20.0.0/16"}
+    ).resolved(workspaces)
+    workflow = await api.call("editor", "POST", "/workflows", json=chain("who", {"id": "w", "type": "noop/whoami"}))
+    run = await api.call("editor", "POST", f"/workflows/{workflow.json()['id']}/run", json={})
+    done = await wait_for(api, run.json()["execution_id"])
+    assert done["execution"]["status"] == "completed", done["execution"]
+    network = done["execution"]["output"]["w"]["value"]["network"]
+    assert network == {"allowLoopback": False, "allow": ["203.0.113.0/24", "10.20.0.0/16"]}

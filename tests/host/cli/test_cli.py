@@ -10,7 +10,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.support.settings import FIXTURES
+import synthral_sdk
+from tests.support.settings import FIXTURES, REPO
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +59,21 @@ def test_install_list_info_invoke_remove(tmp_path: Path, wheelhouse: Path, fixtu
     assert refused.returncode == 2 and orjson.loads(refused.stdout)["error"]["code"] == "plugin_disabled"
     assert synthral(home, wheelhouse, "plugin", "enable", "noop==1.0.0").returncode == 0
 
-    removed = synthral(home, wheelhouse, "plugin", "remove", "noop==1.0.0", "--json")
+    again = synthral(home, wheelhouse, "plugin", "install", str(fixture_wheels["noop"]))
+    assert again.returncode == 2 and "installed already" in again.stderr and "--reinstall" in again.stderr
+
+    flow = tmp_path / "echo.yaml"
+    flow.write_text("name: echoing\nnodes:\n  - id: a\n    type: noop/echo\n")
+    assert synthral(home, wheelhouse, "run", str(flow)).returncode == 0
+    pinned = synthral(home, wheelhouse, "plugin", "remove", "noop==1.0.0")
+    assert pinned.returncode == 2 and "'echoing' (version 1)" in pinned.stderr and "--force" in pinned.stderr
+    assert (home / "plugins" / "noop" / "1.0.0").exists()
+    # Long enough for the plugin to start even on a busy machine, far shorter than the sleep.
+    slow = synthral(home, wheelhouse, "invoke", "noop/sleep", "--input", '{"seconds": 120}', "--timeout", "6")
+    assert slow.returncode == 75, slow.stderr  # transient: try again (with more time)
+    assert "pass a longer --timeout" in slow.stderr and "node" not in slow.stderr
+
+    removed = synthral(home, wheelhouse, "plugin", "remove", "noop==1.0.0", "--force", "--json")
     assert orjson.loads(removed.stdout) == [{"name": "noop", "version": "1.0.0"}]
     assert not (home / "plugins" / "noop" / "1.0.0").exists()
 
@@ -97,7 +112,18 @@ def test_plugin_new_scaffolds_a_project_whose_tests_pass_and_that_installs(tmp_p
     assert created.returncode == 0, created.stderr
     project = tmp_path / "weather"
     assert (project / "synthral_weather" / "nodes.py").is_file()
+    pyproject = (project / "pyproject.toml").read_text()
+    major, minor = synthral_sdk.__version__.split(".")[:2]
+    assert f'dependencies = ["synthral-sdk>={major}.{minor},<{int(major) + 1}"]' in pyproject
+    assert "tool.uv.sources" not in pyproject and str(REPO) not in pyproject  # a third party's: by version only
+    # The SDK is not on the index here: build its wheel as the README shows, and let uv find it.
+    wheels = tmp_path / "wheels"
+    built = subprocess.run(["uv", "build", "--wheel", "--quiet", "--out-dir", str(wheels), str(REPO / "sdk")],
+                           capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    assert "uv build --wheel --out-dir ~/synthral-wheels" in (project / "README.md").read_text()
     env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    env["UV_FIND_LINKS"] = str(wheels)
     tests = subprocess.run(
         ["uv", "run", "--quiet", "pytest", "-q"],
         cwd=project,
@@ -114,6 +140,15 @@ def test_plugin_new_scaffolds_a_project_whose_tests_pass_and_that_installs(tmp_p
     assert orjson.loads(greeted.stdout) == {"text": "Hello, Ada!"}
     again = synthral(home, wheelhouse, "plugin", "new", "weather", "--dir", str(tmp_path))
     assert again.returncode == 2 and "exists already" in again.stderr
+
+
+def test_plugin_new_first_party_takes_the_checkouts_sdk_by_a_relative_path(tmp_path: Path, wheelhouse: Path) -> None:
+    made = synthral(tmp_path / "home", wheelhouse, "plugin", "new", "storm", "--dir", str(tmp_path), "--first-party")
+    assert made.returncode == 0, made.stderr
+    project = tmp_path / "storm"
+    pyproject = (project / "pyproject.toml").read_text()
+    source = pyproject.split('synthral-sdk = { path = "', 1)[1].split('"', 1)[0]
+    assert not source.startswith("/") and (project / source).resolve() == (REPO / "sdk").resolve()
 
 
 def test_run_a_workflow_file_and_inspect_its_execution(tmp_path: Path, wheelhouse: Path) -> None:
@@ -150,3 +185,35 @@ def test_run_a_workflow_file_and_inspect_its_execution(tmp_path: Path, wheelhous
     broken.write_text("name: broken\nnodes:\n  - {id: a, type: core/nope}\n")
     refused = synthral(home, wheelhouse, "run", str(broken))
     assert refused.returncode == 2 and "core/nope" in refused.stderr
+
+
+def test_a_plugins_unexpected_exception_is_shown_with_its_masked_traceback(tmp_path: Path, wheelhouse: Path) -> None:
+    home = tmp_path / "home"
+    assert synthral(home, wheelhouse, "plugin", "install", str(FIXTURES / "noop")).returncode == 0
+    flow = tmp_path / "broken.yaml"
+    flow.write_text(
+        "name: breaks\nnodes:\n  - id: boom\n    type: noop/broken\n    secrets: [token]\n"
+        "    retry: {max_attempts: 1}\n"
+    )
+    env_secret = {"SYNTHRAL_SECRET_TOKEN": "tok-0123456789-secret"}
+    failed = subprocess.run(
+        [sys.executable, "-m", "synthral", "run", str(flow), "--json"],
+        capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "SYNTHRAL_HOME": str(home), "SYNTHRAL_WHEELHOUSE": str(wheelhouse), **env_secret},
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+    result = orjson.loads(failed.stdout)
+    [step] = result["steps"]
+    trace = step["error_details"]["traceback"]
+    assert trace.startswith("Traceback (most recent call last)") and "synthral_fixture_noop" in trace
+    assert "in run" in trace and "ValueError: bad value; secret was ***" in trace  # masked in the plugin
+    assert "tok-0123456789-secret" not in failed.stdout
+
+    shown = synthral(home, wheelhouse, "executions", "show", result["execution"]["id"])
+    assert shown.returncode == 0, shown.stderr
+    assert "boom attempt 1: the plugin raised" in shown.stdout
+    assert "Traceback (most recent call last)" in shown.stdout and "raise ValueError" in shown.stdout
+    assert "tok-0123456789-secret" not in shown.stdout
+
+    invoked = synthral(home, wheelhouse, "invoke", "noop/broken")
+    assert invoked.returncode == 75 and "Traceback (most recent call last)" in invoked.stderr

@@ -95,7 +95,7 @@ async def test_installing_the_same_version_twice_is_refused_unless_reinstalled(
     host: PluginHost, settings: Settings, fixture_wheels: dict[str, Path]
 ) -> None:
     await host.install(str(fixture_wheels["noop"]))
-    with pytest.raises(PluginAlreadyInstalled, match="--reinstall"):
+    with pytest.raises(PluginAlreadyInstalled, match="installed already; remove that version first, or reinstall"):
         await host.install(str(fixture_wheels["noop"]))
     manifest = await host.install(str(fixture_wheels["noop"]), reinstall=True)
     assert manifest.version == "1.0.0"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import logging
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import orjson
 import pytest
@@ -134,3 +137,28 @@ def test_a_child_logger_s_records_are_masked_by_a_filter_on_the_handler(
     masking.redactor.add(TOKEN)
     logger.getChild("plugin").error("echoed %s", TOKEN)
     assert stream.getvalue() == f"ERROR echoed {REDACTED}\n"
+
+
+def test_common_encodings_of_a_value_are_masked_too() -> None:
+    secret = "p@ss/wörd+" + TOKEN
+    redactor = Redactor([secret])
+    basic = base64.b64encode(f"ops:{secret}".encode()).decode()
+    output = {
+        "b64": base64.b64encode(secret.encode()).decode(),
+        "b64url": base64.urlsafe_b64encode(secret.encode()).decode().rstrip("="),
+        "basic": f"Basic {basic}",
+        "url": f"https://api.example.com/?key={quote(secret, safe='')}&page=2",
+        "hex": secret.encode().hex(),
+        "json": json.dumps({"key": secret}),
+    }
+    masked = orjson.dumps(redactor.value(output)).decode()
+    for form in (secret, *output.values(), basic):
+        assert form not in masked, form
+    assert "page=2" in masked and masked.count(REDACTED) == len(output)
+
+
+def test_encodings_of_each_field_of_a_structured_secret_are_masked() -> None:
+    structured = orjson.dumps({"username": "admin-ops", "password": "correct horse"}).decode()
+    redactor = Redactor([structured])
+    text = f"{base64.b64encode(b'correct horse').decode()} {quote('correct horse')} {b'admin-ops'.hex()}"
+    assert redactor.text(text) == f"{REDACTED} {REDACTED} {REDACTED}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import hashlib
@@ -11,6 +12,7 @@ import json
 import secrets
 import subprocess
 import textwrap
+import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -345,8 +347,10 @@ PROBE_PLUGIN = '''
 """Nodes that use their granted secrets the way careless integrations do."""
 
 import hashlib
+import base64
 import itertools
 import json
+import urllib.parse
 
 from pydantic import BaseModel, Field
 
@@ -389,9 +393,33 @@ class Refuse(Node[SecretIn, Empty]):
         raise RetryableError(f"the server refused key {key}")
 
 
+class Encoded(BaseModel):
+    forms: dict[str, str]
+
+
+class Encode(Node[SecretIn, Encoded]):
+    """Returns a granted secret the way libraries pass it on: base64, Basic auth, URL, hex, JSON."""
+
+    name = "encode"
+
+    def run(self, inputs: SecretIn, config: NoConfig, context: Context) -> Encoded:
+        value = context.secrets[inputs.secret]
+        raw = value.encode()
+        return Encoded(
+            forms={
+                "base64": base64.b64encode(raw).decode(),
+                "base64url_unpadded": base64.urlsafe_b64encode(raw).decode().rstrip("="),
+                "basic": "Basic " + base64.b64encode(b"ops:" + raw).decode(),
+                "url": "https://api.example.com/v1?key=" + urllib.parse.quote(value, safe="") + "&page=2",
+                "hex": raw.hex(),
+                "json": json.dumps({"key": value}),
+            }
+        )
+
+
 @hookimpl
 def synthral_nodes():
-    return [Reveal(), Refuse()]
+    return [Reveal(), Refuse(), Encode()]
 '''
 
 PROBE_PROJECT = """
@@ -534,6 +562,38 @@ async def test_a_run_in_flight_keeps_its_secrets_across_a_key_rotation(
     assert outputs["ungranted"] == {"value": None, "sha256": None, "granted": []}
     assert view.execution["output"] == {"ungranted": outputs["ungranted"]}
     assert_nowhere(database_dump(database), token)
+
+
+@pytest.mark.slow
+async def test_encodings_of_a_secret_in_an_output_are_masked_in_steps_and_the_database(
+    rig: Rig, database: Database, workspace: str, keys: Keys
+) -> None:
+    token = 'p@ss/w\u00f6rd "' + a_secret()
+    await CredentialService(database, KeyRing.single(keys.new)).put(workspace, "token", token)
+    workflow = chain(
+        "encodings", {"id": "use", "type": "probe/encode", "input": {"secret": "token"}, "secrets": ["token"]}
+    )
+    view = await rig.wait(await rig.start(workflow, workspace))
+
+    assert view.status == ExecutionStatus.COMPLETED, view.execution
+    [step] = view.steps
+    forms = step["output"]["forms"]
+    assert forms["url"] == f"https://api.example.com/v1?key={REDACTED}&page=2"
+    assert forms["basic"].startswith("Basic b3BzO") and REDACTED in forms["basic"]
+    for name in ("base64", "base64url_unpadded", "hex"):
+        assert forms[name] == REDACTED, name
+    assert forms["json"] == f'{{"key": "{REDACTED}"}}'
+    raw = token.encode()
+    dump = database_dump(database)
+    for encoded in (
+        token,
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        base64.b64encode(b"ops:" + raw).decode()[8:-4],
+        urllib.parse.quote(token, safe=""),
+        json.dumps(token)[1:-1],
+    ):
+        assert_nowhere(dump, encoded)
 
 
 @pytest.mark.slow

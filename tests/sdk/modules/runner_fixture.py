@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
+from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
@@ -69,6 +71,17 @@ class Wrong(Node[Value, Value]):
         return {"value": "not a number"}  # type: ignore[return-value]
 
 
+class Leak(Node[Value, Value]):
+    """Logs and fails quoting its secret the way libraries encode it (a plugin bug)."""
+
+    name = "leak"
+
+    def run(self, inputs: Value, config: NoConfig, context: Context) -> Value:
+        secret = context.secrets["token"]
+        context.log.warning("sending Basic %s", base64.b64encode(f"ops:{secret}".encode()).decode())
+        raise ValueError(f"refused {quote(secret, safe='')} ({secret.encode().hex()})")
+
+
 class Reader(OCREngine):
     name = "reader"
 
@@ -79,7 +92,7 @@ class Reader(OCREngine):
 
 @hookimpl
 def synthral_nodes() -> list[Node]:  # type: ignore[type-arg]
-    return [Double(), Wait(), Spin(), Large(), Wrong()]
+    return [Double(), Wait(), Spin(), Large(), Wrong(), Leak()]
 
 
 @hookimpl

@@ -25,6 +25,9 @@ import type {
   WorkflowSummary,
 } from './types';
 
+/** A short listing's items: every listing answers `{items, next_cursor}`; these come in one page. */
+const items = async <T,>(path: string): Promise<T[]> => (await request<Page<T>>(path)).items;
+
 export const keys = {
   me: ['me'] as const,
   account: ['account'] as const,
@@ -70,7 +73,7 @@ export const useWorkflow = (id: string | undefined, version?: number) =>
 export const useVersions = (id: string | undefined) =>
   useQuery({
     queryKey: keys.versions(id ?? ''),
-    queryFn: () => request<VersionSummary[]>(`/workflows/${id}/versions`),
+    queryFn: () => items<VersionSummary>(`/workflows/${id}/versions`),
     enabled: Boolean(id),
   });
 
@@ -120,23 +123,23 @@ export const useNodeTypes = () =>
     staleTime: 30_000,
   });
 
-export const usePlugins = () => useQuery({ queryKey: keys.plugins, queryFn: () => request<PluginInfo[]>('/plugins') });
+export const usePlugins = () => useQuery({ queryKey: keys.plugins, queryFn: () => items<PluginInfo>('/plugins') });
 export const usePlugin = (name: string) =>
   useQuery({ queryKey: keys.plugin(name), queryFn: () => request<PluginDetail>(`/plugins/${encodeURIComponent(name)}`) });
 export const useConnectors = () =>
-  useQuery({ queryKey: keys.connectors, queryFn: () => request<Connector[]>('/connectors/list') });
+  useQuery({ queryKey: keys.connectors, queryFn: () => items<Connector>('/connectors/list') });
 export const useCredentials = (enabled = true) =>
-  useQuery({ queryKey: keys.credentials, queryFn: () => request<Credential[]>('/credentials'), enabled });
-export const useMembers = () => useQuery({ queryKey: keys.members, queryFn: () => request<Member[]>('/workspace/members') });
-export const useApiKeys = () => useQuery({ queryKey: keys.apiKeys, queryFn: () => request<ApiKey[]>('/auth/api-keys') });
+  useQuery({ queryKey: keys.credentials, queryFn: () => items<Credential>('/credentials'), enabled });
+export const useMembers = () => useQuery({ queryKey: keys.members, queryFn: () => items<Member>('/workspace/members') });
+export const useApiKeys = () => useQuery({ queryKey: keys.apiKeys, queryFn: () => items<ApiKey>('/auth/api-keys') });
 export const useSchedules = (id: string) =>
-  useQuery({ queryKey: keys.schedules(id), queryFn: () => request<Schedule[]>(`/workflows/${id}/schedules?upcoming=5`) });
+  useQuery({ queryKey: keys.schedules(id), queryFn: () => items<Schedule>(`/workflows/${id}/schedules?upcoming=5`) });
 export const useWebhook = (id: string) =>
   useQuery({ queryKey: keys.webhook(id), queryFn: () => request<WebhookInfo>(`/workflows/${id}/webhook`) });
 export const useHealth = () =>
   useQuery({ queryKey: keys.health, queryFn: () => request<Health>('/admin/health'), refetchInterval: 5000 });
 export const useProcesses = () =>
-  useQuery({ queryKey: keys.processes, queryFn: () => request<PluginProcess[]>('/admin/processes'), refetchInterval: 5000 });
+  useQuery({ queryKey: keys.processes, queryFn: () => items<PluginProcess>('/admin/processes'), refetchInterval: 5000 });
 
 export function useSaveWorkflow() {
   const client = useQueryClient();

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from synthral.api.access import Owner
+from synthral.api.pagination import Page
 from synthral.api.state import ServerState, server_of
 from synthral.services.admin import MAX_BULK, AdminService
 
@@ -73,8 +74,8 @@ async def bulk_replay(body: BulkReplay, access: Owner, server: Server) -> list[R
     return [ReplayResult(**asdict(outcome)) for outcome in outcomes]
 
 
-@router.get("/processes", response_model=list[ProcessInfo])
-async def processes(access: Owner, server: Server) -> list[ProcessInfo]:
-    """Every installed plugin version's process: state, restarts, uptime, resident memory."""
+@router.get("/processes", response_model=Page[ProcessInfo])
+async def processes(access: Owner, server: Server) -> Page[ProcessInfo]:
+    """Every installed plugin version's process: state, restarts, uptime, resident memory (one page)."""
     del access
-    return [ProcessInfo(**row) for row in _admin(server).processes()]
+    return Page(items=[ProcessInfo(**row) for row in _admin(server).processes()])

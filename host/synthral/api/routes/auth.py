@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Response, status
 from pydantic import BaseModel, Field
 
 from synthral.api.access import CurrentPrincipal, Owner, Viewer
+from synthral.api.pagination import Page
 from synthral.api.state import ServerState, server_of
 from synthral.errors import NotFound
 from synthral.store.tables import Role
@@ -170,11 +171,11 @@ async def create_api_key(body: NewApiKey, access: Viewer, server: Server) -> Api
     return ApiKeyCreated(**ApiKeyInfo.model_validate(key, from_attributes=True).model_dump(), key=secret)
 
 
-@router.get("/auth/api-keys", response_model=list[ApiKeyInfo])
-async def list_api_keys(principal: CurrentPrincipal, server: Server) -> list[ApiKeyInfo]:
-    """Your API keys (never their secrets)."""
+@router.get("/auth/api-keys", response_model=Page[ApiKeyInfo])
+async def list_api_keys(principal: CurrentPrincipal, server: Server) -> Page[ApiKeyInfo]:
+    """Your API keys (never their secrets), in one page."""
     keys = await server.identity.list_api_keys(principal.user_id)
-    return [ApiKeyInfo.model_validate(key, from_attributes=True) for key in keys]
+    return Page(items=[ApiKeyInfo.model_validate(key, from_attributes=True) for key in keys])
 
 
 @router.delete("/auth/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -211,11 +212,11 @@ async def create_workspace(body: NewWorkspace, principal: CurrentPrincipal, serv
     return WorkspaceInfo(id=workspace.id, slug=workspace.slug, name=workspace.name, role=Role.OWNER)
 
 
-@router.get("/workspaces", response_model=list[WorkspaceInfo])
-async def list_workspaces(principal: CurrentPrincipal, server: Server) -> list[WorkspaceInfo]:
-    """The workspaces you belong to, with your role."""
+@router.get("/workspaces", response_model=Page[WorkspaceInfo])
+async def list_workspaces(principal: CurrentPrincipal, server: Server) -> Page[WorkspaceInfo]:
+    """The workspaces you belong to, with your role, in one page."""
     rows = await server.identity.workspaces_of(principal.user_id)
-    return [WorkspaceInfo(id=w.id, slug=w.slug, name=w.name, role=r) for w, r in rows]
+    return Page(items=[WorkspaceInfo(id=w.id, slug=w.slug, name=w.name, role=r) for w, r in rows])
 
 
 @router.put("/workspace/members", status_code=status.HTTP_204_NO_CONTENT)

@@ -163,11 +163,11 @@ async def put_quota(body: QuotaWrite, access: Owner, server: Server) -> QuotaInf
     return QuotaInfo(used=usage.used, limit=usage.limit, remaining=usage.remaining, resets_at=usage.resets_at)
 
 
-@router.get("/sandboxes", response_model=list[SandboxInfo])
-async def list_sandboxes(access: Viewer, server: Server) -> list[SandboxInfo]:
-    """The workspace's named sandboxes."""
+@router.get("/sandboxes", response_model=Page[SandboxInfo])
+async def list_sandboxes(access: Viewer, server: Server) -> Page[SandboxInfo]:
+    """The workspace's named sandboxes, in one page."""
     found = await _code(server).sandboxes(access.workspace_id)
-    return [SandboxInfo(name=name, **definition.model_dump()) for name, definition in found]
+    return Page(items=[SandboxInfo(name=name, **definition.model_dump()) for name, definition in found])
 
 
 @router.put("/sandboxes/{name}", status_code=status.HTTP_204_NO_CONTENT)

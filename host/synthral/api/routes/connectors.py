@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile, 
 from pydantic import BaseModel, Field
 
 from synthral.api.access import Editor, Owner, Viewer
+from synthral.api.pagination import Page
 from synthral.api.routes.plugins import install_source
 from synthral.api.state import ServerState, server_of
 from synthral.errors import ConfigurationError
@@ -117,11 +118,11 @@ async def register_connector(
     return {"plugin": plugin, "connectors": offered}
 
 
-@router.get("/list", response_model=list[ConnectorInfo])
-async def list_connectors(access: Viewer, server: Server) -> list[ConnectorInfo]:
-    """Every installed connector's manifest: name, scopes, auth URL, logo, actions."""
+@router.get("/list", response_model=Page[ConnectorInfo])
+async def list_connectors(access: Viewer, server: Server) -> Page[ConnectorInfo]:
+    """Every installed connector's manifest: name, scopes, auth URL, logo, actions (one page)."""
     del access
-    return [_info(connector) for connector in server.connectors.catalog.list()]
+    return Page(items=[_info(connector) for connector in server.connectors.catalog.list()])
 
 
 @router.put("/{slug}/client", status_code=status.HTTP_204_NO_CONTENT)

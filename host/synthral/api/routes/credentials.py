@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Response, status
 from pydantic import BaseModel, Field
 
 from synthral.api.access import Editor
+from synthral.api.pagination import Page
 from synthral.api.state import ServerState, server_of
 from synthral.services.secrets import CredentialView
 
@@ -52,10 +53,10 @@ def _info(view: CredentialView) -> CredentialInfo:
     )
 
 
-@router.get("", response_model=list[CredentialInfo])
-async def list_credentials(access: Editor, server: Server) -> list[CredentialInfo]:
-    """The workspace's credentials, masked (editors and owners)."""
-    return [_info(view) for view in await server.credentials.list(access.workspace_id)]
+@router.get("", response_model=Page[CredentialInfo])
+async def list_credentials(access: Editor, server: Server) -> Page[CredentialInfo]:
+    """The workspace's credentials, masked (editors and owners), in one page."""
+    return Page(items=[_info(view) for view in await server.credentials.list(access.workspace_id)])
 
 
 @router.put("/{name}", response_model=CredentialInfo)

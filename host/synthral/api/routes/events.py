@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from synthral.api.local import LAUNCH_BEARER
 from synthral.api.state import ServerState
 from synthral.errors import AuthenticationFailed, SynthralError
 from synthral.services.accounts import Principal
@@ -79,26 +80,51 @@ async def events(websocket: WebSocket) -> None:
             await websocket.close(CLOSE_POLICY, "authenticate within 10 s")
 
 
-async def _serve(server: ServerState, websocket: WebSocket) -> None:
+async def _authenticate(
+    server: ServerState, websocket: WebSocket
+) -> tuple[Principal, str | None, str | None, dict[str, Any] | None]:
+    """Who connects: principal, token to check again (None: the local user), workspace, pending message.
+
+    The pending message is, in local mode, a first message that subscribed instead of ``auth``.
+    Nothing is written and no principal exists before a credential has been checked: in
+    server mode a missing or empty token is refused; only in local mode, where the local
+    guard has already checked the launch token, does a connection without one act as the
+    local user.
+    """
     header = websocket.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        token, wanted = header[7:].strip(), websocket.headers.get("x-workspace")
+    if header:
+        scheme, _, token = header.partition(" ")
+        token, wanted = token.strip(), websocket.headers.get("x-workspace")
+        if server.local and websocket.scope.get("state", {}).get(LAUNCH_BEARER):
+            return await server.identity.local_principal(), None, wanted, None
+        if scheme.lower() != "bearer" or not token:
+            raise _Refused("send 'Authorization: Bearer <access token or API key>' or an auth message first")
     else:
         first = await _receive(websocket, AUTH_TIMEOUT)
-        if first.get("type") != "auth" or not isinstance(first.get("token"), str):
-            if server.local:
-                token, wanted = None, None
-            else:
+        presented, wanted = first.get("token"), first.get("workspace")
+        if first.get("type") != "auth" or not isinstance(presented, str) or not presented:
+            if not server.local:
                 raise _Refused('authenticate first: {"type": "auth", "token": "...", "workspace": "slug"}')
-        else:
-            token, wanted = first["token"], first.get("workspace")
+            pending = first if first.get("type") == "subscribe" else None
+            return await server.identity.local_principal(), None, None, pending
+        token = presented
     try:
-        principal = await (server.identity.authenticate(token) if token else server.identity.local_principal())
+        principal = await server.identity.authenticate(token)
     except AuthenticationFailed as exc:
         raise _Refused(exc.message) from None
-    workspace_id, _ = await _workspace(server, principal, wanted if isinstance(wanted, str) else None)
+    return principal, token, wanted if isinstance(wanted, str) else None, None
+
+
+async def _serve(server: ServerState, websocket: WebSocket) -> None:
+    principal, token, wanted, pending = await _authenticate(server, websocket)
+    workspace_id, _ = await _workspace(server, principal, wanted)
     await websocket.send_text(orjson.dumps({"type": "ready", "workspace_id": workspace_id}).decode())
     subscription: Subscription | None = None
+    if pending is not None:
+        subscription = await _subscribe(server, workspace_id, pending)
+        await websocket.send_text(
+            orjson.dumps({"type": "subscribed", "execution_id": subscription.execution_id}).decode()
+        )
     checked = time.monotonic()
     inbox: asyncio.Task[dict[str, Any]] = asyncio.create_task(_receive(websocket))
     try:

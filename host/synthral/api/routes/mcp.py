@@ -20,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from synthral import __version__
 from synthral.api.access import WORKSPACE_HEADER, Editor, Viewer
+from synthral.api.pagination import Page
 from synthral.api.problems import problem
 from synthral.api.state import ServerState, server_of
 from synthral.services.accounts import Principal
@@ -44,10 +45,10 @@ def _tools(server: ServerState) -> McpTools:
     return McpTools(server.app.database, server.app.workflows)
 
 
-@router.get("/tools")
-async def list_tools(access: Viewer, server: Server) -> list[dict[str, Any]]:
-    """The workflows this workspace exposes as MCP tools, with their input schemas."""
-    return await _tools(server).tools(workspace_id=access.workspace_id)
+@router.get("/tools", response_model=Page[dict[str, Any]])
+async def list_tools(access: Viewer, server: Server) -> Page[dict[str, Any]]:
+    """The workflows this workspace exposes as MCP tools, with their input schemas (one page)."""
+    return Page(items=await _tools(server).tools(workspace_id=access.workspace_id))
 
 
 @router.put("/tools/{tool_name}")

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from synthral.api.access import CurrentPrincipal, Viewer
+from synthral.api.pagination import Page
 from synthral.api.state import ServerState, server_of
 from synthral.services.members import MemberDirectory
 
@@ -38,11 +39,11 @@ class AccountInfo(BaseModel):
     local: bool
 
 
-@router.get("/workspace/members", response_model=list[MemberInfo])
-async def list_members(access: Viewer, server: Server) -> list[MemberInfo]:
-    """Everyone in the current workspace with their role (change them with PUT /workspace/members)."""
+@router.get("/workspace/members", response_model=Page[MemberInfo])
+async def list_members(access: Viewer, server: Server) -> Page[MemberInfo]:
+    """Everyone in the current workspace with their role, in one page (change them with PUT /workspace/members)."""
     members = await MemberDirectory(server.app.database).members(access.workspace_id)
-    return [MemberInfo(**asdict(member)) for member in members]
+    return Page(items=[MemberInfo(**asdict(member)) for member in members])
 
 
 @router.get("/auth/account", response_model=AccountInfo)

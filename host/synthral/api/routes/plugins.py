@@ -1,5 +1,7 @@
 """Plugins: install (an uploaded wheel or name==version), list, info, enable/disable, remove — while running.
 
+Removing a version that saved workflows pin is refused (409, naming them) unless forced.
+
 Plugins are shared by every workspace of the server, so changing them needs the owner role.
 Uploads are written under a fresh temporary folder by a name checked against the wheel
 file-name grammar; no request names a path on the server.
@@ -10,14 +12,24 @@ from __future__ import annotations
 import re
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Depends, File, Form, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile, status
+from pydantic import BaseModel, Field
 
-from synthral.api.access import Owner, Viewer
+from synthral.api.access import Access, Owner, Viewer
+from synthral.api.pagination import Page
 from synthral.api.state import ServerState, server_of
-from synthral.errors import InputInvalid, PluginNotFound
-from synthral.services.plugins import capability_to_json, plugin_to_json
+from synthral.errors import InputInvalid, PluginAlreadyInstalled, PluginNotFound, PluginPinned
+from synthral.services.plugins import (
+    Pin,
+    capability_to_json,
+    describe_pins,
+    pins_from_details,
+    plugin_to_json,
+    split_pin,
+)
+from synthral_sdk.types import JSONValue
 
 __all__ = ["WHEEL_NAME", "install_source", "router"]
 
@@ -37,18 +49,37 @@ def _public(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-async def install_source(server: ServerState, wheel: UploadFile | None, spec: str | None) -> dict[str, Any]:
+async def install_source(
+    server: ServerState, wheel: UploadFile | None, spec: str | None, *, reinstall: bool = False
+) -> dict[str, Any]:
     """Install from an uploaded wheel or a ``name==version`` pin; return the plugin's description.
 
     Raises:
         InputInvalid: Neither or both were given, the file name is not a wheel's, or the pin is malformed.
+        PluginAlreadyInstalled: That version is installed and ``reinstall`` is off; the
+            message gives the API's ways on.
     """
+    try:
+        return await _install(server, wheel, spec, reinstall=reinstall)
+    except PluginAlreadyInstalled as exc:
+        name, version = exc.details.get("plugin"), exc.details.get("version")
+        exc.message = (
+            f"plugin {name} {version} is installed already; send the form field reinstall=true with the same "
+            f"request to replace it, or remove it first with DELETE /api/v1/plugins/{name}/versions/{version}"
+        )
+        exc.args = (exc.message,)
+        raise
+
+
+async def _install(
+    server: ServerState, wheel: UploadFile | None, spec: str | None, *, reinstall: bool
+) -> dict[str, Any]:
     if (wheel is None) == (spec is None):
         raise InputInvalid("send either a wheel file (field 'wheel') or a pin (field 'spec', e.g. 'http==1.0.0')")
     if spec is not None:
         if not PIN.match(spec):
             raise InputInvalid(f"{spec[:120]!r} is not a pin; write NAME==VERSION, e.g. 'http==1.0.0'")
-        manifest = await server.app.plugin_service.install(spec)
+        manifest = await server.app.plugin_service.install(spec, reinstall=reinstall)
     else:
         assert wheel is not None
         filename = wheel.filename or ""
@@ -62,7 +93,7 @@ async def install_source(server: ServerState, wheel: UploadFile | None, spec: st
             with path.open("wb") as handle:
                 while chunk := await wheel.read(1024 * 1024):
                     handle.write(chunk)
-            manifest = await server.app.plugin_service.install(str(path))
+            manifest = await server.app.plugin_service.install(str(path), reinstall=reinstall)
     infos = [i for i in server.app.plugin_service.info(manifest.name) if i.version == manifest.version]
     return _public(plugin_to_json(infos[0], detailed=True))
 
@@ -73,17 +104,19 @@ async def install_plugin(
     server: Server,
     wheel: Annotated[UploadFile | None, File(description="A plugin wheel.")] = None,
     spec: Annotated[str | None, Form(max_length=200, description="Or NAME==VERSION from the package index.")] = None,
+    reinstall: Annotated[bool, Form(description="Replace the version if it is installed already.")] = False,
 ) -> dict[str, Any]:
     """Install a plugin into its own virtualenv, while the server runs."""
     del access
-    return await install_source(server, wheel, spec)
+    return await install_source(server, wheel, spec, reinstall=reinstall)
 
 
-@router.get("")
-async def list_plugins(access: Viewer, server: Server) -> list[dict[str, Any]]:
-    """Every plugin, built-in and installed."""
+@router.get("", response_model=Page[dict[str, Any]])
+async def list_plugins(access: Viewer, server: Server) -> dict[str, Any]:
+    """Every plugin, built-in and installed, in one page."""
     del access
-    return [_public(plugin_to_json(info)) for info in server.app.plugin_service.list_plugins()]
+    return {"items": [_public(plugin_to_json(info)) for info in server.app.plugin_service.list_plugins()],
+            "next_cursor": None}  # fmt: skip
 
 
 @router.get("/{name}")
@@ -119,11 +152,97 @@ async def enable_plugin(name: str, access: Owner, server: Server) -> dict[str, l
     return {"enabled": await server.app.plugin_service.set_enabled(name, True)}
 
 
-@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
-async def remove_plugin(name: str, access: Owner, server: Server) -> Response:
-    """Remove a plugin (every version, or NAME==VERSION)."""
-    del access
+class Removed(BaseModel):
+    """What a removal took away, and the workflows that pinned it (a forced removal breaks their runs)."""
+
+    removed: list[dict[str, str]]
+    broken_workflows: list[dict[str, Any]] = Field(
+        description="Workflows of your workspace whose latest version (or live runs) pinned a removed version."
+    )
+    broken_elsewhere: int = Field(description="How many such workflows other workspaces have.")
+
+
+async def _remove(server: ServerState, access: Access, name: str, version: str | None, force: bool) -> Removed:
+    spec = name if version is None else f"{name}=={version}"
+    again = (
+        f"DELETE /api/v1/plugins/{name}/versions/{version}?force=true"
+        if version is not None
+        else f"DELETE /api/v1/plugins/{name}?all=true&force=true"
+    )
+    try:
+        removal = await server.app.plugin_service.remove(spec, force=force)
+    except PluginPinned as exc:
+        visible, hidden = _visible(pins_from_details(exc.details), access)
+        versions = ", ".join(_versions(exc))
+        raise PluginPinned(
+            f"plugin {name} {versions} is pinned by saved workflows: {describe_pins(visible, hidden)}; "
+            "their runs would fail without it. Save them against another version first, or send "
+            f"{again} to remove it anyway (the answer names the workflows that break)",
+            details={
+                "plugin": name,
+                "versions": cast(JSONValue, _versions(exc)),
+                "workflows": [_shown(pin) for pin in visible],
+                "other_workspaces": hidden,
+            },
+        ) from None
+    visible, hidden = _visible(removal.broken, access)
+    return Removed(
+        removed=[{"name": m.name, "version": m.version} for m in removal.removed],
+        broken_workflows=[_shown(pin) for pin in visible],
+        broken_elsewhere=hidden,
+    )
+
+
+def _versions(error: PluginPinned) -> list[str]:
+    versions = error.details.get("versions")
+    return [str(v) for v in versions] if isinstance(versions, list) else []
+
+
+def _shown(pin: Pin) -> dict[str, Any]:
+    shown = dict(pin.to_json())
+    shown.pop("workspace_id", None)
+    return shown
+
+
+def _visible(pins: list[Pin], access: Access) -> tuple[list[Pin], int]:
+    """The pins of the caller's workspace, and how many others there are (their names are not the caller's)."""
+    mine = [pin for pin in pins if pin.workspace_id == access.workspace_id]
+    return mine, len({pin.workflow_id for pin in pins if pin.workspace_id != access.workspace_id})
+
+
+@router.delete("/{name}/versions/{version}", response_model=Removed)
+async def remove_plugin_version(
+    name: str,
+    version: str,
+    access: Owner,
+    server: Server,
+    force: Annotated[bool, Query(description="Remove it even though saved workflows pin it.")] = False,
+) -> Removed:
+    """Remove one installed version, unless saved workflows pin it (409 naming them; ``?force=true`` overrides)."""
+    if not NAME.match(f"{name}=={version}") or "==" in name:
+        raise PluginNotFound(f"no plugin named {name[:120]!r} at version {version[:64]!r}")
+    return await _remove(server, access, name, version, force)
+
+
+@router.delete("/{name}", response_model=Removed)
+async def remove_plugin(
+    name: str,
+    access: Owner,
+    server: Server,
+    force: Annotated[bool, Query(description="Remove even versions saved workflows pin.")] = False,
+    every: Annotated[bool, Query(alias="all", description="Remove every installed version.")] = False,
+) -> Removed:
+    """Remove a plugin's only version (NAME), one version (NAME==VERSION) or, with ``?all=true``, every version."""
     if not NAME.match(name):
         raise PluginNotFound(f"no plugin named {name[:120]!r}")
-    await server.app.plugin_service.remove(name)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    plugin, version = split_pin(name)
+    if version is None and not every:
+        installed = [info.version for info in server.app.plugin_service.info(plugin)]
+        if len(installed) > 1:
+            raise InputInvalid(
+                f"plugin {plugin} has {len(installed)} versions installed ({', '.join(installed)}); remove one with "
+                f"DELETE /api/v1/plugins/{plugin}/versions/{{version}}, or every one with "
+                f"DELETE /api/v1/plugins/{plugin}?all=true",
+                details={"plugin": plugin, "versions": cast(JSONValue, installed)},
+            )
+    return await _remove(server, access, plugin, version, force)

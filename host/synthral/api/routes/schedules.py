@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from synthral.api.access import Viewer
+from synthral.api.pagination import Page
 from synthral.api.state import ServerState, server_of
 from synthral.services.triggers import TriggerService
 
@@ -51,16 +52,16 @@ def _triggers(server: ServerState) -> TriggerService:
     return TriggerService(server.app.workflows, server.credentials)
 
 
-@router.get("/{workflow_id}/schedules", response_model=list[ScheduleInfo])
+@router.get("/{workflow_id}/schedules", response_model=Page[ScheduleInfo])
 async def list_schedules(
     workflow_id: str,
     access: Viewer,
     server: Server,
     upcoming: Annotated[int, Query(ge=0, le=20, description="How many next slots to compute per schedule.")] = 5,
-) -> list[ScheduleInfo]:
-    """The workflow's cron schedules and their next fire times."""
+) -> Page[ScheduleInfo]:
+    """The workflow's cron schedules and their next fire times, in one page."""
     views = await _triggers(server).schedules(workflow_id, workspace_id=access.workspace_id, upcoming=upcoming)
-    return [ScheduleInfo(**asdict(view)) for view in views]
+    return Page(items=[ScheduleInfo(**asdict(view)) for view in views])
 
 
 @router.get("/{workflow_id}/webhook", response_model=WebhookInfo)

@@ -193,10 +193,11 @@ async def delete_workflow(workflow_id: str, access: Editor, server: Server) -> R
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{workflow_id}/versions", response_model=list[VersionSummary])
-async def list_versions(workflow_id: str, access: Viewer, server: Server) -> list[dict[str, Any]]:
-    """Every version, newest first."""
-    return await server.app.workflows.versions(workflow_id, workspace_id=access.workspace_id)
+@router.get("/{workflow_id}/versions", response_model=Page[VersionSummary])
+async def list_versions(workflow_id: str, access: Viewer, server: Server) -> dict[str, Any]:
+    """Every version, newest first, in one page."""
+    return {"items": await server.app.workflows.versions(workflow_id, workspace_id=access.workspace_id),
+            "next_cursor": None}  # fmt: skip
 
 
 @router.post("/{workflow_id}/run", status_code=status.HTTP_202_ACCEPTED, response_model=RunAccepted)
