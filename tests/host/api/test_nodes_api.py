@@ -75,6 +75,15 @@ async def test_the_palette_lists_built_in_engine_and_plugin_types_with_handles(a
         ("agent/run", "AI"),
         ("code/run", "Code"),
         ("code/tool", "Code"),
+        ("rag/chunk", "Retrieval"),
+        ("rag/embed", "Retrieval"),
+        ("rag/upsert", "Retrieval"),
+        ("rag/query", "Retrieval"),
+        ("rag/rerank", "Retrieval"),
+        ("rag/answer", "Retrieval"),
+        ("scraping/crawl", "Web"),
+        ("browser/run", "Web"),
+        ("watch/page", "Web"),
     )
     for node_type, category in node_types:
         assert (items[node_type]["builtin"], items[node_type]["category"]) == (True, category), node_type
