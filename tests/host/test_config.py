@@ -16,6 +16,8 @@ PROTOCOL_VARIABLES = {"SYNTHRAL_BLOB_ROOT", "SYNTHRAL_PLUGIN_DATA", "SYNTHRAL_PL
 """Set by the host for a plugin process (docs/plugin-protocol.md), not read by the host."""
 BUILD_VARIABLES = {"SYNTHRAL_REQUIRE_WEB", "SYNTHRAL_API"}
 """Read by the wheel build (scripts/hatch_web.py) and the web app's dev server, not by a running host."""
+OUTSIDE_VARIABLES = {"SYNTHRAL_PLUGIN_JOBS", "SYNTHRAL_CHROMIUM"}
+"""Read by scripts/test.sh (suites at a time) and inside browser plugins (synthral_sdk.web), not by the host."""
 
 
 def test_every_variable_is_in_the_one_table_with_its_default() -> None:
@@ -27,7 +29,7 @@ def test_every_variable_is_in_the_one_table_with_its_default() -> None:
 
 
 def test_no_page_mentions_a_variable_the_settings_do_not_read() -> None:
-    known = {v.name for v in variables()} | PROTOCOL_VARIABLES | BUILD_VARIABLES
+    known = {v.name for v in variables()} | PROTOCOL_VARIABLES | BUILD_VARIABLES | OUTSIDE_VARIABLES
     families = tuple(name.removesuffix("<NAME>") for name in known if name.endswith("<NAME>"))
     for page in [*DOCS.glob("*.md"), REPO / "README.md"]:
         for name in set(re.findall(r"\b((?:SYNTHRAL|WORKFLOW)_[A-Z0-9_]*[A-Z0-9])\b", page.read_text())):

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from synthral.builtins.code import CodeNodes
+from synthral.config import EngineSettings
 from synthral.engine.runtime import Engine
 from synthral.engine.worker import Worker
 from synthral.plugins.host import PluginHost
@@ -30,7 +31,7 @@ async def rig(database: Database, code_home: Path, wheelhouse: Path) -> AsyncIte
     plugins = PluginHost(make_settings(code_home, wheelhouse))
     code = CodeService(database, plugins)
     plugins.register_builtin("code", CodeNodes(code))
-    engine = Engine(database, plugins, lease_seconds=5.0)
+    engine = Engine(database, plugins, settings=EngineSettings(lease_seconds=5.0))
     worker = Worker(engine, concurrency=4, poll_interval=0.1)
     task = asyncio.create_task(worker.run())
     yield Harness(WorkflowService(database, plugins, engine), engine, worker, database), code

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from synthral.config import EngineSettings
 from synthral.engine.model import Workflow
 from synthral.engine.runtime import Engine
 from synthral.engine.worker import Worker
@@ -54,7 +55,7 @@ class AI:
         self.database = database
         self.plugins = plugins
         self.ai = ai_services(database, plugins, plugins.settings)
-        self.engine = Engine(database, plugins, lease_seconds=5.0, step_services=self.ai)
+        self.engine = Engine(database, plugins, settings=EngineSettings(lease_seconds=5.0), step_services=self.ai)
         self.service = WorkflowService(database, plugins, self.engine)
         self.ai.agents.workflows = workflow_runner(self.service)
         self.worker = Worker(self.engine, concurrency=4, poll_interval=0.05)
