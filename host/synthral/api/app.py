@@ -17,6 +17,8 @@ from synthral.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from synthral.api.routes import (
     admin,
     agents,
+    analytics,
+    audit,
     auth,
     code,
     connectors,
@@ -34,6 +36,7 @@ from synthral.api.routes import (
     steps,
     workflows,
 )
+from synthral.api.routes import metrics as metrics_route
 from synthral.api.state import ServerState
 from synthral.api.web import install_web, web_root
 from synthral.config import Settings
@@ -82,6 +85,9 @@ def create_app(server: ServerState) -> FastAPI:
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     for module in (schedules, members, admin, steps):
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
+    for module in (audit, analytics):
+        app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
+    app.include_router(metrics_route.router, include_in_schema=False)
 
     @app.get(f"{API_PREFIX}/health", tags=["health"])
     async def health() -> dict[str, str]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+import os
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import NoReturn, TypeVar
 
 import orjson
@@ -116,3 +118,21 @@ def configure_logging(verbose: bool) -> None:
     from synthral.security.redact import install_log_redaction
 
     install_log_redaction()
+
+
+@contextlib.contextmanager
+def observed_process() -> Iterator[None]:
+    """Structured logs to the home's log file and tracing by ``OTEL_*`` for a process that runs work."""
+    from synthral.observability import configure_tracing, install_json_logs, shutdown_tracing
+
+    settings = Settings.from_env()
+    install_json_logs(settings.home, stderr_json=os.environ.get("SYNTHRAL_LOG_FORMAT", "").lower() == "json")
+    try:
+        configure_tracing()
+    except ConfigurationError as exc:
+        err_console.print(f"error: {exc.message}")
+        raise typer.Exit(2) from None
+    try:
+        yield
+    finally:
+        shutdown_tracing()

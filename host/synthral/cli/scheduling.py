@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from synthral.cli.common import console, err_console, print_json, run
+from synthral.cli.common import console, err_console, observed_process, print_json, run
 
 if TYPE_CHECKING:
     from synthral.engine.retention import PruneReport
@@ -59,7 +59,8 @@ def scheduler(
             err_console.print(f"scheduler {name} on {app.database.dialect}, every {interval:g} s, {pruning}")
             await runner.run(stop, interval)
 
-    run(go())
+    with observed_process():
+        run(go())
 
 
 def prune(

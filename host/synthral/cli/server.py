@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from synthral.cli.common import console, err_console, run, settle_heap
+from synthral.cli.common import console, err_console, observed_process, run, settle_heap
 from synthral.errors import ConfigurationError
 
 __all__ = ["secrets_app", "serve", "user_app"]
@@ -115,7 +115,8 @@ def serve(
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
 
-    run(go())
+    with observed_process():
+        run(go())
 
 
 @user_app.command("create")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from synthral.cli.common import console, err_console, print_json, run, settle_heap
+from synthral.cli.common import console, err_console, observed_process, print_json, run, settle_heap
 from synthral.services.plugins import parse_json_option
 
 if TYPE_CHECKING:
@@ -90,7 +90,8 @@ def run_file(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    view = run(go(), as_json=as_json)
+    with observed_process():
+        view = run(go(), as_json=as_json)
     if as_json:
         print_json({"execution": view.execution, "steps": view.steps})  # type: ignore[dict-item]
     else:
@@ -118,7 +119,8 @@ def worker(
             settle_heap()
             await process_worker.run()
 
-    run(go())
+    with observed_process():
+        run(go())
 
 
 @executions_app.command("list")

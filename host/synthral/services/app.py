@@ -24,6 +24,7 @@ from synthral.security.tokens import SIGNING_KEY_FILE
 from synthral.services.agent_tools import WorkflowRunner
 from synthral.services.agents import AgentService
 from synthral.services.ai import AIServices
+from synthral.services.audit import audited_secrets
 from synthral.services.code import CodeService
 from synthral.services.llm import LLMService, PriceTable
 from synthral.services.ocr import OCRService, OCRSettings
@@ -98,7 +99,8 @@ class App:
 def secret_source(plugins: PluginHost, credentials: CredentialService) -> SecretResolver:
     """Where steps' secrets come from: ``SYNTHRAL_SECRET_STORE``'s plugin, else the encrypted credentials.
 
-    Workflows outside any workspace (the local CLI) also read ``SYNTHRAL_SECRET_<NAME>``.
+    Workflows outside any workspace (the local CLI) also read ``SYNTHRAL_SECRET_<NAME>``. Each
+    read is recorded in the audit log (the names only).
     """
 
     async def store_login(workspace_id: str | None) -> dict[str, str]:
@@ -114,8 +116,8 @@ def secret_source(plugins: PluginHost, credentials: CredentialService) -> Secret
 
     external = secret_resolver_from_env(plugins, store_login)
     if external is not None:
-        return external
-    return CredentialSecretResolver(credentials, fallback=EnvSecretResolver())
+        return audited_secrets(external, credentials.database)
+    return audited_secrets(CredentialSecretResolver(credentials, fallback=EnvSecretResolver()), credentials.database)
 
 
 def ai_services(database: Database, plugins: PluginHost, settings: Settings) -> AIServices:
@@ -182,7 +184,11 @@ async def open_app(settings: Settings | None = None, *, local: bool = False) -> 
     ai = ai_services(database, plugins, settings)
     try:
         engine = Engine(
-            database, plugins, lease_seconds=lease, secrets=secret_source(plugins, credentials), step_services=ai
+            database,
+            plugins,
+            lease_seconds=lease,
+            secrets=secret_source(plugins, credentials),
+            step_services=ai,
         )
         workflows = WorkflowService(database, plugins, engine)
         ai.agents.workflows = workflow_runner(workflows)

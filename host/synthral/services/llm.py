@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from synthral.errors import ConfigurationError, InputInvalid, SynthralError
+from synthral.observability import hooks as observe
 from synthral.plugins.host import PluginHost
 from synthral.services.agent_models import LLMChoice
 from synthral.services.batch import BatchInsert
@@ -222,3 +223,5 @@ class LLMService:
             "created_at": utcnow(),
         }
         self.records.add(row)
+        if result is not None and status != "replayed":
+            observe.llm_usage(model, result.usage.input_tokens, result.usage.output_tokens, cost)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
+import synthral.store.audit_tables  # registers the audit log
 import synthral.store.code  # registers the code tables on SQLModel.metadata
 import synthral.store.models
 import synthral.store.ocr_models
