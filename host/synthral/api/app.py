@@ -18,6 +18,8 @@ from synthral.api.routes import (
     admin,
     agents,
     auth,
+    chat,
+    chat_bridge,
     code,
     connectors,
     credentials,
@@ -77,6 +79,7 @@ def create_app(server: ServerState) -> FastAPI:
         mcp,
         ocr,
         rag,
+        chat,
     )
     for module in modules:
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
@@ -88,6 +91,7 @@ def create_app(server: ServerState) -> FastAPI:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
+    app.include_router(chat_bridge.bridge)  # /api/agws: the copilot's WebSocket bridge, outside /api/v1
     server.mcp = mcp.mount_mcp(app, server, API_PREFIX)
     install_web(app, web_root())  # last: its catch-all answers only what no API route did
     local = server.identity.local_principal if server.local else None
@@ -157,6 +161,8 @@ async def open_server(
             yield state
         finally:
             await state.oauth.close()
+            if state.copilot is not None:
+                await state.copilot.close()
             if state.mcp is not None:
                 await state.mcp.close()
             if state.oidc is not None:
