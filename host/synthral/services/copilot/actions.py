@@ -192,6 +192,7 @@ async def run_workflow(turn: Turn, action: Action) -> Data:
     execution_id = await turn.services.workflows.start(
         str(payload["workflow_id"]), data, trigger="copilot", workspace_id=turn.actor.workspace_id
     )
+    await turn.set_state("last_execution", execution_id)
     return await follow_run(turn, execution_id)
 
 

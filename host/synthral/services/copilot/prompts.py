@@ -65,7 +65,7 @@ async def system_prompt(turn: Turn, tools: Sequence[CopilotTool]) -> str:
         except WorkflowNotFound:
             saved = None
         if saved is not None:
-            definition = orjson.dumps(saved.workflow.model_dump(mode="json", exclude_defaults=True)).decode()
+            definition = orjson.dumps(saved.workflow.model_dump(mode="json", exclude_unset=True)).decode()
             parts.append(
                 f"The open workflow is {saved.name!r} (id {saved.workflow_id}, version {saved.version}):\n"
                 f"{definition[:8000]}"

@@ -59,7 +59,7 @@ async def _supersede(turn: Turn, kinds: set[str]) -> None:
 
 
 def _definition(workflow: Any) -> Data:
-    return layout(workflow.model_dump(mode="json", exclude_defaults=True))
+    return layout(workflow.model_dump(mode="json", exclude_unset=True))
 
 
 async def _offer(turn: Turn, call_id: str, definition: object, *, base_id: str | None) -> Data:
@@ -149,7 +149,7 @@ async def propose_edit(turn: Turn, args: Data, call_id: str) -> Data:
         base_id = proposal.get("workflow_id") if isinstance(proposal.get("workflow_id"), str) else None
     else:
         saved = await resolve_workflow(turn, ref if isinstance(ref, str) else None, what="editing a workflow")
-        base, base_id = saved.workflow.model_dump(mode="json", exclude_defaults=True), saved.workflow_id
+        base, base_id = saved.workflow.model_dump(mode="json", exclude_unset=True), saved.workflow_id
     try:
         edited = apply_patch(base, patch)
     except SynthralError as exc:
@@ -186,7 +186,7 @@ async def create_schedule(turn: Turn, args: Data, call_id: str) -> Data:
     trigger: Data = {"type": "cron", "cron": cron, "timezone": zone}
     if isinstance(args.get("input"), dict):
         trigger["input"] = args["input"]
-    definition = with_trigger(saved.workflow.model_dump(mode="json", exclude_defaults=True), trigger)
+    definition = with_trigger(saved.workflow.model_dump(mode="json", exclude_unset=True), trigger)
     check = turn.services.catalog.check(definition)
     if not check.valid:
         return {"valid": False, "problems": check.problems}
@@ -221,7 +221,7 @@ async def create_webhook(turn: Turn, args: Data, call_id: str) -> Data:
     trigger: Data = {"type": "webhook"}
     if isinstance(args.get("connector"), str) and args["connector"]:
         trigger["connector"] = args["connector"]
-    definition = with_trigger(saved.workflow.model_dump(mode="json", exclude_defaults=True), trigger)
+    definition = with_trigger(saved.workflow.model_dump(mode="json", exclude_unset=True), trigger)
     check = turn.services.catalog.check(definition)
     if not check.valid:
         return {"valid": False, "problems": check.problems}

@@ -90,7 +90,7 @@ def brief(saved: SavedVersion) -> Data:
         "workflow_id": saved.workflow_id,
         "name": saved.name,
         "version": saved.version,
-        "definition": saved.workflow.model_dump(mode="json", exclude_defaults=True),
+        "definition": saved.workflow.model_dump(mode="json", exclude_unset=True),
     }
 
 
@@ -182,6 +182,9 @@ async def explain_validation(turn: Turn, args: Data, call_id: str) -> Data:
 async def _execution(turn: Turn, args: Data, what: str) -> Any:
     execution_id = _text(args, "execution_id")
     workflows = turn.services.workflows
+    last = turn.state.get("last_execution")
+    if not execution_id and not _text(args, "workflow") and isinstance(last, str):
+        execution_id = last  # the run this conversation started last
     if not execution_id:
         saved = await resolve_workflow(turn, _text(args, "workflow"), what=what)
         runs = await workflows.executions(workflow=saved.workflow_id, limit=1, workspace_id=turn.actor.workspace_id)
@@ -289,7 +292,10 @@ def _schema(properties: Data, required: list[str] | None = None) -> Data:
 
 _WORKFLOW_REF: Final = {"type": "string", "description": "A workflow's name or id; the open workflow when empty."}
 _EXECUTION_ARGS: Final = {
-    "execution_id": {"type": "string", "description": "An execution's id; the open workflow's latest when empty."},
+    "execution_id": {
+        "type": "string",
+        "description": "An execution's id; when empty, the run this chat started last, else the workflow's latest.",
+    },
     "workflow": _WORKFLOW_REF,
     "wait_seconds": {"type": "number", "description": "Wait up to this long (max 60) for a running run to end."},
 }
