@@ -414,3 +414,20 @@ async def test_a_key_scoped_to_one_workflow_chats_about_it_over_the_websocket_an
     outside, inside = results(events, "get_workflow")
     assert outside["ok"] is False and "its own workflow" in outside["error"]
     assert inside["workflow_id"] == mine
+
+
+async def test_agent_mode_runs_one_agent_task_and_streams_its_answer_and_a_viewer_may_not(
+    api: Api, llm: OpenAIStandIn
+) -> None:
+    llm.script(Reply.json({"tasks": ["answer"]}), Reply("42"), Reply("The answer is 42."))
+    body = {"threadId": "agent-1", "runId": "r1",
+            "messages": [{"id": "m1", "role": "user", "content": "What is six times seven?"}],
+            "forwardedProps": {"mode": "agent", "routing": {"agent_type": "simple"}}}  # fmt: skip
+    events = events_of(await api.call("editor", "POST", "/chat", json=body))
+    end = finished(events)
+    assert end["result"]["mode"] == "agent"
+    assert "The answer is 42." in text(events)
+    assert len(llm.requests) == 3  # the agent's calls went to the copilot's LLM
+
+    refused = await api.call("viewer", "POST", "/chat", json={"mode": "agent", "prompt": "x"})
+    assert refused.status_code == 403 and "editor role" in refused.json()["detail"]
