@@ -9,6 +9,7 @@ from pathlib import Path
 from synthral.engine.runtime import Engine
 from synthral.plugins.host import PluginHost
 from synthral.security.crypto import KeyRing, generate_key
+from synthral.security.egress import EgressSettings
 from synthral.services.app import App, ai_services, secret_source
 from synthral.services.plugins import PluginService
 from synthral.services.secrets import CredentialService
@@ -21,7 +22,8 @@ from tests.conftest import make_settings
 async def web_app(database: Database, home: Path, wheelhouse: Path) -> AsyncIterator[App]:
     """An App over ``database`` and the plugins installed in ``home``, web services made."""
     settings = make_settings(home, wheelhouse, plugin_call_timeout=120.0)
-    plugins = PluginHost(settings)
+    # The stand-in sites run on this machine: allowed the way an operator allows an internal site.
+    plugins = PluginHost(settings, egress=EgressSettings.from_env({"SYNTHRAL_EGRESS_ALLOW": "127.0.0.1"}))
     credentials = CredentialService(database, KeyRing.single(generate_key()))
     ai = ai_services(database, plugins, settings)
     engine = Engine(database, plugins, lease_seconds=5.0, secrets=secret_source(plugins, credentials), step_services=ai)
