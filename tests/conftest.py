@@ -186,3 +186,19 @@ def copilot_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, fix
     asyncio.run(install())
     (home / "llm-prices.toml").write_text(PRICES)
     return home
+
+
+@pytest.fixture(scope="session")
+def web_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Path:
+    """A home with the scrape-html, scrape-playwright and browser-playwright plugins from the repository, made once."""
+    home = tmp_path_factory.mktemp("web-home")
+
+    async def install() -> None:
+        plugin_host = PluginHost(make_settings(home, wheelhouse))
+        await plugin_host.install(str(REPO / "plugins" / "scrape-html"))
+        await plugin_host.install(str(REPO / "plugins" / "browser-playwright"))
+        await plugin_host.install(str(REPO / "plugins" / "scrape-playwright"))
+        await plugin_host.close()
+
+    asyncio.run(install())
+    return home

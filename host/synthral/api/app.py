@@ -20,6 +20,7 @@ from synthral.api.routes import (
     auth,
     chat,
     chat_bridge,
+    browser,
     code,
     connectors,
     credentials,
@@ -33,6 +34,7 @@ from synthral.api.routes import (
     plugins,
     rag,
     schedules,
+    scraping,
     steps,
     workflows,
 )
@@ -80,6 +82,8 @@ def create_app(server: ServerState) -> FastAPI:
         ocr,
         rag,
         chat,
+        scraping,
+        browser,
     )
     for module in modules:
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
@@ -130,6 +134,7 @@ def assemble(
         oidc = OidcService(identity, host.database, host.keyring, oidc_settings, public_url=public_url)
     host.code_service()
     host.rag_service()
+    host.web_services()
     return ServerState(
         app=host,
         identity=identity,

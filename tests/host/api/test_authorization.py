@@ -113,6 +113,21 @@ WORKSPACE: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("POST", "/rag/query", "viewer", {"index": "matrix-index", "query": "q"}),
     ("POST", "/rag/switch/evaluate", "editor", {}),
     ("GET", "/rag/switch/logs", "viewer", None),
+    ("POST", "/scraping/scrape", "editor", {"url": "http://127.0.0.1:9/"}),
+    ("POST", "/scraping/crawl", "editor", {"seeds": ["http://127.0.0.1:9/"]}),
+    ("GET", "/scraping/status/{job_id}", "viewer", None),
+    ("GET", "/scraping/status/{job_id}/pages", "viewer", None),
+    ("POST", "/scraping/status/{job_id}/cancel", "editor", None),
+    ("POST", "/scraping/change-detection", "editor", {"url": "http://127.0.0.1:9/", "check_now": False}),
+    ("GET", "/scraping/change-detection/{watch_id}", "viewer", None),
+    ("POST", "/scraping/change-detection/{watch_id}/check", "editor", None),
+    ("PUT", "/scraping/domains/{domain}", "owner", {"requests_per_second": 2}),
+    ("GET", "/scraping/domains/{domain}", "viewer", None),
+    ("GET", "/scraping/proxy-log", "viewer", None),
+    ("POST", "/browser/execute", "editor", {"actions": [{"action": "goto", "url": "http://127.0.0.1:9/"}]}),
+    ("POST", "/browser/monitor", "editor", {"url": "http://127.0.0.1:9/", "check_now": False}),
+    ("GET", "/browser/session/{session_id}", "viewer", None),
+    ("POST", "/browser/session/{session_id}/close", "editor", None),
 ]
 
 
@@ -155,6 +170,9 @@ async def _objects(api: Api) -> dict[str, str]:
         "task_id": "no-such-task",
         "tool_name": "no-such-tool",
         "key": "no-such-document",
+        "watch_id": "no-such-watch",
+        "session_id": "no-such-session",
+        "domain": "shop.example.com",
     }
 
 
