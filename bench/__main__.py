@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import ai, code, engine, observability, ocr, peers, plugin_host, rag, server, web
+from bench import ai, code, engine, observability, ocr, peers, plugin_host, rag, server, web, web_scrape
 from bench.common import Result, machine, print_table
 from synthral.cli.common import run_loop
 
@@ -27,6 +27,7 @@ GROUPS: dict[str, Callable[[bool], Awaitable[list[Result]]]] = {
     "ai": ai.run,
     "rag": rag.run,
     "observability": observability.run,
+    "scrape": web_scrape.run,
 }
 OPTIONAL: dict[str, Callable[[bool], Awaitable[list[Result]]]] = {"peers": peers.run}
 

@@ -97,7 +97,7 @@ class Context:
         network: Where this call's requests may go (the workspace's SSRF policy). Make
             requests with :meth:`http_client`, which applies it.
         traceparent: The host's span for this call as a W3C ``traceparent`` value, when the
-            host traces (1.6). The runner makes it the current OpenTelemetry context when
+            host traces (1.8). The runner makes it the current OpenTelemetry context when
             the plugin's venv has ``opentelemetry-api``, so spans the plugin makes join the
             host's trace; code that talks to another traced service may forward it.
     """

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from sqlalchemy.pool import StaticPool
 
 import synthral.store.audit_tables
+import synthral.store.copilot_tables  # registers the copilot tables with the models
 import synthral.store.ocr_models  # noqa: F401 -- registers the OCR tables with the models
 from synthral.config import Settings
 from synthral.errors import ConfigurationError
