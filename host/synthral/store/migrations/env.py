@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import synthral.store.code  # registers the code tables on SQLModel.metadata
+import synthral.store.desktop_tables  # and the desktop's watched folders
 import synthral.store.models
 import synthral.store.ocr_models
 import synthral.store.rag_tables  # noqa: F401 -- and the OCR and retrieval tables
