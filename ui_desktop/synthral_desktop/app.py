@@ -285,6 +285,7 @@ class DesktopApp(QObject):
         if self.window is not None:
             self.window.quitting = True
             self.window.close()
+            self.window.dispose()
             self.window.deleteLater()
             self.window = None
         self.single.close()

@@ -68,10 +68,14 @@ class SettingsDialog(QDialog):
         add = QPushButton("Watch a folder…")
         add.clicked.connect(self._add_folder)
         remove = QPushButton("Stop watching")
-        remove.clicked.connect(self._remove_folder)
+        remove.clicked.connect(self.remove_current)
         buttons.addWidget(add)
         buttons.addWidget(remove)
         layout.addLayout(buttons)
+        self.problem = QLabel()
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color: #b91c1c")
+        layout.addWidget(self.problem)
         box = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         box.accepted.connect(self.save)
         box.rejected.connect(self.reject)
@@ -112,11 +116,13 @@ class SettingsDialog(QDialog):
             self.client.call(
                 "POST", "/desktop/watched-folders", json={"workflow": workflow, "path": path, "pattern": pattern}
             )
+            self.problem.setText("")
         except ApiError as exc:
-            QMessageBox.warning(self, "Cannot watch the folder", exc.message)
+            self.problem.setText(f"Cannot watch {path}: {exc.message}")
         self.reload()
 
-    def _remove_folder(self) -> None:
+    def remove_current(self) -> None:
+        """Stop watching the selected folder."""
         item = self.folders.currentItem()
         if item is not None:
             self.client.call("DELETE", f"/desktop/watched-folders/{item.data(Qt.ItemDataRole.UserRole)}")

@@ -62,14 +62,23 @@ class MainWindow(QMainWindow):
         self.resize(1280, 820)
         self.quitting = False
         self.interceptor = LocalOnly()
+        # The view first: children are deleted in creation order, and a page must go before its profile.
+        self.view = QWebEngineView(self)
         self.profile = QWebEngineProfile(self)  # off the record: the launch cookie dies with the app
         self.profile.setUrlRequestInterceptor(self.interceptor)
-        self.view = QWebEngineView(self)
         self.view.setPage(QWebEnginePage(self.profile, self.view))
         self.view.setAcceptDrops(False)  # drops reach the window, not Chromium (which would open the file)
         self.setAcceptDrops(True)
         self.setCentralWidget(self.view)
         self.show_message("Starting SynthralOS…", "The local host is starting.")
+
+    def dispose(self) -> None:
+        """Delete the page before its profile (Chromium's order), now rather than at interpreter exit."""
+        from shiboken6 import Shiboken
+
+        self.view.page().deleteLater()
+        Shiboken.delete(self.view)
+        Shiboken.delete(self.profile)
 
     def show_message(self, title: str, text: str) -> None:
         """Show a plain page (while the host starts or restarts)."""
