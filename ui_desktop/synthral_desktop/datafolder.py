@@ -59,8 +59,8 @@ class DataFolderLock:
         """
         if self._lock.tryLock(0):
             return
-        info = self._lock.getLockInfo()  # (ok, pid, hostname, application) in C++; PySide drops ok when false
-        who = f"process {info[1]} on {info[2]}" if len(info) >= 3 and info[0] else "another program"
+        info = self._lock.getLockInfo()  # PySide answers (pid, hostname, application), or an empty value
+        who = f"process {info[0]} on {info[1]}" if isinstance(info, tuple) and len(info) >= 2 else "another program"
         raise DataFolderBusy(
             f"the data folder {self.home} is in use by another SynthralOS app ({who}). "
             "Use that window (it may be in the tray), quit it first, or start this one with another "

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
@@ -52,8 +52,8 @@ def test_the_page_cannot_reach_anything_but_the_local_host(desktop: DesktopApp) 
     assert desktop.window is not None
     endpoint = desktop.supervisor.endpoint
     assert endpoint is not None
-    # The web app's own policy already refuses other origins; a navigation is stopped by the window itself.
-    desktop.window.view.page().runJavaScript("location.assign('http://example.com/x')")
+    # The web app's own policy already refuses other origins for its requests; the window stops the rest.
+    desktop.window.view.load(QUrl("http://example.com/x"))
     wait_for(lambda: any("example.com" in url for url in desktop.window.interceptor.blocked), what="a block")  # type: ignore[union-attr]
     desktop.window.view.load(QUrl(f"http://127.0.0.1:{endpoint.port + 1}/"))
     wait_for(lambda: any(f":{endpoint.port + 1}/" in url for url in desktop.window.interceptor.blocked), what="a block")  # type: ignore[union-attr]
@@ -102,7 +102,7 @@ def test_a_file_dropped_on_the_window_starts_a_run_that_completes(
     mime.setUrls([QUrl.fromLocalFile(str(invoice))])
     assert desktop.window is not None
     enter = QDragEnterEvent(
-        QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+        QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
     )
     QApplication.sendEvent(desktop.window, enter)
     assert enter.isAccepted()
@@ -132,7 +132,7 @@ def test_a_second_launch_hands_its_files_to_the_first_and_exits(desktop: Desktop
     note = tmp_path / "note.txt"
     note.write_text("hi")
     second = subprocess.Popen(
-        [sys.executable, "-m", "synthral_desktop", "--home", str(desktop.home), str(note)],
+        [sys.executable, "-m", "synthral", "desktop", "--home", str(desktop.home), str(note)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from synthral import __version__
-from synthral.cli import blob, mcp, plugin, scheduling, server, workflows
+from synthral.cli import blob, desktop, mcp, plugin, scheduling, server, workflows
 from synthral.cli.common import configure_logging, console, print_json, run, with_service
 from synthral.errors import ConfigurationError, InvocationTimeout, UnknownOperation
 from synthral.services.plugins import PluginService, capability_to_json, parse_json_option
@@ -30,6 +30,7 @@ app.command("worker")(workflows.worker)
 app.command("scheduler")(scheduling.scheduler)
 app.command("prune")(scheduling.prune)
 app.command("serve")(server.serve)
+app.command("desktop", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(desktop.desktop)
 app.add_typer(server.user_app, name="user")
 app.add_typer(server.secrets_app, name="secrets")
 
