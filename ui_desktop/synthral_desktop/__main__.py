@@ -33,6 +33,12 @@ def default_home(explicit: str | None) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the app until it quits; the exit code."""
+    if (argv if argv is not None else sys.argv[1:])[:1] == ["--host-process"]:
+        # A frozen build has no ``python -m``: the app's own executable runs the local host.
+        from synthral_desktop.hostproc import main as host_main
+
+        host_main()
+        return 0
     args = _arguments(argv)
     if args.verbose:
         os.environ["SYNTHRAL_DESKTOP_VERBOSE"] = "1"

@@ -112,7 +112,7 @@ def test_a_file_dropped_on_the_window_starts_a_run_that_completes(
     QApplication.sendEvent(desktop.window, drop)
     wait_for(lambda: started, what="a run")
     done = wait_status(client, started[0][0], "completed")
-    assert done["output"]["data"] == {"name": "invoice.txt", "size": len("INVOICE 42.00")} or done["output"]
+    assert done["output"]["pick"]["data"] == {"name": "invoice.txt", "size": len("INVOICE 42.00")}
     assert execution(client, started[0][0])["input"]["file"]["name"] == "invoice.txt"
 
 
@@ -137,7 +137,8 @@ def test_a_second_launch_hands_its_files_to_the_first_and_exits(desktop: Desktop
         stderr=subprocess.PIPE,
     )
     wait_for(lambda: second.poll() is not None and received, timeout=120, what="the hand-over")
-    assert second.returncode == 0
+    _, errors = second.communicate(timeout=10)
+    assert second.returncode == 0, errors
     assert received == [[str(note)]]
     assert SingleInstance(desktop.home).hand_over([]) is True  # the first still answers
 

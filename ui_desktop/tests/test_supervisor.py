@@ -59,7 +59,7 @@ def test_a_killed_host_restarts_the_window_reconnects_and_work_resumes_without_r
     new_client = desktop.client
     assert new_client is not None
     done = wait_status(new_client, running, "completed", timeout=180)
-    assert done["output"]["data"]["finished"] is True or done["output"]
+    assert done["output"]["done"]["data"]["finished"] is True
     wait_for(lambda: len(runs_of(new_client, "inbox")) == 2, what="the file that arrived meanwhile")
     (inbox / "c.txt").write_text("after the restart")
     wait_for(lambda: len(runs_of(new_client, "inbox")) == 3, what="a new file after the restart")
