@@ -30,8 +30,14 @@ class ApiClient:
     def __init__(self, base: str, headers: dict[str, str] | None = None, timeout: float = 30.0) -> None:
         self.base = base.rstrip("/")
         # trust_env=False: a proxy set in the environment must never see the local host's token.
+        # Idle connections are dropped before a server's keep-alive timeout (uvicorn: 5 s) closes them
+        # under us, so a call never meets a connection closed on the other side.
         self._http = httpx.Client(
-            base_url=f"{self.base}/api/v1", headers=headers or {}, timeout=timeout, trust_env=False
+            base_url=f"{self.base}/api/v1",
+            headers=headers or {},
+            timeout=timeout,
+            trust_env=False,
+            limits=httpx.Limits(keepalive_expiry=2.0),
         )
 
     def close(self) -> None:
