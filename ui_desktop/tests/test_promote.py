@@ -118,6 +118,7 @@ def test_missing_plugin_versions_are_named_before_anything_is_created(
     with pytest.raises(ApiError) as refused:
         editor.remote.call("POST", "/plugins", data={"spec": "http==9.9.9"})
     assert refused.value.status == 403
+    editor.remote.close()
     remote.close()
 
 
