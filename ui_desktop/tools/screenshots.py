@@ -26,7 +26,17 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "ui"
 WORKFLOWS = [
     {
         "name": "Invoices from the Scans folder",
-        "nodes": [{"id": "pick", "type": "core/transform", "config": {"mapping": {"name": "name"}}}],
+        "nodes": [
+            {"id": "pick", "type": "core/transform", "config": {"mapping": {"name": "name", "size": "file.size"}}},
+            {"id": "big", "type": "core/if", "config": {"conditions": [{"path": "size", "op": "gt", "value": 1000}]}},
+            {"id": "review", "type": "engine/human_input", "config": {"prompt": "Check this large invoice"}},
+            {"id": "file", "type": "core/set", "config": {"values": {"filed": True}}},
+        ],
+        "edges": [
+            {"source": "pick", "target": "big"},
+            {"source": "big", "target": "review", "handle": "true"},
+            {"source": "big", "target": "file", "handle": "false"},
+        ],
     },
     {
         "name": "Approve expenses",
@@ -62,8 +72,8 @@ def main() -> None:
     app.refresh()
     assert app.window is not None
     app.window.resize(1280, 800)
-    app.window.show_path("/workflows")
-    pump(6)
+    app.show_path("/workflows")
+    pump(8)
     DOCS.mkdir(parents=True, exist_ok=True)
     app.window.grab().save(str(DOCS / "desktop.png"))
     assert app.tray is not None
@@ -73,6 +83,7 @@ def main() -> None:
     app.tray.menu.hide()
     app.shutdown()
     application.quit()
+    os._exit(0)  # PySide's teardown at interpreter exit is not needed for two files
 
 
 if __name__ == "__main__":
