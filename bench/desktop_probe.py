@@ -76,7 +76,7 @@ def main() -> None:
     host_pid = app.supervisor.pid()
     host_rss = psutil.Process(host_pid).memory_info().rss / 2**20 if host_pid else 0.0
     app.shutdown()
-    print(
+    sys.stdout.write(
         json.dumps(
             {
                 "host_ready_s": host_ready,
@@ -88,7 +88,10 @@ def main() -> None:
                 "idle_seconds": elapsed,
             }
         )
+        + "\n"
     )
+    sys.stdout.flush()
+    os._exit(0)  # skip PySide's teardown at interpreter exit: the figures are out
 
 
 if __name__ == "__main__":

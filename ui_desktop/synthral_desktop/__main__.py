@@ -67,7 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         refuse(str(exc))
         return 2
     application.aboutToQuit.connect(desktop.shutdown)
-    return application.exec()
+    code = application.exec()
+    # The host is stopped and the lock released (aboutToQuit); leave without PySide's teardown
+    # at interpreter exit, which can abort while QtWebEngine objects are collected.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
