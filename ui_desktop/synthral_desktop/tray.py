@@ -26,7 +26,6 @@ class Tray(QObject):
         run_requested(str): Run this workflow (id) now.
         pause_requested(bool): Pause (True) or resume every schedule.
         settings_requested(), plugins_requested(), promote_requested(), quit_requested()
-        files_dropped(list): Files dropped on the tray icon (where the platform supports it).
     """
 
     open_requested = Signal(str)
