@@ -67,7 +67,7 @@ async def serve_desktop() -> None:
         serving = asyncio.create_task(server.serve(sockets=[listener]))
         while not server.started and not serving.done():  # noqa: ASYNC110 -- uvicorn offers only the flag
             await asyncio.sleep(0.01)
-        token = getattr(state, "launch_token", None)  # set by local mode's gate when the server has one
+        token = state.launch_token  # made by open_server(local=True); the local guard accepts only it
         sys.stdout.write(json.dumps({"port": port, "token": token, "pid": os.getpid()}) + "\n")
         sys.stdout.flush()
         try:
