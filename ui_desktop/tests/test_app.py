@@ -192,3 +192,23 @@ def test_the_plugin_manager_lists_plugins_and_reports_a_failed_install(desktop: 
     assert "is not a pin; write NAME==VERSION" in failures[0]
     assert "is not a pin" in dialog.message.text()
     dialog.close()
+
+
+def test_another_local_program_cannot_drive_the_desktops_host(desktop: DesktopApp) -> None:
+    import httpx
+
+    endpoint = desktop.supervisor.endpoint
+    assert endpoint is not None
+    assert endpoint.token
+    anonymous = httpx.get(f"{endpoint.base}/api/v1/desktop/summary", trust_env=False, timeout=30)
+    assert anonymous.status_code == 401
+    wrong = httpx.post(
+        f"{endpoint.base}/api/v1/desktop/files",
+        json={"workflow": "files", "paths": ["/etc/passwd"]},
+        headers={"Authorization": "Bearer not-the-launch-token"},
+        trust_env=False,
+        timeout=30,
+    )
+    assert wrong.status_code == 401
+    allowed = httpx.get(f"{endpoint.base}/api/v1/desktop/summary", headers=endpoint.headers(), trust_env=False)
+    assert allowed.status_code == 200
