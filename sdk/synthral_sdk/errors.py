@@ -24,6 +24,7 @@ from typing import ClassVar, Final
 from synthral_sdk._json import JSONObject, JSONValue
 
 __all__ = [
+    "BrowserKilled",
     "BudgetExceeded",
     "Cancelled",
     "ConfigInvalid",
@@ -35,6 +36,7 @@ __all__ = [
     "IncompatiblePlugin",
     "InputInvalid",
     "InvocationTimeout",
+    "NoHealthyProxy",
     "NonRetryableError",
     "OutputInvalid",
     "PluginCrashed",
@@ -45,6 +47,7 @@ __all__ = [
     "PluginUnavailable",
     "ProtocolError",
     "RetryableError",
+    "RobotsDisallowed",
     "SynthralError",
     "UnknownCapability",
     "UnknownOperation",
@@ -209,6 +212,33 @@ class PluginStartError(RetryableError):
     code = "plugin_start_error"
 
 
+class BrowserKilled(RetryableError):
+    """A browser was killed at one of its limits (memory, time); the next call starts a fresh one.
+
+    .. versionadded:: 1.4
+    """
+
+    code = "browser_killed"
+
+
+class NoHealthyProxy(RetryableError):
+    """Every proxy of a pool is resting after failures; retry later or add proxies.
+
+    .. versionadded:: 1.4
+    """
+
+    code = "no_healthy_proxy"
+
+
+class RobotsDisallowed(NonRetryableError):
+    """robots.txt forbids the URL to crawlers; a workflow may switch robots off (with a warning).
+
+    .. versionadded:: 1.4
+    """
+
+    code = "robots_disallowed"
+
+
 # -- fatal errors ------------------------------------------------------------------------
 
 
@@ -287,6 +317,9 @@ _BY_NAME: Final[dict[str, type[SynthralError]]] = {
         DeadlineExceeded,
         PluginProtocolError,
         PluginStartError,
+        BrowserKilled,
+        NoHealthyProxy,
+        RobotsDisallowed,
         PluginError,
         OutputInvalid,
         ProtocolError,

@@ -284,6 +284,21 @@ class RunnerClient:
                     found.append((fraction, str(params.get("message", ""))))
             return found
 
+    def events(self, request_id: int) -> list[tuple[str, JSONObject]]:
+        """The ``$/event`` notifications received for one request, in order, as ``(kind, data)``."""
+        with self._cond:
+            found: list[tuple[str, JSONObject]] = []
+            for note in self.notifications:
+                params = note.get("params")
+                if (
+                    note.get("method") == proto.EVENT_METHOD
+                    and isinstance(params, dict)
+                    and params.get("requestId") == request_id
+                ):
+                    data = params.get("data")
+                    found.append((str(params.get("kind", "")), data if isinstance(data, dict) else {}))
+            return found
+
     def logs(self, level: str | None = None) -> list[str]:
         """The messages of ``$/log`` notifications received, optionally of one level."""
         with self._cond:

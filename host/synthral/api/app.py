@@ -18,6 +18,9 @@ from synthral.api.routes import (
     admin,
     agents,
     auth,
+    browser,
+    chat,
+    chat_bridge,
     code,
     connectors,
     credentials,
@@ -31,6 +34,7 @@ from synthral.api.routes import (
     plugins,
     rag,
     schedules,
+    scraping,
     steps,
     workflows,
 )
@@ -77,6 +81,9 @@ def create_app(server: ServerState, *, extra: Sequence[APIRouter] = ()) -> FastA
         mcp,
         ocr,
         rag,
+        chat,
+        scraping,
+        browser,
     )
     for module in modules:
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
@@ -90,6 +97,7 @@ def create_app(server: ServerState, *, extra: Sequence[APIRouter] = ()) -> FastA
         """Liveness: the process answers."""
         return {"status": "ok"}
 
+    app.include_router(chat_bridge.bridge)  # /api/agws: the copilot's WebSocket bridge, outside /api/v1
     server.mcp = mcp.mount_mcp(app, server, API_PREFIX)
     install_web(app, web_root())  # last: its catch-all answers only what no API route did
     local = server.identity.local_principal if server.local else None
@@ -128,6 +136,7 @@ def assemble(
         oidc = OidcService(identity, host.database, host.keyring, oidc_settings, public_url=public_url)
     host.code_service()
     host.rag_service()
+    host.web_services()
     return ServerState(
         app=host,
         identity=identity,
@@ -159,6 +168,8 @@ async def open_server(
             yield state
         finally:
             await state.oauth.close()
+            if state.copilot is not None:
+                await state.copilot.close()
             if state.mcp is not None:
                 await state.mcp.close()
             if state.oidc is not None:

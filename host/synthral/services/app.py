@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -36,6 +36,9 @@ from synthral.services.step_events import StepEvents
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
 from synthral.store.models import Workspace
+
+if TYPE_CHECKING:
+    from synthral.services.web import WebServices
 
 WORKSPACE = Workspace.__table__  # type: ignore[attr-defined]
 
@@ -68,6 +71,7 @@ class App:
     ai: AIServices
     code: CodeService | None = None
     rag: RAGService | None = None
+    web: WebServices | None = None
 
     def code_service(self) -> CodeService:
         """Sandboxed code, with the ``code`` nodes registered in the plugin host (made once)."""
@@ -93,6 +97,14 @@ class App:
             )
             rag.register(self.plugins, self.rag)
         return self.rag
+
+    def web_services(self) -> WebServices:
+        """Scraping, browsers and page watches, with their nodes registered in the plugin host (made once)."""
+        if self.web is None:
+            from synthral.services.web import open_web  # noqa: PLC0415 -- loads the web stack only when used
+
+            self.web = open_web(self.database, self.plugins, self.credentials, self.workflows)
+        return self.web
 
 
 def secret_source(plugins: PluginHost, credentials: CredentialService) -> SecretResolver:
@@ -199,6 +211,7 @@ async def open_app(settings: Settings | None = None, *, local: bool = False) -> 
         )
         app.code_service()
         app.rag_service()
+        app.web_services()
         yield app
     finally:
         await ai.close()

@@ -113,6 +113,28 @@ WORKSPACE: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("POST", "/rag/query", "viewer", {"index": "matrix-index", "query": "q"}),
     ("POST", "/rag/switch/evaluate", "editor", {}),
     ("GET", "/rag/switch/logs", "viewer", None),
+    ("POST", "/scraping/scrape", "editor", {"url": "http://127.0.0.1:9/"}),
+    ("POST", "/scraping/crawl", "editor", {"seeds": ["http://127.0.0.1:9/"]}),
+    ("GET", "/scraping/status/{job_id}", "viewer", None),
+    ("GET", "/scraping/status/{job_id}/pages", "viewer", None),
+    ("POST", "/scraping/status/{job_id}/cancel", "editor", None),
+    ("POST", "/scraping/change-detection", "editor", {"url": "http://127.0.0.1:9/", "check_now": False}),
+    ("GET", "/scraping/change-detection/{watch_id}", "viewer", None),
+    ("POST", "/scraping/change-detection/{watch_id}/check", "editor", None),
+    ("PUT", "/scraping/domains/{domain}", "owner", {"requests_per_second": 2}),
+    ("GET", "/scraping/domains/{domain}", "viewer", None),
+    ("GET", "/scraping/proxy-log", "viewer", None),
+    ("POST", "/browser/execute", "editor", {"actions": [{"action": "goto", "url": "http://127.0.0.1:9/"}]}),
+    ("POST", "/browser/monitor", "editor", {"url": "http://127.0.0.1:9/", "check_now": False}),
+    ("GET", "/browser/session/{session_id}", "viewer", None),
+    ("POST", "/browser/session/{session_id}/close", "editor", None),
+    ("POST", "/chat", "viewer", {"prompt": "what can you do?"}),
+    ("POST", "/chat/conversations/{conversation_id}/actions/{action_id}", "viewer", {"decision": "reject"}),
+    ("GET", "/chat/conversations", "viewer", None),
+    ("GET", "/chat/conversations/{conversation_id}", "viewer", None),
+    ("DELETE", "/chat/conversations/{conversation_id}", "viewer", None),
+    ("GET", "/chat/settings", "viewer", None),
+    ("PUT", "/chat/settings", "owner", {"llm": {"model": "gpt-4o-mini"}}),
 ]
 
 
@@ -155,6 +177,11 @@ async def _objects(api: Api) -> dict[str, str]:
         "task_id": "no-such-task",
         "tool_name": "no-such-tool",
         "key": "no-such-document",
+        "watch_id": "no-such-watch",
+        "session_id": "no-such-session",
+        "domain": "shop.example.com",
+        "conversation_id": "no-such-conversation",
+        "action_id": "no-such-action",
     }
 
 
