@@ -43,7 +43,8 @@ def schema_problems(schema: Mapping[str, JSONValue], value: object, path: str = 
     """Every way ``value`` breaks ``schema``, each naming its JSON path; empty when it fits."""
     problems: list[str] = []
     expected = schema.get("type")
-    names = [expected] if isinstance(expected, str) else [t for t in expected or [] if isinstance(t, str)]
+    listed = expected if isinstance(expected, list) else []
+    names = [expected] if isinstance(expected, str) else [t for t in listed if isinstance(t, str)]
     if schema.get("nullable") is True:
         names.append("null")
     if names and not any(_is_type(value, name) for name in names):
@@ -125,12 +126,15 @@ def _object_problems(schema: Mapping[str, JSONValue], value: dict[str, JSONValue
 
 def _combined_problems(schema: Mapping[str, JSONValue], value: object, path: str) -> list[str]:
     problems = []
-    for part in schema.get("allOf") or [] if isinstance(schema.get("allOf"), list) else []:
+    all_of = schema.get("allOf")
+    for part in all_of if isinstance(all_of, list) else []:
         if isinstance(part, dict):
             problems.extend(schema_problems(part, value, path))
     for keyword in ("anyOf", "oneOf"):
         options = schema.get(keyword)
-        if isinstance(options, list) and options:
-            if not any(isinstance(o, dict) and not schema_problems(o, value, path) for o in options):
-                problems.append(f"'{_where(path)}' matches none of the allowed shapes ({keyword})")
+        fits = isinstance(options, list) and any(
+            isinstance(o, dict) and not schema_problems(o, value, path) for o in options
+        )
+        if isinstance(options, list) and options and not fits:
+            problems.append(f"'{_where(path)}' matches none of the allowed shapes ({keyword})")
     return problems

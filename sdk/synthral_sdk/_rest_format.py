@@ -113,7 +113,7 @@ class AppDefinition(BaseModel):
     categories: list[str] = Field(default_factory=list)
     server_url: str = Field(description="Base URL; '{field}' takes a non-secret credential field.")
     headers: dict[str, str] = Field(default_factory=dict, description="Sent with every request.")
-    security_schemes: dict[SchemeType, SecurityScheme] = Field(default_factory=lambda: {"no_auth": SecurityScheme()})
+    security_schemes: dict[SchemeType, SecurityScheme] = Field(default_factory=lambda: {"no_auth": SecurityScheme()})  # type: ignore[arg-type]  # mypy widens the literal key of the lambda's dict
     webhook: WebhookDef | None = None
     triggers: list[TriggerDefinition] = Field(default_factory=list)
     test: str | None = Field(default=None, description="A read-only function that checks the credential.")
@@ -201,7 +201,7 @@ class FunctionDefinition(BaseModel):
     active: bool = True
     protocol: Literal["rest"] = "rest"
     protocol_data: ProtocolData
-    parameters: dict[str, JsonValue] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    parameters: dict[str, JsonValue] = Field(default_factory=lambda: {"type": "object", "properties": {}})  # type: ignore[arg-type]  # mypy infers the nested dict too narrowly
     response: ResponseSpec = Field(default_factory=ResponseSpec)
     pagination: Pagination | None = None
     examples: list[Example] = Field(default_factory=list)
@@ -212,13 +212,16 @@ class FunctionDefinition(BaseModel):
             raise ValueError("'parameters' must be a JSON Schema of type 'object'")
         properties = self.parameters.get("properties")
         if not isinstance(properties, dict):
-            raise ValueError("'parameters.properties' must be an object of the groups path, query, header, body")
+            raise ValueError(  # noqa: TRY004 -- pydantic turns a ValueError into a validation error
+                "'parameters.properties' must be an object of the groups path, query, header, body"
+            )
         unknown = sorted(set(properties) - set(PARAMETER_GROUPS))
         if unknown:
             raise ValueError(f"'parameters.properties' has {unknown}; the groups are {', '.join(PARAMETER_GROUPS)}")
         path_params = set(re.findall(r"{([^}]+)}", self.protocol_data.path))
         path_group = properties.get("path")
-        declared = set(path_group.get("properties", {})) if isinstance(path_group, dict) else set()
+        group_props = path_group.get("properties") if isinstance(path_group, dict) else None
+        declared = set(group_props) if isinstance(group_props, dict) else set()
         missing = sorted(path_params - declared)
         if missing:
             raise ValueError(f"the path names {missing} but 'parameters.properties.path' does not declare them")
@@ -270,7 +273,9 @@ def _read_json(path: Path) -> JsonValue:
             details={"file": str(path)},
         ) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigurationError(f"{path} is not valid JSON: {exc}; fix the file", details={"file": str(path)}) from None
+        raise ConfigurationError(
+            f"{path} is not valid JSON: {exc}; fix the file", details={"file": str(path)}
+        ) from None
     return data
 
 

@@ -24,6 +24,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from synthral_sdk._connector import AuthSpec, ConnectionCheck, ConnectionStatus, Connector, CredentialField, WebhookSpec
+from synthral_sdk._json import JSONObject, JSONValue
 from synthral_sdk._json_schema import schema_problems
 from synthral_sdk._node import Node, PollRequest, PollResult, Trigger
 from synthral_sdk._rest_format import ConnectorDefinition, FunctionDefinition, TriggerDefinition
@@ -212,7 +213,9 @@ class _Session:
         )
 
 
-def _send(session: _Session, function: FunctionDefinition, payload: Mapping[str, JsonValue], context: Context) -> httpx.Response:
+def _send(
+    session: _Session, function: FunctionDefinition, payload: Mapping[str, JsonValue], context: Context
+) -> httpx.Response:
     data = function.protocol_data
     path_values = cast(dict[str, JsonValue], payload.get("path") or {})
     path = data.path
@@ -222,14 +225,20 @@ def _send(session: _Session, function: FunctionDefinition, payload: Mapping[str,
     headers = dict(session.definition.app.headers)
     headers.update({k: str(v) for k, v in cast(dict[str, JsonValue], payload.get("header") or {}).items()})
     cookies = {k: str(v) for k, v in cast(dict[str, JsonValue], payload.get("cookie") or {}).items()}
-    session.apply_auth(headers, query, cookies)
+    auth_query: dict[str, str] = {}
+    session.apply_auth(headers, auth_query, cookies)
+    query.update(auth_query)
     if context.idempotency_key and data.method in ("POST", "PATCH"):
         headers.setdefault("Idempotency-Key", context.idempotency_key)
     body = payload.get("body")
     content: bytes | None = None
     if body is not None and data.method not in ("GET", "HEAD"):
         if data.content_type == "application/x-www-form-urlencoded":
-            content = httpx.QueryParams(_form_pairs(body)).__str__().encode()
+            content = (
+                httpx.QueryParams(cast(list[tuple[str, str | int | float | bool | None]], _form_pairs(body)))
+                .__str__()
+                .encode()
+            )
         else:
             content = httpx.Request("POST", "http://x", json=body).content
         headers["Content-Type"] = data.content_type
@@ -242,7 +251,9 @@ def _send(session: _Session, function: FunctionDefinition, payload: Mapping[str,
     try:
         return _http().request(data.method, url, params=query, headers=headers, content=content, timeout=timeout)
     except httpx.TimeoutException as exc:
-        raise RetryableError(f"{function.name}: the service did not answer in {timeout:g} s ({type(exc).__name__})") from None
+        raise RetryableError(
+            f"{function.name}: the service did not answer in {timeout:g} s ({type(exc).__name__})"
+        ) from None
     except httpx.TransportError as exc:
         raise RetryableError(f"{function.name}: could not reach {httpx.URL(url).host}: {type(exc).__name__}") from None
 
@@ -330,7 +341,7 @@ def call_function(
                 current = {**{k: v for k, v in current.items() if k != "path"}, "query": query}
             elif pages.param:
                 current = _set(current, pages.param, next_value)
-    assert response is not None  # noqa: S101 -- max_pages >= 1
+    assert response is not None
     return RestOutput(status=response.status_code, data=collected, next=next_value)
 
 
@@ -340,7 +351,7 @@ def _link_target(url: str, base: str) -> str:
     raise NonRetryableError(f"the next page's link {url[:200]!r} leaves the connector's server {base!r}; refusing it")
 
 
-def _next_page(
+def _next_page(  # noqa: PLR0917 -- a private helper with one caller
     kind: str,
     next_path: str | None,
     body: JsonValue,
@@ -371,6 +382,14 @@ class DeclaredAction(Node[_DeclaredInput, RestOutput, RestConfig]):
     definition: ClassVar[ConnectorDefinition]
     function: ClassVar[FunctionDefinition]
 
+    def extra(self) -> JSONObject:
+        fn = self.function
+        return {
+            "examples": [cast(JSONValue, e.model_dump(mode="json")) for e in fn.examples],
+            "http": {"method": fn.protocol_data.method, "path": fn.protocol_data.path},
+            "tags": cast(JSONValue, list(fn.tags)),
+        }
+
     def run(self, inputs: _DeclaredInput, config: RestConfig, context: Context) -> RestOutput:
         payload = cast(dict[str, JsonValue], inputs.model_dump(mode="json"))
         output = call_function(self.definition, self.function, payload, config, context)
@@ -399,13 +418,15 @@ class DeclaredTrigger(Trigger[TriggerConfig]):
         payload: dict[str, JsonValue] = {**spec.input}
         for group, values in config.input.items():
             merged = dict(cast(dict[str, JsonValue], payload.get(group) or {}))
-            merged.update(cast(dict[str, JsonValue], values) if isinstance(values, dict) else {})
+            merged.update(values if isinstance(values, dict) else {})
             payload[group] = merged
         state = request.state or {}
         cursor = state.get("cursor")
         if spec.cursor_param and cursor is not None:
             payload = _set(payload, spec.cursor_param, cursor)
-        output = call_function(self.definition, function, payload, RestConfig(base_url=config.base_url, max_pages=5), context)
+        output = call_function(
+            self.definition, function, payload, RestConfig(base_url=config.base_url, max_pages=5), context
+        )
         data = output.data
         items = data if isinstance(data, list) else [data] if isinstance(data, dict) else []
         seen = [str(s) for s in cast(list[JsonValue], state.get("seen") or [])]
@@ -413,13 +434,17 @@ class DeclaredTrigger(Trigger[TriggerConfig]):
         fresh = [i for i in items if isinstance(i, dict) and str(_dig(i, spec.id)) not in known]
         if spec.cursor:
             fresh.sort(key=lambda item: str(_dig(item, spec.cursor or "")))
-            cursors = [str(_dig(i, spec.cursor)) for i in items if isinstance(i, dict) and _dig(i, spec.cursor) is not None]
+            cursors = [
+                str(_dig(i, spec.cursor)) for i in items if isinstance(i, dict) and _dig(i, spec.cursor) is not None
+            ]
             if cursors:
                 cursor = max([*cursors, *([str(cursor)] if cursor is not None else [])])
         seen = (seen + [str(_dig(i, spec.id)) for i in fresh])[-SEEN_LIMIT:]
         first = request.state is None
-        events = [] if first and not config.backfill else cast(list[dict[str, JsonValue]], fresh)
-        return PollResult(events=events, state={"cursor": cursor, "seen": cast(list[JsonValue], seen), "polled_at": time.time()})
+        events = [] if first and not config.backfill else fresh
+        return PollResult(
+            events=events, state={"cursor": cursor, "seen": cast(list[JsonValue], seen), "polled_at": time.time()}
+        )
 
 
 def _auth_spec(definition: ConnectorDefinition) -> tuple[AuthSpec, tuple[str, ...]]:
@@ -438,7 +463,7 @@ def _auth_spec(definition: ConnectorDefinition) -> tuple[AuthSpec, tuple[str, ..
         )
         return auth, ("access_token", *(f.name for f in fields))
     auth = AuthSpec(type=cast(Any, _AUTH_TYPES.get(kind, "none")), fields=fields)
-    return auth, tuple(f.name for f in fields) + ("base_url",)
+    return auth, (*tuple(f.name for f in fields), "base_url")
 
 
 def build_capabilities(
@@ -449,9 +474,15 @@ def build_capabilities(
     app = definition.app
     actions: list[type[Node[Any, Any, Any]]] = []
     for function in definition.functions:
-        input_model = type(f"{function.name}_Input", (_DeclaredInput,), {"declared_schema": function.parameters, "__module__": __name__})
+        input_model = type(
+            f"{function.name}_Input",
+            (_DeclaredInput,),
+            {"declared_schema": function.parameters, "__module__": __name__},
+        )
         output_model = type(
-            f"{function.name}_Output", (_DeclaredOutput,), {"data_schema": function.response.schema_, "__module__": __name__}
+            f"{function.name}_Output",
+            (_DeclaredOutput,),
+            {"data_schema": function.response.schema_, "__module__": __name__},
         )
         attrs: dict[str, object] = {
             "name": function.action_name(app.name),
@@ -505,4 +536,3 @@ def build_capabilities(
         )
         triggers.append(cast(Callable[[], Trigger[Any]], cls)())
     return _App(), triggers
-

@@ -68,6 +68,7 @@ __all__ = [
     "TriggerConfig",
     "TriggerDefinition",
     "WebhookDef",
+    "build_capabilities",
     "call_function",
     "load_definition",
 ]

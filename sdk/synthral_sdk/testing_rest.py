@@ -160,7 +160,7 @@ class StandIn:
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 -- the base class's name
+            def log_message(self, format: str, *args: object) -> None:
                 del format, args
 
             def _serve(self) -> None:
@@ -175,7 +175,13 @@ class StandIn:
                 )
                 stand_in.requests.append(request)
                 reply = stand_in.answer(request)
-                data = reply.raw if reply.raw is not None else b"" if reply.body is None else json.dumps(reply.body).encode()
+                data = (
+                    reply.raw
+                    if reply.raw is not None
+                    else b""
+                    if reply.body is None
+                    else json.dumps(reply.body).encode()
+                )
                 self.send_response(reply.status)
                 headers = {"content-type": "application/json", **{k.lower(): v for k, v in reply.headers.items()}}
                 for key, value in headers.items():

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from synthral_connector_github.plugin import plugin
+
 from synthral_sdk.errors import InputInvalid, NonRetryableError, RetryableError
 from synthral_sdk.testing import PluginConformance, call
 from synthral_sdk.testing_rest import BearerAuth, Recorded, Reply, StandIn
@@ -14,7 +14,8 @@ from synthral_sdk.testing_rest import BearerAuth, Recorded, Reply, StandIn
 TOKEN = "gho_test_token"
 SECRETS = {"access_token": TOKEN}
 ISSUES = [
-    {"node_id": f"I_{n}", "number": n, "title": f"issue {n}", "updated_at": f"2026-01-0{n}T00:00:00Z"} for n in (1, 2, 3)
+    {"node_id": f"I_{n}", "number": n, "title": f"issue {n}", "updated_at": f"2026-01-0{n}T00:00:00Z"}
+    for n in (1, 2, 3)
 ]
 
 
@@ -93,18 +94,31 @@ def test_a_missing_required_field_is_named_before_any_request(github: StandIn) -
 
 def test_a_wrong_token_is_a_non_retryable_error_that_says_to_reconnect(github: StandIn) -> None:
     with pytest.raises(NonRetryableError, match="reconnect the connector"):
-        call(plugin.action("get_authenticated_user"), {}, config={"base_url": github.url}, secrets={"access_token": "x"})
+        call(
+            plugin.action("get_authenticated_user"), {}, config={"base_url": github.url}, secrets={"access_token": "x"}
+        )
 
 
 def test_a_503_is_retryable_with_the_servers_retry_after(github: StandIn) -> None:
     with pytest.raises(RetryableError) as caught:
-        call(plugin.action("get_repository"), {"path": {"owner": "o", "repo": "busy"}}, config={"base_url": github.url}, secrets=SECRETS)
+        call(
+            plugin.action("get_repository"),
+            {"path": {"owner": "o", "repo": "busy"}},
+            config={"base_url": github.url},
+            secrets=SECRETS,
+        )
     assert caught.value.details["retry_after"] == 7
 
 
 def test_connection_test_reports_a_good_and_a_bad_token(github: StandIn) -> None:
     good = call(plugin.connector, {}, operation="test_connection", config={"base_url": github.url}, secrets=SECRETS)
-    bad = call(plugin.connector, {}, operation="test_connection", config={"base_url": github.url}, secrets={"access_token": "x"})
+    bad = call(
+        plugin.connector,
+        {},
+        operation="test_connection",
+        config={"base_url": github.url},
+        secrets={"access_token": "x"},
+    )
     assert good["ok"] is True
     assert bad["ok"] is False
     assert "401" in bad["message"]
