@@ -9,6 +9,7 @@ server's Retry-After), other 4xx are not, each with a hint naming the fix.
 
 from __future__ import annotations
 
+import atexit
 import email.utils
 import math
 import threading
@@ -71,6 +72,7 @@ def _http() -> httpx.Client:
     with _client_lock:
         if _client is None:
             _client = httpx.Client(timeout=30.0, follow_redirects=False)
+            atexit.register(_client.close)
         return _client
 
 

@@ -18,8 +18,10 @@ the real service documents, answering 401 the way it does::
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -124,6 +126,7 @@ class StandIn:
         self.requests: list[Recorded] = []
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._server: ThreadingHTTPServer | None = None
+        self._connections: set[socket.socket] = set()
         self._thread: threading.Thread | None = None
 
     def route(self, method: str, path: str) -> Callable[[Handler], Handler]:
@@ -159,6 +162,14 @@ class StandIn:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                stand_in._connections.add(self.connection)  # noqa: SLF001 -- closed by stop()
+
+            def finish(self) -> None:
+                super().finish()
+                stand_in._connections.discard(self.connection)  # noqa: SLF001
 
             def log_message(self, format: str, *args: object) -> None:
                 del format, args
@@ -203,6 +214,10 @@ class StandIn:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+        for connection in list(self._connections):  # keep-alive connections a client left open
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
 

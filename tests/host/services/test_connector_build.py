@@ -103,10 +103,20 @@ async def test_the_installed_wheel_runs_in_its_venv_and_the_test_runner_reports_
         bad = await run_connector_test(host, entry, secrets={"api_key": "wrong"}, config=config)
         added = await run_connector_test(host, entry, secrets={"api_key": "k-123"}, action="add_pet", config=config)
         found = await run_connector_test(
-            host, entry, secrets={"api_key": "k-123"}, action="find_pets", payload={"query": {"tags": ["cat"]}}, config=config
+            host,
+            entry,
+            secrets={"api_key": "k-123"},
+            action="find_pets",
+            payload={"query": {"tags": ["cat"]}},
+            config=config,
         )
         refused = await run_connector_test(
-            host, entry, secrets={"api_key": "k-123"}, action="find_pets", payload={"query": {"limit": "x"}}, config=config
+            host,
+            entry,
+            secrets={"api_key": "k-123"},
+            action="find_pets",
+            payload={"query": {"limit": "x"}},
+            config=config,
         )
     assert good.ok and good.output == {"ok": True, "message": "PETSTORE__FIND_PETS answered"}
     assert not bad.ok and bad.output is not None and "401" in str(bad.output["message"])

@@ -21,7 +21,11 @@ def _functions(folder: Path) -> dict[str, dict[str, object]]:
 def test_petstore_becomes_one_function_per_operation_with_grouped_parameters(tmp_path: Path) -> None:
     result = import_openapi(SPECS / "petstore.yaml", tmp_path)
     functions = _functions(tmp_path)
-    assert sorted(functions) == ["SWAGGER_PETSTORE__CREATE_PETS", "SWAGGER_PETSTORE__LIST_PETS", "SWAGGER_PETSTORE__SHOW_PET_BY_ID"]
+    assert sorted(functions) == [
+        "SWAGGER_PETSTORE__CREATE_PETS",
+        "SWAGGER_PETSTORE__LIST_PETS",
+        "SWAGGER_PETSTORE__SHOW_PET_BY_ID",
+    ]
     show = functions["SWAGGER_PETSTORE__SHOW_PET_BY_ID"]
     assert show["protocol_data"] == {"method": "GET", "path": "/pets/{petId}", "content_type": "application/json"}
     assert show["parameters"]["properties"]["path"]["required"] == ["petId"]  # type: ignore[index]
@@ -36,7 +40,11 @@ def test_resend_31_takes_bearer_auth_and_select_keeps_one_tag(tmp_path: Path) ->
     assert len(everything.functions) > 90
     result = import_openapi(SPECS / "resend.yaml", tmp_path, select=["Emails"], name="resend")
     assert result.functions and all("Emails" in f["tags"] for f in result.functions)
-    send = next(f for f in result.functions if f["protocol_data"]["method"] == "POST" and f["protocol_data"]["path"] == "/emails")
+    send = next(
+        f
+        for f in result.functions
+        if f["protocol_data"]["method"] == "POST" and f["protocol_data"]["path"] == "/emails"
+    )
     body = send["parameters"]["properties"]["body"]
     assert {"from", "to", "subject"} <= set(body["required"])
     assert load_definition(tmp_path).app.slug == "resend"
@@ -89,12 +97,22 @@ def test_recursive_and_dangling_references_are_handled(tmp_path: Path) -> None:
     doc = {
         "openapi": "3.0.3",
         "info": {"title": "Tree", "version": "1"},
-        "paths": {"/nodes": {"post": {"operationId": "addNode", "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Node"}}}}, "responses": {"201": {"description": "ok"}}}}},
+        "paths": {
+            "/nodes": {
+                "post": {
+                    "operationId": "addNode",
+                    "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Node"}}}},
+                    "responses": {"201": {"description": "ok"}},
+                }
+            }
+        },
         "components": {"schemas": {"Node": node}},
     }
     result = openapi_to_definition(doc)
     body = result.functions[0]["parameters"]["properties"]["body"]
     assert "recursive" in json.dumps(body)
-    doc["paths"]["/nodes"]["post"]["requestBody"]["content"]["application/json"]["schema"] = {"$ref": "#/components/schemas/Gone"}  # type: ignore[index]
+    doc["paths"]["/nodes"]["post"]["requestBody"]["content"]["application/json"]["schema"] = {
+        "$ref": "#/components/schemas/Gone"
+    }  # type: ignore[index]
     with pytest.raises(ConfigurationError, match="points at nothing"):
         openapi_to_definition(doc)
