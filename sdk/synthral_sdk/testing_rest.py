@@ -165,11 +165,11 @@ class StandIn:
 
             def setup(self) -> None:
                 super().setup()
-                stand_in._connections.add(self.connection)  # noqa: SLF001 -- closed by stop()
+                stand_in._connections.add(self.connection)
 
             def finish(self) -> None:
                 super().finish()
-                stand_in._connections.discard(self.connection)  # noqa: SLF001
+                stand_in._connections.discard(self.connection)
 
             def log_message(self, format: str, *args: object) -> None:
                 del format, args

@@ -157,7 +157,10 @@ def demo(tmp_path: Path) -> DeclaredPlugin:
             "DEMO__LIST_PAGES", "GET", "/pages", {"query": {"type": "object"}},
             pagination={"type": "page", "items": "results", "param": "query.page"},
         ),
-        _function("DEMO__CHAT", "POST", "/chat", {"body": {"type": "object"}}, response={"ok_field": "ok", "error_field": "error"}),
+        _function(
+            "DEMO__CHAT", "POST", "/chat", {"body": {"type": "object"}},
+            response={"ok_field": "ok", "error_field": "error"},
+        ),
     ]  # fmt: skip
     return DeclaredPlugin(_write(tmp_path / "demo", app, functions))
 
@@ -206,7 +209,9 @@ def test_a_call_without_its_credential_says_to_connect(api: StandIn, demo: Decla
 def test_a_server_url_placeholder_takes_a_credential_field(tmp_path: Path) -> None:
     app = _app(
         server_url="{base}/api",
-        security_schemes={"http_basic": {"fields": [{"name": "username", "secret": False}, {"name": "password"}, {"name": "base", "secret": False}]}},
+        security_schemes={"http_basic": {"fields": [
+            {"name": "username", "secret": False}, {"name": "password"}, {"name": "base", "secret": False},
+        ]}},
     )  # fmt: skip
     plugin = DeclaredPlugin(_write(tmp_path / "d", app, [_function("DEMO__ME", "GET", "/me", {})]))
     server = StandIn(auth=BasicAuth("ada", "pw"))
