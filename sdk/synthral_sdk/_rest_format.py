@@ -61,7 +61,9 @@ class SecurityScheme(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    location: Literal["header", "query", "cookie"] = "header"
+    location: Literal["header", "query", "cookie", "url"] = Field(
+        default="header", description="'url': the credential only fills '{field}' in the server URL (Telegram)."
+    )
     name: str = "Authorization"
     prefix: str | None = None
     scope: str = Field(default="", description="OAuth scopes, space-separated (ACI's field).")
@@ -69,6 +71,9 @@ class SecurityScheme(BaseModel):
     access_token_url: str | None = None
     fields: list[CredentialFieldDef] | None = Field(
         default=None, description="The credential's fields; the scheme's usual ones when absent."
+    )
+    query: dict[str, str] = Field(
+        default_factory=dict, description="More query parameters from credential fields: {'token': '{token}'}."
     )
 
 
@@ -154,6 +159,9 @@ class ProtocolData(BaseModel):
     path: str = Field(pattern=r"^/")
     server_url: str | None = None
     content_type: Literal["application/json", "application/x-www-form-urlencoded"] = "application/json"
+    graphql: str | None = Field(
+        default=None, description="A GraphQL document: the body group becomes its variables (Linear, GitHub v4)."
+    )
 
 
 class ResponseSpec(BaseModel):
@@ -174,10 +182,13 @@ class Pagination(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["cursor", "page", "offset", "link"]
+    type: Literal["cursor", "page", "offset", "link", "next_url"]
     items: str = Field(default="", description="Dotted path of the list in each page; empty: the body.")
     param: str | None = Field(default=None, description="'query.NAME' taking the cursor, page or offset.")
-    next: str | None = Field(default=None, description="Dotted path of the next cursor in the body (cursor).")
+    next: str | None = Field(
+        default=None, description="Dotted path of the next cursor (cursor) or next page's URL (next_url) in the body."
+    )
+    has_more: str | None = Field(default=None, description="Dotted path of a boolean that is false on the last page.")
     size_param: str | None = Field(default=None, description="'query.NAME' taking the page size (offset).")
 
 

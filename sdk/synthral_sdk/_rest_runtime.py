@@ -131,8 +131,8 @@ def _dig(value: object, path: str) -> object:
     for part in filter(None, path.split(".")):
         if isinstance(value, dict):
             value = value.get(part)
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
+        elif isinstance(value, list) and part.lstrip("-").isdigit() and -len(value) <= int(part) < len(value):
+            value = value[int(part)]  # '-1' is the last item (Stripe's starting_after cursor)
         else:
             return None
     return value
@@ -177,9 +177,7 @@ class _Session:
 
     def base_url(self, function: FunctionDefinition) -> str:
         template = self.config.base_url or self.secrets.get("base_url") or function.protocol_data.server_url
-        url = template or self.definition.app.server_url
-        for name, value in self.secrets.items():
-            url = url.replace("{" + name + "}", value)
+        url = self.fill(template or self.definition.app.server_url)
         if "{" in url:
             raise ConfigurationError(
                 f"the server URL {url!r} of connector '{self.definition.app.slug}' still has a placeholder; "
@@ -202,10 +200,20 @@ class _Session:
         token = self.secrets.get(field)
         if token is None:
             raise self._missing(field)
+        for name, template in scheme.query.items():
+            query[name] = self.fill(template)
+        if scheme.location == "url":
+            return
         prefix = scheme.prefix if scheme.prefix is not None else ("Bearer" if kind != "api_key" else "")
         value = f"{prefix} {token}" if prefix else token
         target = {"header": headers, "query": query, "cookie": cookies}[scheme.location]
         target[scheme.name] = value
+
+    def fill(self, template: str) -> str:
+        """``template`` with ``{field}`` replaced by the credential's fields."""
+        for name, value in self.secrets.items():
+            template = template.replace("{" + name + "}", value)
+        return template
 
     def _missing(self, what: str) -> ConfigurationError:
         slug = self.definition.app.slug
@@ -233,6 +241,8 @@ def _send(
     if context.idempotency_key and data.method in ("POST", "PATCH"):
         headers.setdefault("Idempotency-Key", context.idempotency_key)
     body = payload.get("body")
+    if data.graphql is not None:
+        body = {"query": data.graphql, "variables": body if isinstance(body, dict) else {}}
     content: bytes | None = None
     if body is not None and data.method not in ("GET", "HEAD"):
         if data.content_type == "application/x-www-form-urlencoded":
@@ -271,6 +281,10 @@ def _scalar(value: JsonValue) -> str | list[str]:
 def _check_status(function: FunctionDefinition, response: httpx.Response, body: JsonValue) -> None:
     status = response.status_code
     if status < 400:
+        if function.protocol_data.graphql is not None and isinstance(body, dict) and body.get("errors"):
+            errors = cast(list[JsonValue], body["errors"]) if isinstance(body["errors"], list) else [body["errors"]]
+            text = "; ".join(str(_dig(e, "message") or e) for e in errors[:5])
+            raise NonRetryableError(f"{function.name}: the GraphQL API answered errors: {text}", details={"status": status})
         spec = function.response
         if spec.ok_field and isinstance(body, dict) and body.get(spec.ok_field) is False:
             error = _dig(body, spec.error_field or "error")
@@ -332,10 +346,12 @@ def call_function(
         items = cast(list[JsonValue], found) if isinstance(found, list) else []
         collected.extend(items)
         next_value = _next_page(pages.type, pages.next, body, response, current, pages.param, len(items))
+        if pages.has_more is not None and _dig(body, pages.has_more) is not True:
+            next_value = None
         if next_value is None:
             break
         if page + 1 < config.max_pages:
-            if pages.type == "link":
+            if pages.type in ("link", "next_url"):
                 split = urlsplit(_link_target(next_value, session.base_url(function)))
                 data = function.protocol_data.model_copy(update={"path": split.path or "/"})
                 function = function.model_copy(update={"protocol_data": data})
@@ -350,6 +366,9 @@ def call_function(
 def _link_target(url: str, base: str) -> str:
     if url.startswith(base + "/") or url == base:
         return url[len(base) :] or "/"
+    base_path = urlsplit(base).path
+    if url.startswith("/") and url.startswith(base_path + "/"):  # a server-relative link (Twilio's next_page_uri)
+        return url[len(base_path) :]
     raise NonRetryableError(f"the next page's link {url[:200]!r} leaves the connector's server {base!r}; refusing it")
 
 
@@ -365,6 +384,9 @@ def _next_page(  # noqa: PLR0917 -- a private helper with one caller
     if kind == "link":
         link = response.links.get("next")
         return link.get("url") if link else None
+    if kind == "next_url":
+        value = _dig(body, next_path or "next")
+        return str(value) if isinstance(value, str) and value else None
     if kind == "cursor":
         value = _dig(body, next_path or "next")
         return str(value) if value not in (None, "", False) else None
@@ -408,6 +430,14 @@ class TriggerConfig(BaseModel):
     backfill: bool = Field(default=False, description="Emit the items already there on the first poll.")
 
 
+def _order(value: object) -> tuple[int, int, str]:
+    """A sort key: whole numbers and digit strings (ids, snowflakes) in numeric order, the rest as text."""
+    text = str(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0 or text.isdigit():
+        return (0, len(text.lstrip("0")), text.lstrip("0"))
+    return (1, 0, text)
+
+
 class DeclaredTrigger(Trigger[TriggerConfig]):
     """Polls a list function; emits items it has not seen, oldest first, and keeps a cursor."""
 
@@ -435,12 +465,12 @@ class DeclaredTrigger(Trigger[TriggerConfig]):
         known = set(seen)
         fresh = [i for i in items if isinstance(i, dict) and str(_dig(i, spec.id)) not in known]
         if spec.cursor:
-            fresh.sort(key=lambda item: str(_dig(item, spec.cursor or "")))
-            cursors = [
-                str(_dig(i, spec.cursor)) for i in items if isinstance(i, dict) and _dig(i, spec.cursor) is not None
-            ]
+            path = spec.cursor
+            fresh.sort(key=lambda item: _order(_dig(item, path)))
+            cursors = [_dig(i, path) for i in items if isinstance(i, dict) and _dig(i, path) is not None]
             if cursors:
-                cursor = max([*cursors, *([str(cursor)] if cursor is not None else [])])
+                known_cursor = [cursor] if cursor is not None else []
+                cursor = cast(JsonValue, max([*cursors, *known_cursor], key=_order))
         seen = (seen + [str(_dig(i, spec.id)) for i in fresh])[-SEEN_LIMIT:]
         first = request.state is None
         events = [] if first and not config.backfill else fresh

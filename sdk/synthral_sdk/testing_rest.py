@@ -139,6 +139,20 @@ class StandIn:
 
         return register
 
+    def reply(
+        self, method: str, path: str, body: JSONValue = None, status: int = 200, headers: dict[str, str] | None = None
+    ) -> None:
+        """Answer ``method`` ``path`` with a fixed reply (a documented sample response)."""
+        fixed = Reply(status, body, dict(headers or {}))
+        self.route(method, path)(lambda request: fixed)
+
+    def last(self, method: str | None = None) -> Recorded:
+        """The last request received (of ``method`` when given)."""
+        for request in reversed(self.requests):
+            if method is None or request.method == method:
+                return request
+        raise AssertionError(f"the stand-in received no {method or ''} request")
+
     @property
     def url(self) -> str:
         """The base URL, e.g. ``http://127.0.0.1:50123``."""
