@@ -128,6 +128,8 @@ class _DeclaredOutput(RestOutput):
 
 
 def _dig(value: object, path: str) -> object:
+    if isinstance(value, dict) and path in value:  # a key with dots in it ('@odata.nextLink')
+        return value[path]
     for part in filter(None, path.split(".")):
         if isinstance(value, dict):
             value = value.get(part)
