@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from synthral_connector_airtable.plugin import plugin
+
 from synthral_sdk.errors import NonRetryableError
 from synthral_sdk.testing import PluginConformance, call
 from synthral_sdk.testing_rest import BearerAuth, Recorded, Reply, StandIn
@@ -15,8 +15,11 @@ from synthral_sdk.testing_rest import BearerAuth, Recorded, Reply, StandIn
 class TestConformance(PluginConformance):
     dist = "synthral-connector-airtable"
 
+
 TOKEN = "patXYZ"
-RECORDS = [{"id": f"rec{n}", "createdTime": f"2026-01-0{n}T00:00:00.000Z", "fields": {"Name": f"r{n}"}} for n in (1, 2, 3)]
+RECORDS = [
+    {"id": f"rec{n}", "createdTime": f"2026-01-0{n}T00:00:00.000Z", "fields": {"Name": f"r{n}"}} for n in (1, 2, 3)
+]
 
 
 @pytest.fixture
@@ -43,17 +46,29 @@ def airtable() -> Iterator[StandIn]:
 
 
 def test_list_records_follows_the_offset(airtable: StandIn) -> None:
-    out = call(plugin.action("list_records"), {"path": {"base_id": "app1", "table": "Tasks"}, "query": {"view": "Grid"}},
-               config={"base_url": airtable.url, "max_pages": 5}, secrets={"api_key": TOKEN})  # fmt: skip
+    out = call(
+        plugin.action("list_records"),
+        {"path": {"base_id": "app1", "table": "Tasks"}, "query": {"view": "Grid"}},
+        config={"base_url": airtable.url, "max_pages": 5},
+        secrets={"api_key": TOKEN},
+    )
     assert [r["id"] for r in out["data"]] == ["rec1", "rec2", "rec3"]
     assert airtable.last().arg("view") == "Grid"
 
 
 def test_create_records_and_a_422_names_the_services_error(airtable: StandIn) -> None:
     body = {"records": [{"fields": {"Name": "Ship"}}]}
-    out = call(plugin.action("create_records"), {"path": {"base_id": "app1", "table": "Tasks"}, "body": body},
-               config={"base_url": airtable.url}, secrets={"api_key": TOKEN})  # fmt: skip
+    out = call(
+        plugin.action("create_records"),
+        {"path": {"base_id": "app1", "table": "Tasks"}, "body": body},
+        config={"base_url": airtable.url},
+        secrets={"api_key": TOKEN},
+    )
     assert out["data"]["records"][0]["id"] == "recNew"
     with pytest.raises(NonRetryableError, match="INVALID_PERMISSIONS"):
-        call(plugin.action("create_records"), {"path": {"base_id": "app1", "table": "Locked"}, "body": body},
-             config={"base_url": airtable.url}, secrets={"api_key": TOKEN})  # fmt: skip
+        call(
+            plugin.action("create_records"),
+            {"path": {"base_id": "app1", "table": "Locked"}, "body": body},
+            config={"base_url": airtable.url},
+            secrets={"api_key": TOKEN},
+        )

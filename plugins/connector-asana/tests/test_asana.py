@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from synthral_connector_asana.plugin import plugin
+
 from synthral_sdk.errors import NonRetryableError
 from synthral_sdk.testing import PluginConformance, call
 from synthral_sdk.testing_rest import BearerAuth, Recorded, Reply, StandIn
@@ -14,6 +14,7 @@ from synthral_sdk.testing_rest import BearerAuth, Recorded, Reply, StandIn
 
 class TestConformance(PluginConformance):
     dist = "synthral-connector-asana"
+
 
 TOKEN = "1/asana"
 
@@ -39,14 +40,22 @@ def asana() -> Iterator[StandIn]:
 
 
 def test_create_task_wraps_fields_in_data_and_unwraps_the_answer(asana: StandIn) -> None:
-    out = call(plugin.action("create_task"), {"body": {"data": {"name": "Review"}}}, config={"base_url": asana.url},
-               secrets={"access_token": TOKEN})  # fmt: skip
+    out = call(
+        plugin.action("create_task"),
+        {"body": {"data": {"name": "Review"}}},
+        config={"base_url": asana.url},
+        secrets={"access_token": TOKEN},
+    )
     assert out["status"] == 201 and out["data"] == {"gid": "12", "name": "Review"}
 
 
 def test_project_tasks_follow_next_page_offset(asana: StandIn) -> None:
-    out = call(plugin.action("list_project_tasks"), {"path": {"project_gid": "9"}}, config={"base_url": asana.url, "max_pages": 4},
-               secrets={"access_token": TOKEN})  # fmt: skip
+    out = call(
+        plugin.action("list_project_tasks"),
+        {"path": {"project_gid": "9"}},
+        config={"base_url": asana.url, "max_pages": 4},
+        secrets={"access_token": TOKEN},
+    )
     assert [t["gid"] for t in out["data"]] == ["1", "2"]
     with pytest.raises(NonRetryableError, match="Not Authorized"):
         call(plugin.action("get_me"), {}, config={"base_url": asana.url}, secrets={"access_token": "x"})

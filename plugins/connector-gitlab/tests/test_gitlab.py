@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from synthral_connector_gitlab.plugin import plugin
+
 from synthral_sdk.errors import NonRetryableError
 from synthral_sdk.testing import PluginConformance, call
 from synthral_sdk.testing_rest import ApiKeyAuth, Recorded, Reply, StandIn
@@ -14,6 +14,7 @@ from synthral_sdk.testing_rest import ApiKeyAuth, Recorded, Reply, StandIn
 
 class TestConformance(PluginConformance):
     dist = "synthral-connector-gitlab"
+
 
 TOKEN = "glpat-123"
 

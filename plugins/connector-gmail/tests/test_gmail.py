@@ -1,19 +1,22 @@
-"""Gmail's actions and trigger against a local stand-in of its documented API (developers.google.com/gmail/api/reference/rest)."""
+"""Gmail's actions and trigger against a local stand-in of its documented API.
+
+Reference: developers.google.com/gmail/api/reference/rest.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-
 from synthral_connector_gmail.plugin import plugin
-from synthral_sdk.errors import NonRetryableError
+
 from synthral_sdk.testing import PluginConformance, call
 from synthral_sdk.testing_rest import BearerAuth, Recorded, Reply, StandIn
 
 
 class TestConformance(PluginConformance):
     dist = "synthral-connector-gmail"
+
 
 TOKEN = "ya29.gmail"
 IDS = ["m1", "m2"]
@@ -25,7 +28,9 @@ def gmail() -> Iterator[StandIn]:
 
     @api.route("GET", "/gmail/v1/users/{user}/messages")
     def messages(request: Recorded) -> Reply:
-        return Reply(200, {"messages": [{"id": i, "threadId": "t"} for i in reversed(IDS)], "resultSizeEstimate": len(IDS)})
+        return Reply(
+            200, {"messages": [{"id": i, "threadId": "t"} for i in reversed(IDS)], "resultSizeEstimate": len(IDS)}
+        )
 
     @api.route("POST", "/gmail/v1/users/{user}/messages/send")
     def send(request: Recorded) -> Reply:
@@ -38,8 +43,12 @@ def gmail() -> Iterator[StandIn]:
 
 
 def test_send_message_posts_the_raw_message(gmail: StandIn) -> None:
-    out = call(plugin.action("send_message"), {"path": {"userId": "me"}, "body": {"raw": "RnJvbTogYQ"}},
-               config={"base_url": gmail.url}, secrets={"access_token": TOKEN})  # fmt: skip
+    out = call(
+        plugin.action("send_message"),
+        {"path": {"userId": "me"}, "body": {"raw": "RnJvbTogYQ"}},
+        config={"base_url": gmail.url},
+        secrets={"access_token": TOKEN},
+    )
     assert out["data"]["labelIds"] == ["SENT"] and gmail.last().path == "/gmail/v1/users/me/messages/send"
 
 

@@ -1,19 +1,22 @@
-"""Google Calendar's actions and trigger against a local stand-in of its documented API (developers.google.com/calendar/api/v3/reference)."""
+"""Google Calendar's actions and trigger against a local stand-in of its documented API.
+
+Reference: developers.google.com/calendar/api/v3/reference.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-
 from synthral_connector_google_calendar.plugin import plugin
-from synthral_sdk.errors import NonRetryableError
+
 from synthral_sdk.testing import PluginConformance, call
 from synthral_sdk.testing_rest import BearerAuth, Recorded, Reply, StandIn
 
 
 class TestConformance(PluginConformance):
     dist = "synthral-connector-google-calendar"
+
 
 TOKEN = "ya29.cal"
 
@@ -31,7 +34,9 @@ def calendar() -> Iterator[StandIn]:
     @api.route("GET", "/calendar/v3/calendars/{cid}/events")
     def events(request: Recorded) -> Reply:
         since = request.arg("updatedMin") or ""
-        items = [{"id": f"e{n}", "updated": f"2026-01-0{n}T00:00:00Z"} for n in (1, 2) if f"2026-01-0{n}T00:00:00Z" > since]
+        items = [
+            {"id": f"e{n}", "updated": f"2026-01-0{n}T00:00:00Z"} for n in (1, 2) if f"2026-01-0{n}T00:00:00Z" > since
+        ]
         return Reply(200, {"items": items})
 
     with api:
@@ -39,9 +44,17 @@ def calendar() -> Iterator[StandIn]:
 
 
 def test_insert_event_encodes_the_calendar_id(calendar: StandIn) -> None:
-    body = {"summary": "Sync", "start": {"dateTime": "2026-02-01T10:00:00Z"}, "end": {"dateTime": "2026-02-01T10:30:00Z"}}
-    out = call(plugin.action("insert_event"), {"path": {"calendarId": "team@group.calendar.google.com"}, "body": body},
-               config={"base_url": calendar.url}, secrets={"access_token": TOKEN})  # fmt: skip
+    body = {
+        "summary": "Sync",
+        "start": {"dateTime": "2026-02-01T10:00:00Z"},
+        "end": {"dateTime": "2026-02-01T10:30:00Z"},
+    }
+    out = call(
+        plugin.action("insert_event"),
+        {"path": {"calendarId": "team@group.calendar.google.com"}, "body": body},
+        config={"base_url": calendar.url},
+        secrets={"access_token": TOKEN},
+    )
     assert out["data"]["id"] == "e1"
     assert calendar.last().path == "/calendar/v3/calendars/team%40group.calendar.google.com/events"
 

@@ -1,12 +1,15 @@
-"""Jira Cloud's actions against a local stand-in of its documented API (developer.atlassian.com/cloud/jira/platform/rest/v3)."""
+"""Jira Cloud's actions against a local stand-in of its documented API.
+
+Reference: developer.atlassian.com/cloud/jira/platform/rest/v3.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-
 from synthral_connector_jira.plugin import plugin
+
 from synthral_sdk.errors import NonRetryableError
 from synthral_sdk.testing import PluginConformance, call
 from synthral_sdk.testing_rest import BasicAuth, Recorded, Reply, StandIn
@@ -15,12 +18,16 @@ from synthral_sdk.testing_rest import BasicAuth, Recorded, Reply, StandIn
 class TestConformance(PluginConformance):
     dist = "synthral-connector-jira"
 
+
 SECRETS = {"username": "ada@acme.test", "password": "tok", "site": "acme"}
 
 
 @pytest.fixture
 def jira() -> Iterator[StandIn]:
-    api = StandIn(auth=BasicAuth("ada@acme.test", "tok"), unauthorized={"errorMessages": ["Client must be authenticated to access this resource."]})
+    api = StandIn(
+        auth=BasicAuth("ada@acme.test", "tok"),
+        unauthorized={"errorMessages": ["Client must be authenticated to access this resource."]},
+    )
 
     @api.route("POST", "/rest/api/3/issue")
     def create(request: Recorded) -> Reply:
@@ -44,12 +51,24 @@ def jira() -> Iterator[StandIn]:
 
 def test_create_issue_with_basic_auth_and_a_bad_type_named(jira: StandIn) -> None:
     fields = {"project": {"key": "OPS"}, "summary": "x", "issuetype": {"name": "Task"}}
-    out = call(plugin.action("create_issue"), {"body": {"fields": fields}}, config={"base_url": jira.url}, secrets=SECRETS)
+    out = call(
+        plugin.action("create_issue"), {"body": {"fields": fields}}, config={"base_url": jira.url}, secrets=SECRETS
+    )
     assert out["data"]["key"] == "OPS-1"
     with pytest.raises(NonRetryableError, match="Specify a valid issue type"):
-        call(plugin.action("create_issue"), {"body": {"fields": {**fields, "issuetype": {"name": "Nope"}}}}, config={"base_url": jira.url}, secrets=SECRETS)
+        call(
+            plugin.action("create_issue"),
+            {"body": {"fields": {**fields, "issuetype": {"name": "Nope"}}}},
+            config={"base_url": jira.url},
+            secrets=SECRETS,
+        )
 
 
 def test_search_follows_next_page_token(jira: StandIn) -> None:
-    out = call(plugin.action("search_issues"), {"query": {"jql": "project = OPS"}}, config={"base_url": jira.url, "max_pages": 5}, secrets=SECRETS)
+    out = call(
+        plugin.action("search_issues"),
+        {"query": {"jql": "project = OPS"}},
+        config={"base_url": jira.url, "max_pages": 5},
+        secrets=SECRETS,
+    )
     assert [i["key"] for i in out["data"]] == ["OPS-1", "OPS-2"] and jira.last().arg("jql") == "project = OPS"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from synthral_connector_linear.plugin import plugin
+
 from synthral_sdk.errors import NonRetryableError
 from synthral_sdk.testing import PluginConformance, call
 from synthral_sdk.testing_rest import ApiKeyAuth, Recorded, Reply, StandIn
@@ -14,6 +14,7 @@ from synthral_sdk.testing_rest import ApiKeyAuth, Recorded, Reply, StandIn
 
 class TestConformance(PluginConformance):
     dist = "synthral-connector-linear"
+
 
 KEY = "lin_api_123"
 
@@ -33,9 +34,15 @@ def linear() -> Iterator[StandIn]:
             assert isinstance(data, dict)
             if data["teamId"] == "nope":
                 return Reply(200, {"errors": [{"message": "Entity not found: Team"}], "data": None})
-            return Reply(200, {"data": {"issueCreate": {"success": True, "issue": {"id": "i1", "title": data["title"]}}}})
+            return Reply(
+                200, {"data": {"issueCreate": {"success": True, "issue": {"id": "i1", "title": data["title"]}}}}
+            )
         after = variables.get("after")
-        nodes, info = ([{"id": "a"}], {"hasNextPage": True, "endCursor": "c1"}) if after is None else ([{"id": "b"}], {"hasNextPage": False, "endCursor": "c2"})
+        nodes, info = (
+            ([{"id": "a"}], {"hasNextPage": True, "endCursor": "c1"})
+            if after is None
+            else ([{"id": "b"}], {"hasNextPage": False, "endCursor": "c2"})
+        )
         return Reply(200, {"data": {"issues": {"nodes": nodes, "pageInfo": info}}})
 
     with api:
@@ -43,19 +50,31 @@ def linear() -> Iterator[StandIn]:
 
 
 def test_create_issue_sends_the_mutation_with_variables(linear: StandIn) -> None:
-    out = call(plugin.action("create_issue"), {"body": {"input": {"teamId": "T", "title": "Crash"}}},
-               config={"base_url": linear.url}, secrets={"api_key": KEY})  # fmt: skip
+    out = call(
+        plugin.action("create_issue"),
+        {"body": {"input": {"teamId": "T", "title": "Crash"}}},
+        config={"base_url": linear.url},
+        secrets={"api_key": KEY},
+    )
     assert out["data"] == {"id": "i1", "title": "Crash"}
     assert linear.last().json["variables"] == {"input": {"teamId": "T", "title": "Crash"}}  # type: ignore[index]
 
 
 def test_graphql_errors_in_a_200_fail_the_call(linear: StandIn) -> None:
     with pytest.raises(NonRetryableError, match="Entity not found: Team"):
-        call(plugin.action("create_issue"), {"body": {"input": {"teamId": "nope", "title": "x"}}},
-             config={"base_url": linear.url}, secrets={"api_key": KEY})  # fmt: skip
+        call(
+            plugin.action("create_issue"),
+            {"body": {"input": {"teamId": "nope", "title": "x"}}},
+            config={"base_url": linear.url},
+            secrets={"api_key": KEY},
+        )
 
 
 def test_issues_follow_page_info_until_has_next_page_is_false(linear: StandIn) -> None:
-    out = call(plugin.action("issues"), {"body": {"first": 1}}, config={"base_url": linear.url, "max_pages": 5},
-               secrets={"api_key": KEY})  # fmt: skip
+    out = call(
+        plugin.action("issues"),
+        {"body": {"first": 1}},
+        config={"base_url": linear.url, "max_pages": 5},
+        secrets={"api_key": KEY},
+    )
     assert [n["id"] for n in out["data"]] == ["a", "b"] and out["next"] is None

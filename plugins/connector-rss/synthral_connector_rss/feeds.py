@@ -54,7 +54,9 @@ def _item(entry: Any) -> FeedItem:
     )
 
 
-def fetch_feed(url: str, timeout: float, etag: str | None = None, modified: str | None = None) -> tuple[str, list[FeedItem], str | None, str | None]:
+def fetch_feed(
+    url: str, timeout: float, etag: str | None = None, modified: str | None = None
+) -> tuple[str, list[FeedItem], str | None, str | None]:
     """Fetch ``url``; return the feed's title, its items and the validators for the next fetch.
 
     A 304 answer (unchanged since ``etag``/``modified``) returns no items.
@@ -63,7 +65,10 @@ def fetch_feed(url: str, timeout: float, etag: str | None = None, modified: str 
         RetryableError: The server is down, slow or answered 429/5xx.
         NonRetryableError: Another error status, or the body is not a feed.
     """
-    headers = {"User-Agent": "SynthralOS-RSS/0.1 (+feed reader)", "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5"}
+    headers = {
+        "User-Agent": "SynthralOS-RSS/0.1 (+feed reader)",
+        "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5",
+    }
     if etag:
         headers["If-None-Match"] = etag
     if modified:
@@ -86,4 +91,9 @@ def fetch_feed(url: str, timeout: float, etag: str | None = None, modified: str 
         reason = parsed.get("bozo_exception")
         raise NonRetryableError(f"{url} is not an RSS or Atom feed ({reason}); check the URL points at the feed itself")
     title = str(parsed.get("feed", {}).get("title") or "")
-    return title, [_item(e) for e in parsed.get("entries", [])], response.headers.get("etag"), response.headers.get("last-modified")
+    return (
+        title,
+        [_item(e) for e in parsed.get("entries", [])],
+        response.headers.get("etag"),
+        response.headers.get("last-modified"),
+    )

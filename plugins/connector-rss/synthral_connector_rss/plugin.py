@@ -21,7 +21,9 @@ class ReadInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(pattern=r"^https?://", description="The feed's URL (RSS or Atom).")
-    limit: int = Field(default=50, ge=1, le=1000, description="At most this many items, newest first as the feed lists them.")
+    limit: int = Field(
+        default=50, ge=1, le=1000, description="At most this many items, newest first as the feed lists them."
+    )
 
 
 class ReadOutput(BaseModel):
@@ -38,6 +40,7 @@ class ReadFeed(Node[ReadInput, ReadOutput, NoConfig]):
     title = "Read feed"
 
     def run(self, inputs: ReadInput, config: NoConfig, context: Context) -> ReadOutput:
+        """Fetch and normalise the feed."""
         title, items, _, _ = fetch_feed(inputs.url, timeout=context.time_remaining() or 30.0)
         return ReadOutput(title=title, items=items[: inputs.limit])
 
@@ -81,9 +84,9 @@ class NewItem(Trigger[NewItemConfig]):
             fresh.append(item)
             known |= keys
             seen.extend(sorted(keys))
-        events: list[dict[str, JsonValue]] = [] if request.state is None and not config.backfill else [
-            item.model_dump(mode="json") for item in fresh
-        ]
+        events: list[dict[str, JsonValue]] = (
+            [] if request.state is None and not config.backfill else [item.model_dump(mode="json") for item in fresh]
+        )
         new_state: dict[str, JsonValue] = {"seen": list(seen[-SEEN_LIMIT:]), "etag": etag, "modified": modified}
         return PollResult(events=events, state=new_state)
 

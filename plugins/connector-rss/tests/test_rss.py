@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from synthral_connector_rss.plugin import NewItem, ReadFeed
+
 from synthral_sdk.errors import InputInvalid, NonRetryableError
 from synthral_sdk.testing import PluginConformance, call
 from synthral_sdk.testing_rest import Recorded, Reply, StandIn
@@ -33,10 +33,16 @@ def site() -> Iterator[StandIn]:
         if request.headers.get("if-none-match") == '"v-unchanged"':
             return Reply(304)
         items = "".join(ITEM.format(t=t, g=g, d=d, n=n + 1) for n, (g, t, d) in enumerate(reversed(STORIES)))
-        return Reply(200, raw=RSS.format(items=items).encode(), headers={"content-type": "application/rss+xml", "etag": '"v1"'})
+        return Reply(
+            200, raw=RSS.format(items=items).encode(), headers={"content-type": "application/rss+xml", "etag": '"v1"'}
+        )
 
-    api.route("GET", "/atom.xml")(lambda request: Reply(200, raw=ATOM.encode(), headers={"content-type": "application/atom+xml"}))
-    api.route("GET", "/page.html")(lambda request: Reply(200, raw=b"<html><body>not a feed", headers={"content-type": "text/html"}))
+    api.route("GET", "/atom.xml")(
+        lambda request: Reply(200, raw=ATOM.encode(), headers={"content-type": "application/atom+xml"})
+    )
+    api.route("GET", "/page.html")(
+        lambda request: Reply(200, raw=b"<html><body>not a feed", headers={"content-type": "text/html"})
+    )
     with api:
         yield api
 
@@ -47,9 +53,15 @@ def test_read_feed_normalises_rss_and_atom(site: StandIn) -> None:
     assert rss["title"] == "Acme news" and [i["id"] for i in rss["items"]] == ["b", "a"]
     assert rss["items"][0]["tags"] == ["ops"] and rss["items"][0]["published"] == "2026-01-01T10:00:00Z"
     assert atom["items"][0] == {
-        "id": "urn:uuid:1", "title": "Hello", "link": "https://blog.test/1", "summary": "First post", "author": "Ada",
-        "published": "2026-01-02T03:04:05Z", "tags": [], "content_hash": atom["items"][0]["content_hash"],
-    }  # fmt: skip
+        "id": "urn:uuid:1",
+        "title": "Hello",
+        "link": "https://blog.test/1",
+        "summary": "First post",
+        "author": "Ada",
+        "published": "2026-01-02T03:04:05Z",
+        "tags": [],
+        "content_hash": atom["items"][0]["content_hash"],
+    }
 
 
 def test_a_page_that_is_not_a_feed_says_so(site: StandIn) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from synthral_connector_sendgrid.plugin import plugin
+
 from synthral_sdk.errors import NonRetryableError
 from synthral_sdk.testing import PluginConformance, call
 from synthral_sdk.testing_rest import BearerAuth, Recorded, Reply, StandIn
@@ -15,12 +15,16 @@ from synthral_sdk.testing_rest import BearerAuth, Recorded, Reply, StandIn
 class TestConformance(PluginConformance):
     dist = "synthral-connector-sendgrid"
 
+
 KEY = "SG.key"
 
 
 @pytest.fixture
 def sendgrid() -> Iterator[StandIn]:
-    api = StandIn(auth=BearerAuth(KEY), unauthorized={"errors": [{"message": "The provided authorization grant is invalid, expired, or revoked"}]})
+    api = StandIn(
+        auth=BearerAuth(KEY),
+        unauthorized={"errors": [{"message": "The provided authorization grant is invalid, expired, or revoked"}]},
+    )
 
     @api.route("POST", "/v3/mail/send")
     def send(request: Recorded) -> Reply:
@@ -34,13 +38,20 @@ def sendgrid() -> Iterator[StandIn]:
         yield api
 
 
-MAIL = {"personalizations": [{"to": [{"email": "ada@example.com"}]}], "from": {"email": "ops@acme.test"},
-        "content": [{"type": "text/plain", "value": "Hi"}]}  # fmt: skip
+MAIL = {
+    "personalizations": [{"to": [{"email": "ada@example.com"}]}],
+    "from": {"email": "ops@acme.test"},
+    "content": [{"type": "text/plain", "value": "Hi"}],
+}
 
 
 def test_send_mail_answers_202_with_no_body(sendgrid: StandIn) -> None:
-    out = call(plugin.action("send_mail"), {"body": {**MAIL, "subject": "Hello"}}, config={"base_url": sendgrid.url},
-               secrets={"api_key": KEY})  # fmt: skip
+    out = call(
+        plugin.action("send_mail"),
+        {"body": {**MAIL, "subject": "Hello"}},
+        config={"base_url": sendgrid.url},
+        secrets={"api_key": KEY},
+    )
     assert out == {"status": 202, "data": None, "next": None}
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from synthral_connector_slack.plugin import plugin
+
 from synthral_sdk.errors import NonRetryableError
 from synthral_sdk.testing import PluginConformance, call
 from synthral_sdk.testing_rest import BearerAuth, Recorded, Reply, StandIn
@@ -14,6 +14,7 @@ from synthral_sdk.testing_rest import BearerAuth, Recorded, Reply, StandIn
 
 class TestConformance(PluginConformance):
     dist = "synthral-connector-slack"
+
 
 TOKEN = "xoxb-test"
 
@@ -47,21 +48,33 @@ def slack() -> Iterator[StandIn]:
 
 
 def test_post_message_sends_json_with_the_bot_token(slack: StandIn) -> None:
-    out = call(plugin.action("chat_post_message"), {"body": {"channel": "C1", "text": "hi"}},
-               config={"base_url": slack.url}, secrets={"access_token": TOKEN})  # fmt: skip
+    out = call(
+        plugin.action("chat_post_message"),
+        {"body": {"channel": "C1", "text": "hi"}},
+        config={"base_url": slack.url},
+        secrets={"access_token": TOKEN},
+    )
     assert out["data"]["ts"] == "1700000000.000100"
     assert slack.last("POST").json == {"channel": "C1", "text": "hi"}
 
 
 def test_an_ok_false_answer_fails_with_slacks_error_code(slack: StandIn) -> None:
     with pytest.raises(NonRetryableError, match="channel_not_found"):
-        call(plugin.action("chat_post_message"), {"body": {"channel": "C404", "text": "x"}},
-             config={"base_url": slack.url}, secrets={"access_token": TOKEN})  # fmt: skip
+        call(
+            plugin.action("chat_post_message"),
+            {"body": {"channel": "C404", "text": "x"}},
+            config={"base_url": slack.url},
+            secrets={"access_token": TOKEN},
+        )
 
 
 def test_conversations_list_follows_next_cursor(slack: StandIn) -> None:
-    out = call(plugin.action("conversations_list"), {}, config={"base_url": slack.url, "max_pages": 3},
-               secrets={"access_token": TOKEN})  # fmt: skip
+    out = call(
+        plugin.action("conversations_list"),
+        {},
+        config={"base_url": slack.url, "max_pages": 3},
+        secrets={"access_token": TOKEN},
+    )
     assert [c["id"] for c in out["data"]] == ["C1", "C2"]
 
 

@@ -1,19 +1,23 @@
-"""Telegram's Bot API actions and trigger against a local stand-in of its documented API (core.telegram.org/bots/api)."""
+"""Telegram's Bot API actions and trigger against a local stand-in of its documented API.
+
+Reference: core.telegram.org/bots/api.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-
 from synthral_connector_telegram.plugin import plugin
+
 from synthral_sdk.errors import NonRetryableError
 from synthral_sdk.testing import PluginConformance, call
-from synthral_sdk.testing_rest import BearerAuth, Recorded, Reply, StandIn
+from synthral_sdk.testing_rest import Recorded, Reply, StandIn
 
 
 class TestConformance(PluginConformance):
     dist = "synthral-connector-telegram"
+
 
 TOKEN = "123456:ABC-DEF"
 
@@ -30,7 +34,9 @@ def telegram() -> Iterator[StandIn]:
         assert isinstance(body, dict)
         if body["chat_id"] == 0:
             return Reply(200, {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"})
-        return Reply(200, {"ok": True, "result": {"message_id": 5, "chat": {"id": body["chat_id"]}, "text": body["text"]}})
+        return Reply(
+            200, {"ok": True, "result": {"message_id": 5, "chat": {"id": body["chat_id"]}, "text": body["text"]}}
+        )
 
     @api.route("POST", "/bot{token}/getUpdates")
     def updates(request: Recorded) -> Reply:
@@ -49,8 +55,12 @@ def _config(api: StandIn) -> dict[str, str]:
 
 
 def test_send_message_puts_the_token_in_the_url_only(telegram: StandIn) -> None:
-    out = call(plugin.action("send_message"), {"body": {"chat_id": 7, "text": "hi"}}, config=_config(telegram),
-               secrets={"api_key": TOKEN})  # fmt: skip
+    out = call(
+        plugin.action("send_message"),
+        {"body": {"chat_id": 7, "text": "hi"}},
+        config=_config(telegram),
+        secrets={"api_key": TOKEN},
+    )
     assert out["data"] == {"message_id": 5, "chat": {"id": 7}, "text": "hi"}
     sent = telegram.last()
     assert sent.path == f"/bot{TOKEN}/sendMessage" and "authorization" not in sent.headers and not sent.query
@@ -58,8 +68,12 @@ def test_send_message_puts_the_token_in_the_url_only(telegram: StandIn) -> None:
 
 def test_ok_false_carries_telegrams_description(telegram: StandIn) -> None:
     with pytest.raises(NonRetryableError, match="chat not found"):
-        call(plugin.action("send_message"), {"body": {"chat_id": 0, "text": "x"}}, config=_config(telegram),
-             secrets={"api_key": TOKEN})  # fmt: skip
+        call(
+            plugin.action("send_message"),
+            {"body": {"chat_id": 0, "text": "x"}},
+            config=_config(telegram),
+            secrets={"api_key": TOKEN},
+        )
 
 
 def test_new_update_trigger_moves_the_offset(telegram: StandIn) -> None:

@@ -1,19 +1,23 @@
-"""Trello's actions and trigger against a local stand-in of its documented API (developer.atlassian.com/cloud/trello/rest)."""
+"""Trello's actions and trigger against a local stand-in of its documented API.
+
+Reference: developer.atlassian.com/cloud/trello/rest.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-
 from synthral_connector_trello.plugin import plugin
+
 from synthral_sdk.errors import NonRetryableError
 from synthral_sdk.testing import PluginConformance, call
-from synthral_sdk.testing_rest import ApiKeyAuth, Recorded, Reply, StandIn
+from synthral_sdk.testing_rest import Recorded, Reply, StandIn
 
 
 class TestConformance(PluginConformance):
     dist = "synthral-connector-trello"
+
 
 KEY, TOKEN = "key1", "tok1"
 CARDS = [{"id": "c1", "name": "one"}]
@@ -35,12 +39,20 @@ def trello() -> Iterator[StandIn]:
 
 
 def test_create_card_sends_key_and_token_as_query_parameters(trello: StandIn) -> None:
-    out = call(plugin.action("create_card"), {"query": {"idList": "L1", "name": "Ship"}}, config={"base_url": trello.url},
-               secrets={"api_key": KEY, "token": TOKEN})  # fmt: skip
+    out = call(
+        plugin.action("create_card"),
+        {"query": {"idList": "L1", "name": "Ship"}},
+        config={"base_url": trello.url},
+        secrets={"api_key": KEY, "token": TOKEN},
+    )
     assert out["data"] == {"id": "c9", "name": "Ship", "idList": "L1"}
     with pytest.raises(NonRetryableError, match="invalid key"):
-        call(plugin.action("create_card"), {"query": {"idList": "L1"}}, config={"base_url": trello.url},
-             secrets={"api_key": KEY, "token": "bad"})  # fmt: skip
+        call(
+            plugin.action("create_card"),
+            {"query": {"idList": "L1"}},
+            config={"base_url": trello.url},
+            secrets={"api_key": KEY, "token": "bad"},
+        )
 
 
 def test_new_card_trigger_deduplicates_by_id(trello: StandIn) -> None:
