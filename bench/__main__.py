@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import ai, code, engine, ocr, peers, plugin_host, rag, server, web, web_scrape
+from bench import ai, code, connectors, engine, ocr, peers, plugin_host, rag, server, web, web_scrape
 from bench.common import Result, machine, print_table
 from synthral.cli.common import run_loop
 
@@ -27,6 +27,7 @@ GROUPS: dict[str, Callable[[bool], Awaitable[list[Result]]]] = {
     "ai": ai.run,
     "rag": rag.run,
     "scrape": web_scrape.run,
+    "connectors": connectors.run,
 }
 OPTIONAL: dict[str, Callable[[bool], Awaitable[list[Result]]]] = {"peers": peers.run}
 

@@ -284,9 +284,12 @@ def _check_status(function: FunctionDefinition, response: httpx.Response, body: 
     status = response.status_code
     if status < 400:
         if function.protocol_data.graphql is not None and isinstance(body, dict) and body.get("errors"):
-            errors = cast(list[JsonValue], body["errors"]) if isinstance(body["errors"], list) else [body["errors"]]
+            found = body["errors"]
+            errors = found if isinstance(found, list) else [found]
             text = "; ".join(str(_dig(e, "message") or e) for e in errors[:5])
-            raise NonRetryableError(f"{function.name}: the GraphQL API answered errors: {text}", details={"status": status})
+            raise NonRetryableError(
+                f"{function.name}: the GraphQL API answered errors: {text}", details={"status": status}
+            )
         spec = function.response
         if spec.ok_field and isinstance(body, dict) and body.get(spec.ok_field) is False:
             error = _dig(body, spec.error_field or "error")
@@ -435,7 +438,7 @@ class TriggerConfig(BaseModel):
 def _order(value: object) -> tuple[int, int, str]:
     """A sort key: whole numbers and digit strings (ids, snowflakes) in numeric order, the rest as text."""
     text = str(value)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0 or text.isdigit():
+    if (isinstance(value, int) and not isinstance(value, bool) and value >= 0) or text.isdigit():
         return (0, len(text.lstrip("0")), text.lstrip("0"))
     return (1, 0, text)
 

@@ -176,6 +176,7 @@ class StandIn:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body leave in two writes; no delayed-ACK stall
 
             def setup(self) -> None:
                 super().setup()
