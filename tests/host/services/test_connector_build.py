@@ -127,3 +127,58 @@ async def test_the_installed_wheel_runs_in_its_venv_and_the_test_runner_reports_
         await run_connector_test(host, entry, secrets={}, action="nope")
     with pytest.raises(ConfigurationError, match="declares no example input"):
         await run_connector_test(host, entry, secrets={}, action="find_pets")
+
+
+HAND_WRITTEN = '''
+"""A hand-written action beside the declared ones: it reuses the app's auth through call_function."""
+
+from pydantic import BaseModel
+
+from synthral_sdk import Context, Node
+from synthral_sdk.rest import RestConfig, call_function
+
+
+class CountIn(BaseModel):
+    tag: str
+
+
+class CountOut(BaseModel):
+    tag: str
+    count: int
+
+
+class CountPets(Node[CountIn, CountOut, RestConfig]):
+    name = "count_pets"
+    secrets = ("api_key",)
+
+    def run(self, inputs: CountIn, config: RestConfig, context: Context) -> CountOut:
+        from synthral_connector_petstore.plugin import plugin
+
+        definition = plugin.definition
+        find = definition.function("PETSTORE__FIND_PETS")
+        listed = call_function(definition, find, {"query": {"tags": [inputs.tag]}}, config, context)
+        return CountOut(tag=inputs.tag, count=len(listed.data) if isinstance(listed.data, list) else 0)
+
+
+ACTIONS = [CountPets]
+'''
+
+
+async def test_hand_written_actions_sit_beside_the_declared_ones(tmp_path: Path, host: PluginHost) -> None:
+    folder = _petstore(tmp_path / "petstore")
+    (folder / "actions.py").write_text(HAND_WRITTEN)
+    await host.install(str(await build_connector(folder, tmp_path / "dist")))
+    api = StandIn(auth=ApiKeyAuth("k-123", header="X-Api-Key"))
+    api.route("GET", "/pets")(lambda request: Reply(200, [{"id": 1}, {"id": 2}]))
+    with api:
+        entry = find_connector(host, "petstore")
+        counted = await run_connector_test(
+            host,
+            entry,
+            secrets={"api_key": "k-123"},
+            action="count_pets",
+            payload={"tag": "cat"},
+            config={"base_url": api.url},
+        )
+    assert counted.ok and counted.output == {"tag": "cat", "count": 2}
+    assert api.requests[-1].arg("tags") == "cat"
