@@ -182,3 +182,13 @@ async def test_hand_written_actions_sit_beside_the_declared_ones(tmp_path: Path,
         )
     assert counted.ok and counted.output == {"tag": "cat", "count": 2}
     assert api.requests[-1].arg("tags") == "cat"
+
+
+async def test_a_first_party_project_folder_builds_as_it_stands(tmp_path: Path) -> None:
+    project = Path(__file__).parents[3] / "plugins" / "connector-github"
+    wheel = await build_connector(project, tmp_path / "dist")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert wheel.name.startswith("synthral_connector_github-")
+    assert {"synthral_connector_github/app.json", "synthral_connector_github/functions.json"} <= names
+    assert not any(name.startswith("tests/") for name in names)
