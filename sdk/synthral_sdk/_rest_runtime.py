@@ -31,6 +31,7 @@ from synthral_sdk._node import Node, PollRequest, PollResult, Trigger
 from synthral_sdk._rest_format import ConnectorDefinition, FunctionDefinition, TriggerDefinition
 from synthral_sdk.context import Context
 from synthral_sdk.errors import ConfigurationError, NonRetryableError, RetryableError
+from synthral_sdk.network import NetworkPolicy
 
 __all__ = [
     "DeclaredAction",
@@ -62,18 +63,27 @@ SEEN_LIMIT: Final = 1000
 """Item ids a polling trigger remembers for deduplication."""
 
 _client_lock = threading.Lock()
-_client: httpx.Client | None = None
+_clients: dict[NetworkPolicy, httpx.Client] = {}
+MAX_CLIENTS: Final = 32
 
 
-def _http() -> httpx.Client:
-    # One pooled client per process: connections are reused across calls, which is most of
-    # the difference between a first call and the next.
-    global _client  # noqa: PLW0603 -- the process-wide pool, made on first use
+def _http(context: Context) -> httpx.Client:
+    # One pooled client per network policy (a workspace's SSRF rules), made by the context so
+    # every connection is checked after DNS resolution; connections are reused across calls,
+    # which is most of the difference between a first call and the next.
     with _client_lock:
-        if _client is None:
-            _client = httpx.Client(timeout=30.0, follow_redirects=False)
-            atexit.register(_client.close)
-        return _client
+        client = _clients.get(context.network)
+        if client is None:
+            if len(_clients) >= MAX_CLIENTS:  # policies come and go with workspaces: drop the oldest
+                _clients.pop(next(iter(_clients))).close()
+            client = _clients[context.network] = context.http_client_sync(timeout=30.0, follow_redirects=False)
+        return client
+
+
+@atexit.register
+def _close_clients() -> None:
+    for client in _clients.values():
+        client.close()
 
 
 class RestConfig(BaseModel):
@@ -263,7 +273,7 @@ def _send(
     timeout = session.config.timeout if remaining is None else min(session.config.timeout, max(remaining, 0.1))
     context.check()
     try:
-        return _http().request(data.method, url, params=query, headers=headers, content=content, timeout=timeout)
+        return _http(context).request(data.method, url, params=query, headers=headers, content=content, timeout=timeout)
     except httpx.TimeoutException as exc:
         raise RetryableError(
             f"{function.name}: the service did not answer in {timeout:g} s ({type(exc).__name__})"

@@ -1,4 +1,4 @@
-"""Connectors declared as data, run by the SDK's generic REST runtime (1.5).
+"""Connectors declared as data, run by the SDK's generic REST runtime (1.6).
 
 A connector folder holds ``app.json`` and ``functions.json`` (ACI.dev's shapes plus a few
 fields of ours; docs/connectors.md). ``synthral connector build`` turns it into a wheel whose
@@ -10,8 +10,9 @@ hook module is three lines::
     synthral_connectors, synthral_nodes, synthral_triggers = plugin.hooks()
 
 Hand-written actions sit beside the declared ones: pass their node classes as
-``extra_actions`` (they may call :func:`call_function` to reuse the app's auth). Needs the
-``rest`` extra (``synthral-sdk[rest]``), which brings httpx.
+``extra_actions`` (they may call :func:`call_function` to reuse the app's auth). Requests
+go through the call's network-policy client (``context.http_client_sync``), so a connector
+reaches only what the workspace's SSRF policy allows.
 """
 
 from __future__ import annotations
