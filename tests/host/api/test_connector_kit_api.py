@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from synthral.security.egress import EgressSettings
 from synthral.services.connector_build import build_connector
 from synthral.services.connector_openapi import import_openapi
 from synthral.store.db import Database
@@ -35,6 +36,7 @@ async def owner(
 ) -> AsyncIterator[httpx.AsyncClient]:
     state, plugins = await make_state(database, tmp_path / "home", wheelhouse)
     await plugins.install(str(resend_wheel))
+    plugins.egress = EgressSettings.from_env({"SYNTHRAL_EGRESS_ALLOW": "127.0.0.1"})  # the stand-in is on this machine
     user = await state.identity.create_user("owner@example.com", PASSWORD)
     await state.identity.create_workspace("acme", "Acme", owner_id=user.id)
     async with serving(state) as url, httpx.AsyncClient(base_url=url + "/api/v1", timeout=60.0) as http:

@@ -10,6 +10,7 @@ import pytest
 
 from synthral.errors import ConfigurationError, NotFound
 from synthral.plugins.host import PluginHost
+from synthral.security.egress import EgressSettings
 from synthral.services.connector_build import build_connector, definition_docs, write_project
 from synthral.services.connector_openapi import import_openapi
 from synthral.services.connector_testing import find_connector, run_connector_test
@@ -99,6 +100,14 @@ async def test_the_installed_wheel_runs_in_its_venv_and_the_test_runner_reports_
     with api:
         entry = find_connector(host, "petstore")
         config = {"base_url": api.url}
+        # The stand-in is on this machine: the workspace's network policy refuses it until an
+        # operator allows loopback, as for any plugin's requests.
+        refused = await run_connector_test(
+            host, entry, secrets={"api_key": "k-123"}, action="find_pets", payload={}, config=config
+        )
+        assert not refused.ok and refused.error is not None and refused.error["type"] == "EgressDenied"
+        assert api.requests == []
+        host.egress = EgressSettings.from_env({"SYNTHRAL_EGRESS_ALLOW": "127.0.0.1"})
         good = await run_connector_test(host, entry, secrets={"api_key": "k-123"}, config=config)
         bad = await run_connector_test(host, entry, secrets={"api_key": "wrong"}, config=config)
         added = await run_connector_test(host, entry, secrets={"api_key": "k-123"}, action="add_pet", config=config)
@@ -170,6 +179,7 @@ async def test_hand_written_actions_sit_beside_the_declared_ones(tmp_path: Path,
     await host.install(str(await build_connector(folder, tmp_path / "dist")))
     api = StandIn(auth=ApiKeyAuth("k-123", header="X-Api-Key"))
     api.route("GET", "/pets")(lambda request: Reply(200, [{"id": 1}, {"id": 2}]))
+    host.egress = EgressSettings.from_env({"SYNTHRAL_EGRESS_ALLOW": "127.0.0.1"})  # the stand-in is on this machine
     with api:
         entry = find_connector(host, "petstore")
         counted = await run_connector_test(
