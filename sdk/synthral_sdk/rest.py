@@ -1,4 +1,4 @@
-"""Connectors declared as data, run by the SDK's generic REST runtime (1.6).
+"""Connectors declared as data, run by the SDK's generic REST runtime (1.7).
 
 A connector folder holds ``app.json`` and ``functions.json`` (ACI.dev's shapes plus a few
 fields of ours; docs/connectors.md). ``synthral connector build`` turns it into a wheel whose

@@ -1,4 +1,4 @@
-"""Local stand-ins of SaaS APIs, for connector tests (1.6).
+"""Local stand-ins of SaaS APIs, for connector tests (1.7).
 
 A :class:`StandIn` is a real HTTP server on a loopback port (the standard library's threading
 server, so plugin test environments need nothing more) with a route table. Each route

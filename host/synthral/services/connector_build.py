@@ -23,7 +23,7 @@ from synthral_sdk.rest import APP_FILE, FUNCTIONS_FILE, ConnectorDefinition, bui
 __all__ = ["ACTIONS_FILE", "build_connector", "definition_docs", "find_definition", "write_project"]
 
 ACTIONS_FILE: Final = "actions.py"
-SDK_REQUIREMENT: Final = "synthral-sdk>=1.6,<2"
+SDK_REQUIREMENT: Final = "synthral-sdk>=1.7,<2"
 
 _PLUGIN_MODULE: Final = '''"""The connector's hooks: {title} declared as data, run by the SDK's REST runtime."""
 

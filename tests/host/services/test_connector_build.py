@@ -42,7 +42,7 @@ async def test_a_bare_folder_builds_into_its_own_distribution_at_the_apps_versio
         metadata = archive.read("synthral_connector_petstore-0.1.0.dist-info/METADATA").decode()
         entry_points = archive.read("synthral_connector_petstore-0.1.0.dist-info/entry_points.txt").decode()
     assert {"synthral_connector_petstore/app.json", "synthral_connector_petstore/functions.json"} <= names
-    assert "Requires-Dist: synthral-sdk<2,>=1.6" in metadata
+    assert "Requires-Dist: synthral-sdk<2,>=1.7" in metadata
     assert "### `find_pets`" in metadata  # the generated docs are the package's description
     assert "connector-petstore = synthral_connector_petstore.plugin" in entry_points
 
