@@ -19,6 +19,8 @@ from synthral.api.routes import (
     agents,
     auth,
     browser,
+    chat,
+    chat_bridge,
     code,
     connector_kit,
     connectors,
@@ -81,6 +83,7 @@ def create_app(server: ServerState) -> FastAPI:
         mcp,
         ocr,
         rag,
+        chat,
         scraping,
         browser,
     )
@@ -94,6 +97,7 @@ def create_app(server: ServerState) -> FastAPI:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
+    app.include_router(chat_bridge.bridge)  # /api/agws: the copilot's WebSocket bridge, outside /api/v1
     server.mcp = mcp.mount_mcp(app, server, API_PREFIX)
     install_web(app, web_root())  # last: its catch-all answers only what no API route did
     local = server.identity.local_principal if server.local else None
@@ -164,6 +168,8 @@ async def open_server(
             yield state
         finally:
             await state.oauth.close()
+            if state.copilot is not None:
+                await state.copilot.close()
             if state.mcp is not None:
                 await state.mcp.close()
             if state.oidc is not None:

@@ -12,6 +12,7 @@ from synthral.api.limits import Limits
 if TYPE_CHECKING:
     from synthral.api.routes.mcp import McpEndpoint
     from synthral.services.app import App
+    from synthral.services.copilot import CopilotService
     from synthral.services.identity import IdentityService
     from synthral.services.oauth import OAuthService
     from synthral.services.oidc import OidcService
@@ -38,6 +39,7 @@ class ServerState:
         mcp: The MCP endpoint, once the app is created.
         launch_token: Local mode's per-launch token every request must carry (see
             :mod:`synthral.api.local`); None in server mode.
+        copilot: The chat copilot, made on its first request.
     """
 
     app: App
@@ -51,6 +53,7 @@ class ServerState:
     oidc: OidcService | None = None
     mcp: McpEndpoint | None = None
     launch_token: str | None = None
+    copilot: CopilotService | None = None
 
     async def connector_secrets(self, workspace_id: str, slug: str, auth_type: str) -> dict[str, str]:
         """The secrets a connector's action call is granted: its workspace credential, fresh."""

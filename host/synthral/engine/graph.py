@@ -41,7 +41,8 @@ def compile_workflow(workflow: Workflow, checkpointer: BaseCheckpointSaver[Any])
         outgoing[edge.source].append((edge.target, edge.handle))
 
     for node in workflow.nodes:
-        graph.add_node(node.id, make_node(node, predecessors[node.id]))  # type: ignore[call-overload]
+        action: Any = make_node(node, predecessors[node.id])  # LangGraph's overloads cannot type a built state
+        graph.add_node(node.id, action)
 
     merges = {node.id for node in workflow.nodes if node.type == "core/merge" and len(predecessors[node.id]) > 1}
     for node in workflow.nodes:

@@ -115,6 +115,7 @@ class CallScope:
     execution_id: str | None = None
     node_id: str | None = None
     agent_task_id: str | None = None
+    conversation_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,7 @@ class LLMService:
             "execution_id": scope.execution_id,
             "node_id": scope.node_id,
             "agent_task_id": scope.agent_task_id,
+            "conversation_id": scope.conversation_id,
             "provider": choice.provider,
             "model": model,
             "tokens_input": result.usage.input_tokens if result else 0,

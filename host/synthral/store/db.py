@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+import synthral.store.copilot_tables  # registers the copilot tables with the models
 import synthral.store.ocr_models  # noqa: F401 -- registers the OCR tables with the models
 from synthral.config import Settings
 from synthral.errors import ConfigurationError

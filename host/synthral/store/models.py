@@ -432,6 +432,12 @@ class ApiKey(SQLModel, table=True):
     expires_at: datetime | None = _ts("It is refused after this; NULL never expires.")
     last_used_at: datetime | None = _ts("When it last authenticated a request.")
     revoked_at: datetime | None = _ts("When it was revoked.")
+    workflow_id: str | None = Field(
+        default=None,
+        foreign_key="workflow.id",
+        ondelete="CASCADE",
+        sa_column_kwargs={"comment": "Set: the key may only chat about this one workflow (an embedded copilot)."},
+    )
 
 
 class Credential(SQLModel, table=True):

@@ -64,6 +64,9 @@ class NewApiKey(BaseModel):
 
     name: str = Field(min_length=1, max_length=100)
     expires_at: datetime | None = None
+    workflow_id: str | None = Field(
+        default=None, description="Scope the key to this workflow's chat copilot (an embedded widget's key)."
+    )
 
 
 class ApiKeyInfo(BaseModel):
@@ -77,6 +80,7 @@ class ApiKeyInfo(BaseModel):
     expires_at: datetime | None = None
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+    workflow_id: str | None = Field(default=None, description="Set: the key may only use this workflow's copilot.")
 
 
 class ApiKeyCreated(ApiKeyInfo):
@@ -166,7 +170,11 @@ async def me(principal: CurrentPrincipal, server: Server) -> Me:
 async def create_api_key(body: NewApiKey, access: Viewer, server: Server) -> ApiKeyCreated:
     """Create an API key acting as you in the current workspace (with your role there)."""
     key, secret = await server.identity.create_api_key(
-        access.principal.user_id, access.workspace_id, body.name, expires_at=body.expires_at
+        access.principal.user_id,
+        access.workspace_id,
+        body.name,
+        expires_at=body.expires_at,
+        workflow_id=body.workflow_id,
     )
     return ApiKeyCreated(**ApiKeyInfo.model_validate(key, from_attributes=True).model_dump(), key=secret)
 

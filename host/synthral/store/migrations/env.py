@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import synthral.store.code  # registers the code tables on SQLModel.metadata
+import synthral.store.copilot_tables  # the copilot tables
 import synthral.store.models
 import synthral.store.ocr_models
 import synthral.store.rag_tables
