@@ -130,6 +130,13 @@ WORKSPACE: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("POST", "/browser/monitor", "editor", {"url": "http://127.0.0.1:9/", "check_now": False}),
     ("GET", "/browser/session/{session_id}", "viewer", None),
     ("POST", "/browser/session/{session_id}/close", "editor", None),
+    ("POST", "/chat", "viewer", {"prompt": "what can you do?"}),
+    ("POST", "/chat/conversations/{conversation_id}/actions/{action_id}", "viewer", {"decision": "reject"}),
+    ("GET", "/chat/conversations", "viewer", None),
+    ("GET", "/chat/conversations/{conversation_id}", "viewer", None),
+    ("DELETE", "/chat/conversations/{conversation_id}", "viewer", None),
+    ("GET", "/chat/settings", "viewer", None),
+    ("PUT", "/chat/settings", "owner", {"llm": {"model": "gpt-4o-mini"}}),
 ]
 
 
@@ -175,6 +182,8 @@ async def _objects(api: Api) -> dict[str, str]:
         "watch_id": "no-such-watch",
         "session_id": "no-such-session",
         "domain": "shop.example.com",
+        "conversation_id": "no-such-conversation",
+        "action_id": "no-such-action",
     }
 
 
