@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from synthral.api.docs import install_docs
 from synthral.api.gate import Gate
@@ -24,6 +24,7 @@ from synthral.api.routes import (
     chat,
     chat_bridge,
     code,
+    connector_kit,
     connectors,
     credentials,
     events,
@@ -57,8 +58,8 @@ __all__ = ["API_PREFIX", "assemble", "create_app", "open_server"]
 API_PREFIX = "/api/v1"
 
 
-def create_app(server: ServerState) -> FastAPI:
-    """The API over ``server``'s services."""
+def create_app(server: ServerState, *, extra: Sequence[APIRouter] = ()) -> FastAPI:
+    """The API over ``server``'s services (and ``extra`` routers under ``/api/v1``, e.g. the desktop's)."""
     app = FastAPI(
         title="SynthralOS",
         version="1",
@@ -75,6 +76,7 @@ def create_app(server: ServerState) -> FastAPI:
         workflows,
         executions,
         plugins,
+        connector_kit,
         connectors,
         credentials,
         hooks,
@@ -95,6 +97,8 @@ def create_app(server: ServerState) -> FastAPI:
     for module in (audit, analytics):
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     app.include_router(metrics_route.router, include_in_schema=False)
+    for router in extra:
+        app.include_router(router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
 
     @app.get(f"{API_PREFIX}/health", tags=["health"])
     async def health() -> dict[str, str]:

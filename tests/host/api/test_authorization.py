@@ -72,6 +72,8 @@ WORKSPACE: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("PUT", "/connectors/{slug}/client", "owner", {"client_id": "c"}),
     ("POST", "/connectors/{slug}/authorize", "editor", None),
     ("POST", "/connectors/{slug}/rotate", "owner", {}),
+    ("GET", "/connectors/{slug}/docs", "viewer", None),
+    ("POST", "/connectors/{slug}/test", "editor", {}),
     ("POST", "/connectors/{slug}/{action}", "editor", {}),
     ("GET", "/credentials", "editor", None),
     ("PUT", "/credentials/{name}", "editor", {"value": "s3cret-value"}),

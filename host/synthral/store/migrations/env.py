@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 import synthral.store.audit_tables  # registers the audit log
 import synthral.store.code  # registers the code tables on SQLModel.metadata
 import synthral.store.copilot_tables  # the copilot tables
+import synthral.store.desktop_tables  # and the desktop's watched folders
 import synthral.store.models
 import synthral.store.ocr_models
 import synthral.store.rag_tables
