@@ -13,7 +13,7 @@ mypy
 echo "== web app: types, lint, component tests, build" >&2
 (cd web && npm run --silent typecheck && npm run --silent lint && npx vitest run && npm run --silent build)
 echo "== host and SDK tests" >&2
-pytest -q "$@"
+pytest -q --durations=30 "$@"  # the slowest tests, to keep the suite within its time
 # (UV_FIND_LINKS: see scripts/locked-venv.sh, which bootstrap.sh sourced.)
 # Plugin suites, each in its own venv, SYNTHRAL_PLUGIN_JOBS at a time (default 2: one per core
 # of a small machine); each suite's output is printed whole when it ends; any failure fails.
