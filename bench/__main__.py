@@ -13,7 +13,21 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import ai, code, engine, ocr, peers, plugin_host, rag, server, web, web_scrape
+from bench import (
+    ai,
+    code,
+    connectors,
+    desktop,
+    engine,
+    observability,
+    ocr,
+    peers,
+    plugin_host,
+    rag,
+    server,
+    web,
+    web_scrape,
+)
 from bench.common import Result, machine, print_table
 from synthral.cli.common import run_loop
 
@@ -26,7 +40,10 @@ GROUPS: dict[str, Callable[[bool], Awaitable[list[Result]]]] = {
     "web": web.run,
     "ai": ai.run,
     "rag": rag.run,
+    "observability": observability.run,
     "scrape": web_scrape.run,
+    "desktop": desktop.run,
+    "connectors": connectors.run,
 }
 OPTIONAL: dict[str, Callable[[bool], Awaitable[list[Result]]]] = {"peers": peers.run}
 

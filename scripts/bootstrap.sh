@@ -12,6 +12,7 @@ need_apt=()
 command -v tesseract >/dev/null 2>&1 || need_apt+=(tesseract-ocr)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)  # the Redis connector's tests
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)  # the code-bwrap sandbox
 command -v runsc >/dev/null 2>&1 || need_apt+=(runsc)  # the code-gvisor sandbox
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)  # JavaScript in the code sandboxes; the web app's build

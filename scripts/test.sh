@@ -13,7 +13,7 @@ mypy
 echo "== web app: types, lint, component tests, build" >&2
 (cd web && npm run --silent typecheck && npm run --silent lint && npx vitest run && npm run --silent build)
 echo "== host and SDK tests" >&2
-pytest -q "$@"
+pytest -q --durations=30 "$@"  # the slowest tests, to keep the suite within its time
 # (UV_FIND_LINKS: see scripts/locked-venv.sh, which bootstrap.sh sourced.)
 # Plugin suites, each in its own venv, SYNTHRAL_PLUGIN_JOBS at a time (default 2: one per core
 # of a small machine); each suite's output is printed whole when it ends; any failure fails.
@@ -33,5 +33,8 @@ if [ "$suites" -ne 0 ]; then
   echo "== some plugin suites failed (their output is above and in $SYNTHRAL_TEST_LOGS)" >&2
   exit 1
 fi
+echo "== desktop app (own venv with PySide6, from ui_desktop/requirements.lock; offscreen Qt against real local hosts)" >&2
+locked_venv "$PWD/ui_desktop/.venv" ui_desktop/requirements.lock "$PWD/sdk" "$PWD" "$PWD/ui_desktop"
+(cd ui_desktop && .venv/bin/mypy && QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -q)
 echo "== web app end to end (Chromium against synthral serve: SQLite, then PostgreSQL)" >&2
 (cd web && npx playwright test && E2E_DB=postgres npx playwright test e2e/builder.spec.ts e2e/flows.spec.ts)

@@ -149,6 +149,24 @@ def ai_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, fixture_
 
 
 @pytest.fixture(scope="session")
+def copilot_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, fixture_wheels: dict[str, Path]) -> Path:
+    """A home for the chat copilot: the OpenAI-compatible provider, the agent loops, the bwrap code
+    runtime and the feedmail fixture (an RSS reader and an email sender to draft with)."""
+    home = tmp_path_factory.mktemp("copilot-home")
+
+    async def install() -> None:
+        plugins = PluginHost(make_settings(home, wheelhouse))
+        for name in ("llm-openai-compatible", "agent-loops", "code-bwrap"):
+            await plugins.install(str(REPO / "plugins" / name))
+        await plugins.install(str(fixture_wheels["feedmail"]))
+        await plugins.close()
+
+    asyncio.run(install())
+    (home / "llm-prices.toml").write_text(PRICES)
+    return home
+
+
+@pytest.fixture(scope="session")
 def web_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Path:
     """A home with the scrape-html, scrape-playwright and browser-playwright plugins from the repository, made once."""
     home = tmp_path_factory.mktemp("web-home")

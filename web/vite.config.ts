@@ -38,6 +38,8 @@ export default defineConfig({
     assetsDir: 'assets',
     sourcemap: false,
     chunkSizeWarningLimit: 4000,
+    // The app, and the page that shows the embeddable copilot widget.
+    rollupOptions: { input: { main: path.resolve(import.meta.dirname, 'index.html'), embed: path.resolve(import.meta.dirname, 'embed.html') } },
   },
   worker: { format: 'es' },
   test: {

@@ -1,7 +1,8 @@
 """The host's settings: one tree, read once from the environment, passed down.
 
-:meth:`Settings.load` reads every variable at once (through pydantic-settings) into seven
-sections — ``plugins``, ``engine``, ``server``, ``security``, ``limits``, ``ocr``, ``rag`` — plus ``home``.
+:meth:`Settings.load` reads every variable at once (through pydantic-settings) into nine
+sections — ``plugins``, ``engine``, ``server``, ``security``, ``limits``, ``ocr``, ``rag``,
+``copilot``, ``observability`` — plus ``home``.
 Nothing else in the host reads ``os.environ`` for a setting: a process loads its
 :class:`Settings` when it starts and hands it (or a section of it) to what it builds.
 Each field names its variable (``env``); :func:`variables` lists them all, which is what
@@ -17,7 +18,7 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Self, cast
+from typing import Any, ClassVar, Literal, Self, cast
 
 from pydantic import (
     BaseModel,
@@ -35,9 +36,11 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from synthral.errors import ConfigurationError
 
 __all__ = [
+    "CopilotServerSettings",
     "EngineSettings",
     "LimitSettings",
     "OCRSettings",
+    "ObservabilitySettings",
     "PluginSettings",
     "RAGSettings",
     "SecuritySettings",
@@ -271,6 +274,83 @@ class RAGSettings(_Section):
         return self
 
 
+class CopilotServerSettings(_Section):
+    """The chat copilot's defaults for workspaces whose owner has set none (docs/copilot.md)."""
+
+    llm: dict[str, JsonValue] | None = _env(
+        "SYNTHRAL_COPILOT_LLM",
+        None,
+        description='its LLM as JSON, e.g. {"provider": "llm-openai-compatible/openai", "model": "gpt-4o-mini", '
+        '"config": {...}}',
+    )
+    secrets: tuple[str, ...] = _env(
+        "SYNTHRAL_COPILOT_SECRETS", (), description="workspace credentials its LLM calls are granted (','-separated)"
+    )
+    code_runtime: str | None = _env(
+        "SYNTHRAL_COPILOT_CODE_RUNTIME", None, description="the code runtime of its code mode (code-wasi/wasi)"
+    )
+
+    @field_validator("llm", mode="before")
+    @classmethod
+    def _json(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError as exc:
+                raise ValueError(f"not JSON ({exc}); give a JSON object with provider, model and config") from None
+        return value
+
+    @field_validator("secrets", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+
+class ObservabilitySettings(_Section):
+    """Logs, metrics and traces (docs/observability.md).
+
+    The ``OTEL_*`` fields are the OpenTelemetry variables the host itself reads to decide
+    whether and where it traces; the exporter reads its own (headers, timeout, compression,
+    certificates) and the resource ``OTEL_RESOURCE_ATTRIBUTES``, as OpenTelemetry documents.
+    """
+
+    log_format: Literal["text", "json"] = _env(
+        "SYNTHRAL_LOG_FORMAT", "text", description="'json': stderr in the JSON lines of the home's log file too"
+    )
+    metrics_token: SecretStr | None = _env(
+        "SYNTHRAL_METRICS_TOKEN", None, description="the bearer token a metrics scrape must send (else loopback only)"
+    )
+    metrics_dir: Path | None = _env(
+        "PROMETHEUS_MULTIPROC_DIR",
+        None,
+        description="an empty folder where several processes on one machine keep their series (prometheus_client)",
+    )
+    traces_exporter: str = _env(
+        "OTEL_TRACES_EXPORTER", "", description="otlp, console or none (otlp when an OTLP endpoint is set)"
+    )
+    otlp_endpoint: str = _env(
+        "OTEL_EXPORTER_OTLP_ENDPOINT", "", description="the collector's OTLP/HTTP base URL, e.g. http://collector:4318"
+    )
+    otlp_traces_endpoint: str = _env(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", description="the full URL spans go to (over the base URL)"
+    )
+    otlp_protocol: str = _env(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", description="the OTLP protocol; http/protobuf is shipped"
+    )
+    otlp_traces_protocol: str = _env(
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "", description="the same for spans only (over the one above)"
+    )
+    sdk_disabled: bool = _env("OTEL_SDK_DISABLED", False, description="'true': no traces whatever else is set")
+    service_name: str = _env("OTEL_SERVICE_NAME", "synthral", description="the service name spans carry")
+
+    @field_validator("log_format", "traces_exporter", "otlp_protocol", "otlp_traces_protocol", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+
 _SECTIONS: dict[str, type[_Section]] = {
     "plugins": PluginSettings,
     "engine": EngineSettings,
@@ -279,6 +359,8 @@ _SECTIONS: dict[str, type[_Section]] = {
     "limits": LimitSettings,
     "ocr": OCRSettings,
     "rag": RAGSettings,
+    "copilot": CopilotServerSettings,
+    "observability": ObservabilitySettings,
 }
 
 
@@ -339,6 +421,8 @@ class Settings(BaseSettings):
         limits: Request limits of the API (and the default code CPU quota).
         ocr: The OCR API.
         rag: Retrieval.
+        copilot: The chat copilot's server-wide defaults.
+        observability: Logs, metrics and traces.
     """
 
     model_config = SettingsConfigDict(frozen=True, extra="forbid")
@@ -351,6 +435,8 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     ocr: OCRSettings = Field(default_factory=OCRSettings)
     rag: RAGSettings = Field(default_factory=RAGSettings)
+    copilot: CopilotServerSettings = Field(default_factory=CopilotServerSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
 
     _environ: ClassVar[Mapping[str, str] | None] = None
 
@@ -454,7 +540,8 @@ def _configuration_error(error: ValidationError, environ: Mapping[str, str]) -> 
         field = model.model_fields.get(location[1] if len(location) > 1 and model is not Settings else location[0])
         variable = _variable(field) if field is not None else ".".join(location)
         raw = environ.get(variable)
-        shown = f"={raw!r}" if raw is not None and "SECRET" not in variable and "KEY" not in variable else ""
+        hidden = any(word in variable for word in ("SECRET", "KEY", "TOKEN"))
+        shown = f"={raw!r}" if raw is not None and not hidden else ""
         problems.append(f"{variable}{shown}: {item['msg']}")
     return ConfigurationError(
         "the settings are wrong: " + "; ".join(problems) + "; fix or unset the variable (docs/configuration.md)",

@@ -37,12 +37,14 @@ from synthral.store.tables import ExecutionStatus, utcnow
 
 if TYPE_CHECKING:
     import uvicorn
+    from fastapi import APIRouter
 
     from synthral.api.state import ServerState
     from synthral.engine.polling import TriggerPoller
     from synthral.engine.scheduler import Scheduler
     from synthral.engine.worker import Worker
     from synthral.security.passwords import Passwords
+    from synthral.services.watched_folders import FileTriggers
     from synthral.services.workflows import ExecutionView
 
 __all__ = ["PARKED", "HostRuntime"]
@@ -65,6 +67,10 @@ class HostRuntime:
             ``prune_every`` seconds) here.
         api: Serve the HTTP API on ``settings.server.host``/``port`` (port 0: a free one).
         local: Desktop mode for the API: no sign-in, loopback only.
+        desktop: The desktop app's host (implies ``local``): the API also mounts the desktop's
+            routes, and watched folders start their workflows (with ``api``).
+        observe: Write the structured log to the home's log file and trace as
+            ``settings.observability`` asks (a process started from the command line).
         concurrency: Runs the worker runs at once (``settings.engine.worker_concurrency``).
         poll_interval: Seconds between the worker's looks at the queue when nothing woke it.
         scheduler_interval: Seconds between the scheduler's looks at the schedules.
@@ -78,6 +84,7 @@ class HostRuntime:
     Attributes:
         app: The host's services (database, plugins, engine, workflows, credentials).
         server: The API's services when ``api`` is on, else None.
+        file_triggers: The watched folders and dropped files of a desktop host, else None.
         url: The API's base URL (``http://HOST:PORT``) once started with ``api``.
     """
 
@@ -89,6 +96,8 @@ class HostRuntime:
         scheduler: bool = False,
         api: bool = False,
         local: bool = False,
+        desktop: bool = False,
+        observe: bool = False,
         concurrency: int | None = None,
         poll_interval: float = 0.5,
         scheduler_interval: float = 1.0,
@@ -97,6 +106,7 @@ class HostRuntime:
         passwords: Passwords | None = None,
         wait_for_database: bool = False,
     ) -> None:
+        local = local or desktop
         if local and api and not is_loopback(settings.server.host):
             raise ConfigurationError(
                 f"local mode serves without sign-in, so it listens on loopback only, not {settings.server.host}; "
@@ -107,6 +117,8 @@ class HostRuntime:
         self.want_scheduler = scheduler
         self.want_api = api
         self.local = local
+        self.desktop = desktop
+        self.observe = observe
         self.concurrency = concurrency or settings.engine.worker_concurrency
         self.poll_interval = poll_interval
         self.scheduler_interval = scheduler_interval
@@ -118,6 +130,7 @@ class HostRuntime:
         self.worker: Worker | None = None
         self.scheduler: Scheduler | None = None
         self.poller: TriggerPoller | None = None
+        self.file_triggers: FileTriggers | None = None
         self.server: ServerState | None = None
         self.url: str | None = None
         self._app: App | None = None
@@ -137,6 +150,8 @@ class HostRuntime:
     async def start(self) -> None:
         """Open the services, then start the worker, the scheduler and the API that were asked for."""
         try:
+            if self.observe:
+                self._observe()
             self._app = await self._open()
             if self.want_api:
                 await self._start_api()
@@ -147,6 +162,16 @@ class HostRuntime:
         except BaseException:
             await self.stop()
             raise
+
+    def _observe(self) -> None:
+        from synthral.observability import configure_tracing, install_json_logs, shutdown_tracing  # noqa: PLC0415
+        from synthral.observability.tracing import TraceSettings  # noqa: PLC0415
+
+        observability = self.settings.observability
+        trace = TraceSettings.from_settings(observability)  # a protocol it cannot speak stops the start
+        install_json_logs(self.settings.home, stderr_json=observability.log_format == "json")
+        if configure_tracing(trace):
+            self._stack.callback(shutdown_tracing)  # the last thing closed: the batch is flushed after the parts stop
 
     async def _open(self) -> App:
         outage = Outage(log, f"{self.name} starting")
@@ -203,31 +228,39 @@ class HostRuntime:
         from synthral.api.app import assemble, close_server, create_app  # noqa: PLC0415
         from synthral.security.redact import install_log_redaction  # noqa: PLC0415
 
-        server = self.server = assemble(self.app, local=self.local, passwords=self.passwords)
+        host = self.settings.server.host
+        listener = _listen(host, self.settings.server.port)
+        self._stack.callback(listener.close)
+        port = listener.getsockname()[1]
+        self.url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        # Port 0 is a free one: the URL people and providers are sent to is the one bound.
+        public_url = self.settings.server.public_url or self.url
+        server = self.server = assemble(self.app, local=self.local, public_url=public_url, passwords=self.passwords)
         self._stack.push_async_callback(close_server, server)
-        config = uvicorn.Config(
-            create_app(server),
-            host=self.settings.server.host,
-            port=self.settings.server.port,
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-        )
+        extra: tuple[APIRouter, ...] = ()
+        if self.desktop:
+            from synthral.api.routes import desktop  # noqa: PLC0415
+            from synthral.services.watched_folders import FileTriggers  # noqa: PLC0415
+
+            extra = (desktop.router,)
+            self.file_triggers = FileTriggers(self.app.database, self.app.workflows, self.app.plugins.blobs)
+            watching = self.file_triggers.run(self._stop_scheduler)
+            self._tasks.append(asyncio.create_task(watching, name="synthral-watched-folders"))
+        api = create_app(server, extra=extra)
+        api.state.file_triggers = self.file_triggers
+        config = uvicorn.Config(api, log_level="warning", lifespan="off", access_log=False)
         self._uvicorn = uvicorn.Server(config)
         install_log_redaction(*(logging.getLogger(name) for name in ("", "uvicorn", "uvicorn.error")))
-        task = asyncio.create_task(self._uvicorn.serve(), name="synthral-api")
+        task = asyncio.create_task(self._uvicorn.serve(sockets=[listener]), name="synthral-api")
         self._tasks.append(task)
         while not self._uvicorn.started:
             if task.done():
-                task.result()  # it could not listen: say why
+                task.result()  # it could not serve: say why
                 raise ConfigurationError(
-                    f"the API did not start on {self.settings.server.host}:{self.settings.server.port}; "
-                    "choose another address or port (SYNTHRAL_HOST, SYNTHRAL_PORT)"
+                    f"the API did not start on {host}:{port}; choose another address or port (SYNTHRAL_HOST, "
+                    "SYNTHRAL_PORT)"
                 )
             await asyncio.sleep(0.01)
-        port = self._uvicorn.servers[0].sockets[0].getsockname()[1]
-        host = self.settings.server.host
-        self.url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
     async def stop(self) -> None:
         """Stop the API, the scheduler and the worker (runs in progress are left for the next worker), then close."""
@@ -300,6 +333,27 @@ class HostRuntime:
                 raise TimeoutError(f"execution {execution_id} is still {view.status} after {timeout:g} s")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._progress.wait(), pause)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host``:``port`` (0: a free port), for the API to serve on.
+
+    Raises:
+        ConfigurationError: The address cannot be bound (in use, not this machine's).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise ConfigurationError(
+            f"the API cannot listen on {host}:{port} ({exc.strerror}); choose another address or port "
+            "(SYNTHRAL_HOST, SYNTHRAL_PORT)",
+            details={"host": host, "port": port},
+        ) from None
+    return listener
 
 
 def _parked(view: ExecutionView) -> bool:

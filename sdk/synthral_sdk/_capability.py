@@ -91,7 +91,7 @@ class OperationSpec(BaseModel):
 class Handle(BaseModel):
     """One place edges attach to a node on the canvas: an input or an output.
 
-    .. versionadded:: 1.7
+    .. versionadded:: 1.9
     """
 
     model_config = ConfigDict(frozen=True)
@@ -105,7 +105,7 @@ class DynamicOutputs(BaseModel):
 
     The node takes one of them per run and says which in the ``branch`` field of its output.
 
-    .. versionadded:: 1.7
+    .. versionadded:: 1.9
     """
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
@@ -135,7 +135,7 @@ class Handles(BaseModel):
     a failure of the node (after its retries) follows the edges whose handle is ``error``
     instead of failing the run, when there are such edges.
 
-    .. versionadded:: 1.7
+    .. versionadded:: 1.9
     """
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
@@ -190,7 +190,7 @@ def _at_pointer(document: object, pointer: str, *, missing: object = None) -> ob
 class CapabilitySpec(BaseModel):
     """A capability's catalog entry, as sent in the ``initialize`` answer.
 
-    .. versionchanged:: 1.7 ``category``, ``icon``, ``handles`` and ``trigger_schema``.
+    .. versionchanged:: 1.9 ``category``, ``icon``, ``handles`` and ``trigger_schema``.
     """
 
     model_config = ConfigDict(populate_by_name=True)
@@ -308,7 +308,7 @@ class Capability(abc.ABC):
         handles: Where edges attach on the canvas (see :class:`Handles`); the kind's default
             (one input, one output, an error output) when None.
 
-    .. versionchanged:: 1.7 ``category``, ``icon`` and ``handles``.
+    .. versionchanged:: 1.9 ``category``, ``icon`` and ``handles``.
     """
 
     kind: ClassVar[CapabilityKind]

@@ -84,7 +84,7 @@ class TriggerEvent(BaseModel):
     Any fields may be set. ``id`` (the source's id for the event) is how the host tells a new
     event from one reported again; without it the event's content is its identity.
 
-    .. versionadded:: 1.7
+    .. versionadded:: 1.9
     """
 
     model_config = ConfigDict(extra="allow")

@@ -96,6 +96,10 @@ class Context:
             the host from a synchronous operation's thread (1.2).
         network: Where this call's requests may go (the workspace's SSRF policy). Make
             requests with :meth:`http_client`, which applies it.
+        traceparent: The host's span for this call as a W3C ``traceparent`` value, when the
+            host traces (1.8). The runner makes it the current OpenTelemetry context when
+            the plugin's venv has ``opentelemetry-api``, so spans the plugin makes join the
+            host's trace; code that talks to another traced service may forward it.
     """
 
     def __init__(
@@ -115,6 +119,7 @@ class Context:
         events: EventSink | None = None,
         host: HostServices | None = None,
         network: NetworkPolicy | None = None,
+        traceparent: str | None = None,
     ) -> None:
         self.blobs = blobs
         self.execution_id = execution_id
@@ -131,6 +136,7 @@ class Context:
         self._events = events or _no_event
         self._host = host
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.traceparent = traceparent
 
     @property
     def host(self) -> HostServices:

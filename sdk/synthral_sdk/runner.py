@@ -36,6 +36,7 @@ from synthral_sdk._plugin_set import (
     load_entry_points,
     new_plugin_manager,
 )
+from synthral_sdk._tracing import trace_parent
 from synthral_sdk._version import __version__
 from synthral_sdk.blobs import BlobStore
 from synthral_sdk.context import CancelToken, Context
@@ -374,18 +375,20 @@ class _Runner:
                 ),
                 host=RpcHost(self.host_request, request_id) if self._host_methods else None,
                 network=NetworkPolicy.from_wire(ctx.get("network")),
+                traceparent=_str_or_none(ctx.get("traceparent")),
             )
             operation = params.get("operation")
             timer = None
             if timeout is not None:
                 timer = self._loop.call_later(timeout, self._expire, request_id)
             try:
-                output = await entry.capability.call(
-                    operation if isinstance(operation, str) else "",
-                    params.get("config", {}),
-                    params.get("input", {}),
-                    context,
-                )
+                with trace_parent(context.traceparent):
+                    output = await entry.capability.call(
+                        operation if isinstance(operation, str) else "",
+                        params.get("config", {}),
+                        params.get("input", {}),
+                        context,
+                    )
             finally:
                 if timer is not None:
                     timer.cancel()

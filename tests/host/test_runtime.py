@@ -36,7 +36,8 @@ async def test_a_worker_api_and_scheduler_start_together_and_a_run_is_awaited(se
     )
     async with HostRuntime(settings, worker=True, scheduler=True, api=True, local=True) as runtime:
         assert runtime.url is not None and runtime.server is not None and runtime.scheduler is not None
-        async with httpx.AsyncClient(base_url=runtime.url) as http:
+        launch = {"Authorization": f"Bearer {runtime.server.launch_token}"}  # local mode: this launch's token
+        async with httpx.AsyncClient(base_url=runtime.url, headers=launch) as http:
             assert (await http.get("/api/v1/health")).json() == {"status": "ok"}
         saved = await runtime.app.workflows.save(Workflow.model_validate(workflow))
         execution_id = await runtime.app.workflows.start(saved.workflow_id)
@@ -72,3 +73,35 @@ def test_local_mode_listens_on_loopback_only(settings: Settings) -> None:
     exposed = settings.replace(server={"host": "0.0.0.0"})
     with pytest.raises(ConfigurationError, match="loopback only"):
         HostRuntime(exposed, api=True, local=True)
+
+
+async def test_a_desktop_host_mounts_its_routes_and_its_watched_folders_start_runs(
+    settings: Settings, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.txt").write_text("hello")
+    files = {"name": "files", "nodes": [{"id": "pick", "type": "core/transform", "config": {"mapping": {"n": "name"}}}]}
+    async with HostRuntime(settings, worker=True, api=True, desktop=True) as runtime:
+        assert runtime.local and runtime.file_triggers is not None and runtime.server is not None
+        assert runtime.server.public_url == runtime.url  # port 0: OAuth redirects name the port bound
+        launch = {"Authorization": f"Bearer {runtime.server.launch_token}"}
+        async with httpx.AsyncClient(base_url=f"{runtime.url}/api/v1", headers=launch) as http:
+            created = await http.post("/workflows", json=files)
+            assert created.status_code == 201, created.text
+            added = await http.post("/desktop/watched-folders", json={"workflow": "files", "path": str(inbox)})
+            assert added.status_code == 201, added.text
+            for _ in range(600):  # the watcher fires for the file already there
+                runs = await runtime.app.workflows.executions(workflow=created.json()["id"])
+                if runs:
+                    break
+                await asyncio.sleep(0.05)
+            view = await runtime.wait_for(runs[0]["id"], timeout=60)
+            assert view.status == ExecutionStatus.COMPLETED and view.execution["output"]["pick"] == {
+                "data": {"n": "a.txt"}
+            }
+    async with HostRuntime(settings, api=True, local=True) as runtime:
+        assert runtime.file_triggers is None and runtime.server is not None
+        launch = {"Authorization": f"Bearer {runtime.server.launch_token}"}
+        async with httpx.AsyncClient(base_url=f"{runtime.url}/api/v1", headers=launch) as http:
+            assert (await http.get("/desktop/summary")).status_code == 404  # only the desktop's host has them

@@ -47,3 +47,20 @@ def test_the_package_is_typed() -> None:
     from pathlib import Path
 
     assert (Path(synthral_sdk.__file__).parent / "py.typed").is_file()
+
+
+def test_rest_module_names_are_pinned() -> None:
+    from synthral_sdk import rest, testing_rest
+
+    assert set(rest.__all__) == {
+        "APP_FILE", "FUNCTIONS_FILE", "AppDefinition", "ConnectorDefinition", "DeclaredAction", "DeclaredPlugin",
+        "DeclaredTrigger", "Example", "FunctionDefinition", "Pagination", "ProtocolData", "ResponseSpec",
+        "RestConfig", "RestOutput", "SecurityScheme", "TriggerConfig", "TriggerDefinition", "WebhookDef",
+        "build_capabilities", "call_function", "load_definition",
+    }  # fmt: skip
+    assert set(testing_rest.__all__) == {
+        "ApiKeyAuth", "BasicAuth", "BearerAuth", "Handler", "Recorded", "Reply", "StandIn",
+    }  # fmt: skip
+    for module in (rest, testing_rest):
+        for name in module.__all__:
+            assert hasattr(module, name), name

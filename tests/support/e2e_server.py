@@ -1,8 +1,10 @@
 """A real ``synthral serve`` for the web app's end-to-end tests (Playwright starts it).
 
 ``python -m tests.support.e2e_server [--db sqlite|postgres]`` makes a throwaway home with
-the ``http`` plugin installed, an owner, an editor and a viewer in workspace ``acme``, a
-small site for the workflows to fetch, a plugin wheel to upload, then serves. It prints one
+the ``http`` and ``llm-openai-compatible`` plugins installed, an owner, an editor and a
+viewer in workspace ``acme``, a small site for the workflows to fetch, a plugin wheel to
+upload, and the local OpenAI-compatible stand-in as the chat copilot's LLM (a test scripts
+its answers by posting them to the site's ``/llm-script``), then serves. It prints one
 JSON line (the URLs, users and paths) and runs until its standard input closes or it gets
 SIGTERM; then it stops the server (and PostgreSQL) and removes the home.
 """
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from synthral.plugins.uv import uv_binary
+from synthral_sdk.testing_llm import OpenAIStandIn, Reply
 from tests.support.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +43,30 @@ PNG = bytes.fromhex(
 )
 
 
+LLM = OpenAIStandIn()
+PRICES = '[models."gpt-test"]\ninput_per_million = 1000.0\noutput_per_million = 2000.0\n'
+
+
 class _Site(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        """``/llm-script``: the copilot LLM's next answers, ``[{text, tool_calls: [[name, args]], pieces}]``."""
+        if self.path != "/llm-script":
+            self.send_error(404)
+            return
+        replies = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
+        LLM.script(
+            *(
+                Reply(
+                    text=reply.get("text", ""),
+                    tool_calls=[(name, args) for name, args in reply.get("tool_calls", [])],
+                    pieces=int(reply.get("pieces", 1)),
+                )
+                for reply in replies
+            )
+        )
+        self.send_response(204)
+        self.end_headers()
+
     def do_GET(self) -> None:
         if self.path.startswith("/item"):
             price = 42 if "cheap" not in self.path else 3
@@ -141,6 +167,11 @@ def main() -> None:
     # The stand-in sites the test workflows fetch listen on this machine; a server refuses
     # loopback to plugins unless its operator allows it.
     env["SYNTHRAL_EGRESS_ALLOW"] = "127.0.0.0/8"
+    LLM.start()
+    llm = {"provider": "llm-openai-compatible/openai", "model": "gpt-test", "config": {"base_url": LLM.url}}
+    env["SYNTHRAL_COPILOT_LLM"] = json.dumps(llm)
+    env["SYNTHRAL_COPILOT_CODE_RUNTIME"] = "code-bwrap/bwrap"
+    (home / "llm-prices.toml").write_text(PRICES)
     site = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
     threading.Thread(target=site.serve_forever, daemon=True).start()
     site_url = f"http://127.0.0.1:{site.server_address[1]}"
@@ -150,6 +181,8 @@ def main() -> None:
             _serve_local(env, port, url)
             return
         _synthral(env, "plugin", "install", str(ROOT / "plugins" / "http"))
+        _synthral(env, "plugin", "install", str(ROOT / "plugins" / "llm-openai-compatible"))
+        _synthral(env, "plugin", "install", str(ROOT / "plugins" / "code-bwrap"))
         for email, role in USERS:
             _synthral(
                 env,
@@ -192,6 +225,7 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 serve.kill()
         site.shutdown()
+        LLM.stop()
         if postgres is not None:
             postgres.stop()
         shutil.rmtree(home, ignore_errors=True)

@@ -8,6 +8,7 @@ import {
   IconPlug,
   IconShieldCheck,
   IconSitemap,
+  IconSparkles,
   IconUsers,
 } from '@tabler/icons-react';
 import { useQueryClient } from '@tanstack/react-query';
@@ -31,10 +32,12 @@ const Connectors = lazy(() => import('./connectors/Connectors'));
 const Credentials = lazy(() => import('./credentials/Credentials'));
 const Settings = lazy(() => import('./settings/Settings'));
 const Admin = lazy(() => import('./admin/Admin'));
+const Copilot = lazy(() => import('./chat/CopilotPage'));
 
 const NAV = [
   { href: '/workflows', label: 'Workflows', icon: IconSitemap },
   { href: '/executions', label: 'Executions', icon: IconActivity },
+  { href: '/copilot', label: 'Copilot', icon: IconSparkles },
   { href: '/credentials', label: 'Credentials', icon: IconKey, role: 'editor' as const },
   { href: '/connectors', label: 'Connectors', icon: IconApps },
   { href: '/plugins', label: 'Plugins', icon: IconPlug },
@@ -188,6 +191,7 @@ function Shell({ who }: { who: Who }) {
             <Route path="/plugins" component={Plugins} />
             <Route path="/settings" component={Settings} />
             <Route path="/admin" component={Admin} />
+            <Route path="/copilot" component={Copilot} />
             <Route>
               <Text p="xl">This page does not exist.</Text>
             </Route>

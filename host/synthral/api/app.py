@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from collections.abc import Sequence
+
+from fastapi import APIRouter, FastAPI
 
 from synthral.api.docs import install_docs
 from synthral.api.gate import Gate
@@ -12,9 +14,14 @@ from synthral.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from synthral.api.routes import (
     admin,
     agents,
+    analytics,
+    audit,
     auth,
     browser,
+    chat,
+    chat_bridge,
     code,
+    connector_kit,
     connectors,
     credentials,
     events,
@@ -32,17 +39,23 @@ from synthral.api.routes import (
     steps,
     workflows,
 )
+from synthral.api.routes import metrics as metrics_route
 from synthral.api.state import ServerState
 from synthral.api.web import install_web, web_root
 from synthral.errors import ConfigurationError
 from synthral.security.passwords import Passwords
 from synthral.security.tokens import load_signing_key
+from synthral.services.analytics import CostAnalytics
 from synthral.services.app import App
+from synthral.services.audit import AuditLog
 from synthral.services.connectors import ConnectorCatalog, ConnectorService
+from synthral.services.copilot import Catalog, CopilotService, Record, Services
+from synthral.services.copilot.settings import server_default
 from synthral.services.events import EventHub
 from synthral.services.identity import IdentityService
 from synthral.services.oauth import OAuthService
 from synthral.services.oidc import OidcService, OidcSettings
+from synthral.services.telemetry import TelemetryService
 from synthral.services.webhooks import WebhookService
 
 __all__ = ["API_PREFIX", "assemble", "close_server", "create_app"]
@@ -50,8 +63,8 @@ __all__ = ["API_PREFIX", "assemble", "close_server", "create_app"]
 API_PREFIX = "/api/v1"
 
 
-def create_app(server: ServerState) -> FastAPI:
-    """The API over ``server``'s services."""
+def create_app(server: ServerState, *, extra: Sequence[APIRouter] = ()) -> FastAPI:
+    """The API over ``server``'s services (and ``extra`` routers under ``/api/v1``, e.g. the desktop's)."""
     app = FastAPI(
         title="SynthralOS",
         version="1",
@@ -68,6 +81,7 @@ def create_app(server: ServerState) -> FastAPI:
         workflows,
         executions,
         plugins,
+        connector_kit,
         connectors,
         credentials,
         hooks,
@@ -77,6 +91,7 @@ def create_app(server: ServerState) -> FastAPI:
         mcp,
         ocr,
         rag,
+        chat,
         scraping,
         browser,
     )
@@ -84,12 +99,18 @@ def create_app(server: ServerState) -> FastAPI:
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     for module in (schedules, members, admin, steps, nodes):
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
+    for module in (audit, analytics):
+        app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
+    app.include_router(metrics_route.router, include_in_schema=False)
+    for router in extra:
+        app.include_router(router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
 
     @app.get(f"{API_PREFIX}/health", tags=["health"])
     async def health() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
+    app.include_router(chat_bridge.bridge)  # /api/agws: the copilot's WebSocket bridge, outside /api/v1
     server.mcp = mcp.mount_mcp(app, server, API_PREFIX)
     install_web(
         app, web_root(server.app.settings.server.web_root)
@@ -122,7 +143,7 @@ def assemble(
 
     Raises:
         ConfigurationError: The ``SYNTHRAL_OIDC_*`` variables configure single sign-on in part
-            or wrongly.
+            or wrongly, or ``SYNTHRAL_COPILOT_LLM`` is not an LLM choice.
     """
     settings = host.settings
     url = public_url or settings.server.public_url or f"http://{settings.server.host}:{settings.server.port}"
@@ -139,14 +160,38 @@ def assemble(
     host.code_service()
     catalog = ConnectorCatalog(host.plugins)
     oauth = OAuthService(host.database, host.credentials, host.keyring, catalog.auth_spec, public_url=url)
+    webhooks = WebhookService(host.workflows, host.credentials, catalog)
+    events = EventHub(host.database, outage=host.engine.outage)
+    copilot = CopilotService(
+        Services(
+            database=host.database,
+            plugins=host.plugins,
+            workflows=host.workflows,
+            llm=host.ai.llm,
+            agents=host.ai.agents,
+            code=host.code_service,
+            secrets=host.engine.secrets,
+            credentials=host.credentials,
+            webhooks=webhooks,
+            events=events,
+            public_url=url.rstrip("/"),
+            record=Record(host.database),
+            catalog=Catalog(host.plugins, host.workflows),
+        ),
+        server_default(settings.copilot),
+    )
     return ServerState(
         app=host,
         identity=identity,
         credentials=host.credentials,
         oauth=oauth,
         connectors=ConnectorService(catalog, host.credentials, oauth, host.plugin_service),
-        webhooks=WebhookService(host.workflows, host.credentials, catalog),
-        events=EventHub(host.database, outage=host.engine.outage),
+        webhooks=webhooks,
+        copilot=copilot,
+        audit=AuditLog(host.database),
+        costs=CostAnalytics(host.database),
+        telemetry=TelemetryService(host.database, host.plugins, settings.observability),
+        events=events,
         local=local,
         public_url=url.rstrip("/"),
         limits=settings.limits,
@@ -156,8 +201,9 @@ def assemble(
 
 
 async def close_server(state: ServerState) -> None:
-    """Close what :func:`assemble` and :func:`create_app` opened (the event loop, the OAuth, MCP and OIDC clients)."""
+    """Close what :func:`assemble` and :func:`create_app` opened: the event loop, copilot turns, OAuth, MCP, OIDC."""
     await state.events.close()
+    await state.copilot.close()
     await state.oauth.close()
     if state.mcp is not None:
         await state.mcp.close()

@@ -32,6 +32,8 @@ PUBLIC_PATHS = re.compile(
 UPLOAD_PATHS = re.compile(r"^/api/v1/(?:plugins|connectors/register|ocr/extract|ocr/batch)/?$")
 STREAMED_UPLOADS = re.compile(r"^/api/v1/ocr/(?:extract|batch)/?$")
 """Multipart uploads passed on as they arrive (the form parser spools files to disk), still capped."""
+SCOPED_KEY_PATHS = re.compile(r"^/api/v1/(?:chat(?:/.*)?|auth/me)/?$")
+"""What an API key scoped to one workflow may call: the chat copilot (which keeps it to that workflow)."""
 
 Authenticate = Callable[[str], Awaitable[Principal]]
 
@@ -99,6 +101,10 @@ class Gate:
                 return
             if wait := self.per_user.take(principal.user_id):
                 await self._refuse(send, 429, "too many requests for this account; slow down", "rate_limited", wait)
+                return
+            if principal.workflow_id is not None and not SCOPED_KEY_PATHS.match(path):
+                detail = "this API key is scoped to one workflow's chat copilot; it may only call /api/v1/chat"
+                await self._send(send, problem(403, detail, code="forbidden"))
                 return
             state["principal"] = principal
         cap = self.limits.max_upload if UPLOAD_PATHS.match(path) else self.limits.max_body

@@ -11,13 +11,17 @@ from synthral.config import LimitSettings
 
 if TYPE_CHECKING:
     from synthral.api.routes.mcp import McpEndpoint
+    from synthral.services.analytics import CostAnalytics
     from synthral.services.app import App
+    from synthral.services.audit import AuditLog
     from synthral.services.connectors import ConnectorService
+    from synthral.services.copilot import CopilotService
     from synthral.services.events import EventHub
     from synthral.services.identity import IdentityService
     from synthral.services.oauth import OAuthService
     from synthral.services.oidc import OidcService
     from synthral.services.secrets import CredentialService
+    from synthral.services.telemetry import TelemetryService
     from synthral.services.webhooks import WebhookService
 
 __all__ = ["ServerState", "server_of"]
@@ -35,6 +39,10 @@ class ServerState:
         connectors: Connectors by slug (one rule), their actions' secrets and calls.
         events: The one loop that reads live execution events for every WebSocket.
         webhooks: Webhook subscriptions and deliveries.
+        copilot: The chat copilot (conversations and their AG-UI runs).
+        audit: The hash-chained audit log.
+        costs: Cost analytics over LLM calls, code runs and OCR pages.
+        telemetry: What a metrics scrape reads (and who may scrape).
         local: Desktop mode: no sign-in, bound to 127.0.0.1 only.
         public_url: The URL people and providers reach the server at (OAuth redirects).
         limits: Body, nesting and rate limits.
@@ -51,6 +59,10 @@ class ServerState:
     connectors: ConnectorService
     events: EventHub
     webhooks: WebhookService
+    copilot: CopilotService
+    audit: AuditLog
+    costs: CostAnalytics
+    telemetry: TelemetryService
     local: bool = False
     public_url: str = "http://127.0.0.1:8000"
     limits: LimitSettings = field(default_factory=LimitSettings)

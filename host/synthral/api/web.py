@@ -34,7 +34,7 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-_TOP_LEVEL_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}\.(?:ico|png|svg|txt|webmanifest|json)$")
+_TOP_LEVEL_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}\.(?:ico|png|svg|txt|webmanifest|json|html)$")
 
 NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>SynthralOS</title>
 <body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 4rem auto; line-height: 1.5">

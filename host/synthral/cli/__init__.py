@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from synthral import __version__
-from synthral.cli import blob, mcp, plugin, scheduling, server, workflows
+from synthral.cli import blob, connector, desktop, logs, mcp, plugin, scheduling, server, workflows
 from synthral.cli.common import configure_logging, console, print_json, run, with_service
 from synthral.errors import ConfigurationError, InvocationTimeout, UnknownOperation
 from synthral.services.plugins import PluginService, capability_to_json, parse_json_option
@@ -23,6 +23,7 @@ app = typer.Typer(
 )
 app.add_typer(plugin.app, name="plugin")
 app.add_typer(blob.app, name="blob")
+app.add_typer(connector.app, name="connector")
 app.add_typer(mcp.app, name="mcp")
 app.add_typer(workflows.executions_app, name="executions")
 app.command("run")(workflows.run_file)
@@ -30,6 +31,8 @@ app.command("worker")(workflows.worker)
 app.command("scheduler")(scheduling.scheduler)
 app.command("prune")(scheduling.prune)
 app.command("serve")(server.serve)
+app.command("logs")(logs.logs)
+app.command("desktop", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(desktop.desktop)
 app.add_typer(server.user_app, name="user")
 app.add_typer(server.secrets_app, name="secrets")
 

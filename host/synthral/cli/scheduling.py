@@ -41,6 +41,7 @@ def scheduler(
             misfire_grace=misfire_grace,
             prune_every=prune_every,
             wait_for_database=True,
+            observe=True,
         )
         async with runtime:
             pruning = f"pruning every {prune_every_hours:g} h" if prune_every else "not pruning"

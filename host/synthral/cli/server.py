@@ -58,7 +58,7 @@ def serve(
     async def go() -> None:
         runtime = HostRuntime(
             settings, api=True, worker=worker, scheduler=scheduler, local=local, concurrency=concurrency,
-            wait_for_database=True,
+            wait_for_database=True, observe=True,
         )  # fmt: skip
         async with runtime:
             if demo:

@@ -66,7 +66,7 @@ def run_file(
 
     async def go() -> ExecutionView:
         # This machine's user: plugins may reach loopback addresses.
-        runtime = HostRuntime(Settings.load(), worker=True, local=True, concurrency=4, poll_interval=0.2)
+        runtime = HostRuntime(Settings.load(), worker=True, local=True, observe=True, concurrency=4, poll_interval=0.2)
         async with runtime:
             workflow = load_workflow(file)
             saved = await runtime.app.workflows.save(workflow)
@@ -94,7 +94,7 @@ def worker(
 
     async def go() -> None:
         async with HostRuntime(
-            Settings.load(), worker=True, concurrency=concurrency, wait_for_database=True
+            Settings.load(), worker=True, observe=True, concurrency=concurrency, wait_for_database=True
         ) as runtime:
             err_console.print(
                 f"worker {runtime.app.engine.worker_id} on {runtime.app.database.dialect}, "

@@ -25,6 +25,7 @@ from synthral.engine import state
 from synthral.engine.checkpoint import PendingOp
 from synthral.engine.retry import EffectivePolicy
 from synthral.errors import Cancelled, DatabaseUnavailable, PluginError, SynthralError
+from synthral.observability import hooks as observe
 from synthral.security.redact import Redactor
 from synthral.store.tables import StepStatus, utcnow
 from synthral_sdk import BlobRef
@@ -195,7 +196,10 @@ async def run_step(
                 await ctx.write_now(attempt.end(StepStatus.CANCELLED))
                 raise
         try:
-            output = await (asyncio.wait_for(call(number, key), timeout) if timeout is not None else call(number, key))
+            with observe.step_attempt(node_id, node_type, number):
+                output = await (
+                    asyncio.wait_for(call(number, key), timeout) if timeout is not None else call(number, key)
+                )
         except TimeoutError:
             error: SynthralError = PluginError(
                 f"node '{node_id}' did not finish within its {timeout:g} s timeout",
@@ -232,4 +236,5 @@ async def run_step(
         )
         await asyncio.sleep(delay)
         ctx.guard.retry_count += 1
+        observe.step_retried(node_type)
         number += 1

@@ -43,7 +43,9 @@ def compile_workflow(workflow: Workflow, checkpointer: BaseCheckpointSaver[Any])
 
     for node in workflow.nodes:
         routes_errors = any(handle == ERROR_OUTPUT for _, handle in outgoing[node.id])
-        graph.add_node(node.id, make_node(node, predecessors[node.id], routes_errors=routes_errors))  # type: ignore[call-overload]
+        # LangGraph's add_node overloads cannot type a built state: the action is Any to them
+        action: Any = make_node(node, predecessors[node.id], routes_errors=routes_errors)
+        graph.add_node(node.id, action)
 
     merges = {
         node.id

@@ -20,6 +20,7 @@ from synthral.engine.nodes import TRIGGER_KEY, state_key
 from synthral.engine.repository import SavedVersion, get_version, get_workflow_row
 from synthral.engine.runtime import CancelRequested, Engine, PauseRequested, RunContext, error_of
 from synthral.errors import ConfigurationError
+from synthral.observability import hooks as observe
 from synthral.store.tables import ExecutionStatus, utcnow
 
 __all__ = ["INTERRUPTED", "Worker", "run_claim"]
@@ -108,7 +109,10 @@ async def _run_claim(engine: Engine, claim: state.Claim) -> str:
     assert run_task is not None
     heartbeat = asyncio.create_task(_heartbeat(engine, guard, run_task))
     try:
-        return await _drive(engine, claim, ctx, version, execution)
+        with observe.execution(claim.execution_id, version.workflow_id, version.version):
+            reached = await _drive(engine, claim, ctx, version, execution)
+            observe.execution_ended(reached)
+        return reached
     finally:
         heartbeat.cancel()
         with contextlib.suppress(asyncio.CancelledError):

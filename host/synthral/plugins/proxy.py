@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, cast
 
+from synthral.observability import hooks as observe
 from synthral.plugins.supervisor import PluginProcess
 from synthral_sdk import CapabilityKind, CapabilitySpec, Context, hookimpl
 from synthral_sdk.types import JSONObject, JSONValue
@@ -69,17 +70,27 @@ class RemoteCapability:
         if context.secrets:
             wire["secrets"] = cast(JSONValue, dict(context.secrets))
         wire["network"] = context.network.to_wire()
-        return await self._process.invoke(
+        category = self._spec.category or self._spec.extra.get("category")  # the palette group (SDK 1.9)
+        with observe.plugin_call(
+            self._spec.kind.value,
+            self._process.options.name,
             self._spec.name,
             operation,
-            config=cast(JSONValue, config),
-            payload=cast(JSONValue, payload),
-            context=wire,
-            timeout=context.time_remaining(),
-            on_progress=context.report_progress,
-            on_event=context.emit,
-            host=context.host if context.has_host else None,
-        )
+            category.lower() if isinstance(category, str) and category else None,
+        ) as observed:
+            if observed.traceparent is not None:
+                wire["traceparent"] = observed.traceparent
+            return await self._process.invoke(
+                self._spec.name,
+                operation,
+                config=cast(JSONValue, config),
+                payload=cast(JSONValue, payload),
+                context=wire,
+                timeout=context.time_remaining(),
+                on_progress=context.report_progress,
+                on_event=context.emit,
+                host=context.host if context.has_host else None,
+            )
 
 
 class RemotePluginProxy:

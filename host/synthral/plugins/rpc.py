@@ -75,6 +75,8 @@ class RpcConnection(asyncio.SubprocessProtocol):
         self.closed: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         self.progress_handlers: dict[int, ProgressHandler] = {}
         self.event_handlers: dict[int, EventSink] = {}
+        self.log_scopes: dict[int, dict[str, str]] = {}
+        """The execution and node each in-flight call works for, attached to the plugin's log records."""
         self.host_services: dict[int, HostServices] = {}
         """What each in-flight call may ask of the host (protocol 1.1), by its request id."""
         self.outages: dict[int, DatabaseUnavailable] = {}
@@ -182,6 +184,7 @@ class RpcConnection(asyncio.SubprocessProtocol):
         self.event_handlers.pop(request_id, None)
         self.host_services.pop(request_id, None)
         self.outages.pop(request_id, None)
+        self.log_scopes.pop(request_id, None)
 
     def fail(self, failure: SynthralError) -> None:
         """Kill the process; calls in flight fail with ``failure``.
@@ -328,7 +331,11 @@ class RpcConnection(asyncio.SubprocessProtocol):
                 _LOG_LEVELS.get(level if isinstance(level, str) else "info", logging.INFO),
                 "%s",
                 message,
-                extra={"plugin": self.label, "request_id": params.get("requestId")},
+                extra={
+                    "plugin": self.label,
+                    "request_id": params.get("requestId"),
+                    **self.log_scopes.get(params.get("requestId"), {}),  # type: ignore[arg-type]
+                },
             )
         elif method == proto.EVENT_METHOD:
             request_id = params.get("requestId")

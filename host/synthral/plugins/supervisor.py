@@ -157,6 +157,9 @@ class PluginProcess:
             conn.event_handlers[request_id] = on_event
         if host is not None:
             conn.host_services[request_id] = host
+        execution_id, node_id = context.get("executionId"), context.get("nodeId")
+        if isinstance(execution_id, str):
+            conn.log_scopes[request_id] = {"execution_id": execution_id, "node_id": str(node_id or "")}
         timer = loop.call_later(remaining, self._time_out, conn, request_id, future, timeout)
         try:
             result = await future
@@ -215,7 +218,9 @@ class PluginProcess:
         self.state = ProcessState.STARTING
         options.data_dir.mkdir(parents=True, exist_ok=True)
         conn = RpcConnection(options.label, options.max_frame, options.cancel_grace, self._on_stuck, self._on_exit)
-        env = {key: value for key, value in os.environ.items() if key in _PASSED_ENV or key.startswith("LC_")}
+        env = {
+            key: value for key, value in os.environ.items() if key in _PASSED_ENV or key.startswith(("LC_", "OTEL_"))
+        }
         env.update(
             {
                 "SYNTHRAL_BLOB_ROOT": str(options.blob_root),

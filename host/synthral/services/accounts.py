@@ -21,12 +21,15 @@ class Principal:
         method: How they proved it: ``"token"`` (access token), ``"api_key"`` or ``"local"``.
         workspace_id: The one workspace an API key (or the local mode) is bound to; None
             means any workspace the user is a member of.
+        workflow_id: The one workflow a scoped API key may chat about (an embedded
+            copilot); such a key reaches nothing but the chat.
     """
 
     user_id: str
     email: str
     method: str
     workspace_id: str | None = None
+    workflow_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,3 +94,5 @@ class ApiKey(_Record):
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None
+    workflow_id: str | None = None
+    """Set: the key may only chat about this one workflow (an embedded copilot)."""

@@ -22,6 +22,7 @@ from synthral.security.tokens import SIGNING_KEY_FILE
 from synthral.services.agent_tools import WorkflowRunner
 from synthral.services.agents import AgentService
 from synthral.services.ai import AIServices
+from synthral.services.audit import audited_secrets
 from synthral.services.code import CodeService
 from synthral.services.llm import LLMService, PriceTable
 from synthral.services.ocr import OCRService
@@ -116,7 +117,8 @@ class App:
 def secret_source(settings: Settings, plugins: PluginHost, credentials: CredentialService) -> SecretResolver:
     """Where steps' secrets come from: ``SYNTHRAL_SECRET_STORE``'s plugin, else the encrypted credentials.
 
-    Workflows outside any workspace (the local CLI) also read ``SYNTHRAL_SECRET_<NAME>``.
+    Workflows outside any workspace (the local CLI) also read ``SYNTHRAL_SECRET_<NAME>``. Each
+    read is recorded in the audit log (the names only).
     """
     from_environment = store_credentials(settings.security)
 
@@ -133,8 +135,9 @@ def secret_source(settings: Settings, plugins: PluginHost, credentials: Credenti
 
     external = configured_secret_resolver(plugins, store_login, settings.security)
     if external is not None:
-        return external
-    return CredentialSecretResolver(credentials, fallback=EnvSecretResolver(settings.security.step_secrets))
+        return audited_secrets(external, credentials.database)
+    fallback = EnvSecretResolver(settings.security.step_secrets)
+    return audited_secrets(CredentialSecretResolver(credentials, fallback=fallback), credentials.database)
 
 
 def build_app(settings: Settings, database: Database, plugins: PluginHost, keyring: KeyRing) -> App:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 from pydantic import ValidationError
 
 from synthral.errors import ConfigurationError, Conflict, NotFound
-from synthral.plugins.host import PluginHost
+from synthral.plugins.host import CatalogEntry, PluginHost
 from synthral.plugins.layout import sort_versions
 from synthral.services.plugins import PluginService
 from synthral.services.secrets import CredentialService
@@ -30,6 +30,7 @@ from synthral_sdk import AuthSpec, CapabilityKind, CapabilitySpec, WebhookScheme
 from synthral_sdk.types import JSONObject, JSONValue
 
 if TYPE_CHECKING:
+    from synthral.services.connector_testing import ConnectorTestResult
     from synthral.services.oauth import OAuthService
 
 __all__ = ["Connector", "ConnectorCatalog", "ConnectorService"]
@@ -50,6 +51,7 @@ class Connector:
         logo: A logo (a data: URL or a short icon name).
         actions: Its actions' capability names (nodes of the same plugin).
         webhook: How the service signs its webhooks; None when it sends none.
+        spec: The connector capability as the plugin declares it.
     """
 
     slug: str
@@ -62,11 +64,17 @@ class Connector:
     logo: str
     actions: tuple[str, ...]
     webhook: WebhookSpec | None
+    spec: CapabilitySpec
 
     @property
     def auth_type(self) -> str:
         """``none``, ``api_key``, ``basic`` or ``oauth2``."""
         return self.auth.type
+
+    @property
+    def ref(self) -> str:
+        """``plugin/slug``: the connector capability (its connection check is an operation of it)."""
+        return f"{self.plugin}/{self.slug}"
 
 
 def _strings(value: object) -> tuple[str, ...]:
@@ -103,6 +111,7 @@ def _connector(plugin: str, version: str, versions: tuple[str, ...], spec: Capab
         logo=logo if isinstance(logo, str) else spec.icon,
         actions=_strings(extra.get("actions")),
         webhook=webhook,
+        spec=spec,
     )
 
 
@@ -171,11 +180,32 @@ class ConnectorCatalog:
         connector = self.find(slug, version)
         if connector is None:
             raise NotFound(
-                f"no installed plugin offers a connector named {slug[:100]!r}; GET /connectors/list shows the "
-                "installed ones",
+                f"no installed plugin offers a connector named {slug[:100]!r}; install its plugin "
+                "(GET /connectors/list shows the installed ones)",
                 details={"connector": slug[:100]},
             )
         return connector
+
+    def actions(self, connector: Connector) -> tuple[CatalogEntry, ...]:
+        """The connector's actions: nodes of its plugin version that name it, as the catalog lists them."""
+        return tuple(
+            entry
+            for entry in self.plugins.catalog()
+            if entry.plugin == connector.plugin
+            and entry.version == connector.version
+            and entry.spec.kind == CapabilityKind.NODE
+            and entry.spec.extra.get("connector") == connector.slug
+        )
+
+    def triggers(self, connector: Connector) -> tuple[CapabilitySpec, ...]:
+        """The triggers of the connector's plugin version."""
+        return tuple(
+            entry.spec
+            for entry in self.plugins.catalog()
+            if entry.plugin == connector.plugin
+            and entry.version == connector.version
+            and entry.spec.kind == CapabilityKind.TRIGGER
+        )
 
     def pinned(self, slug: str, pins: Mapping[str, str]) -> Connector:
         """The connector at the version a workflow version pins for its plugin (newest if it pins none)."""
@@ -264,4 +294,32 @@ class ConnectorService:
             version=connector.version,
             secrets=secrets,
             workspace_id=workspace_id,  # the workspace's network policy
+        )
+
+    async def test(
+        self,
+        workspace_id: str,
+        slug: str,
+        *,
+        action: str | None = None,
+        payload: JSONObject | None = None,
+        config: JSONObject | None = None,
+        version: str | None = None,
+    ) -> ConnectorTestResult:
+        """Call one action (the connection check when ``action`` is None) with the workspace's credential.
+
+        A failure of the call is the result, not an error (see
+        :mod:`synthral.services.connector_testing`).
+
+        Raises:
+            NotFound: No such connector, version or action, or the workspace has not connected it.
+            Conflict: Several plugins offer a connector of that name.
+            ConfigurationError: No input was given and the action declares no example.
+        """
+        from synthral.services.connector_testing import run_connector_test  # noqa: PLC0415 -- it imports the catalog
+
+        connector = self.catalog.get(slug, version)
+        secrets = await self.secrets(workspace_id, connector)
+        return await run_connector_test(
+            self.catalog, connector, secrets=secrets, action=action, payload=payload, config=config
         )

@@ -48,7 +48,7 @@ from synthral.security.tokens import (
 from synthral.security.totp import TotpState, decode_secret, generate_secret, match_step, provisioning_uri
 from synthral.services.accounts import ApiKey, Principal, TokenPair, User, Workspace
 from synthral.store.db import Database
-from synthral.store.tables import API_KEY, MEMBERSHIP, REFRESH_TOKEN, USER, WORKSPACE, Role, new_id, utcnow
+from synthral.store.tables import API_KEY, MEMBERSHIP, REFRESH_TOKEN, USER, WORKFLOW, WORKSPACE, Role, new_id, utcnow
 
 __all__ = ["IdentityService", "normalise_email"]
 
@@ -488,13 +488,23 @@ class IdentityService:
     # -- API keys --------------------------------------------------------------------------
 
     async def create_api_key(
-        self, user_id: str, workspace_id: str, name: str, *, expires_at: datetime | None = None
+        self,
+        user_id: str,
+        workspace_id: str,
+        name: str,
+        *,
+        expires_at: datetime | None = None,
+        workflow_id: str | None = None,
     ) -> tuple[ApiKey, str]:
         """Make an API key acting as ``user_id`` in one workspace; the key is returned only now.
+
+        With ``workflow_id`` the key is scoped to that workflow: it may only use the chat
+        copilot, on that workflow (what an embedded chat widget holds).
 
         Raises:
             InputInvalid: The name is empty or too long, or ``expires_at`` is naive or past.
             Forbidden: The user is not a member of the workspace.
+            NotFound: ``workflow_id`` is not a workflow of the workspace.
         """
         label = _check_name(name, "API key")
         if expires_at is not None and (expires_at.tzinfo is None or expires_at <= utcnow()):
@@ -507,6 +517,15 @@ class IdentityService:
                 "the user is not a member of this workspace; an API key acts in a workspace its user belongs to",
                 details={"workspace_id": workspace_id},
             )
+        if workflow_id is not None:
+            found = await self._read(
+                select(WORKFLOW.c.id).where(WORKFLOW.c.id == workflow_id, WORKFLOW.c.workspace_id == workspace_id)
+            )
+            if not found:
+                raise NotFound(
+                    f"no workflow {workflow_id!r} in this workspace to scope the key to; use a workflow's id",
+                    details={"workflow_id": workflow_id},
+                )
         made = new_api_key()
         values: dict[str, Any] = {
             "id": new_id(),
@@ -519,6 +538,7 @@ class IdentityService:
             "expires_at": expires_at,
             "last_used_at": None,
             "revoked_at": None,
+            "workflow_id": workflow_id,
         }
         await self.database.write(lambda connection: connection.execute(insert(API_KEY).values(values)))
         return ApiKey.of(values), made.key
@@ -677,7 +697,7 @@ class IdentityService:
             stale = or_(API_KEY.c.last_used_at.is_(None), API_KEY.c.last_used_at <= now - LAST_USED_PRECISION)
             touch = update(API_KEY).where(API_KEY.c.id == found["id"], stale).values(last_used_at=now)
             await self.database.write(lambda connection: connection.execute(touch))
-        return Principal(found["user_id"], found["email"], "api_key", found["workspace_id"])
+        return Principal(found["user_id"], found["email"], "api_key", found["workspace_id"], found["workflow_id"])
 
     def _pair(self, user_id: str, refresh_token: str) -> TokenPair:
         return TokenPair(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from synthral.errors import ConfigurationError, InputInvalid, SynthralError
+from synthral.observability import hooks as observe
 from synthral.plugins.host import PluginHost
 from synthral.services.agent_models import LLMChoice
 from synthral.services.batch import BatchInsert
@@ -115,6 +116,7 @@ class CallScope:
     execution_id: str | None = None
     node_id: str | None = None
     agent_task_id: str | None = None
+    conversation_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,7 @@ class LLMService:
             "execution_id": scope.execution_id,
             "node_id": scope.node_id,
             "agent_task_id": scope.agent_task_id,
+            "conversation_id": scope.conversation_id,
             "provider": choice.provider,
             "model": model,
             "tokens_input": result.usage.input_tokens if result else 0,
@@ -222,3 +225,5 @@ class LLMService:
             "created_at": utcnow(),
         }
         self.records.add(row)
+        if result is not None and status != "replayed":
+            observe.llm_usage(model, result.usage.input_tokens, result.usage.output_tokens, cost)

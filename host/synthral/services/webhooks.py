@@ -29,6 +29,7 @@ from synthral.engine import state
 from synthral.engine.model import WebhookTrigger
 from synthral.engine.repository import SavedVersion, WorkflowNotFound
 from synthral.errors import AuthenticationFailed, ConfigurationError, NotFound
+from synthral.observability import hooks as observe
 from synthral.services.connectors import ConnectorCatalog
 from synthral.services.secrets import CredentialService
 from synthral.services.workflows import WorkflowService
@@ -222,6 +223,7 @@ class WebhookService:
         except WorkflowNotFound:
             trigger = None
         if trigger is None or saved.workspace_id is None:
+            observe.webhook_delivery("rejected", "unknown")
             raise NotFound("no webhook subscription here; check the URL the workflow's subscription gave")
         try:
             stored = await self.credentials.get_value(saved.workspace_id, webhook_credential(saved.workflow_id))
@@ -249,6 +251,7 @@ class WebhookService:
             subscription = await self._subscription(workflow_id, connector, fresh=True)
             verdict = verify_webhook_signature(subscription.scheme, headers, body, subscription.secrets)
         if not verdict.valid:
+            observe.webhook_delivery("rejected", "signature")
             raise AuthenticationFailed(f"the webhook signature does not verify: {verdict.reason}")
         key = dedupe_key(subscription.scheme, verdict.delivery_id, body)
         execution_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"synthral:webhook:{subscription.workflow_id}:{key}"))
@@ -267,6 +270,7 @@ class WebhookService:
                 execution_id=execution_id,
             )
         )
+        observe.webhook_delivery("accepted", "new" if created else "duplicate")
         return Delivery(execution_id, duplicate=not created)
 
 

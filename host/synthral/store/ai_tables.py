@@ -43,6 +43,7 @@ LLM_CALL = Table(
     Column("execution_id", String, nullable=True, index=True, comment="The run whose step made the call, if any."),
     Column("node_id", String, nullable=True, comment="The step's node."),
     Column("agent_task_id", String, nullable=True, index=True, comment="The agent task that made the call, if any."),
+    Column("conversation_id", String, nullable=True, index=True, comment="The copilot conversation, if any."),
     Column("provider", String, nullable=False, comment="The provider capability, 'plugin/capability'."),
     Column("model", String, nullable=False, comment="The model the provider reported."),
     Column("tokens_input", Integer, nullable=False, default=0, comment="Prompt tokens."),

@@ -536,8 +536,15 @@ API_KEY: Final = Table(
     _ts("expires_at", "It is refused after this; NULL never expires."),
     _ts("last_used_at", "When it last authenticated a request."),
     _ts("revoked_at", "When it was revoked."),
+    Column(
+        "workflow_id",
+        String,
+        ForeignKey("workflow.id", ondelete="CASCADE", name="fk_api_key_workflow_id"),
+        nullable=True,
+        comment="Set: the key may only chat about this one workflow (an embedded copilot).",
+    ),
 )
-"""A key for scripts, acting as its user in one workspace; only its hash is kept."""
+"""A key for scripts, acting as its user in one workspace (or one workflow's copilot); only its hash is kept."""
 
 CREDENTIAL: Final = Table(
     "credential",
@@ -587,10 +594,13 @@ OAUTH_STATE: Final = Table(
 """A pending OAuth authorization: created when a user starts connecting, spent by the callback."""
 
 
-# The AI, code, OCR, retrieval and web tables share this metadata; importing them here makes every table known
-# wherever any table is (migrations, create_all, the schema comparison in the tests).
+# The AI, audit, code, copilot, desktop, OCR, retrieval and web tables share this metadata; importing them here makes
+# every table known wherever any table is (migrations, create_all, the schema comparison in the tests).
 from synthral.store import ai_tables as _ai_tables  # noqa: E402, F401
+from synthral.store import audit_tables as _audit_tables  # noqa: E402, F401
 from synthral.store import code_tables as _code_tables  # noqa: E402, F401
+from synthral.store import copilot_tables as _copilot_tables  # noqa: E402, F401
+from synthral.store import desktop_tables as _desktop_tables  # noqa: E402, F401
 from synthral.store import ocr_tables as _ocr_tables  # noqa: E402, F401
 from synthral.store import rag_tables as _rag_tables  # noqa: E402, F401
 from synthral.store import web_tables as _web_tables  # noqa: E402, F401

@@ -16,7 +16,7 @@ from urllib.robotparser import RobotFileParser
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from synthral_sdk.errors import RobotsDisallowed
+from synthral_sdk.errors import EgressDenied, RobotsDisallowed
 
 __all__ = [
     "USER_AGENTS",
@@ -220,6 +220,8 @@ class RobotsCache:
         parser = RobotFileParser()
         try:
             status, text = await fetch(f"{origin}/robots.txt")
+        except EgressDenied:
+            raise  # the network policy refuses the site itself: say so, not "robots.txt disallows"
         except Exception:  # noqa: BLE001 -- unreachable means disallow, per RFC 9309
             status, text = 503, ""
         if status >= 500:

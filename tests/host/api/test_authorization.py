@@ -74,6 +74,8 @@ WORKSPACE: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("PUT", "/connectors/{slug}/client", "owner", {"client_id": "c"}),
     ("POST", "/connectors/{slug}/authorize", "editor", None),
     ("POST", "/connectors/{slug}/rotate", "owner", {}),
+    ("GET", "/connectors/{slug}/docs", "viewer", None),
+    ("POST", "/connectors/{slug}/test", "editor", {}),
     ("POST", "/connectors/{slug}/{action}", "editor", {}),
     ("GET", "/credentials", "editor", None),
     ("PUT", "/credentials/{name}", "editor", {"value": "s3cret-value"}),
@@ -100,6 +102,9 @@ WORKSPACE: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("GET", "/admin/health", "owner", None),
     ("POST", "/admin/replay", "owner", {"execution_ids": ["no-such-run"]}),
     ("GET", "/admin/processes", "owner", None),
+    ("GET", "/audit", "owner", None),
+    ("GET", "/audit/verify", "owner", None),
+    ("GET", "/analytics/costs", "owner", None),
     ("POST", "/agents/run", "editor", {"task": "x", "config": {"llm": {"model": "m"}}}),
     ("GET", "/agents/status/{task_id}", "viewer", None),
     ("POST", "/agents/switch/evaluate", "viewer", {}),
@@ -130,6 +135,13 @@ WORKSPACE: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("POST", "/browser/monitor", "editor", {"url": "http://127.0.0.1:9/", "check_now": False}),
     ("GET", "/browser/session/{session_id}", "viewer", None),
     ("POST", "/browser/session/{session_id}/close", "editor", None),
+    ("POST", "/chat", "viewer", {"prompt": "what can you do?"}),
+    ("POST", "/chat/conversations/{conversation_id}/actions/{action_id}", "viewer", {"decision": "reject"}),
+    ("GET", "/chat/conversations", "viewer", None),
+    ("GET", "/chat/conversations/{conversation_id}", "viewer", None),
+    ("DELETE", "/chat/conversations/{conversation_id}", "viewer", None),
+    ("GET", "/chat/settings", "viewer", None),
+    ("PUT", "/chat/settings", "owner", {"llm": {"model": "gpt-4o-mini"}}),
 ]
 
 
@@ -175,6 +187,8 @@ async def _objects(api: Api) -> dict[str, str]:
         "watch_id": "no-such-watch",
         "session_id": "no-such-session",
         "domain": "shop.example.com",
+        "conversation_id": "no-such-conversation",
+        "action_id": "no-such-action",
     }
 
 

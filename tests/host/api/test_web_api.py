@@ -190,3 +190,13 @@ async def test_steps_of_a_run_share_their_browser_session(api: Api, site: WebSit
     screenshot = check["results"][2]["file"]
     blob = await api.call("viewer", "GET", f"/executions/{run['execution_id']}/blobs/{screenshot['$blob']}")
     assert blob.status_code == 200 and blob.content.startswith(b"\x89PNG")
+
+
+async def test_a_site_on_a_private_address_is_refused_until_the_operator_allows_it(
+    database: Database, web_home: Path, wheelhouse: Path, site: WebSite
+) -> None:
+    async with running_api(database, web_home, wheelhouse) as api:
+        body = {"url": f"{site.url}/p/5", "input": {"include": ["text"]}, "politeness": FAST}
+        answer = await api.call("editor", "POST", "/scraping/scrape", json=body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["code"] == "egress_denied" and "SYNTHRAL_EGRESS_ALLOW" in answer.json()["detail"]

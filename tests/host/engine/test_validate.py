@@ -182,7 +182,7 @@ def test_operations_must_exist_and_be_chosen_when_there_are_several() -> None:
         ("unknown_operation", "engine", "operation"),
     }
     messages = {issue.node: issue.message for issue in issues}
-    assert "several operations (delete, query, upsert)" in messages["none_given"]
+    assert "several operations (count, delete, query, upsert)" in messages["none_given"]
     assert "did you mean 'query'" in messages["typo"]
     assert "has no operations; remove 'operation'" in messages["engine"]
     assert check([{"id": "ok", "type": "core/set", "operation": "run"}]) == []

@@ -21,8 +21,8 @@ from sqlalchemy import select
 from synthral.services.app import App
 from synthral.services.scraping import PAGE, CrawlRequest
 from synthral.store.db import Database
-from tests.conftest import REPO
 from tests.host.services.web_support import web_app
+from tests.support.settings import REPO
 from tests.support.web_site import WebSite
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -42,7 +42,8 @@ async def app(database: Database, web_home: Path, wheelhouse: Path) -> AsyncIter
 
 
 def _start(home: Path, job_id: str, database: Database, wheelhouse: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SYNTHRAL_DATABASE_URL": database.url, "SYNTHRAL_WHEELHOUSE": str(wheelhouse)}
+    env = {**os.environ, "SYNTHRAL_DATABASE_URL": database.url, "SYNTHRAL_WHEELHOUSE": str(wheelhouse),
+           "SYNTHRAL_EGRESS_ALLOW": "127.0.0.1"}  # fmt: skip
     with log.open("ab") as stderr:
         return subprocess.Popen(
             [sys.executable, "-m", "tests.support.crawl_runner", str(home), job_id],

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from synthral_sdk.errors import RobotsDisallowed
+from synthral_sdk.errors import EgressDenied, RobotsDisallowed
 from synthral_sdk.web import DomainGate, DomainRules, Politeness, RobotsCache, UserAgents, backoff_delay, block_reason
 
 
@@ -33,6 +33,16 @@ def test_a_missing_robots_txt_allows_all_and_an_unreachable_one_allows_nothing()
     assert _check((404, ""), "https://a.example/anything") is None
     with pytest.raises(RobotsDisallowed):
         _check((503, ""), "https://a.example/anything")
+
+
+def test_a_site_the_network_policy_refuses_is_named_as_refused_not_as_disallowed_by_robots() -> None:
+    RobotsCache.forget()
+
+    async def fetch(url: str) -> tuple[int, str]:
+        raise EgressDenied(f"{url}: 127.0.0.1 is loopback; allow it with SYNTHRAL_EGRESS_ALLOW")
+
+    with pytest.raises(EgressDenied, match="loopback"):
+        asyncio.run(RobotsCache().check("http://127.0.0.1:8080/page", "Mozilla/5.0", fetch))
 
 
 def test_a_domain_profile_is_stricter_than_the_call_never_looser() -> None:

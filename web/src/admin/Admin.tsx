@@ -7,6 +7,7 @@ import { request } from '../api/client';
 import { useExecutions, useHealth, useProcesses } from '../api/hooks';
 import { ProblemAlert } from '../ui/Problem';
 import { ago } from '../ui/Status';
+import Costs from './Costs';
 
 function Stat({ label, value, tone }: { label: string; value: string | number; tone?: string }) {
   return (
@@ -68,6 +69,7 @@ export default function Admin() {
         <Stat label="Waiting" value={queue?.waiting ?? '—'} />
         <Stat label="Failed 24 h" value={queue?.failed_24h ?? '—'} tone={queue?.failed_24h ? 'red' : undefined} />
       </SimpleGrid>
+      <Costs />
       <Card withBorder>
         <Title order={5} mb="xs">
           Workers seen in the last ten minutes

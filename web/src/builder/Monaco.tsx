@@ -54,7 +54,7 @@ if (!monaco.languages.getLanguages().some((l) => l.id === TEMPLATE)) {
 interface Props {
   value: string;
   onChange: (value: string) => void;
-  language: 'json' | 'template';
+  language: 'json' | 'template' | 'python' | 'javascript';
   height?: number | string;
   complete?: (before: string) => Completion[];
   readOnly?: boolean;
@@ -72,11 +72,11 @@ export default function MonacoEditor({ value, onChange, language, height = 220, 
     if (!host.current) return;
     const instance = monaco.editor.create(host.current, {
       value,
-      language: language === 'json' ? 'json' : TEMPLATE,
+      language: language === 'template' ? TEMPLATE : language,
       minimap: { enabled: false },
       automaticLayout: true,
       fontSize: 13,
-      lineNumbers: language === 'json' ? 'on' : 'off',
+      lineNumbers: language === 'template' ? 'off' : 'on',
       scrollBeyondLastLine: false,
       wordWrap: 'on',
       readOnly,

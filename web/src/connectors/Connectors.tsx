@@ -7,6 +7,7 @@ import { keys, useConnectors, useCredentials } from '../api/hooks';
 import type { Connector } from '../api/types';
 import { useCan } from '../auth/context';
 import { ProblemAlert } from '../ui/Problem';
+import { ConnectorDocs } from './ConnectorDocs';
 
 export default function Connectors() {
   const connectors = useConnectors();
@@ -19,6 +20,7 @@ export default function Connectors() {
   const [clientId, setClientId] = useState('');
   const [clientSecret, setClientSecret] = useState('');
   const [keyFor, setKeyFor] = useState<Connector | null>(null);
+  const [docsFor, setDocsFor] = useState<string | null>(null);
   const [apiKey, setApiKey] = useState('');
   const connected = new Set((credentials.data ?? []).map((c) => c.name));
 
@@ -113,6 +115,9 @@ export default function Connectors() {
                   {connected.has(c.slug) ? 'Replace the key' : 'Add the key'}
                 </Button>
               )}
+              <Button size="xs" variant="subtle" onClick={() => setDocsFor(c.slug)}>
+                Docs
+              </Button>
               {isOwner && c.auth_type === 'oauth2' && (
                 <Button size="xs" variant="default" onClick={() => setClientFor(c)}>
                   OAuth client
@@ -122,6 +127,7 @@ export default function Connectors() {
           </Card>
         ))}
       </SimpleGrid>
+      <ConnectorDocs slug={docsFor} onClose={() => setDocsFor(null)} />
       <Modal opened={clientFor !== null} onClose={() => setClientFor(null)} title={`OAuth client for ${clientFor?.slug}`}>
         <Stack>
           <TextInput label="Client id" value={clientId} onChange={(e) => setClientId(e.currentTarget.value)} />

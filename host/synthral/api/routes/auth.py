@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, Field
 
 from synthral.api.access import CurrentPrincipal, Owner, Viewer
+from synthral.api.auditing import audit
 from synthral.api.pagination import Page
 from synthral.api.state import ServerState, server_of
-from synthral.errors import NotFound
+from synthral.errors import AuthenticationFailed, NotFound
 from synthral.store.tables import Role
 
 __all__ = ["router"]
@@ -64,6 +65,9 @@ class NewApiKey(BaseModel):
 
     name: str = Field(min_length=1, max_length=100)
     expires_at: datetime | None = None
+    workflow_id: str | None = Field(
+        default=None, description="Scope the key to this workflow's chat copilot (an embedded widget's key)."
+    )
 
 
 class ApiKeyInfo(BaseModel):
@@ -77,6 +81,7 @@ class ApiKeyInfo(BaseModel):
     expires_at: datetime | None = None
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+    workflow_id: str | None = Field(default=None, description="Set: the key may only use this workflow's copilot.")
 
 
 class ApiKeyCreated(ApiKeyInfo):
@@ -127,9 +132,24 @@ class MemberChange(BaseModel):
 
 
 @router.post("/auth/login", response_model=Tokens)
-async def login(body: Login, server: Server) -> Tokens:
+async def login(body: Login, request: Request, server: Server) -> Tokens:
     """Sign in with email and password (and a TOTP code when enabled)."""
-    pair = await server.identity.login(body.email, body.password, totp_code=body.totp_code)
+    try:
+        pair = await server.identity.login(body.email, body.password, totp_code=body.totp_code)
+    except AuthenticationFailed:
+        known = await server.identity.user_id_by_email(body.email)
+        await audit(
+            request,
+            None,
+            "auth.login_failed",
+            outcome="failure",
+            target_type="user",
+            target_id=known,
+            details={"email": body.email[:320]},
+        )
+        raise
+    user = await server.identity.user_id_by_email(body.email)
+    await audit(request, None, "auth.login", actor_id=user, target_type="user", target_id=user)
     return Tokens(access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in)
 
 
@@ -163,11 +183,16 @@ async def me(principal: CurrentPrincipal, server: Server) -> Me:
 
 
 @router.post("/auth/api-keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)
-async def create_api_key(body: NewApiKey, access: Viewer, server: Server) -> ApiKeyCreated:
+async def create_api_key(body: NewApiKey, request: Request, access: Viewer, server: Server) -> ApiKeyCreated:
     """Create an API key acting as you in the current workspace (with your role there)."""
     key, secret = await server.identity.create_api_key(
-        access.principal.user_id, access.workspace_id, body.name, expires_at=body.expires_at
+        access.principal.user_id,
+        access.workspace_id,
+        body.name,
+        expires_at=body.expires_at,
+        workflow_id=body.workflow_id,
     )
+    await audit(request, access, "api_key.create", target_type="api_key", target_id=key.id, details={"name": body.name})
     return ApiKeyCreated(**ApiKeyInfo.model_validate(key, from_attributes=True).model_dump(), key=secret)
 
 
@@ -179,9 +204,17 @@ async def list_api_keys(principal: CurrentPrincipal, server: Server) -> Page[Api
 
 
 @router.delete("/auth/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def revoke_api_key(key_id: str, principal: CurrentPrincipal, server: Server) -> Response:
+async def revoke_api_key(key_id: str, request: Request, principal: CurrentPrincipal, server: Server) -> Response:
     """Revoke one of your API keys."""
     await server.identity.revoke_api_key(key_id, user_id=principal.user_id)
+    await audit(
+        request,
+        principal,
+        "api_key.revoke",
+        workspace_id=principal.workspace_id,
+        target_type="api_key",
+        target_id=key_id,
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -220,22 +253,33 @@ async def list_workspaces(principal: CurrentPrincipal, server: Server) -> Page[W
 
 
 @router.put("/workspace/members", status_code=status.HTTP_204_NO_CONTENT)
-async def set_member(body: MemberChange, access: Owner, server: Server) -> Response:
+async def set_member(body: MemberChange, request: Request, access: Owner, server: Server) -> Response:
     """Add a user to the current workspace, or change their role (owners only)."""
     user_id = await server.identity.user_id_by_email(body.email)
     if user_id is None:
         raise NotFound(f"no user {body.email!r}; they must have an account first", details={"email": body.email})
-    if await server.identity.role_in(user_id, access.workspace_id) is None:
+    before = await server.identity.role_in(user_id, access.workspace_id)
+    if before is None:
         await server.identity.add_member(access.workspace_id, user_id, body.role)
     else:
         await server.identity.set_role(access.workspace_id, user_id, body.role)
+    await audit(
+        request,
+        access,
+        "member.add" if before is None else "member.role_change",
+        target_type="user",
+        target_id=user_id,
+        details={"role": body.role, "previous_role": before},
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.delete("/workspace/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def remove_member(user_id: str, access: Owner, server: Server) -> Response:
+async def remove_member(user_id: str, request: Request, access: Owner, server: Server) -> Response:
     """Remove a member from the current workspace (owners only; the last owner stays)."""
-    if await server.identity.role_in(user_id, access.workspace_id) is None:
+    role = await server.identity.role_in(user_id, access.workspace_id)
+    if role is None:
         raise NotFound("no such member in this workspace", details={"user_id": user_id})
     await server.identity.remove_member(access.workspace_id, user_id)
+    await audit(request, access, "member.remove", target_type="user", target_id=user_id, details={"role": role})
     return Response(status_code=status.HTTP_204_NO_CONTENT)

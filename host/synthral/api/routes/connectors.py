@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile, 
 from pydantic import BaseModel, Field
 
 from synthral.api.access import Editor, Owner, Viewer
+from synthral.api.auditing import audit
 from synthral.api.pagination import Page
 from synthral.api.routes.plugins import install_source
 from synthral.api.state import ServerState, server_of
@@ -159,7 +160,7 @@ async def oauth_callback(
 
 
 @router.post("/{slug}/rotate", response_model=Connected)
-async def rotate_connector(slug: str, body: Rotation, access: Owner, server: Server) -> Connected:
+async def rotate_connector(slug: str, body: Rotation, request: Request, access: Owner, server: Server) -> Connected:
     """Rotate the connector's credential: new API key values, or a token refresh for OAuth."""
     connector = server.connectors.catalog.get(slug)
     if connector.auth_type == "oauth2":
@@ -171,6 +172,14 @@ async def rotate_connector(slug: str, body: Rotation, access: Owner, server: Ser
         if not body.values:
             raise ConfigurationError(f"send the new values of connector {slug!r}'s fields in 'values'")
         view = await server.credentials.put(access.workspace_id, slug, dict(body.values), kind=connector.auth_type)
+    await audit(
+        request,
+        access,
+        "credential.rotate",
+        target_type="credential",
+        target_id=view.name,
+        details={"connector": slug, "kind": view.kind},
+    )
     return Connected(connector=slug, credential=view.name, kind=view.kind, meta=view.meta)
 
 

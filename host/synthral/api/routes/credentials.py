@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, Field
 
 from synthral.api.access import Editor
+from synthral.api.auditing import audit
 from synthral.api.pagination import Page
 from synthral.api.state import ServerState, server_of
 from synthral.services.secrets import CredentialView
@@ -60,14 +61,20 @@ async def list_credentials(access: Editor, server: Server) -> Page[CredentialInf
 
 
 @router.put("/{name}", response_model=CredentialInfo)
-async def put_credential(name: str, body: CredentialWrite, access: Editor, server: Server) -> CredentialInfo:
+async def put_credential(
+    name: str, body: CredentialWrite, request: Request, access: Editor, server: Server
+) -> CredentialInfo:
     """Create or replace a credential; the answer shows it masked."""
     view = await server.credentials.put(access.workspace_id, name, body.value, kind=body.kind, meta=body.meta)
+    await audit(
+        request, access, "credential.write", target_type="credential", target_id=name, details={"kind": view.kind}
+    )
     return _info(view)
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_credential(name: str, access: Editor, server: Server) -> Response:
+async def delete_credential(name: str, request: Request, access: Editor, server: Server) -> Response:
     """Delete a credential."""
     await server.credentials.delete(access.workspace_id, name)
+    await audit(request, access, "credential.delete", target_type="credential", target_id=name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

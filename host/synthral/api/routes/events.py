@@ -117,6 +117,8 @@ async def _authenticate(
 
 async def _serve(server: ServerState, websocket: WebSocket) -> None:
     principal, token, wanted, pending = await _authenticate(server, websocket)
+    if principal.workflow_id is not None:
+        raise _Refused("this API key is scoped to one workflow's chat copilot; it cannot watch the workspace")
     workspace_id, _ = await _workspace(server, principal, wanted)
     await websocket.send_text(orjson.dumps({"type": "ready", "workspace_id": workspace_id}).decode())
     subscription: Subscription | None = None

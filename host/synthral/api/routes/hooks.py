@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel
 
 from synthral.api.access import Editor
+from synthral.api.auditing import audit
 from synthral.api.routes.connectors import DeliveryAccepted
 from synthral.api.state import ServerState, server_of
 
@@ -27,9 +28,10 @@ class SubscriptionInfo(BaseModel):
 
 
 @router.post("/workflows/{workflow_id}/webhook", status_code=status.HTTP_201_CREATED, response_model=SubscriptionInfo)
-async def subscribe(workflow_id: str, access: Editor, server: Server) -> SubscriptionInfo:
+async def subscribe(workflow_id: str, request: Request, access: Editor, server: Server) -> SubscriptionInfo:
     """Create or rotate a workflow's webhook signing secret."""
     subscription = await server.webhooks.subscribe(access.workspace_id, workflow_id)
+    await audit(request, access, "webhook.secret_rotate", target_type="workflow", target_id=workflow_id)
     return SubscriptionInfo(
         workflow_id=subscription.workflow_id,
         url=server.public_url + subscription.path,

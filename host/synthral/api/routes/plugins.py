@@ -14,10 +14,11 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile, status
 from pydantic import BaseModel, Field
 
 from synthral.api.access import Access, Owner, Viewer
+from synthral.api.auditing import audit
 from synthral.api.pagination import Page
 from synthral.api.state import ServerState, server_of
 from synthral.errors import InputInvalid, PluginAlreadyInstalled, PluginNotFound, PluginPinned
@@ -100,6 +101,7 @@ async def _install(
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def install_plugin(
+    request: Request,
     access: Owner,
     server: Server,
     wheel: Annotated[UploadFile | None, File(description="A plugin wheel.")] = None,
@@ -107,8 +109,17 @@ async def install_plugin(
     reinstall: Annotated[bool, Form(description="Replace the version if it is installed already.")] = False,
 ) -> dict[str, Any]:
     """Install a plugin into its own virtualenv, while the server runs."""
-    del access
-    return await install_source(server, wheel, spec, reinstall=reinstall)
+    installed = await install_source(server, wheel, spec, reinstall=reinstall)
+    await audit(
+        request,
+        access,
+        "plugin.install",
+        workspace_id=None,
+        target_type="plugin",
+        target_id=f"{installed.get('name')}=={installed.get('version')}",
+        details={"source": spec or (wheel.filename if wheel else None), "reinstall": reinstall},
+    )
+    return installed
 
 
 @router.get("", response_model=Page[dict[str, Any]])
@@ -162,7 +173,9 @@ class Removed(BaseModel):
     broken_elsewhere: int = Field(description="How many such workflows other workspaces have.")
 
 
-async def _remove(server: ServerState, access: Access, name: str, version: str | None, force: bool) -> Removed:
+async def _remove(
+    request: Request, server: ServerState, access: Access, name: str, version: str | None, force: bool
+) -> Removed:
     spec = name if version is None else f"{name}=={version}"
     again = (
         f"DELETE /api/v1/plugins/{name}/versions/{version}?force=true"
@@ -185,6 +198,9 @@ async def _remove(server: ServerState, access: Access, name: str, version: str |
                 "other_workspaces": hidden,
             },
         ) from None
+    for manifest in removal.removed:
+        await audit(request, access, "plugin.remove", workspace_id=None, target_type="plugin",
+                    target_id=f"{manifest.name}=={manifest.version}", details={"forced": force})  # fmt: skip
     visible, hidden = _visible(removal.broken, access)
     return Removed(
         removed=[{"name": m.name, "version": m.version} for m in removal.removed],
@@ -214,6 +230,7 @@ def _visible(pins: list[Pin], access: Access) -> tuple[list[Pin], int]:
 async def remove_plugin_version(
     name: str,
     version: str,
+    request: Request,
     access: Owner,
     server: Server,
     force: Annotated[bool, Query(description="Remove it even though saved workflows pin it.")] = False,
@@ -221,12 +238,13 @@ async def remove_plugin_version(
     """Remove one installed version, unless saved workflows pin it (409 naming them; ``?force=true`` overrides)."""
     if not NAME.match(f"{name}=={version}") or "==" in name:
         raise PluginNotFound(f"no plugin named {name[:120]!r} at version {version[:64]!r}")
-    return await _remove(server, access, name, version, force)
+    return await _remove(request, server, access, name, version, force)
 
 
 @router.delete("/{name}", response_model=Removed)
 async def remove_plugin(
     name: str,
+    request: Request,
     access: Owner,
     server: Server,
     force: Annotated[bool, Query(description="Remove even versions saved workflows pin.")] = False,
@@ -245,4 +263,4 @@ async def remove_plugin(
                 f"DELETE /api/v1/plugins/{plugin}?all=true",
                 details={"plugin": plugin, "versions": cast(JSONValue, installed)},
             )
-    return await _remove(server, access, plugin, version, force)
+    return await _remove(request, server, access, plugin, version, force)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
 from synthral.api.access import Editor, Viewer
+from synthral.api.auditing import audit
 from synthral.api.pagination import Cursor, Limit, Page, encode_cursor, text_cursor
 from synthral.api.routes.executions import StatusFilter, executions_page
 from synthral.api.state import ServerState, server_of
@@ -187,9 +188,10 @@ async def update_workflow(workflow_id: str, workflow: Workflow, access: Editor, 
 
 
 @router.delete("/{workflow_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_workflow(workflow_id: str, access: Editor, server: Server) -> Response:
+async def delete_workflow(workflow_id: str, request: Request, access: Editor, server: Server) -> Response:
     """Delete a workflow with its versions, schedules and finished runs."""
     await server.app.workflows.delete(workflow_id, workspace_id=access.workspace_id)
+    await audit(request, access, "workflow.delete", target_type="workflow", target_id=workflow_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,0 +1,146 @@
+"""Metrics and tracing on vs off: per-step overhead of the engine, webhook ingress of the server.
+
+Tracing "on" exports every span over OTLP/HTTP to a receiver on this machine (the test
+suite's, decoding each request as a collector would), so the cost measured includes the
+batch exporter's thread. The series are always recorded; their own cost is measured apart,
+as the time the step hooks take per step, and set against a step's time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.common import Result, percentile
+from bench.engine import per_step
+from bench.server import _client, _env, _load, _port, _workflow
+from synthral.config import Settings
+from synthral.observability import hooks
+from synthral.observability.tracing import TraceSettings, configure_tracing, shutdown_tracing
+from tests.support.otlp import OtlpReceiver
+
+GROUP = "observability"
+
+
+def _hook_cost(samples: int) -> float:
+    """Seconds the per-step hooks take with tracing off (the series recorded, nothing else)."""
+    started = time.perf_counter()
+    for _ in range(samples):
+        with hooks.step_attempt("n", "core/noop", 1):
+            pass
+    return (time.perf_counter() - started) / samples
+
+
+async def _steps(work: Path, steps: int, runs: int, rounds: int) -> tuple[float, float, int]:
+    """Per-step seconds off and on (rounds interleaved, medians), and the spans the receiver got."""
+    off: list[float] = []
+    on: list[float] = []
+    with OtlpReceiver() as receiver:
+        for index in range(rounds):
+            for traced in (False, True):
+                if traced:
+                    settings = Settings.load({"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint})
+                    configure_tracing(TraceSettings.from_settings(settings.observability))
+                url = f"sqlite+aiosqlite:///{work / f'steps-{index}-{traced}.db'}"
+                step_s, _ = await per_step(url, work / f"home-{index}-{traced}", steps, runs)
+                (on if traced else off).append(step_s)
+                if traced:
+                    shutdown_tracing()
+        spans = len(receiver.spans)
+    return percentile(off, 50), percentile(on, 50), spans
+
+
+async def _serve(home: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``synthral serve --no-worker`` on a free port, waited for up to two minutes (a loaded machine starts slowly)."""
+    env = _env(home)
+    subprocess.run([sys.executable, "-m", "synthral", "user", "create", "bench@example.com", "--workspace", "bench",
+                    "--password-env", "BENCH_PASSWORD"], env=env, check=True, capture_output=True)  # fmt: skip
+    port = _port()
+    command = [sys.executable, "-m", "synthral", "serve", "--port", str(port), "--no-scheduler", "--no-worker"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient() as http:
+        for _ in range(1200):
+            with contextlib.suppress(httpx.TransportError):
+                if (await http.get(f"{url}/api/v1/health")).status_code == 200:
+                    return process, url
+            await asyncio.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the server did not start within two minutes")
+
+
+async def _ingress(work: Path, seconds: float, traced: bool, endpoint: str) -> float:
+    if traced:
+        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
+    try:
+        process, url = await _serve(work / f"ingress-{traced}")
+    finally:
+        os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+    try:
+        http = await _client(url)
+        hooked = (await http.post("/workflows", json=_workflow("hooked", "webhook"))).json()
+        subscription = (await http.post(f"/workflows/{hooked['id']}/webhook")).json()
+        path = "/api/v1" + subscription["url"].split("/api/v1", 1)[1]
+        report = await _load(url, path, subscription["secret"], seconds, "--connections", "32")
+        await http.aclose()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    return float(len(report["ok"]) / report["elapsed"])
+
+
+async def run(quick: bool = False) -> list[Result]:
+    """Run the group."""
+    work = Path(tempfile.mkdtemp(prefix="synthral-bench-observability-"))
+    steps, runs, rounds = (100, 3, 2) if quick else (100, 5, 3)
+    off, on, spans = await _steps(work, steps, runs, rounds)
+    hook = _hook_cost(2000 if quick else 20000)
+    overhead = (on - off) / off * 100
+    results = [
+        Result(GROUP, "per-step, 100-step no-op chain, SQLite, tracing off", off * 1000, "ms"),
+        Result(
+            GROUP,
+            "per-step, same chain, tracing on (OTLP/HTTP export)",
+            on * 1000,
+            "ms",
+            "",
+            None,
+            {"spans_received": spans},
+        ),
+        Result(GROUP, "per-step overhead of tracing on", overhead, "%", "<= +5%", overhead <= 5.0),
+        Result(
+            GROUP,
+            "series recorded per step (hook time, tracing off)",
+            hook * 1e6,
+            "us",
+            "",
+            None,
+            {"share_of_step_percent": hook / off * 100},
+        ),
+    ]
+    seconds = 4.0 if quick else 10.0
+    with OtlpReceiver() as receiver:
+        rates = {False: [], True: []}  # type: dict[bool, list[float]]
+        for _ in range(1 if quick else 2):
+            for traced in (False, True):
+                rates[traced].append(await _ingress(work, seconds, traced, receiver.endpoint))
+    plain, traced_rate = max(rates[False]), max(rates[True])
+    change = (traced_rate - plain) / plain * 100
+    results += [
+        Result(GROUP, "webhook ingress ceiling, tracing off", plain, "/s"),
+        Result(GROUP, "webhook ingress ceiling, tracing on", traced_rate, "/s"),
+        Result(GROUP, "webhook ingress change with tracing on", change, "%", ">= -5%", change >= -5.0),
+    ]
+    return results
+
+
+if __name__ == "__main__":
+    asyncio.run(run(True))

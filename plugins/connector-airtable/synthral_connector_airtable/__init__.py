@@ -1,0 +1,1 @@
+"""Airtable connector for SynthralOS, declared as data (app.json, functions.json)."""

@@ -1,0 +1,1 @@
+"""Asana connector for SynthralOS, declared as data (app.json, functions.json)."""

@@ -1,0 +1,1 @@
+"""Discord connector for SynthralOS, declared as data (app.json, functions.json)."""

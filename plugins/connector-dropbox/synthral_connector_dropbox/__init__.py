@@ -1,0 +1,1 @@
+"""Dropbox connector for SynthralOS, declared as data (app.json, functions.json)."""

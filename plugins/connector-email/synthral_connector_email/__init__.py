@@ -1,0 +1,1 @@
+"""Email over SMTP for SynthralOS (hand-written on the standard library)."""

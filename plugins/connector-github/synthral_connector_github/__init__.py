@@ -1,0 +1,1 @@
+"""GitHub connector for SynthralOS, declared as data (app.json, functions.json)."""

@@ -1,0 +1,1 @@
+"""GitLab connector for SynthralOS, declared as data (app.json, functions.json)."""

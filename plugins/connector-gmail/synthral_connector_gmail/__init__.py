@@ -1,0 +1,1 @@
+"""Gmail connector for SynthralOS, declared as data (app.json, functions.json)."""

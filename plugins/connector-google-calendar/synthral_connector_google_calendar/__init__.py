@@ -1,0 +1,1 @@
+"""Google Calendar connector for SynthralOS, declared as data (app.json, functions.json)."""

@@ -1,0 +1,1 @@
+"""Google Drive connector for SynthralOS, declared as data (app.json, functions.json)."""

@@ -1,0 +1,1 @@
+"""HubSpot connector for SynthralOS, declared as data (app.json, functions.json)."""

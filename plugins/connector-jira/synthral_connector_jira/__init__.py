@@ -1,0 +1,1 @@
+"""Jira connector for SynthralOS, declared as data (app.json, functions.json)."""

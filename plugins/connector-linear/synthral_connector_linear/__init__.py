@@ -1,0 +1,1 @@
+"""Linear connector for SynthralOS, declared as data (app.json, functions.json)."""

@@ -1,0 +1,1 @@
+"""Mailchimp connector for SynthralOS, declared as data (app.json, functions.json)."""

@@ -1,0 +1,1 @@
+"""Microsoft Teams connector for SynthralOS, declared as data (app.json, functions.json)."""

@@ -1,0 +1,1 @@
+"""Notion connector for SynthralOS, declared as data (app.json, functions.json)."""

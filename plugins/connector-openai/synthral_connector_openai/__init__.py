@@ -1,0 +1,1 @@
+"""OpenAI connector for SynthralOS, declared as data (app.json, functions.json)."""

@@ -1,0 +1,8 @@
+"""The connector's hooks: OpenAI declared as data, run by the SDK's REST runtime."""
+
+from synthral_sdk.rest import DeclaredPlugin
+
+__all__ = ["plugin", "synthral_connectors", "synthral_nodes", "synthral_triggers"]
+
+plugin = DeclaredPlugin.from_module(__name__)
+synthral_connectors, synthral_nodes, synthral_triggers = plugin.hooks()

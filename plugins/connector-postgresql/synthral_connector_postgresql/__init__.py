@@ -1,0 +1,1 @@
+"""PostgreSQL for SynthralOS (hand-written on psycopg 3)."""

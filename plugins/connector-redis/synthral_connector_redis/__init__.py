@@ -1,0 +1,1 @@
+"""Redis for SynthralOS (hand-written on redis-py)."""

@@ -1,0 +1,1 @@
+"""Salesforce connector for SynthralOS, declared as data (app.json, functions.json)."""

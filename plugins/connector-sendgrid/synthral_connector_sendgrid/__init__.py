@@ -1,0 +1,1 @@
+"""SendGrid connector for SynthralOS, declared as data (app.json, functions.json)."""

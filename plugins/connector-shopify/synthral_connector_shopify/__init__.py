@@ -1,0 +1,1 @@
+"""Shopify connector for SynthralOS, declared as data (app.json, functions.json)."""

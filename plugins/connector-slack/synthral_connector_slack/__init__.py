@@ -1,0 +1,1 @@
+"""Slack connector for SynthralOS, declared as data (app.json, functions.json)."""

@@ -1,0 +1,1 @@
+"""Stripe connector for SynthralOS, declared as data (app.json, functions.json)."""

@@ -1,0 +1,1 @@
+"""Telegram connector for SynthralOS, declared as data (app.json, functions.json)."""

@@ -1,0 +1,1 @@
+"""Trello connector for SynthralOS, declared as data (app.json, functions.json)."""

@@ -1,0 +1,1 @@
+"""Twilio connector for SynthralOS, declared as data (app.json, functions.json)."""

@@ -1,0 +1,1 @@
+"""SynthralOS on the desktop."""
