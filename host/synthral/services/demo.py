@@ -1,6 +1,6 @@
 """The demo: a durable workflow run over first-party plugins in their own venvs.
 
-It installs the registry's plugins (once; later runs reuse them), serves a small site on
+It installs the first-party plugins the workflow uses (once; later runs reuse them), serves a small site on
 127.0.0.1 and runs the demo workflow (demo_workflow.yaml) on the embedded SQLite database:
 fetch an article through the ``http`` plugin, reshape and route it with the built-in
 ``core`` nodes, fetch the scanned invoice it links to and read it with the
@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from synthral.engine.loader import load_workflow
+from synthral.engine.model import Workflow
 from synthral.engine.worker import Worker
 from synthral.errors import PluginAlreadyInstalled, RetryableError
 from synthral.plugins.host import PluginHost
@@ -92,9 +93,16 @@ def _serve_site() -> Iterator[str]:
         server.server_close()
 
 
+def _plugins_used(workflow: Workflow) -> set[str]:
+    """The plugins a workflow's nodes come from (``http`` for ``http/request``)."""
+    return {node.type.split("/", maxsplit=1)[0] for node in workflow.nodes}
+
+
 async def _install_first_party(host: PluginHost, console: Console) -> None:
+    """Install the first-party plugins the demo workflow uses (the catalog's others on request)."""
+    used = _plugins_used(load_workflow(DEMO_WORKFLOW))
     for entry in load_registry().values():
-        if entry.builtin or entry.path is None:
+        if entry.builtin or entry.path is None or entry.name not in used:
             continue
         installed = {info.version for info in host.plugins() if info.name == entry.name}
         if entry.version in installed:
@@ -170,7 +178,7 @@ async def _wait(app: App, execution_id: str) -> ExecutionView:
 async def load_demo_workflows(
     workflows: WorkflowService, *, workspace_id: str | None = None, console: Console | None = None
 ) -> list[str]:
-    """Install the first-party plugins if missing, save the demo workflow into ``workspace_id``.
+    """Install the demo's first-party plugins if missing, save the demo workflow into ``workspace_id``.
 
     Returns the names saved (None as the workspace: the local workflows).
     """
