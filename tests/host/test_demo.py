@@ -36,4 +36,6 @@ async def test_the_demo_runs_its_workflow_to_completion(
     assert "installed already" in again.getvalue() and "version 1" in again.getvalue()
     async with open_app(Settings.load()) as app:
         runs = await app.workflows.executions(workflow="demo")
+        installed = {info.name for info in app.plugins.plugins() if not info.builtin}
+    assert installed == {"http", "ocr-tesseract"}  # what the workflow uses, not the whole catalog
     assert [run["status"] for run in runs] == ["completed", "completed"]

@@ -46,6 +46,11 @@ def js_page_html(index: int, pages: int) -> str:
     )
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # a crawl opens dozens of connections at once
+    daemon_threads = True
+
+
 class WebSite:
     """The site, served from a thread on 127.0.0.1 (a context manager)."""
 
@@ -88,8 +93,7 @@ class WebSite:
                 else:
                     self._send(404, "<p>not found</p>")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

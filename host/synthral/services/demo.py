@@ -1,7 +1,8 @@
 """What the demo needs: its workflow, the first-party plugins, and a small site to read.
 
 The demo (``synthral demo``, :mod:`synthral.demo`; ``serve --demo`` loads the workflow only)
-runs demo_workflow.yaml over the registry's plugins and this module's site on 127.0.0.1.
+runs demo_workflow.yaml over the first-party plugins it uses and this module's site on
+127.0.0.1.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 from rich.console import Console
 
 from synthral.engine.loader import load_workflow
+from synthral.engine.model import Workflow
 from synthral.errors import PluginAlreadyInstalled
 from synthral.plugins.host import PluginHost
 from synthral.plugins.registry import load_registry
@@ -83,10 +85,16 @@ def serve_demo_site() -> Iterator[str]:
         server.server_close()
 
 
+def _plugins_used(workflow: Workflow) -> set[str]:
+    """The plugins a workflow's nodes come from (``http`` for ``http/request``)."""
+    return {node.type.split("/", maxsplit=1)[0] for node in workflow.nodes}
+
+
 async def install_first_party(host: PluginHost, console: Console) -> None:
-    """Install the registry's first-party plugins that are not installed yet, saying so."""
+    """Install the first-party plugins the demo workflow uses (the catalog's others on request), saying so."""
+    used = _plugins_used(load_workflow(DEMO_WORKFLOW))
     for entry in load_registry(host.settings.plugins.registry).values():
-        if entry.builtin or entry.path is None:
+        if entry.builtin or entry.path is None or entry.name not in used:
             continue
         installed = {info.version for info in host.plugins() if info.name == entry.name}
         if entry.version in installed:
@@ -104,7 +112,7 @@ async def install_first_party(host: PluginHost, console: Console) -> None:
 async def load_demo_workflows(
     workflows: WorkflowService, *, workspace_id: str | None = None, console: Console | None = None
 ) -> list[str]:
-    """Install the first-party plugins if missing, save the demo workflow into ``workspace_id``.
+    """Install the demo's first-party plugins if missing, save the demo workflow into ``workspace_id``.
 
     Returns the names saved (None as the workspace: the local workflows).
     """

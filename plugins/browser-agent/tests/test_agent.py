@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from synthral_sdk.network import NetworkPolicy
 from synthral_sdk.testing import RunnerClient
 from synthral_sdk.testing_llm import OpenAIStandIn, Reply
 
@@ -21,7 +22,8 @@ def test_the_agent_reaches_its_goal_step_by_step(runner: RunnerClient, shop: str
             "invoke",
             {
                 "capability": "agent", "operation": "run", "config": config(llm),
-                "input": {"goal": "Find the price of the large widget", "start_url": shop}, "context": {},
+                "input": {"goal": "Find the price of the large widget", "start_url": shop},
+                "context": {"network": NetworkPolicy.local().to_wire()},  # the shop is on this machine
             },
         )  # fmt: skip
         answer = runner.wait(request_id, timeout=120)

@@ -216,7 +216,9 @@ class Processes(Process):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 await process.wait()
-            for task in pumps:
+            # The killed group's pipes reach their end: read them out so their transports close.
+            _, pending = await asyncio.wait(pumps, timeout=5)
+            for task in pending:
                 task.cancel()
             box.processes.pop(process.pid, None)
 

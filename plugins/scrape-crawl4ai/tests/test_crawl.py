@@ -6,15 +6,17 @@ import pytest
 from conftest import Site
 
 from synthral_sdk.errors import InputInvalid
+from synthral_sdk.network import NetworkPolicy
 from synthral_sdk.testing import RunnerClient
 
 FAST = {"politeness": {"requests_per_second": 200}}
+LOCAL = {"network": NetworkPolicy.local().to_wire()}  # the test site is on this machine
 
 
 def test_a_crawl_goes_breadth_first_within_depth_filters_and_pages(runner: RunnerClient, site: type[Site]) -> None:
     payload = {"url": f"{site.url}/doc/0", "max_depth": 2, "max_pages": 6, "exclude": ["*/skip/*"]}
     request_id = runner.send_request(
-        "invoke", {"capability": "crawl", "operation": "run", "config": FAST, "input": payload, "context": {}}
+        "invoke", {"capability": "crawl", "operation": "run", "config": FAST, "input": payload, "context": LOCAL}
     )
     answer = runner.wait(request_id, timeout=240)
     assert isinstance(answer, dict)

@@ -6,14 +6,17 @@ import pytest
 from conftest import Board
 
 from synthral_sdk.errors import ConfigInvalid, InputInvalid
+from synthral_sdk.network import NetworkPolicy
 from synthral_sdk.testing import RunnerClient
+
+LOCAL = {"network": NetworkPolicy.local().to_wire()}  # the test site is on this machine
 
 
 def test_postings_come_back_as_records_and_stream_as_events(runner: RunnerClient, board: type[Board]) -> None:
     payload = {"sites": ["linkedin"], "search_term": "python", "location": "San Francisco", "results_wanted": 5}
     config = {"base_urls": {"linkedin": board.url}}
     request_id = runner.send_request(
-        "invoke", {"capability": "jobs", "operation": "run", "config": config, "input": payload, "context": {}}
+        "invoke", {"capability": "jobs", "operation": "run", "config": config, "input": payload, "context": LOCAL}
     )
     answer = runner.wait(request_id, timeout=120)
 

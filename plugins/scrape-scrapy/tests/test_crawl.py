@@ -6,7 +6,10 @@ import pytest
 from conftest import Site
 
 from synthral_sdk.errors import InputInvalid, NonRetryableError
+from synthral_sdk.network import NetworkPolicy
 from synthral_sdk.testing import RunnerClient
+
+LOCAL = {"network": NetworkPolicy.local().to_wire()}  # the test site is on this machine
 
 FAST = {"politeness": {"requests_per_second": 500, "concurrency_per_domain": 8}}
 
@@ -20,7 +23,7 @@ def test_items_stream_back_as_events_and_the_answer_counts_them(runner: RunnerCl
         "max_pages": 100,
     }
     request_id = runner.send_request(
-        "invoke", {"capability": "crawl", "operation": "run", "config": FAST, "input": payload, "context": {}}
+        "invoke", {"capability": "crawl", "operation": "run", "config": FAST, "input": payload, "context": LOCAL}
     )
     answer = runner.wait(request_id, timeout=120)
 

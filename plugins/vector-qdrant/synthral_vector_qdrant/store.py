@@ -103,7 +103,14 @@ class _Clients:
             client = self._clients.get(key)
             if client is None:
                 if key[0] == "url":
-                    client = QdrantClient(url=key[1], api_key=context.secrets.get("api_key"), timeout=config.timeout)
+                    # No background version probe: its failure is a warning from a thread nobody reads;
+                    # an unreachable server is reported by the call that needs it.
+                    client = QdrantClient(
+                        url=key[1],
+                        api_key=context.secrets.get("api_key"),
+                        timeout=config.timeout,
+                        check_compatibility=False,
+                    )
                 else:
                     Path(key[1]).mkdir(parents=True, exist_ok=True)
                     client = QdrantClient(path=key[1])

@@ -89,4 +89,11 @@ async def test_a_killed_crawl_resumes_without_refetching_and_within_its_budget(
     paths = {url.removeprefix(site.url) for url in before_kill}
     refetched = [path for path in paths if site.hits[path] != hits_at_kill.get(path)]
     assert refetched == []  # nothing stored before the kill was fetched again
-    assert all(site.hits[url.removeprefix(site.url)] <= 2 for url in stored)  # only the batch in flight twice
+    # Fetched both before and after the kill: only the one batch that was in flight (a page's
+    # own retries inside one run, which a loaded machine can cause, are not refetches).
+    again = [
+        url
+        for url in stored
+        if hits_at_kill.get(path := url.removeprefix(site.url)) and site.hits[path] > hits_at_kill[path]
+    ]
+    assert len(again) <= request.batch_size, again
