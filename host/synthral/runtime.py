@@ -243,7 +243,8 @@ class HostRuntime:
             from synthral.services.watched_folders import FileTriggers  # noqa: PLC0415
 
             extra = (desktop.router,)
-            self.file_triggers = FileTriggers(self.app.database, self.app.workflows, self.app.plugins.blobs)
+            app = self.app
+            self.file_triggers = FileTriggers(app.database, app.workflows, app.plugins.blobs, outage=app.engine.outage)
             watching = self.file_triggers.run(self._stop_scheduler)
             self._tasks.append(asyncio.create_task(watching, name="synthral-watched-folders"))
         api = create_app(server, extra=extra)

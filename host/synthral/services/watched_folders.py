@@ -33,6 +33,7 @@ from synthral.errors import InputInvalid, NotFound
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
 from synthral.store.desktop_tables import WATCHED_FILE, WATCHED_FOLDER
+from synthral.store.outage import Outage
 from synthral.store.tables import EXECUTION, SCHEDULE, WORKFLOW, ExecutionStatus, new_id, utcnow
 from synthral_sdk import BlobStore
 
@@ -65,12 +66,16 @@ class FileTriggers:
         database: The host's database.
         workflows: Starts the runs.
         blobs: Where the files' bytes are stored.
+        outage: The process's view of the database (shared, so an outage is logged once).
     """
 
-    def __init__(self, database: Database, workflows: WorkflowService, blobs: BlobStore) -> None:
+    def __init__(
+        self, database: Database, workflows: WorkflowService, blobs: BlobStore, *, outage: Outage | None = None
+    ) -> None:
         self.database = database
         self.workflows = workflows
         self.blobs = blobs
+        self.outage = outage or Outage(log, "watched folders")
         self.changed = asyncio.Event()
 
     # -- folders ---------------------------------------------------------------------------
@@ -235,10 +240,26 @@ class FileTriggers:
     # -- the watcher -----------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Fire for what arrived while the app was closed, then for every new file, until ``stop`` is set."""
+        """Fire for what arrived while the app was closed, then for every new file, until ``stop`` is set.
+
+        A database outage pauses the watcher (logged once) instead of ending it: it starts
+        again, backing off, and fires for what arrived meanwhile once the database answers.
+        """
+        while not stop.is_set():
+            try:
+                await self._watch(stop)
+            except Exception as exc:
+                trouble = self.database.unavailable(exc)
+                if trouble is None:
+                    raise
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.outage.failed(trouble))
+
+    async def _watch(self, stop: asyncio.Event) -> None:
         from watchfiles import awatch  # noqa: PLC0415 -- only the desktop's host watches folders
 
         await self.recover()
+        self.outage.recovered(wrote=False)
         while not stop.is_set():
             self.changed.clear()
             folders = await self.folders()
