@@ -17,7 +17,7 @@ import contextlib
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy import func, select
@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from synthral.store.ai_tables import STEP_EVENT
 from synthral.store.db import Database
 from synthral.store.outage import Outage
-from synthral.store.tables import EXECUTION, STEP, WORKFLOW, ExecutionStatus, StepStatus
+from synthral.store.tables import EXECUTION, STEP, WORKFLOW, ExecutionStatus, StepStatus, utcnow
 
 __all__ = ["EventHub", "Subscription"]
 
@@ -35,6 +35,8 @@ BATCH: Final = 500
 """Step rows read per pass; a longer backlog is read on the next passes."""
 QUEUE: Final = 10_000
 """Events waiting for one subscriber at most; a subscriber that falls further behind is dropped."""
+ENDED_SLACK: Final = timedelta(seconds=5)
+"""How far before the last pass an end time may lie and still be read (workers' clocks differ a little)."""
 
 _STEP_COLUMNS = (
     STEP.c.id,
@@ -141,12 +143,16 @@ class EventHub:
         self._last_event = 0
         self._open_steps: dict[int, str] = {}
         self._statuses: dict[str, str] = {}
+        self._since = utcnow()
+        """When the last pass started: runs that ended after it are read even if never seen live."""
         self._loop: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
     async def subscribe(self, workspace_id: str, execution_id: str | None = None) -> Subscription:
         """Start receiving the events of ``workspace_id`` (or of one execution in it) from now on."""
         async with self._lock:
+            if not self._subscribers:
+                self._since = utcnow()  # the loop was idle: runs that ended meanwhile are history
             async with self.database.engine.connect() as connection:
                 newest = (await connection.execute(select(func.max(STEP.c.id)))).scalar()
                 newest_event = (await connection.execute(select(func.max(STEP_EVENT.c.id)))).scalar()
@@ -204,11 +210,17 @@ class EventHub:
 
     def _runs(self, workspaces: list[str]) -> Any:
         tracked = [k for k, v in self._statuses.items() if v not in ExecutionStatus.TERMINAL]
-        live = EXECUTION.c.status.notin_(tuple(ExecutionStatus.TERMINAL))
+        # Live runs, the ones seen live, and those that ended since the last pass: a run can be
+        # queued, run and end between two passes and must still be reported as ended.
+        wanted = EXECUTION.c.status.notin_(tuple(ExecutionStatus.TERMINAL)) | (
+            EXECUTION.c.completed_at >= self._since - ENDED_SLACK
+        )
+        if tracked:
+            wanted = wanted | EXECUTION.c.id.in_(tracked)
         return (
             select(*_RUN_COLUMNS)
             .join(WORKFLOW, WORKFLOW.c.id == EXECUTION.c.workflow_id)
-            .where(WORKFLOW.c.workspace_id.in_(workspaces), live | EXECUTION.c.id.in_(tracked) if tracked else live)
+            .where(WORKFLOW.c.workspace_id.in_(workspaces), wanted)
             .limit(BATCH * 10)
         )
 
@@ -218,6 +230,7 @@ class EventHub:
         workspaces = list(self._workspaces)
         if not workspaces:
             return
+        started = utcnow()
         async with self.database.engine.connect() as connection:
             steps = (
                 await connection.execute(
@@ -244,6 +257,7 @@ class EventHub:
             )
             runs = (await connection.execute(self._runs(workspaces))).all()
             live = (await connection.execute(self._step_events_query(workspaces))).all()
+        self._since = started
         if steps:
             self._last_step = max(self._last_step, int(steps[-1].id))
         for row in [*ended, *steps]:

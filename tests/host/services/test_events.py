@@ -88,3 +88,23 @@ async def test_many_subscribers_share_one_loop_and_see_only_their_workspace(
     for subscription in acme + globex:
         hub.unsubscribe(subscription)
     assert hub.subscribers == 0
+
+
+async def test_a_run_that_starts_and_ends_between_two_passes_is_still_reported_as_ended(
+    service: WorkflowService, database: Database
+) -> None:
+    hub = EventHub(database, interval=3600)  # one pass at subscription, then only the ones made here
+    try:
+        watcher = await hub.subscribe("acme")
+        await asyncio.sleep(0.2)  # the loop's first pass, before the run exists
+        saved = await service.save(Workflow.model_validate(chain("quick", {"id": "one", "type": "core/set"})),
+                                   workspace_id="acme")  # fmt: skip
+        execution_id = await service.start(saved.workflow_id, workspace_id="acme")
+        await wait_for_status(service, execution_id)  # queued, run and ended with no pass in between
+        await hub.poll_once()
+        events = [e for e in await watcher.next(1.0) if e["execution_id"] == execution_id]
+        assert [e["event"] for e in events] == ["step.started", "step.finished", "execution.completed"]
+        await hub.poll_once()
+        assert await watcher.next(0.1) == []  # reported once
+    finally:
+        await hub.close()
