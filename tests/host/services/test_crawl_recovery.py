@@ -29,8 +29,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 PAGES = 10_000
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def site() -> Iterator[WebSite]:
+    """A fresh site per test: its hit counts are this crawl's alone (not the other backend's run)."""
     with WebSite(pages=PAGES) as running:
         yield running
 
