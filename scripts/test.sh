@@ -12,8 +12,11 @@ echo "== mypy --strict (host, sdk)" >&2
 mypy
 echo "== web app: types, lint, component tests, build" >&2
 (cd web && npm run --silent typecheck && npm run --silent lint && npx vitest run && npm run --silent build)
-echo "== host and SDK tests" >&2
-pytest -q --durations=30 "$@"  # the slowest tests, to keep the suite within its time
+workers="${SYNTHRAL_TEST_WORKERS:-auto}"
+echo "== host and SDK tests ($workers workers; SYNTHRAL_TEST_WORKERS changes that, 0 runs them in this process)" >&2
+# Each worker has its own temp dirs, PostgreSQL server and plugin homes; worksteal evens out
+# the slow tests. --durations names the slowest, to keep the suite within its time.
+pytest -q -n "$workers" --dist worksteal --durations=30 "$@"
 # (UV_FIND_LINKS: see scripts/locked-venv.sh, which bootstrap.sh sourced.)
 # Plugin suites, each in its own venv, SYNTHRAL_PLUGIN_JOBS at a time (default 2: one per core
 # of a small machine); each suite's output is printed whole when it ends; any failure fails.

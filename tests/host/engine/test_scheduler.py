@@ -361,7 +361,10 @@ async def test_the_scheduler_and_prune_commands_in_their_own_processes(tmp_path:
             processes.append(cli("scheduler", database, home, *args, stdout=sink, stderr=sink))
     pruning = cli("prune", database, home, "--days", "30", "--json", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 40
+        deadline = time.monotonic() + 60
+        while not all("not pruning" in log.read_text() for log in logs):  # both started (and handle SIGTERM)
+            assert time.monotonic() < deadline, f"a scheduler did not start; logs: {[p.read_text() for p in logs]}"
+            await asyncio.sleep(0.1)
         while len(slots := await fired_slots(database, schedule_id)) < 31:
             assert time.monotonic() < deadline, f"{len(slots)} slots fired; logs: {[p.read_text() for p in logs]}"
             await asyncio.sleep(0.1)
