@@ -31,12 +31,11 @@ from synthral.services.agent_router import FrameworkInfo, decide
 from synthral.services.app import ai_services, workflow_runner
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
-from synthral.store.models import Step
+from synthral.store.tables import STEP
 from synthral_sdk.testing_llm import OpenAIStandIn, RecordedRequest, Reply
 
 GROUP = "ai"
 REPO = Path(__file__).resolve().parent.parent
-STEP = Step.__table__  # type: ignore[attr-defined]
 THINK = '{"beliefs": {"n": 1}, "goal_met": false, "action": null, "answer": ""}'
 DONE = '{"beliefs": {"n": 1}, "goal_met": true, "action": null, "answer": "done"}'
 
@@ -71,7 +70,7 @@ def _router_decisions(rounds: int) -> list[float]:
 
 
 async def _install(home: Path) -> None:
-    plugins = PluginHost(Settings.from_env(home))
+    plugins = PluginHost(Settings.load(home=home))
     for name in ("llm-openai-compatible", "agent-loops"):
         await plugins.install(str(REPO / "plugins" / name))
     await plugins.close()
@@ -119,12 +118,12 @@ async def run(quick: bool) -> list[Result]:
     with tempfile.TemporaryDirectory(prefix="synthral-bench-ai-") as scratch:
         home = Path(scratch) / "home"
         await _install(home)
-        settings = Settings.from_env(home)
+        settings = Settings.load(home=home)
         database = Database(f"sqlite+aiosqlite:///{home / 'bench.db'}")
         await database.migrate()
         plugins = PluginHost(settings)
         ai = ai_services(database, plugins, settings)
-        engine = Engine(database, plugins, step_services=ai)
+        engine = Engine(database, plugins, settings=settings.engine, step_services=ai)
         service = WorkflowService(database, plugins, engine)
         ai.agents.workflows = workflow_runner(service)
         worker = Worker(engine, concurrency=2, poll_interval=0.02)

@@ -12,7 +12,6 @@ would be the stand-in's, not E2B's.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import shutil
 import subprocess
 import sys
@@ -73,7 +72,7 @@ async def run(quick: bool) -> list[Result]:
     samples = 8 if quick else 40
     results = [_row("python -c print(1) (the floor)", _python_floor(samples))]
     home = Path(tempfile.mkdtemp(prefix="synthral-bench-code-"))
-    settings = dataclasses.replace(Settings.from_env(home), plugin_call_timeout=300.0)
+    settings = Settings.load(home=home).replace(plugins={"call_timeout": 300.0})
     host = PluginHost(settings)
     try:
         for name in RUNTIMES:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import os
 import signal
 import sqlite3
@@ -27,12 +26,10 @@ from synthral.engine.worker import Worker
 from synthral.plugins.host import PluginHost
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
-from synthral.store.models import ExecutionStatus, Step, WorkflowExecution
+from synthral.store.tables import EXECUTION, STEP, ExecutionStatus
 from tests.support.postgres import PostgresServer
 
 GROUP = "engine"
-EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
-STEP = Step.__table__  # type: ignore[attr-defined]
 
 
 def noop_chain(name: str, steps: int) -> Workflow:
@@ -71,7 +68,7 @@ class Stack:
 
     def __init__(self, url: str, home: Path) -> None:
         self.database = Database(url)
-        self.plugins = PluginHost(dataclasses.replace(Settings.from_env(home), wheelhouse=home / "wheelhouse"))
+        self.plugins = PluginHost(Settings.load(home=home).replace(plugins={"wheelhouse": home / "wheelhouse"}))
         self.engine = Engine(self.database, self.plugins)
         self.service = WorkflowService(self.database, self.plugins, self.engine)
 
@@ -86,7 +83,7 @@ class Stack:
 
 async def wait_done(service: WorkflowService, execution_id: str) -> Any:
     """Wait for the run to end (polling its status only), then return its full view."""
-    query = select(EXEC.c.status).where(EXEC.c.id == execution_id)
+    query = select(EXECUTION.c.status).where(EXECUTION.c.id == execution_id)
     while True:
         async with service.database.engine.connect() as connection:
             status = (await connection.execute(query)).scalar_one()
@@ -133,7 +130,7 @@ def _worker_process(url: str, home: Path, concurrency: int) -> subprocess.Popen[
 
 async def _count(database: Database, status: str) -> int:
     async with database.engine.connect() as connection:
-        query = select(func.count()).select_from(EXEC).where(EXEC.c.status == status)
+        query = select(func.count()).select_from(EXECUTION).where(EXECUTION.c.status == status)
         return int((await connection.execute(query)).scalar_one())
 
 

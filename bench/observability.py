@@ -22,8 +22,9 @@ import httpx
 from bench.common import Result, percentile
 from bench.engine import per_step
 from bench.server import _client, _env, _load, _port, _workflow
+from synthral.config import Settings
 from synthral.observability import hooks
-from synthral.observability.tracing import configure_tracing, shutdown_tracing
+from synthral.observability.tracing import TraceSettings, configure_tracing, shutdown_tracing
 from tests.support.otlp import OtlpReceiver
 
 GROUP = "observability"
@@ -46,14 +47,13 @@ async def _steps(work: Path, steps: int, runs: int, rounds: int) -> tuple[float,
         for index in range(rounds):
             for traced in (False, True):
                 if traced:
-                    os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
-                    configure_tracing()
+                    settings = Settings.load({"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint})
+                    configure_tracing(TraceSettings.from_settings(settings.observability))
                 url = f"sqlite+aiosqlite:///{work / f'steps-{index}-{traced}.db'}"
                 step_s, _ = await per_step(url, work / f"home-{index}-{traced}", steps, runs)
                 (on if traced else off).append(step_s)
                 if traced:
                     shutdown_tracing()
-                    os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
         spans = len(receiver.spans)
     return percentile(off, 50), percentile(on, 50), spans
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import subprocess
 import sys
 import tempfile
@@ -87,7 +86,7 @@ def _pydantic_floor(python: Path, runs: int) -> list[float]:
 def _host_idle_rss(home: Path) -> float:
     code = (
         "import os\nfrom synthral.config import Settings\nfrom synthral.plugins.host import PluginHost\n"
-        f"host = PluginHost(Settings.from_env({str(home)!r}))\nhost.catalog()\n"
+        f"host = PluginHost(Settings.load(home={str(home)!r}))\nhost.catalog()\n"
         "print([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -99,14 +98,14 @@ async def run(quick: bool = False) -> list[Result]:
     calls = 2000 if quick else 10000
     results: list[Result] = []
     work = Path(tempfile.mkdtemp(prefix="synthral-bench-"))
-    settings = dataclasses.replace(Settings.from_env(work / "home"), wheelhouse=work / "wheelhouse")
+    settings = Settings.load(home=work / "home").replace(plugins={"wheelhouse": work / "wheelhouse"})
     await run_uv(["build", "--wheel", "--quiet", "--out-dir", str(work / "wheels"), str(NOOP_SOURCE)], what="build")
     wheel = next((work / "wheels").glob("*.whl"))
 
     # Install into fresh venvs; the first one warms the caches (SDK wheel, uv cache).
     install_times = []
     for attempt in range(2 if quick else 4):
-        target = dataclasses.replace(settings, home=work / f"install-{attempt}")
+        target = settings.replace(home=work / f"install-{attempt}")
         host = PluginHost(target)
         started = time.perf_counter()
         await host.install(str(wheel))
@@ -126,7 +125,7 @@ async def run(quick: bool = False) -> list[Result]:
         )
     )
 
-    host = PluginHost(dataclasses.replace(settings, home=work / "install-0"))
+    host = PluginHost(settings.replace(home=work / "install-0"))
     try:
         remote = host.resolve("noop/noop")
         assert isinstance(remote, RemoteCapability)

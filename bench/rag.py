@@ -9,7 +9,6 @@ measured against exact (brute-force cosine) search over the same vectors.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import os
 import random
@@ -215,8 +214,8 @@ async def run(quick: bool = False) -> list[Result]:
     only = {s for s in os.environ.get("SYNTHRAL_BENCH_RAG_STORES", "").split(",") if s}
     queries_n = 100 if quick else 300
     work = Path(tempfile.mkdtemp(prefix="synthral-bench-rag-"))
-    settings = dataclasses.replace(
-        Settings.from_env(work / "home"), wheelhouse=work / "wheelhouse", plugin_call_timeout=600.0
+    settings = Settings.load(home=work / "home").replace(
+        plugins={"wheelhouse": work / "wheelhouse", "call_timeout": 600.0}
     )
     host = PluginHost(settings)
     results: list[Result] = []

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import os
 import statistics
 import subprocess
@@ -86,7 +85,7 @@ async def _durable_crawl(site: str, pages: int, home: Path) -> tuple[float, floa
     from synthral.services.app import open_app  # noqa: PLC0415
     from synthral.services.scraping import CrawlRequest  # noqa: PLC0415
 
-    settings = dataclasses.replace(Settings.from_env(home), plugin_call_timeout=600.0)
+    settings = Settings.load(home=home).replace(plugins={"call_timeout": 600.0})
     async with open_app(settings) as app:
         await app.plugins.install(str(REPO / "plugins" / "scrape-html"))
         scraping = app.web_services().scraping

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import shutil
 import uuid
@@ -15,12 +14,10 @@ import uvloop
 
 from synthral.config import Settings
 from synthral.plugins.host import PluginHost
-from synthral.plugins.uv import run_uv
 from synthral.store.db import Database
+from tests.support.plugins import build_wheel
 from tests.support.postgres import PostgresServer
-
-FIXTURES = Path(__file__).parent / "fixtures" / "plugins"
-REPO = Path(__file__).parent.parent
+from tests.support.settings import FIXTURES, REPO, make_settings
 
 
 @pytest.fixture(scope="session")
@@ -36,11 +33,6 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ["SYNTHRAL_WHEELHOUSE"] = old
 
 
-async def _build(source: Path, out: Path) -> Path:
-    await run_uv(["build", "--wheel", "--quiet", "--out-dir", str(out), str(source)], what=f"building {source}")
-    return next(out.glob("*.whl"))
-
-
 @pytest.fixture(scope="session")
 def fixture_wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Every fixture plugin under tests/fixtures/plugins as a wheel, plus noop 2.0.0."""
@@ -53,23 +45,9 @@ def fixture_wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     sources["noop-2"] = noop2
 
     async def build_all() -> list[Path]:
-        return await asyncio.gather(*(_build(src, out / name) for name, src in sources.items()))
+        return await asyncio.gather(*(build_wheel(src, out / name) for name, src in sources.items()))
 
     return dict(zip(sources, asyncio.run(build_all()), strict=True))
-
-
-def make_settings(home: Path, wheelhouse: Path, **overrides: object) -> Settings:
-    """Settings for a throwaway home with timeouts short enough for tests."""
-    base = Settings.from_env(home)
-    values: dict[str, object] = {
-        "wheelhouse": wheelhouse,
-        "plugin_start_timeout": 20.0,
-        "plugin_call_timeout": 30.0,
-        "plugin_idle_timeout": 300.0,
-        "plugin_cancel_grace": 5.0,
-        **overrides,
-    }
-    return dataclasses.replace(base, **values)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -123,7 +101,7 @@ def noop_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, fixtur
 @pytest.fixture
 async def noop_host(noop_home: Path, wheelhouse: Path) -> AsyncIterator[PluginHost]:
     """A fresh host (fresh processes) on the shared home with noop installed."""
-    plugin_host = PluginHost(make_settings(noop_home, wheelhouse, plugin_cancel_grace=1.0))
+    plugin_host = PluginHost(make_settings(noop_home, wheelhouse, cancel_grace=1.0))
     yield plugin_host
     await plugin_host.close()
 

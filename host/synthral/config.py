@@ -1,67 +1,503 @@
-"""Where SynthralOS keeps its data, and the knobs read from the environment."""
+"""The host's settings: one tree, read once from the environment, passed down.
+
+:meth:`Settings.load` reads every variable at once (through pydantic-settings) into nine
+sections — ``plugins``, ``engine``, ``server``, ``security``, ``limits``, ``ocr``, ``rag``,
+``copilot``, ``observability`` — plus ``home``.
+Nothing else in the host reads ``os.environ`` for a setting: a process loads its
+:class:`Settings` when it starts and hands it (or a section of it) to what it builds.
+Each field names its variable (``env``); :func:`variables` lists them all, which is what
+docs/configuration.md documents (a test keeps the two in step).
+
+A bad value stops the start with a :class:`~synthral.errors.ConfigurationError` naming the
+variable, the value's problem and the fix.
+"""
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any, ClassVar, Literal, Self, cast
 
-__all__ = ["Settings"]
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from synthral.errors import ConfigurationError
+
+__all__ = [
+    "CopilotServerSettings",
+    "EngineSettings",
+    "LimitSettings",
+    "OCRSettings",
+    "ObservabilitySettings",
+    "PluginSettings",
+    "RAGSettings",
+    "SecuritySettings",
+    "ServerSettings",
+    "Settings",
+    "Variable",
+    "variables",
+]
+
+STEP_SECRET_PREFIX = "SYNTHRAL_SECRET_"  # noqa: S105 -- a variable name, not a secret
+"""``SYNTHRAL_SECRET_<NAME>`` holds a secret a step may be granted (local mode)."""
+EGRESS_ALLOW_VARIABLE = "SYNTHRAL_EGRESS_ALLOW"
+"""``SYNTHRAL_EGRESS_ALLOW`` (and ``_<WORKSPACE>``): what plugins may reach besides public addresses."""
+STORE_CREDENTIAL_PREFIX = "SYNTHRAL_SECRET_STORE_CREDENTIAL_"
+"""``SYNTHRAL_SECRET_STORE_CREDENTIAL_<NAME>`` holds a login field of an external secret store."""
 
 
-def _float_env(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(
-            f"environment variable {name}={raw!r} is not a number; set it to seconds, e.g. {default}"
-        ) from None
+def _env(variable: str, default: Any = ..., *, description: str, **constraints: Any) -> Any:
+    """A settings field read from ``variable``."""
+    return Field(default, description=description, json_schema_extra={"env": variable}, **constraints)
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The host's settings.
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    Attributes:
-        home: ``$SYNTHRAL_HOME``, default ``~/.synthral``: plugins, blobs, the database.
-        wheelhouse: Where the SDK wheel that plugin venvs get is kept
-            (``$SYNTHRAL_WHEELHOUSE``, default ``<home>/wheelhouse``).
-        plugin_start_timeout: Seconds a plugin process has to answer ``initialize``.
-        plugin_call_timeout: Default per-call timeout in seconds.
-        plugin_idle_timeout: Seconds without calls before a plugin process is stopped.
-        plugin_cancel_grace: Seconds a cancelled call may keep running before its process
-            is restarted.
-        find_links: Extra folders of wheels plugin installs may take packages from
-            (``$SYNTHRAL_FIND_LINKS``, separated by ``:``), e.g. an offline wheelhouse.
+
+class PluginSettings(_Section):
+    """Installing and running plugins."""
+
+    wheelhouse: Path | None = _env(
+        "SYNTHRAL_WHEELHOUSE",
+        None,
+        description="where the SDK wheel for plugin venvs is kept ($SYNTHRAL_HOME/wheelhouse)",
+    )
+    sdk_wheel: Path | None = _env("SYNTHRAL_SDK_WHEEL", None, description="use this SDK wheel for plugin venvs")
+    find_links: tuple[Path, ...] = _env(
+        "SYNTHRAL_FIND_LINKS", (), description="extra folders of wheels for installs (':'-separated)"
+    )
+    registry: Path | None = _env(
+        "SYNTHRAL_REGISTRY", None, description="the first-party catalog (the checkout's plugin_registry.toml)"
+    )
+    start_timeout: float = _env("SYNTHRAL_PLUGIN_START_TIMEOUT", 20.0, gt=0, description="seconds to answer initialize")
+    call_timeout: float = _env("SYNTHRAL_PLUGIN_CALL_TIMEOUT", 300.0, gt=0, description="default seconds per call")
+    idle_timeout: float = _env(
+        "SYNTHRAL_PLUGIN_IDLE_TIMEOUT", 300.0, gt=0, description="seconds without calls before a process stops"
+    )
+    cancel_grace: float = _env(
+        "SYNTHRAL_PLUGIN_CANCEL_GRACE", 10.0, ge=0, description="seconds a cancelled call may run on before a restart"
+    )
+    runner_threads: int = _env(
+        "SYNTHRAL_RUNNER_THREADS", 8, ge=1, le=256, description="threads per plugin process for synchronous operations"
+    )
+
+    @field_validator("find_links", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(Path(part) for part in value.split(os.pathsep) if part)
+        return value
+
+
+class EngineSettings(_Section):
+    """Runs, workers and history."""
+
+    database_url: str | None = _env(
+        "SYNTHRAL_DATABASE_URL",
+        None,
+        description="postgresql://user:password@host/db for teams (the SQLite file in $SYNTHRAL_HOME)",
+    )
+    worker_concurrency: int = _env("WORKFLOW_WORKER_CONCURRENCY", 10, ge=1, description="runs a worker runs at once")
+    lease_seconds: float = _env(
+        "WORKFLOW_LEASE_SECONDS", 30.0, gt=0, description="how long a claim lasts without a write or a heartbeat"
+    )
+    max_retries: int = _env("WORKFLOW_MAX_RETRIES", 3, ge=0, description="default retries per step")
+    retry_initial_interval: float = _env(
+        "WORKFLOW_RETRY_INITIAL_INTERVAL", 1.0, ge=0, description="default seconds before the first retry"
+    )
+    retry_backoff_multiplier: float = _env(
+        "WORKFLOW_RETRY_BACKOFF_MULTIPLIER", 2.0, ge=1, description="default back-off coefficient"
+    )
+    retry_max_interval: float = _env(
+        "WORKFLOW_RETRY_MAX_INTERVAL", 60.0, ge=0, description="default longest wait between attempts, in seconds"
+    )
+    history_retention_days: float = _env(
+        "WORKFLOW_HISTORY_RETENTION_DAYS", 30.0, ge=0, description="days of finished runs kept (fractions allowed)"
+    )
+
+
+class ServerSettings(_Section):
+    """The HTTP API and single sign-on."""
+
+    host: str = _env("SYNTHRAL_HOST", "127.0.0.1", description="the address synthral serve listens on")
+    port: int = _env("SYNTHRAL_PORT", 8000, ge=0, le=65535, description="the port synthral serve listens on")
+    public_url: str | None = _env(
+        "SYNTHRAL_PUBLIC_URL", None, description="the URL people and providers reach the server at (http://HOST:PORT)"
+    )
+    oidc_issuer: str | None = _env("SYNTHRAL_OIDC_ISSUER", None, description="single sign-on: the provider's issuer")
+    oidc_client_id: str | None = _env("SYNTHRAL_OIDC_CLIENT_ID", None, description="single sign-on: this server's id")
+    oidc_client_secret: SecretStr | None = _env(
+        "SYNTHRAL_OIDC_CLIENT_SECRET", None, description="single sign-on: its secret"
+    )
+    oidc_scopes: str = _env("SYNTHRAL_OIDC_SCOPES", "openid email profile", description="single sign-on: scopes")
+    oidc_auto_create: str = _env(
+        "SYNTHRAL_OIDC_AUTO_CREATE", "", description="single sign-on: give unknown people an account (yes/no)"
+    )
+    web_root: Path | None = _env(
+        "SYNTHRAL_WEB_ROOT",
+        None,
+        description="the built web app to serve (the wheel's copy or the checkout's web/dist)",
+    )
+
+
+class SecuritySettings(_Section):
+    """Keys and where step secrets come from."""
+
+    secret_keys: SecretStr | None = _env(
+        "SYNTHRAL_SECRET_KEYS", None, description="credential keys 'id:base64,…', the primary first (rotation)"
+    )
+    secret_key: SecretStr | None = _env("SYNTHRAL_SECRET_KEY", None, description="one credential key (base64)")
+    secret_key_file: Path | None = _env(
+        "SYNTHRAL_SECRET_KEY_FILE", None, description="a file of credential keys ($SYNTHRAL_HOME/secret.key)"
+    )
+    jwt_secret: SecretStr | None = _env(
+        "SYNTHRAL_JWT_SECRET", None, description="the access token signing key ($SYNTHRAL_HOME/jwt.key)"
+    )
+    secret_store: str = _env(
+        "SYNTHRAL_SECRET_STORE", "", description="'local', or PLUGIN/CAPABILITY of a secret-store plugin"
+    )
+    secret_store_config: str = _env("SYNTHRAL_SECRET_STORE_CONFIG", "", description="that store's config (JSON)")
+    secret_store_credentials: dict[str, SecretStr] = _env(
+        STORE_CREDENTIAL_PREFIX + "<NAME>",
+        {},
+        description="the store's login field <name> (e.g. CLIENT_ID) when no workspace credential holds it",
+    )
+    step_secrets: dict[str, SecretStr] = _env(
+        STEP_SECRET_PREFIX + "<NAME>",
+        {},
+        description="a secret granted to steps that list <name> in secrets, for workflows outside a workspace",
+    )
+    egress_allow: str = _env(
+        EGRESS_ALLOW_VARIABLE,
+        "",
+        description="networks, addresses or host names every workspace's plugins may reach besides public ones",
+    )
+    egress_allow_workspaces: dict[str, str] = _env(
+        EGRESS_ALLOW_VARIABLE + "_<NAME>",
+        {},
+        description="the same for the workspace whose slug is <name> (upper-cased, '-' as '_')",
+    )
+
+
+class LimitSettings(_Section):
+    """How much one request (and one client) may ask of the server."""
+
+    max_body: int = _env("SYNTHRAL_LIMIT_MAX_BODY", 1024 * 1024, ge=1, description="bytes in a request body")
+    max_upload: int = _env(
+        "SYNTHRAL_LIMIT_MAX_UPLOAD", 100 * 1024 * 1024, ge=1, description="bytes in an upload (a plugin wheel)"
+    )
+    max_json_depth: int = _env("SYNTHRAL_LIMIT_MAX_JSON_DEPTH", 64, ge=1, description="nesting of a JSON body")
+    ip_rate: float = _env("SYNTHRAL_LIMIT_IP_RATE", 200.0, gt=0, description="requests per second per address")
+    ip_burst: float = _env("SYNTHRAL_LIMIT_IP_BURST", 400.0, ge=1, description="burst per address")
+    user_rate: float = _env("SYNTHRAL_LIMIT_USER_RATE", 100.0, gt=0, description="requests per second per user or key")
+    user_burst: float = _env("SYNTHRAL_LIMIT_USER_BURST", 200.0, ge=1, description="burst per user or key")
+    login_rate: float = _env("SYNTHRAL_LIMIT_LOGIN_RATE", 0.5, gt=0, description="sign-ins per second per address")
+    login_burst: float = _env("SYNTHRAL_LIMIT_LOGIN_BURST", 10.0, ge=1, description="sign-in burst per address")
+    code_cpu_seconds_per_day: float = _env(
+        "SYNTHRAL_CODE_CPU_SECONDS_PER_DAY",
+        3600.0,
+        ge=0,
+        description="CPU seconds of sandboxed code per workspace per UTC day, unless an owner sets its own",
+    )
+
+
+class OCRSettings(_Section):
+    """The OCR API: what is read during the request, batch size, the operator's engine settings."""
+
+    sync_max_bytes: int = _env(
+        "SYNTHRAL_OCR_SYNC_MAX_BYTES", 5 * 1024 * 1024, ge=1, description="documents up to this size are read inline"
+    )
+    batch_max: int = _env("SYNTHRAL_OCR_BATCH_MAX", 100, ge=1, description="documents one batch may hold")
+    engine_configs: dict[str, dict[str, JsonValue]] = _env(
+        "SYNTHRAL_OCR_ENGINES",
+        {},
+        description='config per engine name as JSON, e.g. {"doctr": {"weights_dir": "/models/doctr"}}',
+    )
+
+    @field_validator("engine_configs", mode="before")
+    @classmethod
+    def _json(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError as exc:
+                raise ValueError(f"not JSON ({exc}); give a JSON object of objects") from None
+        return value
+
+
+class RAGSettings(_Section):
+    """Retrieval: store configs for indexes that give none, the default embedder, the answers' endpoint."""
+
+    store_configs: dict[str, dict[str, JsonValue]] = _env(
+        "SYNTHRAL_RAG_STORES",
+        {},
+        description='config per vector store name as JSON, e.g. {"weaviate": {"url": "http://..."}}',
+    )
+    default_embedder: str = _env(
+        "SYNTHRAL_RAG_EMBEDDER", "embed-model2vec/model2vec", description="the embedder of indexes that name none"
+    )
+    llm_base_url: str = _env(
+        "SYNTHRAL_RAG_LLM_BASE_URL", "", description="an OpenAI-compatible endpoint rag/answer asks (with _MODEL)"
+    )
+    llm_model: str = _env("SYNTHRAL_RAG_LLM_MODEL", "", description="the model rag/answer asks at that endpoint")
+    llm_api_key: SecretStr | None = _env("SYNTHRAL_RAG_LLM_API_KEY", None, description="that endpoint's API key")
+
+    @field_validator("store_configs", mode="before")
+    @classmethod
+    def _json(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError as exc:
+                raise ValueError(
+                    f"not JSON ({exc}); give a JSON object mapping store names to config objects"
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _model_with_endpoint(self) -> Self:
+        if self.llm_base_url and not self.llm_model:
+            raise ValueError("SYNTHRAL_RAG_LLM_BASE_URL is set but SYNTHRAL_RAG_LLM_MODEL is not; set both")
+        return self
+
+
+class CopilotServerSettings(_Section):
+    """The chat copilot's defaults for workspaces whose owner has set none (docs/copilot.md)."""
+
+    llm: dict[str, JsonValue] | None = _env(
+        "SYNTHRAL_COPILOT_LLM",
+        None,
+        description='its LLM as JSON, e.g. {"provider": "llm-openai-compatible/openai", "model": "gpt-4o-mini", '
+        '"config": {...}}',
+    )
+    secrets: tuple[str, ...] = _env(
+        "SYNTHRAL_COPILOT_SECRETS", (), description="workspace credentials its LLM calls are granted (','-separated)"
+    )
+    code_runtime: str | None = _env(
+        "SYNTHRAL_COPILOT_CODE_RUNTIME", None, description="the code runtime of its code mode (code-wasi/wasi)"
+    )
+
+    @field_validator("llm", mode="before")
+    @classmethod
+    def _json(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError as exc:
+                raise ValueError(f"not JSON ({exc}); give a JSON object with provider, model and config") from None
+        return value
+
+    @field_validator("secrets", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+
+class ObservabilitySettings(_Section):
+    """Logs, metrics and traces (docs/observability.md).
+
+    The ``OTEL_*`` fields are the OpenTelemetry variables the host itself reads to decide
+    whether and where it traces; the exporter reads its own (headers, timeout, compression,
+    certificates) and the resource ``OTEL_RESOURCE_ATTRIBUTES``, as OpenTelemetry documents.
     """
 
-    home: Path
-    wheelhouse: Path
-    plugin_start_timeout: float = 20.0
-    plugin_call_timeout: float = 300.0
-    plugin_idle_timeout: float = 300.0
-    plugin_cancel_grace: float = 10.0
-    find_links: tuple[Path, ...] = ()
+    log_format: Literal["text", "json"] = _env(
+        "SYNTHRAL_LOG_FORMAT", "text", description="'json': stderr in the JSON lines of the home's log file too"
+    )
+    metrics_token: SecretStr | None = _env(
+        "SYNTHRAL_METRICS_TOKEN", None, description="the bearer token a metrics scrape must send (else loopback only)"
+    )
+    metrics_dir: Path | None = _env(
+        "PROMETHEUS_MULTIPROC_DIR",
+        None,
+        description="an empty folder where several processes on one machine keep their series (prometheus_client)",
+    )
+    traces_exporter: str = _env(
+        "OTEL_TRACES_EXPORTER", "", description="otlp, console or none (otlp when an OTLP endpoint is set)"
+    )
+    otlp_endpoint: str = _env(
+        "OTEL_EXPORTER_OTLP_ENDPOINT", "", description="the collector's OTLP/HTTP base URL, e.g. http://collector:4318"
+    )
+    otlp_traces_endpoint: str = _env(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", description="the full URL spans go to (over the base URL)"
+    )
+    otlp_protocol: str = _env(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", description="the OTLP protocol; http/protobuf is shipped"
+    )
+    otlp_traces_protocol: str = _env(
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "", description="the same for spans only (over the one above)"
+    )
+    sdk_disabled: bool = _env("OTEL_SDK_DISABLED", False, description="'true': no traces whatever else is set")
+    service_name: str = _env("OTEL_SERVICE_NAME", "synthral", description="the service name spans carry")
+
+    @field_validator("log_format", "traces_exporter", "otlp_protocol", "otlp_traces_protocol", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+
+_SECTIONS: dict[str, type[_Section]] = {
+    "plugins": PluginSettings,
+    "engine": EngineSettings,
+    "server": ServerSettings,
+    "security": SecuritySettings,
+    "limits": LimitSettings,
+    "ocr": OCRSettings,
+    "rag": RAGSettings,
+    "copilot": CopilotServerSettings,
+    "observability": ObservabilitySettings,
+}
+
+
+def _variable(field: FieldInfo) -> str:
+    extra = field.json_schema_extra
+    return str(extra["env"]) if isinstance(extra, dict) else ""
+
+
+class _Environment(PydanticBaseSettingsSource):
+    """Each field from the variable it names; ``<NAME>`` families into dicts keyed by lowercase name."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.environ = environ
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: :meth:`__call__` reads every section at once."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        home = self.environ.get("SYNTHRAL_HOME")
+        if home:
+            data["home"] = home
+        families = {_variable(f) for s in _SECTIONS.values() for f in s.model_fields.values()}
+        named = {name for name in families if not name.endswith("<NAME>")}
+        for section, model in _SECTIONS.items():
+            values: dict[str, Any] = {}
+            for name, field in model.model_fields.items():
+                variable = _variable(field)
+                if variable.endswith("<NAME>"):
+                    prefix = variable.removesuffix("<NAME>")
+                    values[name] = {
+                        key.removeprefix(prefix).lower(): value
+                        for key, value in self.environ.items()
+                        if key.startswith(prefix)
+                        and len(key) > len(prefix)
+                        and key not in named
+                        and not any(key.startswith(other.removesuffix("<NAME>")) for other in families
+                                    if other != variable and other.startswith(prefix) and other.endswith("<NAME>"))
+                    }  # fmt: skip
+                elif (raw := self.environ.get(variable)) is not None and raw.strip() != "":
+                    values[name] = raw.strip()
+            if values:
+                data[section] = values
+        return data
+
+
+class Settings(BaseSettings):
+    """Every setting of a host process, in sections.
+
+    Attributes:
+        home: ``$SYNTHRAL_HOME``, default ``~/.synthral``: plugins, blobs, keys, the SQLite database.
+        plugins: Installing and running plugins.
+        engine: Runs, workers, retries and history.
+        server: The HTTP API and single sign-on.
+        security: Keys and secret sources.
+        limits: Request limits of the API (and the default code CPU quota).
+        ocr: The OCR API.
+        rag: Retrieval.
+        copilot: The chat copilot's server-wide defaults.
+        observability: Logs, metrics and traces.
+    """
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid")
+
+    home: Path = _env("SYNTHRAL_HOME", Path("~/.synthral"), description="all data: plugins, blobs, keys, the database")
+    plugins: PluginSettings = Field(default_factory=PluginSettings)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    ocr: OCRSettings = Field(default_factory=OCRSettings)
+    rag: RAGSettings = Field(default_factory=RAGSettings)
+    copilot: CopilotServerSettings = Field(default_factory=CopilotServerSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+
+    _environ: ClassVar[Mapping[str, str] | None] = None
 
     @classmethod
-    def from_env(cls, home: Path | str | None = None) -> Settings:
-        """Read the settings from the environment; ``home`` overrides ``$SYNTHRAL_HOME``."""
-        root = Path(home or os.environ.get("SYNTHRAL_HOME") or Path.home() / ".synthral").expanduser().resolve()
-        wheelhouse = os.environ.get("SYNTHRAL_WHEELHOUSE")
-        return cls(
-            home=root,
-            wheelhouse=Path(wheelhouse).resolve() if wheelhouse else root / "wheelhouse",
-            plugin_start_timeout=_float_env("SYNTHRAL_PLUGIN_START_TIMEOUT", 20.0),
-            plugin_call_timeout=_float_env("SYNTHRAL_PLUGIN_CALL_TIMEOUT", 300.0),
-            plugin_idle_timeout=_float_env("SYNTHRAL_PLUGIN_IDLE_TIMEOUT", 300.0),
-            plugin_cancel_grace=_float_env("SYNTHRAL_PLUGIN_CANCEL_GRACE", 10.0),
-            find_links=tuple(
-                Path(p).resolve() for p in os.environ.get("SYNTHRAL_FIND_LINKS", "").split(os.pathsep) if p
-            ),
-        )
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Values given in code first, then the environment (through the variables the fields name)."""
+        del env_settings, dotenv_settings, file_secret_settings
+        environ = os.environ if cls._environ is None else cls._environ
+        return init_settings, _Environment(settings_cls, environ)
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> Self:
+        home = self.home.expanduser().resolve()
+        object.__setattr__(self, "home", home)
+        plugins = self.plugins
+        wheelhouse = (plugins.wheelhouse or home / "wheelhouse").expanduser().resolve()
+        links = tuple(path.expanduser().resolve() for path in plugins.find_links)
+        object.__setattr__(self, "plugins", plugins.model_copy(update={"wheelhouse": wheelhouse, "find_links": links}))
+        return self
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None, **values: Any) -> Settings:
+        """Read the settings from ``environ`` (the process's environment by default), once.
+
+        Args:
+            environ: The variables to read; ``os.environ`` when None.
+            **values: Settings given in code, over the environment (``home=...``,
+                ``engine={"lease_seconds": 5}``).
+
+        Raises:
+            ConfigurationError: A variable's value is not what its setting takes; the message
+                names the variable and the fix.
+        """
+        previous = cls._environ
+        cls._environ = environ
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise _configuration_error(exc, os.environ if environ is None else environ) from None
+        finally:
+            cls._environ = previous
+
+    def replace(self, **sections: Mapping[str, Any] | Any) -> Settings:
+        """A copy with some settings changed: ``replace(engine={"lease_seconds": 5}, home=path)``."""
+        updates: dict[str, Any] = {}
+        for name, value in sections.items():
+            current = getattr(self, name)
+            updates[name] = current.model_copy(update=dict(value)) if isinstance(current, _Section) else value
+        return self.model_copy(update=updates)
+
+    @property
+    def wheelhouse(self) -> Path:
+        """Where the SDK wheel plugin venvs get is kept."""
+        return cast(Path, self.plugins.wheelhouse)
 
     @property
     def plugins_dir(self) -> Path:
@@ -72,3 +508,42 @@ class Settings:
     def blobs_dir(self) -> Path:
         """The content-addressed blob store."""
         return self.home / "blobs"
+
+
+class Variable(BaseModel):
+    """One environment variable of the settings tree."""
+
+    name: str
+    setting: str
+    default: str
+    description: str
+
+
+def variables() -> Iterator[Variable]:
+    """Every variable the settings read, with the setting it fills, its default and meaning."""
+    home = Settings.model_fields["home"]
+    yield Variable(name=_variable(home), setting="home", default="~/.synthral", description=str(home.description))
+    for section, model in _SECTIONS.items():
+        for name, field in model.model_fields.items():
+            default = field.default
+            shown = "" if default in (None, "", (), {}) else str(default)
+            yield Variable(
+                name=_variable(field), setting=f"{section}.{name}", default=shown, description=str(field.description)
+            )
+
+
+def _configuration_error(error: ValidationError, environ: Mapping[str, str]) -> ConfigurationError:
+    problems = []
+    for item in error.errors(include_url=False):
+        location = [str(part) for part in item["loc"]]
+        model: type[BaseModel] = _SECTIONS.get(location[0], Settings) if location else Settings
+        field = model.model_fields.get(location[1] if len(location) > 1 and model is not Settings else location[0])
+        variable = _variable(field) if field is not None else ".".join(location)
+        raw = environ.get(variable)
+        hidden = any(word in variable for word in ("SECRET", "KEY", "TOKEN"))
+        shown = f"={raw!r}" if raw is not None and not hidden else ""
+        problems.append(f"{variable}{shown}: {item['msg']}")
+    return ConfigurationError(
+        "the settings are wrong: " + "; ".join(problems) + "; fix or unset the variable (docs/configuration.md)",
+        details={"variables": [p.split(":", 1)[0].split("=", 1)[0] for p in problems]},
+    )

@@ -40,6 +40,7 @@ __all__ = [
     "ConfigInvalid",
     "ConfigurationError",
     "Conflict",
+    "DatabaseUnavailable",
     "DeadlineExceeded",
     "DecryptionFailed",
     "EgressDenied",
@@ -165,6 +166,17 @@ class Conflict(ConfigurationError):
     """The object exists already, or changed meanwhile (HTTP 409)."""
 
     code = "conflict"
+
+
+@register_error_type
+class DatabaseUnavailable(RetryableError):
+    """The database cannot be reached or written (down, restarting, disk full, read-only): try again later.
+
+    ``details['reason']`` is ``unreachable``, ``unopenable``, ``full``, ``read_only``, ``busy`` or ``io``.
+    Nothing was written by the operation that met it.
+    """
+
+    code = "database_unavailable"
 
 
 @register_error_type

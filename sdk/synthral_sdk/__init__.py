@@ -52,7 +52,17 @@ if TYPE_CHECKING:
         VectorRecord,
         VectorStore,
     )
-    from synthral_sdk._capability import Capability, CapabilityKind, CapabilitySpec, NoConfig, Operation, OperationSpec
+    from synthral_sdk._capability import (
+        Capability,
+        CapabilityKind,
+        CapabilitySpec,
+        DynamicOutputs,
+        Handle,
+        Handles,
+        NoConfig,
+        Operation,
+        OperationSpec,
+    )
     from synthral_sdk._connector import (
         AuthSpec,
         ConnectionCheck,
@@ -75,7 +85,7 @@ if TYPE_CHECKING:
         OCRWord,
     )
     from synthral_sdk._host import HostServices
-    from synthral_sdk._node import Node, PollRequest, PollResult, Trigger
+    from synthral_sdk._node import Node, PollRequest, PollResult, Trigger, TriggerEvent
     from synthral_sdk._runtime import (
         CodeError,
         CodeRequest,
@@ -124,10 +134,13 @@ _LAZY: dict[str, str] = {
     "Context": "synthral_sdk.context",
     "CredentialField": "synthral_sdk._connector",
     "DeleteRequest": "synthral_sdk._ai",
+    "DynamicOutputs": "synthral_sdk._capability",
     "DeleteResult": "synthral_sdk._ai",
     "EmbedRequest": "synthral_sdk._ai",
     "EmbedResult": "synthral_sdk._ai",
     "Embedder": "synthral_sdk._ai",
+    "Handle": "synthral_sdk._capability",
+    "Handles": "synthral_sdk._capability",
     "HostServices": "synthral_sdk._host",
     "LLMProvider": "synthral_sdk._ai",
     "NoConfig": "synthral_sdk._capability",
@@ -160,6 +173,7 @@ _LAZY: dict[str, str] = {
     "ToolResult": "synthral_sdk._ai",
     "ToolSpec": "synthral_sdk._ai",
     "Trigger": "synthral_sdk._node",
+    "TriggerEvent": "synthral_sdk._node",
     "UpsertRequest": "synthral_sdk._ai",
     "UpsertResult": "synthral_sdk._ai",
     "Usage": "synthral_sdk._ai",
@@ -205,9 +219,12 @@ __all__ = [
     "CredentialField",
     "DeleteRequest",
     "DeleteResult",
+    "DynamicOutputs",
     "EmbedRequest",
     "EmbedResult",
     "Embedder",
+    "Handle",
+    "Handles",
     "HostServices",
     "JSONObject",
     "JSONValue",
@@ -242,6 +259,7 @@ __all__ = [
     "ToolResult",
     "ToolSpec",
     "Trigger",
+    "TriggerEvent",
     "UpsertRequest",
     "UpsertResult",
     "Usage",

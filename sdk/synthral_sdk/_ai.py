@@ -77,6 +77,7 @@ class Embedder(Capability, Generic[ConfigT]):
     """Turns text into vectors. Implement :meth:`embed`."""
 
     kind: ClassVar[CapabilityKind] = CapabilityKind.EMBEDDER
+    category: ClassVar[str] = "AI"
 
     @classmethod
     def operations(cls) -> Mapping[str, Operation]:
@@ -204,6 +205,7 @@ class VectorStore(Capability, Generic[ConfigT]):
     """
 
     kind: ClassVar[CapabilityKind] = CapabilityKind.VECTOR_STORE
+    category: ClassVar[str] = "AI"
     features: ClassVar[tuple[str, ...]] = ("filter",)
 
     @classmethod
@@ -396,6 +398,7 @@ class LLMProvider(Capability, Generic[ConfigT]):
     """
 
     kind: ClassVar[CapabilityKind] = CapabilityKind.LLM_PROVIDER
+    category: ClassVar[str] = "AI"
 
     @classmethod
     def operations(cls) -> Mapping[str, Operation]:
@@ -517,6 +520,7 @@ class AgentFramework(Capability, Generic[ConfigT]):
     kind: ClassVar[CapabilityKind] = CapabilityKind.AGENT_FRAMEWORK
     framework: ClassVar[str] = ""
     styles: ClassVar[tuple[str, ...]] = ()
+    category: ClassVar[str] = "AI"
 
     @classmethod
     def operations(cls) -> Mapping[str, Operation]:

@@ -35,6 +35,9 @@ __all__ = [
     "Capability",
     "CapabilityKind",
     "CapabilitySpec",
+    "DynamicOutputs",
+    "Handle",
+    "Handles",
     "NoConfig",
     "Operation",
     "OperationSpec",
@@ -59,6 +62,15 @@ class CapabilityKind(StrEnum):
     AGENT_FRAMEWORK = "agent_framework"
     SECRET_STORE = "secret_store"  # noqa: S105 -- a kind name, not a password
 
+    @property
+    def hook(self) -> str:
+        """The hook in :mod:`synthral_sdk.hookspecs` that returns capabilities of this kind.
+
+        By convention ``synthral_<kind>s``: a new kind is this enum member, its base class and
+        its hook spec; the host's collectors and proxies follow from the enum.
+        """
+        return f"synthral_{self.value}s"
+
 
 class NoConfig(BaseModel):
     """The config of a capability that takes none."""
@@ -76,8 +88,110 @@ class OperationSpec(BaseModel):
     output_schema: dict[str, JsonValue] = Field(alias="outputSchema")
 
 
+class Handle(BaseModel):
+    """One place edges attach to a node on the canvas: an input or an output.
+
+    .. versionadded:: 1.9
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(description="What edges name as their handle, e.g. 'main', 'true', 'error'.")
+    label: str = Field(default="", description="What the canvas shows next to it; empty: nothing.")
+
+
+class DynamicOutputs(BaseModel):
+    """Outputs read from the node's config: one per entry of a list (a switch's rules).
+
+    The node takes one of them per run and says which in the ``branch`` field of its output.
+
+    .. versionadded:: 1.9
+    """
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    from_config: str = Field(alias="fromConfig", description="JSON Pointer to a list in the config, e.g. '/rules'.")
+    key: str = Field(description="The field of each entry that names its output, e.g. 'branch'.")
+    fallback: str | None = Field(
+        default=None, description="The output taken when no entry matches, unless the config names another."
+    )
+    fallback_from_config: str | None = Field(
+        default=None,
+        alias="fallbackFromConfig",
+        description="JSON Pointer to the config field naming the fallback output (null there: none).",
+    )
+
+
+def _main() -> list[Handle]:
+    return [Handle(id="main")]
+
+
+class Handles(BaseModel):
+    """Where a node's edges attach: the validator, the graph compiler and the canvas read this.
+
+    A node with one output (``main``) takes edges without a handle. A node that declares
+    other outputs (static or from its config) is a router: its output's ``branch`` field
+    names the output taken, and each of its edges names an output. With ``error_output``,
+    a failure of the node (after its retries) follows the edges whose handle is ``error``
+    instead of failing the run, when there are such edges.
+
+    .. versionadded:: 1.9
+    """
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    inputs: list[Handle] = Field(default_factory=_main)
+    outputs: list[Handle] = Field(default_factory=_main)
+    dynamic_outputs: DynamicOutputs | None = Field(default=None, alias="dynamicOutputs")
+    error_output: bool = Field(default=False, alias="errorOutput")
+
+    @property
+    def routes(self) -> bool:
+        """Whether the node picks among several outputs (its edges must name one)."""
+        return self.dynamic_outputs is not None or [h.id for h in self.outputs] != ["main"]
+
+    def output_ids(self, config: Mapping[str, object]) -> set[str]:
+        """The outputs a node with ``config`` can take (dynamic ones read from the config)."""
+        ids = {handle.id for handle in self.outputs}
+        dynamic = self.dynamic_outputs
+        if dynamic is None:
+            return ids
+        entries = _at_pointer(config, dynamic.from_config)
+        for entry in entries if isinstance(entries, list) else []:
+            name = entry.get(dynamic.key) if isinstance(entry, dict) else None
+            if isinstance(name, str):
+                ids.add(name)
+        fallback: object = dynamic.fallback
+        if dynamic.fallback_from_config is not None:
+            found = _at_pointer(config, dynamic.fallback_from_config, missing=_MISSING)
+            fallback = dynamic.fallback if found is _MISSING else found
+        if isinstance(fallback, str):
+            ids.add(fallback)
+        return ids
+
+
+_MISSING: Final = object()
+
+
+def _at_pointer(document: object, pointer: str, *, missing: object = None) -> object:
+    """The value at an RFC 6901 JSON Pointer, or ``missing``."""
+    current = document
+    for raw in pointer.split("/")[1:] if pointer else []:
+        part = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(current, Mapping) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        else:
+            return missing
+    return current
+
+
 class CapabilitySpec(BaseModel):
-    """A capability's catalog entry, as sent in the ``initialize`` answer."""
+    """A capability's catalog entry, as sent in the ``initialize`` answer.
+
+    .. versionchanged:: 1.9 ``category``, ``icon``, ``handles`` and ``trigger_schema``.
+    """
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -85,9 +199,15 @@ class CapabilitySpec(BaseModel):
     kind: CapabilityKind
     title: str = ""
     description: str = ""
+    category: str = Field(default="", description="The palette group, e.g. 'Network'.")
+    icon: str = Field(default="", description="A short icon name ('globe') or a data: URL.")
     config_schema: dict[str, JsonValue] = Field(alias="configSchema")
     operations: dict[str, OperationSpec]
     secrets: list[str] = Field(default_factory=list)
+    handles: Handles = Field(default_factory=Handles)
+    trigger_schema: dict[str, JsonValue] | None = Field(
+        default=None, alias="triggerSchema", description="For triggers: the JSON Schema of the input a run gets."
+    )
     extra: dict[str, JsonValue] = Field(default_factory=dict)
 
     def wire(self) -> JSONObject:
@@ -182,14 +302,23 @@ class Capability(abc.ABC):
         name: Unique within the plugin; lowercase, digits, ``_ . -``.
         title: A short human name for palettes and menus.
         description: What it does, for the catalog and the docs.
+        category: The palette group ("Network", "Documents"); each kind's base class sets one.
+        icon: A short icon name ("globe") or a ``data:`` URL.
         secrets: Names of the secrets the capability may be granted per call.
+        handles: Where edges attach on the canvas (see :class:`Handles`); the kind's default
+            (one input, one output, an error output) when None.
+
+    .. versionchanged:: 1.9 ``category``, ``icon`` and ``handles``.
     """
 
     kind: ClassVar[CapabilityKind]
     name: ClassVar[str]
     title: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    category: ClassVar[str] = ""
+    icon: ClassVar[str] = ""
     secrets: ClassVar[tuple[str, ...]] = ()
+    handles: ClassVar[Handles | None] = None
     config_model: ClassVar[type[BaseModel]] = NoConfig
 
     #: Names of the class attributes a kind's generic parameters fill, in order.
@@ -207,6 +336,16 @@ class Capability(abc.ABC):
     def extra(self) -> JSONObject:
         """Kind-specific catalog data (a connector's auth spec, for instance)."""
         return {}
+
+    @classmethod
+    def default_handles(cls) -> Handles:
+        """The kind's handles: one input, one output, and failures may follow an ``error`` edge."""
+        return Handles(error_output=True)
+
+    @classmethod
+    def trigger_schema(cls) -> dict[str, JsonValue] | None:
+        """For triggers, the JSON Schema of a run's input; None for other kinds."""
+        return None
 
     @final
     def spec(self) -> CapabilitySpec:
@@ -228,6 +367,10 @@ class Capability(abc.ABC):
             kind=self.kind,
             title=self.title or name,
             description=self.description or inspect.cleandoc(type(self).__dict__.get("__doc__") or ""),
+            category=self.category,
+            icon=self.icon,
+            handles=self.handles if self.handles is not None else self.default_handles(),
+            trigger_schema=self.trigger_schema(),
             config_schema=self.config_model.model_json_schema(),
             operations={
                 op.name: OperationSpec(

@@ -85,6 +85,7 @@ class Connector(Capability, Generic[ConfigT]):
     """
 
     kind: ClassVar[CapabilityKind] = CapabilityKind.CONNECTOR
+    category: ClassVar[str] = "Connectors"
     auth: ClassVar[AuthSpec] = AuthSpec()
     logo: ClassVar[str] = ""
     actions: ClassVar[tuple[type[Node[Any, Any, Any]], ...]] = ()

@@ -155,6 +155,7 @@ class OCREngine(Capability, Generic[ConfigT]):
     """An OCR engine. Implement :meth:`recognize`."""
 
     kind: ClassVar[CapabilityKind] = CapabilityKind.OCR_ENGINE
+    category: ClassVar[str] = "Documents"
 
     @classmethod
     def operations(cls) -> Mapping[str, Operation]:

@@ -20,18 +20,7 @@ from synthral_sdk.errors import PluginLoadError
 
 __all__ = ["KIND_HOOKS", "CapabilityEntry", "EntryPointRef", "collect_capabilities", "new_plugin_manager"]
 
-KIND_HOOKS: Final[Mapping[CapabilityKind, str]] = {
-    CapabilityKind.NODE: "synthral_nodes",
-    CapabilityKind.TRIGGER: "synthral_triggers",
-    CapabilityKind.CONNECTOR: "synthral_connectors",
-    CapabilityKind.OCR_ENGINE: "synthral_ocr_engines",
-    CapabilityKind.EMBEDDER: "synthral_embedders",
-    CapabilityKind.VECTOR_STORE: "synthral_vector_stores",
-    CapabilityKind.CODE_RUNTIME: "synthral_code_runtimes",
-    CapabilityKind.LLM_PROVIDER: "synthral_llm_providers",
-    CapabilityKind.AGENT_FRAMEWORK: "synthral_agent_frameworks",
-    CapabilityKind.SECRET_STORE: "synthral_secret_stores",
-}
+KIND_HOOKS: Final[Mapping[CapabilityKind, str]] = {kind: kind.hook for kind in CapabilityKind}
 """The hook that returns each kind of capability."""
 
 

@@ -107,6 +107,7 @@ class CodeRuntime(Capability, Generic[ConfigT]):
     """A sandbox that runs user code. Implement :meth:`execute`."""
 
     kind: ClassVar[CapabilityKind] = CapabilityKind.CODE_RUNTIME
+    category: ClassVar[str] = "Code"
 
     @classmethod
     def operations(cls) -> Mapping[str, Operation]:
@@ -171,6 +172,7 @@ class SecretStore(Capability, Generic[ConfigT]):
     """Where credentials live. Implement :meth:`get_secret`, :meth:`put_secret`, :meth:`delete_secret`."""
 
     kind: ClassVar[CapabilityKind] = CapabilityKind.SECRET_STORE
+    category: ClassVar[str] = "Secrets"
 
     @classmethod
     def operations(cls) -> Mapping[str, Operation]:

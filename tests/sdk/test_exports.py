@@ -18,6 +18,8 @@ EXPECTED_EXPORTS = {
     "WebhookRequest", "WebhookScheme", "WebhookSpec", "WebhookVerification", "__version__", "hookimpl",
     # 1.1: host callbacks, structured output, vision, budgets and teams for agents
     "AgentBudget", "AgentRole", "ContentPart", "HostServices", "ResponseFormat", "ToolResult",
+    # 1.4: output handles and palette metadata of a capability, the event a trigger yields
+    "DynamicOutputs", "Handle", "Handles", "TriggerEvent",
 }  # fmt: skip
 
 EXPECTED_HOOKS = {

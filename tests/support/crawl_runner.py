@@ -15,7 +15,7 @@ from synthral.services.app import open_app
 
 
 async def main(home: str, job_id: str) -> None:
-    async with open_app(Settings.from_env(Path(home))) as app:
+    async with open_app(Settings.load(home=Path(home))) as app:
         await app.web_services().scraping.run_crawl(job_id)
 
 

@@ -85,8 +85,16 @@ class PostgresServer:
 
     def restart(self) -> None:
         """Stop the server immediately and start it again (a database restart)."""
+        self.halt()
+        self.resume()
+
+    def halt(self) -> None:
+        """Stop the server at once, as a crash or an immediate shutdown does: clients are cut off."""
+        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "immediate", "stop")
+
+    def resume(self) -> None:
+        """Start the server again after :meth:`halt`, on the same port and data."""
         data = str(self.root / "data")
-        self._run(str(self.bin_dir / "pg_ctl"), "-D", data, "-m", "immediate", "stop")
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c max_connections=200"
         self._run(str(self.bin_dir / "pg_ctl"), "-D", data, "-o", options, "-l", str(self.root / "log"), "-w", "start")
 

@@ -15,15 +15,9 @@ from pathlib import Path
 from sqlalchemy import insert, select
 
 from synthral.store.ai_tables import LLM_CALL
-from synthral.store.code import CodeExecution
+from synthral.store.code_tables import CODE_EXECUTION
 from synthral.store.db import Database
-from synthral.store.models import Membership, User, Workflow, WorkflowExecution
-
-MEMBERSHIP = Membership.__table__  # type: ignore[attr-defined]
-USER = User.__table__  # type: ignore[attr-defined]
-CODE = CodeExecution.__table__  # type: ignore[attr-defined]
-WF = Workflow.__table__  # type: ignore[attr-defined]
-EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
+from synthral.store.tables import EXECUTION, MEMBERSHIP, USER, WORKFLOW
 
 
 async def seed(home: Path, email: str) -> None:
@@ -39,19 +33,18 @@ async def seed(home: Path, email: str) -> None:
             now = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
             flows = {"invoice-triage": 0.9, "support-digest": 0.35, "lead-enrichment": 0.15}
             for name in flows:
-                await connection.execute(
-                    insert(WF).values(id=f"seed-{name}", name=name, workspace_id=workspace, is_active=True, version=1,
-                                      created_at=now, updated_at=now)
-                )  # fmt: skip
+                flow = {"id": f"seed-{name}", "name": name, "workspace_id": workspace, "is_active": True, "version": 1}
+                await connection.execute(insert(WORKFLOW).values(**flow, created_at=now, updated_at=now))
             for day in range(14):
                 at = now - timedelta(days=13 - day)
                 for name, share in flows.items():
                     run = f"seed-{name}-{day}"
                     await connection.execute(
-                        insert(EXEC).values(id=run, workflow_id=f"seed-{name}", workflow_version=1, status="completed",
-                                            trigger="cron", started_at=at, completed_at=at, fencing_token=1,
-                                            pause_requested=False, cancel_requested=False, steps_taken=3,
-                                            retry_count=0)
+                        insert(EXECUTION).values(
+                            id=run, workflow_id=f"seed-{name}", workflow_version=1, status="completed", trigger="cron",
+                            started_at=at, completed_at=at, fencing_token=1, pause_requested=False,
+                            cancel_requested=False, steps_taken=3, retry_count=0,
+                        )
                     )  # fmt: skip
                     for model, price in (("gpt-4o", 1.0), ("claude-sonnet", 0.6)):
                         tokens = int((2000 + 400 * (day % 5)) * share * price * 10)
@@ -64,9 +57,11 @@ async def seed(home: Path, email: str) -> None:
                             )
                         )  # fmt: skip
                     await connection.execute(
-                        insert(CODE).values(id=f"{run}-code", workspace_id=workspace, runtime="code-wasi/python",
-                                            language="python", code_sha256="0" * 64, workflow_execution_id=run,
-                                            status="completed", cpu_s=0.4 + share, started_at=at)
+                        insert(CODE_EXECUTION).values(
+                            id=f"{run}-code", workspace_id=workspace, runtime="code-wasi/python", language="python",
+                            code_sha256="0" * 64, workflow_execution_id=run, status="completed", cpu_s=0.4 + share,
+                            started_at=at,
+                        )
                     )  # fmt: skip
     finally:
         await database.close()

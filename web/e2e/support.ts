@@ -61,23 +61,3 @@ export async function api<T>(page: Page, method: string, url: string, body?: unk
   if (answer.status >= 400) throw new Error(`${method} ${url}: ${answer.status} ${answer.text}`);
   return (answer.text ? JSON.parse(answer.text) : undefined) as T;
 }
-
-/**
- * Skip a test whose flow needs an API route this server does not have yet (404), saying
- * which; any other answer (401 included) means the route exists.
- */
-export async function needsRoute(page: Page, method: string, path: string, why: string): Promise<void> {
-  const status = await page.evaluate(
-    async ([m, p]) => {
-      const tokens = JSON.parse(sessionStorage.getItem('synthral.tokens') ?? 'null');
-      const answer = await fetch(`/api/v1${p}`, {
-        method: m,
-        headers: { 'content-type': 'application/json', ...(tokens ? { authorization: `Bearer ${tokens.access_token}` } : {}) },
-        body: m === 'GET' ? undefined : '{}',
-      });
-      return answer.status;
-    },
-    [method, path] as const,
-  );
-  test.skip(status === 404 || status === 405, `waits for ${method} /api/v1${path} (${why}): this server answers ${status}`);
-}

@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from synthral.errors import AuthenticationFailed, Forbidden, NotFound
-from synthral.services.identity import IdentityService, Principal
-from synthral.store.models import Role
+from synthral.services.accounts import Principal
+from synthral.services.identity import IdentityService
+from synthral.store.tables import Role
 
 __all__ = ["Access", "CurrentPrincipal", "Editor", "Owner", "Viewer", "principal_of", "workspace_access"]
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 
 from fastapi import APIRouter, FastAPI
 
 from synthral.api.docs import install_docs
 from synthral.api.gate import Gate
 from synthral.api.ingress import Ingress
-from synthral.api.limits import Limits
 from synthral.api.local import LocalGuard, new_launch_token
 from synthral.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from synthral.api.routes import (
@@ -32,6 +29,7 @@ from synthral.api.routes import (
     hooks,
     mcp,
     members,
+    nodes,
     ocr,
     oidc,
     plugins,
@@ -44,16 +42,23 @@ from synthral.api.routes import (
 from synthral.api.routes import metrics as metrics_route
 from synthral.api.state import ServerState
 from synthral.api.web import install_web, web_root
-from synthral.config import Settings
 from synthral.errors import ConfigurationError
 from synthral.security.passwords import Passwords
-from synthral.services.app import App, open_app
+from synthral.security.tokens import load_signing_key
+from synthral.services.analytics import CostAnalytics
+from synthral.services.app import App
+from synthral.services.audit import AuditLog
+from synthral.services.connectors import ConnectorCatalog, ConnectorService
+from synthral.services.copilot import Catalog, CopilotService, Record, Services
+from synthral.services.copilot.settings import server_default
+from synthral.services.events import EventHub
 from synthral.services.identity import IdentityService
 from synthral.services.oauth import OAuthService
 from synthral.services.oidc import OidcService, OidcSettings
+from synthral.services.telemetry import TelemetryService
 from synthral.services.webhooks import WebhookService
 
-__all__ = ["API_PREFIX", "assemble", "create_app", "open_server"]
+__all__ = ["API_PREFIX", "assemble", "close_server", "create_app"]
 
 API_PREFIX = "/api/v1"
 
@@ -92,7 +97,7 @@ def create_app(server: ServerState, *, extra: Sequence[APIRouter] = ()) -> FastA
     )
     for module in modules:
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
-    for module in (schedules, members, admin, steps):
+    for module in (schedules, members, admin, steps, nodes):
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     for module in (audit, analytics):
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
@@ -107,7 +112,9 @@ def create_app(server: ServerState, *, extra: Sequence[APIRouter] = ()) -> FastA
 
     app.include_router(chat_bridge.bridge)  # /api/agws: the copilot's WebSocket bridge, outside /api/v1
     server.mcp = mcp.mount_mcp(app, server, API_PREFIX)
-    install_web(app, web_root())  # last: its catch-all answers only what no API route did
+    install_web(
+        app, web_root(server.app.settings.server.web_root)
+    )  # last: its catch-all answers only what no API route did
     local = server.identity.local_principal if server.local else None
     app.add_middleware(Ingress, server=server)  # behind the gate: the last added runs first
     app.add_middleware(Gate, authenticate=server.identity.authenticate, local=local, limits=server.limits)
@@ -122,63 +129,83 @@ def assemble(
     host: App,
     *,
     local: bool = False,
-    public_url: str,
-    limits: Limits | None = None,
+    public_url: str | None = None,
     passwords: Passwords | None = None,
 ) -> ServerState:
-    """The server's services over an open host (``passwords``: the argon2id cost, default if None).
+    """The server's services over an open host, as its settings configure them.
+
+    Args:
+        host: The open host (database, plugins, engine, services).
+        local: Desktop mode: no sign-in, loopback only.
+        public_url: The URL people and providers reach the server at; ``SYNTHRAL_PUBLIC_URL``
+            (``settings.server.public_url``) when None, else ``http://HOST:PORT``.
+        passwords: The argon2id cost (the default when None; tests pass a cheap one).
 
     Raises:
         ConfigurationError: The ``SYNTHRAL_OIDC_*`` variables configure single sign-on in part
-            or wrongly.
+            or wrongly, or ``SYNTHRAL_COPILOT_LLM`` is not an LLM choice.
     """
+    settings = host.settings
+    url = public_url or settings.server.public_url or f"http://{settings.server.host}:{settings.server.port}"
     identity = IdentityService(
         host.database,
-        signing_key=IdentityService.signing_key_from_env(host.settings.home),
+        signing_key=load_signing_key(settings.home, settings.security.jwt_secret),
         keyring=host.keyring,
         passwords=passwords,
     )
-    oidc_settings = OidcSettings.from_env()
+    oidc_settings = OidcSettings.configured(settings.server)
     oidc = None
     if oidc_settings is not None:
-        oidc = OidcService(identity, host.database, host.keyring, oidc_settings, public_url=public_url)
+        oidc = OidcService(identity, host.database, host.keyring, oidc_settings, public_url=url)
     host.code_service()
-    host.rag_service()
-    host.web_services()
+    catalog = ConnectorCatalog(host.plugins)
+    oauth = OAuthService(host.database, host.credentials, host.keyring, catalog.auth_spec, public_url=url)
+    webhooks = WebhookService(host.workflows, host.credentials, catalog)
+    events = EventHub(host.database, outage=host.engine.outage)
+    copilot = CopilotService(
+        Services(
+            database=host.database,
+            plugins=host.plugins,
+            workflows=host.workflows,
+            llm=host.ai.llm,
+            agents=host.ai.agents,
+            code=host.code_service,
+            secrets=host.engine.secrets,
+            credentials=host.credentials,
+            webhooks=webhooks,
+            events=events,
+            public_url=url.rstrip("/"),
+            record=Record(host.database),
+            catalog=Catalog(host.plugins, host.workflows),
+        ),
+        server_default(settings.copilot),
+    )
     return ServerState(
         app=host,
         identity=identity,
         credentials=host.credentials,
-        oauth=OAuthService(host.database, host.credentials, host.keyring, host.plugins, public_url=public_url),
-        webhooks=WebhookService(host.workflows, host.credentials, host.plugins),
+        oauth=oauth,
+        connectors=ConnectorService(catalog, host.credentials, oauth, host.plugin_service),
+        webhooks=webhooks,
+        copilot=copilot,
+        audit=AuditLog(host.database),
+        costs=CostAnalytics(host.database),
+        telemetry=TelemetryService(host.database, host.plugins, settings.observability),
+        events=events,
         local=local,
-        public_url=public_url.rstrip("/"),
-        limits=limits or Limits.from_env(),
+        public_url=url.rstrip("/"),
+        limits=settings.limits,
         oidc=oidc,
         launch_token=new_launch_token() if local else None,
     )
 
 
-@asynccontextmanager
-async def open_server(
-    settings: Settings | None = None,
-    *,
-    local: bool = False,
-    public_url: str | None = None,
-    limits: Limits | None = None,
-) -> AsyncIterator[ServerState]:
-    """Open the host (database, plugins, engine) with the server's services; close them after."""
-    settings = settings or Settings.from_env()
-    url = public_url or os.environ.get("SYNTHRAL_PUBLIC_URL") or "http://127.0.0.1:8000"
-    async with open_app(settings, local=local) as host:
-        state = assemble(host, local=local, public_url=url, limits=limits)
-        try:
-            yield state
-        finally:
-            await state.oauth.close()
-            if state.copilot is not None:
-                await state.copilot.close()
-            if state.mcp is not None:
-                await state.mcp.close()
-            if state.oidc is not None:
-                await state.oidc.close()
+async def close_server(state: ServerState) -> None:
+    """Close what :func:`assemble` and :func:`create_app` opened: the event loop, copilot turns, OAuth, MCP, OIDC."""
+    await state.events.close()
+    await state.copilot.close()
+    await state.oauth.close()
+    if state.mcp is not None:
+        await state.mcp.close()
+    if state.oidc is not None:
+        await state.oidc.close()

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import Request
 
 from synthral.api.access import Access
-from synthral.services.audit import AuditLog
-from synthral.services.identity import Principal
+from synthral.api.state import ServerState
+from synthral.services.accounts import Principal
 
 __all__ = ["audit"]
 
@@ -35,7 +35,8 @@ async def audit(
     kind = "api_key" if principal is not None and principal.method == "api_key" else "user"
     if principal is None and actor_id is None:
         kind = "anonymous"
-    await AuditLog(request.app.state.server.app.database).record_quietly(
+    server: ServerState = request.app.state.server
+    await server.audit.record_quietly(
         action,
         workspace_id=workspace_id,
         actor_id=principal.user_id if principal is not None else actor_id,

@@ -13,11 +13,13 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from synthral.api.limits import Limits, RateLimiter, json_depth_exceeds, retry_after
+from synthral.api.limits import RateLimiter, json_depth_exceeds, retry_after
 from synthral.api.local import LAUNCH_BEARER
-from synthral.api.problems import problem
+from synthral.api.problems import problem, unavailable_problem
+from synthral.config import LimitSettings
 from synthral.errors import AuthenticationFailed, RateLimited
-from synthral.services.identity import Principal
+from synthral.services.accounts import Principal
+from synthral.store.outage import unavailable
 
 __all__ = ["PUBLIC_PATHS", "Gate"]
 
@@ -57,7 +59,7 @@ class Gate:
         *,
         authenticate: Authenticate,
         local: Callable[[], Awaitable[Principal]] | None,
-        limits: Limits,
+        limits: LimitSettings,
     ) -> None:
         self.app = app
         self.authenticate = authenticate
@@ -90,6 +92,12 @@ class Gate:
                 return
             except RateLimited as exc:
                 await self._refuse(send, 429, exc.message, exc.code, float(exc.details.get("retry_after", 1)))  # type: ignore[arg-type]
+                return
+            except Exception as exc:  # the database behind the accounts may be down: 503, not a crash
+                trouble = unavailable(exc)
+                if trouble is None:
+                    raise
+                await self._send(send, unavailable_problem(trouble))
                 return
             if wait := self.per_user.take(principal.user_id):
                 await self._refuse(send, 429, "too many requests for this account; slow down", "rate_limited", wait)

@@ -1,61 +1,12 @@
-"""Request limits: body size, JSON nesting, and token-bucket rate limits."""
+"""Request limits: body size, JSON nesting, and token-bucket rate limits (their values: ``settings.limits``)."""
 
 from __future__ import annotations
 
 import math
-import os
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
-from synthral.errors import ConfigurationError
-
-__all__ = ["Limits", "RateLimiter", "json_depth_exceeds"]
-
-
-@dataclass(frozen=True)
-class Limits:
-    """How much one request (and one client) may ask of the server.
-
-    Attributes:
-        max_body: Bytes in a request body (JSON and forms).
-        max_upload: Bytes in an upload (a plugin wheel).
-        max_json_depth: Nesting of arrays and objects in a JSON body.
-        ip_rate, ip_burst: Requests per second (and burst) per client address.
-        user_rate, user_burst: Requests per second (and burst) per signed-in user or API key.
-        login_rate, login_burst: Login attempts per second (and burst) per client address.
-    """
-
-    max_body: int = 1024 * 1024
-    max_upload: int = 100 * 1024 * 1024
-    max_json_depth: int = 64
-    ip_rate: float = 200.0
-    ip_burst: float = 400.0
-    user_rate: float = 100.0
-    user_burst: float = 200.0
-    login_rate: float = 0.5
-    login_burst: float = 10.0
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
-        """Limits with overrides from ``SYNTHRAL_LIMIT_<FIELD>`` (e.g. ``SYNTHRAL_LIMIT_IP_RATE=50``).
-
-        Raises:
-            ConfigurationError: A variable is not a number.
-        """
-        env = os.environ if environ is None else environ
-        values: dict[str, float | int] = {}
-        for item in fields(cls):
-            raw = env.get(f"SYNTHRAL_LIMIT_{item.name.upper()}")
-            if raw is None:
-                continue
-            try:
-                values[item.name] = int(raw) if item.type in ("int", int) else float(raw)
-            except ValueError:
-                raise ConfigurationError(
-                    f"SYNTHRAL_LIMIT_{item.name.upper()}={raw!r} is not a number; set a number or unset it"
-                ) from None
-        return cls(**values)  # type: ignore[arg-type]
+__all__ = ["RateLimiter", "json_depth_exceeds", "retry_after"]
 
 
 def json_depth_exceeds(body: bytes, limit: int) -> bool:

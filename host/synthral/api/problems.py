@@ -16,6 +16,7 @@ from synthral.engine.repository import WorkflowNotFound
 from synthral.errors import (
     AuthenticationFailed,
     Conflict,
+    DatabaseUnavailable,
     Forbidden,
     InputInvalid,
     NotFound,
@@ -26,6 +27,7 @@ from synthral.errors import (
     WorkflowInvalid,
 )
 from synthral.services.workflows import ExecutionNotFound
+from synthral.store.outage import unavailable
 
 __all__ = [
     "PROBLEM_JSON",
@@ -41,6 +43,8 @@ __all__ = [
 log = logging.getLogger("synthral.api")
 
 PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER = 5
+"""Seconds a client is asked to wait when the database is unavailable."""
 _STATUS: tuple[tuple[type[SynthralError], int], ...] = (
     (AuthenticationFailed, 401),
     (Forbidden, 403),
@@ -89,6 +93,17 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 """Documented on every route: the errors any of them can answer."""
 
 
+def unavailable_problem(error: DatabaseUnavailable) -> Response:
+    """503 with Retry-After: the database is down, restarting, full or read-only; the request may be repeated."""
+    return problem(
+        503,
+        error.message,
+        code=error.code,
+        extra={"details": error.details, "retry_after": RETRY_AFTER},
+        headers={"Retry-After": str(RETRY_AFTER)},
+    )
+
+
 def status_of(error: SynthralError) -> int:
     """The HTTP status for an error: the first class in the table it is an instance of."""
     for kind, status in _STATUS:
@@ -123,6 +138,8 @@ def problem(
 
 def error_problem(error: SynthralError) -> Response:
     """The problem+json answer to one of our errors."""
+    if isinstance(error, DatabaseUnavailable):
+        return unavailable_problem(error)
     status = status_of(error)
     headers = {}
     if status == 429 and isinstance(error.details.get("retry_after"), int | float):
@@ -137,7 +154,7 @@ def unexpected_problem(method: str, path: str, error: Exception) -> Response:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    """Answer every error, expected or not, as problem+json."""
+    """Answer every error, expected or not, as problem+json (a database outage as 503, logged once per outage)."""
 
     @app.exception_handler(SynthralError)
     async def _synthral(request: Request, exc: SynthralError) -> Response:
@@ -167,4 +184,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
+        trouble = unavailable(exc)
+        if trouble is not None:
+            request.app.state.server.app.engine.outage.failed(trouble)  # the process's: said once per outage
+            return unavailable_problem(trouble)
         return unexpected_problem(request.method, request.url.path, exc)

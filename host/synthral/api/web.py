@@ -8,7 +8,6 @@ is never answered here: an unknown API path stays a problem+json 404.
 from __future__ import annotations
 
 import mimetypes
-import os
 import re
 from pathlib import Path
 
@@ -21,7 +20,6 @@ from synthral.api.problems import problem
 
 __all__ = ["SECURITY_HEADERS", "install_web", "web_root"]
 
-WEB_ROOT_ENV = "SYNTHRAL_WEB_ROOT"
 ASSET_CACHE = "public, max-age=31536000, immutable"
 SECURITY_HEADERS = {
     # Plugin icons may be data: URLs; Monaco runs its workers from our own origin; the
@@ -47,9 +45,8 @@ NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>SynthralOS</title>
 """
 
 
-def web_root() -> Path | None:
-    """The built web app: ``$SYNTHRAL_WEB_ROOT`` when set, else the wheel's copy or a checkout's ``web/dist``."""
-    override = os.environ.get(WEB_ROOT_ENV)
+def web_root(override: Path | None = None) -> Path | None:
+    """The built web app: ``override`` (``settings.server.web_root``) when set, else the wheel's or a checkout's."""
     package = Path(__file__).resolve().parent.parent
     candidates = [Path(override)] if override else [package / "web", package.parent.parent / "web" / "dist"]
     for candidate in candidates:

@@ -40,6 +40,8 @@ class AgentRunNode(Node[AgentInput, AgentOutput, AgentConfig]):
 
     name = "run"
     title = "Agent"
+    category = "AI"
+    icon = "bot"
 
     async def run(self, inputs: AgentInput, config: AgentConfig, context: Context) -> AgentOutput:
         """Run the task through the host's agent service."""

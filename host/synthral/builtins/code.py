@@ -122,6 +122,8 @@ class RunCode(Node[CodeInputs, CodeOutput, RunCodeConfig]):
 
     name = "run"
     title = "Code"
+    category = "Code"
+    icon = "code"
 
     def __init__(self, service: CodeService) -> None:
         self.service = service
@@ -154,6 +156,8 @@ class RunTool(Node[CodeInputs, CodeOutput, RunToolConfig]):
 
     name = "tool"
     title = "Code tool"
+    category = "Code"
+    icon = "wrench"
 
     def __init__(self, service: CodeService) -> None:
         self.service = service

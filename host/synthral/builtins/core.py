@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from synthral.errors import InputInvalid
-from synthral_sdk import Context, NoConfig, Node, hookimpl
+from synthral_sdk import Context, DynamicOutputs, Handle, Handles, NoConfig, Node, hookimpl
 
-__all__ = ["Condition", "synthral_nodes"]
+__all__ = ["Condition", "WaitConfig", "fire_at", "synthral_nodes"]
 
 _MISSING = object()
 
@@ -169,6 +169,8 @@ class SetNode(Node[Item, ItemOut, SetConfig]):
 
     name = "set"
     title = "Set fields"
+    category = "Data"
+    icon = "pencil"
 
     async def run(self, inputs: Item, config: SetConfig, context: Context) -> ItemOut:
         base = inputs.data if config.keep_input and isinstance(inputs.data, dict) else {}
@@ -192,6 +194,8 @@ class TransformNode(Node[Item, ItemOut, TransformConfig]):
 
     name = "transform"
     title = "Transform"
+    category = "Data"
+    icon = "shuffle"
 
     async def run(self, inputs: Item, config: TransformConfig, context: Context) -> ItemOut:
         result: dict[str, JsonValue] = {}
@@ -235,6 +239,9 @@ class IfNode(Node[Item, BranchOut, IfConfig]):
 
     name = "if"
     title = "If"
+    category = "Flow"
+    icon = "split"
+    handles = Handles(outputs=[Handle(id="true", label="true"), Handle(id="false", label="false")], error_output=True)
 
     async def run(self, inputs: Item, config: IfConfig, context: Context) -> BranchOut:
         taken = _all_or_any(config.conditions, config.combine, inputs.data)
@@ -272,6 +279,15 @@ class SwitchNode(Node[Item, BranchOut, SwitchConfig]):
 
     name = "switch"
     title = "Switch"
+    category = "Flow"
+    icon = "signpost"
+    handles = Handles(
+        outputs=[],
+        dynamic_outputs=DynamicOutputs(
+            from_config="/rules", key="branch", fallback="default", fallback_from_config="/fallback"
+        ),
+        error_output=True,
+    )
 
     async def run(self, inputs: Item, config: SwitchConfig, context: Context) -> BranchOut:
         for rule in config.rules:
@@ -308,6 +324,8 @@ class MergeNode(Node[MergeInput, ItemOut, MergeConfig]):
 
     name = "merge"
     title = "Merge"
+    category = "Flow"
+    icon = "merge"
 
     async def run(self, inputs: MergeInput, config: MergeConfig, context: Context) -> ItemOut:
         values = inputs.inputs
@@ -349,25 +367,41 @@ class WaitConfig(BaseModel):
         return self
 
 
-class WaitNode(Node[Item, ItemOut, WaitConfig]):
+class WaitOut(BaseModel):
+    """The item, and when the wait ended."""
+
+    data: JsonValue = None
+    fired_at: datetime = Field(description="When the wait ended (never before scheduled_for).")
+    scheduled_for: datetime = Field(description="When it was due to end.")
+
+
+class WaitNode(Node[Item, WaitOut, WaitConfig]):
     """Pause, then pass the item on unchanged.
 
     Called directly, it sleeps in place. In a workflow the engine turns it into a durable
-    timer that survives restarts.
+    timer that survives restarts; either way the output is the same.
     """
 
     name = "wait"
     title = "Wait"
+    category = "Flow"
+    icon = "clock"
+    handles = Handles()
 
-    async def run(self, inputs: Item, config: WaitConfig, context: Context) -> ItemOut:
-        if config.seconds is not None:
-            delay = config.seconds
-        else:
-            assert config.until is not None  # checked by the validator
-            delay = (config.until - datetime.now(UTC)).total_seconds()
+    async def run(self, inputs: Item, config: WaitConfig, context: Context) -> WaitOut:
+        due = fire_at(config, datetime.now(UTC))
+        delay = (due - datetime.now(UTC)).total_seconds()
         if delay > 0:
             await asyncio.sleep(delay)
-        return ItemOut(data=inputs.data)
+        return WaitOut(data=inputs.data, fired_at=datetime.now(UTC), scheduled_for=due)
+
+
+def fire_at(config: WaitConfig, now: datetime) -> datetime:
+    """When a wait with ``config`` that starts at ``now`` is due."""
+    if config.seconds is not None:
+        return now + timedelta(seconds=config.seconds)
+    assert config.until is not None  # checked by the validator
+    return config.until.astimezone(UTC)
 
 
 class NoopNode(Node[Item, ItemOut, NoConfig]):
@@ -375,6 +409,8 @@ class NoopNode(Node[Item, ItemOut, NoConfig]):
 
     name = "noop"
     title = "No operation"
+    category = "Flow"
+    icon = "circle"
 
     async def run(self, inputs: Item, config: NoConfig, context: Context) -> ItemOut:
         return ItemOut(data=inputs.data)

@@ -97,6 +97,8 @@ class ChatNode(Node[ChatInput, ChatOutput, ChatConfig]):
 
     name = "chat"
     title = "LLM chat"
+    category = "AI"
+    icon = "message-square"
 
     async def run(self, inputs: ChatInput, config: ChatConfig, context: Context) -> ChatOutput:
         """Ask the model through the host."""
@@ -156,6 +158,8 @@ class ExtractNode(Node[ExtractInput, ExtractOutput, ExtractConfig]):
 
     name = "extract"
     title = "LLM extract"
+    category = "AI"
+    icon = "braces"
 
     async def run(self, inputs: ExtractInput, config: ExtractConfig, context: Context) -> ExtractOutput:
         """Ask for JSON by the schema; check it, and ask again to repair it."""

@@ -22,15 +22,15 @@ from synthral.services.rag_answer import Answer, build_messages, complete, parse
 from synthral.services.rag_chunking import ChunkSettings, split_text
 from synthral.services.rag_models import DocumentIn, DocumentOutcome, IndexSpec, SearchHit
 from synthral.services.rag_router import RoutingFacts
-from synthral.store.models import Workflow, WorkflowExecution
+from synthral.store.tables import EXECUTION, WORKFLOW
 from synthral_sdk import Context, EmbedResult, NoConfig, Node, hookimpl
 
 __all__ = ["PLUGIN_NAME", "RagNodes", "register", "rrf"]
 
 PLUGIN_NAME = "rag"
 
-_EXECUTION = WorkflowExecution.__table__  # type: ignore[attr-defined]
-_WORKFLOW = Workflow.__table__  # type: ignore[attr-defined]
+_EXECUTION = EXECUTION
+_WORKFLOW = WORKFLOW
 
 
 class _Strict(BaseModel):
@@ -60,6 +60,8 @@ class Chunk(Node[ChunkIn, ChunkOut, ChunkSettings]):
 
     name = "chunk"
     title = "Chunk text"
+    category = "Retrieval"
+    icon = "scissors"
 
     async def run(self, inputs: ChunkIn, config: ChunkSettings, context: Context) -> ChunkOut:
         """Split in a thread: long documents take a while to count."""
@@ -249,6 +251,8 @@ class _Embed(Node[EmbedIn, EmbedResult, EmbedConfig]):
 
     name = "embed"
     title = "Embed texts"
+    category = "Retrieval"
+    icon = "binary"
 
     def __init__(self, service: RAGService) -> None:
         self.service = service
@@ -276,6 +280,8 @@ class _Upsert(Node[UpsertIn, UpsertOut, UpsertConfig]):
 
     name = "upsert"
     title = "Upsert into a RAG index"
+    category = "Retrieval"
+    icon = "database"
 
     def __init__(self, service: RAGService) -> None:
         self.service = service
@@ -317,6 +323,8 @@ class _Query(Node[QueryIn, QueryOut, NoConfig]):
 
     name = "query"
     title = "Query a RAG index"
+    category = "Retrieval"
+    icon = "search"
 
     def __init__(self, service: RAGService) -> None:
         self.service = service
@@ -336,6 +344,8 @@ class _Rerank(Node[RerankIn, RerankOut, RerankConfig]):
 
     name = "rerank"
     title = "Rerank (reciprocal-rank fusion)"
+    category = "Retrieval"
+    icon = "list-ordered"
 
     async def run(self, inputs: RerankIn, config: RerankConfig, context: Context) -> RerankOut:
         """Fuse."""
@@ -348,6 +358,8 @@ class _Answer(Node[AnswerIn, Answer, AnswerConfig]):
 
     name = "answer"
     title = "Answer from a RAG index"
+    category = "Retrieval"
+    icon = "message-square"
 
     def __init__(self, service: RAGService) -> None:
         self.service = service

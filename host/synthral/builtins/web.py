@@ -57,6 +57,8 @@ class Crawl(Node[CrawlInput, CrawlOutput, CrawlConfig]):
 
     name = "crawl"
     title = "Crawl"
+    category = "Web"
+    icon = "globe"
 
     def __init__(self, service: ScrapingService) -> None:
         self.service = service
@@ -129,6 +131,8 @@ class WatchPage(Node[WatchInput, ChangeCheck, WatchConfig]):
 
     name = "page"
     title = "Watch a page"
+    category = "Web"
+    icon = "eye"
 
     def __init__(self, service: WatchService) -> None:
         self.service = service
@@ -194,6 +198,8 @@ class BrowserRun(Node[BrowserRunInput, BrowserRunOutput, BrowserRunConfig]):
 
     name = "run"
     title = "Browser"
+    category = "Web"
+    icon = "app-window"
 
     def __init__(self, service: BrowserService) -> None:
         self.service = service

@@ -126,9 +126,13 @@ def invoke(
 @app.command()
 def demo() -> None:
     """Install the first-party plugins into their own venvs and run a few calls end to end."""
-    from synthral.services.demo import run_demo
+    from synthral.config import Settings
+    from synthral.demo import run_demo
 
-    run(run_demo())
+    async def go() -> None:
+        await run_demo(Settings.load())
+
+    run(go())
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ def put(
 ) -> None:
     """Store a file and print its reference, ready to paste into --input."""
     try:
-        ref = put_blob(BlobStore(Settings.from_env().blobs_dir), file, media_type)
+        ref = put_blob(BlobStore(Settings.load().blobs_dir), file, media_type)
     except SynthralError as exc:
         fail(exc, as_json=True)
     print_json(ref.to_json())
@@ -36,6 +36,6 @@ def get(
 ) -> None:
     """Copy a stored blob to a file."""
     try:
-        get_blob(BlobStore(Settings.from_env().blobs_dir), digest, output)
+        get_blob(BlobStore(Settings.load().blobs_dir), digest, output)
     except SynthralError as exc:
         fail(exc, as_json=False)

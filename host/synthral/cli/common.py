@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
-import os
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import NoReturn, TypeVar
 
 import orjson
@@ -64,7 +62,11 @@ def fail(error: SynthralError, *, as_json: bool) -> NoReturn:
 
 
 def run(coro: Coroutine[object, object, T], *, as_json: bool = False) -> T:
-    """Run a coroutine, turning SynthralOS errors into a message and an exit status."""
+    """Run a coroutine, turning SynthralOS errors into a message and an exit status.
+
+    A database that is down, full or read-only is said in one line, exit status 75 (try
+    again later), never as a traceback: the operation wrote nothing.
+    """
     try:
         return run_loop(coro)
     except SynthralError as exc:
@@ -72,6 +74,20 @@ def run(coro: Coroutine[object, object, T], *, as_json: bool = False) -> T:
     except Cancelled as exc:
         err_console.print(f"cancelled: {exc.message}")
         raise typer.Exit(130) from None
+    except Exception as exc:
+        # Imported here: SQLAlchemy takes a second to import, and most commands never need it.
+        from synthral.store.db import database_file, database_location, database_url
+        from synthral.store.outage import unavailable
+
+        try:
+            url = database_url(Settings.load())
+        except SynthralError:
+            url = None
+        where = database_location(url) if url else "the database"
+        trouble = unavailable(exc, where, path=database_file(url) if url else None)
+        if trouble is None:
+            raise
+        fail(trouble, as_json=as_json)
 
 
 def settle_heap() -> None:
@@ -99,7 +115,8 @@ def with_service(action: Callable[[PluginService], Awaitable[T]]) -> Coroutine[o
     """Open a plugin host for the duration of ``action`` and close it (stopping plugin processes)."""
 
     async def go() -> T:
-        host = PluginHost(Settings.from_env(), egress=EgressSettings.from_env(local=True))  # this machine's user
+        settings = Settings.load()
+        host = PluginHost(settings, egress=EgressSettings.from_settings(settings.security, local=True))  # this user
         try:
             return await action(PluginService(host))
         finally:
@@ -118,21 +135,3 @@ def configure_logging(verbose: bool) -> None:
     from synthral.security.redact import install_log_redaction
 
     install_log_redaction()
-
-
-@contextlib.contextmanager
-def observed_process() -> Iterator[None]:
-    """Structured logs to the home's log file and tracing by ``OTEL_*`` for a process that runs work."""
-    from synthral.observability import configure_tracing, install_json_logs, shutdown_tracing
-
-    settings = Settings.from_env()
-    install_json_logs(settings.home, stderr_json=os.environ.get("SYNTHRAL_LOG_FORMAT", "").lower() == "json")
-    try:
-        configure_tracing()
-    except ConfigurationError as exc:
-        err_console.print(f"error: {exc.message}")
-        raise typer.Exit(2) from None
-    try:
-        yield
-    finally:
-        shutdown_tracing()

@@ -12,7 +12,8 @@ from synthral.cli.common import console, fail, print_json, run, with_service
 from synthral.errors import ConfigurationError
 from synthral.services.connector_build import build_connector, definition_docs, find_definition, write_project
 from synthral.services.connector_openapi import import_openapi
-from synthral.services.connector_testing import find_connector, run_connector_test
+from synthral.services.connector_testing import run_connector_test
+from synthral.services.connectors import ConnectorCatalog
 from synthral.services.plugins import PluginService, parse_json_option
 from synthral_sdk.rest import load_definition
 
@@ -108,10 +109,10 @@ def run_test(
         fail(ConfigurationError("--config must be a JSON object"), as_json=as_json)
 
     async def go(service: PluginService) -> bool:
-        entry = find_connector(service.host, slug)
+        catalog = ConnectorCatalog(service.host)
         result = await run_connector_test(
-            service.host,
-            entry,
+            catalog,
+            catalog.get(slug),
             secrets=secrets,
             action=action,
             payload=payload,

@@ -29,7 +29,7 @@ def logs(
     if level is not None and level.lower() not in ("debug", "info", "warning", "error", "critical"):
         err_console.print(f"error: --level {level!r} is not a level; use debug, info, warning or error")
         raise typer.Exit(2)
-    path = log_file(Settings.from_env().home)
+    path = log_file(Settings.load().home)
     if not path.exists() and not follow_:
         err_console.print(f"no log yet at {path}; it is written by synthral serve, worker, scheduler and run")
         raise typer.Exit(1)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import Annotated, cast
 
@@ -26,11 +24,12 @@ def expose(
     as_json: JsonOpt = False,
 ) -> None:
     """Expose a local workflow as an MCP tool (its manual trigger's input_schema is the tool's input)."""
+    from synthral.config import Settings
     from synthral.services.app import open_app
     from synthral.services.mcp_server import McpTools
 
     async def go() -> None:
-        async with open_app() as host:
+        async with open_app(Settings.load()) as host:
             tool = await McpTools(host.database, host.workflows).expose(
                 workflow, workspace_id=None, tool_name=name, description=description
             )
@@ -45,11 +44,12 @@ def expose(
 @app.command()
 def unexpose(name: Annotated[str, typer.Argument(help="The tool's name.")], as_json: JsonOpt = False) -> None:
     """Stop exposing a tool."""
+    from synthral.config import Settings
     from synthral.services.app import open_app
     from synthral.services.mcp_server import McpTools
 
     async def go() -> None:
-        async with open_app() as host:
+        async with open_app(Settings.load()) as host:
             await McpTools(host.database, host.workflows).unexpose(name, workspace_id=None)
         if not as_json:
             console.print(f"[green]removed[/] the MCP tool {name}")
@@ -60,11 +60,12 @@ def unexpose(name: Annotated[str, typer.Argument(help="The tool's name.")], as_j
 @app.command("tools")
 def list_tools(as_json: JsonOpt = False) -> None:
     """The local workflows exposed as MCP tools."""
+    from synthral.config import Settings
     from synthral.services.app import open_app
     from synthral.services.mcp_server import McpTools
 
     async def go() -> None:
-        async with open_app() as host:
+        async with open_app(Settings.load()) as host:
             tools = await McpTools(host.database, host.workflows).tools(workspace_id=None)
         if as_json:
             print_json(cast(JSONValue, tools))
@@ -83,29 +84,20 @@ def serve(
     from mcp.server.stdio import stdio_server
 
     from synthral import __version__
-    from synthral.engine.worker import Worker
-    from synthral.services.app import open_app
+    from synthral.config import Settings
+    from synthral.runtime import HostRuntime
     from synthral.services.mcp_server import McpAccess, McpTools, build_server
-    from synthral.store.models import Role
+    from synthral.store.tables import Role
 
     logging.getLogger().handlers[:] = [logging.StreamHandler()]  # stdout belongs to the protocol
 
     async def go() -> None:
-        async with open_app() as host:
+        async with HostRuntime(Settings.load(), worker=worker, concurrency=4, poll_interval=0.1) as runtime:
+            host = runtime.app
             access = McpAccess(None, Role.OWNER)
             server = build_server(McpTools(host.database, host.workflows), lambda ctx: access, version=__version__)
-            running = None
-            if worker:
-                runner = Worker(host.engine, concurrency=4, poll_interval=0.1)
-                running = asyncio.create_task(runner.run())
             err_console.print("serving MCP on stdio")
-            try:
-                async with stdio_server() as (read, write):
-                    await server.run(read, write, server.create_initialization_options())
-            finally:
-                if running is not None:
-                    runner.stop()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await running
+            async with stdio_server() as (read, write):
+                await server.run(read, write, server.create_initialization_options())
 
     run(go(), as_json=False)

@@ -137,7 +137,7 @@ def remove(
     from synthral.store.db import Database
 
     async def go() -> Removal:
-        settings = Settings.from_env()
+        settings = Settings.load()
         database = Database.from_settings(settings)
         host = PluginHost(settings)
         try:

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import socket
-import uuid
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from synthral.cli.common import console, err_console, observed_process, print_json, run
+from synthral.cli.common import console, err_console, print_json, run
 
 if TYPE_CHECKING:
     from synthral.engine.retention import PruneReport
@@ -34,33 +29,28 @@ def scheduler(
 ) -> None:
     """Fire cron schedules until stopped (SIGTERM or Ctrl-C); run as many as you like."""
     # Imported here: the engine (LangGraph) takes seconds to import, and other commands need none of it.
-    from synthral.engine.retention import retention_days
-    from synthral.engine.scheduler import Scheduler
-    from synthral.services.app import open_app
+    from synthral.config import Settings
+    from synthral.runtime import HostRuntime
 
     async def go() -> None:
-        if prune_every_hours > 0:
-            retention_days()  # a bad WORKFLOW_HISTORY_RETENTION_DAYS stops the start, not each prune
-        async with open_app() as app:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, stop.set)
-            name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-            runner = Scheduler(
-                app.database,
-                scheduler_id=name,
-                misfire_grace=misfire_grace,
-                on_fire=app.engine.notify,
-                prune_every=prune_every_hours * 3600 if prune_every_hours > 0 else None,
-                blobs=app.plugins.blobs,
+        prune_every = prune_every_hours * 3600 if prune_every_hours > 0 else None
+        runtime = HostRuntime(
+            Settings.load(),
+            scheduler=True,
+            scheduler_interval=interval,
+            misfire_grace=misfire_grace,
+            prune_every=prune_every,
+            wait_for_database=True,
+            observe=True,
+        )
+        async with runtime:
+            pruning = f"pruning every {prune_every_hours:g} h" if prune_every else "not pruning"
+            err_console.print(
+                f"scheduler {runtime.name} on {runtime.app.database.dialect}, every {interval:g} s, {pruning}"
             )
-            pruning = f"pruning every {prune_every_hours:g} h" if prune_every_hours > 0 else "not pruning"
-            err_console.print(f"scheduler {name} on {app.database.dialect}, every {interval:g} s, {pruning}")
-            await runner.run(stop, interval)
+            await runtime.run_until_stopped()
 
-    with observed_process():
-        run(go())
+    run(go())
 
 
 def prune(
@@ -80,14 +70,16 @@ def prune(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Delete finished runs older than the retention period, then give the disk space back."""
+    from synthral.config import Settings
     from synthral.engine.retention import prune as prune_history
     from synthral.services.app import open_app
 
     async def go() -> PruneReport:
-        async with open_app() as app:
+        settings = Settings.load()
+        async with open_app(settings) as app:
             return await prune_history(
                 app.database,
-                older_than_days=days,
+                older_than_days=settings.engine.history_retention_days if days is None else days,
                 blobs=None if keep_blobs else app.plugins.blobs,
                 full_vacuum=vacuum,
             )

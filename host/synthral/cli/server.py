@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import getpass
-import logging
 import os
-import socket
 import sys
-import uuid
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from synthral.cli.common import console, err_console, observed_process, run, settle_heap
+from synthral.cli.common import console, err_console, run, settle_heap
 from synthral.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from synthral.api.state import ServerState
 
 __all__ = ["secrets_app", "serve", "user_app"]
 
@@ -26,15 +24,15 @@ secrets_app = typer.Typer(help="The encrypted credentials' keys.", no_args_is_he
 
 
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = os.environ.get("SYNTHRAL_HOST", "127.0.0.1"),
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = int(os.environ.get("SYNTHRAL_PORT", "8000")),
+    host: Annotated[str | None, typer.Option(help="Address to listen on (SYNTHRAL_HOST, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (SYNTHRAL_PORT, 8000).")] = None,
     worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Run a worker in this process.")] = True,
     scheduler: Annotated[
         bool, typer.Option("--scheduler/--no-scheduler", help="Run a scheduler in this process.")
     ] = True,
-    concurrency: Annotated[int, typer.Option(help="Runs at once in this process's worker.")] = int(
-        os.environ.get("WORKFLOW_WORKER_CONCURRENCY", "10")
-    ),
+    concurrency: Annotated[
+        int | None, typer.Option(help="Runs at once in this process's worker (WORKFLOW_WORKER_CONCURRENCY, 10).", min=1)
+    ] = None,
     local: Annotated[
         bool,
         typer.Option(
@@ -45,78 +43,49 @@ def serve(
     demo: Annotated[bool, typer.Option("--demo", help="Load the demo workflows (local mode).")] = False,
 ) -> None:
     """Serve the API (and run a worker and a scheduler) until stopped (SIGTERM or Ctrl-C)."""
-    if local and host not in LOCAL_HOSTS:
+    from synthral.config import Settings
+    from synthral.runtime import HostRuntime
+
+    overrides = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
+    settings = Settings.load().replace(server=overrides)
+    if local and settings.server.host not in LOCAL_HOSTS:
         err_console.print(
             f"--local serves without sign-in, so it listens on loopback only: --host 127.0.0.1, localhost or ::1, "
-            f"not {host}"
+            f"not {settings.server.host}"
         )
         raise typer.Exit(2)
-    import uvicorn
-
-    from synthral.api.app import create_app, open_server
-    from synthral.engine.scheduler import Scheduler
-    from synthral.engine.worker import Worker
 
     async def go() -> None:
-        async with open_server(local=local) as state:
-            host_app = state.app
+        runtime = HostRuntime(
+            settings, api=True, worker=worker, scheduler=scheduler, local=local, concurrency=concurrency,
+            wait_for_database=True, observe=True,
+        )  # fmt: skip
+        async with runtime:
             if demo:
                 from synthral.services.demo import load_demo_workflows
 
-                workspace = (await state.identity.local_principal()).workspace_id if local else None
-                for name in await load_demo_workflows(host_app.workflows, workspace_id=workspace):
+                assert runtime.server is not None
+                workspace = (await runtime.server.identity.local_principal()).workspace_id if local else None
+                for name in await load_demo_workflows(runtime.app.workflows, workspace_id=workspace):
                     err_console.print(f"demo workflow loaded: {name}")
-            config = uvicorn.Config(
-                create_app(state), host=host, port=port, log_level="warning", lifespan="off", access_log=False
+            mode = "local, open the URL below" if local else "sign-in required"
+            parts = [p for p, on in (("worker", worker), ("scheduler", scheduler)) if on]
+            err_console.print(
+                f"serving {runtime.url}/api/v1 ({mode}) on {runtime.app.database.dialect}"
+                + (f" with {' and '.join(parts)}" if parts else "")
             )
-            server = uvicorn.Server(config)
-            from synthral.api.local import launch_url
-            from synthral.security.redact import install_log_redaction
+            if runtime.server is not None and runtime.server.launch_token is not None:
+                from synthral.api.local import launch_url
 
-            install_log_redaction(*(logging.getLogger(name) for name in ("", "uvicorn", "uvicorn.error")))
-            tasks: list[asyncio.Task[None]] = []
-            process_worker = Worker(host_app.engine, concurrency=concurrency) if worker else None
-            stop = asyncio.Event()
-            if process_worker is not None:
-                tasks.append(asyncio.create_task(process_worker.run()))
-            if scheduler:
-                name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-                runner = Scheduler(
-                    host_app.database, scheduler_id=name, on_fire=host_app.engine.notify, blobs=host_app.plugins.blobs
-                )
-                tasks.append(asyncio.create_task(runner.run(stop, 1.0)))
+                # One plain line (no wrapping) with the other server messages on stderr, so
+                # the desktop app, a script or a person finds it; stdout stays free.
+                bound = int(str(runtime.url).rsplit(":", 1)[1])
+                sys.stderr.write(launch_url(settings.server.host, bound, runtime.server.launch_token) + "\n")
+                sys.stderr.flush()
             settle_heap()
-            serving = asyncio.create_task(server.serve())
-            try:
-                while not server.started and not serving.done():  # noqa: ASYNC110 -- uvicorn has only the flag
-                    await asyncio.sleep(0.02)
-                if serving.done():
-                    await serving
-                    return
-                bound = server.servers[0].sockets[0].getsockname()[1]
-                mode = "local, open the URL below" if local else "sign-in required"
-                parts = [p for p, on in (("worker", worker), ("scheduler", scheduler)) if on]
-                shown = f"[{host}]" if ":" in host else host
-                err_console.print(
-                    f"serving http://{shown}:{bound}/api/v1 ({mode}) on {host_app.database.dialect}"
-                    + (f" with {' and '.join(parts)}" if parts else "")
-                )
-                if state.launch_token is not None:
-                    # One plain line (no wrapping) with the other server messages on stderr, so
-                    # the desktop app, a script or a person finds it; stdout stays free.
-                    sys.stderr.write(launch_url(host, bound, state.launch_token) + "\n")
-                    sys.stderr.flush()
-                await serving
-            finally:
-                stop.set()
-                if process_worker is not None:
-                    process_worker.stop()
-                for task in tasks:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            await runtime.run_until_stopped()
 
-    with observed_process():
-        run(go())
+    run(go())
 
 
 @user_app.command("create")
@@ -129,7 +98,9 @@ def create_user(
     ] = None,
 ) -> None:
     """Create an account (and optionally a workspace it belongs to)."""
-    from synthral.api.app import open_server
+    from synthral.api.app import assemble, close_server
+    from synthral.config import Settings
+    from synthral.services.app import open_app
 
     if password_env is not None:
         password = os.environ.get(password_env)
@@ -143,21 +114,26 @@ def create_user(
             raise typer.Exit(2)
 
     async def go() -> None:
-        async with open_server() as state:
-            created = await state.identity.create_user(email, password)
-            console.print(f"user {created.email} ({created.id})")
-            if workspace is not None:
-                existing = await state.identity.workspace_by_slug(workspace)
-                if existing is None:
-                    if role != "owner":
-                        raise ConfigurationError(
-                            f"workspace {workspace!r} does not exist; its first member is its owner"
-                        )
-                    made = await state.identity.create_workspace(workspace, workspace, owner_id=created.id)
-                    console.print(f"workspace {made.slug} ({made.id}), owner")
-                else:
-                    await state.identity.add_member(existing.id, created.id, role)
-                    console.print(f"member of {existing.slug} as {role}")
+        async with open_app(Settings.load()) as app:
+            state = assemble(app)
+            try:
+                await _create(state)
+            finally:
+                await close_server(state)
+
+    async def _create(state: ServerState) -> None:
+        created = await state.identity.create_user(email, password)
+        console.print(f"user {created.email} ({created.id})")
+        if workspace is not None:
+            existing = await state.identity.workspace_by_slug(workspace)
+            if existing is None:
+                if role != "owner":
+                    raise ConfigurationError(f"workspace {workspace!r} does not exist; its first member is its owner")
+                made = await state.identity.create_workspace(workspace, workspace, owner_id=created.id)
+                console.print(f"workspace {made.slug} ({made.id}), owner")
+            else:
+                await state.identity.add_member(existing.id, created.id, role)
+                console.print(f"member of {existing.slug} as {role}")
 
     run(go())
 
@@ -169,10 +145,11 @@ def rotate_secrets() -> None:
     Add the new key first in SYNTHRAL_SECRET_KEYS with the old one after it, restart the
     processes, run this, then retire the old key. Runs in flight keep working throughout.
     """
+    from synthral.config import Settings
     from synthral.services.app import open_app
 
     async def go() -> int:
-        async with open_app() as app:
+        async with open_app(Settings.load()) as app:
             return await app.credentials.rotate()
 
     count = run(go())

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from synthral.cli.common import console, err_console, observed_process, print_json, run, settle_heap
+from synthral.cli.common import console, err_console, print_json, run, settle_heap
 from synthral.services.plugins import parse_json_option
 
 if TYPE_CHECKING:
@@ -64,34 +60,21 @@ def run_file(
     as_json: JsonOpt = False,
 ) -> None:
     """Save a workflow (a new version if it changed) and run it to completion on this machine."""
+    from synthral.config import Settings
     from synthral.engine.loader import load_workflow
-    from synthral.engine.worker import Worker
-    from synthral.services.app import open_app
+    from synthral.runtime import HostRuntime
 
     async def go() -> ExecutionView:
-        async with open_app(local=True) as app:  # this machine's user: loopback is reachable
+        # This machine's user: plugins may reach loopback addresses.
+        runtime = HostRuntime(Settings.load(), worker=True, local=True, observe=True, concurrency=4, poll_interval=0.2)
+        async with runtime:
             workflow = load_workflow(file)
-            saved = await app.workflows.save(workflow)
-            execution_id = await app.workflows.start(saved.workflow_id, parse_json_option(input_json, "--input"))  # type: ignore[arg-type]
-            worker = Worker(app.engine, concurrency=4, poll_interval=0.2)
-            task = asyncio.create_task(worker.run())
-            try:
-                while True:
-                    view = await app.workflows.execution(execution_id)
-                    if view.status in TERMINAL or (
-                        view.status in (WAITING, PAUSED)
-                        and view.execution.get("lease_owner") is None
-                        and view.execution.get("waiting_kind") != "timer"
-                    ):
-                        return view
-                    await asyncio.sleep(0.05)
-            finally:
-                worker.stop()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            saved = await runtime.app.workflows.save(workflow)
+            payload = parse_json_option(input_json, "--input")
+            execution_id = await runtime.app.workflows.start(saved.workflow_id, payload)  # type: ignore[arg-type]
+            return await runtime.wait_for(execution_id)
 
-    with observed_process():
-        view = run(go(), as_json=as_json)
+    view = run(go(), as_json=as_json)
     if as_json:
         print_json({"execution": view.execution, "steps": view.steps})  # type: ignore[dict-item]
     else:
@@ -101,26 +84,26 @@ def run_file(
 
 
 def worker(
-    concurrency: Annotated[int, typer.Option(help="Runs at once (WORKFLOW_WORKER_CONCURRENCY).")] = int(
-        os.environ.get("WORKFLOW_WORKER_CONCURRENCY", "10")
-    ),
+    concurrency: Annotated[
+        int | None, typer.Option(help="Runs at once (default: WORKFLOW_WORKER_CONCURRENCY, 10).", min=1)
+    ] = None,
 ) -> None:
     """Claim and run workflow executions until stopped (SIGTERM or Ctrl-C)."""
-    from synthral.engine.worker import Worker
-    from synthral.services.app import open_app
+    from synthral.config import Settings
+    from synthral.runtime import HostRuntime
 
     async def go() -> None:
-        async with open_app() as app:
-            process_worker = Worker(app.engine, concurrency=concurrency)
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, process_worker.stop)
-            err_console.print(f"worker {app.engine.worker_id} on {app.database.dialect}, concurrency {concurrency}")
+        async with HostRuntime(
+            Settings.load(), worker=True, observe=True, concurrency=concurrency, wait_for_database=True
+        ) as runtime:
+            err_console.print(
+                f"worker {runtime.app.engine.worker_id} on {runtime.app.database.dialect}, "
+                f"concurrency {runtime.concurrency}"
+            )
             settle_heap()
-            await process_worker.run()
+            await runtime.run_until_stopped()
 
-    with observed_process():
-        run(go())
+    run(go())
 
 
 @executions_app.command("list")
@@ -132,10 +115,11 @@ def list_executions(
     as_json: JsonOpt = False,
 ) -> None:
     """List executions, newest first."""
+    from synthral.config import Settings
     from synthral.services.app import open_app
 
     async def go() -> list[dict[str, Any]]:
-        async with open_app() as app:
+        async with open_app(Settings.load()) as app:
             return await app.workflows.executions(workflow=workflow, status=status, limit=limit, before=before)
 
     rows = run(go(), as_json=as_json)
@@ -158,10 +142,11 @@ def list_executions(
 @executions_app.command("show")
 def show(execution_id: str, as_json: JsonOpt = False) -> None:
     """One execution with every step attempt."""
+    from synthral.config import Settings
     from synthral.services.app import open_app
 
     async def go() -> ExecutionView:
-        async with open_app() as app:
+        async with open_app(Settings.load()) as app:
             return await app.workflows.execution(execution_id)
 
     view = run(go(), as_json=as_json)
@@ -181,10 +166,11 @@ def replay(
     as_json: JsonOpt = False,
 ) -> None:
     """Run a finished execution again, reusing the outputs of the steps before the restart point."""
+    from synthral.config import Settings
     from synthral.services.app import open_app
 
     async def go() -> str:
-        async with open_app() as app:
+        async with open_app(Settings.load()) as app:
             return await app.workflows.replay(execution_id, from_node=from_node, latest=latest)
 
     new_id = run(go(), as_json=as_json)
@@ -192,10 +178,11 @@ def replay(
 
 
 def _control(action: str, execution_id: str, as_json: bool) -> None:
+    from synthral.config import Settings
     from synthral.services.app import open_app
 
     async def go() -> None:
-        async with open_app() as app:
+        async with open_app(Settings.load()) as app:
             await getattr(app.workflows, action)(execution_id)
 
     run(go(), as_json=as_json)
@@ -234,10 +221,11 @@ def send_signal(
     as_json: JsonOpt = False,
 ) -> None:
     """Send a signal to a run (a human's answer, a webhook, a custom event)."""
+    from synthral.config import Settings
     from synthral.services.app import open_app
 
     async def go() -> bool:
-        async with open_app() as app:
+        async with open_app(Settings.load()) as app:
             payload = parse_json_option(data, "--data")
             return await app.workflows.signal(
                 execution_id,

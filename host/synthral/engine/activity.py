@@ -19,33 +19,22 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import bindparam, insert, update
 from sqlalchemy.engine import Connection
 
+from synthral.engine import state
 from synthral.engine.checkpoint import PendingOp
 from synthral.engine.retry import EffectivePolicy
-from synthral.errors import Cancelled, PluginError, SynthralError
+from synthral.errors import Cancelled, DatabaseUnavailable, PluginError, SynthralError
 from synthral.observability import hooks as observe
 from synthral.security.redact import Redactor
-from synthral.store.models import Step, StepStatus, utcnow
+from synthral.store.tables import StepStatus, utcnow
 from synthral_sdk import BlobRef
-from synthral_sdk.types import BLOB_KEY
 
 if TYPE_CHECKING:
     from synthral.engine.runtime import RunContext
 
 __all__ = ["INLINE_OUTPUT_LIMIT", "StepFailed", "StepRecord", "run_step"]
 
-STEP = Step.__table__  # type: ignore[attr-defined]
-_END_COLUMNS = (
-    "status", "output", "finished_at", "duration_ms", "error_type", "error_message", "error_details", "retryable"
-)  # fmt: skip
-_EMPTY_END = {"output": None, "finished_at": None, "duration_ms": None, "error_type": None, "error_message": None,
-              "error_details": None, "retryable": None, "replayed_from": None}  # fmt: skip
-# Built once: constructing a statement costs several times more than running a cached one.
-_INSERT = insert(STEP)
-_INSERT_RETURNING_ID = insert(STEP).returning(STEP.c.id)
-_UPDATE_END = update(STEP).where(STEP.c.id == bindparam("b_id")).values({c: bindparam(f"b_{c}") for c in _END_COLUMNS})
 INLINE_OUTPUT_LIMIT = 256 * 1024
 """Outputs larger than this (as JSON) go to the blob store; the step row and state keep the reference."""
 
@@ -62,9 +51,22 @@ class StepFailed(Exception):
 
 @dataclass
 class StepRecord:
-    """What the history says about one step (by node and iteration)."""
+    """What the history says about one step (by node and iteration).
+
+    Attributes:
+        attempts: The highest attempt number recorded (abandoned attempts included).
+        failures: Attempts that failed with the step's own error: what its retry policy counts.
+            An attempt cut short by a crash or a database outage is not one.
+        last_error: The error of the last failed attempt.
+        output: The recorded output, once completed.
+        completed: Whether an attempt completed.
+        replayed_from: The run whose recorded output a replay reuses.
+        extra: What a waiting step recorded (a timer's deadline, a child's id).
+    """
 
     attempts: int = 0
+    failures: int = 0
+    last_error: SynthralError | None = None
     output: Any = None
     completed: bool = False
     replayed_from: str | None = None
@@ -88,11 +90,6 @@ def unpack_output(ctx: RunContext, stored: Any) -> Any:
     return stored
 
 
-def is_blob_output(value: Any) -> bool:
-    """Whether a stored output is a blob reference."""
-    return isinstance(value, dict) and set(value) == {"$output"} and BLOB_KEY in value["$output"]
-
-
 @dataclass
 class _Attempt:
     """One attempt of a step, as recorded in ``step``."""
@@ -110,10 +107,7 @@ class _Attempt:
 
     def insert_running(self, connection: Connection) -> None:
         """Record the attempt as running, before it reaches outside."""
-        result = connection.execute(
-            _INSERT_RETURNING_ID, {**self._identity(), **_EMPTY_END, "status": StepStatus.RUNNING}
-        )
-        self.row_id = int(result.scalar_one())
+        self.row_id = state.begin_attempt(connection, self._identity())
 
     def end(self, status: str, *, output: Any = None, error: SynthralError | None = None) -> PendingOp:
         """The write that records how the attempt ended (bound now, run later)."""
@@ -130,9 +124,9 @@ class _Attempt:
 
         def write(connection: Connection) -> None:
             if self.row_id is not None:
-                connection.execute(_UPDATE_END, {"b_id": self.row_id, **{f"b_{k}": v for k, v in values.items()}})
+                state.end_attempt(connection, self.row_id, values)
             else:
-                connection.execute(_INSERT, {**self._identity(), "replayed_from": None, **values})
+                state.record_attempt(connection, self._identity(), values)
 
         return write
 
@@ -187,8 +181,12 @@ async def run_step(
     if record is not None and record.completed:
         return unpack_output(ctx, record.output)
     number = (record.attempts if record is not None else 0) + 1
+    failures = record.failures if record is not None else 0
+    if record is not None and record.last_error is not None and not policy.should_retry(record.last_error, failures):
+        # The step had failed for good when the run was interrupted before recording it.
+        raise StepFailed(node_id, record.last_error, failures)
     while True:
-        ctx.count_step()
+        ctx.count_step(node_id)
         attempt = _Attempt(ctx, node_id, node_type, iteration, number, key, step_input)
         if durable_start:
             await ctx.write_now(attempt.insert_running)
@@ -208,6 +206,8 @@ async def run_step(
                 error_type="StepTimeout",
                 retryable=True,
             )
+        except DatabaseUnavailable:
+            raise  # the database failed under the call (a plugin asked the host): an interruption, not a failure
         except SynthralError as exc:
             error = redactor.error(exc) if redactor is not None else exc
         except (asyncio.CancelledError, Cancelled):
@@ -219,19 +219,22 @@ async def run_step(
                 output = redactor.value(output)
             stored = pack_output(ctx, output)
             ctx.defer(attempt.end(StepStatus.COMPLETED, output=stored))
-            ctx.history[(node_id, iteration)] = StepRecord(attempts=number, output=stored, completed=True)
+            ctx.history[(node_id, iteration)] = StepRecord(
+                attempts=number, failures=failures, output=stored, completed=True
+            )
             return output
         await ctx.write_now(attempt.end(StepStatus.FAILED, error=error))
-        ctx.history[(node_id, iteration)] = StepRecord(attempts=number)
-        if not policy.should_retry(error, number):
-            raise StepFailed(node_id, error, number)
-        delay = policy.delay(number)
+        failures += 1
+        ctx.history[(node_id, iteration)] = StepRecord(attempts=number, failures=failures, last_error=error)
+        if not policy.should_retry(error, failures):
+            raise StepFailed(node_id, error, failures)
+        delay = policy.delay(failures)
         await ctx.log(
             node_id,
             "warning",
             f"attempt {number} failed ({error.error_type}: {error.message}); retrying in {delay:g} s",
         )
         await asyncio.sleep(delay)
-        ctx.retries += 1
+        ctx.guard.retry_count += 1
         observe.step_retried(node_type)
         number += 1

@@ -28,34 +28,17 @@ from langgraph.checkpoint.base import (
     get_checkpoint_id,
     get_checkpoint_metadata,
 )
-from sqlalchemy import and_, bindparam, delete, select, tuple_, update
+from sqlalchemy import select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from synthral.engine import state
 from synthral.errors import RetryableError
 from synthral.store.db import Database
-from synthral.store.models import CheckpointBlob, CheckpointRow, CheckpointWrite, WorkflowExecution, utcnow
+from synthral.store.tables import CHECKPOINT, CHECKPOINT_BLOB, CHECKPOINT_WRITE, utcnow
 
 __all__ = ["LeaseLost", "RunGuard", "SqlCheckpointSaver"]
 
-CP = CheckpointRow.__table__  # type: ignore[attr-defined]
-BLOB = CheckpointBlob.__table__  # type: ignore[attr-defined]
-WRITE = CheckpointWrite.__table__  # type: ignore[attr-defined]
-EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
-
-FENCE = (
-    update(EXEC)
-    .where(
-        and_(
-            EXEC.c.id == bindparam("b_id"),
-            EXEC.c.fencing_token == bindparam("b_token"),
-            EXEC.c.lease_owner == bindparam("b_owner"),
-        )
-    )
-    .values(lease_expires_at=bindparam("b_expires"))
-    .returning(EXEC.c.pause_requested, EXEC.c.cancel_requested)
-)
-"""Extends the lease only if the claim still holds it (built once: this is on every write)."""
 
 PendingOp = Callable[[Connection], object]
 """Bookkeeping to run inside the run's next write transaction (synchronous: see Database.write)."""
@@ -78,6 +61,9 @@ class RunGuard:
         fencing_token: The token this worker's claim got; any other means the lease is lost.
         worker: This worker's id.
         lease_seconds: How far each write extends the lease.
+        steps_taken: Steps the run has begun, over all its claims (for ``max_steps``); written
+            with every fenced write.
+        retry_count: Retries its steps have taken, over all its claims; written likewise.
         pending: Bookkeeping to commit with the next write (step records, consumed signals,
             checkpoint writes).
         pause_requested, cancel_requested: Flags read back at every write.
@@ -87,10 +73,11 @@ class RunGuard:
     fencing_token: int
     worker: str
     lease_seconds: float
+    steps_taken: int = 0
+    retry_count: int = 0
     pending: list[PendingOp] = field(default_factory=list)
     pause_requested: bool = False
     cancel_requested: bool = False
-    lost: bool = False
     known_empty: bool = False
     """True while the run is on its first claim and has saved no checkpoint: reads can be skipped."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -127,27 +114,26 @@ class RunGuard:
             return await database.write(work, after_commit=committed)
 
     def _check(self, connection: Connection) -> None:
-        """Extend the lease if it is still ours.
+        """Extend the lease if it is still ours, recording the run's counts.
 
         Raises:
             LeaseLost: The fencing token moved on.
         """
-        row = connection.execute(
-            FENCE,
-            {
-                "b_id": self.execution_id,
-                "b_token": self.fencing_token,
-                "b_owner": self.worker,
-                "b_expires": utcnow() + timedelta(seconds=self.lease_seconds),
-            },
-        ).first()
-        if row is None:
-            self.lost = True
+        flags = state.hold_lease(
+            connection,
+            execution_id=self.execution_id,
+            fencing_token=self.fencing_token,
+            worker=self.worker,
+            expires=utcnow() + timedelta(seconds=self.lease_seconds),
+            steps_taken=self.steps_taken,
+            retry_count=self.retry_count,
+        )
+        if flags is None:
             raise LeaseLost(
                 f"execution {self.execution_id}: this worker's lease (token {self.fencing_token}) was taken over; "
                 "its result is discarded and the new lease holder continues"
             )
-        self.pause_requested, self.cancel_requested = bool(row[0]), bool(row[1])
+        self.pause_requested, self.cancel_requested = flags.pause_requested, flags.cancel_requested
 
 
 class SqlCheckpointSaver(BaseCheckpointSaver[str]):
@@ -176,11 +162,11 @@ class SqlCheckpointSaver(BaseCheckpointSaver[str]):
         configurable = config["configurable"]
         thread_id = str(configurable["thread_id"])
         ns = str(configurable.get("checkpoint_ns", ""))
-        query = select(CP).where(CP.c.thread_id == thread_id, CP.c.checkpoint_ns == ns)
+        query = select(CHECKPOINT).where(CHECKPOINT.c.thread_id == thread_id, CHECKPOINT.c.checkpoint_ns == ns)
         if checkpoint_id := get_checkpoint_id(config):
-            query = query.where(CP.c.checkpoint_id == checkpoint_id)
+            query = query.where(CHECKPOINT.c.checkpoint_id == checkpoint_id)
         else:
-            query = query.order_by(CP.c.checkpoint_id.desc()).limit(1)
+            query = query.order_by(CHECKPOINT.c.checkpoint_id.desc()).limit(1)
         row = (await connection.execute(query)).first()
         if row is None:
             return None
@@ -192,23 +178,27 @@ class SqlCheckpointSaver(BaseCheckpointSaver[str]):
         values: dict[str, Any] = {}
         if versions:
             blobs = await connection.execute(
-                select(BLOB.c.channel, BLOB.c.type, BLOB.c.blob).where(
-                    BLOB.c.thread_id == row.thread_id,
-                    BLOB.c.checkpoint_ns == row.checkpoint_ns,
-                    tuple_(BLOB.c.channel, BLOB.c.version).in_([(k, str(v)) for k, v in versions.items()]),
+                select(CHECKPOINT_BLOB.c.channel, CHECKPOINT_BLOB.c.type, CHECKPOINT_BLOB.c.blob).where(
+                    CHECKPOINT_BLOB.c.thread_id == row.thread_id,
+                    CHECKPOINT_BLOB.c.checkpoint_ns == row.checkpoint_ns,
+                    tuple_(CHECKPOINT_BLOB.c.channel, CHECKPOINT_BLOB.c.version).in_(
+                        [(k, str(v)) for k, v in versions.items()]
+                    ),
                 )
             )
             for channel, type_, blob in blobs:
                 if type_ != "empty":
                     values[channel] = self.serde.loads_typed((type_, blob))
         writes = await connection.execute(
-            select(WRITE.c.task_id, WRITE.c.channel, WRITE.c.type, WRITE.c.blob)
-            .where(
-                WRITE.c.thread_id == row.thread_id,
-                WRITE.c.checkpoint_ns == row.checkpoint_ns,
-                WRITE.c.checkpoint_id == row.checkpoint_id,
+            select(
+                CHECKPOINT_WRITE.c.task_id, CHECKPOINT_WRITE.c.channel, CHECKPOINT_WRITE.c.type, CHECKPOINT_WRITE.c.blob
             )
-            .order_by(WRITE.c.task_path, WRITE.c.task_id, WRITE.c.idx)
+            .where(
+                CHECKPOINT_WRITE.c.thread_id == row.thread_id,
+                CHECKPOINT_WRITE.c.checkpoint_ns == row.checkpoint_ns,
+                CHECKPOINT_WRITE.c.checkpoint_id == row.checkpoint_id,
+            )
+            .order_by(CHECKPOINT_WRITE.c.task_path, CHECKPOINT_WRITE.c.task_id, CHECKPOINT_WRITE.c.idx)
         )
         config: RunnableConfig = {
             "configurable": {
@@ -246,12 +236,12 @@ class SqlCheckpointSaver(BaseCheckpointSaver[str]):
         if config is None:
             return
         configurable = config["configurable"]
-        query = select(CP).where(CP.c.thread_id == str(configurable["thread_id"]))
+        query = select(CHECKPOINT).where(CHECKPOINT.c.thread_id == str(configurable["thread_id"]))
         if "checkpoint_ns" in configurable:
-            query = query.where(CP.c.checkpoint_ns == configurable["checkpoint_ns"])
+            query = query.where(CHECKPOINT.c.checkpoint_ns == configurable["checkpoint_ns"])
         if before is not None and (before_id := get_checkpoint_id(before)):
-            query = query.where(CP.c.checkpoint_id < before_id)
-        query = query.order_by(CP.c.checkpoint_id.desc())
+            query = query.where(CHECKPOINT.c.checkpoint_id < before_id)
+        query = query.order_by(CHECKPOINT.c.checkpoint_id.desc())
         async with self.database.engine.connect() as connection:
             rows = (await connection.execute(query)).all()
             count = 0
@@ -295,23 +285,19 @@ class SqlCheckpointSaver(BaseCheckpointSaver[str]):
         cp_type, cp_blob = self.serde.dumps_typed(saved)
         meta_type, meta_blob = self.serde.dumps_typed(get_checkpoint_metadata(config, metadata))
         database = self.database
+        row = {
+            "thread_id": thread_id,
+            "checkpoint_ns": ns,
+            "checkpoint_id": checkpoint["id"],
+            "parent_checkpoint_id": configurable.get("checkpoint_id"),
+            "type": cp_type,
+            "checkpoint": cp_blob,
+            "meta_type": meta_type,
+            "meta": meta_blob,
+        }
 
         def write(connection: Connection) -> None:
-            if blobs:
-                connection.execute(database.merge(BLOB, ("thread_id", "checkpoint_ns", "channel", "version")), blobs)
-            connection.execute(
-                database.merge(CP, ("thread_id", "checkpoint_ns", "checkpoint_id")),
-                {
-                    "thread_id": thread_id,
-                    "checkpoint_ns": ns,
-                    "checkpoint_id": checkpoint["id"],
-                    "parent_checkpoint_id": configurable.get("checkpoint_id"),
-                    "type": cp_type,
-                    "checkpoint": cp_blob,
-                    "meta_type": meta_type,
-                    "meta": meta_blob,
-                },
-            )
+            state.save_checkpoint(database, connection, row, blobs)
 
         await self._write(thread_id, write)
         guard = self.guards.get(thread_id)
@@ -351,16 +337,18 @@ class SqlCheckpointSaver(BaseCheckpointSaver[str]):
             return
         # Special channels (errors, interrupts) may be rewritten; ordinary writes are kept once.
         replace = all(channel in WRITES_IDX_MAP for channel, _ in writes)
-        statement = self.database.merge(
-            WRITE, ("thread_id", "checkpoint_ns", "checkpoint_id", "task_id", "idx"), replace=replace
-        )
+        database = self.database
+
+        def write(connection: Connection) -> None:
+            state.save_checkpoint_writes(database, connection, rows, replace=replace)
+
         guard = self.guards.get(thread_id)
         if guard is not None:
             # A run's task writes travel with its next checkpoint (one transaction per step).
             # Lost in a crash before it, the step runs again; its record was queued with them.
-            guard.defer(lambda connection: connection.execute(statement, rows))
+            guard.defer(write)
             return
-        await self.database.write(lambda connection: connection.execute(statement, rows))
+        await self.database.write(write)
 
     async def flush(self, thread_id: str) -> None:
         """Commit queued bookkeeping that no checkpoint write has carried yet."""
@@ -377,8 +365,7 @@ class SqlCheckpointSaver(BaseCheckpointSaver[str]):
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint of a thread."""
-        async with self.database.transaction() as connection:
-            await delete_thread(connection, thread_id)
+        await self.database.write(lambda connection: state.delete_checkpoints(connection, [thread_id]))
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         """Monotonic, sortable channel versions."""
@@ -412,9 +399,3 @@ class SqlCheckpointSaver(BaseCheckpointSaver[str]):
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
         raise NotImplementedError("SqlCheckpointSaver is async-only; use ainvoke/astream")
-
-
-async def delete_thread(connection: AsyncConnection, thread_id: str) -> None:
-    """Delete a thread's checkpoints, blobs and writes (retention, replay)."""
-    for table in (WRITE, BLOB, CP):
-        await connection.execute(delete(table).where(table.c.thread_id == thread_id))

@@ -1,9 +1,10 @@
 """Compiling a workflow version into a LangGraph StateGraph.
 
 State: ``trigger:input`` (the run's input) and one channel per node, ``node:<id>``, holding
-its latest result. Edges become LangGraph edges; edges out of an if/switch become a
-conditional edge routed by the branch the node returned; a ``core/merge`` node waits for all
-its predecessors. Nodes without incoming edges start the run.
+its latest result. Edges become LangGraph edges. A node with edges that name an output
+other than ``main`` (an if/switch branch, or ``error``) gets a conditional edge routed by
+the ``branch`` its result names; a node whose record says it joins (merge) waits for all its
+predecessors. Nodes without incoming edges start the run.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from typing import Any, TypedDict
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 
-from synthral.engine.engine_nodes import BRANCHING_TYPES
-from synthral.engine.model import Workflow
+from synthral.engine.model import ERROR_OUTPUT, MAIN_OUTPUT, Workflow
 from synthral.engine.nodes import TRIGGER_KEY, make_node, state_key
+from synthral.engine.registry import builtin
 
 __all__ = ["compile_workflow", "terminal_nodes"]
 
@@ -41,10 +42,16 @@ def compile_workflow(workflow: Workflow, checkpointer: BaseCheckpointSaver[Any])
         outgoing[edge.source].append((edge.target, edge.handle))
 
     for node in workflow.nodes:
-        action: Any = make_node(node, predecessors[node.id])  # LangGraph's overloads cannot type a built state
+        routes_errors = any(handle == ERROR_OUTPUT for _, handle in outgoing[node.id])
+        # LangGraph's add_node overloads cannot type a built state: the action is Any to them
+        action: Any = make_node(node, predecessors[node.id], routes_errors=routes_errors)
         graph.add_node(node.id, action)
 
-    merges = {node.id for node in workflow.nodes if node.type == "core/merge" and len(predecessors[node.id]) > 1}
+    merges = {
+        node.id
+        for node in workflow.nodes
+        if (record := builtin(node.type)) is not None and record.joins and len(predecessors[node.id]) > 1
+    }
     for node in workflow.nodes:
         if not predecessors[node.id]:
             graph.add_edge(START, node.id)
@@ -55,10 +62,10 @@ def compile_workflow(workflow: Workflow, checkpointer: BaseCheckpointSaver[Any])
         targets = outgoing[node.id]
         if not targets:
             continue
-        if node.type in BRANCHING_TYPES:
+        if any((handle or MAIN_OUTPUT) != MAIN_OUTPUT for _, handle in targets):
             routes: dict[str, list[str]] = defaultdict(list)
             for target, handle in targets:
-                routes[handle or ""].append(target)
+                routes[handle or MAIN_OUTPUT].append(target)
             graph.add_conditional_edges(node.id, _router(node.id, dict(routes)), [*{t for t, _ in targets}, END])
             continue
         for target, _ in targets:
@@ -70,7 +77,7 @@ def compile_workflow(workflow: Workflow, checkpointer: BaseCheckpointSaver[Any])
 def _router(node_id: str, routes: dict[str, list[str]]) -> Any:
     def route(state: dict[str, Any]) -> list[str] | str:
         result = state.get(state_key(node_id)) or {}
-        branch = str(result.get("branch") or "")
+        branch = str(result.get("branch") or MAIN_OUTPUT)
         targets = routes.get(branch, [])
         return targets or END
 

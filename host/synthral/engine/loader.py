@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -17,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from synthral.engine.model import Workflow
-from synthral.engine.validate import ValidationIssue, invalid
+from synthral.engine.validate import ValidationIssue, field_of, invalid
 from synthral.errors import WorkflowInvalid
 
 __all__ = ["dump_workflow", "load_workflow", "parse_workflow"]
@@ -109,13 +109,6 @@ def load_workflow(path: Path) -> Workflow:
     return parse_workflow(_read(path), source=str(path))
 
 
-def _field(parts: Sequence[int | str]) -> str:
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
 def _issue(data: object, error: Mapping[str, Any]) -> ValidationIssue:
     """An issue for one pydantic error, naming the node when the error is inside one."""
     loc: list[int | str] = list(error["loc"])
@@ -130,12 +123,10 @@ def _issue(data: object, error: Mapping[str, Any]) -> ValidationIssue:
         entry = items[loc[1]] if loc[1] < len(items) else None
         node_id = entry.get("id") if isinstance(entry, dict) else None
         if isinstance(node_id, str):
-            field = _field(loc[2:]) or "(node)"
-            return ValidationIssue(
-                node=node_id, field=field, code=code, message=f"node '{node_id}': field '{field}': {message}"
-            )
-    field = _field(loc) or "(workflow)"
-    return ValidationIssue(node=None, field=field, code=code, message=f"field '{field}': {message}")
+            field = field_of(tuple(loc[2:])) or "(node)"
+            return ValidationIssue.at(node_id, tuple(loc[2:]), code, f"node '{node_id}': field '{field}': {message}")
+    field = field_of(tuple(loc)) or "(workflow)"
+    return ValidationIssue.at(None, tuple(loc), code, f"field '{field}': {message}")
 
 
 def parse_workflow(data: object, *, source: str) -> Workflow:

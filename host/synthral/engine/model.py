@@ -14,12 +14,16 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 __all__ = [
-    "ENGINE_NODE_TYPES",
+    "CORE_PLUGIN",
+    "ENGINE_PLUGIN",
+    "ERROR_OUTPUT",
+    "MAIN_OUTPUT",
     "CatchUp",
     "CronTrigger",
     "Edge",
     "ManualTrigger",
     "Node",
+    "PollTrigger",
     "Position",
     "RetryPolicy",
     "SignalTrigger",
@@ -32,10 +36,14 @@ __all__ = [
 NODE_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 NODE_TYPE = re.compile(r"[a-z][a-z0-9_-]{0,62}/[a-z][a-z0-9_.-]{0,63}")
 
-ENGINE_NODE_TYPES = frozenset(
-    {"engine/map", "engine/subworkflow", "engine/human_input", "engine/wait_signal", "ocr/extract"}
-)
-"""Node types the engine itself implements (plugins provide every other type)."""
+CORE_PLUGIN = "core"
+"""The plugin name of the logic nodes built into the host."""
+ENGINE_PLUGIN = "engine"
+"""The plugin name of the node types the engine implements itself (see synthral.engine.registry)."""
+MAIN_OUTPUT = "main"
+"""The output of a node that has one; edges from it may leave the handle out."""
+ERROR_OUTPUT = "error"
+"""The output a node's failure follows, when the node has an error output and such an edge exists."""
 
 
 class _Strict(BaseModel):
@@ -103,12 +111,14 @@ class Node(_Strict):
 
 
 class Edge(_Strict):
-    """A connection: ``target`` runs after ``source``; ``handle`` picks a branch of an if/switch."""
+    """A connection: ``target`` runs after ``source``; ``handle`` names the source's output it leaves from."""
 
     source: str
     target: str
     handle: str | None = Field(
-        default=None, description="The branch this edge follows ('true', 'false', a switch rule)."
+        default=None,
+        description="The source's output: none or 'main' for a node's only output, a branch of an if/switch "
+        "('true', a switch rule), or 'error' for the node's failures.",
     )
 
 
@@ -154,7 +164,26 @@ class SignalTrigger(_Strict):
     signal: str = Field(description="The signal name that starts a run.")
 
 
-Trigger = Annotated[ManualTrigger | CronTrigger | WebhookTrigger | SignalTrigger, Field(discriminator="type")]
+class PollTrigger(_Strict):
+    """Started by each new event a plugin's trigger finds when the host polls it."""
+
+    type: Literal["poll"] = "poll"
+    trigger: str = Field(description="The trigger capability, 'plugin/capability', e.g. 'rss/feed'.")
+    config: dict[str, JsonValue] = Field(default_factory=dict, description="That trigger's config.")
+    interval: float = Field(default=300.0, ge=1, le=7 * 24 * 3600, description="Seconds between polls.")
+    secrets: list[str] = Field(default_factory=list, description="Credentials granted to each poll, by name.")
+
+    @field_validator("trigger")
+    @classmethod
+    def _check_trigger(cls, value: str) -> str:
+        if not NODE_TYPE.fullmatch(value):
+            raise ValueError(f"trigger {value!r} must look like 'plugin/capability', e.g. 'rss/feed'")
+        return value
+
+
+Trigger = Annotated[
+    ManualTrigger | CronTrigger | WebhookTrigger | SignalTrigger | PollTrigger, Field(discriminator="type")
+]
 
 
 class WorkflowSettings(_Strict):

@@ -11,34 +11,34 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import jsonschema
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import interrupt
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from synthral.engine import queue
+from synthral.builtins.core import WaitConfig
+from synthral.builtins.core import fire_at as fire_at_of
+from synthral.engine import state
 from synthral.engine.activity import StepFailed, StepRecord, pack_output, run_step, unpack_output
 from synthral.engine.engine_nodes import HumanInputConfig, MapConfig, SubworkflowConfig, WaitSignalConfig
-from synthral.engine.model import Node
-from synthral.engine.ocr_node import OCR_NODE_TYPE, OCRExtractConfig, ReadyEngine, extract
+from synthral.engine.model import ERROR_OUTPUT, Node
+from synthral.engine.ocr_node import OCRExtractConfig, ReadyEngine, extract
+from synthral.engine.registry import HUMAN_INPUT, WAIT_SIGNAL, Behaviour, builtin
 from synthral.engine.repository import start_child
 from synthral.engine.retry import effective_policy
 from synthral.engine.runtime import RunContext
 from synthral.engine.templates import render
-from synthral.errors import InputInvalid, NonRetryableError, SynthralError
+from synthral.errors import DatabaseUnavailable, InputInvalid, NonRetryableError, SynthralError
 from synthral.plugins.proxy import RemoteCapability
 from synthral.security.redact import Redactor, process_redactor
-from synthral.store.models import ExecutionStatus, Step, StepStatus, WorkflowExecution, WorkflowSignal, utcnow
+from synthral.store.tables import EXECUTION, SIGNAL, ExecutionStatus, StepStatus, utcnow
 
 __all__ = ["TRIGGER_KEY", "NodeFunction", "make_node", "state_key"]
 
 TRIGGER_KEY = "trigger:input"
-STEP = Step.__table__  # type: ignore[attr-defined]
-SIGNAL = WorkflowSignal.__table__  # type: ignore[attr-defined]
-EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
 SHORT_SLEEP = 1.0
 """A wait this short sleeps in place; a longer one suspends the run and frees the worker."""
 
@@ -104,7 +104,8 @@ def default_input(node: Node, predecessors: list[str], state: Mapping[str, Any],
         output = unpack_output(ctx, result.get("output")) if result else None
         return output.get("data", output) if isinstance(output, dict) else output
 
-    if node.type == "core/merge":
+    record = builtin(node.type)
+    if record is not None and record.joins:
         return {"inputs": [data_of(p) for p in predecessors if state_key(p) in state]}
     ran = [p for p in predecessors if state_key(p) in state]
     if ran:
@@ -122,22 +123,40 @@ def _iteration(node: Node, state: Mapping[str, Any]) -> str:
     return str(previous.get("runs", 0))
 
 
-def make_node(node: Node, predecessors: list[str]) -> NodeFunction:
-    """The function LangGraph runs for ``node``."""
-    builders: dict[str, Callable[[Node, list[str]], NodeFunction]] = {
-        "core/wait": _timer_node,
-        "engine/human_input": _signal_node,
-        "engine/wait_signal": _signal_node,
-        "engine/subworkflow": _subworkflow_node,
-        "engine/map": _map_node,
-        OCR_NODE_TYPE: _ocr_node,
-    }
-    return builders.get(node.type, _capability_node)(node, predecessors)
+def make_node(node: Node, predecessors: list[str], *, routes_errors: bool = False) -> NodeFunction:
+    """The function LangGraph runs for ``node``, chosen by how its type's record says it runs.
+
+    With ``routes_errors`` (the workflow has an ``error`` edge out of the node), a failure of
+    the node after its retries becomes its result on the ``error`` output instead of failing
+    the run: ``{"error": {"type", "message", "node", "attempts"}}``.
+    """
+    record = builtin(node.type)
+    function = _BUILDERS[record.behaviour if record is not None else Behaviour.CALL](node, predecessors)
+    return _routing_errors(node, function) if routes_errors else function
+
+
+def _routing_errors(node: Node, function: NodeFunction) -> NodeFunction:
+    async def run(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        try:
+            return await function(state, config)
+        except StepFailed as failure:
+            ctx = run_of(config)
+            error = {
+                "type": failure.error.error_type,
+                "message": failure.error.message,
+                "node": node.id,
+                "attempts": failure.attempts,
+            }
+            ctx.log_now(node.id, "warning", f"failed ({error['type']}: {error['message']}); following its error edge")
+            return _result(node, state, {"error": error}, ERROR_OUTPUT)
+
+    return run
 
 
 def _render_input(node: Node, predecessors: list[str], state: Mapping[str, Any], ctx: RunContext) -> dict[str, Any]:
     """The node's input for this run; a template that fails fails the step, naming the node."""
-    if not node.input and node.type.startswith("core/"):
+    record = builtin(node.type)
+    if not node.input and record is not None and record.default_input:
         return default_input(node, predecessors, state, ctx)
     try:
         rendered = render(node.input, scope_of(ctx, state), where=f"node '{node.id}' input")
@@ -206,7 +225,7 @@ async def _invoke(
         node_id=node.id,
         node_type=node_type,
         iteration=iteration,
-        policy=effective_policy(node.retry, ctx.workflow.settings.retry),
+        policy=effective_policy(node.retry, ctx.workflow.settings.retry, defaults=ctx.engine.settings),
         step_input=payload,
         call=call,
         durable_start=isinstance(handle, RemoteCapability),
@@ -230,23 +249,14 @@ def _capability_node(node: Node, predecessors: list[str]) -> NodeFunction:
             operation=node.operation,
             pinned=node.version,
         )
-        branch = output.get("branch") if isinstance(output, dict) and node.type in {"core/if", "core/switch"} else None
+        routes = _resolve(ctx, node.type, node.version).spec().handles.routes
+        branch = output.get("branch") if routes and isinstance(output, dict) else None
         return _result(node, state, pack_output(ctx, output), branch)
 
     return run
 
 
 # -- durable timers ----------------------------------------------------------------------
-
-
-def _fire_at(node: Node, now: datetime) -> datetime:
-    seconds = node.config.get("seconds")
-    until = node.config.get("until")
-    if isinstance(seconds, int | float):
-        return now + timedelta(seconds=float(seconds))
-    if isinstance(until, str):
-        return datetime.fromisoformat(until)
-    raise InputInvalid(f"node '{node.id}': core/wait needs 'seconds' or 'until' in its config")
 
 
 def _timer_node(node: Node, predecessors: list[str]) -> NodeFunction:
@@ -261,7 +271,7 @@ def _timer_node(node: Node, predecessors: list[str]) -> NodeFunction:
         if record is not None and "fire_at" in record.extra:
             fire_at = datetime.fromisoformat(str(record.extra["fire_at"]))
         else:
-            fire_at = _fire_at(node, utcnow())
+            fire_at = fire_at_of(WaitConfig.model_validate(node.config), utcnow())
             await _wait_row(ctx, node, iteration, {"fire_at": fire_at.isoformat()}, payload)
         waiting_for = {"kind": "timer", "node": node.id, "fire_at": fire_at.isoformat()}
         while (fire_at - utcnow()).total_seconds() > SHORT_SLEEP:
@@ -297,21 +307,13 @@ async def _wait_row(
         "fencing_token": ctx.fencing_token,
     }
     database = ctx.engine.database
-    ctx.defer(lambda c: c.execute(database.merge(STEP, ("execution_id", "node_id", "iteration", "attempt")), row))
+    ctx.count_step(node.id)
+    ctx.defer(lambda c: state.record_wait(database, c, row))
     ctx.history[(node.id, iteration)] = StepRecord(attempts=1, extra=extra)
 
 
 def _complete_wait_row(connection: Connection, ctx: RunContext, node_id: str, iteration: str, output: Any) -> None:
-    connection.execute(
-        update(STEP)
-        .where(
-            STEP.c.execution_id == ctx.execution_id,
-            STEP.c.node_id == node_id,
-            STEP.c.iteration == iteration,
-            STEP.c.status == StepStatus.WAITING,
-        )
-        .values(status=StepStatus.COMPLETED, output=output, finished_at=utcnow())
-    )
+    state.complete_wait(connection, ctx.execution_id, node_id, iteration, output)
 
 
 def _suspend(ctx: RunContext, waiting_for: dict[str, Any], wake_at: datetime | None) -> None:
@@ -320,7 +322,7 @@ def _suspend(ctx: RunContext, waiting_for: dict[str, Any], wake_at: datetime | N
     Returns when the run is resumed. The caller checks again whether what it waits for has
     come, and suspends again if not (a node may interrupt several times).
     """
-    ctx.defer(lambda c: queue.set_waiting(c, ctx.execution_id, waiting_for, wake_at))
+    ctx.defer(lambda c: state.suspend(c, ctx.execution_id, waiting_for, wake_at))
     interrupt(waiting_for)
 
 
@@ -328,7 +330,7 @@ def _suspend(ctx: RunContext, waiting_for: dict[str, Any], wake_at: datetime | N
 
 
 async def _take_signal(ctx: RunContext, node: Node) -> dict[str, Any] | None:
-    if node.type == "engine/human_input":
+    if node.type == HUMAN_INPUT:
         condition = SIGNAL.c.signal_type == "human_input"
     else:
         condition = SIGNAL.c.name == WaitSignalConfig.model_validate(node.config).signal
@@ -393,7 +395,7 @@ def _signal_node(node: Node, predecessors: list[str]) -> NodeFunction:
 
 def _accept_signal(ctx: RunContext, node: Node, signal: dict[str, Any]) -> dict[str, Any] | None:
     data = signal["data"]
-    if node.type == "engine/wait_signal":
+    if node.type == WAIT_SIGNAL:
         return {"data": data}
     form = HumanInputConfig.model_validate(node.config).form
     answer = data.get("answer", data) if isinstance(data, dict) else data
@@ -409,13 +411,7 @@ def _accept_signal(ctx: RunContext, node: Node, signal: dict[str, Any]) -> dict[
 
 
 def _consume(connection: Connection, signal_id: str, by: str) -> None:
-    result = connection.execute(
-        update(SIGNAL)
-        .where(SIGNAL.c.id == signal_id, SIGNAL.c.processed.is_(False))
-        .values(processed=True, processed_at=utcnow(), processed_by=by)
-    )
-    if result.rowcount != 1:
-        raise NonRetryableError(f"signal {signal_id} was consumed twice; the second consumer is stopped")
+    state.consume_signal(connection, signal_id, by)
 
 
 # -- sub-workflows ------------------------------------------------------------------------
@@ -434,7 +430,7 @@ def _subworkflow_node(node: Node, predecessors: list[str]) -> NodeFunction:
         payload = _render_input(node, predecessors, state, ctx)
         child_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"synthral:{ctx.execution_id}/{node.id}/{iteration}"))
         async with ctx.engine.database.engine.connect() as connection:
-            child = (await connection.execute(select(EXEC.c.id).where(EXEC.c.id == child_id))).first()
+            child = (await connection.execute(select(EXECUTION.c.id).where(EXECUTION.c.id == child_id))).first()
         waiting_for = {"kind": "child", "node": node.id, "child": child_id}
         if child is None:
             await _wait_row(ctx, node, iteration, {"child": child_id}, payload)
@@ -448,7 +444,9 @@ def _subworkflow_node(node: Node, predecessors: list[str]) -> NodeFunction:
             async with ctx.engine.database.engine.connect() as connection:
                 child = (
                     await connection.execute(
-                        select(EXEC.c.status, EXEC.c.output, EXEC.c.error_message).where(EXEC.c.id == child_id)
+                        select(EXECUTION.c.status, EXECUTION.c.output, EXECUTION.c.error_message).where(
+                            EXECUTION.c.id == child_id
+                        )
                     )
                 ).first()
             status, child_output, child_error = child if child is not None else (ExecutionStatus.QUEUED, None, None)
@@ -561,6 +559,8 @@ def _ocr_node(node: Node, predecessors: list[str]) -> NodeFunction:
                 ),
                 execution_id=ctx.execution_id,
             )
+        except DatabaseUnavailable:
+            raise  # an interruption: the run resumes from its checkpoint, nothing counted
         except SynthralError as exc:
             raise StepFailed(node.id, exc, 1) from exc
         return _result(node, state, pack_output(ctx, output.model_dump(mode="json")), None)
@@ -572,6 +572,12 @@ def _noop(connection: Connection) -> None:
     del connection
 
 
-def error_summary(exc: SynthralError) -> str:
-    """A one-line description of an error for logs."""
-    return f"{exc.error_type}: {exc.message}"
+_BUILDERS: Final[Mapping[Behaviour, Callable[[Node, list[str]], NodeFunction]]] = {
+    Behaviour.CALL: _capability_node,
+    Behaviour.TIMER: _timer_node,
+    Behaviour.SIGNAL: _signal_node,
+    Behaviour.SUBWORKFLOW: _subworkflow_node,
+    Behaviour.MAP: _map_node,
+    Behaviour.OCR: _ocr_node,
+}
+"""The node function of each behaviour a node type's record names."""

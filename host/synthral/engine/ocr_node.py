@@ -22,10 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
-from synthral.errors import ConfigurationError, InputInvalid, NonRetryableError, SynthralError
-from synthral.store.models import new_id, utcnow
-from synthral.store.ocr_models import OCRDocument, OCRJob, OCRJobStatus
-from synthral.store.ocr_models import OCRResult as OCRResultRow
+from synthral.errors import ConfigurationError, DatabaseUnavailable, InputInvalid, NonRetryableError, SynthralError
+from synthral.store.ocr_tables import OCR_DOCUMENT as DOC
+from synthral.store.ocr_tables import OCR_JOB as JOB
+from synthral.store.ocr_tables import OCR_RESULT as RESULT
+from synthral.store.ocr_tables import OCRJobStatus
+from synthral.store.tables import new_id, utcnow
 from synthral_sdk import BlobRef, BlobStore, CapabilityKind, CapabilitySpec, OCRResult
 
 __all__ = [
@@ -336,6 +338,8 @@ async def read_document(
         attempt_started = time.perf_counter()
         try:
             output = await invoke(engine, request, f"{position}:{engine.name}")
+        except DatabaseUnavailable:
+            raise  # not the engine's fault: no fallback, the run resumes when the database is back
         except SynthralError as exc:
             attempts.append(_Attempt(engine.ref, False, _ms(attempt_started), f"{exc.error_type}: {exc.message}"))
             if engine is decision.engine and _worth_falling_back(exc) and decision.fallback is not None:
@@ -420,10 +424,6 @@ class OCRExtractResult(OCRExtractOutput):
 
 
 # -- recording ------------------------------------------------------------------------------
-
-JOB = OCRJob.__table__  # type: ignore[attr-defined]
-DOC = OCRDocument.__table__  # type: ignore[attr-defined]
-RESULT = OCRResultRow.__table__  # type: ignore[attr-defined]
 
 
 def record_job(
@@ -599,6 +599,8 @@ async def extract(
                 outcome = await read_document(
                     position, ref=ref, config=config, decision=decision, invoke=invoke, blobs=blobs
                 )
+            except DatabaseUnavailable:
+                raise
             except SynthralError as exc:
                 failure = DocumentFailure(
                     position=position,

@@ -11,20 +11,16 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from synthral.engine import queue
+from synthral.engine import state
 from synthral.engine.engine_nodes import SubworkflowConfig
 from synthral.engine.model import Workflow
 from synthral.errors import ConfigurationError
-from synthral.store.models import Workflow as WorkflowRow
-from synthral.store.models import WorkflowVersion, new_id, utcnow
+from synthral.store.tables import WORKFLOW, WORKFLOW_VERSION, new_id, utcnow
 
 if TYPE_CHECKING:
     from synthral.engine.runtime import RunContext
 
 __all__ = ["SavedVersion", "WorkflowNotFound", "get_version", "get_workflow_row", "save_workflow", "start_child"]
-
-WF = WorkflowRow.__table__  # type: ignore[attr-defined]
-VERSION = WorkflowVersion.__table__  # type: ignore[attr-defined]
 
 
 class WorkflowNotFound(ConfigurationError):
@@ -61,10 +57,12 @@ async def get_workflow_row(connection: AsyncConnection, name_or_id: str, workspa
         WorkflowNotFound: There is none (in that workspace).
     """
     if workspace_id is None:
-        match = (WF.c.id == name_or_id) | (WF.c.workspace_id.is_(None) & (WF.c.name == name_or_id))
+        match = (WORKFLOW.c.id == name_or_id) | (WORKFLOW.c.workspace_id.is_(None) & (WORKFLOW.c.name == name_or_id))
     else:
-        match = (WF.c.workspace_id == workspace_id) & ((WF.c.id == name_or_id) | (WF.c.name == name_or_id))
-    row = (await connection.execute(select(WF).where(match))).first()
+        match = (WORKFLOW.c.workspace_id == workspace_id) & (
+            (WORKFLOW.c.id == name_or_id) | (WORKFLOW.c.name == name_or_id)
+        )
+    row = (await connection.execute(select(WORKFLOW).where(match))).first()
     if row is None:
         raise WorkflowNotFound(
             f"no workflow named {name_or_id!r}; save it first (synthral run FILE saves and runs it)",
@@ -80,14 +78,14 @@ async def get_version(connection: AsyncConnection, workflow_id: str, version: in
         WorkflowNotFound: The workflow or the version does not exist.
     """
     query = (
-        select(VERSION, WF.c.name, WF.c.workspace_id)
-        .join(WF, WF.c.id == VERSION.c.workflow_id)
-        .where(VERSION.c.workflow_id == workflow_id)
+        select(WORKFLOW_VERSION, WORKFLOW.c.name, WORKFLOW.c.workspace_id)
+        .join(WORKFLOW, WORKFLOW.c.id == WORKFLOW_VERSION.c.workflow_id)
+        .where(WORKFLOW_VERSION.c.workflow_id == workflow_id)
     )
     if version is None:
-        query = query.order_by(VERSION.c.version.desc()).limit(1)
+        query = query.order_by(WORKFLOW_VERSION.c.version.desc()).limit(1)
     else:
-        query = query.where(VERSION.c.version == version)
+        query = query.where(WORKFLOW_VERSION.c.version == version)
     row = (await connection.execute(query)).first()
     if row is None:
         raise WorkflowNotFound(f"workflow {workflow_id} has no version {version}", details={"version": version})
@@ -118,12 +116,12 @@ async def save_workflow(
     now = utcnow()
     graph = workflow.model_dump(mode="json")
     graph_digest = digest(workflow)
-    scope = WF.c.workspace_id.is_(None) if workspace_id is None else WF.c.workspace_id == workspace_id
-    existing = (await connection.execute(select(WF).where(scope, WF.c.name == workflow.name))).first()
+    scope = WORKFLOW.c.workspace_id.is_(None) if workspace_id is None else WORKFLOW.c.workspace_id == workspace_id
+    existing = (await connection.execute(select(WORKFLOW).where(scope, WORKFLOW.c.name == workflow.name))).first()
     if existing is None:
         workflow_id = new_id()
         await connection.execute(
-            insert(WF).values(
+            insert(WORKFLOW).values(
                 id=workflow_id,
                 name=workflow.name,
                 description=workflow.description,
@@ -142,9 +140,9 @@ async def save_workflow(
         workflow_id = existing.id
         latest = (
             await connection.execute(
-                select(VERSION.c.version, VERSION.c.digest, VERSION.c.plugin_versions)
-                .where(VERSION.c.workflow_id == workflow_id)
-                .order_by(VERSION.c.version.desc())
+                select(WORKFLOW_VERSION.c.version, WORKFLOW_VERSION.c.digest, WORKFLOW_VERSION.c.plugin_versions)
+                .where(WORKFLOW_VERSION.c.workflow_id == workflow_id)
+                .order_by(WORKFLOW_VERSION.c.version.desc())
                 .limit(1)
             )
         ).first()
@@ -158,8 +156,8 @@ async def save_workflow(
             )
         number = (latest.version if latest is not None else 0) + 1
         await connection.execute(
-            update(WF)
-            .where(WF.c.id == workflow_id)
+            update(WORKFLOW)
+            .where(WORKFLOW.c.id == workflow_id)
             .values(
                 version=number,
                 description=workflow.description,
@@ -169,7 +167,7 @@ async def save_workflow(
             )
         )
     await connection.execute(
-        insert(VERSION).values(
+        insert(WORKFLOW_VERSION).values(
             id=new_id(),
             workflow_id=workflow_id,
             version=number,
@@ -190,18 +188,18 @@ async def start_child(
         row = await get_workflow_row(connection, config.workflow, ctx.workspace_id)
         version = await get_version(connection, row.id, config.version)
 
+    run = state.NewRun(
+        workflow_id=version.workflow_id,
+        workflow_version=version.version,
+        input=payload,
+        trigger="subworkflow",
+        parent_execution_id=ctx.execution_id,
+        parent_node_id=node_id,
+        execution_id=child_id,
+    )
+    database = ctx.engine.database
+
     def op(connection: Connection) -> None:
-        exists = connection.execute(select(queue.EXEC.c.id).where(queue.EXEC.c.id == child_id)).first()
-        if exists is None:
-            queue.enqueue_sync(
-                connection,
-                workflow_id=version.workflow_id,
-                workflow_version=version.version,
-                input=payload,
-                trigger="subworkflow",
-                parent_execution_id=ctx.execution_id,
-                parent_node_id=node_id,
-                execution_id=child_id,
-            )
+        state.enqueue_new(database, connection, [run])  # idempotent: the id is the child's
 
     ctx.defer(op)

@@ -21,10 +21,9 @@ PostgreSQL's autovacuum makes the space reusable on its own; only row counts are
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -33,35 +32,32 @@ from typing import Any, Final
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import JSON, Text, cast, delete, exists, func, or_, select, tuple_
-from sqlalchemy.orm import aliased
+from sqlalchemy import JSON, Text, cast, delete, exists, or_, select, tuple_
 
-from synthral.engine.schedules import SCHEDULE, as_utc
+from synthral.engine import state
+from synthral.engine.schedules import as_utc
 from synthral.errors import ConfigurationError, InputInvalid
 from synthral.store.db import Database
-from synthral.store.models import (
-    CheckpointBlob,
-    CheckpointRow,
-    CheckpointWrite,
-    ExecutionStatus,
-    ScheduleFire,
-    Step,
-    WorkflowExecution,
-    WorkflowSignal,
-    WorkflowVersion,
+from synthral.store.tables import (
+    CHECKPOINT,
+    CHECKPOINT_BLOB,
+    CHECKPOINT_WRITE,
+    EXECUTION,
+    SCHEDULE,
+    SCHEDULE_FIRE,
+    SIGNAL,
+    STEP,
+    WORKFLOW_VERSION,
     utcnow,
 )
 from synthral_sdk import BlobRef
 from synthral_sdk.blobs import BlobStore
 
-__all__ = ["BATCH", "DEFAULT_RETENTION_DAYS", "PruneReport", "prune", "retention_days"]
+__all__ = ["BATCH", "PruneReport", "prune"]
 
-EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
-FIRE = ScheduleFire.__table__  # type: ignore[attr-defined]
 
 BATCH: Final = 500
 """Runs (or fire rows, times ten) deleted per transaction."""
-DEFAULT_RETENTION_DAYS: Final = 30.0
 VACUUM_PAGES: Final = 2_000
 """Pages handed back per ``incremental_vacuum`` step (8 MB at 4 KB a page)."""
 
@@ -74,19 +70,14 @@ _PACKED_MARK = b'"$output"'
 # (``{"$output": {"$blob": ...}}``, the node's output stored as a JSON blob) whose contents
 # are read as well: an output kept as a blob may itself refer to other blobs.
 _REFERRERS: Final = (
-    (Step.__table__, ("input", "output")),  # type: ignore[attr-defined]
-    (EXEC, ("input", "output", "execution_state")),
-    (WorkflowSignal.__table__, ("signal_data",)),  # type: ignore[attr-defined]
-    (WorkflowVersion.__table__, ("graph",)),  # type: ignore[attr-defined]
+    (STEP, ("input", "output")),
+    (EXECUTION, ("input", "output", "execution_state")),
+    (SIGNAL, ("signal_data",)),
+    (WORKFLOW_VERSION, ("graph",)),
     (SCHEDULE, ("input",)),
-    (CheckpointRow.__table__, ("checkpoint",)),  # type: ignore[attr-defined]
-    (CheckpointBlob.__table__, ("blob",)),  # type: ignore[attr-defined]
-    (CheckpointWrite.__table__, ("blob",)),  # type: ignore[attr-defined]
-)
-_CHECKPOINT_TABLES: Final = (
-    CheckpointWrite.__table__,  # type: ignore[attr-defined]
-    CheckpointBlob.__table__,  # type: ignore[attr-defined]
-    CheckpointRow.__table__,  # type: ignore[attr-defined]
+    (CHECKPOINT, ("checkpoint",)),
+    (CHECKPOINT_BLOB, ("blob",)),
+    (CHECKPOINT_WRITE, ("blob",)),
 )
 _AUTO_VACUUM: Final = {0: "none", 1: "full", 2: "incremental"}
 
@@ -149,31 +140,10 @@ class PruneReport:
         return " ".join([text, *self.notes])
 
 
-def retention_days(environ: Mapping[str, str] | None = None) -> float:
-    """Days of history kept: ``WORKFLOW_HISTORY_RETENTION_DAYS``, default 30.
-
-    Raises:
-        ConfigurationError: The variable is not a number of days >= 0.
-    """
-    raw = (os.environ if environ is None else environ).get("WORKFLOW_HISTORY_RETENTION_DAYS")
-    if raw is None or not raw.strip():
-        return DEFAULT_RETENTION_DAYS
-    try:
-        days = float(raw)
-    except ValueError:
-        days = -1.0
-    if not days >= 0:  # also rejects NaN
-        raise ConfigurationError(
-            f"WORKFLOW_HISTORY_RETENTION_DAYS={raw!r} is not a number of days; set it to a number >= 0, e.g. 30",
-            details={"variable": "WORKFLOW_HISTORY_RETENTION_DAYS", "value": raw},
-        )
-    return days
-
-
 async def prune(
     database: Database,
     *,
-    older_than_days: float | None = None,
+    older_than_days: float,
     now: datetime | None = None,
     blobs: BlobStore | None = None,
     full_vacuum: bool = False,
@@ -182,8 +152,8 @@ async def prune(
 
     Args:
         database: The database to prune.
-        older_than_days: Keep runs that ended less than this many days ago (default:
-            :func:`retention_days`).
+        older_than_days: Keep runs that ended less than this many days ago
+            (``settings.engine.history_retention_days`` is the host's setting).
         now: The moment the cutoff is counted back from (default: the clock).
         blobs: Also delete the unreferenced blobs of this store that are older than the cutoff.
         full_vacuum: On a SQLite file without incremental auto-vacuum, rewrite the file once
@@ -194,9 +164,9 @@ async def prune(
         What was deleted and the space given back.
 
     Raises:
-        ConfigurationError: ``older_than_days`` (or the variable) is negative or not a number.
+        ConfigurationError: ``older_than_days`` is negative or not a number.
     """
-    days = retention_days() if older_than_days is None else older_than_days
+    days = older_than_days
     if not days >= 0:
         raise ConfigurationError(
             f"cannot keep {days} days of history; pass a number of days >= 0 (--days)", details={"days": days}
@@ -221,38 +191,9 @@ async def prune(
 
 
 async def _delete_executions(database: Database, cutoff: datetime) -> int:
-    other = aliased(EXEC)
-    unfinished = other.c.status.notin_(ExecutionStatus.TERMINAL)
-    # Runs that unfinished runs read: their parents and the runs they replay. Each list is
-    # computed once per statement (uncorrelated), not once per candidate; no NULLs in them,
-    # as ``x NOT IN (..., NULL)`` is never true.
-    needed_parents = select(other.c.parent_execution_id).where(unfinished, other.c.parent_execution_id.is_not(None))
-    replayed = select(other.c.replay_of).where(unfinished, other.c.replay_of.is_not(None))
-    unfinished_ids = select(other.c.id).where(unfinished)
-    old = (
-        select(EXEC.c.id)
-        .where(
-            EXEC.c.status.in_(ExecutionStatus.TERMINAL),
-            func.coalesce(EXEC.c.completed_at, EXEC.c.started_at) < cutoff,
-            EXEC.c.id.not_in(needed_parents),
-            EXEC.c.id.not_in(replayed),
-            # A child stays while its parent waits for it (the parent reads its result).
-            or_(EXEC.c.parent_execution_id.is_(None), EXEC.c.parent_execution_id.not_in(unfinished_ids)),
-        )
-        .limit(BATCH)
-        .correlate(None)  # the subquery reads the table the DELETE targets, on its own
-    )
     deleted = 0
     while True:
-        async with database.transaction() as connection:
-            # One statement picks and deletes, so a dependant started meanwhile is seen.
-            ids = (await connection.execute(delete(EXEC).where(EXEC.c.id.in_(old)).returning(EXEC.c.id))).scalars()
-            batch = list(ids)
-            if batch:
-                # What checkpoint.delete_thread does for one run, for the whole batch at once:
-                # one statement per table instead of three per run keeps the lock short.
-                for table in _CHECKPOINT_TABLES:
-                    await connection.execute(delete(table).where(table.c.thread_id.in_(batch)))
+        batch = await database.write(lambda connection: state.delete_finished(connection, cutoff, BATCH))
         deleted += len(batch)
         if len(batch) < BATCH:
             return deleted
@@ -262,14 +203,21 @@ async def _delete_fires(database: Database, cutoff: datetime) -> int:
     # A fire row keeps its slot from firing again; it can go once the schedule has moved
     # past the slot for good, which is always the case for slots older than the cutoff.
     passed = exists().where(
-        SCHEDULE.c.id == FIRE.c.schedule_id,
-        or_(SCHEDULE.c.next_run_at.is_(None), SCHEDULE.c.next_run_at > FIRE.c.slot),
+        SCHEDULE.c.id == SCHEDULE_FIRE.c.schedule_id,
+        or_(SCHEDULE.c.next_run_at.is_(None), SCHEDULE.c.next_run_at > SCHEDULE_FIRE.c.slot),
     )
-    old = select(FIRE.c.schedule_id, FIRE.c.slot).where(FIRE.c.slot < cutoff, passed).limit(BATCH * 10).correlate(None)
+    old = (
+        select(SCHEDULE_FIRE.c.schedule_id, SCHEDULE_FIRE.c.slot)
+        .where(SCHEDULE_FIRE.c.slot < cutoff, passed)
+        .limit(BATCH * 10)
+        .correlate(None)
+    )
     deleted = 0
     while True:
         async with database.transaction() as connection:
-            result = await connection.execute(delete(FIRE).where(tuple_(FIRE.c.schedule_id, FIRE.c.slot).in_(old)))
+            result = await connection.execute(
+                delete(SCHEDULE_FIRE).where(tuple_(SCHEDULE_FIRE.c.schedule_id, SCHEDULE_FIRE.c.slot).in_(old))
+            )
         deleted += result.rowcount
         if result.rowcount < BATCH * 10:
             return deleted

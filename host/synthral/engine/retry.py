@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
+from synthral.config import EngineSettings
 from synthral.engine.model import RetryPolicy
 from synthral.errors import Cancelled, SynthralError
 
 __all__ = ["EffectivePolicy", "effective_policy"]
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw else default
-
-
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return float(raw) if raw else default
 
 
 @dataclass(frozen=True)
@@ -45,11 +35,13 @@ class EffectivePolicy:
         return not (names & self.non_retryable_errors)
 
 
-def effective_policy(*policies: RetryPolicy | None) -> EffectivePolicy:
+def effective_policy(*policies: RetryPolicy | None, defaults: EngineSettings) -> EffectivePolicy:
     """Merge policies, most specific first (node, then workflow), over the host's defaults.
 
-    Defaults: ``WORKFLOW_MAX_RETRIES`` retries (3, so 4 attempts), a 1 s first wait,
-    ``WORKFLOW_RETRY_BACKOFF_MULTIPLIER`` (2.0) between waits, at most 60 s per wait.
+    Defaults (``settings.engine``): ``WORKFLOW_MAX_RETRIES`` retries (3, so 4 attempts),
+    ``WORKFLOW_RETRY_INITIAL_INTERVAL`` (1 s) before the first,
+    ``WORKFLOW_RETRY_BACKOFF_MULTIPLIER`` (2.0) between waits, at most
+    ``WORKFLOW_RETRY_MAX_INTERVAL`` (60 s) per wait.
     """
 
     def pick(field: str, default: float) -> float:
@@ -64,9 +56,9 @@ def effective_policy(*policies: RetryPolicy | None) -> EffectivePolicy:
         if policy is not None:
             non_retryable.update(policy.non_retryable_errors)
     return EffectivePolicy(
-        max_attempts=int(pick("max_attempts", _env_int("WORKFLOW_MAX_RETRIES", 3) + 1)),
-        initial_interval=pick("initial_interval", _env_float("WORKFLOW_RETRY_INITIAL_INTERVAL", 1.0)),
-        backoff_coefficient=pick("backoff_coefficient", _env_float("WORKFLOW_RETRY_BACKOFF_MULTIPLIER", 2.0)),
-        max_interval=pick("max_interval", _env_float("WORKFLOW_RETRY_MAX_INTERVAL", 60.0)),
+        max_attempts=int(pick("max_attempts", defaults.max_retries + 1)),
+        initial_interval=pick("initial_interval", defaults.retry_initial_interval),
+        backoff_coefficient=pick("backoff_coefficient", defaults.retry_backoff_multiplier),
+        max_interval=pick("max_interval", defaults.retry_max_interval),
         non_retryable_errors=frozenset(non_retryable),
     )

@@ -13,20 +13,24 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import insert, select
+from pydantic import SecretStr
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from synthral.engine.activity import StepRecord
+from synthral.config import EngineSettings
+from synthral.engine import state
+from synthral.engine.activity import StepFailed, StepRecord
 from synthral.engine.checkpoint import RunGuard, SqlCheckpointSaver
 from synthral.engine.model import Workflow
 from synthral.errors import ConfigurationError, NonRetryableError, SynthralError
 from synthral.plugins.host import PluginHost
 from synthral.security.redact import Redactor
 from synthral.store.db import Database
-from synthral.store.models import ExecutionLog, Step, StepStatus, utcnow
+from synthral.store.outage import Outage
+from synthral.store.tables import STEP, StepStatus, utcnow
 from synthral_sdk import HostServices
 from synthral_sdk.context import EventSink
 
@@ -35,9 +39,6 @@ __all__ = ["Engine", "EnvSecretResolver", "PauseRequested", "RunContext", "Secre
 T = TypeVar("T")
 
 log = logging.getLogger("synthral.engine")
-STEP = Step.__table__  # type: ignore[attr-defined]
-LOG = ExecutionLog.__table__  # type: ignore[attr-defined]
-_LOG_INSERT = insert(LOG)
 
 SecretResolver = Callable[[list[str], str | None], Awaitable[dict[str, str]]]
 """``await resolver(names, workspace_id)``: the values of the named secrets granted to a step.
@@ -72,12 +73,18 @@ class StepServices(Protocol):
 
 
 class EnvSecretResolver:
-    """Secrets from ``SYNTHRAL_SECRET_<NAME>`` environment variables (the local default).
+    """Secrets from ``SYNTHRAL_SECRET_<NAME>`` variables, as the settings read them (the local default).
 
     The server resolves from the workspace's encrypted credentials instead
     (``synthral.services.secrets.CredentialSecretResolver``), falling back to this one for
     workflows that belong to no workspace; a single-user machine needs nothing else.
+
+    Args:
+        secrets: ``settings.security.step_secrets``: secret name (lower-case) → value.
     """
+
+    def __init__(self, secrets: Mapping[str, SecretStr]) -> None:
+        self.secrets = secrets
 
     async def __call__(self, names: list[str], workspace_id: str | None = None) -> dict[str, str]:
         """The values of ``names`` (``workspace_id`` is ignored: the environment is the machine's).
@@ -88,15 +95,22 @@ class EnvSecretResolver:
         del workspace_id
         values = {}
         for name in names:
-            variable = "SYNTHRAL_SECRET_" + name.upper().replace("-", "_").replace(".", "_")
-            value = os.environ.get(variable)
+            key = name.lower().replace("-", "_").replace(".", "_")
+            value = self.secrets.get(key)
             if value is None:
+                variable = "SYNTHRAL_SECRET_" + key.upper()
                 raise ConfigurationError(
                     f"secret {name!r} is not set; export {variable}=... before starting the worker",
                     details={"secret": name},
                 )
-            values[name] = value
+            values[name] = value.get_secret_value()
         return values
+
+
+class MaxStepsExceeded(NonRetryableError):
+    """The run would take more steps than the workflow's ``settings.max_steps``."""
+
+    code = "max_steps_exceeded"
 
 
 class RunTimedOut(NonRetryableError):
@@ -113,10 +127,6 @@ class CancelRequested(Exception):
     """Stop the run; it is cancelled."""
 
 
-class RescheduleRun(Exception):
-    """Stop the run now and let it be claimed again later (woken early, or waiting again)."""
-
-
 @dataclass
 class RunContext:
     """One worker's run of one execution."""
@@ -131,8 +141,6 @@ class RunContext:
     started_at: str
     workspace_id: str | None = None
     history: dict[tuple[str, str], StepRecord] = field(default_factory=dict)
-    retries: int = 0
-    steps: int = 0
     handles: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -150,19 +158,26 @@ class RunContext:
         """This worker's id."""
         return self.guard.worker
 
-    def count_step(self) -> None:
-        """Count an attempt against the workflow's ``max_steps``.
+    def count_step(self, node_id: str) -> None:
+        """Count a step (an attempt, or a wait begun) against the workflow's ``max_steps``.
+
+        The count is the run's, over all its claims: it is recorded with every fenced write.
 
         Raises:
-            SynthralError: The run took more steps than allowed (a loop that does not end).
+            StepFailed: The run would take more steps than allowed (a loop that does not end).
         """
-        self.steps += 1
-        if self.steps > self.workflow.settings.max_steps:
-            raise ConfigurationError(
-                f"the run took more than {self.workflow.settings.max_steps} steps; a loop does not end, "
-                "or raise settings.max_steps",
-                details={"max_steps": self.workflow.settings.max_steps},
+        limit = self.workflow.settings.max_steps
+        if self.guard.steps_taken >= limit:
+            raise StepFailed(
+                node_id,
+                MaxStepsExceeded(
+                    f"the run has taken its {limit} steps and node '{node_id}' would take one more; a loop does "
+                    "not end, or raise settings.max_steps",
+                    details={"max_steps": limit, "node": node_id},
+                ),
+                0,
             )
+        self.guard.steps_taken += 1
 
     def check_control(self) -> None:
         """Stop at this step boundary if a pause or a cancellation was requested, or time is up.
@@ -177,7 +192,6 @@ class RunContext:
         limit = self.workflow.settings.timeout
         if limit is not None and self.started_at:
             started = datetime.fromisoformat(self.started_at)
-            started = started if started.tzinfo else started.replace(tzinfo=UTC)
             elapsed = (utcnow() - started).total_seconds()
             if elapsed > limit:
                 raise RunTimedOut(
@@ -218,7 +232,7 @@ class RunContext:
             "timestamp": utcnow(),
         }
 
-        self.defer(lambda connection: connection.execute(_LOG_INSERT, row))
+        self.defer(lambda connection: state.add_log(connection, row))
 
     async def secrets_for(self, names: list[str]) -> dict[str, str]:
         """The secrets a node is granted, from its workflow's workspace."""
@@ -231,9 +245,9 @@ class Engine:
     Args:
         database: Where executions, steps and checkpoints live.
         plugins: The plugin host capabilities are resolved from.
+        settings: The engine's settings: lease, retry defaults, concurrency.
         worker_id: This process's worker id (default: host name, pid and a random suffix).
-        lease_seconds: How long a claim lasts without a write or a heartbeat.
-        secrets: Resolves the secrets granted to a step.
+        secrets: Resolves the secrets granted to a step (none are, by default).
         step_services: What steps may ask of the host (LLM, agents, live events); none when None.
     """
 
@@ -242,8 +256,8 @@ class Engine:
         database: Database,
         plugins: PluginHost,
         *,
+        settings: EngineSettings | None = None,
         worker_id: str | None = None,
-        lease_seconds: float = 30.0,
         secrets: SecretResolver | None = None,
         step_services: StepServices | None = None,
     ) -> None:
@@ -251,13 +265,16 @@ class Engine:
         self.step_services = step_services
         self.plugins = plugins
         self.blobs = plugins.blobs
+        self.settings = settings or EngineSettings()
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.lease_seconds = lease_seconds
-        self.secrets: SecretResolver = secrets or EnvSecretResolver()
+        self.lease_seconds = self.settings.lease_seconds
+        self.secrets: SecretResolver = secrets or EnvSecretResolver({})
         self.saver = SqlCheckpointSaver(database)
         self.graphs: dict[tuple[str, int], Any] = {}
         self.versions: dict[tuple[str, int], Any] = {}
         self.wakeup = asyncio.Event()
+        self.outage = Outage(log, f"process {self.worker_id}", forget_after=60.0)
+        """This process's view of the database: an outage is logged once, by whichever part meets it."""
 
     def notify(self) -> None:
         """Wake this process's workers: something became runnable."""
@@ -266,23 +283,37 @@ class Engine:
     async def load_history(self, execution_id: str) -> dict[tuple[str, str], StepRecord]:
         """What earlier runs (or the run a replay copies) recorded, by node and iteration."""
         history: dict[tuple[str, str], StepRecord] = {}
-        async with self.database.engine.connect() as connection:
-            rows = await connection.execute(
-                select(
-                    STEP.c.node_id, STEP.c.iteration, STEP.c.status, STEP.c.output, STEP.c.attempt, STEP.c.replayed_from
-                )
-                .where(STEP.c.execution_id == execution_id)
-                .order_by(STEP.c.id)
+        query = (
+            select(
+                STEP.c.node_id,
+                STEP.c.iteration,
+                STEP.c.status,
+                STEP.c.output,
+                STEP.c.attempt,
+                STEP.c.replayed_from,
+                STEP.c.error_type,
+                STEP.c.error_message,
+                STEP.c.retryable,
             )
-            for node_id, iteration, status, output, attempt, replayed_from in rows:
-                record = history.setdefault((node_id, iteration), StepRecord())
-                record.attempts = max(record.attempts, attempt)
-                if status == StepStatus.COMPLETED:
-                    record.completed = True
-                    record.output = output
-                    record.replayed_from = replayed_from
-                elif status == StepStatus.WAITING:
-                    record.extra = dict(output or {})
+            .where(STEP.c.execution_id == execution_id)
+            .order_by(STEP.c.id)
+        )
+        async with self.database.engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        for node_id, iteration, status, output, attempt, replayed_from, error_type, message, retryable in rows:
+            record = history.setdefault((node_id, iteration), StepRecord())
+            record.attempts = max(record.attempts, attempt)
+            if status == StepStatus.COMPLETED:
+                record.completed = True
+                record.output = output
+                record.replayed_from = replayed_from
+            elif status == StepStatus.WAITING:
+                record.extra = dict(output or {})
+            elif status == StepStatus.FAILED:
+                record.failures += 1
+                record.last_error = SynthralError(
+                    message or "", error_type=error_type or "Error", retryable=bool(retryable)
+                )
         return history
 
 

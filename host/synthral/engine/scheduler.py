@@ -28,20 +28,18 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from synthral.engine import queue
+from synthral.engine import state
 from synthral.engine.model import CatchUp
 from synthral.engine.repository import get_version
 from synthral.engine.retention import prune
-from synthral.engine.schedules import SCHEDULE, as_utc, due_slots, next_fire
+from synthral.engine.schedules import as_utc, due_slots, next_fire
 from synthral.store.db import Database
-from synthral.store.models import ScheduleFire, new_id, utcnow
-from synthral.store.models import Workflow as WorkflowRow
+from synthral.store.outage import Outage
+from synthral.store.tables import SCHEDULE, SCHEDULE_FIRE, WORKFLOW, new_id, utcnow
 from synthral_sdk.blobs import BlobStore
 
 __all__ = ["MAX_SLOTS_PER_TICK", "Fired", "Scheduler", "TickReport"]
 
-FIRE = ScheduleFire.__table__  # type: ignore[attr-defined]
-WF = WorkflowRow.__table__  # type: ignore[attr-defined]
 
 MAX_SLOTS_PER_TICK: Final = 1_000
 """Slots one tick looks at per schedule; a longer backlog continues at the next tick."""
@@ -138,9 +136,11 @@ class Scheduler:
         misfire_grace: Seconds a slot may be late and still count as on time.
         on_fire: Called after a transaction that queued runs commits (e.g. ``Engine.notify``).
         prune_every: Seconds between history prunes in :meth:`run` (None: never prune).
-        prune_days: The prunes' retention in days (None: ``WORKFLOW_HISTORY_RETENTION_DAYS``).
+        prune_days: The prunes' retention in days (``settings.engine.history_retention_days``).
         blobs: The blob store whose unreferenced blobs the prunes delete (None: keep blobs).
         max_slots: Slots one tick looks at per schedule; a longer backlog continues at once.
+        outage: The process's view of the database (shared, so an outage is logged once per
+            process); a scheduler of its own when None.
     """
 
     def __init__(
@@ -151,9 +151,10 @@ class Scheduler:
         misfire_grace: float = 60.0,
         on_fire: Callable[[], None] | None = None,
         prune_every: float | None = None,
-        prune_days: float | None = None,
+        prune_days: float = 30.0,
         blobs: BlobStore | None = None,
         max_slots: int = MAX_SLOTS_PER_TICK,
+        outage: Outage | None = None,
     ) -> None:
         self.database = database
         self.scheduler_id = scheduler_id
@@ -163,6 +164,7 @@ class Scheduler:
         self.prune_days = prune_days
         self.blobs = blobs
         self.max_slots = max_slots
+        self.outage = outage or Outage(log, f"scheduler {scheduler_id}")
 
     async def tick(self, now: datetime | None = None) -> TickReport:
         """Fire every due slot of every schedule whose ``next_run_at`` has come.
@@ -187,7 +189,9 @@ class Scheduler:
             try:
                 async with self.database.transaction() as connection:
                     outcome = await self._handle(connection, schedule_id, now)
-            except Exception as exc:  # noqa: BLE001 -- one broken schedule must not stop the others
+            except Exception as exc:
+                if self.database.unavailable(exc) is not None:
+                    raise  # the database, not this schedule: the loop waits for it
                 message = f"schedule {schedule_id}: {type(exc).__name__}: {exc}"
                 log.warning("could not fire %s", message)
                 report.errors.append(message)
@@ -199,22 +203,22 @@ class Scheduler:
 
     async def _handle(self, connection: AsyncConnection, schedule_id: str, now: datetime) -> _Outcome:
         query = (
-            select(SCHEDULE, WF.c.is_active.label("workflow_active"))
-            .join(WF, WF.c.id == SCHEDULE.c.workflow_id)
+            select(SCHEDULE, WORKFLOW.c.is_active.label("workflow_active"))
+            .join(WORKFLOW, WORKFLOW.c.id == SCHEDULE.c.workflow_id)
             .where(SCHEDULE.c.id == schedule_id)
         )
         if self.database.is_postgres:
             # Another scheduler holding the row fires its slots; this one moves on.
             query = query.with_for_update(of=SCHEDULE, skip_locked=True)
         row = (await connection.execute(query)).first()
-        if row is None or row.next_run_at is None or as_utc(row.next_run_at) > now:
+        if row is None or row.next_run_at is None or row.next_run_at > now:
             return _Outcome()  # removed, being handled elsewhere, or handled since the first look
         if not (row.is_active and row.workflow_active):
             # Slots of an inactive workflow are not missed, they are not wanted.
             following = next_fire(row.cron_expression, row.timezone, now)
             await connection.execute(update(SCHEDULE).where(SCHEDULE.c.id == row.id).values(next_run_at=following))
             return _Outcome(inactive=True)
-        plan = plan_slots(row, as_utc(row.next_run_at), now, self.misfire_grace, self.max_slots)
+        plan = plan_slots(row, row.next_run_at, now, self.misfire_grace, self.max_slots)
         outcome = _Outcome(missed=plan.missed, backlog=plan.backlog)
         fired = outcome.fired
         if plan.fire:
@@ -223,7 +227,7 @@ class Scheduler:
             for slot in plan.fire:
                 execution_id = new_id()
                 inserted = await connection.execute(
-                    self.database.insert(FIRE)
+                    self.database.insert(SCHEDULE_FIRE)
                     .values(
                         schedule_id=row.id,
                         slot=slot,
@@ -236,14 +240,14 @@ class Scheduler:
                 if not inserted.rowcount:
                     outcome.already_fired += 1
                     continue
-                await queue.enqueue(
-                    connection,
+                run = state.NewRun(
                     workflow_id=row.workflow_id,
                     workflow_version=version.version,
                     input={**(row.input or {}), "scheduled_for": slot.astimezone(zone).isoformat()},
                     trigger="cron",
                     execution_id=execution_id,
                 )
+                await connection.run_sync(state.enqueue, run)
                 fired.append(Fired(row.id, slot, execution_id))
         values: dict[str, Any] = {
             "next_run_at": plan.next_run_at,
@@ -259,19 +263,28 @@ class Scheduler:
         """Tick every ``interval`` seconds until ``stop`` is set; prune every ``prune_every``.
 
         A backlog (a long outage with catch-up ``all``) is worked off without waiting
-        between ticks. Errors (the database restarting) are logged and the loop goes on.
-        The first prune starts with the loop, in the background, so firing never waits for it.
+        between ticks. A database outage is logged once (and its end once) while the loop
+        backs off and retries; other errors are logged and the loop goes on. The first prune
+        starts with the loop, in the background, so firing never waits for it.
         """
         loop = asyncio.get_running_loop()
         pruning: asyncio.Task[None] | None = None
         last_prune = float("-inf")
+        outage = self.outage
         try:
             while not stop.is_set():
                 backlog = False
+                pause = interval
                 try:
-                    backlog = (await self.tick()).backlog
-                except Exception:  # a scheduler outlives database hiccups
-                    log.exception("scheduler tick failed; retrying in %.1f s", interval)
+                    report = await self.tick()
+                    backlog = report.backlog
+                    outage.recovered(wrote=bool(report.fired))
+                except Exception as exc:  # a scheduler outlives database outages
+                    trouble = self.database.unavailable(exc)
+                    if trouble is None:
+                        log.exception("scheduler tick failed; retrying in %.1f s", interval)
+                    else:
+                        pause = max(interval, outage.failed(trouble))
                 prune_due = self.prune_every is not None and loop.time() - last_prune >= self.prune_every
                 if prune_due and (pruning is None or pruning.done()):
                     last_prune = loop.time()
@@ -280,7 +293,7 @@ class Scheduler:
                     await asyncio.sleep(0)
                     continue
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), interval)
+                    await asyncio.wait_for(stop.wait(), pause)
         finally:
             if pruning is not None and not pruning.done():
                 pruning.cancel()
@@ -290,7 +303,11 @@ class Scheduler:
     async def _prune(self) -> None:
         try:
             report = await prune(self.database, older_than_days=self.prune_days, blobs=self.blobs)
-        except Exception:  # the next prune retries; firing goes on
-            log.exception("history prune failed")
+        except Exception as exc:  # the next prune retries; firing goes on
+            trouble = self.database.unavailable(exc)
+            if trouble is None:
+                log.exception("history prune failed")
+            else:
+                log.warning("history prune postponed: %s", trouble)
             return
         log.info("history pruned: %s", report.summary())

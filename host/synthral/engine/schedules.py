@@ -27,16 +27,15 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from synthral.engine.model import CronTrigger, Workflow
-from synthral.store.models import WorkflowSchedule, new_id, utcnow
+from synthral.store.tables import SCHEDULE, new_id, utcnow
 
 __all__ = ["as_utc", "cron_trigger", "due_slots", "next_fire", "sync_schedules"]
 
-SCHEDULE = WorkflowSchedule.__table__  # type: ignore[attr-defined]
 _TICK = timedelta(microseconds=1)
 
 
 def as_utc(moment: datetime) -> datetime:
-    """``moment`` in UTC; a naive value (SQLite hands times back without a zone) is taken as UTC."""
+    """``moment`` in UTC; a naive value is taken as UTC (times given by callers, e.g. a test's clock)."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 

@@ -521,17 +521,17 @@ def check_template(source: str, *, where: str) -> None:
     _compiled(source, where)
 
 
-def iter_templates(value: JsonValue, path: str = "") -> Iterator[tuple[str, str]]:
-    """Every template string in ``value``, with its path (``body.items[2]``), in order."""
+def iter_templates(value: JsonValue, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Every template string in ``value``, with its path (``("body", "items", 2)``), in order."""
     if isinstance(value, str):
         if is_template(value):
             yield path, value
     elif isinstance(value, dict):
         for key, child in value.items():
-            yield from iter_templates(child, f"{path}.{key}" if path else key)
+            yield from iter_templates(child, (*path, key))
     elif isinstance(value, list):
         for position, child in enumerate(value):
-            yield from iter_templates(child, f"{path}[{position}]")
+            yield from iter_templates(child, (*path, position))
 
 
 def _parsed(value: JsonValue) -> Iterator[nodes.Template]:

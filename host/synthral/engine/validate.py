@@ -21,8 +21,17 @@ from jsonschema import Draft202012Validator, SchemaError
 from jsonschema.exceptions import best_match
 from pydantic import BaseModel, JsonValue, ValidationError
 
-from synthral.engine.engine_nodes import ENGINE_NODE_CONFIGS, branches, engine_spec
-from synthral.engine.model import ENGINE_NODE_TYPES, NODE_TYPE, CronTrigger, Node, Workflow
+from synthral.engine.model import (
+    ENGINE_PLUGIN,
+    ERROR_OUTPUT,
+    MAIN_OUTPUT,
+    NODE_TYPE,
+    CronTrigger,
+    Node,
+    PollTrigger,
+    Workflow,
+)
+from synthral.engine.registry import BUILTIN_TYPES, Behaviour, builtin
 from synthral.engine.templates import (
     GLOBAL_NAMES,
     MAP_SCOPE_NAMES,
@@ -33,12 +42,25 @@ from synthral.engine.templates import (
     template_variables,
 )
 from synthral.errors import TemplateError, WorkflowInvalid
-from synthral_sdk import CapabilitySpec
+from synthral_sdk import CapabilityKind, CapabilitySpec
 
 if TYPE_CHECKING:
     from synthral.plugins.host import CatalogEntry
 
-__all__ = ["CapabilityLookup", "SpecCatalog", "ValidationIssue", "ensure_valid", "invalid", "validate_workflow"]
+__all__ = [
+    "CapabilityLookup",
+    "Location",
+    "SpecCatalog",
+    "ValidationIssue",
+    "ensure_valid",
+    "field_of",
+    "invalid",
+    "pointer_of",
+    "validate_workflow",
+]
+
+Location = tuple[str | int, ...]
+"""Where a problem is, as keys and indices: ``("config", "rules", 0, "branch")``."""
 
 CapabilityLookup = Callable[[str, str | None], CapabilitySpec | None]
 """``lookup(node_type, pinned_version)``: the capability's spec, or None when it is not installed."""
@@ -50,13 +72,35 @@ class ValidationIssue(BaseModel):
     """One problem with a workflow."""
 
     node: str | None = None
-    """The node's id, or None for a problem of the workflow as a whole."""
+    """The node's id, or None for a problem of the workflow as a whole (an edge, a trigger)."""
     field: str
-    """Where the problem is: 'config.timeout', 'input.url', 'edges[3]', 'triggers[0].cron'."""
+    """Where the problem is, for people: 'config.timeout', 'input.url', 'edges[3]', 'triggers[0].cron'."""
+    pointer: str
+    """The same as an RFC 6901 JSON Pointer: into the node object when ``node`` is set, else the workflow."""
     code: str
     """What kind of problem: 'unknown_node_type', 'config_invalid', 'bad_handle'..."""
     message: str
     """The problem and its fix, for a person, naming the node."""
+    severity: str = "error"
+    """'error': the workflow cannot be saved with it."""
+
+    @classmethod
+    def at(cls, node: str | None, location: Location, code: str, message: str) -> ValidationIssue:
+        """An issue at ``location`` (in the node when ``node`` is set, else in the workflow)."""
+        return cls(node=node, field=field_of(location), pointer=pointer_of(location), code=code, message=message)
+
+
+def field_of(location: Location) -> str:
+    """A location for people: ``config.rules[0].branch``; ``(node)`` or ``(workflow)`` when empty."""
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def pointer_of(location: Location) -> str:
+    """A location as an RFC 6901 JSON Pointer: ``/config/rules/0/branch``; ``""`` for the whole."""
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in location)
 
 
 class SpecCatalog:
@@ -101,30 +145,23 @@ def _suggest(word: str, candidates: Iterable[str]) -> str:
     return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
 
 
-def _path(prefix: str, parts: Iterable[object]) -> str:
-    text = prefix
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return text
-
-
-def _schema_problems(schema: Mapping[str, JsonValue], data: object, prefix: str) -> Iterator[tuple[str, str]]:
-    """``(field, message)`` for every way ``data`` fails a JSON Schema (draft 2020-12)."""
+def _schema_problems(schema: Mapping[str, JsonValue], data: object, prefix: Location) -> Iterator[tuple[Location, str]]:
+    """``(location, message)`` for every way ``data`` fails a JSON Schema (draft 2020-12)."""
     try:
         validator = Draft202012Validator(schema)
     except SchemaError:  # a plugin's broken schema is the plugin's bug; its own checks still run
         return
     for error in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
         deepest = best_match(error.context) if error.context else error
-        yield _path(prefix, deepest.absolute_path), deepest.message
+        yield (*prefix, *deepest.absolute_path), deepest.message
 
 
-def _model_problems(model: type[BaseModel], data: object, prefix: str) -> Iterator[tuple[str, str]]:
+def _model_problems(model: type[BaseModel], data: object, prefix: Location) -> Iterator[tuple[Location, str]]:
     try:
         model.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors(include_url=False, include_input=False):
-            yield _path(prefix, error["loc"]), error["msg"].removeprefix("Value error, ")
+            yield (*prefix, *error["loc"]), error["msg"].removeprefix("Value error, ")
 
 
 def _reachable(start: Iterable[str], edges: Mapping[str, Sequence[str]]) -> set[str]:
@@ -183,30 +220,38 @@ class _Checker:
     def __init__(self, workflow: Workflow, lookup: CapabilityLookup, known_types: Iterable[str]) -> None:
         self.workflow = workflow
         self.lookup = lookup
-        self.known_types = sorted({*known_types, *ENGINE_NODE_TYPES})
+        self.known_types = sorted({*known_types, *BUILTIN_TYPES})
         self.ids = [node.id for node in workflow.nodes]
+        self.nodes = {node.id: node for node in workflow.nodes}
         self.issues: list[ValidationIssue] = []
         self.edges: dict[str, list[str]] = {node_id: [] for node_id in self.ids}
+        self.exits: set[tuple[str, str]] = set()
+        """Edges that only some runs follow (a branch, an error route): the ways out of a loop."""
+        self.specs: dict[str, CapabilitySpec | None] = {}
 
-    def add(self, node: str | None, field: str, code: str, message: str) -> None:
-        self.issues.append(ValidationIssue(node=node, field=field, code=code, message=message))
+    def add(self, node: str | None, location: Location, code: str, message: str) -> None:
+        self.issues.append(ValidationIssue.at(node, location, code, message))
 
     def run(self) -> list[ValidationIssue]:
         for node in self.workflow.nodes:
-            self.check_node(node)
+            self.specs[node.id] = self.check_node(node)
         self.check_edges()
         ancestors = self.check_graph()
         for node in self.workflow.nodes:
-            self.check_templates(node, node.input, "input", ancestors)
-            per_item = node.config.get("input") if node.type == "engine/map" else None
+            self.check_templates(node, node.input, ("input",), ancestors)
+            record = builtin(node.type)
+            per_item = node.config.get("input") if record is not None and record.behaviour is Behaviour.MAP else None
             if isinstance(per_item, dict):
-                self.check_templates(node, per_item, "config.input", ancestors, MAP_SCOPE_NAMES)
+                self.check_templates(node, per_item, ("config", "input"), ancestors, MAP_SCOPE_NAMES)
         self.check_triggers()
         return self.issues
 
     # -- nodes -----------------------------------------------------------------------------
 
-    def spec(self, node: Node, node_type: str, field: str) -> CapabilitySpec | None:
+    def spec(self, node: Node, node_type: str, location: Location) -> CapabilitySpec | None:
+        record = builtin(node_type)
+        if record is not None:
+            return record.spec
         spec = self.lookup(node_type, node.version)
         if spec is not None:
             return spec
@@ -220,64 +265,81 @@ class _Checker:
                 f"node '{node.id}': no installed plugin provides the node type '{node_type}'"
                 f"{_suggest(node_type, self.known_types)}; install the plugin that provides it or fix the type"
             )
-        self.add(node.id, field, "unknown_node_type", message)
+        self.add(node.id, location, "unknown_node_type", message)
         return None
 
-    def check_node(self, node: Node) -> None:
-        if node.type in ENGINE_NODE_TYPES:
+    def check_node(self, node: Node) -> CapabilitySpec | None:
+        spec = self.spec(node, node.type, ("type",))
+        if spec is None:
+            return None
+        record = builtin(node.type)
+        if record is not None and record.config_model is not None:
+            # An engine node: one operation, and its config checked by its model (pydantic's messages).
             if node.operation is not None:
                 self.add(
                     node.id,
-                    "operation",
+                    ("operation",),
                     "unknown_operation",
                     f"node '{node.id}': '{node.type}' has no operations; remove 'operation'",
                 )
-            for field, problem in _model_problems(ENGINE_NODE_CONFIGS[node.type], node.config, "config"):
-                self.add(node.id, field, "config_invalid", f"node '{node.id}': {field}: {problem}; fix the config")
-            self.check_input_fields(node, engine_spec(node.type), "run", node.input, "input", required=True)
-            if node.type == "engine/map":
+            for location, problem in _model_problems(record.config_model, node.config, ("config",)):
+                self.add(
+                    node.id,
+                    location,
+                    "config_invalid",
+                    f"node '{node.id}': {field_of(location)}: {problem}; fix the config",
+                )
+            self.check_input_fields(node, spec, "run", node.input, ("input",), required=True)
+            if record.behaviour is Behaviour.MAP:
                 self.check_map(node)
-            return
-        spec = self.spec(node, node.type, "type")
-        if spec is None:
-            return
-        operation = self.check_operation(node, spec, node.operation, "operation")
-        for field, problem in _schema_problems(spec.config_schema, node.config, "config"):
-            self.add(node.id, field, "config_invalid", f"node '{node.id}': {field}: {problem}; {_FIX_CONFIG}")
+            return spec
+        operation = self.check_operation(node, spec, node.operation, ("operation",))
+        for location, problem in _schema_problems(spec.config_schema, node.config, ("config",)):
+            self.add(
+                node.id,
+                location,
+                "config_invalid",
+                f"node '{node.id}': {field_of(location)}: {problem}; {_FIX_CONFIG}",
+            )
         if operation is not None:
-            self.check_input_fields(node, spec, operation, node.input, "input")
+            self.check_input_fields(node, spec, operation, node.input, ("input",))
+        return spec
 
     def check_map(self, node: Node) -> None:
         """The capability a map runs per item, read field by field so one bad field hides no other."""
         inner, config = node.config.get("type"), node.config.get("config", {})
-        if not isinstance(inner, str) or inner in ENGINE_NODE_TYPES or not NODE_TYPE.fullmatch(inner):
+        if not isinstance(inner, str) or inner.partition("/")[0] == ENGINE_PLUGIN or not NODE_TYPE.fullmatch(inner):
             return  # reported with the node's config
-        spec = self.spec(node, inner, "config.type")
+        spec = self.spec(node, inner, ("config", "type"))
         if spec is None:
             return
         operation = node.config.get("operation")
         operation = self.check_operation(
-            node, spec, operation if isinstance(operation, str) else None, "config.operation"
+            node, spec, operation if isinstance(operation, str) else None, ("config", "operation")
         )
-        for field, problem in _schema_problems(spec.config_schema, config, "config.config"):
+        for location, problem in _schema_problems(spec.config_schema, config, ("config", "config")):
             self.add(
                 node.id,
-                field,
+                location,
                 "config_invalid",
-                f"node '{node.id}': {field}: {problem}; fix the value to match the config schema of '{inner}'",
+                f"node '{node.id}': {field_of(location)}: {problem}; fix the value to match the config schema "
+                f"of '{inner}'",
             )
         per_item = node.config.get("input", {})
         if operation is not None and isinstance(per_item, dict):
-            self.check_input_fields(node, spec, operation, per_item, "config.input")
+            self.check_input_fields(node, spec, operation, per_item, ("config", "input"))
 
-    def check_operation(self, node: Node, spec: CapabilitySpec, operation: str | None, field: str) -> str | None:
+    def check_operation(
+        self, node: Node, spec: CapabilitySpec, operation: str | None, location: Location
+    ) -> str | None:
         names = sorted(spec.operations)
+        field = field_of(location)
         if operation is None:
             if len(names) == 1:
                 return names[0]
             self.add(
                 node.id,
-                field,
+                location,
                 "unknown_operation",
                 f"node '{node.id}': its capability '{spec.name}' has several operations ({', '.join(names)}); "
                 f"set '{field}' to one of them",
@@ -286,7 +348,7 @@ class _Checker:
         if operation not in spec.operations:
             self.add(
                 node.id,
-                field,
+                location,
                 "unknown_operation",
                 f"node '{node.id}': capability '{spec.name}' has no operation '{operation}'"
                 f"{_suggest(operation, names)}; use one of: {', '.join(names)}",
@@ -300,7 +362,7 @@ class _Checker:
         spec: CapabilitySpec,
         operation: str,
         data: Mapping[str, JsonValue],
-        field: str,
+        location: Location,
         *,
         required: bool = False,
     ) -> None:
@@ -313,7 +375,7 @@ class _Checker:
             for name in sorted(set(data) - set(known)):
                 self.add(
                     node.id,
-                    f"{field}.{name}",
+                    (*location, name),
                     "input_invalid",
                     f"node '{node.id}': '{spec.name}' takes no input field '{name}'{_suggest(name, known)}; "
                     f"its fields are: {', '.join(sorted(known)) or 'none'}",
@@ -324,7 +386,7 @@ class _Checker:
             if name not in data:
                 self.add(
                     node.id,
-                    f"{field}.{name}",
+                    (*location, name),
                     "input_invalid",
                     f"node '{node.id}': '{node.type}' needs the input field '{name}'; add it",
                 )
@@ -332,50 +394,68 @@ class _Checker:
     # -- edges and the graph ---------------------------------------------------------------
 
     def check_edges(self) -> None:
-        nodes = {node.id: node for node in self.workflow.nodes}
         seen: set[tuple[str, str, str | None]] = set()
         for position, edge in enumerate(self.workflow.edges):
-            field = f"edges[{position}]"
+            location: Location = ("edges", position)
             label = f"edge {position} ({edge.source} -> {edge.target})"
-            missing = [end for end in (edge.source, edge.target) if end not in nodes]
-            if missing:
-                owner = edge.source if edge.source in nodes else None
-                for end in missing:
+            for end, code in ((edge.source, "edge_unknown_source"), (edge.target, "edge_unknown_target")):
+                if end not in self.nodes:
                     self.add(
-                        owner,
-                        field,
-                        "dangling_edge",
+                        None,
+                        location,
+                        code,
                         f"{label}: there is no node '{end}'{_suggest(end, self.ids)}; fix the edge or remove it",
                     )
+            if edge.source not in self.nodes or edge.target not in self.nodes:
                 continue
-            key = (edge.source, edge.target, edge.handle)
+            key = (edge.source, edge.target, _output(edge.handle))
             if key in seen:
-                self.add(edge.source, field, "duplicate_edge", f"{label}: the same edge appears twice; remove one")
+                self.add(None, location, "duplicate_edge", f"{label}: the same edge appears twice; remove one")
                 continue
             seen.add(key)
-            self.check_handle(nodes[edge.source], edge.handle, field, label)
+            if self.check_handle(self.nodes[edge.source], edge.handle, location, label):
+                self.exits.add((edge.source, edge.target))
             self.edges[edge.source].append(edge.target)
 
-    def check_handle(self, source: Node, handle: str | None, field: str, label: str) -> None:
-        names = branches(source)
-        if names is None:
-            if handle is not None:
+    def check_handle(self, source: Node, handle: str | None, location: Location, label: str) -> bool:
+        """Check an edge's handle against its source's outputs; whether only some runs follow it."""
+        spec = self.specs.get(source.id)
+        if spec is None:
+            return False  # the source's type is unknown, which is reported already
+        handles = spec.handles
+        output = _output(handle)
+        if output == ERROR_OUTPUT:
+            if handles.error_output:
+                return True
+            self.add(
+                None,
+                (*location, "handle"),
+                "bad_handle",
+                f"{label}: node '{source.id}' ({source.type}) has no error output; remove the edge or its handle "
+                f"'{ERROR_OUTPUT}'",
+            )
+            return False
+        if not handles.routes:
+            if output != MAIN_OUTPUT:
                 self.add(
-                    source.id,
-                    f"{field}.handle",
+                    None,
+                    (*location, "handle"),
                     "bad_handle",
                     f"{label}: node '{source.id}' ({source.type}) does not branch, so its edges take no handle; "
                     f"remove the handle '{handle}'",
                 )
-            return
+            return False
+        names = handles.output_ids(source.config)
+        extra = f" (or '{ERROR_OUTPUT}' for its failures)" if handles.error_output else ""
         listed = ", ".join(repr(name) for name in sorted(names)) or "none (the node has no branches)"
         if handle is None:
             problem = f"node '{source.id}' ({source.type}) branches, so the edge needs a handle"
-        elif handle not in names:
+        elif output not in names:
             problem = f"node '{source.id}' has no branch '{handle}'{_suggest(handle, names)}"
         else:
-            return
-        self.add(source.id, f"{field}.handle", "bad_handle", f"{label}: {problem}; use one of: {listed}")
+            return True
+        self.add(None, (*location, "handle"), "bad_handle", f"{label}: {problem}; use one of: {listed}{extra}")
+        return False
 
     def check_graph(self) -> dict[str, set[str]]:
         """Check starts, reachability and loops; return each node's ancestors."""
@@ -384,7 +464,7 @@ class _Checker:
         if not starts:
             self.add(
                 None,
-                "edges",
+                ("edges",),
                 "no_start",
                 "every node has an incoming edge, so none can run first; remove the edge into the node that "
                 "should start the run",
@@ -395,26 +475,26 @@ class _Checker:
                 if node_id not in reached:
                     self.add(
                         node_id,
-                        "edges",
+                        (),
                         "unreachable_node",
                         f"node '{node_id}' cannot be reached from a start node ({', '.join(starts)}); connect it "
                         "to the graph or remove it",
                     )
-        nodes = {node.id: node for node in self.workflow.nodes}
         for component in _components(self.ids, self.edges):
             inside = set(component)
             if len(component) == 1 and component[0] not in self.edges[component[0]]:
                 continue  # no loop
-            exits = [
-                node_id
+            leaves = any(
+                (node_id, target) in self.exits
                 for node_id in component
-                if branches(nodes[node_id]) is not None and any(t not in inside for t in self.edges[node_id])
-            ]
-            if not exits:
+                for target in self.edges[node_id]
+                if target not in inside
+            )
+            if not leaves:
                 loop = " -> ".join([*component, component[0]])
                 self.add(
                     component[0],
-                    "edges",
+                    (),
                     "cycle_without_exit",
                     f"nodes {loop} form a loop that nothing can leave; add an if or switch node in the loop with "
                     "a branch whose edge leads out of it",
@@ -431,22 +511,23 @@ class _Checker:
         self,
         node: Node,
         value: dict[str, JsonValue],
-        prefix: str,
+        prefix: Location,
         ancestors: Mapping[str, set[str]],
         extra_names: frozenset[str] = frozenset(),
     ) -> None:
         readable = SCOPE_NAMES | GLOBAL_NAMES | extra_names
         for path, source in iter_templates(value):
-            field = f"{prefix}.{path}"
+            location = (*prefix, *path)
+            field = field_of(location)
             try:
                 check_template(source, where=f"node '{node.id}' {field}")
             except TemplateError as exc:
-                self.add(node.id, field, "invalid_template", exc.message)
+                self.add(node.id, location, "invalid_template", exc.message)
                 continue
             for name in sorted(template_variables(source) - readable):
                 self.add(
                     node.id,
-                    field,
+                    location,
                     "unknown_variable",
                     f"node '{node.id}' {field}: the template reads '{name}', which is not defined"
                     f"{_suggest(name, readable)}; templates can read: {', '.join(sorted(readable))}",
@@ -455,7 +536,7 @@ class _Checker:
                 if ref not in ancestors:
                     self.add(
                         node.id,
-                        field,
+                        location,
                         "unknown_reference",
                         f"node '{node.id}' {field}: the template reads nodes.{ref}, but there is no node '{ref}'"
                         f"{_suggest(ref, self.ids)}; fix the node id",
@@ -463,7 +544,7 @@ class _Checker:
                 elif ref not in ancestors[node.id]:
                     self.add(
                         node.id,
-                        field,
+                        location,
                         "not_upstream",
                         f"node '{node.id}' {field}: the template reads nodes.{ref}, but '{ref}' cannot run before "
                         f"'{node.id}' (no path of edges leads from it); add an edge path from '{ref}' or read "
@@ -472,18 +553,52 @@ class _Checker:
 
     # -- triggers --------------------------------------------------------------------------
 
+    def check_poll(self, position: int, trigger: PollTrigger) -> None:
+        """The trigger a poll trigger names: installed, of kind trigger, its config valid."""
+        location: Location = ("triggers", position)
+        label = f"trigger {position} (poll)"
+        spec = self.lookup(trigger.trigger, None)
+        if spec is None:
+            self.add(
+                None,
+                (*location, "trigger"),
+                "unknown_trigger",
+                f"{label}: no installed plugin provides the trigger '{trigger.trigger}'"
+                f"{_suggest(trigger.trigger, self.known_types)}; install the plugin that provides it or fix the name",
+            )
+            return
+        if spec.kind is not CapabilityKind.TRIGGER or "poll" not in spec.operations:
+            self.add(
+                None,
+                (*location, "trigger"),
+                "not_a_trigger",
+                f"{label}: '{trigger.trigger}' is a {spec.kind.value}, not a trigger that can be polled; name a "
+                "capability of kind trigger",
+            )
+            return
+        for where, problem in _schema_problems(spec.config_schema, trigger.config, (*location, "config")):
+            self.add(
+                None,
+                where,
+                "config_invalid",
+                f"{label}: {field_of(where)}: {problem}; fix the value to match the config schema of "
+                f"'{trigger.trigger}'",
+            )
+
     def check_triggers(self) -> None:
         for position, trigger in enumerate(self.workflow.triggers):
+            if isinstance(trigger, PollTrigger):
+                self.check_poll(position, trigger)
             if not isinstance(trigger, CronTrigger):
                 continue
-            field = f"triggers[{position}]"
+            location: Location = ("triggers", position)
             zone = ZoneInfo("UTC")
             try:
                 zone = ZoneInfo(trigger.timezone)
             except (ZoneInfoNotFoundError, ValueError):
                 self.add(
                     None,
-                    f"{field}.timezone",
+                    (*location, "timezone"),
                     "unknown_timezone",
                     f"trigger {position} (cron): '{trigger.timezone}' is not a known time zone"
                     f"{_suggest(trigger.timezone, available_timezones())}; use an IANA name such as 'Europe/Paris'",
@@ -493,11 +608,16 @@ class _Checker:
             except ValueError as exc:
                 self.add(
                     None,
-                    f"{field}.cron",
+                    (*location, "cron"),
                     "invalid_cron",
                     f"trigger {position} (cron): '{trigger.cron}' is not a valid cron expression ({exc}); write "
                     "five fields, 'minute hour day month day_of_week', e.g. '0 9 * * mon-fri'",
                 )
+
+
+def _output(handle: str | None) -> str:
+    """The output an edge leaves from: no handle is the node's ``main`` output."""
+    return MAIN_OUTPUT if handle is None else handle
 
 
 def validate_workflow(

@@ -12,7 +12,7 @@ from typing import Any
 from langgraph.types import Command
 from sqlalchemy.engine import Connection
 
-from synthral.engine import queue
+from synthral.engine import state
 from synthral.engine.activity import StepFailed, unpack_output
 from synthral.engine.checkpoint import LeaseLost, RunGuard
 from synthral.engine.graph import compile_workflow, terminal_nodes
@@ -21,14 +21,14 @@ from synthral.engine.repository import SavedVersion, get_version, get_workflow_r
 from synthral.engine.runtime import CancelRequested, Engine, PauseRequested, RunContext, error_of
 from synthral.errors import ConfigurationError
 from synthral.observability import hooks as observe
-from synthral.store.models import ExecutionStatus
+from synthral.store.tables import ExecutionStatus, utcnow
 
-__all__ = ["Worker", "run_claim"]
+__all__ = ["INTERRUPTED", "Worker", "run_claim"]
 
 log = logging.getLogger("synthral.engine.worker")
 
 
-async def _version(engine: Engine, claim: queue.Claim) -> SavedVersion:
+async def _version(engine: Engine, claim: state.Claim) -> SavedVersion:
     """The run's workflow version; versions are immutable, so each is read and checked once."""
     key = (claim.workflow_id, claim.workflow_version)
     version = engine.versions.get(key)
@@ -46,14 +46,50 @@ def _compiled(engine: Engine, version: SavedVersion) -> Any:
     return graph
 
 
-async def run_claim(engine: Engine, claim: queue.Claim) -> str:
-    """Run a claimed execution until it ends, waits or pauses; return the status it reached."""
+INTERRUPTED = "interrupted"
+"""What :func:`run_claim` returns when the database failed under the run: it is not ended, only dropped.
+
+The worker gives the claim back once the database answers again, and the run resumes from its
+last checkpoint; the attempt cut short is closed as abandoned and does not count against the
+step's retry policy.
+"""
+
+
+async def run_claim(engine: Engine, claim: state.Claim) -> str:
+    """Run a claimed execution until it ends, waits or pauses; return the status it reached.
+
+    Returns :data:`INTERRUPTED` when the database (or its disk) failed under the run: an
+    outage is never a failure of the run.
+    """
+    try:
+        return await _run_claim(engine, claim)
+    except Exception as exc:
+        trouble = engine.database.unavailable(exc)
+        if trouble is None:
+            raise
+        engine.outage.failed(trouble)
+        log.info("execution %s: interrupted by a database outage; it resumes when the database is back", claim.id)
+        return INTERRUPTED
+
+
+async def _run_claim(engine: Engine, claim: state.Claim) -> str:
     execution = claim
     version = await _version(engine, claim)
-    guard = RunGuard(claim.execution_id, claim.fencing_token, engine.worker_id, engine.lease_seconds)
-    guard.known_empty = claim.fencing_token == 1 and claim.replay_of is None
+    guard = RunGuard(
+        claim.execution_id,
+        claim.fencing_token,
+        engine.worker_id,
+        engine.lease_seconds,
+        steps_taken=claim.steps_taken,
+        retry_count=claim.retry_count,
+    )
+    guard.known_empty = not claim.recovered
     if execution.cancel_requested:
-        await queue.finish(engine.database, claim, ExecutionStatus.CANCELLED)
+        await engine.database.write(
+            lambda connection: state.finish(
+                connection, claim.execution_id, ExecutionStatus.CANCELLED, fencing_token=claim.fencing_token
+            )
+        )
         return ExecutionStatus.CANCELLED
     ctx = RunContext(
         engine=engine,
@@ -66,8 +102,7 @@ async def run_claim(engine: Engine, claim: queue.Claim) -> str:
         started_at=execution.started_at.isoformat() if execution.started_at else "",
         workspace_id=version.workspace_id,
     )
-    resumed = claim.fencing_token > 1 or execution.replay_of is not None
-    if resumed:
+    if claim.recovered:
         ctx.history = await engine.load_history(claim.execution_id)
     engine.saver.guards[claim.execution_id] = guard
     run_task = asyncio.current_task()
@@ -85,7 +120,7 @@ async def run_claim(engine: Engine, claim: queue.Claim) -> str:
         engine.saver.guards.pop(claim.execution_id, None)
 
 
-async def _drive(engine: Engine, claim: queue.Claim, ctx: RunContext, version: SavedVersion, execution: Any) -> str:
+async def _drive(engine: Engine, claim: state.Claim, ctx: RunContext, version: SavedVersion, execution: Any) -> str:
     config: dict[str, Any] = {
         "configurable": {"thread_id": claim.execution_id, "__synthral_run": ctx},
         "recursion_limit": version.workflow.settings.max_steps + 10,
@@ -99,7 +134,7 @@ async def _drive(engine: Engine, claim: queue.Claim, ctx: RunContext, version: S
         follow_up = await _after_end(engine, execution, version, status, output=output, failure=failure)
 
         def record(connection: Connection) -> None:
-            queue.finish_sync(
+            state.finish(
                 connection,
                 claim.execution_id,
                 status,
@@ -132,8 +167,11 @@ async def _drive(engine: Engine, claim: queue.Claim, ctx: RunContext, version: S
             inp = None
         result = await graph.ainvoke(inp, config, durability="async")
         if isinstance(result, dict) and result.get("__interrupt__"):
-            await engine.saver.flush(claim.execution_id)
-            await queue.release(engine.database, claim)
+            # The suspension travels with the release, fenced: a run is never released unsuspended.
+            await ctx.guard.run(
+                engine.database,
+                lambda connection: state.release(connection, claim.execution_id, claim.fencing_token),
+            )
             return ExecutionStatus.WAITING
         output = {
             node_id: unpack_output(ctx, result[state_key(node_id)].get("output"))
@@ -153,6 +191,8 @@ async def _drive(engine: Engine, claim: queue.Claim, ctx: RunContext, version: S
     except StepFailed as failure:
         return await end(ExecutionStatus.FAILED, failure=failure)
     except Exception as exc:
+        if engine.database.unavailable(exc) is not None:
+            raise  # the database's fault, not the run's: run_claim drops the run, unended
         log.exception("execution %s failed", claim.execution_id)
         return await end(ExecutionStatus.FAILED, error=error_of(exc))
 
@@ -173,7 +213,7 @@ async def _after_end(
 
     def op(connection: Connection) -> None:
         if execution.parent_execution_id:
-            queue.deliver_signal_sync(
+            state.deliver_signal(
                 engine.database,
                 connection,
                 execution.parent_execution_id,
@@ -184,18 +224,23 @@ async def _after_end(
             )
         if target is not None:
             error = failure.error if failure else None
-            queue.enqueue_sync(
+            state.enqueue(
                 connection,
-                workflow_id=target.workflow_id,
-                workflow_version=target.version,
-                trigger="error",
-                input={
-                    "execution_id": execution.id,
-                    "workflow": version.name,
-                    "version": version.version,
-                    "node": failure.node_id if failure else None,
-                    "error": {"type": error.error_type if error else None, "message": error.message if error else None},
-                },
+                state.NewRun(
+                    workflow_id=target.workflow_id,
+                    workflow_version=target.version,
+                    trigger="error",
+                    input={
+                        "execution_id": execution.id,
+                        "workflow": version.name,
+                        "version": version.version,
+                        "node": failure.node_id if failure else None,
+                        "error": {
+                            "type": error.error_type if error else None,
+                            "message": error.message if error else None,
+                        },
+                    },
+                ),
             )
 
     return op
@@ -207,16 +252,26 @@ async def _heartbeat(engine: Engine, guard: RunGuard, run_task: asyncio.Task[Any
         await asyncio.sleep(engine.lease_seconds / 3)
         try:
             await guard.run(engine.database)
+            engine.outage.recovered()
         except LeaseLost:
             log.warning("execution %s: lease lost; another worker continues it", guard.execution_id)
             run_task.cancel()
             return
-        except Exception:
-            log.warning("execution %s: heartbeat failed; retrying", guard.execution_id, exc_info=True)
+        except Exception as exc:
+            trouble = engine.database.unavailable(exc)
+            if trouble is not None:
+                engine.outage.failed(trouble)  # said once per outage, not per beat
+            else:
+                log.warning("execution %s: heartbeat failed; retrying", guard.execution_id, exc_info=True)
             continue
         if guard.cancel_requested:
             run_task.cancel()
             return
+
+
+def _give_back(claim: state.Claim, connection: Connection) -> None:
+    """Release a run the database failed under, claimable at once (unless its lease moved on)."""
+    state.release(connection, claim.execution_id, claim.fencing_token, run_at=utcnow())
 
 
 class Worker:
@@ -226,14 +281,26 @@ class Worker:
         engine: The engine to run them on.
         concurrency: Executions run at the same time (``WORKFLOW_WORKER_CONCURRENCY``).
         poll_interval: Seconds between looks at the queue when nothing woke the worker.
+        on_run_end: Called with the execution id and the status it reached each time one of
+            this worker's runs returns (it ended, waits or paused).
     """
 
-    def __init__(self, engine: Engine, *, concurrency: int = 10, poll_interval: float = 0.5) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        concurrency: int = 10,
+        poll_interval: float = 0.5,
+        on_run_end: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.engine = engine
         self.concurrency = concurrency
         self.poll_interval = poll_interval
+        self.on_run_end = on_run_end
         self.running: dict[str, asyncio.Task[str]] = {}
-        self.finished: dict[str, str] = {}
+        self.claims: dict[str, state.Claim] = {}
+        self.dropped: list[state.Claim] = []
+        """Runs the database failed under: given back (claimable at once) when it answers again."""
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -242,32 +309,60 @@ class Worker:
         self.engine.notify()
 
     async def run(self) -> None:
-        """Claim and run until :meth:`stop`."""
+        """Claim and run until :meth:`stop`, through database outages (it backs off and retries)."""
         try:
             while not self._stop.is_set():
                 # Cleared before looking: a notify() that lands while we claim is not lost.
                 self.engine.wakeup.clear()
-                if len(self.running) < self.concurrency:
-                    claim = await queue.claim_next(
-                        self.engine.database, self.engine.worker_id, self.engine.lease_seconds
-                    )
-                    if claim is not None:
-                        task = asyncio.create_task(run_claim(self.engine, claim))
-                        self.running[claim.execution_id] = task
-                        task.add_done_callback(functools.partial(self._done, claim.execution_id))
-                        continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.engine.wakeup.wait(), self.poll_interval)
+                try:
+                    claim = await self._next()
+                except Exception as exc:
+                    trouble = self.engine.database.unavailable(exc)
+                    if trouble is None:
+                        log.exception("worker %s: claiming failed; retrying", self.engine.worker_id)
+                        pause = self.poll_interval * 10
+                    else:
+                        pause = self.engine.outage.failed(trouble)
+                    await self._pause(pause)
+                    continue
+                if claim is not None:
+                    task = asyncio.create_task(run_claim(self.engine, claim))
+                    self.running[claim.execution_id] = task
+                    self.claims[claim.execution_id] = claim
+                    task.add_done_callback(functools.partial(self._done, claim.execution_id))
+                    continue
+                await self._pause(self.poll_interval)
         finally:
             tasks = list(self.running.values())
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def _next(self) -> state.Claim | None:
+        """Give back the runs the database failed under, then claim one if there is room."""
+        database = self.engine.database
+        wrote = bool(self.dropped)
+        while self.dropped:
+            await database.write(functools.partial(_give_back, self.dropped[0]))
+            self.dropped.pop(0)
+        claim = None
+        if len(self.running) < self.concurrency:
+            claim = await state.claim(database, self.engine.worker_id, self.engine.lease_seconds)
+        self.engine.outage.recovered(wrote=wrote or claim is not None)
+        return claim
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.engine.wakeup.wait(), seconds)
+
     def _done(self, execution_id: str, task: asyncio.Task[str]) -> None:
         self.running.pop(execution_id, None)
+        claim = self.claims.pop(execution_id, None)
         if not task.cancelled() and task.exception() is None:
-            self.finished[execution_id] = task.result()
+            if task.result() == INTERRUPTED and claim is not None:
+                self.dropped.append(claim)
+            elif self.on_run_end is not None:
+                self.on_run_end(execution_id, task.result())
         elif not task.cancelled():
             log.error("execution %s: worker task crashed", execution_id, exc_info=task.exception())
         self.engine.notify()

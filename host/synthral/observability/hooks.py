@@ -29,7 +29,8 @@ __all__ = [
 
 log = logging.getLogger("synthral.engine.execution")
 
-_SCRAPE_CATEGORIES: Final = frozenset({"scrape", "scraping", "browser"})
+_SCRAPE_CATEGORIES: Final = frozenset({"scrape", "scraping", "browser", "web"})
+"""Palette groups (lower-cased) whose calls count as scraping: the web nodes' group and older names."""
 
 
 @contextlib.contextmanager

@@ -3,7 +3,8 @@
 Labels are bounded: statuses, node types, plugin and capability names, model names, never an
 execution, workflow or user id. With ``PROMETHEUS_MULTIPROC_DIR`` set (several uvicorn workers
 or ``synthral worker`` processes on one machine), ``prometheus_client`` keeps the values in
-memory-mapped files there and :func:`render` aggregates every process's files; the directory
+memory-mapped files there and :func:`render`, given the folder from the settings, aggregates
+every process's files; the directory
 must be emptied when the service starts (``prometheus_client.multiprocess`` documents why).
 
 Figures the database holds (queue depth, the oldest queued run) and the plugin processes'
@@ -13,9 +14,9 @@ gauges of the scraping process only.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -40,7 +41,6 @@ __all__ = [
     "WORKFLOW_EXECUTIONS",
     "ProcessSample",
     "ScrapeSnapshot",
-    "multiprocess_dir",
     "render",
 ]
 
@@ -124,11 +124,6 @@ LLM_TOKENS = Counter(
 LLM_COST = Counter("llm_cost_usd", "LLM cost in US dollars by the price table, by model.", ["model"], registry=REGISTRY)
 
 
-def multiprocess_dir() -> str | None:
-    """``PROMETHEUS_MULTIPROC_DIR`` when set (the same variable ``prometheus_client`` reads)."""
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
-
-
 @dataclass(frozen=True)
 class ProcessSample:
     """One plugin version's process as the scrape sees it."""
@@ -189,12 +184,17 @@ class _SnapshotCollector(Collector):
         yield up
 
 
-def render(snapshot: ScrapeSnapshot | None = None) -> bytes:
-    """The Prometheus text exposition of every series, plus ``snapshot``'s gauges."""
-    path = multiprocess_dir()
+def render(snapshot: ScrapeSnapshot | None = None, *, multiprocess_dir: Path | None = None) -> bytes:
+    """The Prometheus text exposition of every series, plus ``snapshot``'s gauges.
+
+    Args:
+        snapshot: Scrape-time gauges to add.
+        multiprocess_dir: ``PROMETHEUS_MULTIPROC_DIR`` (``settings.observability.metrics_dir``):
+            aggregate the files every process keeps there instead of this process's series.
+    """
     registry = CollectorRegistry()
-    if path is not None:
-        MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]  # untyped upstream
+    if multiprocess_dir is not None:
+        MultiProcessCollector(registry, path=str(multiprocess_dir))  # type: ignore[no-untyped-call]  # untyped upstream
     else:
         registry.register(_Delegate(REGISTRY))
     if snapshot is not None:

@@ -1,10 +1,11 @@
 """OpenTelemetry spans, configured by the standard ``OTEL_*`` variables, free when off.
 
-Tracing is on when an OTLP endpoint is named (``OTEL_EXPORTER_OTLP_ENDPOINT`` or
+The settings tree reads the variables (``settings.observability``). Tracing is on when an
+OTLP endpoint is named (``OTEL_EXPORTER_OTLP_ENDPOINT`` or
 ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) or ``OTEL_TRACES_EXPORTER`` names an exporter
 (``otlp`` or ``console``), and ``OTEL_SDK_DISABLED`` is not ``true``. The OTLP exporter speaks
-HTTP/protobuf and reads its own variables (headers, timeout, compression); the resource reads
-``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES``. When off, :func:`span` returns one
+HTTP/protobuf and reads its own variables (headers, timeout, compression); the resource
+takes ``OTEL_SERVICE_NAME`` and reads ``OTEL_RESOURCE_ATTRIBUTES``. When off, :func:`span` returns one
 shared do-nothing context manager: no tracer is consulted and no object is made.
 
 The context crosses the plugin boundary as a W3C ``traceparent`` in each ``invoke``'s
@@ -16,10 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -29,6 +29,9 @@ from opentelemetry.trace import Span, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from synthral.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from synthral.config import ObservabilitySettings
 
 __all__ = [
     "TraceSettings",
@@ -57,40 +60,45 @@ _state = _State()
 
 
 class TraceSettings:
-    """What the ``OTEL_*`` variables ask for.
+    """Whether and where the host traces, from the ``OTEL_*`` variables of the settings tree.
 
     Attributes:
         exporter: ``otlp``, ``console`` or ``None`` (off).
         protocol: The OTLP protocol; only ``http/protobuf`` is shipped.
+        endpoint: Where OTLP spans go (the full ``/v1/traces`` URL); None: the exporter's default.
+        service_name: The ``service.name`` of the spans.
     """
 
-    def __init__(self, exporter: str | None, protocol: str) -> None:
+    def __init__(
+        self, exporter: str | None, protocol: str, endpoint: str | None = None, service_name: str = "synthral"
+    ) -> None:
         self.exporter = exporter
         self.protocol = protocol
+        self.endpoint = endpoint
+        self.service_name = service_name
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> TraceSettings:
-        """Read the variables.
+    def from_settings(cls, settings: ObservabilitySettings) -> TraceSettings:
+        """What the settings ask for.
 
         Raises:
             ConfigurationError: An exporter or protocol this host does not ship is asked for.
         """
-        env = os.environ if env is None else env
-        if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-            return cls(None, "http/protobuf")
-        protocol = env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or ""
-        protocol = protocol.strip().lower() or "http/protobuf"
-        names = [n.strip().lower() for n in env.get("OTEL_TRACES_EXPORTER", "").split(",") if n.strip()]
+        protocol = settings.otlp_traces_protocol or settings.otlp_protocol or "http/protobuf"
+        if settings.sdk_disabled:
+            return cls(None, protocol, service_name=settings.service_name)
+        endpoint = settings.otlp_traces_endpoint or None
+        if endpoint is None and settings.otlp_endpoint:
+            endpoint = settings.otlp_endpoint.rstrip("/") + "/v1/traces"  # the OTLP/HTTP signal path
+        names = [n.strip() for n in settings.traces_exporter.split(",") if n.strip()]
         if not names:
-            endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
             names = ["otlp"] if endpoint else []
         names = [n for n in names if n != "none"]
         if not names:
-            return cls(None, protocol)
+            return cls(None, protocol, service_name=settings.service_name)
         if len(names) > 1 or names[0] not in ("otlp", "console"):
             raise ConfigurationError(
-                f"OTEL_TRACES_EXPORTER={env.get('OTEL_TRACES_EXPORTER')!r} is not supported; set it to otlp, "
-                "console or none",
+                f"OTEL_TRACES_EXPORTER={settings.traces_exporter!r} is not supported; set it to otlp, console or none",
                 details={"variable": "OTEL_TRACES_EXPORTER"},
             )
         if names[0] == "otlp" and protocol != "http/protobuf":
@@ -100,19 +108,19 @@ class TraceSettings:
                 "OTEL_EXPORTER_OTLP_ENDPOINT at the collector's HTTP port (4318)",
                 details={"variable": "OTEL_EXPORTER_OTLP_PROTOCOL"},
             )
-        return cls(names[0], protocol)
+        return cls(names[0], protocol, endpoint, settings.service_name)
 
 
 def configure_tracing(settings: TraceSettings | None = None, *, exporter: SpanExporter | None = None) -> bool:
-    """Start tracing as the environment asks (idempotent); whether it is on.
+    """Start tracing as ``settings`` ask (idempotent); whether it is on.
 
     Args:
-        settings: Defaults to :meth:`TraceSettings.from_env`.
+        settings: From :meth:`TraceSettings.from_settings`; off when None (unless ``exporter``).
         exporter: Export to this instead of what the settings name (tests, embedding).
     """
     if _state.provider is not None:
         return True
-    settings = settings or TraceSettings.from_env()
+    settings = settings or TraceSettings(None, "http/protobuf")
     if exporter is None:
         if settings.exporter is None:
             return False
@@ -123,8 +131,8 @@ def configure_tracing(settings: TraceSettings | None = None, *, exporter: SpanEx
                 OTLPSpanExporter,
             )
 
-            exporter = OTLPSpanExporter()
-    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME") or "synthral"})
+            exporter = OTLPSpanExporter(endpoint=settings.endpoint)
+    resource = Resource.create({"service.name": settings.service_name})
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(exporter))
     _state.provider = provider

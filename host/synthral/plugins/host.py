@@ -87,8 +87,8 @@ class PluginHost:
     """Installs, supervises and resolves plugins for one ``$SYNTHRAL_HOME``."""
 
     def __init__(self, settings: Settings | None = None, *, egress: EgressSettings | None = None) -> None:
-        self.settings = settings or Settings.from_env()
-        self.egress = egress if egress is not None else EgressSettings.from_env()
+        self.settings = settings or Settings.load()
+        self.egress = egress if egress is not None else EgressSettings.from_settings(self.settings.security)
         self.layout = PluginLayout(self.settings.plugins_dir)
         self.blobs = BlobStore(self.settings.blobs_dir)
         self.installer = Installer(self.settings, self.layout)
@@ -137,10 +137,11 @@ class PluginHost:
                 entry_points=[ep.model_dump() for ep in manifest.entry_points],
                 blob_root=self.settings.blobs_dir,
                 data_dir=self.layout.data_dir(manifest.name),
-                start_timeout=self.settings.plugin_start_timeout,
-                call_timeout=self.settings.plugin_call_timeout,
-                idle_timeout=self.settings.plugin_idle_timeout,
-                cancel_grace=self.settings.plugin_cancel_grace,
+                start_timeout=self.settings.plugins.start_timeout,
+                call_timeout=self.settings.plugins.call_timeout,
+                idle_timeout=self.settings.plugins.idle_timeout,
+                cancel_grace=self.settings.plugins.cancel_grace,
+                env={"SYNTHRAL_RUNNER_THREADS": str(self.settings.plugins.runner_threads)},
                 summary=manifest.summary,
                 known_capabilities=tuple(str(c.get("name")) for c in manifest.capabilities),
             )
@@ -327,7 +328,7 @@ class PluginHost:
         return Context(
             network=self.egress.policy(workspace_id),
             blobs=self.blobs,
-            timeout=self.settings.plugin_call_timeout if timeout is None else timeout,
+            timeout=self.settings.plugins.call_timeout if timeout is None else timeout,
             secrets=secrets,
             execution_id=execution_id,
             node_id=node_id,

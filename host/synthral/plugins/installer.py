@@ -60,15 +60,17 @@ class Source:
         return str(self.path) if self.path is not None else str(self.requirement)
 
 
-def parse_source(source: str) -> Source:
+def parse_source(source: str, registry: Path | None = None) -> Source:
     """Classify ``source`` as a wheel file, a project folder or ``NAME==VERSION``.
+
+    A bare name is looked up in the plugin registry (``registry``, else the checkout's).
 
     Raises:
         InstallError: It is none of those.
     """
     path = Path(source).expanduser()
     if "/" not in source and "==" not in source and not path.exists():
-        entry = load_registry().get(source)
+        entry = load_registry(registry).get(source)
         if entry is not None and entry.path is not None:
             return Source("folder", path=Path(entry.path))
         if entry is not None and entry.builtin:
@@ -158,7 +160,7 @@ class Installer:
             PluginLoadError, PluginStartError: The plugin does not start.
         """
         say = progress or (lambda _step: None)
-        parsed = parse_source(source)
+        parsed = parse_source(source, self.settings.plugins.registry)
         work = Path(tempfile.mkdtemp(prefix="synthral-install-"))
         self.layout.root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.layout.root))
@@ -197,8 +199,8 @@ class Installer:
         await run_uv(
             ["venv", "--quiet", "--relocatable", "--python", _base_python(), str(venv)], what="creating the venv"
         )
-        find_links: list[Path] = list(self.settings.find_links)
-        wheel = await sdk_wheel(self.settings.wheelhouse)
+        find_links: list[Path] = list(self.settings.plugins.find_links)
+        wheel = await sdk_wheel(self.settings.wheelhouse, self.settings.plugins.sdk_wheel)
         if wheel is not None:
             find_links.append(wheel.parent)
         if info is not None:
@@ -313,7 +315,7 @@ class Installer:
                 entry_points=[ep.model_dump() for ep in entry_points],
                 blob_root=self.settings.blobs_dir,
                 data_dir=self.layout.data_dir(name),
-                start_timeout=self.settings.plugin_start_timeout,
+                start_timeout=self.settings.plugins.start_timeout,
                 summary=summary,
             )
         )

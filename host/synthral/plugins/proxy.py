@@ -70,13 +70,13 @@ class RemoteCapability:
         if context.secrets:
             wire["secrets"] = cast(JSONValue, dict(context.secrets))
         wire["network"] = context.network.to_wire()
-        category = self._spec.extra.get("category")
+        category = self._spec.category or self._spec.extra.get("category")  # the palette group (SDK 1.9)
         with observe.plugin_call(
             self._spec.kind.value,
             self._process.options.name,
             self._spec.name,
             operation,
-            category if isinstance(category, str) else None,
+            category.lower() if isinstance(category, str) and category else None,
         ) as observed:
             if observed.traceparent is not None:
                 wire["traceparent"] = observed.traceparent
@@ -103,52 +103,17 @@ class RemotePluginProxy:
     def _of(self, kind: CapabilityKind) -> list[RemoteCapability]:
         return [cap for cap in self.capabilities if cap.kind is kind]
 
-    @hookimpl
-    def synthral_nodes(self) -> list[RemoteCapability]:
-        """The plugin's capabilities of this kind, as proxies."""
-        return self._of(CapabilityKind.NODE)
 
-    @hookimpl
-    def synthral_triggers(self) -> list[RemoteCapability]:
-        """The plugin's capabilities of this kind, as proxies."""
-        return self._of(CapabilityKind.TRIGGER)
+def _kind_hook(kind: CapabilityKind) -> object:
+    def capabilities(self: RemotePluginProxy) -> list[RemoteCapability]:
+        return self._of(kind)
 
-    @hookimpl
-    def synthral_connectors(self) -> list[RemoteCapability]:
-        """The plugin's capabilities of this kind, as proxies."""
-        return self._of(CapabilityKind.CONNECTOR)
+    capabilities.__name__ = kind.hook
+    capabilities.__doc__ = f"The plugin's {kind.value} capabilities, as proxies."
+    return hookimpl(capabilities)
 
-    @hookimpl
-    def synthral_ocr_engines(self) -> list[RemoteCapability]:
-        """The plugin's capabilities of this kind, as proxies."""
-        return self._of(CapabilityKind.OCR_ENGINE)
 
-    @hookimpl
-    def synthral_embedders(self) -> list[RemoteCapability]:
-        """The plugin's capabilities of this kind, as proxies."""
-        return self._of(CapabilityKind.EMBEDDER)
-
-    @hookimpl
-    def synthral_vector_stores(self) -> list[RemoteCapability]:
-        """The plugin's capabilities of this kind, as proxies."""
-        return self._of(CapabilityKind.VECTOR_STORE)
-
-    @hookimpl
-    def synthral_code_runtimes(self) -> list[RemoteCapability]:
-        """The plugin's capabilities of this kind, as proxies."""
-        return self._of(CapabilityKind.CODE_RUNTIME)
-
-    @hookimpl
-    def synthral_llm_providers(self) -> list[RemoteCapability]:
-        """The plugin's capabilities of this kind, as proxies."""
-        return self._of(CapabilityKind.LLM_PROVIDER)
-
-    @hookimpl
-    def synthral_agent_frameworks(self) -> list[RemoteCapability]:
-        """The plugin's capabilities of this kind, as proxies."""
-        return self._of(CapabilityKind.AGENT_FRAMEWORK)
-
-    @hookimpl
-    def synthral_secret_stores(self) -> list[RemoteCapability]:
-        """The plugin's capabilities of this kind, as proxies."""
-        return self._of(CapabilityKind.SECRET_STORE)
+# One hook implementation per capability kind, made from the kind itself: a new kind needs
+# no change here.
+for _kind in CapabilityKind:
+    setattr(RemotePluginProxy, _kind.hook, _kind_hook(_kind))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tomllib
 from pathlib import Path
 
@@ -27,10 +26,7 @@ class RegistryEntry(BaseModel):
 
 
 def find_registry() -> Path | None:
-    """``$SYNTHRAL_REGISTRY``, else the registry of the source checkout the host runs from."""
-    override = os.environ.get("SYNTHRAL_REGISTRY")
-    if override:
-        return Path(override)
+    """The registry of the source checkout the host runs from, if it runs from one."""
     candidate = Path(__file__).resolve().parents[3] / "plugin_registry.toml"
     return candidate if candidate.is_file() else None
 
@@ -41,7 +37,7 @@ def load_registry(path: Path | None = None) -> dict[str, RegistryEntry]:
     Raises:
         ConfigurationError: The file is not valid TOML or an entry is malformed.
     """
-    path = path or find_registry()
+    path = path or find_registry()  # SYNTHRAL_REGISTRY (settings.plugins.registry) names another
     if path is None:
         return {}
     try:

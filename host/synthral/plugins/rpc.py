@@ -19,12 +19,14 @@ from typing import Final, cast
 import orjson
 
 from synthral.errors import (
+    DatabaseUnavailable,
     FrameTooLarge,
     PluginCrashed,
     PluginError,
     PluginProtocolError,
     SynthralError,
 )
+from synthral.store.outage import unavailable
 from synthral_sdk import AgentStep, CompletionRequest, HostServices, ToolCall
 from synthral_sdk import _protocol as proto
 from synthral_sdk._framing import FrameSplitter
@@ -77,6 +79,8 @@ class RpcConnection(asyncio.SubprocessProtocol):
         """The execution and node each in-flight call works for, attached to the plugin's log records."""
         self.host_services: dict[int, HostServices] = {}
         """What each in-flight call may ask of the host (protocol 1.1), by its request id."""
+        self.outages: dict[int, DatabaseUnavailable] = {}
+        """Calls during which the database failed while the host answered them, by request id."""
         self._callbacks: set[asyncio.Task[None]] = set()
         self._pending: dict[int, asyncio.Future[JSONValue]] = {}
         self._awaiting_ack: dict[int, asyncio.TimerHandle] = {}
@@ -179,6 +183,7 @@ class RpcConnection(asyncio.SubprocessProtocol):
         self.progress_handlers.pop(request_id, None)
         self.event_handlers.pop(request_id, None)
         self.host_services.pop(request_id, None)
+        self.outages.pop(request_id, None)
         self.log_scopes.pop(request_id, None)
 
     def fail(self, failure: SynthralError) -> None:
@@ -199,11 +204,6 @@ class RpcConnection(asyncio.SubprocessProtocol):
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             self._transport.kill()
-
-    def close_stdin(self) -> None:
-        """Close the plugin's stdin; the runner exits on end-of-file."""
-        if self._stdin is not None:
-            self._stdin.close()
 
     def stderr_text(self) -> str:
         """The last lines the plugin wrote to stderr."""
@@ -243,11 +243,14 @@ class RpcConnection(asyncio.SubprocessProtocol):
             if future is None:
                 self._late_answer(request_id, message)
                 return
+            outage = self.outages.get(request_id) if isinstance(request_id, int) else None
             self.forget(request_id)
             if future.done():
                 return
             if "result" in message:
                 future.set_result(message["result"])
+            elif outage is not None:  # the call failed because the host's database did: not the plugin's error
+                future.set_exception(outage)
             elif "error" in message:
                 future.set_exception(proto.exception_from_error(message["error"]))
             else:
@@ -300,9 +303,14 @@ class RpcConnection(asyncio.SubprocessProtocol):
             reply = proto.error_for_exception(
                 cast(int, request_id), ProtocolError(f"malformed {method} request: {exc}"[:2000])
             )
-        except Exception as exc:  # a host bug: answer anyway, or the plugin would wait for ever
-            self.log.exception("answering %s for plugin %s failed", method, self.label)
-            error = PluginError(f"the host failed to answer {method}: {type(exc).__name__}: {exc}", retryable=False)
+        except Exception as exc:  # a host bug or a database outage: answer anyway, or the plugin would wait for ever
+            trouble = unavailable(exc)
+            if trouble is not None and isinstance(call, int):
+                self.outages[call] = trouble  # the call's end is then an interruption, not the plugin's failure
+                error = PluginError(f"the host cannot answer {method} now: {trouble.message}", retryable=True)
+            else:
+                self.log.exception("answering %s for plugin %s failed", method, self.label)
+                error = PluginError(f"the host failed to answer {method}: {type(exc).__name__}: {exc}", retryable=False)
             reply = proto.error_for_exception(cast(int, request_id), error)
         if self._stdin is not None and not self.closed.done():
             self._stdin.write(proto.encode(reply))

@@ -39,7 +39,7 @@ __all__ = ["PluginProcess", "ProcessOptions", "ProcessState"]
 
 log = logging.getLogger("synthral.plugins")
 
-_PASSED_ENV: Final = ("PATH", "LANG", "TZ", "HOME", "TMPDIR", "SYNTHRAL_RUNNER_THREADS")
+_PASSED_ENV: Final = ("PATH", "LANG", "TZ", "HOME", "TMPDIR")
 _BACKOFF_MAX: Final = 30.0
 
 
@@ -172,13 +172,6 @@ class PluginProcess:
             self._last_used = time.monotonic()
         self.failures = 0
         return cast(JSONObject, cast(JSONObject, result)["output"])
-
-    async def ping(self, timeout: float = 5.0) -> None:
-        """Check the process answers; starts it if needed."""
-        loop = asyncio.get_running_loop()
-        conn = await self._ensure_running(loop.time() + timeout)
-        _, future = conn.request("ping", {})
-        await asyncio.wait_for(future, timeout)
 
     def _time_out(
         self, conn: RpcConnection, request_id: int, future: asyncio.Future[JSONValue], timeout: float

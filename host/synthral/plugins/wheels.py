@@ -153,16 +153,15 @@ def _source_digest(project: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-async def sdk_wheel(wheelhouse: Path) -> Path | None:
+async def sdk_wheel(wheelhouse: Path, override: Path | None = None) -> Path | None:
     """The wheel of the SDK the host runs, built once per SDK source and cached.
 
-    Plugin venvs get exactly the host's SDK. ``$SYNTHRAL_SDK_WHEEL`` names a wheel to use
-    instead. Returns ``None`` when the SDK was installed from a package index; plugin venvs
-    then take the same version from the index.
+    Plugin venvs get exactly the host's SDK. ``override`` (``SYNTHRAL_SDK_WHEEL``) names a
+    wheel to use instead. Returns ``None`` when the SDK was installed from a package index;
+    plugin venvs then take the same version from the index.
     """
-    override = os.environ.get("SYNTHRAL_SDK_WHEEL")
-    if override:
-        return Path(override)
+    if override is not None:
+        return override
     project = sdk_source_dir()
     if project is None:
         return None

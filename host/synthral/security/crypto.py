@@ -27,6 +27,10 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from synthral.config import SecuritySettings
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -100,18 +104,18 @@ class KeyRing:
         return cls({key_id: key}, key_id)
 
     @classmethod
-    def from_env(cls, home: Path, environ: Mapping[str, str] | None = None) -> KeyRing:
-        """The ring configured by the environment (see the module's documentation)."""
-        env = os.environ if environ is None else environ
-        if listed := env.get("SYNTHRAL_SECRET_KEYS"):
+    def configured(cls, home: Path, security: SecuritySettings) -> KeyRing:
+        """The ring the settings configure (see the module's documentation)."""
+        if security.secret_keys is not None:
+            listed = security.secret_keys.get_secret_value()
             return cls._parse(
                 [item.replace(":", " ", 1) for item in listed.split(",") if item.strip()], "SYNTHRAL_SECRET_KEYS"
             )
-        if single := env.get("SYNTHRAL_SECRET_KEY"):
-            return cls.single(_decode_key(single, "SYNTHRAL_SECRET_KEY"))
-        path = Path(env["SYNTHRAL_SECRET_KEY_FILE"]) if env.get("SYNTHRAL_SECRET_KEY_FILE") else home / "secret.key"
+        if security.secret_key is not None:
+            return cls.single(_decode_key(security.secret_key.get_secret_value(), "SYNTHRAL_SECRET_KEY"))
+        path = security.secret_key_file or home / "secret.key"
         if not path.exists():
-            if env.get("SYNTHRAL_SECRET_KEY_FILE"):
+            if security.secret_key_file is not None:
                 raise SecretKeyMissing(
                     f"SYNTHRAL_SECRET_KEY_FILE names {path}, which does not exist; create it with a line "
                     "'<id> <base64 key>' or unset the variable"

@@ -20,18 +20,18 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Final
 
+from synthral.config import EGRESS_ALLOW_VARIABLE, SecuritySettings, Settings
 from synthral.errors import ConfigurationError
 from synthral_sdk.network import NetworkPolicy
 
 __all__ = ["ALLOW_VARIABLE", "EgressSettings", "workspace_variable"]
 
-ALLOW_VARIABLE: Final = "SYNTHRAL_EGRESS_ALLOW"
+ALLOW_VARIABLE: Final = EGRESS_ALLOW_VARIABLE
 log = logging.getLogger("synthral.security")
 
 
@@ -68,17 +68,28 @@ class EgressSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, local: bool = False) -> EgressSettings:
-        """Read the allow-lists from the environment.
+        """Read the allow-lists from the environment, through the settings tree.
 
         Raises:
             ConfigurationError: An entry is not a network, an address or a host name.
         """
-        env = os.environ if environ is None else environ
+        return cls.from_settings(Settings.load(environ).security, local=local)
+
+    @classmethod
+    def from_settings(cls, security: SecuritySettings, *, local: bool = False) -> EgressSettings:
+        """The allow-lists of the host's settings tree (``settings.security``).
+
+        Raises:
+            ConfigurationError: An entry is not a network, an address or a host name.
+        """
         prefix = ALLOW_VARIABLE + "_"
         return cls(
             local=local,
-            allow=_entries(ALLOW_VARIABLE, env.get(ALLOW_VARIABLE, "")),
-            by_variable={name: _entries(name, value) for name, value in env.items() if name.startswith(prefix)},
+            allow=_entries(ALLOW_VARIABLE, security.egress_allow),
+            by_variable={
+                prefix + name.upper(): _entries(prefix + name.upper(), value)
+                for name, value in security.egress_allow_workspaces.items()
+            },
         )
 
     def resolved(self, workspaces: Iterable[tuple[str, str]]) -> EgressSettings:

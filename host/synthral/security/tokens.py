@@ -19,13 +19,13 @@ import re
 import secrets
 import string
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
 import jwt
+from pydantic import SecretStr
 
 from synthral.errors import AuthenticationFailed, ConfigurationError
 from synthral.security.files import PRIVATE_FILE, private_dir
@@ -199,8 +199,8 @@ def api_key_matches(key: str, key_hash: str) -> bool:
     return hmac.compare_digest(hash_token(key), key_hash)
 
 
-def load_signing_key(home: Path, environ: Mapping[str, str] | None = None) -> bytes:
-    """The access token signing key: ``SYNTHRAL_JWT_SECRET``, else the file ``<home>/jwt.key``.
+def load_signing_key(home: Path, configured: SecretStr | None = None) -> bytes:
+    """The access token signing key: ``SYNTHRAL_JWT_SECRET`` (``configured``), else the file ``<home>/jwt.key``.
 
     Without the variable, the file is created (mode 0600, 64 random bytes) when missing,
     so a first start needs no setup. Every server of one deployment needs the same key.
@@ -208,9 +208,8 @@ def load_signing_key(home: Path, environ: Mapping[str, str] | None = None) -> by
     Raises:
         ConfigurationError: The variable or the file holds fewer than 32 bytes.
     """
-    env = os.environ if environ is None else environ
-    if "SYNTHRAL_JWT_SECRET" in env:
-        key = env["SYNTHRAL_JWT_SECRET"].encode()
+    if configured is not None:
+        key = configured.get_secret_value().encode()
         if len(key) < MIN_SIGNING_KEY_BYTES:
             raise ConfigurationError(
                 f"SYNTHRAL_JWT_SECRET is {len(key)} bytes; use at least {MIN_SIGNING_KEY_BYTES} random bytes, "

@@ -19,14 +19,10 @@ from synthral.engine.schedules import as_utc
 from synthral.errors import SynthralError
 from synthral.plugins.host import PluginHost
 from synthral.services.workflows import WorkflowService
-from synthral.store.models import ExecutionStatus, Step, WorkflowExecution
-from synthral.store.models import Workflow as WorkflowRow
+from synthral.store.tables import EXECUTION, STEP, WORKFLOW, ExecutionStatus
 
 __all__ = ["MAX_BULK", "AdminService", "Health", "ReplayOutcome", "rss_bytes"]
 
-EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
-STEP = Step.__table__  # type: ignore[attr-defined]
-WF = WorkflowRow.__table__  # type: ignore[attr-defined]
 WORKER_WINDOW = timedelta(minutes=10)
 MAX_BULK = 100
 
@@ -74,14 +70,14 @@ class AdminService:
     async def health(self, workspace_id: str, *, now: datetime | None = None) -> Health:
         """Workers seen lately (server-wide) and the workspace's queue: depth, oldest queued run, live runs."""
         moment = now or datetime.now(UTC)
-        mine = select(WF.c.id).where(WF.c.workspace_id == workspace_id)
-        in_space = EXEC.c.workflow_id.in_(mine)
+        mine = select(WORKFLOW.c.id).where(WORKFLOW.c.workspace_id == workspace_id)
+        in_space = EXECUTION.c.workflow_id.in_(mine)
         async with self.workflows.database.engine.connect() as connection:
             leases = (
                 await connection.execute(
-                    select(EXEC.c.lease_owner, func.count(), func.max(EXEC.c.lease_expires_at))
-                    .where(EXEC.c.lease_owner.is_not(None), EXEC.c.lease_expires_at > moment)
-                    .group_by(EXEC.c.lease_owner)
+                    select(EXECUTION.c.lease_owner, func.count(), func.max(EXECUTION.c.lease_expires_at))
+                    .where(EXECUTION.c.lease_owner.is_not(None), EXECUTION.c.lease_expires_at > moment)
+                    .group_by(EXECUTION.c.lease_owner)
                 )
             ).all()
             recent = (
@@ -94,16 +90,16 @@ class AdminService:
             by_status: dict[str, int] = dict(
                 (
                     await connection.execute(
-                        select(EXEC.c.status, func.count())
-                        .where(in_space, EXEC.c.status.notin_(tuple(ExecutionStatus.TERMINAL)))
-                        .group_by(EXEC.c.status)
+                        select(EXECUTION.c.status, func.count())
+                        .where(in_space, EXECUTION.c.status.notin_(tuple(ExecutionStatus.TERMINAL)))
+                        .group_by(EXECUTION.c.status)
                     )
                 ).all()
             )
             due = (
                 await connection.execute(
-                    select(func.count(), func.min(EXEC.c.started_at)).where(
-                        in_space, EXEC.c.status == ExecutionStatus.QUEUED, EXEC.c.next_run_at <= moment
+                    select(func.count(), func.min(EXECUTION.c.started_at)).where(
+                        in_space, EXECUTION.c.status == ExecutionStatus.QUEUED, EXECUTION.c.next_run_at <= moment
                     )
                 )
             ).one()
@@ -111,8 +107,8 @@ class AdminService:
                 await connection.execute(
                     select(func.count()).where(
                         in_space,
-                        EXEC.c.status == ExecutionStatus.FAILED,
-                        EXEC.c.completed_at > moment - timedelta(days=1),
+                        EXECUTION.c.status == ExecutionStatus.FAILED,
+                        EXECUTION.c.completed_at > moment - timedelta(days=1),
                     )
                 )
             ).scalar_one()

@@ -20,7 +20,7 @@ import orjson
 from synthral.errors import ConfigurationError, SynthralError
 from synthral.plugins.host import PluginHost
 from synthral.services.agent_models import ToolGrant
-from synthral.store.models import ExecutionStatus
+from synthral.store.tables import ExecutionStatus
 from synthral_sdk import CapabilityKind, ToolCall, ToolResult, ToolSpec
 from synthral_sdk.types import JSONValue
 

@@ -34,7 +34,7 @@ from synthral.services.batch import BatchInsert
 from synthral.services.llm import CallScope, LLMChoice, LLMService
 from synthral.store.ai_tables import AGENT_TASK, AGENT_TASK_LOG, AgentTaskStatus
 from synthral.store.db import Database
-from synthral.store.models import utcnow
+from synthral.store.tables import utcnow
 from synthral_sdk import (
     AgentBudget,
     AgentRequest,

@@ -16,20 +16,16 @@ from typing import Any, Final
 from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.sql import Select
 
+from synthral.engine.schedules import as_utc
 from synthral.errors import InputInvalid
 from synthral.store.ai_tables import LLM_CALL
-from synthral.store.code import CodeExecution
+from synthral.store.code_tables import CODE_EXECUTION
 from synthral.store.db import Database
-from synthral.store.models import Workflow, WorkflowExecution
-from synthral.store.ocr_models import OCRDocument, OCRJob
+from synthral.store.ocr_tables import OCR_DOCUMENT, OCR_JOB
+from synthral.store.tables import EXECUTION, WORKFLOW
 
 __all__ = ["MAX_RANGE_DAYS", "CostAnalytics", "CostReport", "CostRow", "GroupBy"]
 
-EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
-WF = Workflow.__table__  # type: ignore[attr-defined]
-CODE = CodeExecution.__table__  # type: ignore[attr-defined]
-OCR_JOB = OCRJob.__table__  # type: ignore[attr-defined]
-OCR_DOC = OCRDocument.__table__  # type: ignore[attr-defined]
 
 MAX_RANGE_DAYS: Final = 366
 _TOP: Final = 200
@@ -121,8 +117,8 @@ class CostAnalytics:
                 f"cannot group costs by {group_by!r}; use one of: {', '.join(g.value for g in GroupBy)}",
                 details={"field": "group_by"},
             ) from None
-        end = _utc(until) if until is not None else (now or datetime.now(UTC))
-        start = _utc(since) if since is not None else end - timedelta(days=30)
+        end = as_utc(until) if until is not None else (now or datetime.now(UTC))
+        start = as_utc(since) if since is not None else end - timedelta(days=30)
         if start >= end:
             raise InputInvalid("since must be before until; swap them", details={"field": "since"})
         if end - start > timedelta(days=MAX_RANGE_DAYS):
@@ -130,7 +126,9 @@ class CostAnalytics:
                 f"the range is over {MAX_RANGE_DAYS} days; ask for a shorter one (since, until)",
                 details={"field": "since"},
             )
-        mine = select(EXEC.c.id).where(EXEC.c.workflow_id.in_(select(WF.c.id).where(WF.c.workspace_id == workspace_id)))
+        mine = select(EXECUTION.c.id).where(
+            EXECUTION.c.workflow_id.in_(select(WORKFLOW.c.id).where(WORKFLOW.c.workspace_id == workspace_id))
+        )
         rows: dict[str, CostRow] = {}
         async with self.database.engine.connect() as connection:
             for query, kind in self._queries(grouping, workspace_id, mine, start, end):
@@ -149,7 +147,11 @@ class CostAnalytics:
                         row.ocr_pages += int(record.pages or 0)
             if grouping is GroupBy.WORKFLOW and rows:
                 names: dict[str, str] = dict(
-                    (await connection.execute(select(WF.c.id, WF.c.name).where(WF.c.id.in_(list(rows))))).all()
+                    (
+                        await connection.execute(
+                            select(WORKFLOW.c.id, WORKFLOW.c.name).where(WORKFLOW.c.id.in_(list(rows)))
+                        )
+                    ).all()
                 )
                 for key, row in rows.items():
                     row.label = str(names.get(key, key))
@@ -176,25 +178,27 @@ class CostAnalytics:
             func.sum(LLM_CALL.c.tokens_input).label("tin"),
             func.sum(LLM_CALL.c.tokens_output).label("tout"),
         )
-        code_owned = or_(CODE.c.workspace_id == workspace_id, CODE.c.workflow_execution_id.in_(mine))
-        code_window = (CODE.c.started_at >= start, CODE.c.started_at < end)
+        code_owned = or_(
+            CODE_EXECUTION.c.workspace_id == workspace_id, CODE_EXECUTION.c.workflow_execution_id.in_(mine)
+        )
+        code_window = (CODE_EXECUTION.c.started_at >= start, CODE_EXECUTION.c.started_at < end)
         ocr_owned = or_(OCR_JOB.c.workspace_id == workspace_id, OCR_JOB.c.execution_id.in_(mine))
         ocr_window = (OCR_JOB.c.created_at >= start, OCR_JOB.c.created_at < end)
-        ocr_from = OCR_DOC.join(OCR_JOB, OCR_DOC.c.job_id == OCR_JOB.c.id)
-        pages = func.sum(OCR_DOC.c.page_count).label("pages")
+        ocr_from = OCR_DOCUMENT.join(OCR_JOB, OCR_DOCUMENT.c.job_id == OCR_JOB.c.id)
+        pages = func.sum(OCR_DOCUMENT.c.page_count).label("pages")
         if grouping is GroupBy.MODEL:
             key = LLM_CALL.c.model
             return [(select(key.label("key"), *llm_sums).where(llm_owned, *llm_window).group_by(key), "llm")]
         if grouping is GroupBy.DAY:
             llm_key, code_key, ocr_key = (
                 _day(LLM_CALL.c.created_at),
-                _day(CODE.c.started_at),
+                _day(CODE_EXECUTION.c.started_at),
                 _day(OCR_JOB.c.created_at),
             )
             return [
                 (select(llm_key.label("key"), *llm_sums).where(llm_owned, *llm_window).group_by(llm_key), "llm"),
                 (
-                    select(code_key.label("key"), func.sum(CODE.c.cpu_s).label("cpu"))
+                    select(code_key.label("key"), func.sum(CODE_EXECUTION.c.cpu_s).label("cpu"))
                     .where(code_owned, *code_window)
                     .group_by(code_key),
                     "code",
@@ -216,9 +220,12 @@ class CostAnalytics:
                     "llm",
                 ),
                 (
-                    select(CODE.c.workflow_execution_id.label("key"), func.sum(CODE.c.cpu_s).label("cpu"))
-                    .where(code_owned, *code_window, CODE.c.workflow_execution_id.is_not(None))
-                    .group_by(CODE.c.workflow_execution_id),
+                    select(
+                        CODE_EXECUTION.c.workflow_execution_id.label("key"),
+                        func.sum(CODE_EXECUTION.c.cpu_s).label("cpu"),
+                    )
+                    .where(code_owned, *code_window, CODE_EXECUTION.c.workflow_execution_id.is_not(None))
+                    .group_by(CODE_EXECUTION.c.workflow_execution_id),
                     "code",
                 ),
                 (
@@ -232,31 +239,27 @@ class CostAnalytics:
         # by workflow: through the run that made the record
         return [
             (
-                select(EXEC.c.workflow_id.label("key"), *llm_sums)
-                .select_from(LLM_CALL.join(EXEC, EXEC.c.id == LLM_CALL.c.execution_id))
+                select(EXECUTION.c.workflow_id.label("key"), *llm_sums)
+                .select_from(LLM_CALL.join(EXECUTION, EXECUTION.c.id == LLM_CALL.c.execution_id))
                 .where(llm_owned, *llm_window)
-                .group_by(EXEC.c.workflow_id),
+                .group_by(EXECUTION.c.workflow_id),
                 "llm",
             ),
             (
-                select(EXEC.c.workflow_id.label("key"), func.sum(CODE.c.cpu_s).label("cpu"))
-                .select_from(CODE.join(EXEC, EXEC.c.id == CODE.c.workflow_execution_id))
+                select(EXECUTION.c.workflow_id.label("key"), func.sum(CODE_EXECUTION.c.cpu_s).label("cpu"))
+                .select_from(CODE_EXECUTION.join(EXECUTION, EXECUTION.c.id == CODE_EXECUTION.c.workflow_execution_id))
                 .where(code_owned, *code_window)
-                .group_by(EXEC.c.workflow_id),
+                .group_by(EXECUTION.c.workflow_id),
                 "code",
             ),
             (
-                select(EXEC.c.workflow_id.label("key"), pages)
-                .select_from(ocr_from.join(EXEC, EXEC.c.id == OCR_JOB.c.execution_id))
+                select(EXECUTION.c.workflow_id.label("key"), pages)
+                .select_from(ocr_from.join(EXECUTION, EXECUTION.c.id == OCR_JOB.c.execution_id))
                 .where(ocr_owned, *ocr_window)
-                .group_by(EXEC.c.workflow_id),
+                .group_by(EXECUTION.c.workflow_id),
                 "ocr",
             ),
         ]
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _key(value: Any) -> str:

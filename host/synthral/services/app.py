@@ -1,13 +1,11 @@
-"""Everything a host process needs, opened once: database, plugin host, engine, services."""
+"""Everything a host process needs, opened once from its settings: database, plugin host, engine, services."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -27,26 +25,26 @@ from synthral.services.ai import AIServices
 from synthral.services.audit import audited_secrets
 from synthral.services.code import CodeService
 from synthral.services.llm import LLMService, PriceTable
-from synthral.services.ocr import OCRService, OCRSettings
+from synthral.services.ocr import OCRService
 from synthral.services.plugins import PluginService
 from synthral.services.rag import RAGService
 from synthral.services.rag_models import RagSettings
-from synthral.services.secret_stores import credentials_from_env, secret_resolver_from_env
+from synthral.services.secret_stores import configured_secret_resolver, store_credentials
 from synthral.services.secrets import CredentialSecretResolver, CredentialService
 from synthral.services.step_events import StepEvents
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
-from synthral.store.models import Workspace
+from synthral.store.tables import WORKSPACE
 
 if TYPE_CHECKING:
     from synthral.services.web import WebServices
-
-WORKSPACE = Workspace.__table__  # type: ignore[attr-defined]
 
 __all__ = [
     "STORE_LOGIN_CREDENTIAL",
     "App",
     "ai_services",
+    "build_app",
+    "egress_settings",
     "open_app",
     "secret_source",
     "warn_loose_home",
@@ -79,14 +77,19 @@ class App:
         if self.code is None:
             from synthral.builtins.code import CodeNodes  # noqa: PLC0415 -- the nodes import this module's services
 
-            self.code = CodeService(self.database, self.plugins, self.credentials)
+            self.code = CodeService(
+                self.database,
+                self.plugins,
+                self.credentials,
+                cpu_seconds_per_day=self.settings.limits.code_cpu_seconds_per_day,
+            )
             self.plugins.register_builtin("code", CodeNodes(self.code))
         return self.code
 
     @cached_property
     def ocr(self) -> OCRService:
-        """OCR jobs (settings from ``SYNTHRAL_OCR_*``)."""
-        return OCRService(self.database, self.plugins, self.workflows, OCRSettings.from_env())
+        """OCR jobs (settings from ``SYNTHRAL_OCR_*``, in ``settings.ocr``)."""
+        return OCRService(self.database, self.plugins, self.workflows, self.settings.ocr)
 
     def rag_service(self) -> RAGService:
         """Retrieval, with the ``rag`` nodes registered in the plugin host (made once)."""
@@ -94,7 +97,10 @@ class App:
             from synthral.builtins import rag  # noqa: PLC0415 -- the nodes import this module's services
 
             self.rag = RAGService(
-                self.database, self.plugins, credentials=self.credentials, settings=RagSettings.from_env()
+                self.database,
+                self.plugins,
+                credentials=self.credentials,
+                settings=RagSettings.from_settings(self.settings.rag),
             )
             rag.register(self.plugins, self.rag)
         return self.rag
@@ -108,12 +114,13 @@ class App:
         return self.web
 
 
-def secret_source(plugins: PluginHost, credentials: CredentialService) -> SecretResolver:
+def secret_source(settings: Settings, plugins: PluginHost, credentials: CredentialService) -> SecretResolver:
     """Where steps' secrets come from: ``SYNTHRAL_SECRET_STORE``'s plugin, else the encrypted credentials.
 
     Workflows outside any workspace (the local CLI) also read ``SYNTHRAL_SECRET_<NAME>``. Each
     read is recorded in the audit log (the names only).
     """
+    from_environment = store_credentials(settings.security)
 
     async def store_login(workspace_id: str | None) -> dict[str, str]:
         if workspace_id is not None:
@@ -124,12 +131,34 @@ def secret_source(plugins: PluginHost, credentials: CredentialService) -> Secret
             else:
                 if isinstance(value, dict):
                     return {str(k): str(v) for k, v in value.items()}
-        return await credentials_from_env(workspace_id)
+        return await from_environment(workspace_id)
 
-    external = secret_resolver_from_env(plugins, store_login)
+    external = configured_secret_resolver(plugins, store_login, settings.security)
     if external is not None:
         return audited_secrets(external, credentials.database)
-    return audited_secrets(CredentialSecretResolver(credentials, fallback=EnvSecretResolver()), credentials.database)
+    fallback = EnvSecretResolver(settings.security.step_secrets)
+    return audited_secrets(CredentialSecretResolver(credentials, fallback=fallback), credentials.database)
+
+
+def build_app(settings: Settings, database: Database, plugins: PluginHost, keyring: KeyRing) -> App:
+    """The services over an open database and plugin host (close ``app.ai`` after)."""
+    credentials = CredentialService(database, keyring)
+    ai = ai_services(database, plugins, settings)
+    engine = Engine(
+        database,
+        plugins,
+        settings=settings.engine,
+        secrets=secret_source(settings, plugins, credentials),
+        step_services=ai,
+    )
+    workflows = WorkflowService(database, plugins, engine)
+    ai.agents.workflows = workflow_runner(workflows)
+    plugin_service = PluginService(plugins, database)
+    app = App(settings, database, plugins, engine, workflows, plugin_service, keyring, credentials, ai)
+    app.code_service()
+    app.rag_service()
+    app.web_services()
+    return app
 
 
 def ai_services(database: Database, plugins: PluginHost, settings: Settings) -> AIServices:
@@ -160,16 +189,16 @@ def workflow_runner(workflows: WorkflowService) -> WorkflowRunner:
 
 def warn_loose_home(settings: Settings, database: Database) -> None:
     """Warn (in the log) about the home, database, key files and blob store when others may read them."""
-    files = [Path(os.environ.get("SYNTHRAL_SECRET_KEY_FILE") or settings.home / "secret.key")]
+    files = [settings.security.secret_key_file or settings.home / "secret.key"]
     files.append(settings.home / SIGNING_KEY_FILE)
     if database.sqlite_path is not None:
         files += [database.sqlite_path.with_name(database.sqlite_path.name + suffix) for suffix in ("", "-wal", "-shm")]
     warn_loose([settings.home, settings.blobs_dir], files)
 
 
-async def egress_settings(database: Database, *, local: bool) -> EgressSettings:
-    """The network policy's settings from the environment, per-workspace lists keyed by workspace id."""
-    egress = EgressSettings.from_env(local=local)
+async def egress_settings(settings: Settings, database: Database, *, local: bool) -> EgressSettings:
+    """The network policy's settings, per-workspace lists keyed by workspace id."""
+    egress = EgressSettings.from_settings(settings.security, local=local)
     if not egress.by_variable:
         return egress
     async with database.engine.connect() as connection:
@@ -178,48 +207,26 @@ async def egress_settings(database: Database, *, local: bool) -> EgressSettings:
 
 
 @asynccontextmanager
-async def open_app(settings: Settings | None = None, *, local: bool = False) -> AsyncIterator[App]:
+async def open_app(settings: Settings, *, local: bool = False) -> AsyncIterator[App]:
     """Open the database (migrating it), the plugin host and the engine; close them after.
 
     ``local``: the process serves the machine's own user (``serve --local``, the desktop, the
     CLI's ``run``): plugins may reach loopback addresses.
     """
-    settings = settings or Settings.from_env()
     private_dir(settings.home)
-    keyring = KeyRing.from_env(settings.home)
+    keyring = KeyRing.configured(settings.home, settings.security)
     database = Database.from_settings(settings)
-    warn_loose_home(settings, database)
-    await database.migrate()
-    plugins = PluginHost(settings, egress=await egress_settings(database, local=local))
-    credentials = CredentialService(database, keyring)
-    lease = float(os.environ.get("WORKFLOW_LEASE_SECONDS", "30"))
-    ai = ai_services(database, plugins, settings)
     try:
-        engine = Engine(
-            database,
-            plugins,
-            lease_seconds=lease,
-            secrets=secret_source(plugins, credentials),
-            step_services=ai,
-        )
-        workflows = WorkflowService(database, plugins, engine)
-        ai.agents.workflows = workflow_runner(workflows)
-        app = App(
-            settings,
-            database,
-            plugins,
-            engine,
-            workflows,
-            PluginService(plugins, database),
-            keyring,
-            credentials,
-            ai,
-        )
-        app.code_service()
-        app.rag_service()
-        app.web_services()
-        yield app
+        warn_loose_home(settings, database)
+        await database.migrate()
+        plugins = PluginHost(settings, egress=await egress_settings(settings, database, local=local))
+        try:
+            app = build_app(settings, database, plugins, keyring)
+            try:
+                yield app
+            finally:
+                await app.ai.close()
+        finally:
+            await plugins.close()
     finally:
-        await ai.close()
-        await plugins.close()
         await database.close()

@@ -28,7 +28,7 @@ from synthral.observability.logs import current_execution
 from synthral.security.redact import process_redactor
 from synthral.store.audit_tables import AUDIT_EVENT
 from synthral.store.db import Database
-from synthral.store.models import Membership
+from synthral.store.tables import MEMBERSHIP
 
 __all__ = ["ACTIONS", "GENESIS", "AuditEvent", "AuditLog", "ChainReport", "audited_secrets", "event_hash"]
 
@@ -60,7 +60,6 @@ ACTIONS: Final = frozenset(
 )
 """The acts recorded; the filter on ``action`` accepts only these."""
 
-MEMBERSHIP = Membership.__table__  # type: ignore[attr-defined]
 _PG_LOCK: Final = 7240522  # one appender at a time on PostgreSQL (the migrator holds 7240521)
 _MAX_DETAILS: Final = 8192
 
@@ -116,9 +115,8 @@ def event_hash(prev_hash: str, row_id: int, fields: dict[str, Any]) -> str:
 
 
 def _fields(row: Any) -> dict[str, Any]:
-    at = row.at if row.at.tzinfo is not None else row.at.replace(tzinfo=UTC)
     return {
-        "at": _canonical_at(at),
+        "at": _canonical_at(row.at),  # aware UTC from the column (UTCDateTime), whichever backend
         "workspace_id": row.workspace_id,
         "actor_kind": row.actor_kind,
         "actor_id": row.actor_id,

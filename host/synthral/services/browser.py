@@ -19,13 +19,13 @@ from synthral.errors import Conflict, InputInvalid, NotFound, SynthralError
 from synthral.plugins.host import PluginHost
 from synthral.services.web_records import WebRecords
 from synthral.store.db import Database
-from synthral.store.models import new_id, utcnow
-from synthral.store.web import BrowserAction, BrowserSession
+from synthral.store.tables import new_id, utcnow
+from synthral.store.web_tables import BROWSER_ACTION, BROWSER_SESSION
 
 __all__ = ["DEFAULT_BROWSER", "BrowserRequest", "BrowserService"]
 
-SESSION = BrowserSession.__table__  # type: ignore[attr-defined]
-ACTION = BrowserAction.__table__  # type: ignore[attr-defined]
+SESSION = BROWSER_SESSION
+ACTION = BROWSER_ACTION
 DEFAULT_BROWSER: Final = "browser-playwright/browser"
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,13 +21,13 @@ from jsonschema import ValidationError as SchemaViolation
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from sqlalchemy import and_, func, insert, select, update
 
+from synthral.config import LimitSettings
 from synthral.errors import ConfigurationError, InputInvalid, NotFound, QuotaExceeded, SynthralError
 from synthral.plugins.host import PluginHost
 from synthral.services.secrets import CredentialService
-from synthral.store.code import CodeExecution, CodeQuota, CodeSandbox, CodeTool
+from synthral.store.code_tables import CODE_EXECUTION, CODE_QUOTA, CODE_SANDBOX, CODE_TOOL
 from synthral.store.db import Database
-from synthral.store.models import Workflow as WorkflowRow
-from synthral.store.models import WorkflowExecution, new_id, utcnow
+from synthral.store.tables import EXECUTION, WORKFLOW, new_id, utcnow
 from synthral_sdk import BlobRef, CodeError, CodeRequest, CodeResult, ToolSpec
 
 __all__ = [
@@ -45,12 +44,6 @@ __all__ = [
 DEFAULT_RUNTIME: Final = "code-wasi/wasi"
 KEPT_OUTPUT: Final = 16 * 1024
 TOOL_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
-EXEC = CodeExecution.__table__  # type: ignore[attr-defined]
-SANDBOX = CodeSandbox.__table__  # type: ignore[attr-defined]
-TOOL = CodeTool.__table__  # type: ignore[attr-defined]
-QUOTA = CodeQuota.__table__  # type: ignore[attr-defined]
-RUNS = WorkflowExecution.__table__  # type: ignore[attr-defined]
-WORKFLOWS = WorkflowRow.__table__  # type: ignore[attr-defined]
 
 
 class Limits(BaseModel):
@@ -173,7 +166,7 @@ class CodeService:
         plugins: The plugin host the runtimes are installed in.
         credentials: The workspace credentials a sandbox may grant (an E2B API key).
         cpu_seconds_per_day: The default daily CPU budget of a workspace
-            (``SYNTHRAL_CODE_CPU_SECONDS_PER_DAY``, default 3600).
+            (``settings.limits.code_cpu_seconds_per_day``: ``SYNTHRAL_CODE_CPU_SECONDS_PER_DAY``, default 3600).
     """
 
     def __init__(
@@ -188,13 +181,7 @@ class CodeService:
         self.plugins = plugins
         self.credentials = credentials
         if cpu_seconds_per_day is None:
-            raw = os.environ.get("SYNTHRAL_CODE_CPU_SECONDS_PER_DAY", "3600")
-            try:
-                cpu_seconds_per_day = float(raw)
-            except ValueError:
-                raise ConfigurationError(
-                    f"SYNTHRAL_CODE_CPU_SECONDS_PER_DAY={raw!r} is not a number; set CPU seconds, e.g. 3600"
-                ) from None
+            cpu_seconds_per_day = LimitSettings().code_cpu_seconds_per_day
         self.cpu_seconds_per_day = cpu_seconds_per_day
 
     # -- running -------------------------------------------------------------------------
@@ -316,7 +303,7 @@ class CodeService:
             "cpu_s": 0.0,
             "started_at": utcnow(),
         }
-        await self.database.write(lambda c: c.execute(insert(EXEC), row))
+        await self.database.write(lambda c: c.execute(insert(CODE_EXECUTION), row))
         return record_id
 
     async def _finish_record(self, record_id: str, result: CodeResult | None, failure: SynthralError | None) -> None:
@@ -336,16 +323,18 @@ class CodeService:
             }
         elif failure is not None:
             values |= {"status": "error", "error_type": failure.error_type, "error_message": failure.message[:2000]}
-        await self.database.write(lambda c: c.execute(update(EXEC).where(EXEC.c.id == record_id).values(**values)))
+        await self.database.write(
+            lambda c: c.execute(update(CODE_EXECUTION).where(CODE_EXECUTION.c.id == record_id).values(**values))
+        )
 
     async def workspace_of(self, workflow_execution_id: str | None) -> str | None:
         """The workspace a workflow run belongs to (None for local runs)."""
         if workflow_execution_id is None:
             return None
         query = (
-            select(WORKFLOWS.c.workspace_id)
-            .select_from(RUNS.join(WORKFLOWS, RUNS.c.workflow_id == WORKFLOWS.c.id))
-            .where(RUNS.c.id == workflow_execution_id)
+            select(WORKFLOW.c.workspace_id)
+            .select_from(EXECUTION.join(WORKFLOW, EXECUTION.c.workflow_id == WORKFLOW.c.id))
+            .where(EXECUTION.c.id == workflow_execution_id)
         )
         async with self.database.engine.connect() as connection:
             return (await connection.execute(query)).scalar()
@@ -360,7 +349,9 @@ class CodeService:
             row = (
                 (
                     await connection.execute(
-                        select(EXEC).where(EXEC.c.id == record_id, _same_workspace(EXEC, workspace_id))
+                        select(CODE_EXECUTION).where(
+                            CODE_EXECUTION.c.id == record_id, _same_workspace(CODE_EXECUTION, workspace_id)
+                        )
                     )
                 )
                 .mappings()
@@ -381,14 +372,14 @@ class CodeService:
         async with self.database.engine.connect() as connection:
             used = (
                 await connection.execute(
-                    select(func.coalesce(func.sum(EXEC.c.cpu_s), 0.0)).where(
-                        and_(EXEC.c.workspace_id == workspace_id, EXEC.c.started_at >= start)
+                    select(func.coalesce(func.sum(CODE_EXECUTION.c.cpu_s), 0.0)).where(
+                        and_(CODE_EXECUTION.c.workspace_id == workspace_id, CODE_EXECUTION.c.started_at >= start)
                     )
                 )
             ).scalar()
             own = (
                 await connection.execute(
-                    select(QUOTA.c.cpu_seconds_per_day).where(QUOTA.c.workspace_id == workspace_id)
+                    select(CODE_QUOTA.c.cpu_seconds_per_day).where(CODE_QUOTA.c.workspace_id == workspace_id)
                 )
             ).scalar()
         return Usage(float(used or 0.0), float(own) if own is not None else self.cpu_seconds_per_day, resets)
@@ -402,8 +393,8 @@ class CodeService:
         if not math.isfinite(cpu_seconds_per_day) or cpu_seconds_per_day < 0:
             raise InputInvalid("cpu_seconds_per_day must be a number of seconds, 0 or more", details={"field": "q"})
         row = {"workspace_id": workspace_id, "cpu_seconds_per_day": cpu_seconds_per_day, "updated_at": utcnow()}
-        statement = self.database.upsert(QUOTA, [row], ["workspace_id"])
-        await self.database.write(lambda c: c.execute(statement))
+        statement = self.database.merge(CODE_QUOTA, ("workspace_id",))
+        await self.database.write(lambda c: c.execute(statement, [row]))
         return await self.usage(workspace_id)
 
     # -- sandboxes -----------------------------------------------------------------------
@@ -437,13 +428,15 @@ class CodeService:
 
         def write(connection: Any) -> None:
             existing = connection.execute(
-                select(SANDBOX.c.id).where(SANDBOX.c.name == name, _same_workspace(SANDBOX, workspace_id))
+                select(CODE_SANDBOX.c.id).where(
+                    CODE_SANDBOX.c.name == name, _same_workspace(CODE_SANDBOX, workspace_id)
+                )
             ).scalar()
             if existing is None:
-                connection.execute(insert(SANDBOX), row)
+                connection.execute(insert(CODE_SANDBOX), row)
             else:
                 changes = {k: v for k, v in row.items() if k not in {"id", "created_at", "workspace_id", "name"}}
-                connection.execute(update(SANDBOX).where(SANDBOX.c.id == existing).values(**changes))
+                connection.execute(update(CODE_SANDBOX).where(CODE_SANDBOX.c.id == existing).values(**changes))
 
         await self.database.write(write)
 
@@ -457,7 +450,9 @@ class CodeService:
             row = (
                 (
                     await connection.execute(
-                        select(SANDBOX).where(SANDBOX.c.name == name, _same_workspace(SANDBOX, workspace_id))
+                        select(CODE_SANDBOX).where(
+                            CODE_SANDBOX.c.name == name, _same_workspace(CODE_SANDBOX, workspace_id)
+                        )
                     )
                 )
                 .mappings()
@@ -476,7 +471,9 @@ class CodeService:
             rows = (
                 (
                     await connection.execute(
-                        select(SANDBOX).where(_same_workspace(SANDBOX, workspace_id)).order_by(SANDBOX.c.name)
+                        select(CODE_SANDBOX)
+                        .where(_same_workspace(CODE_SANDBOX, workspace_id))
+                        .order_by(CODE_SANDBOX.c.name)
                     )
                 )
                 .mappings()
@@ -523,12 +520,12 @@ class CodeService:
 
         def write(connection: Any) -> int:
             latest = connection.execute(
-                select(func.max(TOOL.c.version)).where(
-                    TOOL.c.name == definition.name, _same_workspace(TOOL, workspace_id)
+                select(func.max(CODE_TOOL.c.version)).where(
+                    CODE_TOOL.c.name == definition.name, _same_workspace(CODE_TOOL, workspace_id)
                 )
             ).scalar()
             version = int(latest or 0) + 1
-            connection.execute(insert(TOOL), {**row, "version": version})
+            connection.execute(insert(CODE_TOOL), {**row, "version": version})
             return version
 
         version = await self.database.write(write)
@@ -536,19 +533,19 @@ class CodeService:
 
     async def tools(self, workspace_id: str | None, name: str | None = None) -> list[ToolVersion]:
         """The latest version of every tool, by name; or every version of ``name``, newest first."""
-        query = select(TOOL).where(_same_workspace(TOOL, workspace_id))
+        query = select(CODE_TOOL).where(_same_workspace(CODE_TOOL, workspace_id))
         if name is not None:
-            query = query.where(TOOL.c.name == name).order_by(TOOL.c.version.desc())
+            query = query.where(CODE_TOOL.c.name == name).order_by(CODE_TOOL.c.version.desc())
         else:
             latest = (
-                select(TOOL.c.name, func.max(TOOL.c.version).label("version"))
-                .where(_same_workspace(TOOL, workspace_id))
-                .group_by(TOOL.c.name)
+                select(CODE_TOOL.c.name, func.max(CODE_TOOL.c.version).label("version"))
+                .where(_same_workspace(CODE_TOOL, workspace_id))
+                .group_by(CODE_TOOL.c.name)
                 .subquery()
             )
-            query = query.join(latest, and_(TOOL.c.name == latest.c.name, TOOL.c.version == latest.c.version)).order_by(
-                TOOL.c.name
-            )
+            query = query.join(
+                latest, and_(CODE_TOOL.c.name == latest.c.name, CODE_TOOL.c.version == latest.c.version)
+            ).order_by(CODE_TOOL.c.name)
         async with self.database.engine.connect() as connection:
             rows = (await connection.execute(query)).mappings().all()
         return [_tool_of(dict(row)) for row in rows]

@@ -1,6 +1,8 @@
 """The connector test runner: call one action (or the connection check) with a credential.
 
-Used by ``synthral connector test`` and ``POST /api/v1/connectors/{slug}/test``. A failure of
+Used by ``synthral connector test`` and ``POST /api/v1/connectors/{slug}/test``
+(:meth:`ConnectorService.test <synthral.services.connectors.ConnectorService.test>`), on
+the connector version :class:`~synthral.services.connectors.ConnectorCatalog` picks. A failure of
 the call is the test's result, not an error of the runner: the answer says what the service
 said and how long it took. Without an input the action's first declared example is used.
 """
@@ -12,12 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from synthral.errors import ConfigurationError, NotFound
-from synthral.plugins.host import CatalogEntry, PluginHost
-from synthral_sdk import CapabilityKind
+from synthral.services.connectors import Connector, ConnectorCatalog
 from synthral_sdk.errors import SynthralError
 from synthral_sdk.types import JSONObject
 
-__all__ = ["ConnectorTestResult", "connector_actions", "find_connector", "run_connector_test"]
+__all__ = ["ConnectorTestResult", "run_connector_test"]
 
 
 @dataclass
@@ -35,57 +36,29 @@ class ConnectorTestResult:
     input: JSONObject = field(default_factory=dict)
 
 
-def find_connector(host: PluginHost, slug: str, version: str | None = None) -> CatalogEntry:
-    """The newest installed connector called ``slug`` (or that version).
-
-    Raises:
-        NotFound: No such connector is installed.
-    """
-    found = [
-        e
-        for e in host.catalog()
-        if e.spec.kind == CapabilityKind.CONNECTOR and e.spec.name == slug and version in (None, e.version)
-    ]
-    if not found:
-        raise NotFound(
-            f"no connector {slug[:100]!r}{' ' + version if version else ''} is installed; "
-            "install its plugin (GET /api/v1/connectors/list shows the installed ones)"
-        )
-    return found[-1]  # the catalog lists versions oldest first
-
-
-def connector_actions(host: PluginHost, entry: CatalogEntry) -> list[CatalogEntry]:
-    """The connector's action entries (nodes of the same plugin version naming it)."""
-    return [
-        e
-        for e in host.catalog()
-        if e.plugin == entry.plugin
-        and e.version == entry.version
-        and e.spec.kind == CapabilityKind.NODE
-        and e.spec.extra.get("connector") == entry.spec.name
-    ]
-
-
 async def run_connector_test(
-    host: PluginHost,
-    entry: CatalogEntry,
+    catalog: ConnectorCatalog,
+    connector: Connector,
     *,
     secrets: dict[str, str],
     action: str | None = None,
     payload: JSONObject | None = None,
     config: JSONObject | None = None,
 ) -> ConnectorTestResult:
-    """Call ``action`` (the connection check when ``None``) and report what happened.
+    """Call ``action`` (the connection check when ``None``) of ``connector`` and report what happened.
+
+    The connector is the version the catalog's one rule picked (:meth:`ConnectorCatalog.get`).
 
     Raises:
         NotFound: The connector has no such action.
         ConfigurationError: No input was given and the action declares no example.
     """
-    slug = entry.spec.name
+    slug = connector.slug
+    host = catalog.plugins
     if action is None:
-        ref, operation, data = entry.ref, "test_connection", {}
+        ref, operation, data = connector.ref, "test_connection", {}
     else:
-        actions = {e.spec.name: e for e in connector_actions(host, entry)}
+        actions = {e.spec.name: e for e in catalog.actions(connector)}
         target = actions.get(action)
         if target is None:
             raise NotFound(
@@ -104,13 +77,13 @@ async def run_connector_test(
     context = host.context(secrets=secrets, timeout=60.0)
     try:
         output = await host.invoke(
-            ref, data, config=config or {}, operation=operation, version=entry.version, context=context
+            ref, data, config=config or {}, operation=operation, version=connector.version, context=context
         )
     except SynthralError as exc:
         return ConnectorTestResult(
             slug,
-            entry.plugin,
-            entry.version,
+            connector.plugin,
+            connector.version,
             action or "test_connection",
             False,
             (time.perf_counter() - started) * 1000,
@@ -120,8 +93,8 @@ async def run_connector_test(
     ok = bool(output.get("ok", True)) if action is None else True
     return ConnectorTestResult(
         slug,
-        entry.plugin,
-        entry.version,
+        connector.plugin,
+        connector.version,
         action or "test_connection",
         ok,
         (time.perf_counter() - started) * 1000,

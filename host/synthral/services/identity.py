@@ -16,13 +16,10 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Executable
@@ -45,23 +42,16 @@ from synthral.security.tokens import (
     api_key_prefix,
     hash_token,
     is_api_key,
-    load_signing_key,
     new_api_key,
     new_opaque_token,
 )
 from synthral.security.totp import TotpState, decode_secret, generate_secret, match_step, provisioning_uri
+from synthral.services.accounts import ApiKey, Principal, TokenPair, User, Workspace
 from synthral.store.db import Database
-from synthral.store.models import ApiKey, Membership, RefreshToken, Role, User, Workspace, new_id, utcnow
-from synthral.store.models import Workflow as WorkflowRow
+from synthral.store.tables import API_KEY, MEMBERSHIP, REFRESH_TOKEN, USER, WORKFLOW, WORKSPACE, Role, new_id, utcnow
 
-__all__ = ["IdentityService", "Principal", "TokenPair", "normalise_email"]
+__all__ = ["IdentityService", "normalise_email"]
 
-USER: Final[Table] = User.__table__  # type: ignore[attr-defined]
-WORKSPACE: Final[Table] = Workspace.__table__  # type: ignore[attr-defined]
-MEMBERSHIP: Final[Table] = Membership.__table__  # type: ignore[attr-defined]
-REFRESH: Final[Table] = RefreshToken.__table__  # type: ignore[attr-defined]
-API_KEY: Final[Table] = ApiKey.__table__  # type: ignore[attr-defined]
-WORKFLOW: Final[Table] = WorkflowRow.__table__  # type: ignore[attr-defined]
 
 LOCAL_EMAIL: Final = "local@localhost"
 LOCAL_SLUG: Final = "local"
@@ -74,51 +64,6 @@ _SLUG: Final = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 
 _BAD_LOGIN: Final = "wrong email or password; check both and try again"
 _BAD_CODE: Final = "the two-factor code is wrong or was used already; wait for the next code and try again"
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who a request acts as.
-
-    Attributes:
-        user_id: The user's id.
-        email: The user's email.
-        method: How they proved it: ``"token"`` (access token), ``"api_key"`` or ``"local"``.
-        workspace_id: The one workspace an API key (or the local mode) is bound to; None
-            means any workspace the user is a member of.
-        workflow_id: The one workflow a scoped API key may chat about (an embedded
-            copilot); such a key reaches nothing but the chat.
-    """
-
-    user_id: str
-    email: str
-    method: str
-    workspace_id: str | None = None
-    workflow_id: str | None = None
-
-
-@dataclass(frozen=True)
-class TokenPair:
-    """What a sign-in or a refresh hands out."""
-
-    access_token: str = field(repr=False)
-    refresh_token: str = field(repr=False)
-    expires_in: int
-    token_type: str = "bearer"  # noqa: S105 -- the OAuth token type, not a secret
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands times back without their zone; everything is stored in UTC.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
-def _values(row: Row[Any]) -> dict[str, Any]:
-    return {
-        key: _aware(value) if isinstance(value, datetime) else value
-        for key, value in row._mapping.items()  # noqa: SLF001 -- SQLAlchemy's documented row-as-mapping accessor
-    }
 
 
 def normalise_email(email: str) -> str:
@@ -159,7 +104,7 @@ class IdentityService:
 
     Args:
         database: The database holding accounts, workspaces and tokens.
-        signing_key: The access token signing key (see :meth:`signing_key_from_env`).
+        signing_key: The access token signing key (``synthral.security.tokens.load_signing_key``).
         keyring: Seals TOTP seeds at rest.
         access_ttl: How long an access token is valid.
         refresh_ttl: How long a refresh token is valid; every refresh issues a new one.
@@ -195,18 +140,6 @@ class IdentityService:
         self.max_failed_logins = max_failed_logins
         self.lockout = lockout
 
-    @staticmethod
-    def signing_key_from_env(home: Path, environ: Mapping[str, str] | None = None) -> bytes:
-        """The access token signing key: ``SYNTHRAL_JWT_SECRET``, else the file ``<home>/jwt.key``.
-
-        Without the variable, the file is created (mode 0600, 64 random bytes) when missing,
-        so a first start needs no setup. Every server of one deployment needs the same key.
-
-        Raises:
-            ConfigurationError: The variable or the file holds fewer than 32 bytes.
-        """
-        return load_signing_key(home, environ)
-
     # -- accounts and workspaces ---------------------------------------------------------
 
     async def create_user(self, email: str, password: str | None, *, display_name: str = "") -> User:
@@ -234,7 +167,7 @@ class IdentityService:
                 f"an account with email {address!r} exists already; sign in with it or use another email",
                 details={"field": "email"},
             ) from exc
-        return User(**values)
+        return User.of(values)
 
     async def create_workspace(self, slug: str, name: str, *, owner_id: str) -> Workspace:
         """Create a workspace with ``owner_id`` as its first owner.
@@ -268,7 +201,7 @@ class IdentityService:
             await self.database.write(create)
         except IntegrityError as exc:
             raise Conflict(f"workspace slug {slug!r} is taken; choose another", details={"field": "slug"}) from exc
-        return Workspace(**values)
+        return Workspace.of(values)
 
     async def add_member(self, workspace_id: str, user_id: str, role: str) -> None:
         """Make ``user_id`` a member of the workspace with ``role``.
@@ -346,7 +279,7 @@ class IdentityService:
             .where(MEMBERSHIP.c.user_id == user_id)
             .order_by(WORKSPACE.c.slug)
         )
-        return [(Workspace(**{k: v for k, v in _values(row).items() if k != "role"}), str(row.role)) for row in rows]
+        return [(Workspace.of(row), str(row.role)) for row in rows]
 
     async def user_id_by_email(self, email: str) -> str | None:
         """The id of the account with that email (compared normalised), or None.
@@ -360,7 +293,7 @@ class IdentityService:
     async def workspace_by_slug(self, slug: str) -> Workspace | None:
         """The workspace with that slug, or None."""
         rows = await self._read(select(WORKSPACE).where(WORKSPACE.c.slug == slug))
-        return Workspace(**_values(rows[0])) if rows else None
+        return Workspace.of(rows[0]) if rows else None
 
     async def local_principal(self) -> Principal:
         """The implicit user of the desktop: ``local@localhost``, owner of the workspace ``local``.
@@ -416,7 +349,7 @@ class IdentityService:
         if not rows or rows[0].password_hash is None:
             await asyncio.to_thread(self._passwords.verify_dummy, password)
             raise AuthenticationFailed(_BAD_LOGIN)
-        user = _values(rows[0])
+        user = dict(rows[0]._mapping)  # noqa: SLF001 -- SQLAlchemy's row mapping
         await self._count_attempt(user["id"], starting=True)
         right = await asyncio.to_thread(self._passwords.verify, user["password_hash"], password)
         if not right or not user["is_active"]:
@@ -436,7 +369,7 @@ class IdentityService:
             if new_hash is not None:
                 values["password_hash"] = new_hash
             connection.execute(update(USER).where(USER.c.id == user["id"]).values(values))
-            connection.execute(insert(REFRESH).values(refresh_row))
+            connection.execute(insert(REFRESH_TOKEN).values(refresh_row))
             return True
 
         if not await self.database.write(succeed):
@@ -458,7 +391,7 @@ class IdentityService:
         def issue(connection: Connection) -> bool:
             if not connection.execute(select(USER.c.is_active).where(USER.c.id == user_id)).scalar():
                 return False
-            connection.execute(insert(REFRESH).values(refresh_row))
+            connection.execute(insert(REFRESH_TOKEN).values(refresh_row))
             return True
 
         if not await self.database.write(issue):
@@ -481,10 +414,10 @@ class IdentityService:
         now = utcnow()
 
         def rotate(connection: Connection) -> tuple[str, str]:
-            found = connection.execute(select(REFRESH).where(REFRESH.c.token_hash == digest)).first()
+            found = connection.execute(select(REFRESH_TOKEN).where(REFRESH_TOKEN.c.token_hash == digest)).first()
             if found is None:
                 return "unknown", ""
-            token = _values(found)
+            token = dict(found._mapping)  # noqa: SLF001 -- SQLAlchemy's row mapping
             if token["revoked_at"] is not None:
                 return "revoked", ""
             if token["rotated_at"] is not None:
@@ -496,15 +429,19 @@ class IdentityService:
             if not active:
                 return "inactive", ""
             spent = connection.execute(
-                update(REFRESH)
-                .where(REFRESH.c.id == token["id"], REFRESH.c.rotated_at.is_(None), REFRESH.c.revoked_at.is_(None))
+                update(REFRESH_TOKEN)
+                .where(
+                    REFRESH_TOKEN.c.id == token["id"],
+                    REFRESH_TOKEN.c.rotated_at.is_(None),
+                    REFRESH_TOKEN.c.revoked_at.is_(None),
+                )
                 .values(rotated_at=now)
             )
             if spent.rowcount != 1:
                 _revoke_family(connection, token["family_id"], now)
                 return "reused", ""
             connection.execute(
-                insert(REFRESH).values(self._refresh_row(token["user_id"], token["family_id"], new_token))
+                insert(REFRESH_TOKEN).values(self._refresh_row(token["user_id"], token["family_id"], new_token))
             )
             return "ok", str(token["user_id"])
 
@@ -523,7 +460,9 @@ class IdentityService:
         now = utcnow()
 
         def revoke(connection: Connection) -> bool:
-            family = connection.execute(select(REFRESH.c.family_id).where(REFRESH.c.token_hash == digest)).scalar()
+            family = connection.execute(
+                select(REFRESH_TOKEN.c.family_id).where(REFRESH_TOKEN.c.token_hash == digest)
+            ).scalar()
             if family is None:
                 return False
             _revoke_family(connection, family, now)
@@ -602,14 +541,14 @@ class IdentityService:
             "workflow_id": workflow_id,
         }
         await self.database.write(lambda connection: connection.execute(insert(API_KEY).values(values)))
-        return ApiKey(**values), made.key
+        return ApiKey.of(values), made.key
 
     async def list_api_keys(self, user_id: str) -> list[ApiKey]:
         """The user's API keys (revoked and expired ones too), oldest first."""
         rows = await self._read(
             select(API_KEY).where(API_KEY.c.user_id == user_id).order_by(API_KEY.c.created_at, API_KEY.c.id)
         )
-        return [ApiKey(**_values(row)) for row in rows]
+        return [ApiKey.of(row) for row in rows]
 
     async def revoke_api_key(self, key_id: str, *, user_id: str) -> None:
         """Revoke one of the user's API keys (idempotent).
@@ -687,7 +626,7 @@ class IdentityService:
         rows = await self._read(select(USER).where(USER.c.id == user_id))
         if not rows:
             raise NotFound(f"no user {user_id!r}", details={"user_id": user_id})
-        return _values(rows[0])
+        return dict(rows[0]._mapping)  # noqa: SLF001 -- SQLAlchemy's row mapping
 
     async def _count_attempt(self, user_id: str, *, starting: bool) -> None:
         # Attempts are counted when they start, before the password is checked, so concurrent
@@ -701,7 +640,7 @@ class IdentityService:
                 select(USER.c.failed_logins, USER.c.locked_until).where(where).with_for_update()
             ).one()
             now = utcnow()
-            locked_until = _aware(row.locked_until)
+            locked_until: datetime | None = row.locked_until
             if starting and locked_until is not None and locked_until > now:
                 return locked_until
             if row.failed_logins >= limit:
@@ -742,7 +681,7 @@ class IdentityService:
         )
         if not rows or not api_key_matches(key, rows[0].key_hash):
             raise AuthenticationFailed("the API key is not valid; check that it was copied whole, or create a new one")
-        found = _values(rows[0])
+        found = dict(rows[0]._mapping)  # noqa: SLF001 -- SQLAlchemy's row mapping
         now = utcnow()
         if found["revoked_at"] is not None:
             raise AuthenticationFailed("the API key was revoked; create a new one")
@@ -870,7 +809,9 @@ def _keep_an_owner(connection: Connection, workspace_id: str, change: str) -> No
 
 def _revoke_family(connection: Connection, family_id: str, now: datetime) -> None:
     connection.execute(
-        update(REFRESH).where(REFRESH.c.family_id == family_id, REFRESH.c.revoked_at.is_(None)).values(revoked_at=now)
+        update(REFRESH_TOKEN)
+        .where(REFRESH_TOKEN.c.family_id == family_id, REFRESH_TOKEN.c.revoked_at.is_(None))
+        .values(revoked_at=now)
     )
 
 

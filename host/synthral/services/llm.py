@@ -25,7 +25,7 @@ from synthral.services.agent_models import LLMChoice
 from synthral.services.batch import BatchInsert
 from synthral.store.ai_tables import LLM_CALL
 from synthral.store.db import Database
-from synthral.store.models import utcnow
+from synthral.store.tables import utcnow
 from synthral_sdk import CapabilityKind, CompletionRequest, CompletionResult, Context
 
 __all__ = ["DEFAULT_PRICES", "CallScope", "LLMChoice", "LLMService", "Price", "PriceTable"]

@@ -28,12 +28,10 @@ from synthral.errors import Conflict, Forbidden, InputInvalid, NotFound
 from synthral.services.workflows import WorkflowService
 from synthral.store.ai_tables import MCP_TOOL
 from synthral.store.db import Database
-from synthral.store.models import ExecutionStatus, Role, utcnow
-from synthral.store.models import Workflow as WorkflowRow
+from synthral.store.tables import WORKFLOW, ExecutionStatus, Role, utcnow
 
 __all__ = ["McpAccess", "McpTools", "build_server"]
 
-WF = WorkflowRow.__table__  # type: ignore[attr-defined]
 TOOL_NAME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 _RANK: Final = {Role.VIEWER: 1, Role.EDITOR: 2, Role.OWNER: 3}
 CALL_TIMEOUT: Final = 300.0
@@ -115,8 +113,8 @@ class McpTools:
         async with self.database.engine.connect() as connection:
             rows = (
                 await connection.execute(
-                    select(MCP_TOOL.c.tool_name, MCP_TOOL.c.description, MCP_TOOL.c.workflow_id, WF.c.name)
-                    .join(WF, WF.c.id == MCP_TOOL.c.workflow_id)
+                    select(MCP_TOOL.c.tool_name, MCP_TOOL.c.description, MCP_TOOL.c.workflow_id, WORKFLOW.c.name)
+                    .join(WORKFLOW, WORKFLOW.c.id == MCP_TOOL.c.workflow_id)
                     .where(self._scope(workspace_id))
                     .order_by(MCP_TOOL.c.tool_name)
                 )

@@ -7,12 +7,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from synthral.store.db import Database
-from synthral.store.models import Membership, User
+from synthral.store.tables import MEMBERSHIP, USER
 
 __all__ = ["Member", "MemberDirectory"]
-
-USER = User.__table__  # type: ignore[attr-defined]
-MEMBERSHIP = Membership.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

@@ -25,23 +25,21 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final, Literal, cast
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import httpx
-from pydantic import ValidationError
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from synthral.errors import ConfigurationError, Conflict, NotFound, RetryableError
-from synthral.plugins.host import PluginHost
 from synthral.security.crypto import NONCE_BYTES, KeyRing, Sealed
 from synthral.security.urls import checked_public_url, is_loopback
 from synthral.services.secrets import CredentialService, CredentialView
 from synthral.store.db import Database
-from synthral.store.models import OAuthState, new_id, utcnow
-from synthral_sdk import AuthSpec, CapabilityKind
+from synthral.store.tables import OAUTH_STATE, new_id, utcnow
+from synthral_sdk import AuthSpec
 
 __all__ = [
     "AUTHORIZE_PATH",
@@ -50,12 +48,10 @@ __all__ = [
     "ClientAuthMethod",
     "OAuthService",
     "client_credential_name",
-    "plugin_auth_specs",
 ]
 
 log = logging.getLogger("synthral.oauth")
 
-STATE = OAuthState.__table__  # type: ignore[attr-defined]
 
 CALLBACK_PATH: Final = "/api/v1/connectors/{connector}/callback"
 """Where the provider sends the browser back, below the server's public URL."""
@@ -79,42 +75,6 @@ ClientAuthMethod = Literal["client_secret_basic", "client_secret_post"]
 def client_credential_name(connector: str) -> str:
     """The credential holding the OAuth client registered for ``connector``."""
     return f"oauth-client.{connector}"
-
-
-def plugin_auth_specs(host: PluginHost) -> AuthSpecSource:
-    """Auth specs from the plugin host's catalog: the slug is the connector capability's name.
-
-    The newest enabled version of the plugin offering the connector wins; two plugins
-    offering connectors of one name are refused, naming both.
-    """
-
-    async def lookup(connector: str) -> AuthSpec | None:
-        newest: dict[str, Mapping[str, Any]] = {}
-        for entry in host.catalog():  # oldest version first, so the newest one stays
-            if entry.spec.kind == CapabilityKind.CONNECTOR and entry.spec.name == connector:
-                newest[entry.plugin] = entry.spec.extra
-        if not newest:
-            return None
-        if len(newest) > 1:
-            raise ConfigurationError(
-                f"several plugins offer a connector named {connector!r} ({', '.join(sorted(newest))}); "
-                "disable all but one with 'synthral plugin disable NAME'",
-                details={"connector": connector, "plugins": [*sorted(newest)]},
-            )
-        (plugin, extra), *_ = newest.items()
-        raw = extra.get("auth")
-        declared = cast(Mapping[str, Any], raw) if isinstance(raw, dict) else {}
-        known = {key: value for key, value in declared.items() if key in AuthSpec.model_fields}  # newer SDKs add fields
-        try:
-            return AuthSpec.model_validate(known)
-        except ValidationError as exc:
-            raise ConfigurationError(
-                f"plugin {plugin} declares an invalid auth section for connector {connector!r}: "
-                f"{exc.errors(include_url=False)[0]['msg']}; upgrade or fix the plugin",
-                details={"connector": connector, "plugin": plugin},
-            ) from None
-
-    return lookup
 
 
 @dataclass(frozen=True)
@@ -145,7 +105,7 @@ class OAuthService:
         database: Where pending authorizations live.
         credentials: Where client registrations and tokens are kept, sealed.
         keyring: Seals the PKCE verifiers of pending authorizations.
-        auth_specs: The plugin host, or a function finding a connector's auth spec by slug.
+        auth_specs: Finds a connector's auth spec by slug (``ConnectorCatalog.auth_spec``).
         public_url: The server's URL as browsers reach it, e.g. ``https://synthral.example.com``.
         http: The client for token requests; one is created (and closed by :meth:`close`) when omitted.
     """
@@ -155,7 +115,7 @@ class OAuthService:
         database: Database,
         credentials: CredentialService,
         keyring: KeyRing,
-        auth_specs: AuthSpecSource | PluginHost,
+        auth_specs: AuthSpecSource,
         *,
         public_url: str,
         http: httpx.AsyncClient | None = None,
@@ -163,7 +123,7 @@ class OAuthService:
         self.database = database
         self.credentials = credentials
         self.keyring = keyring
-        self.auth_specs = plugin_auth_specs(auth_specs) if isinstance(auth_specs, PluginHost) else auth_specs
+        self.auth_specs = auth_specs
         self.public_url = checked_public_url(public_url)
         self._http = http or httpx.AsyncClient(timeout=30.0)
         self._owns_http = http is None
@@ -280,8 +240,8 @@ class OAuthService:
         }
 
         def save(connection: Connection) -> None:
-            connection.execute(delete(STATE).where(STATE.c.expires_at < now - STATE_RETENTION))
-            connection.execute(insert(STATE).values(id=new_id(), **row))
+            connection.execute(delete(OAUTH_STATE).where(OAUTH_STATE.c.expires_at < now - STATE_RETENTION))
+            connection.execute(insert(OAUTH_STATE).values(id=new_id(), **row))
 
         await self.database.write(save)
         return _with_query(client.authorize_url, params)
@@ -453,11 +413,13 @@ class OAuthService:
         now = utcnow()
 
         def spend(connection: Connection) -> tuple[Any, bool] | None:
-            row = connection.execute(select(STATE).where(STATE.c.state_hash == state_hash)).first()
+            row = connection.execute(select(OAUTH_STATE).where(OAUTH_STATE.c.state_hash == state_hash)).first()
             if row is None:
                 return None
             spent = connection.execute(
-                update(STATE).where(STATE.c.id == row.id, STATE.c.used_at.is_(None)).values(used_at=now)
+                update(OAUTH_STATE)
+                .where(OAUTH_STATE.c.id == row.id, OAUTH_STATE.c.used_at.is_(None))
+                .values(used_at=now)
             )
             return row, spent.rowcount == 1
 
@@ -481,7 +443,7 @@ class OAuthService:
                 f"{row.connector!r}; the provider must redirect to {self.redirect_uri(row.connector)}",
                 details={"connector": connector, "expected": row.connector},
             )
-        if _aware(row.expires_at) < now:
+        if row.expires_at < now:
             raise ConfigurationError(
                 f"the authorization expired (a user has {int(STATE_LIFETIME.total_seconds() // 60)} minutes to "
                 f"approve at the provider); {start_again}",
@@ -734,7 +696,3 @@ def _sha256(text: str) -> str:
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -10,16 +10,14 @@ are recorded in the OCR tables.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 from pydantic import JsonValue, ValidationError
 from sqlalchemy import select
 
+from synthral.config import OCRSettings
 from synthral.engine.model import Workflow
 from synthral.engine.ocr_node import (
     OCR_NODE_TYPE,
@@ -29,12 +27,16 @@ from synthral.engine.ocr_node import (
     ready_engines,
     record_job,
 )
-from synthral.errors import ConfigurationError, InputInvalid, NotFound, SynthralError
+from synthral.errors import InputInvalid, NotFound, SynthralError
 from synthral.plugins.host import PluginHost
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
-from synthral.store.models import ExecutionStatus, WorkflowExecution
-from synthral.store.ocr_models import OCRDocument, OCRJob, OCRJobStatus, OCRResult
+from synthral.store.ocr_tables import OCR_DOCUMENT as DOC
+from synthral.store.ocr_tables import OCR_JOB as JOB
+from synthral.store.ocr_tables import OCR_RESULT as RESULT
+from synthral.store.ocr_tables import OCRJobStatus
+from synthral.store.tables import EXECUTION as EXEC
+from synthral.store.tables import ExecutionStatus
 from synthral_sdk import BlobRef, BlobStore
 
 __all__ = ["OCR_WORKFLOW", "JobNotFound", "OCRService", "OCRSettings"]
@@ -48,53 +50,9 @@ _VISION_SECRETS: Final = {
 }
 """The credential the google_vision engine reads, by its config field 'credential'."""
 
-JOB = OCRJob.__table__  # type: ignore[attr-defined]
-DOC = OCRDocument.__table__  # type: ignore[attr-defined]
-RESULT = OCRResult.__table__  # type: ignore[attr-defined]
-EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
-
 
 class JobNotFound(NotFound):
     """No such OCR job (or document result) in this workspace."""
-
-
-@dataclass(frozen=True)
-class OCRSettings:
-    """How the OCR API behaves.
-
-    Attributes:
-        sync_max_bytes: Documents up to this size are read inline; larger ones become jobs.
-        batch_max: Documents one batch may hold.
-        engine_configs: Config per engine name (weights folders, credentials' names...);
-            an engine is ready only when this satisfies its config schema.
-    """
-
-    sync_max_bytes: int = 5 * 1024 * 1024
-    batch_max: int = 100
-    engine_configs: Mapping[str, Mapping[str, JsonValue]] | None = None
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> OCRSettings:
-        """``SYNTHRAL_OCR_SYNC_MAX_BYTES``, ``SYNTHRAL_OCR_BATCH_MAX`` and ``SYNTHRAL_OCR_ENGINES`` (JSON).
-
-        Raises:
-            ConfigurationError: A variable is malformed.
-        """
-        env = os.environ if environ is None else environ
-        try:
-            engines = json.loads(env.get("SYNTHRAL_OCR_ENGINES", "{}"))
-            sync_max = int(env.get("SYNTHRAL_OCR_SYNC_MAX_BYTES", cls.sync_max_bytes))
-            batch_max = int(env.get("SYNTHRAL_OCR_BATCH_MAX", cls.batch_max))
-        except ValueError as exc:
-            raise ConfigurationError(
-                f"the SYNTHRAL_OCR_* settings are malformed ({exc}); SYNTHRAL_OCR_ENGINES is a JSON object such as "
-                '{"doctr": {"weights_dir": "/models/doctr"}}, the others are numbers'
-            ) from None
-        if not isinstance(engines, dict) or not all(isinstance(v, dict) for v in engines.values()):
-            raise ConfigurationError(
-                'SYNTHRAL_OCR_ENGINES must be a JSON object of objects, e.g. {"doctr": {"weights_dir": "/models"}}'
-            )
-        return cls(sync_max_bytes=sync_max, batch_max=batch_max, engine_configs=engines)
 
 
 class OCRService:

@@ -24,7 +24,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,9 +38,10 @@ from authlib.oidc.core import CodeIDToken  # type: ignore[import-untyped]  # as 
 from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy import Table, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
+from synthral.config import ServerSettings
 from synthral.errors import (
     AuthenticationFailed,
     ConfigurationError,
@@ -53,15 +53,15 @@ from synthral.errors import (
 )
 from synthral.security.crypto import NONCE_BYTES, KeyRing, Sealed
 from synthral.security.urls import checked_public_url, is_loopback
-from synthral.services.identity import LOCAL_EMAIL, IdentityService, TokenPair, normalise_email
+from synthral.services.accounts import TokenPair
+from synthral.services.identity import LOCAL_EMAIL, IdentityService, normalise_email
 from synthral.store.db import Database
-from synthral.store.models import User
+from synthral.store.tables import USER
 
 __all__ = ["CALLBACK_PATH", "OidcService", "OidcSettings"]
 
 log = logging.getLogger("synthral.oidc")
 
-USER: Final[Table] = User.__table__  # type: ignore[attr-defined]
 
 CALLBACK_PATH: Final = "/api/v1/auth/oidc/callback"
 """Where the provider sends the browser back, below the server's public URL."""
@@ -98,21 +98,24 @@ class OidcSettings:
     auto_create: bool = False
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> OidcSettings | None:
-        """The settings from ``SYNTHRAL_OIDC_*`` variables; None when single sign-on is off.
+    def configured(cls, server: ServerSettings) -> OidcSettings | None:
+        """Single sign-on as the ``SYNTHRAL_OIDC_*`` variables configure it; None when it is off.
 
-        Reads ``SYNTHRAL_OIDC_ISSUER``, ``SYNTHRAL_OIDC_CLIENT_ID``,
-        ``SYNTHRAL_OIDC_CLIENT_SECRET``, ``SYNTHRAL_OIDC_SCOPES`` (default
-        ``openid email profile``) and ``SYNTHRAL_OIDC_AUTO_CREATE`` (default false). Single
-        sign-on is off when none of the first three is set.
+        ``SYNTHRAL_OIDC_ISSUER``, ``SYNTHRAL_OIDC_CLIENT_ID`` and ``SYNTHRAL_OIDC_CLIENT_SECRET``
+        turn it on (all three, or none); ``SYNTHRAL_OIDC_SCOPES`` (default ``openid email
+        profile``) and ``SYNTHRAL_OIDC_AUTO_CREATE`` (default no) tune it.
 
         Raises:
             ConfigurationError: Some of the first three are set but not all, the issuer is not
                 an https URL (http only on a loopback address), the scopes lack ``openid``, or
                 the auto-create flag is not a yes or no.
         """
-        env = os.environ if environ is None else environ
-        required = {name: env.get(_ENV + name, "").strip() for name in ("ISSUER", "CLIENT_ID", "CLIENT_SECRET")}
+        secret = server.oidc_client_secret.get_secret_value() if server.oidc_client_secret is not None else ""
+        required = {
+            "ISSUER": (server.oidc_issuer or "").strip(),
+            "CLIENT_ID": (server.oidc_client_id or "").strip(),
+            "CLIENT_SECRET": secret.strip(),
+        }
         if not any(required.values()):
             return None
         missing = [_ENV + name for name, value in required.items() if not value]
@@ -122,7 +125,7 @@ class OidcSettings:
                 f"or unset every {_ENV}* variable to turn single sign-on off",
                 details={"missing": ", ".join(missing)},
             )
-        scopes = tuple(env.get(_ENV + "SCOPES", DEFAULT_SCOPES).split())
+        scopes = tuple(server.oidc_scopes.split())
         if "openid" not in scopes:
             raise ConfigurationError(
                 f"{_ENV}SCOPES {' '.join(scopes)!r} lacks 'openid'; add it (e.g. {DEFAULT_SCOPES!r})",
@@ -133,7 +136,7 @@ class OidcSettings:
             client_id=required["CLIENT_ID"],
             client_secret=required["CLIENT_SECRET"],
             scopes=scopes,
-            auto_create=_flag(env.get(_ENV + "AUTO_CREATE", ""), _ENV + "AUTO_CREATE"),
+            auto_create=_flag(server.oidc_auto_create, _ENV + "AUTO_CREATE"),
         )
 
 

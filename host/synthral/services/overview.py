@@ -8,11 +8,9 @@ from sqlalchemy import func, select
 
 from synthral.engine.schedules import as_utc
 from synthral.store.db import Database
-from synthral.store.models import WorkflowExecution
+from synthral.store.tables import EXECUTION
 
 __all__ = ["last_runs"]
-
-EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
 
 
 async def last_runs(database: Database, workflow_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -20,13 +18,13 @@ async def last_runs(database: Database, workflow_ids: list[str]) -> dict[str, di
     if not workflow_ids:
         return {}
     newest = (
-        select(EXEC.c.workflow_id, func.max(EXEC.c.started_at).label("at"))
-        .where(EXEC.c.workflow_id.in_(workflow_ids))
-        .group_by(EXEC.c.workflow_id)
+        select(EXECUTION.c.workflow_id, func.max(EXECUTION.c.started_at).label("at"))
+        .where(EXECUTION.c.workflow_id.in_(workflow_ids))
+        .group_by(EXECUTION.c.workflow_id)
         .subquery()
     )
-    query = select(EXEC.c.workflow_id, EXEC.c.id, EXEC.c.status, EXEC.c.started_at).join(
-        newest, (newest.c.workflow_id == EXEC.c.workflow_id) & (newest.c.at == EXEC.c.started_at)
+    query = select(EXECUTION.c.workflow_id, EXECUTION.c.id, EXECUTION.c.status, EXECUTION.c.started_at).join(
+        newest, (newest.c.workflow_id == EXECUTION.c.workflow_id) & (newest.c.at == EXECUTION.c.started_at)
     )
     async with database.engine.connect() as connection:
         rows = (await connection.execute(query)).all()

@@ -15,7 +15,7 @@ from synthral.plugins.host import CatalogEntry, PluginHost, PluginInfo
 from synthral.plugins.installer import ProgressFn
 from synthral.plugins.layout import Manifest
 from synthral.store.db import Database
-from synthral.store.models import ExecutionStatus, Workflow, WorkflowExecution, WorkflowVersion
+from synthral.store.tables import EXECUTION, WORKFLOW, WORKFLOW_VERSION, ExecutionStatus
 from synthral_sdk.types import JSONObject, JSONValue
 
 __all__ = [
@@ -28,9 +28,9 @@ __all__ = [
     "split_pin",
 ]
 
-WF = Workflow.__table__  # type: ignore[attr-defined]
-VERSION = WorkflowVersion.__table__  # type: ignore[attr-defined]
-EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
+WF = WORKFLOW
+VERSION = WORKFLOW_VERSION
+EXEC = EXECUTION
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,8 @@ from synthral.services.rag_models import (
 from synthral.services.rag_router import Candidate, Decision, RoutingFacts, route
 from synthral.services.secrets import CredentialService
 from synthral.store.db import Database
-from synthral.store.models import new_id, utcnow
 from synthral.store.rag_tables import RAG_DOCUMENT, RAG_INDEX, RAG_QUERY, RAG_SWITCH_LOG
+from synthral.store.tables import new_id, utcnow
 from synthral_sdk import CapabilityKind, EmbedResult
 from synthral_sdk.types import JSONObject, JSONValue
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, cast
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
-from synthral.errors import ConfigurationError
 from synthral.services.rag_chunking import ChunkSettings
 from synthral.services.rag_router import RoutingFacts
 from synthral_sdk.types import JSONObject
+
+if TYPE_CHECKING:
+    from synthral.config import RAGSettings
 
 __all__ = [
     "DEFAULT_EMBEDDER",
@@ -41,17 +41,6 @@ class LLMEndpoint:
     model: str
     api_key: str | None = field(default=None, repr=False)
 
-    @classmethod
-    def from_env(cls) -> LLMEndpoint | None:
-        """``SYNTHRAL_RAG_LLM_BASE_URL`` (with ``_MODEL``, ``_API_KEY``), or None when unset."""
-        base = os.environ.get("SYNTHRAL_RAG_LLM_BASE_URL", "").strip()
-        if not base:
-            return None
-        model = os.environ.get("SYNTHRAL_RAG_LLM_MODEL", "").strip()
-        if not model:
-            raise ConfigurationError("SYNTHRAL_RAG_LLM_BASE_URL is set but SYNTHRAL_RAG_LLM_MODEL is not; set both")
-        return cls(base.rstrip("/"), model, os.environ.get("SYNTHRAL_RAG_LLM_API_KEY") or None)
-
 
 @dataclass(frozen=True)
 class RagSettings:
@@ -69,21 +58,13 @@ class RagSettings:
     llm: LLMEndpoint | None = None
 
     @classmethod
-    def from_env(cls) -> RagSettings:
-        """Read ``SYNTHRAL_RAG_STORES``, ``SYNTHRAL_RAG_EMBEDDER`` and the ``SYNTHRAL_RAG_LLM_*`` variables."""
-        raw = os.environ.get("SYNTHRAL_RAG_STORES", "").strip()
-        configs: dict[str, JSONObject] = {}
-        if raw:
-            try:
-                parsed = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise ConfigurationError(f"SYNTHRAL_RAG_STORES is not JSON ({exc}); set it to an object") from None
-            if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
-                raise ConfigurationError(
-                    'SYNTHRAL_RAG_STORES must map store names to config objects: {"weaviate": {"url": "..."}}'
-                )
-            configs = cast(dict[str, JSONObject], parsed)
-        return cls(configs, os.environ.get("SYNTHRAL_RAG_EMBEDDER") or DEFAULT_EMBEDDER, LLMEndpoint.from_env())
+    def from_settings(cls, section: RAGSettings) -> RagSettings:
+        """The retrieval settings of the host's settings tree (``settings.rag``)."""
+        llm = None
+        if section.llm_base_url:
+            key = section.llm_api_key.get_secret_value() if section.llm_api_key is not None else None
+            llm = LLMEndpoint(section.llm_base_url.rstrip("/"), section.llm_model, key or None)
+        return cls(dict(section.store_configs), section.default_embedder or DEFAULT_EMBEDDER, llm)
 
 
 class DocumentIn(BaseModel):

@@ -32,15 +32,15 @@ from synthral.plugins.host import PluginHost
 from synthral.services.web_records import WebRecords
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
-from synthral.store.models import new_id, utcnow
-from synthral.store.web import ScrapeJob, ScrapePage
+from synthral.store.tables import new_id, utcnow
+from synthral.store.web_tables import SCRAPE_JOB, SCRAPE_PAGE
 from synthral_sdk.context import EventSink
 from synthral_sdk.web import Politeness
 
 __all__ = ["DEFAULT_BATCH_ENGINE", "DEFAULT_ENGINE", "CrawlRequest", "ScrapeRequest", "ScrapeResult", "ScrapingService"]
 
-JOB = ScrapeJob.__table__  # type: ignore[attr-defined]
-PAGE = ScrapePage.__table__  # type: ignore[attr-defined]
+JOB = SCRAPE_JOB
+PAGE = SCRAPE_PAGE
 DEFAULT_ENGINE: Final = "scrape-html/scrape"
 DEFAULT_BATCH_ENGINE: Final = "scrape-html/fetch_pages"
 CRAWL_WORKFLOW: Final = "scraping.crawl"
@@ -590,10 +590,9 @@ class ScrapingService:
                 }
                 for url, d in new_links.items()
             ]
+            new_pages = self.database.merge(PAGE, ("job_id", "url_hash"), replace=False)
             for start in range(0, len(rows), 500):
-                connection.execute(
-                    self.database.upsert(PAGE, rows[start : start + 500], ["job_id", "url_hash"], replace=False)
-                )
+                connection.execute(new_pages, rows[start : start + 500])
         connection.execute(
             update(JOB)
             .where(JOB.c.id == job_id)

@@ -12,13 +12,13 @@ capability declares.
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Final, cast
 
 import orjson
 from jsonschema import Draft202012Validator
 
+from synthral.config import SecuritySettings
 from synthral.errors import ConfigurationError, SynthralError
 from synthral.plugins.host import PluginHost
 from synthral.plugins.proxy import CapabilityHandle
@@ -33,8 +33,8 @@ __all__ = [
     "STORE_VARIABLE",
     "PluginSecretResolver",
     "StoreCredentials",
-    "credentials_from_env",
-    "secret_resolver_from_env",
+    "configured_secret_resolver",
+    "store_credentials",
 ]
 
 StoreCredentials = Callable[[str | None], Awaitable[dict[str, str]]]
@@ -47,7 +47,7 @@ CONFIG_VARIABLE: Final = "SYNTHRAL_SECRET_STORE_CONFIG"
 """The plugin store's config, as a JSON object."""
 
 CREDENTIAL_PREFIX: Final = "SYNTHRAL_SECRET_STORE_CREDENTIAL_"
-"""Variables :func:`credentials_from_env` reads the store's login secrets from."""
+"""Variables :func:`store_credentials` reads the store's login secrets from (through the settings)."""
 
 LOCAL_STORE: Final = "local"
 """The host's own encrypted store."""
@@ -171,22 +171,23 @@ class PluginSecretResolver:
         )
 
 
-async def credentials_from_env(workspace_id: str | None) -> dict[str, str]:
+def store_credentials(security: SecuritySettings) -> StoreCredentials:
     """The store's login secrets from ``SYNTHRAL_SECRET_STORE_CREDENTIAL_<NAME>`` variables.
 
     The same for every workspace: for a single machine without the server's encrypted
     store. ``SYNTHRAL_SECRET_STORE_CREDENTIAL_CLIENT_ID`` becomes the secret ``client_id``.
     """
-    del workspace_id
-    return {
-        name.removeprefix(CREDENTIAL_PREFIX).lower(): value
-        for name, value in os.environ.items()
-        if name.startswith(CREDENTIAL_PREFIX) and len(name) > len(CREDENTIAL_PREFIX)
-    }
+    values = {name: value.get_secret_value() for name, value in security.secret_store_credentials.items()}
+
+    async def credentials(workspace_id: str | None) -> dict[str, str]:
+        del workspace_id
+        return dict(values)
+
+    return credentials
 
 
-def secret_resolver_from_env(
-    plugins: PluginHost, credentials: StoreCredentials, environ: Mapping[str, str] | None = None
+def configured_secret_resolver(
+    plugins: PluginHost, credentials: StoreCredentials, security: SecuritySettings
 ) -> PluginSecretResolver | None:
     """Build the resolver ``SYNTHRAL_SECRET_STORE`` asks for; ``None`` means the local store.
 
@@ -197,15 +198,14 @@ def secret_resolver_from_env(
     Args:
         plugins: The plugin host the store is installed in.
         credentials: Returns the store's own login secrets for a workspace.
-        environ: The environment to read; ``os.environ`` when ``None``.
+        security: ``settings.security``: the store and its config.
 
     Raises:
         ConfigurationError: A variable is malformed, or the store cannot be used; the
             message names the variable and the fix.
     """
-    env = os.environ if environ is None else environ
-    choice = env.get(STORE_VARIABLE, "").strip() or LOCAL_STORE
-    raw_config = env.get(CONFIG_VARIABLE, "").strip()
+    choice = security.secret_store.strip() or LOCAL_STORE
+    raw_config = security.secret_store_config.strip()
     if choice == LOCAL_STORE:
         if raw_config:
             raise ConfigurationError(

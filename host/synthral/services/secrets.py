@@ -13,26 +13,24 @@ import functools
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 import orjson
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Connection, Row
 
-from synthral.engine.runtime import EnvSecretResolver, SecretResolver
+from synthral.engine.runtime import SecretResolver
 from synthral.errors import ConfigurationError, DecryptionFailed, InputInvalid, NotFound, SecretKeyMissing
 from synthral.security.crypto import KeyRing, Sealed
 from synthral.security.redact import MIN_SECRET_LENGTH, strings_in
 from synthral.store.db import Database
-from synthral.store.models import Credential, Workspace, new_id, utcnow
+from synthral.store.tables import CREDENTIAL, WORKSPACE, new_id, utcnow
 
 __all__ = ["CredentialSecretResolver", "CredentialService", "CredentialView", "credential_context"]
 
 log = logging.getLogger("synthral.secrets")
 
-CREDENTIAL = Credential.__table__  # type: ignore[attr-defined]
-WORKSPACE = Workspace.__table__  # type: ignore[attr-defined]
 NAME: Final = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 KIND: Final = re.compile(r"[a-z][a-z0-9_]{0,31}")
 MASK: Final = "••••••••"
@@ -84,11 +82,6 @@ class CredentialView:
     created_at: datetime
     updated_at: datetime
     masked: str
-
-
-def _utc(value: datetime) -> datetime:
-    # SQLite hands times back without their zone; everything is stored in UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _mask(value: str | dict[str, Any]) -> str:
@@ -285,7 +278,7 @@ class CredentialService:
             kind=kind,
             meta=shown,
             key_id=sealed.key_id,
-            created_at=_utc(created_at),
+            created_at=created_at,
             updated_at=now,
             masked=_mask(value),
         )
@@ -452,8 +445,8 @@ class CredentialService:
             kind=row.kind,
             meta=dict(row.meta or {}),
             key_id=row.key_id,
-            created_at=_utc(row.created_at),
-            updated_at=_utc(row.updated_at),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
             masked=_mask(self._open(row)),
         )
 
@@ -461,17 +454,17 @@ class CredentialService:
 class CredentialSecretResolver:
     """Resolves a step's secrets from its workflow's workspace credentials.
 
-    A workflow without a workspace (local mode) gets its secrets from ``fallback``, by
-    default ``SYNTHRAL_SECRET_<NAME>`` environment variables.
+    A workflow without a workspace (local mode) gets its secrets from ``fallback``, usually
+    an ``EnvSecretResolver`` over ``SYNTHRAL_SECRET_<NAME>`` variables.
 
     Args:
         credentials: The credential store.
         fallback: For workflows that belong to no workspace.
     """
 
-    def __init__(self, credentials: CredentialService, fallback: SecretResolver | None = None) -> None:
+    def __init__(self, credentials: CredentialService, fallback: SecretResolver) -> None:
         self.credentials = credentials
-        self.fallback: SecretResolver = fallback if fallback is not None else EnvSecretResolver()
+        self.fallback = fallback
 
     async def __call__(self, names: builtins.list[str], workspace_id: str | None) -> dict[str, str]:
         """The values of ``names`` for a step of a workflow in ``workspace_id`` (None: local mode).

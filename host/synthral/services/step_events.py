@@ -16,12 +16,10 @@ import logging
 import threading
 from typing import Any
 
-from sqlalchemy import insert
-
+from synthral.engine import state
 from synthral.security.redact import Redactor
-from synthral.store.ai_tables import STEP_EVENT
 from synthral.store.db import Database
-from synthral.store.models import utcnow
+from synthral.store.tables import utcnow
 from synthral_sdk._ai import TOKEN_EVENT
 from synthral_sdk.context import EventSink
 from synthral_sdk.types import JSONObject
@@ -101,7 +99,7 @@ class StepEvents:
                 return False
             try:
                 async with self.database.transaction() as connection:
-                    await connection.execute(insert(STEP_EVENT), rows)
+                    await connection.run_sync(state.add_step_events, rows)
             except Exception:  # events are best-effort: a run must not fail because one was not written
                 log.warning("could not write %d step events", len(rows), exc_info=True)
             return True

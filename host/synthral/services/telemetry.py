@@ -4,38 +4,37 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import os
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
+from synthral.config import ObservabilitySettings
 from synthral.engine.schedules import as_utc
 from synthral.errors import AuthenticationFailed, Forbidden
 from synthral.observability.metrics import ProcessSample, ScrapeSnapshot, render
 from synthral.plugins.host import PluginHost
 from synthral.services.admin import rss_bytes
 from synthral.store.db import Database
-from synthral.store.models import ExecutionStatus, WorkflowExecution
+from synthral.store.tables import EXECUTION, ExecutionStatus
 
 __all__ = ["METRICS_TOKEN_ENV", "TelemetryService", "check_scrape"]
 
-EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
 METRICS_TOKEN_ENV = "SYNTHRAL_METRICS_TOKEN"  # noqa: S105 -- the variable's name, not a token
 
 
-def check_scrape(client_host: str | None, authorization: str | None, *, token: str | None = None) -> None:
+def check_scrape(client_host: str | None, authorization: str | None, *, token: str | None) -> None:
     """Let a scrape through: with the scrape token when one is set, else from loopback only.
 
     Args:
         client_host: The peer's address.
         authorization: The ``Authorization`` header as sent.
-        token: The scrape token; defaults to ``$SYNTHRAL_METRICS_TOKEN``.
+        token: The scrape token (``SYNTHRAL_METRICS_TOKEN``); None lets only loopback scrape.
 
     Raises:
         AuthenticationFailed: A token is set and the request does not carry it.
         Forbidden: No token is set and the request does not come from this machine.
     """
-    expected = (token if token is not None else os.environ.get(METRICS_TOKEN_ENV)) or None
+    expected = token or None
     if expected is not None:
         scheme, _, given = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
@@ -56,11 +55,23 @@ def check_scrape(client_host: str | None, authorization: str | None, *, token: s
 
 
 class TelemetryService:
-    """The scrape's figures from the database and this process's plugin host."""
+    """The scrape's figures from the database and this process's plugin host.
 
-    def __init__(self, database: Database, plugins: PluginHost) -> None:
+    Args:
+        database: Where the queue is.
+        plugins: This process's plugin host (its processes' state).
+        settings: The scrape token and the multiprocess folder.
+    """
+
+    def __init__(self, database: Database, plugins: PluginHost, settings: ObservabilitySettings) -> None:
         self.database = database
         self.plugins = plugins
+        self.token = settings.metrics_token.get_secret_value() if settings.metrics_token is not None else None
+        self.multiprocess_dir = settings.metrics_dir
+
+    def check(self, client_host: str | None, authorization: str | None) -> None:
+        """Let a scrape through, or refuse it (see :func:`check_scrape`)."""
+        check_scrape(client_host, authorization, token=self.token)
 
     async def snapshot(self, *, now: datetime | None = None) -> ScrapeSnapshot:
         """Queue depth, the oldest due run's age, live runs, plugin processes (server-wide)."""
@@ -68,17 +79,17 @@ class TelemetryService:
         async with self.database.engine.connect() as connection:
             due = (
                 await connection.execute(
-                    select(func.count(), func.min(EXEC.c.started_at)).where(
-                        EXEC.c.status == ExecutionStatus.QUEUED, EXEC.c.next_run_at <= moment
+                    select(func.count(), func.min(EXECUTION.c.started_at)).where(
+                        EXECUTION.c.status == ExecutionStatus.QUEUED, EXECUTION.c.next_run_at <= moment
                     )
                 )
             ).one()
             live: dict[str, int] = dict(
                 (
                     await connection.execute(
-                        select(EXEC.c.status, func.count())
-                        .where(EXEC.c.status.in_((ExecutionStatus.RUNNING, ExecutionStatus.WAITING)))
-                        .group_by(EXEC.c.status)
+                        select(EXECUTION.c.status, func.count())
+                        .where(EXECUTION.c.status.in_((ExecutionStatus.RUNNING, ExecutionStatus.WAITING)))
+                        .group_by(EXECUTION.c.status)
                     )
                 ).all()
             )
@@ -108,4 +119,4 @@ class TelemetryService:
 
     async def render(self) -> bytes:
         """The Prometheus text of every series with the scrape-time gauges."""
-        return render(await self.snapshot())
+        return render(await self.snapshot(), multiprocess_dir=self.multiprocess_dir)

@@ -22,11 +22,10 @@ from synthral.errors import NotFound
 from synthral.services.secrets import CredentialService
 from synthral.services.webhooks import webhook_credential
 from synthral.services.workflows import WorkflowService
-from synthral.store.models import WorkflowSchedule
+from synthral.store.tables import SCHEDULE
 
 __all__ = ["ScheduleView", "TriggerService", "WebhookView"]
 
-SCHEDULE = WorkflowSchedule.__table__  # type: ignore[attr-defined]
 MAX_UPCOMING = 20
 
 

@@ -21,13 +21,13 @@ from synthral.errors import InputInvalid, NotFound, SynthralError
 from synthral.services.scraping import ScrapeRequest, ScrapingService, _check_url
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
-from synthral.store.models import new_id, utcnow
-from synthral.store.web import ChangeDetection
+from synthral.store.tables import new_id, utcnow
+from synthral.store.web_tables import CHANGE_DETECTION
 from synthral_sdk.web import NoiseFilters, Politeness, content_checksum, filter_noise, text_diff
 
 __all__ = ["ChangeCheck", "OnChange", "WatchRequest", "WatchService"]
 
-WATCH = ChangeDetection.__table__  # type: ignore[attr-defined]
+WATCH = CHANGE_DETECTION
 DEFAULT_WATCH_ENGINE: Final = "scrape-html/scrape"
 BROWSER_WATCH_ENGINE: Final = "scrape-playwright/render"
 

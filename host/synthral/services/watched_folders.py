@@ -33,17 +33,14 @@ from synthral.errors import InputInvalid, NotFound
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
 from synthral.store.desktop_tables import WATCHED_FILE, WATCHED_FOLDER
-from synthral.store.models import ExecutionStatus, WorkflowExecution, WorkflowSchedule, new_id, utcnow
-from synthral.store.models import Workflow as WorkflowRow
+from synthral.store.outage import Outage
+from synthral.store.tables import EXECUTION, SCHEDULE, WORKFLOW, ExecutionStatus, new_id, utcnow
 from synthral_sdk import BlobStore
 
 __all__ = ["FileTriggers", "WatchedFolder"]
 
 log = logging.getLogger(__name__)
 
-EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
-WF = WorkflowRow.__table__  # type: ignore[attr-defined]
-SCHEDULE = WorkflowSchedule.__table__  # type: ignore[attr-defined]
 PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".download", "~")
 """Names of files still being written by browsers and editors: they fire once renamed."""
 SETTLE_SECONDS = 0.2
@@ -69,12 +66,16 @@ class FileTriggers:
         database: The host's database.
         workflows: Starts the runs.
         blobs: Where the files' bytes are stored.
+        outage: The process's view of the database (shared, so an outage is logged once).
     """
 
-    def __init__(self, database: Database, workflows: WorkflowService, blobs: BlobStore) -> None:
+    def __init__(
+        self, database: Database, workflows: WorkflowService, blobs: BlobStore, *, outage: Outage | None = None
+    ) -> None:
         self.database = database
         self.workflows = workflows
         self.blobs = blobs
+        self.outage = outage or Outage(log, "watched folders")
         self.changed = asyncio.Event()
 
     # -- folders ---------------------------------------------------------------------------
@@ -121,8 +122,8 @@ class FileTriggers:
 
     async def folders(self, workspace_id: str | None = None) -> list[WatchedFolder]:
         """Every watched folder (of one workspace when given), by path."""
-        query = select(WATCHED_FOLDER, WF.c.name.label("workflow_name")).join(
-            WF, WF.c.id == WATCHED_FOLDER.c.workflow_id
+        query = select(WATCHED_FOLDER, WORKFLOW.c.name.label("workflow_name")).join(
+            WORKFLOW, WORKFLOW.c.id == WATCHED_FOLDER.c.workflow_id
         )
         if workspace_id is not None:
             query = query.where(WATCHED_FOLDER.c.workspace_id == workspace_id)
@@ -239,10 +240,26 @@ class FileTriggers:
     # -- the watcher -----------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Fire for what arrived while the app was closed, then for every new file, until ``stop`` is set."""
+        """Fire for what arrived while the app was closed, then for every new file, until ``stop`` is set.
+
+        A database outage pauses the watcher (logged once) instead of ending it: it starts
+        again, backing off, and fires for what arrived meanwhile once the database answers.
+        """
+        while not stop.is_set():
+            try:
+                await self._watch(stop)
+            except Exception as exc:
+                trouble = self.database.unavailable(exc)
+                if trouble is None:
+                    raise
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.outage.failed(trouble))
+
+    async def _watch(self, stop: asyncio.Event) -> None:
         from watchfiles import awatch  # noqa: PLC0415 -- only the desktop's host watches folders
 
         await self.recover()
+        self.outage.recovered(wrote=False)
         while not stop.is_set():
             self.changed.clear()
             folders = await self.folders()
@@ -282,40 +299,40 @@ class FileTriggers:
     async def summary(self, workspace_id: str) -> dict[str, Any]:
         """Counts for the tray (running, waiting, failed in the last day) and the recent workflows."""
         since = utcnow().timestamp() - RECENT_FAILURES_HOURS * 3600
-        in_workspace = WF.c.workspace_id == workspace_id
+        in_workspace = WORKFLOW.c.workspace_id == workspace_id
         async with self.database.engine.connect() as connection:
             counts: dict[str, int] = dict(
                 (
                     await connection.execute(
-                        select(EXEC.c.status, func.count())
-                        .join(WF, WF.c.id == EXEC.c.workflow_id)
-                        .where(in_workspace & EXEC.c.status.in_(["queued", "running", "waiting", "paused"]))
-                        .group_by(EXEC.c.status)
+                        select(EXECUTION.c.status, func.count())
+                        .join(WORKFLOW, WORKFLOW.c.id == EXECUTION.c.workflow_id)
+                        .where(in_workspace & EXECUTION.c.status.in_(["queued", "running", "waiting", "paused"]))
+                        .group_by(EXECUTION.c.status)
                     )
                 ).all()
             )
             failed = (
                 await connection.execute(
                     select(func.count())
-                    .select_from(EXEC.join(WF, WF.c.id == EXEC.c.workflow_id))
-                    .where(in_workspace & (EXEC.c.status == ExecutionStatus.FAILED))
-                    .where(EXEC.c.started_at >= _from_timestamp(since))
+                    .select_from(EXECUTION.join(WORKFLOW, WORKFLOW.c.id == EXECUTION.c.workflow_id))
+                    .where(in_workspace & (EXECUTION.c.status == ExecutionStatus.FAILED))
+                    .where(EXECUTION.c.started_at >= _from_timestamp(since))
                 )
             ).scalar_one()
             recent = (
                 await connection.execute(
-                    select(WF.c.id, WF.c.name, func.max(EXEC.c.started_at).label("at"))
-                    .select_from(WF.outerjoin(EXEC, EXEC.c.workflow_id == WF.c.id))
+                    select(WORKFLOW.c.id, WORKFLOW.c.name, func.max(EXECUTION.c.started_at).label("at"))
+                    .select_from(WORKFLOW.outerjoin(EXECUTION, EXECUTION.c.workflow_id == WORKFLOW.c.id))
                     .where(in_workspace)
-                    .group_by(WF.c.id, WF.c.name)
-                    .order_by(func.max(EXEC.c.started_at).desc().nulls_last(), WF.c.name)
+                    .group_by(WORKFLOW.c.id, WORKFLOW.c.name)
+                    .order_by(func.max(EXECUTION.c.started_at).desc().nulls_last(), WORKFLOW.c.name)
                     .limit(8)
                 )
             ).all()
             paused = (
                 await connection.execute(
                     select(func.count())
-                    .select_from(SCHEDULE.join(WF, WF.c.id == SCHEDULE.c.workflow_id))
+                    .select_from(SCHEDULE.join(WORKFLOW, WORKFLOW.c.id == SCHEDULE.c.workflow_id))
                     .where(in_workspace & SCHEDULE.c.is_active.is_(False))
                 )
             ).scalar_one()
@@ -332,7 +349,7 @@ class FileTriggers:
 
         Saving a workflow makes its own schedules active again, as its cron triggers say.
         """
-        workflow_ids = select(WF.c.id).where(WF.c.workspace_id == workspace_id).scalar_subquery()
+        workflow_ids = select(WORKFLOW.c.id).where(WORKFLOW.c.workspace_id == workspace_id).scalar_subquery()
         async with self.database.transaction() as connection:
             result = await connection.execute(
                 update(SCHEDULE)

@@ -17,17 +17,15 @@ from sqlalchemy.engine import Connection
 from synthral.errors import InputInvalid, NotFound
 from synthral.services.secrets import CredentialService
 from synthral.store.db import Database
-from synthral.store.models import Workflow as WorkflowRow
-from synthral.store.models import WorkflowExecution, new_id, utcnow
-from synthral.store.web import ContentChecksum, DomainProfile, ProxyLog
+from synthral.store.tables import EXECUTION, WORKFLOW, new_id, utcnow
+from synthral.store.web_tables import CONTENT_CHECKSUM, DOMAIN_PROFILE, PROXY_LOG
 
 __all__ = ["PROXY_CREDENTIAL", "DomainProfileWrite", "WebRecords"]
 
-PROFILE = DomainProfile.__table__  # type: ignore[attr-defined]
-PROXY_LOG = ProxyLog.__table__  # type: ignore[attr-defined]
-CHECKSUM = ContentChecksum.__table__  # type: ignore[attr-defined]
-RUNS = WorkflowExecution.__table__  # type: ignore[attr-defined]
-WORKFLOWS = WorkflowRow.__table__  # type: ignore[attr-defined]
+PROFILE = DOMAIN_PROFILE
+CHECKSUM = CONTENT_CHECKSUM
+RUNS = EXECUTION
+WORKFLOWS = WORKFLOW
 
 PROXY_CREDENTIAL: Final = "proxies"
 """The workspace credential holding the proxy pool (one proxy URL per line), granted as the secret ``proxies``."""

@@ -24,19 +24,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy.engine import Connection
 
-from synthral.engine import queue
+from synthral.engine import state
 from synthral.engine.model import WebhookTrigger
-from synthral.engine.repository import WorkflowNotFound
+from synthral.engine.repository import SavedVersion, WorkflowNotFound
 from synthral.errors import AuthenticationFailed, ConfigurationError, NotFound
 from synthral.observability import hooks as observe
-from synthral.plugins.host import PluginHost
+from synthral.services.connectors import ConnectorCatalog
 from synthral.services.secrets import CredentialService
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
-from synthral.store.models import ExecutionStatus, utcnow
-from synthral_sdk import CapabilityKind
 from synthral_sdk.webhooks import WebhookScheme, verify_webhook_signature
 
 __all__ = ["Delivery", "Subscription", "WebhookService", "dedupe_key", "webhook_credential"]
@@ -47,17 +44,6 @@ CACHE_SECONDS = 2.0
 """How long a subscription (version, scheme, secrets) is reused before it is read again."""
 BATCH = 256
 """Deliveries stored in one transaction at most."""
-_QUEUED_DEFAULTS = {
-    "fencing_token": 0,
-    "pause_requested": False,
-    "cancel_requested": False,
-    "steps_taken": 0,
-    "retry_count": 0,
-    "parent_execution_id": None,
-    "parent_node_id": None,
-    "replay_of": None,
-    "execution_state": None,
-}
 SIGNED_DELIVERY_IDS = frozenset({WebhookScheme.STANDARD})
 """Schemes whose signature covers the delivery id (and a timestamp)."""
 FORWARDED_HEADERS = ("content-type", "user-agent", "x-github-event", "x-github-delivery", "webhook-id")
@@ -95,37 +81,19 @@ class _Subscription:
     loaded_at: float
 
 
-def _store_batch(database: Database, rows: list[dict[str, Any]], connection: Connection) -> list[bool]:
-    """Insert the batch's new executions; which rows were new (a repeated id is not)."""
-    now = utcnow()
-    first: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        first.setdefault(row["id"], row)
-    values = [
-        {**row, "status": ExecutionStatus.QUEUED, "started_at": now, "next_run_at": now, **_QUEUED_DEFAULTS}
-        for row in first.values()
-    ]
-    inserted = database.insert_new(connection, queue.EXEC, values)
-    created = []
-    for row in rows:
-        created.append(row["id"] in inserted)
-        inserted.discard(row["id"])  # a second copy in the same batch is a duplicate
-    return created
-
-
 @dataclass
 class _GroupCommit:
     """Stores deliveries arriving together in one transaction: one commit (one fsync) for many."""
 
     database: Database
     on_commit: Callable[[], None]
-    pending: list[tuple[dict[str, Any], asyncio.Future[bool]]] = field(default_factory=list)
+    pending: list[tuple[state.NewRun, asyncio.Future[bool]]] = field(default_factory=list)
     flushing: asyncio.Task[None] | None = None
 
-    async def store(self, row: dict[str, Any]) -> bool:
-        """Queue the execution ``row`` describes; True if it is new (False: its id existed)."""
+    async def store(self, run: state.NewRun) -> bool:
+        """Queue the run; True if it is new (False: its id existed)."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self.pending.append((row, future))
+        self.pending.append((run, future))
         if self.flushing is None or self.flushing.done():
             self.flushing = asyncio.create_task(self._flush())
         return await asyncio.shield(future)
@@ -134,8 +102,10 @@ class _GroupCommit:
         while self.pending:
             batch, self.pending = self.pending[:BATCH], self.pending[BATCH:]
             try:
-                rows = [row for row, _ in batch]
-                created = await self.database.write(functools.partial(_store_batch, self.database, rows))
+                runs = [run for run, _ in batch]
+                created = await self.database.write(
+                    lambda connection: state.enqueue_new(self.database, connection, runs)  # noqa: B023 -- awaited here
+                )
             except Exception as exc:  # noqa: BLE001 -- every waiting request gets the failure
                 for _, future in batch:
                     if not future.done():
@@ -150,27 +120,21 @@ class _GroupCommit:
 class WebhookService:
     """Subscriptions and deliveries over the workflow and credential services."""
 
-    def __init__(self, workflows: WorkflowService, credentials: CredentialService, plugins: PluginHost) -> None:
+    def __init__(
+        self, workflows: WorkflowService, credentials: CredentialService, connectors: ConnectorCatalog
+    ) -> None:
         self.workflows = workflows
         self.credentials = credentials
-        self.plugins = plugins
+        self.connectors = connectors
         self._subscriptions: dict[tuple[str, str | None], _Subscription] = {}
         self._loading: dict[tuple[str, str | None], asyncio.Task[_Subscription]] = {}
         self._commits = _GroupCommit(workflows.database, workflows.engine.notify)
 
-    def _scheme(self, trigger: WebhookTrigger) -> WebhookScheme:
+    def _scheme(self, trigger: WebhookTrigger, saved: SavedVersion) -> WebhookScheme:
+        """The signing scheme: the connector's, at the version the workflow pins (Standard Webhooks without one)."""
         if trigger.connector is None:
             return WebhookScheme.STANDARD
-        for entry in self.plugins.catalog():
-            if entry.spec.kind == CapabilityKind.CONNECTOR and entry.spec.name == trigger.connector:
-                declared = entry.spec.extra.get("webhook")
-                scheme = declared.get("scheme") if isinstance(declared, dict) else None
-                if isinstance(scheme, str):
-                    return WebhookScheme(scheme)
-                raise ConfigurationError(f"connector {trigger.connector!r} does not accept webhooks")
-        raise ConfigurationError(
-            f"connector {trigger.connector!r} is not installed; install its plugin to receive its webhooks"
-        )
+        return self.connectors.webhook_scheme(trigger.connector, saved.plugin_versions)
 
     async def _trigger(self, workflow_id: str, workspace_id: str | None, connector: str | None) -> Any:
         saved = await self.workflows.get(workflow_id, workspace_id=workspace_id)
@@ -190,7 +154,7 @@ class WebhookService:
             raise ConfigurationError(
                 f'workflow {saved.name!r} has no webhook trigger; add {{"type": "webhook"}} to its triggers'
             )
-        scheme = self._scheme(trigger)
+        scheme = self._scheme(trigger, saved)
         name = webhook_credential(saved.workflow_id)
         try:
             current = await self.credentials.get_value(workspace_id, name)
@@ -266,7 +230,7 @@ class WebhookService:
         except NotFound:
             raise NotFound("this subscription has no signing secret yet; create one first") from None
         secrets_ = list(stored.get("secrets", [])) if isinstance(stored, dict) else []
-        return _Subscription(saved.workflow_id, saved.version, self._scheme(trigger), secrets_, time.monotonic())
+        return _Subscription(saved.workflow_id, saved.version, self._scheme(trigger, saved), secrets_, time.monotonic())
 
     async def receive(
         self, workflow_id: str, headers: dict[str, str], body: bytes, *, connector: str | None = None
@@ -298,13 +262,13 @@ class WebhookService:
             "event_type": verdict.event_type,
         }
         created = await self._commits.store(
-            {
-                "id": execution_id,
-                "workflow_id": subscription.workflow_id,
-                "workflow_version": subscription.workflow_version,
-                "input": payload,
-                "trigger": "webhook",
-            }
+            state.NewRun(
+                workflow_id=subscription.workflow_id,
+                workflow_version=subscription.workflow_version,
+                input=payload,
+                trigger="webhook",
+                execution_id=execution_id,
+            )
         )
         observe.webhook_delivery("accepted", "new" if created else "duplicate")
         return Delivery(execution_id, duplicate=not created)

@@ -5,45 +5,50 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import jsonschema
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select
+from sqlalchemy.engine import Connection
 
-from synthral.engine import queue
+from synthral.engine import state
 from synthral.engine.engine_nodes import HumanInputConfig
-from synthral.engine.model import ENGINE_NODE_TYPES, SignalTrigger, Workflow
+from synthral.engine.loader import parse_workflow
+from synthral.engine.model import PollTrigger, SignalTrigger, WebhookTrigger, Workflow
+from synthral.engine.polling import sync_triggers
+from synthral.engine.registry import HUMAN_INPUT, Behaviour, builtin
 from synthral.engine.repository import SavedVersion, get_version, get_workflow_row, save_workflow
 from synthral.engine.runtime import Engine
 from synthral.engine.schedules import sync_schedules
-from synthral.engine.validate import SpecCatalog, ensure_valid
-from synthral.errors import ConfigurationError, InputInvalid, SynthralError
+from synthral.engine.validate import SpecCatalog, ValidationIssue, ensure_valid, validate_workflow
+from synthral.errors import ConfigurationError, InputInvalid, SynthralError, WorkflowInvalid
 from synthral.plugins.host import PluginHost
 from synthral.plugins.proxy import RemoteCapability
+from synthral.services.connectors import ConnectorCatalog
 from synthral.store.db import Database
-from synthral.store.models import (
-    CheckpointBlob,
-    CheckpointRow,
-    CheckpointWrite,
+from synthral.store.tables import (
+    EXECUTION,
+    STEP,
+    WORKFLOW,
+    WORKFLOW_VERSION,
     ExecutionStatus,
-    Step,
     StepStatus,
-    WorkflowExecution,
-    WorkflowVersion,
-    utcnow,
+    new_id,
 )
-from synthral.store.models import Workflow as WorkflowRow
 from synthral_sdk import CapabilitySpec
 
 __all__ = ["ExecutionNotFound", "ExecutionView", "WorkflowService"]
 
-EXEC = WorkflowExecution.__table__  # type: ignore[attr-defined]
-WF = WorkflowRow.__table__  # type: ignore[attr-defined]
-VERSION = WorkflowVersion.__table__  # type: ignore[attr-defined]
-CHECKPOINT_TABLES = tuple(m.__table__ for m in (CheckpointWrite, CheckpointBlob, CheckpointRow))  # type: ignore[union-attr]
-_SUMMARY = (WF.c.id, WF.c.name, WF.c.description, WF.c.version, WF.c.is_active, WF.c.created_at, WF.c.updated_at)
-STEP = Step.__table__  # type: ignore[attr-defined]
+_SUMMARY = (
+    WORKFLOW.c.id,
+    WORKFLOW.c.name,
+    WORKFLOW.c.description,
+    WORKFLOW.c.version,
+    WORKFLOW.c.is_active,
+    WORKFLOW.c.created_at,
+    WORKFLOW.c.updated_at,
+)
 
 
 class ExecutionNotFound(ConfigurationError):
@@ -66,12 +71,11 @@ class ExecutionView:
 
 
 def _row(row: Any) -> dict[str, Any]:
-    data = dict(row._mapping)  # noqa: SLF001 -- SQLAlchemy's documented row-as-mapping accessor
-    for key, value in data.items():
-        if isinstance(value, datetime):
-            # SQLite hands times back without their zone; everything is stored in UTC.
-            data[key] = (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
-    return data
+    """A row as plain JSON-ready values: str keys (SQLAlchemy's are a str subclass), ISO times."""
+    return {
+        str(key): value.isoformat() if isinstance(value, datetime) else value
+        for key, value in row._mapping.items()  # noqa: SLF001 -- SQLAlchemy's documented row-as-mapping accessor
+    }
 
 
 class WorkflowService:
@@ -94,16 +98,47 @@ class WorkflowService:
         pins: dict[str, str] = {}
         for node in workflow.nodes:
             types = [node.type]
-            inner = node.config.get("type") if node.type == "engine/map" else None
+            record = builtin(node.type)
+            inner = node.config.get("type") if record is not None and record.behaviour is Behaviour.MAP else None
             if isinstance(inner, str):
                 types.append(inner)
             for node_type in types:
-                if node_type.startswith("engine/") or node_type in ENGINE_NODE_TYPES:
+                if builtin(node_type) is not None:
                     continue
                 handle = self.plugins.resolve(node_type, node.version)
                 if isinstance(handle, RemoteCapability):
                     pins[node_type.split("/", 1)[0]] = handle.process.options.version
+        for trigger in workflow.triggers:
+            if isinstance(trigger, PollTrigger):  # polled at the version the workflow was saved against
+                handle = self.plugins.resolve(trigger.trigger)
+                if isinstance(handle, RemoteCapability):
+                    pins.setdefault(trigger.trigger.split("/", 1)[0], handle.process.options.version)
+            # A connector's webhooks are verified with the version of it the workflow was saved against.
+            connector = (
+                ConnectorCatalog(self.plugins).find(trigger.connector)
+                if isinstance(trigger, WebhookTrigger) and trigger.connector
+                else None
+            )
+            if connector is not None:
+                pins.setdefault(connector.plugin, connector.version)
         return pins
+
+    def check(self, data: object, *, source: str = "the workflow") -> list[ValidationIssue]:
+        """Every problem with a workflow definition (parsed JSON), without saving it; empty when valid.
+
+        Shape problems (a missing field, a bad id) come first and alone: the rest of the checks
+        need a well-formed workflow.
+        """
+        try:
+            workflow = parse_workflow(data, source=source)
+        except WorkflowInvalid as exc:
+            listed = exc.details.get("issues")
+            if isinstance(listed, list) and listed:
+                return [ValidationIssue.model_validate(issue) for issue in listed]
+            return [ValidationIssue.at(None, (), "invalid_workflow", exc.message)]
+        return validate_workflow(
+            workflow, self._lookup, known_types=SpecCatalog.from_entries(self.plugins.catalog()).types
+        )
 
     async def save(
         self, workflow: Workflow, *, workspace_id: str | None = None, owner_id: str | None = None
@@ -118,6 +153,7 @@ class WorkflowService:
         async with self.database.transaction() as connection:
             saved = await save_workflow(connection, workflow, pins, owner_id=owner_id, workspace_id=workspace_id)
             await sync_schedules(connection, saved.workflow_id, workflow)
+            await sync_triggers(connection, saved.workflow_id, workflow)
         return saved
 
     async def get(
@@ -132,10 +168,10 @@ class WorkflowService:
         self, *, workspace_id: str | None = None, limit: int = 50, after: str | None = None
     ) -> list[dict[str, Any]]:
         """Workflows (of ``workspace_id``; else the local ones), by name; ``after`` (a name) pages on."""
-        scope = WF.c.workspace_id.is_(None) if workspace_id is None else WF.c.workspace_id == workspace_id
-        query = select(*_SUMMARY).where(scope).order_by(WF.c.name).limit(limit)
+        scope = WORKFLOW.c.workspace_id.is_(None) if workspace_id is None else WORKFLOW.c.workspace_id == workspace_id
+        query = select(*_SUMMARY).where(scope).order_by(WORKFLOW.c.name).limit(limit)
         if after is not None:
-            query = query.where(WF.c.name > after)
+            query = query.where(WORKFLOW.c.name > after)
         async with self.database.engine.connect() as connection:
             return [_row(r) for r in await connection.execute(query)]
 
@@ -144,9 +180,14 @@ class WorkflowService:
         async with self.database.engine.connect() as connection:
             row = await get_workflow_row(connection, name_or_id, workspace_id)
             rows = await connection.execute(
-                select(VERSION.c.version, VERSION.c.digest, VERSION.c.plugin_versions, VERSION.c.created_at)
-                .where(VERSION.c.workflow_id == row.id)
-                .order_by(VERSION.c.version.desc())
+                select(
+                    WORKFLOW_VERSION.c.version,
+                    WORKFLOW_VERSION.c.digest,
+                    WORKFLOW_VERSION.c.plugin_versions,
+                    WORKFLOW_VERSION.c.created_at,
+                )
+                .where(WORKFLOW_VERSION.c.workflow_id == row.id)
+                .order_by(WORKFLOW_VERSION.c.version.desc())
             )
             return [_row(r) for r in rows]
 
@@ -156,24 +197,25 @@ class WorkflowService:
         Raises:
             ConfigurationError: It has runs in progress; cancel them first.
         """
-        async with self.database.transaction() as connection:
+        async with self.database.engine.connect() as connection:
             row = await get_workflow_row(connection, name_or_id, workspace_id)
-            live = await connection.execute(
+
+        def remove(connection: Connection) -> None:
+            live = connection.execute(
                 select(func.count())
-                .select_from(EXEC)
-                .where(EXEC.c.workflow_id == row.id, EXEC.c.status.notin_(tuple(ExecutionStatus.TERMINAL)))
-            )
-            if live.scalar_one():
+                .select_from(EXECUTION)
+                .where(EXECUTION.c.workflow_id == row.id, EXECUTION.c.status.notin_(tuple(ExecutionStatus.TERMINAL)))
+            ).scalar_one()
+            if live:
                 raise ConfigurationError(
                     f"workflow {row.name!r} has runs in progress; cancel them, then delete it",
                     details={"workflow": row.name},
                 )
-            runs = (await connection.execute(select(EXEC.c.id).where(EXEC.c.workflow_id == row.id))).scalars().all()
-            for table in CHECKPOINT_TABLES:
-                await connection.execute(delete(table).where(table.c.thread_id.in_(runs)))
-            # Runs, their steps, logs and signals, versions, schedules and fires go by cascade.
-            await connection.execute(delete(EXEC).where(EXEC.c.workflow_id == row.id))
-            await connection.execute(delete(WF).where(WF.c.id == row.id))
+            state.delete_runs_of_workflow(connection, row.id)
+            # Versions, schedules, fires and trigger cursors go by cascade.
+            connection.execute(delete(WORKFLOW).where(WORKFLOW.c.id == row.id))
+
+        await self.database.write(remove)
 
     # -- runs ----------------------------------------------------------------------------
 
@@ -191,21 +233,16 @@ class WorkflowService:
 
         An ``execution_id`` that exists already is returned as is: starting is idempotent by id.
         """
-        async with self.database.transaction() as connection:
-            row = await get_workflow_row(connection, name_or_id, workspace_id)
-            saved = await get_version(connection, row.id, version)
-            if execution_id is not None:
-                existing = (await connection.execute(select(EXEC.c.id).where(EXEC.c.id == execution_id))).first()
-                if existing is not None:
-                    return execution_id
-            execution_id = await queue.enqueue(
-                connection,
-                workflow_id=saved.workflow_id,
-                workflow_version=saved.version,
-                input=input or {},
-                trigger=trigger,
-                execution_id=execution_id,
-            )
+        saved = await self.get(name_or_id, version, workspace_id=workspace_id)
+        run = state.NewRun(
+            workflow_id=saved.workflow_id,
+            workflow_version=saved.version,
+            input=input or {},
+            trigger=trigger,
+            execution_id=execution_id or new_id(),
+        )
+        await self.database.write(lambda connection: state.enqueue_new(self.database, connection, [run]))
+        execution_id = str(run.execution_id)
         self.engine.notify()
         return execution_id
 
@@ -234,7 +271,7 @@ class WorkflowService:
         Raises:
             ExecutionNotFound: No such execution (in that workspace).
         """
-        query = select(EXEC).where(EXEC.c.id == execution_id)
+        query = select(EXECUTION).where(EXECUTION.c.id == execution_id)
         query = _in_workspace(query, workspace_id)
         async with self.database.engine.connect() as connection:
             row = (await connection.execute(query)).first()
@@ -255,21 +292,24 @@ class WorkflowService:
         workspace_id: str | None = None,
     ) -> list[dict[str, Any]]:
         """Executions, newest first; ``before`` (an execution id) pages further back."""
-        query = select(EXEC).order_by(EXEC.c.started_at.desc(), EXEC.c.id.desc()).limit(limit)
+        query = select(EXECUTION).order_by(EXECUTION.c.started_at.desc(), EXECUTION.c.id.desc()).limit(limit)
         query = _in_workspace(query, workspace_id)
         async with self.database.engine.connect() as connection:
             if workflow is not None:
                 row = await get_workflow_row(connection, workflow, workspace_id)
-                query = query.where(EXEC.c.workflow_id == row.id)
+                query = query.where(EXECUTION.c.workflow_id == row.id)
             if status is not None:
-                query = query.where(EXEC.c.status == status)
+                query = query.where(EXECUTION.c.status == status)
             if before is not None:
                 anchor = (
-                    await connection.execute(select(EXEC.c.started_at, EXEC.c.id).where(EXEC.c.id == before))
+                    await connection.execute(
+                        select(EXECUTION.c.started_at, EXECUTION.c.id).where(EXECUTION.c.id == before)
+                    )
                 ).first()
                 if anchor is not None:
                     query = query.where(
-                        (EXEC.c.started_at < anchor[0]) | ((EXEC.c.started_at == anchor[0]) & (EXEC.c.id < anchor[1]))
+                        (EXECUTION.c.started_at < anchor[0])
+                        | ((EXECUTION.c.started_at == anchor[0]) & (EXECUTION.c.id < anchor[1]))
                     )
             return [_row(r) for r in await connection.execute(query)]
 
@@ -283,29 +323,14 @@ class WorkflowService:
         status = await self._status(execution_id, workspace_id)
         if status in ExecutionStatus.TERMINAL:
             raise ConfigurationError(f"execution {execution_id} is {status}; only a live run can be paused")
-        async with self.database.transaction() as connection:
-            await connection.execute(update(EXEC).where(EXEC.c.id == execution_id).values(pause_requested=True))
-            await connection.execute(
-                update(EXEC)
-                .where(
-                    EXEC.c.id == execution_id,
-                    EXEC.c.status.in_((ExecutionStatus.QUEUED, ExecutionStatus.WAITING)),
-                    EXEC.c.lease_owner.is_(None),
-                )
-                .values(status=ExecutionStatus.PAUSED, next_run_at=None)
-            )
+        await self.database.write(lambda connection: state.request_pause(connection, execution_id))
 
     async def resume(self, execution_id: str, *, workspace_id: str | None = None) -> None:
         """Resume a paused run."""
         status = await self._status(execution_id, workspace_id)
         if status != ExecutionStatus.PAUSED:
             raise ConfigurationError(f"execution {execution_id} is {status}, not paused")
-        async with self.database.transaction() as connection:
-            await connection.execute(
-                update(EXEC)
-                .where(EXEC.c.id == execution_id, EXEC.c.status == ExecutionStatus.PAUSED)
-                .values(status=ExecutionStatus.QUEUED, pause_requested=False, next_run_at=utcnow())
-            )
+        await self.database.write(lambda connection: state.resume(connection, execution_id))
         self.engine.notify()
 
     async def cancel(self, execution_id: str, *, workspace_id: str | None = None) -> None:
@@ -313,17 +338,7 @@ class WorkflowService:
         status = await self._status(execution_id, workspace_id)
         if status in ExecutionStatus.TERMINAL:
             raise ConfigurationError(f"execution {execution_id} is {status} already")
-        async with self.database.transaction() as connection:
-            await connection.execute(update(EXEC).where(EXEC.c.id == execution_id).values(cancel_requested=True))
-            await connection.execute(
-                update(EXEC)
-                .where(
-                    EXEC.c.id == execution_id,
-                    EXEC.c.lease_owner.is_(None),
-                    EXEC.c.status.notin_(tuple(ExecutionStatus.TERMINAL)),
-                )
-                .values(status=ExecutionStatus.CANCELLED, next_run_at=None, completed_at=utcnow())
-            )
+        await self.database.write(lambda connection: state.request_cancel(connection, execution_id))
 
     async def signal(
         self,
@@ -348,22 +363,24 @@ class WorkflowService:
         payload = data or {}
         if signal_type == "human_input":
             await self._check_answer(view, payload)
-        async with self.database.transaction() as connection:
-            delivered = await queue.deliver_signal(
+        key = dedupe_key or str(uuid.uuid4())
+        delivered = await self.database.write(
+            lambda connection: state.deliver_signal(
                 self.database,
                 connection,
                 execution_id,
                 signal_type=signal_type,
                 name=name,
                 data=payload,
-                dedupe_key=dedupe_key or str(uuid.uuid4()),
+                dedupe_key=key,
             )
+        )
         self.engine.notify()
         return delivered
 
     async def _check_answer(self, view: ExecutionView, data: dict[str, Any]) -> None:
         waiting = view.execution.get("waiting_for") or {}
-        if waiting.get("type") != "engine/human_input":
+        if waiting.get("type") != HUMAN_INPUT:
             return
         saved = await self.get(view.execution["workflow_id"], view.execution["workflow_version"])
         node = saved.workflow.node(str(waiting["node"]))
@@ -410,47 +427,25 @@ class WorkflowService:
             )
         skip = _downstream(saved.workflow, from_node) if from_node else set()
         reuse = [s for s in view.steps if s["status"] == StepStatus.COMPLETED and s["node_id"] in node_ids - skip]
-        async with self.database.transaction() as connection:
-            new_id = await queue.enqueue(
-                connection,
-                workflow_id=saved.workflow_id,
-                workflow_version=saved.version,
-                input=original.get("input") or {},
-                trigger="replay",
-                replay_of=execution_id,
-                state={"replayed": len(reuse), "from_node": from_node},
-            )
-            if reuse:
-                await connection.execute(
-                    insert(STEP),
-                    [
-                        {
-                            "execution_id": new_id,
-                            "node_id": s["node_id"],
-                            "node_type": s["node_type"],
-                            "iteration": s["iteration"],
-                            "attempt": 1,
-                            "status": StepStatus.COMPLETED,
-                            "idempotency_key": f"{new_id}/{s['node_id']}/{s['iteration']}",
-                            "input": s["input"],
-                            "output": s["output"],
-                            "started_at": utcnow(),
-                            "finished_at": utcnow(),
-                            "duration_ms": 0.0,
-                            "fencing_token": 0,
-                            "replayed_from": execution_id,
-                        }
-                        for s in reuse
-                    ],
-                )
+        run = state.NewRun(
+            workflow_id=saved.workflow_id,
+            workflow_version=saved.version,
+            input=original.get("input") or {},
+            trigger="replay",
+            replay_of=execution_id,
+            state={"replayed": len(reuse), "from_node": from_node},
+        )
+        replay_id = await self.database.write(
+            lambda connection: state.copy_for_replay(connection, run, reuse, execution_id)
+        )
         self.engine.notify()
-        return new_id
+        return replay_id
 
     async def count(self, status: str | None = None) -> int:
         """How many executions (with ``status``)."""
-        query = select(func.count()).select_from(EXEC)
+        query = select(func.count()).select_from(EXECUTION)
         if status is not None:
-            query = query.where(EXEC.c.status == status)
+            query = query.where(EXECUTION.c.status == status)
         async with self.database.engine.connect() as connection:
             return int((await connection.execute(query)).scalar_one())
 
@@ -459,7 +454,7 @@ def _in_workspace(query: Any, workspace_id: str | None) -> Any:
     """``query`` over executions, narrowed to runs of ``workspace_id``'s workflows (None: no narrowing)."""
     if workspace_id is None:
         return query
-    return query.join(WF, WF.c.id == EXEC.c.workflow_id).where(WF.c.workspace_id == workspace_id)
+    return query.join(WORKFLOW, WORKFLOW.c.id == EXECUTION.c.workflow_id).where(WORKFLOW.c.workspace_id == workspace_id)
 
 
 def _downstream(workflow: Workflow, start: str) -> set[str]:

@@ -1,1 +1,1 @@
-"""Storage: SQLModel tables, the async database (SQLite or PostgreSQL) and migrations."""
+"""Storage: the tables (SQLAlchemy Core), the async database (SQLite or PostgreSQL) and migrations."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     Column,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -19,11 +18,10 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlmodel import SQLModel
+
+from synthral.store.tables import UTCDateTime, metadata
 
 __all__ = ["AGENT_TASK", "AGENT_TASK_LOG", "LLM_CALL", "MCP_TOOL", "STEP_EVENT", "AgentTaskStatus"]
-
-metadata = SQLModel.metadata
 
 
 class AgentTaskStatus:
@@ -55,7 +53,7 @@ LLM_CALL = Table(
     Column("attempts", Integer, nullable=False, default=1, comment="HTTP attempts the provider made."),
     Column("status", String(16), nullable=False, comment="ok|error|replayed"),
     Column("error_type", String, nullable=True, comment="The error's type when status is error."),
-    Column("created_at", DateTime(timezone=True), nullable=False, index=True, comment="When the call ended."),
+    Column("created_at", UTCDateTime(), nullable=False, index=True, comment="When the call ended."),
 )
 
 AGENT_TASK = Table(
@@ -80,8 +78,8 @@ AGENT_TASK = Table(
     Column("routing", JSON, nullable=False, comment="The router's decision: framework, reason, candidates, override."),
     Column("usage", JSON, nullable=True, comment="Steps, tokens and cost spent so far."),
     Column("attempts", Integer, nullable=False, default=1, comment="Attempts of the step that ran the task."),
-    Column("started_at", DateTime(timezone=True), nullable=False, comment="When the first attempt started."),
-    Column("completed_at", DateTime(timezone=True), nullable=True, comment="When it reached a terminal status."),
+    Column("started_at", UTCDateTime(), nullable=False, comment="When the first attempt started."),
+    Column("completed_at", UTCDateTime(), nullable=True, comment="When it reached a terminal status."),
     Column("error_type", String, nullable=True),
     Column("error_message", Text, nullable=True),
 )
@@ -107,7 +105,7 @@ AGENT_TASK_LOG = Table(
         nullable=True,
         comment="What a resumed attempt replays: an LLM call's request hash and result, a tool call and its result.",
     ),
-    Column("timestamp", DateTime(timezone=True), nullable=False),
+    Column("timestamp", UTCDateTime(), nullable=False),
     UniqueConstraint("task_id", "seq", name="uq_agent_task_log_seq"),
 )
 
@@ -125,7 +123,7 @@ STEP_EVENT = Table(
     Column("node_id", String, nullable=False),
     Column("kind", String(64), nullable=False, comment="Dotted: llm.token, agent.step, progress..."),
     Column("data", JSON, nullable=False, comment="The event's payload; tokens arriving together are joined."),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 MCP_TOOL = Table(
@@ -136,6 +134,6 @@ MCP_TOOL = Table(
     Column("workflow_id", String, ForeignKey("workflow.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("tool_name", String(64), nullable=False, comment="The name MCP clients call it by."),
     Column("description", Text, nullable=False, default=""),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
     Index("uq_mcp_tool_name", "workspace_id", "tool_name", unique=True),
 )

@@ -1,21 +1,23 @@
 """The audit log's table: one row per security-relevant act, chained by hashes, never changed.
 
-Declared with SQLAlchemy Core on the models' metadata. The migration adds triggers on both
-backends that refuse UPDATE and DELETE, so the log is append-only below the application too.
+Declared with SQLAlchemy Core on the one metadata of :mod:`synthral.store.tables`, which
+imports this module. The migration adds triggers on both backends that refuse UPDATE and
+DELETE, so the log is append-only below the application too.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, Index, Integer, String, Table
-from sqlmodel import SQLModel
+from sqlalchemy import JSON, Column, Index, Integer, String, Table
+
+from synthral.store.tables import UTCDateTime, metadata
 
 __all__ = ["AUDIT_EVENT"]
 
 AUDIT_EVENT = Table(
     "audit_event",
-    SQLModel.metadata,
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True, comment="Position in the chain (1, 2, ...)."),
-    Column("at", DateTime(timezone=True), nullable=False, comment="When the act happened (UTC)."),
+    Column("at", UTCDateTime(), nullable=False, comment="When the act happened (UTC)."),
     Column("workspace_id", String, nullable=True, comment="The workspace it concerns; NULL for server-wide acts."),
     Column("actor_kind", String(16), nullable=False, comment="user|api_key|system|anonymous"),
     Column("actor_id", String, nullable=True, comment="The user's id (also for an API key's acts); NULL if unknown."),

@@ -8,12 +8,11 @@ the copilot proposed that only the user can confirm.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
-from sqlmodel import SQLModel
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
+
+from synthral.store.tables import UTCDateTime, metadata
 
 __all__ = ["COPILOT_ACTION", "COPILOT_CONVERSATION", "COPILOT_MESSAGE", "COPILOT_SETTINGS", "ActionStatus"]
-
-metadata = SQLModel.metadata
 
 
 class ActionStatus:
@@ -48,8 +47,8 @@ COPILOT_CONVERSATION = Table(
     Column("title", String(200), nullable=False, comment="The first request, shortened, for the list."),
     Column("mode", String(16), nullable=False, comment="The last turn's mode: automation|agent|agent_flow|code."),
     Column("state", JSON, nullable=False, comment="The AG-UI state: proposal, pending actions, routing, mode."),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False, index=True),
 )
 
 COPILOT_MESSAGE = Table(
@@ -77,7 +76,7 @@ COPILOT_MESSAGE = Table(
     Column("name", String(64), nullable=True, comment="A tool message: the tool."),
     Column("data", JSON, nullable=True, comment="Structured result for the chat's cards (a tool's, a note's)."),
     Column("mode", String(16), nullable=True, comment="The mode of the turn that wrote it."),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("conversation_id", "seq", name="uq_copilot_message_seq"),
 )
 
@@ -104,8 +103,8 @@ COPILOT_ACTION = Table(
     Column("needs_role", String(16), nullable=False, comment="The role the confirming user must have."),
     Column("status", String(16), nullable=False, comment="pending|rejected|done|failed"),
     Column("result", JSON, nullable=True, comment="What confirming it did: a saved version, a run, an error."),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("decided_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("decided_at", UTCDateTime(), nullable=True),
     Column(
         "decided_by",
         String,
@@ -124,6 +123,6 @@ COPILOT_SETTINGS = Table(
     Column("secrets", JSON, nullable=False, comment="Workspace credentials granted to its LLM calls, by name."),
     Column("code_runtime", String, nullable=True, comment="The code runtime code mode uses; NULL: the default."),
     Column("agent", JSON, nullable=True, comment="Agent modes: routing hints, framework, budget."),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
     Column("updated_by", String, nullable=True),
 )

@@ -9,7 +9,6 @@ of failing on a lock upgrade. PostgreSQL runs through asyncpg.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
@@ -18,7 +17,7 @@ from typing import Any, Final, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, Table, create_engine, event, select
+from sqlalchemy import Engine, Table, create_engine, event, make_url, select
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
@@ -27,14 +26,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-import synthral.store.audit_tables
-import synthral.store.copilot_tables  # registers the copilot tables with the models
-import synthral.store.ocr_models  # noqa: F401 -- registers the OCR tables with the models
 from synthral.config import Settings
-from synthral.errors import ConfigurationError
+from synthral.errors import ConfigurationError, DatabaseUnavailable
 from synthral.security.files import create_private_file
+from synthral.store.outage import unavailable
 
-__all__ = ["Database", "database_url"]
+__all__ = ["Database", "database_file", "database_location", "database_url"]
 
 T = TypeVar("T")
 
@@ -42,13 +39,29 @@ MIGRATIONS: Final = Path(__file__).parent / "migrations"
 
 
 def database_url(settings: Settings) -> str:
-    """``$SYNTHRAL_DATABASE_URL``, else the embedded SQLite file ``$SYNTHRAL_HOME/synthral.db``."""
-    url = os.environ.get("SYNTHRAL_DATABASE_URL")
+    """``SYNTHRAL_DATABASE_URL`` (``settings.engine.database_url``), else the SQLite file ``<home>/synthral.db``."""
+    url = settings.engine.database_url
     if url:
         if url.startswith("postgresql://") or url.startswith("postgres://"):
             url = "postgresql+asyncpg://" + url.split("://", 1)[1]
         return url
     return f"sqlite+aiosqlite:///{settings.home / 'synthral.db'}"
+
+
+def database_file(url: str) -> Path | None:
+    """The SQLite file a URL names; None for PostgreSQL or an in-memory database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def database_location(url: str) -> str:
+    """A database URL for messages: the SQLite file, or PostgreSQL's host and database, never a password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return f"the PostgreSQL database {parsed.database} on {parsed.host}:{parsed.port or 5432}"
+    return f"the database {parsed.database}"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
@@ -118,6 +131,15 @@ class Database:
         return cls(database_url(settings))
 
     @property
+    def location(self) -> str:
+        """Where the database is, for messages: the SQLite file, or PostgreSQL's host and database (no password)."""
+        return database_location(self.url)
+
+    def unavailable(self, error: BaseException) -> DatabaseUnavailable | None:
+        """The outage ``error`` stands for (unreachable, full, read-only…), naming this database; else None."""
+        return unavailable(error, self.location, path=database_file(self.url))
+
+    @property
     def is_postgres(self) -> bool:
         """Whether this is PostgreSQL (row locks with SKIP LOCKED, LISTEN/NOTIFY)."""
         return self.dialect == "postgresql"
@@ -168,16 +190,6 @@ class Database:
         if fresh:
             connection.execute(table.insert(), fresh)
         return {row[key] for row in fresh}
-
-    def upsert(
-        self, table: Table, rows: list[dict[str, Any]], keys: list[str], *, replace: bool = True
-    ) -> PgInsert | SqliteInsert:
-        """INSERT ... ON CONFLICT (keys) DO UPDATE the other columns (or DO NOTHING)."""
-        statement = self.insert(table).values(rows)
-        if not replace:
-            return statement.on_conflict_do_nothing(index_elements=keys)
-        updates = {column: statement.excluded[column] for column in rows[0] if column not in keys}
-        return statement.on_conflict_do_update(index_elements=keys, set_=updates)
 
     async def write(self, fn: Callable[[Connection], T], *, after_commit: Callable[[], None] | None = None) -> T:
         """Run ``fn(connection)`` in one write transaction and return its result.

@@ -8,12 +8,11 @@ however often it is seen, across restarts too.
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Integer, String, Table, Text, UniqueConstraint
-from sqlmodel import SQLModel
+from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+
+from synthral.store.tables import UTCDateTime, metadata
 
 __all__ = ["WATCHED_FILE", "WATCHED_FOLDER"]
-
-metadata = SQLModel.metadata
 
 WATCHED_FOLDER = Table(
     "desktop_watched_folder",
@@ -36,7 +35,7 @@ WATCHED_FOLDER = Table(
     ),
     Column("path", Text, nullable=False, comment="The folder's absolute path on this machine."),
     Column("pattern", String, nullable=False, comment="A glob on file names, e.g. '*.pdf'; '*' for every file."),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("workflow_id", "path", name="uq_desktop_watched_folder_workflow_path"),
     comment="Folders whose new files start a workflow (desktop app only).",
 )
@@ -58,7 +57,7 @@ WATCHED_FILE = Table(
         nullable=False,
         comment="False between recording the file and queuing its run; such rows are queued again at start.",
     ),
-    Column("seen_at", DateTime(timezone=True), nullable=False),
+    Column("seen_at", UTCDateTime(), nullable=False),
     UniqueConstraint("folder_id", "name", "sha256", name="uq_desktop_watched_file_once"),
     comment="Files a watched folder fired for: one row, one run, whatever restarts happen.",
 )

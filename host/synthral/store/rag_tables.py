@@ -1,6 +1,7 @@
 """Tables of retrieval: indexes, their documents, queries and the router's decisions.
 
-Declared with SQLAlchemy Core on the same metadata as the other tables. The chunks and
+Declared with SQLAlchemy Core on the one metadata of :mod:`synthral.store.tables`, which
+imports this module; times are timezone-aware UTC. The chunks and
 their vectors live in the index's vector store (a plugin); these rows say what was put
 there, with which embedder, and why that store was chosen.
 """
@@ -11,7 +12,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -21,15 +21,16 @@ from sqlalchemy import (
     Text,
     text,
 )
-from sqlmodel import SQLModel
+
+from synthral.store.tables import UTCDateTime, metadata
 
 __all__ = ["RAG_DOCUMENT", "RAG_INDEX", "RAG_QUERY", "RAG_SWITCH_LOG"]
 
-_metadata = SQLModel.metadata
+_metadata = metadata
 
 
 def _ts(name: str, comment: str, *, nullable: bool = False, index: bool = False) -> Column[object]:
-    return Column(name, DateTime(timezone=True), nullable=nullable, index=index, comment=comment)
+    return Column(name, UTCDateTime(), nullable=nullable, index=index, comment=comment)
 
 
 RAG_INDEX = Table(

@@ -89,6 +89,8 @@ class HttpRequest(Node[RequestInput, RequestOutput, RequestConfig]):
 
     name = "request"
     title = "HTTP Request"
+    category = "Network"
+    icon = "globe"
     secrets = (CREDENTIAL_NAME,)
 
     async def run(self, inputs: RequestInput, config: RequestConfig, context: Context) -> RequestOutput:

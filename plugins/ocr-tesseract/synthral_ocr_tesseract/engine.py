@@ -115,6 +115,7 @@ class TesseractEngine(OCREngine[TesseractConfig]):
 
     name = "tesseract"
     title = "Tesseract OCR"
+    icon = "scan-text"
 
     def recognize(self, request: OCRRequest, config: TesseractConfig, context: Context) -> OCRResult:
         """Read every requested page of the document; see the package README for details.

@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from synthral.services.admin import EXEC, AdminService
-from synthral.store.models import utcnow
-from tests.host.api.conftest import Api, wait_for
-from tests.host.engine.test_engine import chain
+from synthral.services.admin import AdminService
+from synthral.store.tables import EXECUTION, utcnow
+from tests.support.api import Api, wait_for
+from tests.support.engine import chain
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +50,9 @@ async def test_the_queue_counts_waiting_and_paused_runs_and_the_oldest_due_one(a
     service = AdminService(api.state.app.workflows, api.state.app.plugins)
     async with api.state.app.database.transaction() as connection:
         await connection.execute(
-            update(EXEC).where(EXEC.c.id == first).values(status="queued", next_run_at=utcnow() + timedelta(hours=1))
+            update(EXECUTION)
+            .where(EXECUTION.c.id == first)
+            .values(status="queued", next_run_at=utcnow() + timedelta(hours=1))
         )
     later = await service.health(await _workspace_id(api), now=utcnow() + timedelta(hours=2))
     assert (later.queue["queued"], later.queue["due"]) == (1, 1)

@@ -16,7 +16,7 @@ from websockets.asyncio.client import connect
 from synthral.engine.worker import Worker
 from synthral.store.db import Database
 from synthral_sdk.testing_llm import OpenAIStandIn, Reply
-from tests.host.api.conftest import PASSWORD, Api, make_state, serving
+from tests.support.api import PASSWORD, Api, make_state, serving
 
 
 @pytest.fixture

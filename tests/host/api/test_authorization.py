@@ -9,8 +9,8 @@ import orjson
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.host.api.conftest import Api, wait_for
-from tests.host.engine.test_engine import chain
+from tests.support.api import Api, wait_for
+from tests.support.engine import chain
 
 pytestmark = pytest.mark.slow
 
@@ -45,6 +45,8 @@ ACCOUNT = {
 WORKSPACE: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("POST", "/auth/api-keys", "viewer", {"name": "ci"}),
     ("GET", "/workflows", "viewer", None),
+    ("POST", "/workflows/validate", "viewer", {"name": "v", "nodes": [{"id": "a", "type": "core/noop"}]}),
+    ("GET", "/nodes", "viewer", None),
     ("POST", "/workflows", "editor", chain("made-in-matrix", {"id": "a", "type": "core/set"})),
     ("GET", "/workflows/{workflow_id}", "viewer", None),
     ("PUT", "/workflows/{workflow_id}", "editor", chain("matrix", {"id": "a", "type": "core/set"})),

@@ -20,15 +20,15 @@ import pytest
 from sqlalchemy import select
 from websockets.asyncio.client import connect
 
+from synthral.api.app import close_server
 from synthral.engine.worker import Worker
 from synthral.store.ai_tables import LLM_CALL
-from synthral.store.code import CodeExecution
+from synthral.store.code_tables import CODE_EXECUTION
 from synthral.store.db import Database
 from synthral_sdk.testing_llm import OpenAIStandIn, Reply
-from tests.host.api.conftest import PASSWORD, Api, make_state, serving, wait_for
+from tests.support.api import PASSWORD, Api, make_state, serving, wait_for
 
 BWRAP = "code-bwrap/bwrap"
-CODE_EXECUTION = CodeExecution.__table__  # type: ignore[attr-defined]
 BAD_FEED = "<rss><channel><item><title>unclosed"
 
 
@@ -61,13 +61,11 @@ async def api(database: Database, copilot_home: Path, wheelhouse: Path, llm: Ope
         answer = await running.call("owner", "PUT", "/chat/settings", json=settings)
         assert answer.status_code == 200, answer.text
         yield running
-    if state.copilot is not None:
-        await state.copilot.close()
     worker.stop()
     with contextlib.suppress(asyncio.CancelledError):
         await worker_task
+    await close_server(state)
     await state.app.ai.close()
-    await state.oauth.close()
     await plugins.close()
 
 
@@ -346,10 +344,8 @@ async def test_conversations_resume_from_the_record_after_a_restart(
             sent = [m["content"] for m in llm.requests[-1].body["messages"] if m["role"] != "system"]
             assert sent == ["hi", "Hello! What shall we automate?", "again"]  # the history is the server's record
     finally:
-        if state.copilot is not None:
-            await state.copilot.close()
+        await close_server(state)
         await state.app.ai.close()
-        await state.oauth.close()
         await plugins.close()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.host.api.conftest import Api
+from tests.support.api import Api
 
 BWRAP = "code-bwrap/bwrap"
 

@@ -9,12 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from synthral.api.app import close_server
 from synthral.security.egress import EgressSettings
 from synthral.services.connector_build import build_connector
 from synthral.services.connector_openapi import import_openapi
 from synthral.store.db import Database
 from synthral_sdk.testing_rest import BearerAuth, Recorded, Reply, StandIn
-from tests.host.api.conftest import PASSWORD, make_state, serving
+from tests.support.api import PASSWORD, make_state, serving
 
 pytestmark = pytest.mark.slow
 SPECS = Path(__file__).parents[2] / "fixtures" / "openapi"
@@ -43,7 +44,7 @@ async def owner(
         login = await http.post("/auth/login", json={"email": "owner@example.com", "password": PASSWORD})
         http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
         yield http
-    await state.oauth.close()
+    await close_server(state)
     await plugins.close()
 
 

@@ -13,8 +13,9 @@ import httpx
 import orjson
 import pytest
 
+from synthral.api.app import close_server
 from synthral.store.db import Database
-from tests.host.api.conftest import PASSWORD, make_state, serving
+from tests.support.api import PASSWORD, make_state, serving
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +50,7 @@ async def clients(
         yield made
         for http in (made.owner, made.viewer, made.anonymous):
             await http.aclose()
-    await state.oauth.close()
+    await close_server(state)
     await plugins.close()
 
 
@@ -59,6 +60,21 @@ async def test_the_manifest_lists_auth_scopes_actions_and_webhook_scheme(clients
     assert listing["oauthy"]["authorize_url"] == "https://auth.oauthy.example/authorize"
     assert listing["hubbish"]["actions"] == ["greet"]
     assert listing["hubbish"]["webhook"]["scheme"] == "github"
+    assert (listing["hubbish"]["plugin"], listing["hubbish"]["version"], listing["hubbish"]["versions"]) == (
+        "oauthy",
+        "1.0.0",
+        ["1.0.0"],
+    )
+
+
+async def test_an_unknown_action_or_version_is_named_with_what_there_is(clients: Clients) -> None:
+    await clients.owner.put("/credentials/hubbish", json={"value": {"api_key": "key-0123456789"}, "kind": "api_key"})
+    unknown = await clients.owner.post("/connectors/hubbish/wave", json={})
+    assert unknown.status_code == 404 and "its actions are: greet" in unknown.json()["detail"]
+    pinned = await clients.owner.post("/connectors/hubbish/greet", params={"version": "1.0.0"}, json={"who": "A"})
+    assert pinned.status_code == 200, pinned.text
+    missing = await clients.owner.post("/connectors/hubbish/greet", params={"version": "9.9"}, json={"who": "A"})
+    assert missing.status_code == 404 and "installed: 1.0.0" in missing.json()["detail"]
 
 
 async def test_an_action_runs_with_the_workspace_credential(clients: Clients) -> None:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.host.api.conftest import Api
+from tests.support.api import Api
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,8 @@ import orjson
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.host.api.conftest import Api
-from tests.host.engine.test_engine import chain
+from tests.support.api import Api
+from tests.support.engine import chain
 
 pytestmark = pytest.mark.slow
 

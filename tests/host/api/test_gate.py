@@ -8,9 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from synthral.api.limits import Limits, json_depth_exceeds
+from synthral.api.app import close_server
+from synthral.api.limits import json_depth_exceeds
 from synthral.store.db import Database
-from tests.host.api.conftest import PASSWORD, Api, make_state, serving
+from tests.support.api import PASSWORD, Api, make_state, serving
 
 pytestmark = pytest.mark.slow
 
@@ -44,12 +45,12 @@ def test_nesting_is_measured_outside_strings() -> None:
 
 @pytest.fixture
 async def strict(database: Database, noop_home: Path, wheelhouse: Path) -> AsyncIterator[httpx.AsyncClient]:
-    limits = Limits(ip_rate=0.001, ip_burst=20, login_rate=0.001, login_burst=3)
+    limits = {"ip_rate": 0.001, "ip_burst": 20, "login_rate": 0.001, "login_burst": 3}
     state, plugins = await make_state(database, noop_home, wheelhouse, limits=limits)
     await state.identity.create_user("ada@example.com", PASSWORD)
     async with serving(state) as url, httpx.AsyncClient(base_url=url + "/api/v1") as http:
         yield http
-    await state.oauth.close()
+    await close_server(state)
     await plugins.close()
 
 

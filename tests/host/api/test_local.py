@@ -21,8 +21,8 @@ from synthral.api.app import create_app
 from synthral.api.local import COOKIE
 from synthral.api.state import ServerState
 from synthral.store.db import Database
-from tests.host.api.conftest import make_state, serving
-from tests.host.engine.test_engine import chain
+from tests.support.api import make_state, serving
+from tests.support.engine import chain
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import httpx2
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.host.api.conftest import Api
+from tests.support.api import Api
 
 WORKFLOW = {
     "name": "greet",

@@ -7,10 +7,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from synthral.api.app import create_app
+from synthral.config import Settings
 from synthral.errors import AuthenticationFailed, Forbidden
-from synthral.services.telemetry import METRICS_TOKEN_ENV, check_scrape
-from tests.host.api.conftest import Api, wait_for
-from tests.host.engine.test_engine import chain
+from synthral.services.telemetry import METRICS_TOKEN_ENV, TelemetryService, check_scrape
+from tests.support.api import Api, wait_for
+from tests.support.engine import chain
 
 pytestmark = pytest.mark.slow
 
@@ -19,10 +20,7 @@ def _names(text: str) -> set[str]:
     return {family.name for family in text_string_to_metric_families(text)}
 
 
-async def test_metrics_answer_loopback_without_a_token_and_count_the_runs(
-    api: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv(METRICS_TOKEN_ENV, raising=False)
+async def test_metrics_answer_loopback_without_a_token_and_count_the_runs(api: Api) -> None:
     workflow = (
         await api.call("editor", "POST", "/workflows", json=chain("m", {"id": "a", "type": "noop/echo"}))
     ).json()
@@ -38,10 +36,10 @@ async def test_metrics_answer_loopback_without_a_token_and_count_the_runs(
     assert 'step_duration_seconds_count{node_type="noop/echo",outcome="completed"}' in answer.text
 
 
-async def test_with_a_scrape_token_metrics_need_it_even_from_loopback(
-    api: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(METRICS_TOKEN_ENV, "scrape-token-123456")
+async def test_with_a_scrape_token_metrics_need_it_even_from_loopback(api: Api) -> None:
+    # As an operator sets it: the variable, read once with the other settings.
+    observability = Settings.load({METRICS_TOKEN_ENV: "scrape-token-123456"}).observability
+    api.state.telemetry = TelemetryService(api.state.app.database, api.state.app.plugins, observability)
     async with httpx.AsyncClient(base_url=api.url) as client:
         refused = await client.get("/metrics")
         wrong = await client.get("/metrics", headers={"Authorization": "Bearer nope"})
@@ -52,8 +50,7 @@ async def test_with_a_scrape_token_metrics_need_it_even_from_loopback(
     assert allowed.status_code == 200 and "workflow_queue_depth" in allowed.text
 
 
-async def test_without_a_token_metrics_refuse_other_machines(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(METRICS_TOKEN_ENV, raising=False)
+async def test_without_a_token_metrics_refuse_other_machines(api: Api) -> None:
     transport = httpx.ASGITransport(app=create_app(api.state), client=("203.0.113.9", 5555))
     async with httpx.AsyncClient(transport=transport, base_url="http://server") as client:
         answer = await client.get("/metrics")

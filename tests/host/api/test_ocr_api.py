@@ -15,13 +15,12 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import select
 
-from synthral.api.limits import Limits
 from synthral.engine.worker import Worker
 from synthral.plugins.host import PluginHost
 from synthral.store.db import Database
-from synthral.store.ocr_models import OCRDocument, OCRJob
+from synthral.store.ocr_tables import OCR_DOCUMENT, OCR_JOB
 from tests.conftest import REPO, make_settings
-from tests.host.api.conftest import PASSWORD, Api, make_state, serving
+from tests.support.api import PASSWORD, Api, make_state, serving
 
 pytestmark = pytest.mark.slow
 
@@ -101,8 +100,8 @@ async def test_a_small_upload_is_read_at_once_by_the_default_engine_and_recorded
     words = [w["text"] for p in result.json()["pages"] for b in p["blocks"] for w in b["words"]]
     assert "4721" in words
     async with ocr_api.state.app.database.engine.connect() as connection:
-        job = (await connection.execute(select(OCRJob).where(OCRJob.id == body["job_id"]))).one()  # type: ignore[arg-type]
-        row = (await connection.execute(select(OCRDocument).where(OCRDocument.job_id == job.id))).one()  # type: ignore[arg-type]
+        job = (await connection.execute(select(OCR_JOB).where(OCR_JOB.c.id == body["job_id"]))).one()
+        row = (await connection.execute(select(OCR_DOCUMENT).where(OCR_DOCUMENT.c.job_id == job.id))).one()
     assert (job.status, row.engine, row.reason) == ("completed", "ocr-rapidocr/rapidocr", doc["reason"])
 
 
@@ -189,7 +188,7 @@ async def test_bad_requests_get_problems_that_say_what_to_send(ocr_api: Api) -> 
 async def test_an_upload_streams_through_the_gate_and_is_cut_off_past_the_limit(
     database: Database, noop_home: Path, wheelhouse: Path
 ) -> None:
-    state, plugins = await make_state(database, noop_home, wheelhouse, limits=Limits(max_upload=64 * 1024))
+    state, plugins = await make_state(database, noop_home, wheelhouse, limits={"max_upload": 64 * 1024})
     ada = await state.identity.create_user("ada@example.com", PASSWORD)
     await state.identity.create_workspace("acme", "Acme", owner_id=ada.id)
     async with serving(state) as url, httpx.AsyncClient(base_url=url + "/api/v1", timeout=60) as http:

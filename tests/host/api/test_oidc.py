@@ -12,15 +12,16 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from synthral.api.app import close_server
 from synthral.api.state import ServerState
+from synthral.config import Settings
 from synthral.errors import ConfigurationError
 from synthral.services.oidc import OidcService, OidcSettings
 from synthral.store.db import Database
-from synthral.store.models import User
-from tests.host.api.conftest import PASSWORD, make_state, serving
+from synthral.store.tables import USER
+from tests.support.api import PASSWORD, make_state, serving
 from tests.support.oidc_provider import OidcTestProvider, OidcUser
 
-USER = User.__table__  # type: ignore[attr-defined]
 CLIENT_ID = "synthral-server"
 CLIENT_SECRET = "provider-issued-secret"
 
@@ -88,7 +89,7 @@ async def sso(database: Database, tmp_path: Path, wheelhouse: Path, provider: Oi
         yield sso
         if state.oidc is not None:
             await state.oidc.close()
-    await state.oauth.close()
+    await close_server(state)
     await plugins.close()
 
 
@@ -259,7 +260,7 @@ async def test_the_server_builds_oidc_from_the_environment(
         assert state.oidc.redirect_uri == "http://127.0.0.1:1/api/v1/auth/oidc/callback"
         await state.oidc.close()
     finally:
-        await state.oauth.close()
+        await close_server(state)
         await plugins.close()
 
     monkeypatch.delenv("SYNTHRAL_OIDC_CLIENT_SECRET")
@@ -269,6 +270,12 @@ async def test_the_server_builds_oidc_from_the_environment(
 
 # -- settings -------------------------------------------------------------------------------
 
+
+def oidc_from(environ: dict[str, str]) -> OidcSettings | None:
+    """Single sign-on as a process whose environment is ``environ`` configures it."""
+    return OidcSettings.configured(Settings.load(environ).server)
+
+
 FULL = {
     "SYNTHRAL_OIDC_ISSUER": "https://accounts.example.com",
     "SYNTHRAL_OIDC_CLIENT_ID": CLIENT_ID,
@@ -277,13 +284,13 @@ FULL = {
 
 
 def test_settings_are_off_without_variables_and_default_sensibly() -> None:
-    assert OidcSettings.from_env({}) is None
-    settings = OidcSettings.from_env(FULL)
+    assert oidc_from({}) is None
+    settings = oidc_from(FULL)
     assert settings is not None
     assert settings.scopes == ("openid", "email", "profile")
     assert settings.auto_create is False
     assert CLIENT_SECRET not in repr(settings)
-    custom = OidcSettings.from_env({**FULL, "SYNTHRAL_OIDC_SCOPES": "openid email", "SYNTHRAL_OIDC_AUTO_CREATE": "yes"})
+    custom = oidc_from({**FULL, "SYNTHRAL_OIDC_SCOPES": "openid email", "SYNTHRAL_OIDC_AUTO_CREATE": "yes"})
     assert custom is not None
     assert (custom.scopes, custom.auto_create) == (("openid", "email"), True)
 
@@ -293,7 +300,7 @@ def test_a_partial_configuration_names_the_missing_variable(missing: str) -> Non
     partial = {name: value for name, value in FULL.items() if name != missing}
 
     with pytest.raises(ConfigurationError, match=f"{missing} is not set"):
-        OidcSettings.from_env(partial)
+        oidc_from(partial)
 
 
 @pytest.mark.parametrize(
@@ -307,12 +314,12 @@ def test_a_partial_configuration_names_the_missing_variable(missing: str) -> Non
 )
 def test_bad_settings_name_the_variable_and_the_fix(variable: str, value: str, message: str) -> None:
     with pytest.raises(ConfigurationError, match=variable) as raised:
-        OidcSettings.from_env({**FULL, variable: value})
+        oidc_from({**FULL, variable: value})
     assert message in raised.value.message
 
 
 def test_plain_http_is_allowed_on_loopback_only() -> None:
-    settings = OidcSettings.from_env({**FULL, "SYNTHRAL_OIDC_ISSUER": "http://127.0.0.1:8080"})
+    settings = oidc_from({**FULL, "SYNTHRAL_OIDC_ISSUER": "http://127.0.0.1:8080"})
     assert settings is not None
     assert settings.issuer == "http://127.0.0.1:8080"
 

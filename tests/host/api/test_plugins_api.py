@@ -8,9 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from synthral.api.app import close_server
 from synthral.store.db import Database
-from tests.host.api.conftest import PASSWORD, make_state, serving
-from tests.host.engine.test_engine import chain
+from tests.support.api import PASSWORD, make_state, serving
+from tests.support.engine import chain
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +26,7 @@ async def owner(database: Database, tmp_path: Path, wheelhouse: Path) -> AsyncIt
         login = await http.post("/auth/login", json={"email": "owner@example.com", "password": PASSWORD})
         http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
         yield http
-    await state.oauth.close()
+    await close_server(state)
     await plugins.close()
 
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from synthral.store.db import Database
-from tests.host.api.conftest import PASSWORD, Api, make_state, serving
+from tests.support.api import PASSWORD, Api, make_state, serving
 from tests.support.rag import rag_home
 
 __all__ = ["rag_home"]

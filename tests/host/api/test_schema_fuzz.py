@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.host.api.conftest import PASSWORD
+from tests.support.api import PASSWORD
 
 pytestmark = pytest.mark.slow
 

@@ -6,8 +6,8 @@ from datetime import datetime
 
 import pytest
 
-from tests.host.api.conftest import Api
-from tests.host.engine.test_engine import chain
+from tests.support.api import Api
+from tests.support.engine import chain
 
 pytestmark = pytest.mark.slow
 

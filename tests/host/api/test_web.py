@@ -10,7 +10,7 @@ import pytest
 
 from synthral.api.web import ASSET_CACHE
 from synthral.store.db import Database
-from tests.host.api.conftest import make_state, serving
+from tests.support.api import make_state, serving
 
 
 def _dist(root: Path) -> Path:

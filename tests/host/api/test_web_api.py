@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from synthral.store.db import Database
-from tests.host.api.conftest import Api, running_api, wait_for
+from tests.host.api.conftest import running_api
+from tests.support.api import Api, wait_for
 from tests.support.web_site import WebSite
 
 pytestmark = pytest.mark.timeout(600)

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import event
 
 from synthral_sdk.webhooks import sign_standard_webhook
-from tests.host.api.conftest import Api, wait_for
-from tests.host.engine.test_engine import chain
+from tests.support.api import Api, wait_for
+from tests.support.engine import chain
 
 pytestmark = pytest.mark.slow
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from synthral.security.egress import EgressSettings
-from tests.host.api.conftest import Api, wait_for
-from tests.host.engine.test_engine import chain
+from tests.support.api import Api, wait_for
+from tests.support.engine import chain
 
 pytestmark = pytest.mark.slow
 

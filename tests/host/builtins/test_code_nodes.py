@@ -12,15 +12,16 @@ from typing import Any
 import pytest
 
 from synthral.builtins.code import CodeNodes
+from synthral.config import EngineSettings
 from synthral.engine.runtime import Engine
 from synthral.engine.worker import Worker
 from synthral.plugins.host import PluginHost
 from synthral.services.code import CodeService, ToolDefinition
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
-from synthral.store.models import ExecutionStatus
-from tests.conftest import make_settings
-from tests.host.engine.conftest import Harness
+from synthral.store.tables import ExecutionStatus
+from tests.support.engine import Harness
+from tests.support.settings import make_settings
 
 BWRAP = "code-bwrap/bwrap"
 
@@ -30,7 +31,7 @@ async def rig(database: Database, code_home: Path, wheelhouse: Path) -> AsyncIte
     plugins = PluginHost(make_settings(code_home, wheelhouse))
     code = CodeService(database, plugins)
     plugins.register_builtin("code", CodeNodes(code))
-    engine = Engine(database, plugins, lease_seconds=5.0)
+    engine = Engine(database, plugins, settings=EngineSettings(lease_seconds=5.0))
     worker = Worker(engine, concurrency=4, poll_interval=0.1)
     task = asyncio.create_task(worker.run())
     yield Harness(WorkflowService(database, plugins, engine), engine, worker, database), code

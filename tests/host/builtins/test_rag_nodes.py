@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from synthral.builtins import rag as rag_nodes
+from synthral.config import EngineSettings
 from synthral.engine.runtime import Engine
 from synthral.engine.worker import Worker
 from synthral.plugins.host import PluginHost
@@ -18,7 +19,7 @@ from synthral.services.rag import RAGService
 from synthral.services.rag_models import LLMEndpoint, RagSettings, SearchHit
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
-from synthral.store.models import ExecutionStatus
+from synthral.store.tables import ExecutionStatus
 from synthral_sdk.testing import call
 from tests.conftest import make_settings
 from tests.host.engine.conftest import Harness
@@ -48,7 +49,7 @@ async def harness(database: Database, rag_home: Path, wheelhouse: Path, llm: Ope
     plugins = PluginHost(make_settings(rag_home, wheelhouse))
     service = RAGService(database, plugins, settings=RagSettings(llm=LLMEndpoint(llm.base_url, "standin-chat")))
     rag_nodes.register(plugins, service)
-    engine = Engine(database, plugins, lease_seconds=5.0)
+    engine = Engine(database, plugins, settings=EngineSettings(lease_seconds=5.0))
     worker = Worker(engine, concurrency=4, poll_interval=0.1)
     task = asyncio.create_task(worker.run())
     yield Harness(WorkflowService(database, plugins, engine), engine, worker, database)

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 import synthral_sdk
-from tests.conftest import FIXTURES, REPO
+from tests.support.settings import FIXTURES, REPO
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from mcp.client.stdio import stdio_client
 
 from synthral.engine.model import Workflow
 from synthral.services.app import open_app
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 WORKFLOW = {
     "name": "double",

@@ -51,12 +51,11 @@ def test_user_create_makes_an_owner_and_refuses_bad_input(tmp_path: Path) -> Non
 async def test_secrets_rotate_reseals_under_the_new_primary_key(tmp_path: Path) -> None:
     home = tmp_path / "home"
     old, new = generate_key(), generate_key()
-    settings = Settings.from_env(home)
     database = Database(f"sqlite+aiosqlite:///{home / 'synthral.db'}")
     home.mkdir(exist_ok=True)
     await database.migrate()
     keys = {"SYNTHRAL_SECRET_KEY": base64.b64encode(old).decode()}
-    ring = KeyRing.from_env(settings.home, keys)
+    ring = KeyRing.configured(home, Settings.load(keys).security)
     made = synthral(home, "user", "create", "ada@example.com", "--workspace", "acme", "--password-env", "PW",
                     PW="correct horse battery staple", **keys)  # fmt: skip
     assert made.returncode == 0, made.stderr

@@ -9,9 +9,8 @@ from datetime import datetime
 import pytest
 
 from synthral.errors import ConfigurationError, InputInvalid
-from synthral.store.models import ExecutionStatus
-from tests.host.engine.conftest import Harness, Sink
-from tests.host.engine.test_engine import chain
+from synthral.store.tables import ExecutionStatus
+from tests.support.engine import Harness, Sink, chain
 
 pytestmark = pytest.mark.slow
 

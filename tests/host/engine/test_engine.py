@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
-from typing import Any
-
 import pytest
 
 from synthral.errors import WorkflowInvalid
-from synthral.store.models import ExecutionStatus
-from tests.host.engine.conftest import Harness
+from synthral.store.tables import ExecutionStatus
+from tests.support.engine import Harness, chain
 
 pytestmark = pytest.mark.slow
-
-
-def chain(name: str, *nodes: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    """A workflow whose nodes run one after the other."""
-    edges = [{"source": a["id"], "target": b["id"]} for a, b in itertools.pairwise(nodes)]
-    return {"name": name, "nodes": list(nodes), "edges": edges, **extra}
 
 
 async def test_a_chain_of_core_nodes_runs_and_records_every_step(harness: Harness) -> None:
@@ -161,4 +152,48 @@ async def test_an_invalid_workflow_is_refused_with_every_problem(harness: Harnes
     with pytest.raises(WorkflowInvalid) as caught:
         await harness.save(bad)
     codes = {issue["code"] for issue in caught.value.details["issues"]}  # type: ignore[union-attr]
-    assert {"unknown_node_type", "config_invalid", "dangling_edge"} <= codes
+    assert {"unknown_node_type", "config_invalid", "edge_unknown_target"} <= codes
+
+
+async def test_a_failure_follows_the_error_edge_instead_of_failing_the_run(harness: Harness) -> None:
+    workflow = {
+        "name": "guarded",
+        "nodes": [
+            {"id": "call", "type": "noop/broken", "retry": {"max_attempts": 2, "initial_interval": 0.01}},
+            {"id": "fine", "type": "core/set", "config": {"values": {"ok": True}}},
+            {"id": "report", "type": "core/set", "input": {"data": {"why": "{{ nodes.call.output.error.message }}"}}},
+        ],
+        "edges": [
+            {"source": "call", "target": "fine"},
+            {"source": "call", "target": "report", "handle": "error"},
+        ],
+    }
+    view = await harness.wait(await harness.run(workflow))
+    assert view.status == ExecutionStatus.COMPLETED, view.execution
+    assert [(s["node_id"], s["status"]) for s in view.steps] == [
+        ("call", "failed"),
+        ("call", "failed"),
+        ("report", "completed"),
+    ]
+    assert set(view.execution["output"]) == {"report"}
+    assert view.execution["output"]["report"]["data"]["why"]  # the error's message reached the template
+
+
+async def test_a_switch_takes_the_rule_that_matches_or_its_fallback(harness: Harness) -> None:
+    rules = [{"branch": "big", "conditions": [{"path": "n", "op": "gt", "value": 10}]}]
+    workflow = {
+        "name": "switching",
+        "nodes": [
+            {"id": "route", "type": "core/switch", "config": {"rules": rules, "fallback": "other"}},
+            {"id": "big", "type": "core/set", "config": {"values": {"size": "big"}}},
+            {"id": "small", "type": "core/set", "config": {"values": {"size": "small"}}},
+        ],
+        "edges": [
+            {"source": "route", "target": "big", "handle": "big"},
+            {"source": "route", "target": "small", "handle": "other"},
+        ],
+    }
+    small = await harness.wait(await harness.run(workflow, {"n": 3}))
+    big = await harness.wait(await harness.run(workflow, {"n": 30}))
+    assert [s["node_id"] for s in small.steps] == ["route", "small"]
+    assert [s["node_id"] for s in big.steps] == ["route", "big"]

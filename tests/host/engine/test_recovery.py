@@ -19,10 +19,9 @@ from synthral.engine.runtime import Engine
 from synthral.plugins.host import PluginHost
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
-from synthral.store.models import ExecutionStatus
-from tests.conftest import make_settings
-from tests.host.engine.conftest import Sink
-from tests.host.engine.test_engine import chain
+from synthral.store.tables import ExecutionStatus
+from tests.support.engine import Sink, chain
+from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.slow
 
@@ -115,7 +114,10 @@ async def test_a_worker_killed_mid_step_is_recovered_without_repeating_completed
     for step in view.steps:
         by_node.setdefault(step["node_id"], []).append((step["attempt"], step["status"]))
     assert by_node["reserve"] == [(1, "completed")]  # never ran again
-    assert by_node["charge"] == [(1, "running"), (2, "completed")]  # the cut-short attempt is in the history
+    # The cut-short attempt is in the history, closed as abandoned with the worker that held it.
+    assert by_node["charge"] == [(1, "abandoned"), (2, "completed")]
+    cut_short, redone = (s for s in view.steps if s["node_id"] == "charge")
+    assert cut_short["worker"] != redone["worker"] and cut_short["error_type"] == "WorkerLost"
     assert by_node["receipt"] == [(1, "completed")]
     assert sorted(sink.effects) == sorted(f"{execution_id}/{n}/0" for n in ("reserve", "charge", "receipt"))
     assert [key for key, _ in sink.attempts].count(f"{execution_id}/reserve/0") == 1
@@ -137,7 +139,7 @@ async def test_a_stalled_worker_is_replaced_and_its_late_result_rejected(
     after = await service.execution(execution_id)
     assert after.status == ExecutionStatus.COMPLETED
     charge = [(s["attempt"], s["status"], s["fencing_token"]) for s in after.steps if s["node_id"] == "charge"]
-    assert charge[0][:2] == (1, "running") and charge[0][2] == 1  # the stalled attempt: never completed
+    assert charge[0][:2] == (1, "abandoned") and charge[0][2] == 1  # the stalled attempt: never completed
     assert charge[1][:2] == (2, "completed") and charge[1][2] == 2  # the new lease holder's attempt
     assert len(after.steps) == len(view.steps)  # nothing written after the takeover
     log = (workers.log_dir / "worker-0.log").read_text()
@@ -168,6 +170,7 @@ async def test_chaos_fifty_runs_survive_twenty_kills_with_exactly_once_effects(
         view = await wait_for(service, execution_id, lambda v: v.status in ExecutionStatus.TERMINAL, timeout=240)
         assert view.status == ExecutionStatus.COMPLETED, view.execution
         recorded = {(s["idempotency_key"], s["attempt"]) for s in view.steps}
+        assert not [s for s in view.steps if s["status"] == "running"]  # no attempt left open in a finished run
         completed = [s["node_id"] for s in view.steps if s["status"] == "completed"]
         if sorted(completed) != sorted(f"s{i}" for i in range(10)):
             Path("/tmp/chaos_debug.txt").write_text(

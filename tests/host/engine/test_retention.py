@@ -13,33 +13,34 @@ import orjson
 import pytest
 from sqlalchemy import func, insert, select
 
+from synthral.config import Settings
 from synthral.engine.model import Workflow
-from synthral.engine.queue import EXEC
 from synthral.engine.repository import save_workflow
-from synthral.engine.retention import BATCH, prune, retention_days
+from synthral.engine.retention import BATCH, prune
 from synthral.engine.schedules import SCHEDULE, as_utc
 from synthral.errors import ConfigurationError
 from synthral.store.db import Database
-from synthral.store.models import (
-    CheckpointBlob,
-    CheckpointRow,
-    CheckpointWrite,
-    ExecutionLog,
+from synthral.store.tables import (
+    CHECKPOINT,
+    CHECKPOINT_BLOB,
+    CHECKPOINT_WRITE,
+    EXECUTION,
+    EXECUTION_LOG,
+    SCHEDULE_FIRE,
+    SIGNAL,
+    STEP,
     ExecutionStatus,
-    ScheduleFire,
-    Step,
-    WorkflowSignal,
 )
 from synthral_sdk.blobs import BlobStore
 
-STEP = Step.__table__  # type: ignore[attr-defined]
-LOG = ExecutionLog.__table__  # type: ignore[attr-defined]
-SIGNAL = WorkflowSignal.__table__  # type: ignore[attr-defined]
-CP = CheckpointRow.__table__  # type: ignore[attr-defined]
-CP_BLOB = CheckpointBlob.__table__  # type: ignore[attr-defined]
-CP_WRITE = CheckpointWrite.__table__  # type: ignore[attr-defined]
-FIRE = ScheduleFire.__table__  # type: ignore[attr-defined]
-HISTORY = {"step": STEP, "log": LOG, "signal": SIGNAL, "checkpoint": CP, "blob": CP_BLOB, "write": CP_WRITE}
+HISTORY = {
+    "step": STEP,
+    "log": EXECUTION_LOG,
+    "signal": SIGNAL,
+    "checkpoint": CHECKPOINT,
+    "blob": CHECKPOINT_BLOB,
+    "write": CHECKPOINT_WRITE,
+}
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 OLD = NOW - timedelta(days=45)
@@ -116,7 +117,7 @@ def run_rows(
 
 async def add_runs(database: Database, *runs: dict[str, list[dict[str, Any]]]) -> None:
     async with database.transaction() as connection:
-        await connection.execute(insert(EXEC), [row for run in runs for row in run["execution"]])
+        await connection.execute(insert(EXECUTION), [row for run in runs for row in run["execution"]])
         for name, table in HISTORY.items():
             rows = [row for run in runs for row in run[name]]
             if rows:
@@ -134,7 +135,7 @@ async def history_of(database: Database, run_id: str) -> dict[str, int]:
 
 async def remaining_runs(database: Database) -> set[str]:
     async with database.engine.connect() as connection:
-        return set((await connection.execute(select(EXEC.c.id))).scalars())
+        return set((await connection.execute(select(EXECUTION.c.id))).scalars())
 
 
 async def test_old_finished_runs_go_with_their_history_and_dependencies_keep_runs(database: Database) -> None:
@@ -180,29 +181,26 @@ async def test_old_finished_runs_go_with_their_history_and_dependencies_keep_run
     assert (await prune(database, older_than_days=30, now=NOW)).executions == 0
 
 
-async def test_the_retention_comes_from_the_environment(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_retention_comes_from_the_settings(database: Database) -> None:
     wf = await new_workflow(database)
     await add_runs(
         database,
         run_rows(wf, "twenty-days", ExecutionStatus.COMPLETED, NOW - timedelta(days=20)),
         run_rows(wf, "five-days", ExecutionStatus.COMPLETED, RECENT),
     )
-    monkeypatch.setenv("WORKFLOW_HISTORY_RETENTION_DAYS", "10")
-    assert (await prune(database, now=NOW)).executions == 1
+    days = Settings.load({"WORKFLOW_HISTORY_RETENTION_DAYS": "10"}).engine.history_retention_days
+    assert (await prune(database, older_than_days=days, now=NOW)).executions == 1
     assert await remaining_runs(database) == {"five-days"}
-    monkeypatch.setenv("WORKFLOW_HISTORY_RETENTION_DAYS", "a month")
-    with pytest.raises(ConfigurationError, match="WORKFLOW_HISTORY_RETENTION_DAYS='a month'"):
-        await prune(database, now=NOW)
     with pytest.raises(ConfigurationError, match="--days"):
         await prune(database, older_than_days=-1, now=NOW)
 
 
-def test_retention_days_defaults_to_thirty() -> None:
-    assert retention_days({}) == 30
-    assert retention_days({"WORKFLOW_HISTORY_RETENTION_DAYS": "7.5"}) == 7.5
-    for bad in ("-1", "nan", "soon"):
-        with pytest.raises(ConfigurationError, match="set it to a number >= 0"):
-            retention_days({"WORKFLOW_HISTORY_RETENTION_DAYS": bad})
+def test_the_retention_setting_defaults_to_thirty_days_and_refuses_what_is_not_a_number() -> None:
+    assert Settings.load({}).engine.history_retention_days == 30
+    assert Settings.load({"WORKFLOW_HISTORY_RETENTION_DAYS": "7.5"}).engine.history_retention_days == 7.5
+    for bad in ("-1", "nan", "a month"):
+        with pytest.raises(ConfigurationError, match=f"WORKFLOW_HISTORY_RETENTION_DAYS='{bad}'"):
+            Settings.load({"WORKFLOW_HISTORY_RETENTION_DAYS": bad})
 
 
 async def test_old_fire_records_go_recent_ones_stay(database: Database) -> None:
@@ -223,11 +221,11 @@ async def test_old_fire_records_go_recent_ones_stay(database: Database) -> None:
             )
         )
         await connection.execute(
-            insert(FIRE), [{"schedule_id": "daily", "slot": slot, "fired_at": slot} for slot in (OLD, RECENT)]
+            insert(SCHEDULE_FIRE), [{"schedule_id": "daily", "slot": slot, "fired_at": slot} for slot in (OLD, RECENT)]
         )
     assert (await prune(database, older_than_days=30, now=NOW)).schedule_fires == 1
     async with database.engine.connect() as connection:
-        assert [as_utc(slot) for slot in (await connection.execute(select(FIRE.c.slot))).scalars()] == [RECENT]
+        assert [as_utc(slot) for slot in (await connection.execute(select(SCHEDULE_FIRE.c.slot))).scalars()] == [RECENT]
 
 
 def checkpoint_file(database: Database) -> int:

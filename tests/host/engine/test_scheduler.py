@@ -17,9 +17,8 @@ import orjson
 import pytest
 from sqlalchemy import func, select, update
 
-from synthral.config import Settings
+from synthral.config import EngineSettings, Settings
 from synthral.engine.model import Workflow
-from synthral.engine.queue import EXEC
 from synthral.engine.repository import save_workflow
 from synthral.engine.runtime import Engine
 from synthral.engine.scheduler import MAX_SLOTS_PER_TICK, Scheduler
@@ -27,11 +26,8 @@ from synthral.engine.schedules import SCHEDULE, as_utc, due_slots, next_fire, sy
 from synthral.engine.worker import Worker
 from synthral.plugins.host import PluginHost
 from synthral.store.db import Database
-from synthral.store.models import ExecutionStatus, ScheduleFire
-from synthral.store.models import Workflow as WorkflowRow
+from synthral.store.tables import EXECUTION, SCHEDULE_FIRE, WORKFLOW, ExecutionStatus
 
-FIRE = ScheduleFire.__table__  # type: ignore[attr-defined]
-WF = WorkflowRow.__table__  # type: ignore[attr-defined]
 T0 = datetime(2025, 1, 6, 12, 0, tzinfo=UTC)  # a Monday, on the hour
 
 
@@ -66,13 +62,13 @@ async def schedule_row(database: Database, schedule_id: str) -> Any:
 
 async def fired_slots(database: Database, schedule_id: str) -> list[datetime]:
     async with database.engine.connect() as connection:
-        rows = await connection.execute(select(FIRE.c.slot).where(FIRE.c.schedule_id == schedule_id))
+        rows = await connection.execute(select(SCHEDULE_FIRE.c.slot).where(SCHEDULE_FIRE.c.schedule_id == schedule_id))
         return sorted(as_utc(slot) for (slot,) in rows)
 
 
 async def cron_runs(database: Database) -> list[Any]:
     async with database.engine.connect() as connection:
-        return list(await connection.execute(select(EXEC).where(EXEC.c.trigger == "cron")))
+        return list(await connection.execute(select(EXECUTION).where(EXECUTION.c.trigger == "cron")))
 
 
 def minutes(start: datetime, count: int, step: int = 1) -> list[datetime]:
@@ -94,7 +90,7 @@ async def test_a_due_slot_fires_once_with_the_trigger_input_and_its_time(databas
     assert run.status == ExecutionStatus.QUEUED and run.workflow_version == 1
     assert run.input == {"report": "sales", "scheduled_for": "2025-01-06T12:00:00+00:00"}
     async with database.engine.connect() as connection:
-        fire = (await connection.execute(select(FIRE))).one()
+        fire = (await connection.execute(select(SCHEDULE_FIRE))).one()
     assert (fire.execution_id, fire.fired_by) == (run.id, "s1")
     row = await schedule_row(database, schedule_id)
     assert as_utc(row.next_run_at) == T0 + timedelta(minutes=5)
@@ -108,7 +104,7 @@ async def test_a_due_slot_fires_once_with_the_trigger_input_and_its_time(databas
 async def test_a_slot_already_recorded_in_schedule_fire_is_not_fired_again(database: Database) -> None:
     schedule_id = await add_schedule(database, cron_workflow("guarded", "*/5 * * * *"), first=T0)
     async with database.transaction() as connection:  # fired by another scheduler that then failed to move on
-        await connection.execute(FIRE.insert().values(schedule_id=schedule_id, slot=T0, fired_by="other"))
+        await connection.execute(SCHEDULE_FIRE.insert().values(schedule_id=schedule_id, slot=T0, fired_by="other"))
     report = await Scheduler(database, scheduler_id="s").tick(T0 + timedelta(minutes=5, seconds=1))
     assert [f.slot for f in report.fired] == [T0 + timedelta(minutes=5)]
     assert report.already_fired == 1
@@ -255,7 +251,7 @@ def test_the_skipped_hour_fires_an_hour_later_and_the_repeated_hour_fires_twice(
 async def test_inactive_workflows_and_removed_triggers_do_not_fire(database: Database) -> None:
     schedule_id = await add_schedule(database, cron_workflow("paused", "*/10 * * * *", catch_up="all"), first=T0)
     async with database.transaction() as connection:
-        await connection.execute(update(WF).where(WF.c.name == "paused").values(is_active=False))
+        await connection.execute(update(WORKFLOW).where(WORKFLOW.c.name == "paused").values(is_active=False))
     scheduler = Scheduler(database, scheduler_id="s")
     report = await scheduler.tick(T0 + timedelta(hours=1, seconds=5))
     assert (report.fired, report.inactive, report.missed) == ([], 1, 0)
@@ -276,7 +272,7 @@ async def test_inactive_workflows_and_removed_triggers_do_not_fire(database: Dat
 
 async def test_a_fired_run_is_executed_by_a_worker_woken_by_on_fire(database: Database, settings: Settings) -> None:
     plugins = PluginHost(settings)
-    engine = Engine(database, plugins, lease_seconds=5.0)
+    engine = Engine(database, plugins, settings=EngineSettings(lease_seconds=5.0))
     worker = Worker(engine, concurrency=2, poll_interval=30.0)  # only a notify wakes it in time
     task = asyncio.create_task(worker.run())
     try:
@@ -307,7 +303,7 @@ async def test_run_loops_until_stopped_and_prunes_history(database: Database) ->
     old = datetime.now(UTC) - timedelta(days=90)
     async with database.transaction() as connection:
         await connection.execute(
-            EXEC.insert().values(
+            EXECUTION.insert().values(
                 id="old-run", workflow_id=workflow_id, workflow_version=1, status=ExecutionStatus.COMPLETED,
                 trigger="manual", input={}, started_at=old, completed_at=old,
             )
@@ -316,7 +312,7 @@ async def test_run_loops_until_stopped_and_prunes_history(database: Database) ->
     scheduler = Scheduler(database, scheduler_id="s", prune_every=3600, prune_days=30)
     task = asyncio.create_task(scheduler.run(stop, interval=0.05))
     deadline = time.monotonic() + 20
-    while len(await cron_runs(database)) < 3 or await _count(database, EXEC.c.id == "old-run"):
+    while len(await cron_runs(database)) < 3 or await _count(database, EXECUTION.c.id == "old-run"):
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
     stop.set()
@@ -326,7 +322,9 @@ async def test_run_loops_until_stopped_and_prunes_history(database: Database) ->
 
 async def _count(database: Database, condition: Any) -> int:
     async with database.engine.connect() as connection:
-        return int((await connection.execute(select(func.count()).select_from(EXEC).where(condition))).scalar_one())
+        return int(
+            (await connection.execute(select(func.count()).select_from(EXECUTION).where(condition))).scalar_one()
+        )
 
 
 def cli(command: str, database: Database, home: Path, *args: str, **popen: Any) -> subprocess.Popen[str]:
@@ -349,7 +347,7 @@ async def test_the_scheduler_and_prune_commands_in_their_own_processes(tmp_path:
     workflow_id = (await schedule_row(database, schedule_id)).workflow_id
     async with database.transaction() as connection:
         await connection.execute(
-            EXEC.insert().values(
+            EXECUTION.insert().values(
                 id="old-run", workflow_id=workflow_id, workflow_version=1, status=ExecutionStatus.COMPLETED,
                 trigger="manual", input={}, started_at=old, completed_at=old,
             )
@@ -387,5 +385,5 @@ async def test_the_scheduler_and_prune_commands_in_their_own_processes(tmp_path:
     assert pruning.returncode == 0, err
     report = orjson.loads(printed)
     assert (report["executions"], report["backend"], report["auto_vacuum"]) == (1, "sqlite", "incremental")
-    assert await _count(database, EXEC.c.id == "old-run") == 0
+    assert await _count(database, EXECUTION.c.id == "old-run") == 0
     await database.close()

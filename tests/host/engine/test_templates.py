@@ -448,4 +448,8 @@ def test_template_variables_are_the_names_read_from_the_scope() -> None:
 
 def test_iter_templates_gives_each_template_with_its_path() -> None:
     value: JsonValue = {"a": "{{ x }}", "b": [1, "{% if y %}{% endif %}", {"c": "{{ z }}"}], "d": "plain"}
-    assert list(iter_templates(value)) == [("a", "{{ x }}"), ("b[1]", "{% if y %}{% endif %}"), ("b[2].c", "{{ z }}")]
+    assert list(iter_templates(value)) == [
+        (("a",), "{{ x }}"),
+        (("b", 1), "{% if y %}{% endif %}"),
+        (("b", 2, "c"), "{{ z }}"),
+    ]

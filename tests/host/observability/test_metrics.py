@@ -126,8 +126,9 @@ def test_several_processes_are_summed_in_multiprocess_mode(tmp_path: Path) -> No
     for n in (2, 5):
         subprocess.run([sys.executable, "-c", _CHILD.format(n=n)], env=env, check=True, timeout=120)
     scrape = subprocess.run(
-        [sys.executable, "-c", "import sys; from synthral.observability.metrics import render; "
-         "sys.stdout.buffer.write(render())"],
+        [sys.executable, "-c", "import sys; from synthral.config import Settings; "
+         "from synthral.observability.metrics import render; "
+         "sys.stdout.buffer.write(render(multiprocess_dir=Settings.load().observability.metrics_dir))"],
         env=env, check=True, timeout=120, capture_output=True,
     )  # fmt: skip
     assert _sample(scrape.stdout, "workflow_execution_total", status="completed") == 7

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from synthral.config import EngineSettings, Settings
 from synthral.engine.model import Workflow
 from synthral.engine.runtime import Engine
 from synthral.engine.worker import Worker
@@ -18,10 +19,10 @@ from synthral.observability.tracing import TraceSettings, configure_tracing, shu
 from synthral.plugins.host import PluginHost
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
-from synthral.store.models import ExecutionStatus
-from tests.conftest import make_settings
-from tests.host.engine.test_engine import chain
+from synthral.store.tables import ExecutionStatus
+from tests.support.engine import chain
 from tests.support.otlp import OtlpReceiver
+from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +56,7 @@ async def engine_on(home: Path, wheelhouse: Path, tmp_path: Path) -> AsyncIterat
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'synthral.db'}")
     await database.migrate()
     plugins = PluginHost(make_settings(home, wheelhouse))
-    engine = Engine(database, plugins, lease_seconds=5.0)
+    engine = Engine(database, plugins, settings=EngineSettings(lease_seconds=5.0))
     worker = Worker(engine, concurrency=4, poll_interval=0.05)
     task = asyncio.create_task(worker.run())
     try:
@@ -83,7 +84,7 @@ async def _run(service: WorkflowService, data: dict[str, object]) -> str:
 async def test_a_run_exports_execution_step_and_plugin_spans_and_the_plugins_span_joins_the_trace(
     receiver: OtlpReceiver, traced_home: Path, wheelhouse: Path, tmp_path: Path
 ) -> None:
-    assert configure_tracing(TraceSettings.from_env())
+    assert configure_tracing(TraceSettings.from_settings(Settings.load().observability))  # as a process starts
     async with engine_on(traced_home, wheelhouse, tmp_path) as service:
         workflow = chain(
             "traced",
@@ -118,23 +119,35 @@ async def test_with_no_otel_variables_tracing_stays_off_and_costs_one_shared_obj
 ) -> None:
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_EXPORTER"):
         monkeypatch.delenv(name, raising=False)
-    assert configure_tracing() is False
+    assert configure_tracing(TraceSettings.from_settings(Settings.load().observability)) is False
     assert not tracing.enabled()
     assert tracing.span("a") is tracing.span("b", {"x": 1})
     with tracing.span("a"):
         assert tracing.traceparent() is None
 
 
+def traces(environ: dict[str, str]) -> TraceSettings:
+    """What a process started with ``environ`` traces with."""
+    return TraceSettings.from_settings(Settings.load(environ).observability)
+
+
 def test_otel_sdk_disabled_wins_over_an_endpoint() -> None:
-    settings = TraceSettings.from_env({"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4318"})
-    assert settings.exporter is None
+    assert traces({"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4318"}).exporter is None
+
+
+def test_spans_go_to_the_base_urls_traces_path_unless_a_traces_url_is_named() -> None:
+    base = traces({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/", "OTEL_SERVICE_NAME": "billing"})
+    assert (base.exporter, base.endpoint, base.service_name) == ("otlp", "http://collector:4318/v1/traces", "billing")
+    named = traces({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://a:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://b/t"})
+    assert named.endpoint == "http://b/t"
+    assert traces({"OTEL_TRACES_EXPORTER": "console"}).exporter == "console"
 
 
 def test_an_exporter_or_protocol_the_host_does_not_ship_is_refused_with_the_fix() -> None:
     with pytest.raises(ConfigurationError) as unknown:
-        TraceSettings.from_env({"OTEL_TRACES_EXPORTER": "zipkin"})
+        traces({"OTEL_TRACES_EXPORTER": "zipkin"})
     assert "otlp, console or none" in unknown.value.message
     with pytest.raises(ConfigurationError) as grpc:
-        TraceSettings.from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
+        traces({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
     assert "http/protobuf" in grpc.value.message and "4318" in grpc.value.message
-    assert TraceSettings.from_env({"OTEL_TRACES_EXPORTER": "none"}).exporter is None
+    assert traces({"OTEL_TRACES_EXPORTER": "none"}).exporter is None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from synthral.errors import (
 )
 from synthral.plugins.host import PluginHost
 from synthral.plugins.metadata import read_venv
-from tests.conftest import FIXTURES
+from tests.support.settings import FIXTURES
 
 pytestmark = pytest.mark.slow
 
@@ -81,7 +80,7 @@ async def test_install_from_a_source_folder(host: PluginHost, fixture_wheels: di
 
 async def test_install_name_equals_version_from_an_index(settings: Settings, fixture_wheels: dict[str, Path]) -> None:
     # A folder of wheels stands in for the package index (uv treats both the same way).
-    indexed = dataclasses.replace(settings, find_links=(fixture_wheels["noop"].parent,))
+    indexed = settings.replace(plugins={"find_links": (fixture_wheels["noop"].parent,)})
     plugin_host = PluginHost(indexed)
     try:
         manifest = await plugin_host.install("synthral-fixture-noop==1.0.0")
@@ -150,9 +149,9 @@ async def test_a_plugin_whose_startup_raises_is_not_installed(
 async def test_a_plugin_that_hangs_on_initialize_is_not_installed(
     tmp_path: Path, wheelhouse: Path, fixture_wheels: dict[str, Path]
 ) -> None:
-    from tests.conftest import make_settings
+    from tests.support.settings import make_settings
 
-    quick = make_settings(tmp_path / "home", wheelhouse, plugin_start_timeout=1.5)
+    quick = make_settings(tmp_path / "home", wheelhouse, start_timeout=1.5)
     data = quick.plugins_dir / "moody" / "data"
     data.mkdir(parents=True)
     (data / "mode").write_text("hang")

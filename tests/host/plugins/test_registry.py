@@ -7,7 +7,7 @@ from pathlib import Path
 
 from synthral.plugins.host import BUILTIN_PLUGINS
 from synthral.plugins.registry import load_registry
-from tests.conftest import REPO
+from tests.support.settings import REPO
 
 
 def test_registry_matches_the_plugin_projects() -> None:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 import orjson
+import pytest
+from sqlalchemy import text
 
+from synthral.errors import DatabaseUnavailable
 from synthral.plugins.rpc import RpcConnection
+from synthral.store.db import Database
 from synthral_sdk.testing_llm import ScriptedHost
 
 CHILD = """
@@ -71,3 +76,50 @@ async def test_a_failing_host_answers_anyway() -> None:
     )
 
     assert "the host failed to answer host/record: RuntimeError: disk on fire" in answer["error"]["message"]  # type: ignore[index]
+
+
+CALLING_CHILD = """
+import json, sys
+call = json.loads(sys.stdin.readline())
+ask = {"requestId": call["id"], "step": {"kind": "thought", "content": "x"}}
+sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": 50, "method": "host/record", "params": ask}) + "\\n")
+sys.stdout.flush()
+answer = sys.stdin.readline()
+sys.stderr.write("ANSWER " + answer)
+sys.stderr.flush()
+sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": call["id"], "error": json.loads(answer)["error"]}) + "\\n")
+sys.stdout.flush()
+sys.stdin.readline()
+"""
+
+
+async def test_a_call_that_failed_because_the_hosts_database_did_is_an_outage_not_the_plugins_error(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "db").mkdir()  # a database path SQLite cannot open: a real driver error
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'db'}")
+
+    class Recording(ScriptedHost):
+        async def record(self, step: object) -> None:
+            await database.write(lambda c: c.execute(text("SELECT 1")))
+
+    loop = asyncio.get_running_loop()
+    _, conn = await loop.subprocess_exec(
+        lambda: RpcConnection("child==1", 1 << 20, 1.0, lambda message: None, lambda c: None),
+        sys.executable,
+        "-c",
+        CALLING_CHILD,
+    )
+    try:
+        request_id, reply = conn.request("node/run", {})
+        conn.host_services[request_id] = Recording()
+        with pytest.raises(DatabaseUnavailable, match="is unavailable"):
+            await asyncio.wait_for(reply, 30)
+    finally:
+        conn.kill()
+        await asyncio.wait_for(conn.closed, 30)
+        await database.close()
+    (answer,) = [orjson.loads(line.removeprefix("ANSWER ")) for line in conn.stderr_tail if line.startswith("ANSWER ")]
+    assert answer["error"]["data"]["retryable"] is True  # type: ignore[index]
+    assert "the host cannot answer host/record now" in answer["error"]["message"]  # type: ignore[index]
+    assert not conn.outages  # forgotten with the call

@@ -25,7 +25,7 @@ from synthral.errors import (
 )
 from synthral.plugins.host import PluginHost
 from synthral.plugins.supervisor import ProcessState, backoff_delay
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 
 async def test_process_starts_lazily_and_stays_warm(noop_host: PluginHost) -> None:
@@ -124,7 +124,7 @@ async def test_many_calls_in_flight_on_one_process(noop_host: PluginHost) -> Non
 
 
 async def test_idle_process_is_stopped_and_restarted_on_demand(noop_home: Path, wheelhouse: Path) -> None:
-    plugin_host = PluginHost(make_settings(noop_home, wheelhouse, plugin_idle_timeout=0.3))
+    plugin_host = PluginHost(make_settings(noop_home, wheelhouse, idle_timeout=0.3))
     try:
         first = (await plugin_host.invoke("noop/echo", {}))["pid"]
         process = plugin_host.process("noop", "1.0.0")
@@ -250,7 +250,7 @@ async def test_an_installed_plugin_that_later_fails_to_start_is_reported(
 async def test_an_installed_plugin_that_later_hangs_on_start_times_out(
     tmp_path: Path, wheelhouse: Path, fixture_wheels: dict[str, Path]
 ) -> None:
-    plugin_host = PluginHost(make_settings(tmp_path / "home", wheelhouse, plugin_start_timeout=1.0))
+    plugin_host = PluginHost(make_settings(tmp_path / "home", wheelhouse, start_timeout=1.0))
     try:
         await plugin_host.install(str(fixture_wheels["moody"]))
         (plugin_host.settings.plugins_dir / "moody" / "data" / "mode").write_text("hang")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from synthral.config import Settings
 from synthral.errors import DecryptionFailed, SecretKeyMissing
 from synthral.security.crypto import KeyRing, Sealed, generate_key, key_id_of
 
@@ -42,20 +43,25 @@ def test_an_old_key_still_opens_while_the_new_one_seals() -> None:
         retired.open(before, "ctx")
 
 
+def ring_from(home: Path, environ: dict[str, str]) -> KeyRing:
+    """The key ring a process whose environment is ``environ`` opens."""
+    return KeyRing.configured(home, Settings.load(environ).security)
+
+
 def test_keys_from_the_environment(tmp_path: Path) -> None:
     a, b = generate_key(), generate_key()
     encoded = base64.b64encode
-    ring = KeyRing.from_env(tmp_path, {"SYNTHRAL_SECRET_KEYS": f"k2:{encoded(b).decode()},k1:{encoded(a).decode()}"})
+    ring = ring_from(tmp_path, {"SYNTHRAL_SECRET_KEYS": f"k2:{encoded(b).decode()},k1:{encoded(a).decode()}"})
     assert ring.key_ids == ("k2", "k1")
-    single = KeyRing.from_env(tmp_path, {"SYNTHRAL_SECRET_KEY": encoded(a).decode()})
+    single = ring_from(tmp_path, {"SYNTHRAL_SECRET_KEY": encoded(a).decode()})
     assert single.key_ids == (key_id_of(a),)
 
 
 def test_a_key_file_is_created_private_on_first_use(tmp_path: Path) -> None:
-    ring = KeyRing.from_env(tmp_path, {})
+    ring = ring_from(tmp_path, {})
     path = tmp_path / "secret.key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    again = KeyRing.from_env(tmp_path, {})
+    again = ring_from(tmp_path, {})
     assert again.open(ring.seal(b"x", "c"), "c") == b"x"
 
 
@@ -69,4 +75,4 @@ def test_a_key_file_is_created_private_on_first_use(tmp_path: Path) -> None:
 )
 def test_bad_key_configuration_is_named(tmp_path: Path, environ: dict[str, str], message: str) -> None:
     with pytest.raises(SecretKeyMissing, match=message):
-        KeyRing.from_env(tmp_path, environ)
+        ring_from(tmp_path, environ)

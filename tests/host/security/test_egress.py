@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from synthral.api.app import open_server
 from synthral.config import Settings
 from synthral.errors import ConfigurationError
 from synthral.security.egress import EgressSettings, workspace_variable
 from synthral_sdk.network import NetworkPolicy
-from tests.host.api.conftest import PASSWORD
+from tests.support.api import PASSWORD, open_server
 
 
 def test_allow_lists_are_read_per_workspace_and_bad_entries_are_named() -> None:
@@ -46,12 +45,13 @@ async def test_the_server_resolves_workspace_slugs_at_start_and_local_mode_allow
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SYNTHRAL_DATABASE_URL", raising=False)
-    settings = Settings.from_env(tmp_path / "home")
+    settings = Settings.load(home=tmp_path / "home")
     async with open_server(settings) as server:
         owner = await server.identity.create_user("ada@example.com", PASSWORD)
         made = await server.identity.create_workspace("acme-eu", "Acme EU", owner_id=owner.id)
         assert server.app.plugins.context(workspace_id=made.id).network == NetworkPolicy.server()
     monkeypatch.setenv("SYNTHRAL_EGRESS_ALLOW_ACME_EU", "10.20.0.0/16")
+    settings = Settings.load(home=tmp_path / "home")  # read once per process start
     async with open_server(settings) as server:
         policy = server.app.plugins.context(workspace_id=made.id).network
         assert policy == NetworkPolicy.server(["10.20.0.0/16"])

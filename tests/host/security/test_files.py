@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from synthral.api.app import open_server
 from synthral.config import Settings
 from synthral.security.files import loose_paths
 from synthral.services.app import open_app
 from synthral_sdk import BlobStore
+from tests.support.api import open_server
 
 
 def mode(path: Path) -> int:
@@ -34,7 +34,7 @@ async def test_a_new_home_and_everything_in_it_are_private(
     for name in ("SYNTHRAL_DATABASE_URL", "SYNTHRAL_SECRET_KEY", "SYNTHRAL_SECRET_KEYS", "SYNTHRAL_JWT_SECRET"):
         monkeypatch.delenv(name, raising=False)
     home = tmp_path / "deep" / "home"
-    settings = Settings.from_env(home)
+    settings = Settings.load(home=home)
     with caplog.at_level(logging.WARNING, logger="synthral.security"):
         async with open_server(settings) as server:
             await server.identity.create_user("ada@example.com", "correct horse battery staple")
@@ -56,7 +56,7 @@ async def test_looser_modes_are_reported_at_start_with_the_fix(
 ) -> None:
     monkeypatch.delenv("SYNTHRAL_DATABASE_URL", raising=False)
     home = tmp_path / "home"
-    settings = Settings.from_env(home)
+    settings = Settings.load(home=home)
     async with open_app(settings):
         pass
     os.chmod(home, 0o755)

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
+from pydantic import SecretStr
 
 from synthral.errors import AuthenticationFailed, ConfigurationError, DecryptionFailed, InputInvalid
 from synthral.security.crypto import KeyRing, generate_key
@@ -198,25 +199,25 @@ def test_a_short_signing_key_or_a_wide_leeway_is_a_configuration_error() -> None
 
 def test_the_signing_key_comes_from_the_environment(tmp_path: Path) -> None:
     secret = "s" * 40
-    assert load_signing_key(tmp_path, {"SYNTHRAL_JWT_SECRET": secret}) == secret.encode()
+    assert load_signing_key(tmp_path, SecretStr(secret)) == secret.encode()
     assert not (tmp_path / "jwt.key").exists()
     with pytest.raises(ConfigurationError, match="SYNTHRAL_JWT_SECRET is 5 bytes; use at least 32"):
-        load_signing_key(tmp_path, {"SYNTHRAL_JWT_SECRET": "short"})
+        load_signing_key(tmp_path, SecretStr("short"))
 
 
 def test_without_the_variable_a_key_file_is_made_once_readable_by_its_owner_only(tmp_path: Path) -> None:
-    key = load_signing_key(tmp_path / "home", {})
+    key = load_signing_key(tmp_path / "home")
     path = tmp_path / "home" / "jwt.key"
     assert len(key) == 64 and path.read_bytes() == key
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert load_signing_key(tmp_path / "home", {}) == key
+    assert load_signing_key(tmp_path / "home") == key
     assert [p.name for p in path.parent.iterdir()] == ["jwt.key"]
 
 
 def test_a_short_key_file_is_a_configuration_error(tmp_path: Path) -> None:
     (tmp_path / "jwt.key").write_bytes(b"tiny")
     with pytest.raises(ConfigurationError, match=r"holds 4 bytes.*Delete the file"):
-        load_signing_key(tmp_path, {})
+        load_signing_key(tmp_path)
 
 
 # -- opaque tokens and API keys -------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from synthral.config import EngineSettings
 from synthral.engine.model import Workflow
 from synthral.engine.runtime import Engine
 from synthral.engine.worker import Worker
@@ -28,13 +29,17 @@ from synthral.services.app import ai_services, workflow_runner
 from synthral.services.workflows import ExecutionView, WorkflowService
 from synthral.store.ai_tables import AGENT_TASK, AGENT_TASK_LOG, LLM_CALL, STEP_EVENT
 from synthral.store.db import Database
-from synthral.store.models import ExecutionStatus
+from synthral.store.tables import ExecutionStatus
 from synthral_sdk.testing_llm import OpenAIStandIn, Reply
-from tests.conftest import make_settings
-from tests.host.engine import conftest as engine_fixtures
-from tests.host.engine.conftest import Sink
+from tests.support.engine import Sink, serve_sink
+from tests.support.settings import make_settings
 
-sink = engine_fixtures.sink  # a remote API that dedupes by idempotency key
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    """A remote API that dedupes by idempotency key."""
+    with serve_sink() as state:
+        yield state
 
 
 @pytest.fixture
@@ -50,7 +55,7 @@ class AI:
         self.database = database
         self.plugins = plugins
         self.ai = ai_services(database, plugins, plugins.settings)
-        self.engine = Engine(database, plugins, lease_seconds=5.0, step_services=self.ai)
+        self.engine = Engine(database, plugins, settings=EngineSettings(lease_seconds=5.0), step_services=self.ai)
         self.service = WorkflowService(database, plugins, self.engine)
         self.ai.agents.workflows = workflow_runner(self.service)
         self.worker = Worker(self.engine, concurrency=4, poll_interval=0.05)

@@ -10,10 +10,10 @@ from sqlalchemy import insert
 from synthral.errors import InputInvalid
 from synthral.services.analytics import CostAnalytics
 from synthral.store.ai_tables import LLM_CALL
-from synthral.store.code import CodeExecution
+from synthral.store.code_tables import CODE_EXECUTION
 from synthral.store.db import Database
-from synthral.store.models import Workflow, WorkflowExecution, Workspace
-from synthral.store.ocr_models import OCRDocument, OCRJob
+from synthral.store.ocr_tables import OCR_DOCUMENT, OCR_JOB
+from synthral.store.tables import EXECUTION, WORKFLOW, WORKSPACE
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 DAY1 = NOW - timedelta(days=2)
@@ -24,17 +24,16 @@ async def _seed(database: Database) -> dict[str, str]:
     """Two workspaces; acme has two workflows with runs that spent on all three meters."""
     ids = {"acme": "ws-acme", "globex": "ws-globex", "wf_a": "wf-a", "wf_b": "wf-b", "wf_g": "wf-g"}
     ids |= {"run_a1": "run-a1", "run_a2": "run-a2", "run_b": "run-b", "run_g": "run-g"}
-    async with database.session() as session:
-        session.add(Workspace(id=ids["acme"], slug="acme", name="Acme", created_at=NOW))
-        session.add(Workspace(id=ids["globex"], slug="globex", name="Globex", created_at=NOW))
+    async with database.transaction() as connection:
+        for space, name in (("acme", "Acme"), ("globex", "Globex")):
+            await connection.execute(insert(WORKSPACE).values(id=ids[space], slug=space, name=name, created_at=NOW))
         for key, name, space in (("wf_a", "invoices", "acme"), ("wf_b", "triage", "acme"), ("wf_g", "other", "globex")):
-            session.add(Workflow(id=ids[key], name=name, workspace_id=ids[space], created_at=NOW, updated_at=NOW))
-        await session.flush()
+            await connection.execute(insert(WORKFLOW).values(id=ids[key], name=name, workspace_id=ids[space],
+                                                             created_at=NOW, updated_at=NOW))  # fmt: skip
         for run, flow, at in (("run_a1", "wf_a", DAY1), ("run_a2", "wf_a", DAY2), ("run_b", "wf_b", DAY2),
                               ("run_g", "wf_g", DAY2)):  # fmt: skip
-            session.add(WorkflowExecution(id=ids[run], workflow_id=ids[flow], workflow_version=1, status="completed",
-                                          started_at=at))  # fmt: skip
-        await session.flush()
+            await connection.execute(insert(EXECUTION).values(id=ids[run], workflow_id=ids[flow], workflow_version=1,
+                                                              status="completed", started_at=at))  # fmt: skip
         # A workflow's LLM calls may not name the workspace: the run they belong to does.
         for run, model, tin, tout, usd, at, space in (
             ("run_a1", "gpt-4o", 1000, 200, 0.5, DAY1, None),
@@ -42,27 +41,27 @@ async def _seed(database: Database) -> dict[str, str]:
             ("run_b", "claude", 500, 100, None, DAY2, None),  # a model with no price
             ("run_g", "gpt-4o", 9999, 9999, 99.0, DAY2, "globex"),
         ):
-            await session.execute(
+            await connection.execute(
                 insert(LLM_CALL).values(
                     workspace_id=ids[space] if space else None, execution_id=ids[run], provider="llm/openai",
                     model=model, tokens_input=tin, tokens_output=tout, usd_cost=usd, latency_ms=10.0,
                     attempts=1, status="ok", created_at=at,
                 )
             )  # fmt: skip
-        session.add(CodeExecution(workspace_id=None, runtime="code-wasi/python", language="python", code_sha256="x",
-                                  workflow_execution_id=ids["run_a1"], status="completed", cpu_s=2.5,
-                                  started_at=DAY1))  # fmt: skip
-        session.add(CodeExecution(workspace_id=ids["acme"], runtime="code-wasi/python", language="python",
-                                  code_sha256="y", status="completed", cpu_s=1.0, started_at=DAY2))  # fmt: skip
-        session.add(CodeExecution(workspace_id=ids["globex"], runtime="code-wasi/python", language="python",
-                                  code_sha256="z", status="completed", cpu_s=50.0, started_at=DAY2))  # fmt: skip
-        session.add(OCRJob(id="job-b", execution_id=ids["run_b"], status="completed", created_at=DAY2))
-        session.add(OCRJob(id="job-g", workspace_id=ids["globex"], status="completed", created_at=DAY2))
-        await session.flush()
+        code = {"runtime": "code-wasi/python", "language": "python", "status": "completed"}
+        for space, run, sha, cpu, at in ((None, "run_a1", "x", 2.5, DAY1), ("acme", None, "y", 1.0, DAY2),
+                                         ("globex", None, "z", 50.0, DAY2)):  # fmt: skip
+            await connection.execute(insert(CODE_EXECUTION).values(
+                **code, workspace_id=ids[space] if space else None, workflow_execution_id=ids[run] if run else None,
+                code_sha256=sha, cpu_s=cpu, started_at=at))  # fmt: skip
+        await connection.execute(insert(OCR_JOB).values(id="job-b", execution_id=ids["run_b"], status="completed",
+                                                        created_at=DAY2))  # fmt: skip
+        await connection.execute(insert(OCR_JOB).values(id="job-g", workspace_id=ids["globex"], status="completed",
+                                                        created_at=DAY2))  # fmt: skip
         for job, position, pages in (("job-b", 0, 3), ("job-b", 1, 4), ("job-g", 0, 100)):
-            session.add(OCRDocument(job_id=job, position=position, blob="sha256:x", size=1, media_type="image/png",
-                                    status="completed", page_count=pages))  # fmt: skip
-        await session.commit()
+            await connection.execute(insert(OCR_DOCUMENT).values(job_id=job, position=position, blob="sha256:x", size=1,
+                                                                 media_type="image/png", status="completed",
+                                                                 page_count=pages))  # fmt: skip
     return ids
 
 

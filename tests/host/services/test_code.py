@@ -14,12 +14,11 @@ from synthral.security.crypto import KeyRing, generate_key
 from synthral.services.code import CodeRun, CodeService, SandboxDefinition, ToolDefinition
 from synthral.services.identity import IdentityService
 from synthral.services.secrets import CredentialService
-from synthral.store.code import CodeExecution
+from synthral.store.code_tables import CODE_EXECUTION
 from synthral.store.db import Database
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 BWRAP = "code-bwrap/bwrap"
-EXEC = CodeExecution.__table__  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -66,7 +65,7 @@ async def test_a_runtime_refusal_is_recorded_and_raised(code: CodeService, datab
     with pytest.raises(InputInvalid, match="cobol"):
         await code.execute(CodeRun(language="cobol", code="x", runtime=BWRAP), workspace_id=workspace)
     async with database.engine.connect() as connection:
-        statuses = (await connection.execute(select(EXEC.c.status, EXEC.c.error_type))).all()
+        statuses = (await connection.execute(select(CODE_EXECUTION.c.status, CODE_EXECUTION.c.error_type))).all()
     assert [tuple(row) for row in statuses] == [("error", "InputInvalid")]
 
 

@@ -13,7 +13,8 @@ from synthral.plugins.host import PluginHost
 from synthral.security.egress import EgressSettings
 from synthral.services.connector_build import build_connector, definition_docs, write_project
 from synthral.services.connector_openapi import import_openapi
-from synthral.services.connector_testing import find_connector, run_connector_test
+from synthral.services.connector_testing import run_connector_test
+from synthral.services.connectors import ConnectorCatalog
 from synthral_sdk.rest import load_definition
 from synthral_sdk.testing_rest import ApiKeyAuth, Recorded, Reply, StandIn
 
@@ -98,21 +99,22 @@ async def test_the_installed_wheel_runs_in_its_venv_and_the_test_runner_reports_
         return Reply(200, {"id": 2, **body})
 
     with api:
-        entry = find_connector(host, "petstore")
+        catalog = ConnectorCatalog(host)
+        entry = catalog.get("petstore")
         config = {"base_url": api.url}
         # The stand-in is on this machine: the workspace's network policy refuses it until an
         # operator allows loopback, as for any plugin's requests.
         refused = await run_connector_test(
-            host, entry, secrets={"api_key": "k-123"}, action="find_pets", payload={}, config=config
+            catalog, entry, secrets={"api_key": "k-123"}, action="find_pets", payload={}, config=config
         )
         assert not refused.ok and refused.error is not None and refused.error["type"] == "EgressDenied"
         assert api.requests == []
         host.egress = EgressSettings.from_env({"SYNTHRAL_EGRESS_ALLOW": "127.0.0.1"})
-        good = await run_connector_test(host, entry, secrets={"api_key": "k-123"}, config=config)
-        bad = await run_connector_test(host, entry, secrets={"api_key": "wrong"}, config=config)
-        added = await run_connector_test(host, entry, secrets={"api_key": "k-123"}, action="add_pet", config=config)
+        good = await run_connector_test(catalog, entry, secrets={"api_key": "k-123"}, config=config)
+        bad = await run_connector_test(catalog, entry, secrets={"api_key": "wrong"}, config=config)
+        added = await run_connector_test(catalog, entry, secrets={"api_key": "k-123"}, action="add_pet", config=config)
         found = await run_connector_test(
-            host,
+            catalog,
             entry,
             secrets={"api_key": "k-123"},
             action="find_pets",
@@ -120,7 +122,7 @@ async def test_the_installed_wheel_runs_in_its_venv_and_the_test_runner_reports_
             config=config,
         )
         refused = await run_connector_test(
-            host,
+            catalog,
             entry,
             secrets={"api_key": "k-123"},
             action="find_pets",
@@ -133,9 +135,9 @@ async def test_the_installed_wheel_runs_in_its_venv_and_the_test_runner_reports_
     assert found.ok and found.output is not None and found.output["data"] == [{"id": 1, "name": "Tom", "tag": "cat"}]
     assert not refused.ok and refused.error is not None and "'query.limit' must be integer" in refused.error["message"]
     with pytest.raises(NotFound, match="has no action 'nope'"):
-        await run_connector_test(host, entry, secrets={}, action="nope")
+        await run_connector_test(catalog, entry, secrets={}, action="nope")
     with pytest.raises(ConfigurationError, match="declares no example input"):
-        await run_connector_test(host, entry, secrets={}, action="find_pets")
+        await run_connector_test(catalog, entry, secrets={}, action="find_pets")
 
 
 HAND_WRITTEN = '''
@@ -181,9 +183,10 @@ async def test_hand_written_actions_sit_beside_the_declared_ones(tmp_path: Path,
     api.route("GET", "/pets")(lambda request: Reply(200, [{"id": 1}, {"id": 2}]))
     host.egress = EgressSettings.from_env({"SYNTHRAL_EGRESS_ALLOW": "127.0.0.1"})  # the stand-in is on this machine
     with api:
-        entry = find_connector(host, "petstore")
+        catalog = ConnectorCatalog(host)
+        entry = catalog.get("petstore")
         counted = await run_connector_test(
-            host,
+            catalog,
             entry,
             secrets={"api_key": "k-123"},
             action="count_pets",

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select, update
 
+from synthral.config import Settings
 from synthral.errors import (
     AuthenticationFailed,
     ConfigurationError,
@@ -24,15 +25,12 @@ from synthral.errors import (
 )
 from synthral.security.crypto import KeyRing, generate_key
 from synthral.security.passwords import Passwords
-from synthral.security.tokens import AccessTokens
+from synthral.security.tokens import AccessTokens, load_signing_key
 from synthral.security.totp import decode_secret, hotp, time_step
-from synthral.services.identity import IdentityService, Principal, TokenPair
+from synthral.services.accounts import ApiKey, Principal, TokenPair, User
+from synthral.services.identity import IdentityService
 from synthral.store.db import Database
-from synthral.store.models import ApiKey, RefreshToken, Role, User
-
-USER = User.__table__  # type: ignore[attr-defined]
-REFRESH = RefreshToken.__table__  # type: ignore[attr-defined]
-API_KEY = ApiKey.__table__  # type: ignore[attr-defined]
+from synthral.store.tables import API_KEY, REFRESH_TOKEN, USER, Role
 
 SIGNING_KEY = b"0123456789abcdef" * 4
 PASSWORD = "correct horse battery"
@@ -118,8 +116,9 @@ def test_a_short_signing_key_is_refused(database: Database) -> None:
 
 
 def test_the_signing_key_comes_from_the_environment_or_the_key_file(tmp_path: Path) -> None:
-    assert IdentityService.signing_key_from_env(tmp_path, {"SYNTHRAL_JWT_SECRET": "v" * 32}) == b"v" * 32
-    made = IdentityService.signing_key_from_env(tmp_path, {})
+    configured = Settings.load({"SYNTHRAL_JWT_SECRET": "v" * 32}).security.jwt_secret
+    assert load_signing_key(tmp_path, configured) == b"v" * 32
+    made = load_signing_key(tmp_path, Settings.load({}).security.jwt_secret)
     assert (tmp_path / "jwt.key").read_bytes() == made and len(made) == 64
 
 
@@ -232,7 +231,7 @@ async def test_a_refresh_rotates_the_refresh_token(identity: IdentityService, da
     assert (await identity.authenticate(second.access_token)).user_id == user.id
     third = await identity.refresh(second.refresh_token)
     async with database.engine.connect() as connection:
-        rows = (await connection.execute(select(REFRESH).order_by(REFRESH.c.issued_at))).all()
+        rows = (await connection.execute(select(REFRESH_TOKEN).order_by(REFRESH_TOKEN.c.issued_at))).all()
     assert len(rows) == 3 and len({row.family_id for row in rows}) == 1
     assert [row.rotated_at is not None for row in rows].count(True) == 2
     assert third.refresh_token not in {row.token_hash for row in rows}
@@ -269,7 +268,7 @@ async def test_an_expired_refresh_token_is_refused(identity: IdentityService, da
     await sign_up(identity)
     pair = await identity.login("ada@example.com", PASSWORD)
     async with database.transaction() as connection:
-        await connection.execute(update(REFRESH).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        await connection.execute(update(REFRESH_TOKEN).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
     with pytest.raises(AuthenticationFailed, match="expired; sign in again"):
         await identity.refresh(pair.refresh_token)
 

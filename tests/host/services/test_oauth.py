@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import shutil
 import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -21,60 +20,19 @@ from sqlalchemy.engine import Connection
 
 from synthral.errors import ConfigurationError, Conflict, NotFound, RetryableError
 from synthral.plugins.host import PluginHost
-from synthral.plugins.uv import run_uv
 from synthral.security.crypto import NONCE_BYTES, KeyRing, Sealed, generate_key
-from synthral.services.oauth import OAuthService, client_credential_name, plugin_auth_specs
+from synthral.services.connectors import ConnectorCatalog
+from synthral.services.oauth import OAuthService, client_credential_name
 from synthral.services.secrets import CredentialService, CredentialView
 from synthral.store.db import Database
-from synthral.store.models import Credential, OAuthState, Workspace, new_id, utcnow
+from synthral.store.tables import CREDENTIAL, OAUTH_STATE, WORKSPACE, new_id, utcnow
 from synthral_sdk import AuthSpec
-from tests.conftest import FIXTURES, make_settings
 from tests.support.oauth_server import OAuthTestServer
+from tests.support.settings import make_settings
 
 PUBLIC_URL = "http://127.0.0.1:8731"
 USER = "user-ada"
 SECRET = "app-secret-9f8e7d6c5b4a"
-CREDENTIAL = Credential.__table__  # type: ignore[attr-defined]
-STATE = OAuthState.__table__  # type: ignore[attr-defined]
-
-
-@pytest.fixture(scope="module")
-def oauthy_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, fixture_wheels: dict[str, Path]) -> Path:
-    """A home with the oauthy fixture plugin (its connectors declare their auth) installed once."""
-    home = tmp_path_factory.mktemp("oauthy-home")
-
-    async def install() -> None:
-        plugin_host = PluginHost(make_settings(home, wheelhouse))
-        await plugin_host.install(str(fixture_wheels["oauthy"]))
-        await plugin_host.close()
-
-    asyncio.run(install())
-    return home
-
-
-@pytest.fixture(scope="module")
-def twin_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, fixture_wheels: dict[str, Path]) -> Path:
-    """A home with oauthy and a second plugin, oauthytwin, offering connectors of the same names."""
-    home = tmp_path_factory.mktemp("twin-home")
-    source = tmp_path_factory.mktemp("twin-source") / "oauthy"
-    shutil.copytree(FIXTURES / "oauthy", source)
-    (source / "synthral_fixture_oauthy").rename(source / "synthral_fixture_oauthytwin")
-    pyproject = source / "pyproject.toml"
-    text = pyproject.read_text().replace("synthral-fixture-oauthy", "synthral-fixture-oauthytwin")
-    pyproject.write_text(
-        text.replace('oauthy = "synthral_fixture_oauthy"', 'oauthytwin = "synthral_fixture_oauthytwin"')
-    )
-
-    async def install() -> None:
-        out = home / "wheel"
-        await run_uv(["build", "--wheel", "--quiet", "--out-dir", str(out), str(source)], what="building the twin")
-        plugin_host = PluginHost(make_settings(home, wheelhouse))
-        await plugin_host.install(str(fixture_wheels["oauthy"]))
-        await plugin_host.install(str(next(out.glob("*.whl"))))
-        await plugin_host.close()
-
-    asyncio.run(install())
-    return home
 
 
 @pytest.fixture
@@ -138,13 +96,13 @@ async def oauth(database: Database, plugins: PluginHost, provider: OAuthTestServ
     workspace_id = new_id()
     await database.write(
         lambda connection: connection.execute(
-            insert(Workspace.__table__).values(  # type: ignore[attr-defined]
-                id=workspace_id, slug=f"ws-{workspace_id[:8]}", name="Team", created_at=utcnow()
-            )
+            insert(WORKSPACE).values(id=workspace_id, slug=f"ws-{workspace_id[:8]}", name="Team", created_at=utcnow())
         )
     )
     credentials = CredentialService(database, keyring)
-    service = OAuthService(database, credentials, keyring, plugins, public_url=PUBLIC_URL + "/")
+    service = OAuthService(
+        database, credentials, keyring, ConnectorCatalog(plugins).auth_spec, public_url=PUBLIC_URL + "/"
+    )
     provider.add_client("synthral-app", SECRET, [service.redirect_uri("oauthy")])
     await service.register_client(
         workspace_id,
@@ -206,7 +164,7 @@ async def test_tokens_state_and_verifier_are_never_stored_in_clear(oauth: Setup)
     challenge = dict(parse_qsl(urlsplit(url).query))["code_challenge"]
 
     async with oauth.database.engine.connect() as connection:
-        pending = (await connection.execute(select(STATE))).one()
+        pending = (await connection.execute(select(OAUTH_STATE))).one()
     assert pending.state_hash == hashlib.sha256(params["state"].encode()).hexdigest()
     sealed = bytes(pending.code_verifier)
     verifier = oauth.keyring.open(
@@ -217,7 +175,10 @@ async def test_tokens_state_and_verifier_are_never_stored_in_clear(oauth: Setup)
     tokens = await oauth.tokens()
 
     async with oauth.database.engine.connect() as connection:
-        rows = [*(await connection.execute(select(CREDENTIAL))).all(), *(await connection.execute(select(STATE))).all()]
+        rows = [
+            *(await connection.execute(select(CREDENTIAL))).all(),
+            *(await connection.execute(select(OAUTH_STATE))).all(),
+        ]
     everything = repr(rows).encode()
     for secret in (tokens["access_token"], tokens["refresh_token"], params["state"], verifier.decode(), SECRET):
         assert secret.encode() not in everything
@@ -515,7 +476,7 @@ async def test_an_expired_state_is_refused(oauth: Setup) -> None:
     params = await oauth.follow(url)
 
     def age(connection: Connection) -> None:
-        connection.execute(update(STATE).values(expires_at=utcnow() - timedelta(seconds=1)))
+        connection.execute(update(OAUTH_STATE).values(expires_at=utcnow() - timedelta(seconds=1)))
 
     await oauth.database.write(age)
     with pytest.raises(ConfigurationError, match="the authorization expired"):
@@ -621,15 +582,6 @@ async def test_bad_registrations_are_refused(
     arguments: dict[str, Any] = {"client_id": "app", "client_secret": "a-client-secret", **kwargs}
     with pytest.raises(error, match=message):
         await oauth.service.register_client(oauth.workspace_id, connector, **arguments)
-
-
-async def test_two_plugins_offering_one_connector_name_are_refused(twin_home: Path, wheelhouse: Path) -> None:
-    async with PluginHost(make_settings(twin_home, wheelhouse)) as plugin_host:
-        lookup = plugin_auth_specs(plugin_host)
-        with pytest.raises(ConfigurationError, match="several plugins offer a connector named 'oauthy'") as raised:
-            await lookup("oauthy")
-    assert raised.value.details["plugins"] == ["oauthy", "oauthytwin"]
-    assert "synthral plugin disable" in raised.value.message
 
 
 async def test_a_public_url_that_is_not_a_base_url_is_refused(oauth: Setup) -> None:

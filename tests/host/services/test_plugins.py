@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from synthral.config import EngineSettings
 from synthral.engine.model import Workflow
 from synthral.engine.runtime import Engine
 from synthral.errors import PluginPinned
@@ -14,7 +15,7 @@ from synthral.services.plugins import PluginService, describe_pins
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
 from tests.conftest import make_settings
-from tests.host.engine.test_engine import chain
+from tests.support.engine import chain
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +24,9 @@ async def test_pins_count_latest_versions_and_live_runs_of_older_ones(
     database: Database, noop_home: Path, wheelhouse: Path
 ) -> None:
     plugins = PluginHost(make_settings(noop_home, wheelhouse))
-    workflows = WorkflowService(database, plugins, Engine(database, plugins, lease_seconds=5.0))
+    workflows = WorkflowService(
+        database, plugins, Engine(database, plugins, settings=EngineSettings(lease_seconds=5.0))
+    )
     service = PluginService(plugins, database)
     uses = await workflows.save(Workflow.model_validate(chain("etl", {"id": "a", "type": "noop/echo"})))
     await workflows.save(Workflow.model_validate(chain("other", {"id": "a", "type": "core/set"})))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from synthral.config import Settings
 from synthral.errors import (
     ConfigurationError,
     NonRetryableError,
@@ -19,11 +20,18 @@ from synthral.errors import (
 from synthral.plugins.host import PluginHost
 from synthral.services.secret_stores import (
     PluginSecretResolver,
-    credentials_from_env,
-    secret_resolver_from_env,
+    configured_secret_resolver,
+    store_credentials,
 )
-from tests.conftest import REPO, make_settings
 from tests.support.infisical import InfisicalStandIn, serve_infisical
+from tests.support.settings import REPO, make_settings
+
+
+def configured(host: PluginHost, environ: dict[str, str]) -> PluginSecretResolver | None:
+    """The resolver a process whose environment is ``environ`` builds."""
+    security = Settings.load(environ).security
+    return configured_secret_resolver(host, store_credentials(security), security)
+
 
 STORE = "secrets-infisical/infisical"
 PROJECT = "proj-42"
@@ -178,19 +186,17 @@ async def test_a_store_that_is_down_is_retryable(store_host: PluginHost) -> None
 
 
 @pytest.mark.slow
-async def test_the_environment_builds_a_working_resolver(
-    store_host: PluginHost, infisical: InfisicalStandIn, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_the_environment_builds_a_working_resolver(store_host: PluginHost, infisical: InfisicalStandIn) -> None:
     infisical.put(PROJECT, "staging", "/apps", "API_KEY", "from-env-setup")
-    monkeypatch.setenv("SYNTHRAL_SECRET_STORE_CREDENTIAL_CLIENT_ID", "id-team-b")
-    monkeypatch.setenv("SYNTHRAL_SECRET_STORE_CREDENTIAL_CLIENT_SECRET", "s3cret-of-team-b")
     environ = {
+        "SYNTHRAL_SECRET_STORE_CREDENTIAL_CLIENT_ID": "id-team-b",
+        "SYNTHRAL_SECRET_STORE_CREDENTIAL_CLIENT_SECRET": "s3cret-of-team-b",
         "SYNTHRAL_SECRET_STORE": STORE,
         "SYNTHRAL_SECRET_STORE_CONFIG": f'{{"site_url": "{infisical.url}", "project_id": "{PROJECT}", '
         '"environment": "staging", "secret_path": "/apps"}',
     }
 
-    resolver = secret_resolver_from_env(store_host, credentials_from_env, environ)
+    resolver = configured(store_host, environ)
 
     assert resolver is not None and resolver.capability == STORE
     assert await resolver(["API_KEY"], "ws-a") == {"API_KEY": "from-env-setup"}
@@ -202,7 +208,7 @@ async def test_the_environment_config_is_checked_against_the_store_schema(store_
     environ = {"SYNTHRAL_SECRET_STORE": STORE, "SYNTHRAL_SECRET_STORE_CONFIG": '{"environment": 7, "colour": "red"}'}
 
     with pytest.raises(ConfigurationError) as caught:
-        secret_resolver_from_env(store_host, credentials_from_env, environ)
+        configured(store_host, environ)
 
     message = caught.value.message
     assert message.startswith(f"SYNTHRAL_SECRET_STORE_CONFIG does not fit the config of {STORE}:")
@@ -215,22 +221,22 @@ async def test_the_environment_config_is_checked_against_the_store_schema(store_
 
 
 async def test_local_is_the_default(host: PluginHost) -> None:
-    assert secret_resolver_from_env(host, credentials_from_env, {}) is None
-    assert secret_resolver_from_env(host, credentials_from_env, {"SYNTHRAL_SECRET_STORE": "local"}) is None
-    assert secret_resolver_from_env(host, credentials_from_env, {"SYNTHRAL_SECRET_STORE": " "}) is None
+    assert configured(host, {}) is None
+    assert configured(host, {"SYNTHRAL_SECRET_STORE": "local"}) is None
+    assert configured(host, {"SYNTHRAL_SECRET_STORE": " "}) is None
 
 
 async def test_config_for_the_local_store_is_refused(host: PluginHost) -> None:
     environ = {"SYNTHRAL_SECRET_STORE_CONFIG": '{"project_id": "p"}'}
 
     with pytest.raises(ConfigurationError, match="SYNTHRAL_SECRET_STORE_CONFIG is set but SYNTHRAL_SECRET_STORE is"):
-        secret_resolver_from_env(host, credentials_from_env, environ)
+        configured(host, environ)
 
 
 @pytest.mark.parametrize("choice", ["infisical", "secrets-infisical/", "/infisical", "a/b/c"])
 async def test_a_malformed_store_name_says_what_to_write(host: PluginHost, choice: str) -> None:
     with pytest.raises(ConfigurationError, match="is neither 'local' nor PLUGIN/CAPABILITY") as caught:
-        secret_resolver_from_env(host, credentials_from_env, {"SYNTHRAL_SECRET_STORE": choice})
+        configured(host, {"SYNTHRAL_SECRET_STORE": choice})
 
     assert "secrets-infisical/infisical" in caught.value.message
     assert caught.value.details == {"variable": "SYNTHRAL_SECRET_STORE"}
@@ -243,19 +249,19 @@ async def test_a_config_that_is_not_a_json_object_is_refused(host: PluginHost, r
     environ = {"SYNTHRAL_SECRET_STORE": STORE, "SYNTHRAL_SECRET_STORE_CONFIG": raw}
 
     with pytest.raises(ConfigurationError, match=f"SYNTHRAL_SECRET_STORE_CONFIG {problem}"):
-        secret_resolver_from_env(host, credentials_from_env, environ)
+        configured(host, environ)
 
 
 async def test_a_store_that_is_not_installed_says_how_to_install_it(host: PluginHost) -> None:
     with pytest.raises(PluginNotFound, match="install it with 'synthral plugin install"):
-        secret_resolver_from_env(host, credentials_from_env, {"SYNTHRAL_SECRET_STORE": STORE})
+        configured(host, {"SYNTHRAL_SECRET_STORE": STORE})
 
 
 async def test_a_capability_that_is_not_a_secret_store_is_refused(host: PluginHost) -> None:
     with pytest.raises(ConfigurationError, match="core/set is a node, not a secret store"):
-        secret_resolver_from_env(host, credentials_from_env, {"SYNTHRAL_SECRET_STORE": "core/set"})
+        configured(host, {"SYNTHRAL_SECRET_STORE": "core/set"})
     with pytest.raises(UnknownCapability, match="has no capability 'vault'"):
-        secret_resolver_from_env(host, credentials_from_env, {"SYNTHRAL_SECRET_STORE": "core/vault"})
+        configured(host, {"SYNTHRAL_SECRET_STORE": "core/vault"})
 
 
 async def test_no_names_ask_nothing(host: PluginHost) -> None:
@@ -266,12 +272,16 @@ async def test_no_names_ask_nothing(host: PluginHost) -> None:
     assert credentials.asked == []
 
 
-async def test_credentials_from_env_reads_the_prefixed_variables(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SYNTHRAL_SECRET_STORE_CREDENTIAL_CLIENT_ID", "cid")
-    monkeypatch.setenv("SYNTHRAL_SECRET_STORE_CREDENTIAL_", "ignored")
-    monkeypatch.setenv("SYNTHRAL_SECRET_STORE", "local")
+async def test_the_store_login_comes_from_the_prefixed_variables() -> None:
+    security = Settings.load(
+        {
+            "SYNTHRAL_SECRET_STORE_CREDENTIAL_CLIENT_ID": "cid",
+            "SYNTHRAL_SECRET_STORE_CREDENTIAL_": "ignored",
+            "SYNTHRAL_SECRET_STORE": "local",
+        }
+    ).security
 
-    found = await credentials_from_env("ws-a")
+    found = await store_credentials(security)("ws-a")
 
-    assert found.get("client_id") == "cid"
-    assert "" not in found and "synthral_secret_store" not in found
+    assert found == {"client_id": "cid"}
+    assert "client_id" not in security.step_secrets  # a store login is not a step secret

@@ -19,13 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import make_url
 
-from synthral.engine import queue
+from synthral.config import EngineSettings, Settings
+from synthral.engine import state
 from synthral.engine.model import Workflow
 from synthral.engine.repository import save_workflow
-from synthral.engine.runtime import Engine
+from synthral.engine.runtime import Engine, EnvSecretResolver
 from synthral.engine.worker import Worker
 from synthral.errors import ConfigurationError, DecryptionFailed, InputInvalid, NotFound, SecretKeyMissing
 from synthral.plugins.host import PluginHost
@@ -34,13 +36,9 @@ from synthral.security.redact import REDACTED
 from synthral.services.secrets import CredentialSecretResolver, CredentialService
 from synthral.services.workflows import ExecutionView, WorkflowService
 from synthral.store.db import Database
-from synthral.store.models import Credential, ExecutionLog, ExecutionStatus, Workspace, utcnow
-from tests.conftest import make_settings
+from synthral.store.tables import CREDENTIAL, EXECUTION_LOG, WORKSPACE, ExecutionStatus, utcnow
 from tests.support.postgres import find_pg_bin
-
-CREDENTIAL = Credential.__table__  # type: ignore[attr-defined]
-WORKSPACE = Workspace.__table__  # type: ignore[attr-defined]
-LOG = ExecutionLog.__table__  # type: ignore[attr-defined]
+from tests.support.settings import make_settings
 
 
 def a_secret() -> str:
@@ -466,13 +464,14 @@ class Rig:
     database: Database
     engine: Engine
     service: WorkflowService
+    local_secrets: dict[str, SecretStr]
 
     async def start(self, data: dict[str, Any], workspace_id: str | None) -> str:
         workflow = Workflow.model_validate(data)
         async with self.database.transaction() as connection:
             saved = await save_workflow(connection, workflow, {"probe": "1.0.0"}, workspace_id=workspace_id)
-            execution_id = await queue.enqueue(
-                connection, workflow_id=saved.workflow_id, workflow_version=saved.version, input={}
+            execution_id = await connection.run_sync(
+                state.enqueue, state.NewRun(workflow_id=saved.workflow_id, workflow_version=saved.version)
             )
         self.engine.notify()
         return execution_id
@@ -488,7 +487,9 @@ class Rig:
 
     async def log_lines(self, execution_id: str) -> list[str]:
         async with self.database.engine.connect() as connection:
-            rows = await connection.execute(select(LOG.c.message).where(LOG.c.execution_id == execution_id))
+            rows = await connection.execute(
+                select(EXECUTION_LOG.c.message).where(EXECUTION_LOG.c.execution_id == execution_id)
+            )
             return [row.message for row in rows]
 
 
@@ -507,11 +508,14 @@ def keys() -> Keys:
 async def rig(database: Database, probe_home: Path, wheelhouse: Path, keys: Keys) -> AsyncIterator[Rig]:
     plugins = PluginHost(make_settings(probe_home, wheelhouse))
     # The operator has deployed the new key as primary, the old one kept to open what it sealed.
-    resolver = CredentialSecretResolver(CredentialService(database, ring(keys.new, keys.old)))
-    engine = Engine(database, plugins, lease_seconds=5.0, secrets=resolver)
+    local_secrets: dict[str, SecretStr] = {}  # what SYNTHRAL_SECRET_<NAME> variables set, for local workflows
+    resolver = CredentialSecretResolver(
+        CredentialService(database, ring(keys.new, keys.old)), fallback=EnvSecretResolver(local_secrets)
+    )
+    engine = Engine(database, plugins, settings=EngineSettings(lease_seconds=5.0), secrets=resolver)
     worker = Worker(engine, concurrency=4, poll_interval=0.1)
     task = asyncio.create_task(worker.run())
-    yield Rig(database, engine, WorkflowService(database, plugins, engine))
+    yield Rig(database, engine, WorkflowService(database, plugins, engine), local_secrets)
     worker.stop()
     with contextlib.suppress(asyncio.CancelledError):
         await task
@@ -622,10 +626,8 @@ async def test_a_secret_quoted_in_an_error_is_masked_in_steps_logs_and_the_run(
 
 
 @pytest.mark.slow
-async def test_a_missing_secret_fails_the_step_naming_it(
-    rig: Rig, workspace: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SYNTHRAL_SECRET_ABSENT", a_secret())  # a workspace never falls back to the environment
+async def test_a_missing_secret_fails_the_step_naming_it(rig: Rig, workspace: str) -> None:
+    rig.local_secrets["absent"] = SecretStr(a_secret())  # a workspace never falls back to the environment
     workflow = chain(
         "missing", {"id": "use", "type": "probe/reveal", "input": {"secret": "absent"}, "secrets": ["absent"]}
     )
@@ -641,11 +643,9 @@ async def test_a_missing_secret_fails_the_step_naming_it(
 
 
 @pytest.mark.slow
-async def test_a_workflow_outside_every_workspace_reads_the_environment(
-    rig: Rig, database: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_workflow_outside_every_workspace_reads_the_environment(rig: Rig, database: Database) -> None:
     token = a_secret()
-    monkeypatch.setenv("SYNTHRAL_SECRET_LOCAL_TOKEN", token)
+    rig.local_secrets.update(Settings.load({"SYNTHRAL_SECRET_LOCAL_TOKEN": token}).security.step_secrets)
     workflow = chain(
         "local", {"id": "use", "type": "probe/reveal", "input": {"secret": "local-token"}, "secrets": ["local-token"]}
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from synthral.services.identity import IdentityService
 from synthral.services.watched_folders import FileTriggers
 from synthral.store.db import Database
 from synthral.store.desktop_tables import WATCHED_FILE
+from tests.support.postgres import PostgresServer
 
 FILES_WORKFLOW = {
     "name": "files",
@@ -26,9 +28,9 @@ FILES_WORKFLOW = {
 
 
 @pytest.fixture
-async def app(database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[App]:
-    monkeypatch.setenv("SYNTHRAL_DATABASE_URL", database.engine.url.render_as_string(hide_password=False))
-    async with open_app(Settings.from_env(tmp_path / "home")) as opened:
+async def app(database: Database, tmp_path: Path) -> AsyncIterator[App]:
+    url = database.engine.url.render_as_string(hide_password=False)
+    async with open_app(Settings.load(home=tmp_path / "home", engine={"database_url": url})) as opened:
         yield opened
 
 
@@ -149,3 +151,43 @@ async def test_dropped_files_start_one_run_each_and_the_summary_counts_them(app:
     summary = await triggers.summary(workspace)
     assert summary["running"] == 2  # queued, no worker in this test
     assert summary["recent"] == [{"id": summary["recent"][0]["id"], "name": "files"}]
+
+
+@pytest.mark.slow
+async def test_the_watcher_lives_through_a_database_outage_and_fires_for_what_arrived_meanwhile(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = PostgresServer.start()
+    try:
+        url = server.create_database(f"t_{uuid.uuid4().hex[:10]}")
+        async with open_app(Settings.load(home=tmp_path / "home", engine={"database_url": url})) as opened:
+            workspace = await workspace_of(opened)
+            await saved(opened, workspace)
+            inbox = tmp_path / "inbox"
+            inbox.mkdir()
+            triggers = FileTriggers(opened.database, opened.workflows, opened.plugins.blobs)
+            await triggers.add_folder(workspace, "files", str(inbox))
+            stop = asyncio.Event()
+            watching = asyncio.create_task(triggers.run(stop))
+            await asyncio.sleep(1.0)  # watching the (empty) folder
+
+            server.halt()  # connections refused
+            (inbox / "during.txt").write_text("arrived while the database was away")
+            await asyncio.sleep(4.0)
+            assert not watching.done()
+            server.resume()
+
+            names: list[str] = []
+            for _ in range(300):
+                async with opened.database.engine.connect() as connection:
+                    names = list((await connection.execute(select(WATCHED_FILE.c.name))).scalars())
+                if names:
+                    break
+                await asyncio.sleep(0.1)
+            stop.set()
+            await watching
+        assert names == ["during.txt"]
+        logged = [r.getMessage() for r in caplog.records if r.name == "synthral.services.watched_folders"]
+        assert sum("keeps trying" in line for line in logged) == 1, logged  # the outage, once
+    finally:
+        server.stop()

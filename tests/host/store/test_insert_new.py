@@ -8,11 +8,10 @@ from datetime import datetime
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
-from synthral.engine import queue
 from synthral.engine.model import Workflow
 from synthral.engine.repository import save_workflow
 from synthral.store.db import Database
-from synthral.store.models import ExecutionStatus, utcnow
+from synthral.store.tables import EXECUTION, ExecutionStatus, utcnow
 
 
 def _row(workflow_id: str, execution_id: str, order: object) -> dict[str, object]:
@@ -45,19 +44,19 @@ async def test_only_new_keys_are_written_and_read_back_like_a_plain_insert(datab
         )
     workflow_id = saved.workflow_id
     taken, fresh, plain = (str(uuid.uuid4()) for _ in range(3))
-    await database.write(lambda c: c.execute(insert(queue.EXEC).values(_row(workflow_id, taken, "old"))))
-    await database.write(lambda c: c.execute(insert(queue.EXEC).values(_row(workflow_id, plain, 7))))
+    await database.write(lambda c: c.execute(insert(EXECUTION).values(_row(workflow_id, taken, "old"))))
+    await database.write(lambda c: c.execute(insert(EXECUTION).values(_row(workflow_id, plain, 7))))
 
     def batch(connection: Connection) -> set[object]:
         rows = [_row(workflow_id, taken, "new"), _row(workflow_id, fresh, 7)]
-        return database.insert_new(connection, queue.EXEC, rows)
+        return database.insert_new(connection, EXECUTION, rows)
 
     assert await database.write(batch) == {fresh}
-    assert await database.write(lambda c: database.insert_new(c, queue.EXEC, [])) == set()
+    assert await database.write(lambda c: database.insert_new(c, EXECUTION, [])) == set()
     async with database.engine.connect() as connection:
         stored = {
             row.id: row._asdict()
-            for row in await connection.execute(select(queue.EXEC).where(queue.EXEC.c.workflow_id == workflow_id))
+            for row in await connection.execute(select(EXECUTION).where(EXECUTION.c.workflow_id == workflow_id))
         }
     assert stored[taken]["input"]["body"]["order"] == "old"  # the existing row was left alone
     written, reference = stored[fresh], stored[plain]

@@ -10,7 +10,6 @@ from pydantic import BaseModel
 
 from synthral.api.access import Owner
 from synthral.api.state import ServerState, server_of
-from synthral.services.analytics import CostAnalytics
 
 __all__ = ["router"]
 
@@ -51,5 +50,5 @@ async def costs(
     until: Annotated[datetime | None, Query(description="Until (ISO 8601); default now.")] = None,
 ) -> CostReportOut:
     """LLM tokens and dollars (by the price table), code CPU seconds and OCR pages."""
-    report = await CostAnalytics(server.app.database).report(access.workspace_id, group_by, since=since, until=until)
+    report = await server.costs.report(access.workspace_id, group_by, since=since, until=until)
     return CostReportOut.model_validate(report.to_json())

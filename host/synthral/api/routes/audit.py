@@ -12,7 +12,6 @@ from synthral.api.access import Owner
 from synthral.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from synthral.api.state import ServerState, server_of
 from synthral.errors import InputInvalid
-from synthral.services.audit import AuditLog
 
 __all__ = ["router"]
 
@@ -66,7 +65,7 @@ async def list_events(
     before = decode_cursor(cursor)
     if before is not None and not isinstance(before, int):
         raise InputInvalid("the cursor is not one this server made; pass next_cursor from the previous page")
-    events, next_before = await AuditLog(server.app.database).query(
+    events, next_before = await server.audit.query(
         access.workspace_id,
         action=action,
         actor_id=actor,
@@ -86,5 +85,5 @@ async def list_events(
 async def verify(access: Owner, server: Server) -> ChainOut:
     """Walk the hash chain from the first row; ``broken_at`` names the first row that fails."""
     del access
-    report = await AuditLog(server.app.database).verify()
+    report = await server.audit.verify()
     return ChainOut(**vars(report))

@@ -13,7 +13,7 @@ from synthral.api.auditing import audit
 from synthral.api.pagination import Page
 from synthral.api.state import ServerState, server_of
 from synthral.errors import AuthenticationFailed, NotFound
-from synthral.store.models import Role
+from synthral.store.tables import Role
 
 __all__ = ["router"]
 

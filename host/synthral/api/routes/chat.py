@@ -22,39 +22,16 @@ from synthral.api.access import Owner, Viewer
 from synthral.api.pagination import Cursor, Limit, Page, encode_cursor, text_cursor
 from synthral.api.state import ServerState, server_of
 from synthral.errors import InputInvalid
-from synthral.services.copilot import Actor, Catalog, CopilotService, CopilotSettings, Record, RunStream, Services
+from synthral.services.copilot import Actor, CopilotSettings, RunStream
 from synthral.services.copilot import parse_chat as parse_chat_body
 from synthral.services.copilot.settings import AgentDefaults
 from synthral.services.llm import LLMChoice
 
-__all__ = ["actor_of", "copilot_of", "router", "sse"]
+__all__ = ["actor_of", "router", "sse"]
 
 router = APIRouter(prefix="/chat", tags=["chat"])
 Server = Annotated[ServerState, Depends(server_of)]
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-def copilot_of(server: ServerState) -> CopilotService:
-    """The server's copilot (made on first use, over the same services the routes use)."""
-    if server.copilot is not None:
-        return server.copilot
-    host = server.app
-    services = Services(
-        database=host.database,
-        plugins=host.plugins,
-        workflows=host.workflows,
-        llm=host.ai.llm,
-        agents=host.ai.agents,
-        code=host.code_service,
-        secrets=host.engine.secrets,
-        credentials=server.credentials,
-        webhooks=server.webhooks,
-        public_url=server.public_url,
-        record=Record(host.database),
-        catalog=Catalog(host.plugins),
-    )
-    server.copilot = CopilotService(services)
-    return server.copilot
 
 
 def actor_of(access: Any) -> Actor:
@@ -96,7 +73,7 @@ async def chat(request: Request, access: Viewer, server: Server) -> StreamingRes
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError as exc:
         raise InputInvalid(f"the body is not JSON ({exc}); send RunAgentInput or {{mode, prompt}}") from None
-    stream = await copilot_of(server).begin(actor_of(access), parse_chat_body(body))
+    stream = await server.copilot.begin(actor_of(access), parse_chat_body(body))
     return StreamingResponse(sse(stream), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
@@ -120,27 +97,27 @@ async def decide(
     conversation_id: str, action_id: str, body: DecisionBody, access: Viewer, server: Server
 ) -> StreamingResponse:
     """Confirm or reject an action the copilot proposed; what it does streams back as an AG-UI run."""
-    stream = await copilot_of(server).decide(actor_of(access), conversation_id, action_id, body.decision, body.changes)
+    stream = await server.copilot.decide(actor_of(access), conversation_id, action_id, body.decision, body.changes)
     return StreamingResponse(sse(stream), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 @router.get("/conversations", response_model=Page[dict[str, Any]])
 async def conversations(access: Viewer, server: Server, limit: Limit = 50, cursor: Cursor = None) -> Page[Any]:
     """Your conversations in this workspace, latest activity first."""
-    rows = await copilot_of(server).conversations(actor_of(access), limit=limit, before=text_cursor(cursor))
+    rows = await server.copilot.conversations(actor_of(access), limit=limit, before=text_cursor(cursor))
     return Page(items=rows, next_cursor=encode_cursor(rows[-1]["id"]) if len(rows) == limit else None)
 
 
 @router.get("/conversations/{conversation_id}")
 async def conversation(conversation_id: str, access: Viewer, server: Server) -> dict[str, Any]:
     """A conversation with its messages (AG-UI shaped), its actions and state: what resuming it shows."""
-    return await copilot_of(server).conversation(actor_of(access), conversation_id)
+    return await server.copilot.conversation(actor_of(access), conversation_id)
 
 
 @router.delete("/conversations/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_conversation(conversation_id: str, access: Viewer, server: Server) -> Response:
     """Delete one of your conversations with its messages and actions."""
-    await copilot_of(server).delete(actor_of(access), conversation_id)
+    await server.copilot.delete(actor_of(access), conversation_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -158,13 +135,13 @@ class SettingsBody(BaseModel):
 @router.get("/settings", response_model=CopilotSettings)
 async def get_settings(access: Viewer, server: Server) -> CopilotSettings:
     """The copilot's LLM, credentials (names only), code runtime and agent defaults in this workspace."""
-    return await copilot_of(server).settings.get(access.workspace_id)
+    return await server.copilot.settings.get(access.workspace_id)
 
 
 @router.put("/settings", response_model=CopilotSettings)
 async def put_settings(body: SettingsBody, access: Owner, server: Server) -> CopilotSettings:
     """Set the workspace's copilot (owners)."""
     settings = CopilotSettings(**body.model_dump(), source="workspace")
-    copilot = copilot_of(server)
+    copilot = server.copilot
     await copilot.settings.put(access.workspace_id, settings, user_id=access.principal.user_id)
     return await copilot.settings.get(access.workspace_id)

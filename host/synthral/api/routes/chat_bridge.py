@@ -25,11 +25,10 @@ import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from synthral.api.problems import status_of
-from synthral.api.routes.chat import copilot_of
 from synthral.api.state import ServerState
 from synthral.errors import AuthenticationFailed, InputInvalid, SynthralError
+from synthral.services.accounts import Principal
 from synthral.services.copilot import Actor, CopilotService, RunStream, encode, parse_chat
-from synthral.services.identity import Principal
 
 __all__ = ["PATH", "bridge"]
 
@@ -137,7 +136,7 @@ async def _serve(server: ServerState, websocket: WebSocket) -> None:
     actor = await _actor(server, token, principal, workspace_id)
     ready = {"type": "ready", "workspace_id": workspace_id, "role": actor.role, "workflow_id": principal.workflow_id}
     await websocket.send_text(orjson.dumps(ready).decode())
-    copilot = copilot_of(server)
+    copilot = server.copilot
     while True:
         message = await _receive(websocket)
         actor = await _actor(server, token, principal, workspace_id)

@@ -14,8 +14,6 @@ from pydantic import BaseModel, Field
 from synthral.api.access import Editor, Viewer
 from synthral.api.state import ServerState, server_of
 from synthral.services.connector_docs import ConnectorDocs, render_docs
-from synthral.services.connector_testing import connector_actions, find_connector, run_connector_test
-from synthral_sdk import CapabilityKind
 
 __all__ = ["router"]
 
@@ -64,26 +62,26 @@ class TestResultView(BaseModel):
 async def connector_docs(slug: str, access: Viewer, server: Server) -> ConnectorDocsView:
     """Documentation generated from the installed connector: auth, actions with inputs and outputs, triggers."""
     del access
-    host = server.app.plugins
-    entry = find_connector(host, slug)
-    actions = connector_actions(host, entry)
-    triggers = [
-        e.spec
-        for e in host.catalog()
-        if e.plugin == entry.plugin and e.version == entry.version and e.spec.kind == CapabilityKind.TRIGGER
-    ]
+    catalog = server.connectors.catalog
+    connector = catalog.get(slug)
+    actions = catalog.actions(connector)
     examples = {
         a.spec.name: [x for x in a.spec.extra.get("examples") or [] if isinstance(x, dict)]  # type: ignore[union-attr]
         for a in actions
     }
-    markdown = render_docs(
-        ConnectorDocs(entry.spec, [a.spec for a in actions], triggers, entry.plugin, entry.version, examples)
+    docs = ConnectorDocs(
+        connector.spec,
+        [a.spec for a in actions],
+        catalog.triggers(connector),
+        connector.plugin,
+        connector.version,
+        examples,
     )
     return ConnectorDocsView(
         slug=slug,
-        plugin=entry.plugin,
-        version=entry.version,
-        markdown=markdown,
+        plugin=connector.plugin,
+        version=connector.version,
+        markdown=render_docs(docs),
         actions=[a.spec.wire() for a in actions],
     )
 
@@ -91,12 +89,7 @@ async def connector_docs(slug: str, access: Viewer, server: Server) -> Connector
 @router.post("/{slug}/test", response_model=TestResultView)
 async def test_connector(slug: str, body: TestRequest, access: Editor, server: Server) -> TestResultView:
     """Call one action (or the connection check) now with the workspace's credential for the connector."""
-    host = server.app.plugins
-    entry = find_connector(host, slug, body.version)
-    auth = entry.spec.extra.get("auth")
-    auth_type = str(auth.get("type", "none")) if isinstance(auth, dict) else "none"
-    secrets = await server.connector_secrets(access.workspace_id, slug, auth_type)
-    result = await run_connector_test(
-        host, entry, secrets=secrets, action=body.action, payload=body.input, config=body.config
+    result = await server.connectors.test(
+        access.workspace_id, slug, action=body.action, payload=body.input, config=body.config, version=body.version
     )
     return TestResultView(**result.__dict__)

@@ -1,6 +1,7 @@
 """Connectors: register (a plugin install), list, OAuth authorize and callback, invoke an action, rotate.
 
-A connector's slug is its capability name (``github``), unique across installed plugins.
+A connector's slug is its capability name (``github``); which plugin version answers is
+decided by :mod:`synthral.services.connectors` (one rule for every route).
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from synthral.api.auditing import audit
 from synthral.api.pagination import Page
 from synthral.api.routes.plugins import install_source
 from synthral.api.state import ServerState, server_of
-from synthral.errors import ConfigurationError, NotFound
-from synthral.plugins.host import CatalogEntry
+from synthral.errors import ConfigurationError
+from synthral.services.connectors import Connector
 from synthral.services.secrets import CredentialView
 from synthral.services.webhooks import Delivery
-from synthral_sdk import CapabilityKind
 
 __all__ = ["WORKFLOW_ID_MAX", "router"]
 
@@ -34,7 +34,9 @@ class ConnectorInfo(BaseModel):
 
     slug: str
     plugin: str
-    version: str
+    version: str = Field(description="The version that answers: the newest enabled one.")
+    versions: list[str] = Field(description="Every enabled version, newest first.")
+    title: str = ""
     description: str = ""
     auth_type: str
     scopes: list[str]
@@ -86,42 +88,20 @@ class DeliveryAccepted(BaseModel):
     duplicate: bool
 
 
-def _connectors(server: ServerState) -> dict[str, CatalogEntry]:
-    found: dict[str, CatalogEntry] = {}
-    for entry in server.app.plugins.catalog():  # oldest version first: the newest wins
-        if entry.spec.kind == CapabilityKind.CONNECTOR:
-            found[entry.spec.name] = entry
-    return found
-
-
-def _connector(server: ServerState, slug: str) -> CatalogEntry:
-    entry = _connectors(server).get(slug)
-    if entry is None:
-        raise NotFound(f"no connector {slug[:100]!r}; GET /connectors/list shows the installed ones")
-    return entry
-
-
-def _strings(value: object) -> list[str]:
-    return [str(item) for item in value] if isinstance(value, list) else []
-
-
-def _info(entry: CatalogEntry) -> ConnectorInfo:
-    extra = entry.spec.extra
-    raw_auth = extra.get("auth")
-    auth = raw_auth if isinstance(raw_auth, dict) else {}
-    webhook = extra.get("webhook")
-    authorize_url = auth.get("authorize_url")
+def _info(connector: Connector) -> ConnectorInfo:
     return ConnectorInfo(
-        slug=entry.spec.name,
-        plugin=entry.plugin,
-        version=entry.version,
-        description=entry.spec.description,
-        auth_type=str(auth.get("type", "none")),
-        scopes=_strings(auth.get("scopes")),
-        authorize_url=authorize_url if isinstance(authorize_url, str) else None,
-        logo=str(extra.get("logo") or ""),
-        actions=_strings(extra.get("actions")),
-        webhook=webhook if isinstance(webhook, dict) else None,
+        slug=connector.slug,
+        plugin=connector.plugin,
+        version=connector.version,
+        versions=list(connector.versions),
+        title=connector.title,
+        description=connector.description,
+        auth_type=connector.auth_type,
+        scopes=list(connector.auth.scopes),
+        authorize_url=connector.auth.authorize_url,
+        logo=connector.logo,
+        actions=list(connector.actions),
+        webhook=connector.webhook.model_dump(mode="json") if connector.webhook is not None else None,
     )
 
 
@@ -135,7 +115,7 @@ async def register_connector(
     """Install a connector plugin (its manifest travels in the wheel) and list the connectors it offers."""
     del access
     plugin = await install_source(server, wheel, spec)
-    offered = [_info(e).model_dump() for e in _connectors(server).values() if e.plugin == plugin["name"]]
+    offered = [_info(c).model_dump() for c in server.connectors.catalog.list() if c.plugin == plugin["name"]]
     return {"plugin": plugin, "connectors": offered}
 
 
@@ -143,13 +123,12 @@ async def register_connector(
 async def list_connectors(access: Viewer, server: Server) -> Page[ConnectorInfo]:
     """Every installed connector's manifest: name, scopes, auth URL, logo, actions (one page)."""
     del access
-    return Page(items=[_info(entry) for entry in _connectors(server).values()])
+    return Page(items=[_info(connector) for connector in server.connectors.catalog.list()])
 
 
 @router.put("/{slug}/client", status_code=status.HTTP_204_NO_CONTENT)
 async def register_oauth_client(slug: str, body: OAuthClient, access: Owner, server: Server) -> None:
     """Register the workspace's OAuth client for a connector (owners only)."""
-    _connector(server, slug)
     await server.oauth.register_client(
         access.workspace_id,
         slug,
@@ -163,7 +142,6 @@ async def register_oauth_client(slug: str, body: OAuthClient, access: Owner, ser
 @router.post("/{slug}/authorize", response_model=AuthorizationStarted)
 async def authorize_connector(slug: str, access: Editor, server: Server) -> AuthorizationStarted:
     """Start the OAuth authorization code flow (PKCE, state); open the URL in the user's browser."""
-    _connector(server, slug)
     url = await server.oauth.authorize(access.workspace_id, access.principal.user_id, slug)
     return AuthorizationStarted(authorization_url=url, redirect_uri=server.oauth.redirect_uri(slug))
 
@@ -184,8 +162,8 @@ async def oauth_callback(
 @router.post("/{slug}/rotate", response_model=Connected)
 async def rotate_connector(slug: str, body: Rotation, request: Request, access: Owner, server: Server) -> Connected:
     """Rotate the connector's credential: new API key values, or a token refresh for OAuth."""
-    info = _info(_connector(server, slug))
-    if info.auth_type == "oauth2":
+    connector = server.connectors.catalog.get(slug)
+    if connector.auth_type == "oauth2":
         if body.values is not None:
             raise ConfigurationError("an OAuth connector's tokens come from the provider; send no values to refresh")
         await server.oauth.refresh_now(access.workspace_id, slug)
@@ -193,7 +171,7 @@ async def rotate_connector(slug: str, body: Rotation, request: Request, access: 
     else:
         if not body.values:
             raise ConfigurationError(f"send the new values of connector {slug!r}'s fields in 'values'")
-        view = await server.credentials.put(access.workspace_id, slug, dict(body.values), kind=info.auth_type)
+        view = await server.credentials.put(access.workspace_id, slug, dict(body.values), kind=connector.auth_type)
     await audit(
         request,
         access,
@@ -217,22 +195,21 @@ async def connector_webhook(
 
 
 @router.post("/{slug}/{action}")
-async def invoke_action(slug: str, action: str, request: Request, access: Editor, server: Server) -> dict[str, Any]:
+async def invoke_action(
+    slug: str,
+    action: str,
+    request: Request,
+    access: Editor,
+    server: Server,
+    version: Annotated[
+        str | None, Query(max_length=64, description="A version to call; the newest by default.")
+    ] = None,
+) -> dict[str, Any]:
     """Call one of the connector's actions now with the workspace's credential for it."""
-    entry = _connector(server, slug)
-    if action not in _info(entry).actions:
-        raise NotFound(f"connector {slug!r} has no action {action[:100]!r}; see GET /connectors/list")
     payload = await request.json() if await request.body() else {}
     if not isinstance(payload, dict):
         raise ConfigurationError("the body is the action's input: a JSON object")
-    secrets = await server.connector_secrets(access.workspace_id, slug, _info(entry).auth_type)
-    return await server.app.plugin_service.invoke(
-        f"{entry.plugin}/{action}",
-        payload=payload,
-        version=entry.version,
-        secrets=secrets,
-        workspace_id=access.workspace_id,
-    )
+    return await server.connectors.invoke(access.workspace_id, slug, action, payload, version=version)
 
 
 def _headers(request: Request) -> dict[str, str]:

@@ -20,8 +20,8 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from synthral.api.local import LAUNCH_BEARER
 from synthral.api.state import ServerState
 from synthral.errors import AuthenticationFailed, SynthralError
-from synthral.services.events import EventWatcher
-from synthral.services.identity import Principal
+from synthral.services.accounts import Principal
+from synthral.services.events import Subscription
 
 __all__ = ["router"]
 
@@ -121,30 +121,42 @@ async def _serve(server: ServerState, websocket: WebSocket) -> None:
         raise _Refused("this API key is scoped to one workflow's chat copilot; it cannot watch the workspace")
     workspace_id, _ = await _workspace(server, principal, wanted)
     await websocket.send_text(orjson.dumps({"type": "ready", "workspace_id": workspace_id}).decode())
-    watcher: EventWatcher | None = None
+    subscription: Subscription | None = None
     if pending is not None:
-        watcher = await _subscribe(server, workspace_id, pending)
-        await websocket.send_text(orjson.dumps({"type": "subscribed", "execution_id": watcher.execution_id}).decode())
+        subscription = await _subscribe(server, workspace_id, pending)
+        await websocket.send_text(
+            orjson.dumps({"type": "subscribed", "execution_id": subscription.execution_id}).decode()
+        )
     checked = time.monotonic()
     inbox: asyncio.Task[dict[str, Any]] = asyncio.create_task(_receive(websocket))
     try:
         while True:
-            done, _ = await asyncio.wait({inbox}, timeout=POLL_SECONDS)
+            if subscription is None:
+                await asyncio.wait({inbox}, timeout=POLL_SECONDS)
+                events: list[dict[str, Any]] = []
+            else:
+                events = await subscription.next(POLL_SECONDS)
+                if subscription.overflowed:
+                    raise _Refused("you fell too far behind the events; reconnect and subscribe again")
             if time.monotonic() - checked > RECHECK_SECONDS:
                 await _recheck(server, token, principal, workspace_id)
                 checked = time.monotonic()
-            if done:
+            for event in events:
+                await websocket.send_text(orjson.dumps({"type": "event", **event}).decode())
+            if inbox.done():
                 message = inbox.result()
                 await _recheck(server, token, principal, workspace_id)  # every message is authorised anew
-                watcher = await _subscribe(server, workspace_id, message)
+                replaced = await _subscribe(server, workspace_id, message)
+                if subscription is not None:
+                    server.events.unsubscribe(subscription)
+                subscription = replaced
                 await websocket.send_text(
-                    orjson.dumps({"type": "subscribed", "execution_id": watcher.execution_id}).decode()
+                    orjson.dumps({"type": "subscribed", "execution_id": subscription.execution_id}).decode()
                 )
                 inbox = asyncio.create_task(_receive(websocket))
-            if watcher is not None:
-                for event in await watcher.poll():
-                    await websocket.send_text(orjson.dumps({"type": "event", **event}).decode())
     finally:
+        if subscription is not None:
+            server.events.unsubscribe(subscription)
         inbox.cancel()
         with contextlib.suppress(BaseException):
             await inbox
@@ -160,7 +172,7 @@ async def _recheck(server: ServerState, token: str | None, principal: Principal,
         raise _Refused("you are no longer a member of this workspace")
 
 
-async def _subscribe(server: ServerState, workspace_id: str, message: dict[str, Any]) -> EventWatcher:
+async def _subscribe(server: ServerState, workspace_id: str, message: dict[str, Any]) -> Subscription:
     if message.get("type") != "subscribe":
         raise _Refused('send {"type": "subscribe"} or {"type": "subscribe", "execution_id": "..."}')
     execution_id = message.get("execution_id")
@@ -171,6 +183,4 @@ async def _subscribe(server: ServerState, workspace_id: str, message: dict[str, 
             await server.app.workflows.execution(execution_id, workspace_id=workspace_id)
         except SynthralError:
             raise _Refused(f"no execution {execution_id[:64]!r} in this workspace") from None
-    watcher = EventWatcher(server.app.database, workspace_id, execution_id)
-    await watcher.start()
-    return watcher
+    return await server.events.subscribe(workspace_id, execution_id)

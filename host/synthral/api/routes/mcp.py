@@ -23,7 +23,7 @@ from synthral.api.access import WORKSPACE_HEADER, Editor, Viewer
 from synthral.api.pagination import Page
 from synthral.api.problems import problem
 from synthral.api.state import ServerState, server_of
-from synthral.services.identity import Principal
+from synthral.services.accounts import Principal
 from synthral.services.mcp_server import McpAccess, McpTools, build_server
 
 __all__ = ["McpEndpoint", "mount_mcp", "router"]

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from synthral.api.state import ServerState, server_of
 from synthral.observability.metrics import CONTENT_TYPE
-from synthral.services.telemetry import TelemetryService, check_scrape
 
 __all__ = ["router"]
 
@@ -19,6 +18,6 @@ Server = Annotated[ServerState, Depends(server_of)]
 @router.get("/metrics", response_class=Response)
 async def metrics(request: Request, server: Server) -> Response:
     """Every series (docs/observability.md); ``Authorization: Bearer $SYNTHRAL_METRICS_TOKEN`` or loopback."""
-    check_scrape(request.client.host if request.client else None, request.headers.get("authorization"))
-    body = await TelemetryService(server.app.database, server.app.plugins).render()
+    server.telemetry.check(request.client.host if request.client else None, request.headers.get("authorization"))
+    body = await server.telemetry.render()
     return Response(body, media_type=CONTENT_TYPE)

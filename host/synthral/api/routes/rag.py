@@ -21,7 +21,7 @@ from synthral.services.rag_models import (
     SwitchLogEntry,
 )
 from synthral.services.rag_router import Candidate, Decision, RoutingFacts
-from synthral.store.models import Role
+from synthral.store.tables import Role
 from synthral_sdk.types import JSONValue
 
 __all__ = ["router"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
@@ -72,6 +73,25 @@ class RunRequest(BaseModel):
     version: int | None = Field(default=None, ge=1, description="The version to run; the latest by default.")
 
 
+class Problem(BaseModel):
+    """One problem with a workflow definition."""
+
+    node_id: str | None = Field(description="The node it is in; null for the workflow (an edge, a trigger).")
+    pointer: str = Field(
+        description="RFC 6901 JSON Pointer of the field: into the node object when node_id is set, else the workflow."
+    )
+    message: str = Field(description="The problem and its fix.")
+    code: str = Field(description="A stable name: config_invalid, edge_unknown_target, bad_handle…")
+    severity: str = Field(description="'error': the workflow cannot be saved with it.")
+
+
+class Validation(BaseModel):
+    """Whether a workflow definition can be saved, and every problem it has."""
+
+    valid: bool
+    problems: list[Problem]
+
+
 class RunAccepted(BaseModel):
     """A queued run."""
 
@@ -105,6 +125,31 @@ async def create_workflow(workflow: Workflow, access: Editor, server: Server) ->
         workflow, workspace_id=access.workspace_id, owner_id=access.principal.user_id
     )
     return _saved(saved)
+
+
+@router.post("/validate", response_model=Validation)
+async def validate_workflow(request: Request, access: Viewer, server: Server) -> Validation:
+    """Check a workflow definition (the body POST /workflows takes) without saving it: 200 even when invalid."""
+    del access
+    try:
+        data = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise InputInvalid(
+            f"the body is not JSON ({exc}); send the workflow definition as a JSON object",
+            details={"field": "body"},
+        ) from None
+    issues = server.app.workflows.check(data, source="the request body")
+    problems = [
+        Problem(
+            node_id=issue.node,
+            pointer=issue.pointer,
+            message=issue.message,
+            code=issue.code,
+            severity=issue.severity,
+        )
+        for issue in issues
+    ]
+    return Validation(valid=not problems, problems=problems)
 
 
 @router.get("", response_model=Page[WorkflowSummary])

@@ -27,7 +27,7 @@ from synthral.services.copilot.tools import hints_for, preview
 from synthral.services.copilot.turn import Turn
 from synthral.services.triggers import TriggerService
 from synthral.store.copilot_tables import ActionStatus
-from synthral.store.models import ExecutionStatus
+from synthral.store.tables import ExecutionStatus
 
 __all__ = ["DECISIONS", "EDITABLE", "PERFORMERS", "decide"]
 

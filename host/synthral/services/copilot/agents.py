@@ -30,8 +30,8 @@ from synthral.services.copilot.proposals import propose
 from synthral.services.copilot.record import Message
 from synthral.services.copilot.tools import preview, resolve_workflow
 from synthral.services.copilot.turn import Turn
-from synthral.services.events import EventWatcher
-from synthral.store.models import ExecutionStatus, Role
+from synthral.services.events import Subscription
+from synthral.store.tables import ExecutionStatus, Role
 
 __all__ = ["SYSTEM_WORKFLOW", "precheck", "run_agent_mode"]
 
@@ -87,7 +87,7 @@ def _conversation(turn: Turn) -> str:
 class _Started:
     task_id: str
     execution_id: str
-    watcher: EventWatcher
+    events: Subscription
 
 
 async def _start(turn: Turn, task: str, *, output_schema: Data | None) -> _Started:
@@ -120,19 +120,27 @@ async def _start(turn: Turn, task: str, *, output_schema: Data | None) -> _Start
     routing = decision.wire()
     turn.stream.custom("agent", {"task_id": task_id, "execution_id": execution_id, "routing": routing})
     await turn.set_state("agent", {"task_id": task_id, "execution_id": execution_id, "framework": decision.framework})
-    watcher = EventWatcher(services.database, turn.actor.workspace_id, execution_id)
-    await watcher.start()
-    await services.workflows.start(
-        saved.workflow_id, payload, trigger="copilot", execution_id=execution_id, workspace_id=turn.actor.workspace_id
-    )
-    return _Started(task_id, execution_id, watcher)
+    events = await services.events.subscribe(turn.actor.workspace_id, execution_id)
+    try:
+        await services.workflows.start(
+            saved.workflow_id,
+            payload,
+            trigger="copilot",
+            execution_id=execution_id,
+            workspace_id=turn.actor.workspace_id,
+        )
+    except BaseException:
+        services.events.unsubscribe(events)
+        raise
+    return _Started(task_id, execution_id, events)
 
 
-async def _follow(turn: Turn, execution_id: str, watcher: EventWatcher) -> str:
+async def _follow(turn: Turn, events: Subscription) -> str:
+    """Relay the run's tokens and agent steps (from the process's one event loop) until it ends."""
     deadline = asyncio.get_running_loop().time() + AGENT_WAIT
     status = ExecutionStatus.QUEUED
     while asyncio.get_running_loop().time() < deadline:
-        for event in await watcher.poll():
+        for event in await events.next(0.5):
             kind = event.get("event")
             if kind == "step.event":
                 data = event.get("data") or {}
@@ -148,7 +156,6 @@ async def _follow(turn: Turn, execution_id: str, watcher: EventWatcher) -> str:
                 status = str(event.get("status") or status)
         if status in ExecutionStatus.TERMINAL:
             break
-        await asyncio.sleep(0.2)
     turn.stream.end_reasoning()
     return status
 
@@ -171,7 +178,10 @@ async def run_agent_mode(turn: Turn, prompt: str) -> None:
         schema = _input_schema(downstream.workflow)
     started = await _start(turn, prompt, output_schema=schema)
     task_id = started.task_id
-    status = await _follow(turn, started.execution_id, started.watcher)
+    try:
+        status = await _follow(turn, started.events)
+    finally:
+        turn.services.events.unsubscribe(started.events)
     output = await _outcome(turn, task_id, status)
     answer = str(output.get("output") or "")
     data = output.get("data")

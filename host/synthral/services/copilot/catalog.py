@@ -1,28 +1,30 @@
 """What the copilot knows of the node catalog and of validation: the same facts the builder shows.
 
-Searching reads the plugin host's catalog (every enabled plugin version's capabilities,
-the built-in ones included) and the engine's own node types; checking a draft runs the
-workflow model and the validator that saving runs, so a draft the copilot calls valid is
-one the server will save.
+Searching reads the palette (:func:`synthral.services.nodes.palette`: the node registry's
+built-in and engine types and every enabled plugin version's capabilities); checking a
+draft is :meth:`WorkflowService.check <synthral.services.workflows.WorkflowService.check>`,
+what ``POST /workflows/validate`` and saving run, so a draft the copilot calls valid is one
+the server will save.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from synthral.engine.engine_nodes import engine_spec
-from synthral.engine.model import ENGINE_NODE_TYPES, Workflow
-from synthral.engine.validate import SpecCatalog, validate_workflow
+from synthral.engine.loader import parse_workflow
+from synthral.engine.model import Workflow
+from synthral.errors import WorkflowInvalid
 from synthral.plugins.host import PluginHost
-from synthral.plugins.layout import sort_versions
 from synthral.services.copilot.data import Data
-from synthral_sdk import CapabilityKind, CapabilitySpec
+from synthral.services.nodes import NodeTypeInfo, palette
+from synthral_sdk import CapabilityKind
 
-__all__ = ["Catalog", "Check", "problem_pointer"]
+if TYPE_CHECKING:
+    from synthral.services.workflows import WorkflowService
+
+__all__ = ["Catalog", "Check"]
 
 _WORD = re.compile(r"[a-z0-9]+")
 _NODE_KINDS = frozenset({CapabilityKind.NODE.value, CapabilityKind.CONNECTOR.value, "engine"})
@@ -53,12 +55,6 @@ def _fields(schema: Any) -> Data:
     return out
 
 
-def problem_pointer(field: str) -> str:
-    """The JSON Pointer of a validator field name: ``config.rules[0].name`` → ``/config/rules/0/name``."""
-    parts = re.findall(r"[^.\[\]]+", field)
-    return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in parts)
-
-
 @dataclass
 class Check:
     """A draft checked as saving checks it."""
@@ -73,130 +69,107 @@ class Check:
 
 
 class Catalog:
-    """The node types a workspace can use, and the validator, over one plugin host."""
+    """The node types a workspace can use (the palette), and the validator saving runs.
 
-    def __init__(self, plugins: PluginHost) -> None:
+    Args:
+        plugins: The plugin host whose enabled plugin versions offer the non-built-in types.
+        workflows: Checks drafts as saving does.
+    """
+
+    def __init__(self, plugins: PluginHost, workflows: WorkflowService) -> None:
         self.plugins = plugins
+        self.workflows = workflows
 
-    def _newest(self) -> dict[str, tuple[str, str, CapabilitySpec]]:
-        """``{type: (plugin, version, spec)}`` of each type's newest enabled version, engine types included."""
-        by_type: dict[str, dict[str, tuple[str, CapabilitySpec]]] = {}
-        for entry in self.plugins.catalog():
-            by_type.setdefault(entry.ref, {})[entry.version] = (entry.plugin, entry.spec)
-        newest: dict[str, tuple[str, str, CapabilitySpec]] = {}
-        for node_type, versions in by_type.items():
-            version = sort_versions(list(versions))[-1]
-            plugin, spec = versions[version]
-            newest[node_type] = (plugin, version, spec)
-        for node_type in ENGINE_NODE_TYPES:
-            if node_type not in newest:
-                newest[node_type] = ("engine", "", engine_spec(node_type))
-        return newest
+    def _newest(self) -> dict[str, NodeTypeInfo]:
+        """Each type's palette item (its newest enabled version), built-in and engine types included."""
+        return {item.type: item for item in palette(self.plugins)}
 
     def search(self, query: str = "", *, limit: int = 12) -> list[Data]:
         """Node types matching ``query`` (every word somewhere in type, title, description), best first."""
         words = _WORD.findall(query.lower())
         scored: list[tuple[int, str, Data]] = []
-        for node_type, (plugin, version, spec) in self._newest().items():
-            kind = "engine" if plugin == "engine" else spec.kind.value
-            if kind not in _NODE_KINDS:
+        for node_type, item in self._newest().items():
+            if item.kind not in _NODE_KINDS:
                 continue  # LLM providers, OCR engines, runtimes... are not workflow nodes themselves
-            haystack = f"{node_type} {spec.title} {spec.description} {spec.extra.get('category', '')}".lower()
+            haystack = f"{node_type} {item.title} {item.description} {item.category}".lower()
             hits = sum(1 for word in words if word in haystack)
             if words and hits == 0:
                 continue
             score = hits * 10 + sum(3 for word in words if word in node_type.lower())
-            scored.append((score, node_type, self._summary(node_type, plugin, version, spec, kind)))
-        scored.sort(key=lambda item: (-item[0], item[1]))
-        return [item for _, _, item in scored[:limit]]
+            scored.append((score, node_type, self._summary(item)))
+        scored.sort(key=lambda entry: (-entry[0], entry[1]))
+        return [summary for _, _, summary in scored[:limit]]
 
     @staticmethod
-    def _summary(node_type: str, plugin: str, version: str, spec: CapabilitySpec, kind: str) -> Data:
+    def _summary(item: NodeTypeInfo) -> Data:
         operations = {
             name: {"input": _fields(operation.input_schema), "output": _fields(operation.output_schema)}
-            for name, operation in spec.operations.items()
+            for name, operation in item.operations.items()
         }
         return {
-            "type": node_type,
-            "plugin": plugin,
-            "version": version,
-            "kind": kind,
-            "title": spec.title or spec.name,
-            "description": spec.description[:400],
-            "config": _fields(spec.config_schema),
+            "type": item.type,
+            "plugin": item.plugin,
+            "version": item.version,
+            "kind": item.kind,
+            "title": item.title,
+            "description": item.description[:400],
+            "config": _fields(item.config_schema),
             "operations": operations,
-            "operation_required": len(spec.operations) > 1,
-            "secrets": list(spec.secrets),
+            "operation_required": len(item.operations) > 1,
+            "outputs": [handle.id for handle in item.handles.outputs],
+            "secrets": list(item.secrets),
         }
 
     def describe(self, node_type: str) -> Data | None:
-        """One type's whole schemas (config, each operation's input and output), or None."""
-        found = self._newest().get(node_type)
-        if found is None:
+        """One type's whole schemas (config, each operation's input and output) and handles, or None."""
+        item = self._newest().get(node_type)
+        if item is None:
             return None
-        plugin, version, spec = found
         return {
             "type": node_type,
-            "plugin": plugin,
-            "version": version,
-            "title": spec.title or spec.name,
-            "description": spec.description,
-            "config_schema": spec.config_schema,
+            "plugin": item.plugin,
+            "version": item.version,
+            "title": item.title,
+            "description": item.description,
+            "config_schema": item.config_schema,
             "operations": {
                 name: {
                     "description": operation.description,
                     "input_schema": operation.input_schema,
                     "output_schema": operation.output_schema,
                 }
-                for name, operation in spec.operations.items()
+                for name, operation in item.operations.items()
             },
-            "secrets": list(spec.secrets),
+            "handles": item.handles.model_dump(mode="json"),
+            "secrets": list(item.secrets),
         }
 
     def known(self, node_type: str) -> bool:
-        """Whether the type exists (installed, enabled, or an engine type)."""
+        """Whether the type exists (installed and enabled, built in, or an engine type)."""
         return node_type in self._newest()
 
     def check(self, definition: object) -> Check:
         """Check a workflow definition as saving does: its shape, then its meaning.
 
-        Every problem names the node (``node_id``), where (``field`` and ``pointer``), what
-        kind (``code``) and the problem with its fix (``message``).
+        Every problem names the node (``node_id``), where (``field`` and ``pointer``, within the
+        node when it names one), what kind (``code``) and the problem with its fix (``message``).
         """
+        issues = self.workflows.check(definition, source="the draft")
         try:
-            workflow = Workflow.model_validate(definition)
-        except ValidationError as exc:
-            problems: list[Data] = []
-            for error in exc.errors(include_url=False, include_input=False):
-                loc = [str(part) for part in error["loc"]]
-                node_id = _node_of(definition, error["loc"])
-                field = ".".join(loc) or "(workflow)"
-                message = error["msg"].removeprefix("Value error, ")
-                problems.append(
-                    {
-                        "node_id": node_id,
-                        "field": field,
-                        "pointer": "/" + "/".join(loc) if loc else "",
-                        "code": "shape_invalid",
-                        "message": f"{field}: {message}",
-                    }
-                )
-            return Check(None, problems)
-        catalog = SpecCatalog.from_entries(self.plugins.catalog())
-        issues = validate_workflow(workflow, catalog, known_types=catalog.types)
-        return Check(
-            workflow,
-            [
-                {
-                    "node_id": issue.node,
-                    "field": issue.field,
-                    "pointer": problem_pointer(issue.field),
-                    "code": issue.code,
-                    "message": issue.message,
-                }
-                for issue in issues
-            ],
-        )
+            workflow: Workflow | None = parse_workflow(definition, source="the draft")
+        except WorkflowInvalid:
+            workflow = None
+        problems: list[Data] = [
+            {
+                "node_id": issue.node,
+                "field": issue.field or "(workflow)",
+                "pointer": issue.pointer,
+                "code": issue.code,
+                "message": issue.message,
+            }
+            for issue in issues
+        ]
+        return Check(workflow, problems)
 
     def field_schema(self, definition: Data, node_id: str | None, field: str) -> Data | None:
         """The schema of the field a problem names (``config.timeout`` of node ``fetch``), if known."""
@@ -237,13 +210,3 @@ class Catalog:
             else:
                 return None
         return schema if isinstance(schema, dict) else None
-
-
-def _node_of(definition: object, loc: tuple[int | str, ...]) -> str | None:
-    """The id of the node a shape error is in (``nodes.2.type`` → the third node's id)."""
-    if len(loc) >= 2 and loc[0] == "nodes" and isinstance(loc[1], int) and isinstance(definition, dict):
-        nodes = definition.get("nodes")
-        if isinstance(nodes, list) and 0 <= loc[1] < len(nodes) and isinstance(nodes[loc[1]], dict):
-            node_id = nodes[loc[1]].get("id")
-            return node_id if isinstance(node_id, str) else None
-    return None

@@ -21,7 +21,7 @@ from synthral.services.copilot.record import Action
 from synthral.services.copilot.tools import CopilotTool, preview, resolve_workflow
 from synthral.services.copilot.turn import Turn
 from synthral.store.copilot_tables import ActionStatus
-from synthral.store.models import Role
+from synthral.store.tables import Role
 
 __all__ = ["acting_tools", "code_tools", "propose"]
 

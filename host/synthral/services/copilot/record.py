@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
@@ -19,7 +19,7 @@ from synthral.errors import Conflict, NotFound
 from synthral.services.copilot.data import Data
 from synthral.store.copilot_tables import COPILOT_ACTION, COPILOT_CONVERSATION, COPILOT_MESSAGE, ActionStatus
 from synthral.store.db import Database
-from synthral.store.models import utcnow
+from synthral.store.tables import utcnow
 
 __all__ = ["Action", "Conversation", "Message", "Owner", "Record"]
 
@@ -27,7 +27,7 @@ __all__ = ["Action", "Conversation", "Message", "Owner", "Record"]
 def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    return value.isoformat()  # aware UTC from the column (UTCDateTime)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from synthral.services.copilot.proposals import acting_tools, code_tools
 from synthral.services.copilot.record import Action, Conversation, Message
 from synthral.services.copilot.requests import ChatInput, Decision
 from synthral.services.copilot.routing import Route, route
-from synthral.services.copilot.settings import SettingsStore
+from synthral.services.copilot.settings import CopilotSettings, SettingsStore
 from synthral.services.copilot.tools import CopilotTool, read_tools
 from synthral.services.copilot.turn import Actor, Services, Turn
 from synthral.store.copilot_tables import COPILOT_CONVERSATION, ActionStatus
@@ -48,11 +48,16 @@ def tools_for(mode: str) -> list[CopilotTool]:
 
 
 class CopilotService:
-    """Conversations and their turns over the host's services."""
+    """Conversations and their turns over the host's services.
 
-    def __init__(self, services: Services) -> None:
+    Args:
+        services: The host's and the server's services the tools and actions use.
+        default: The server's copilot settings (``SYNTHRAL_COPILOT_*``) for workspaces that set none.
+    """
+
+    def __init__(self, services: Services, default: CopilotSettings | None = None) -> None:
         self.services = services
-        self.settings = SettingsStore(services.database)
+        self.settings = SettingsStore(services.database, default)
         self._busy: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 

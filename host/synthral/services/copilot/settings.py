@@ -1,7 +1,7 @@
 """Which LLM the copilot talks to, with which credentials, and where code mode runs its code.
 
 A workspace's owner sets them (``PUT /api/v1/chat/settings``); until then the server's
-defaults from the environment apply:
+defaults apply, read once with the other settings (``settings.copilot``):
 
 - ``SYNTHRAL_COPILOT_LLM``: the LLM as JSON, ``{"provider": "llm-openai-compatible/openai",
   "model": "gpt-4o-mini", "config": {"base_url": "https://api.openai.com/v1", "api_key_secret": "openai"}}``;
@@ -11,26 +11,20 @@ defaults from the environment apply:
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
+from synthral.config import CopilotServerSettings
 from synthral.errors import ConfigurationError
 from synthral.services.agent_models import LLMChoice, RoutingHints
 from synthral.store.copilot_tables import COPILOT_SETTINGS
 from synthral.store.db import Database
-from synthral.store.models import utcnow
+from synthral.store.tables import utcnow
 from synthral_sdk import AgentBudget
 
-__all__ = ["AgentDefaults", "CopilotSettings", "SettingsStore"]
-
-ENV_LLM = "SYNTHRAL_COPILOT_LLM"
-ENV_SECRETS = "SYNTHRAL_COPILOT_SECRETS"
-ENV_RUNTIME = "SYNTHRAL_COPILOT_CODE_RUNTIME"
+__all__ = ["AgentDefaults", "CopilotSettings", "SettingsStore", "server_default"]
 
 
 class AgentDefaults(BaseModel):
@@ -56,32 +50,37 @@ class CopilotSettings(BaseModel):
     source: str = Field(default="workspace", description="'workspace' (set by an owner) or 'server' (environment).")
 
 
-def from_environment(environ: Mapping[str, str] | None = None) -> CopilotSettings | None:
-    """The server's default from ``SYNTHRAL_COPILOT_*``, or None when no LLM is set.
+def server_default(settings: CopilotServerSettings) -> CopilotSettings | None:
+    """The server's default from ``SYNTHRAL_COPILOT_*`` (``settings.copilot``), or None when no LLM is set.
 
     Raises:
         ConfigurationError: ``SYNTHRAL_COPILOT_LLM`` is not a valid LLM choice.
     """
-    env = os.environ if environ is None else environ
-    raw = env.get(ENV_LLM, "").strip()
-    if not raw:
+    if settings.llm is None:
         return None
     try:
-        llm = LLMChoice.model_validate(orjson.loads(raw))
-    except (orjson.JSONDecodeError, ValidationError) as exc:
+        llm = LLMChoice.model_validate(settings.llm)
+    except ValidationError as exc:
         raise ConfigurationError(
-            f"{ENV_LLM} is not a valid LLM choice ({exc}); set it to JSON such as "
-            '{"provider": "llm-openai-compatible/openai", "model": "gpt-4o-mini", "config": {"base_url": "..."}}'
+            f"SYNTHRAL_COPILOT_LLM is not a valid LLM choice ({exc.errors(include_url=False)[0]['msg']}); set it "
+            'to JSON such as {"provider": "llm-openai-compatible/openai", "model": "gpt-4o-mini", '
+            '"config": {"base_url": "..."}} (docs/copilot.md)',
+            details={"variables": ["SYNTHRAL_COPILOT_LLM"]},
         ) from None
-    secrets = [name.strip() for name in env.get(ENV_SECRETS, "").split(",") if name.strip()]
-    return CopilotSettings(llm=llm, secrets=secrets, code_runtime=env.get(ENV_RUNTIME) or None, source="server")
+    return CopilotSettings(llm=llm, secrets=list(settings.secrets), code_runtime=settings.code_runtime, source="server")
 
 
 class SettingsStore:
-    """The copilot settings of each workspace, falling back to the server's."""
+    """The copilot settings of each workspace, falling back to the server's.
 
-    def __init__(self, database: Database) -> None:
+    Args:
+        database: Where workspaces' settings are kept.
+        default: The server's default (:func:`server_default`); None when it sets no LLM.
+    """
+
+    def __init__(self, database: Database, default: CopilotSettings | None = None) -> None:
         self.database = database
+        self.default = default
 
     async def get(self, workspace_id: str) -> CopilotSettings:
         """The workspace's settings, else the server's.
@@ -92,7 +91,7 @@ class SettingsStore:
         found = await self.find(workspace_id)
         if found is not None:
             return found
-        default = from_environment()
+        default = self.default
         if default is None:
             raise ConfigurationError(
                 "the copilot has no LLM in this workspace; an owner sets one with PUT /api/v1/chat/settings "
@@ -132,6 +131,6 @@ class SettingsStore:
             "updated_at": utcnow(),
             "updated_by": user_id,
         }
-        statement = self.database.upsert(COPILOT_SETTINGS, [values], ["workspace_id"])
+        statement = self.database.merge(COPILOT_SETTINGS, ("workspace_id",))
         async with self.database.transaction() as connection:
-            await connection.execute(statement)
+            await connection.execute(statement, [values])

@@ -19,7 +19,7 @@ from synthral.engine.repository import SavedVersion, WorkflowNotFound
 from synthral.errors import InputInvalid, NotFound
 from synthral.services.copilot.data import Data
 from synthral.services.copilot.turn import Turn
-from synthral.store.models import ExecutionStatus
+from synthral.store.tables import ExecutionStatus
 from synthral_sdk import ToolSpec
 
 __all__ = ["CopilotTool", "brief", "preview", "read_tools", "resolve_workflow"]

@@ -20,7 +20,7 @@ from synthral.services.copilot.data import Data
 from synthral.services.copilot.events import RunStream
 from synthral.services.copilot.record import Action, Conversation, Message, Owner, Record
 from synthral.services.copilot.settings import CopilotSettings
-from synthral.store.models import Role
+from synthral.store.tables import Role
 from synthral_sdk import Usage
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from synthral.plugins.host import PluginHost
     from synthral.services.agents import AgentService
     from synthral.services.code import CodeService
+    from synthral.services.events import EventHub
     from synthral.services.llm import LLMService
     from synthral.services.secrets import CredentialService
     from synthral.services.webhooks import WebhookService
@@ -96,6 +97,7 @@ class Services:
     secrets: SecretResolver
     credentials: CredentialService
     webhooks: WebhookService | None
+    events: EventHub
     public_url: str
     record: Record
     catalog: Catalog

@@ -3,18 +3,8 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlmodel import SQLModel
 
-import synthral.store.audit_tables  # registers the audit log
-import synthral.store.code  # registers the code tables on SQLModel.metadata
-import synthral.store.copilot_tables  # the copilot tables
-import synthral.store.desktop_tables  # and the desktop's watched folders
-import synthral.store.models
-import synthral.store.ocr_models
-import synthral.store.rag_tables
-import synthral.store.web  # noqa: F401 -- and the OCR, retrieval and web tables
-
-target_metadata = SQLModel.metadata
+from synthral.store.tables import metadata as target_metadata
 
 
 def run() -> None:

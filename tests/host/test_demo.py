@@ -9,8 +9,8 @@ import pytest
 from rich.console import Console
 
 from synthral.config import Settings
+from synthral.demo import run_demo
 from synthral.services.app import open_app
-from synthral.services.demo import run_demo
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +21,7 @@ async def test_the_demo_runs_its_workflow_to_completion(
     monkeypatch.setenv("SYNTHRAL_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("SYNTHRAL_DATABASE_URL", raising=False)
     buffer = io.StringIO()
-    result = await run_demo(console=Console(file=buffer, width=200))
+    result = await run_demo(Settings.load(), console=Console(file=buffer, width=200))
     assert result["headline"] == "SynthralOS runs plugins in their own venvs"
     assert result["by"] == "Ada"
     for word in ("INVOICE", "Lovelace", "42.00"):
@@ -32,9 +32,9 @@ async def test_the_demo_runs_its_workflow_to_completion(
     assert (tmp_path / "home" / "synthral.db").is_file()  # the embedded default
 
     again = io.StringIO()
-    await run_demo(console=Console(file=again, width=200))
+    await run_demo(Settings.load(), console=Console(file=again, width=200))
     assert "installed already" in again.getvalue() and "version 1" in again.getvalue()
-    async with open_app(Settings.from_env()) as app:
+    async with open_app(Settings.load()) as app:
         runs = await app.workflows.executions(workflow="demo")
         installed = {info.name for info in app.plugins.plugins() if not info.builtin}
     assert installed == {"http", "ocr-tesseract"}  # what the workflow uses, not the whole catalog

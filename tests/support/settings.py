@@ -1,0 +1,26 @@
+"""Where the test fixtures live and settings for throwaway homes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from synthral.config import Settings
+
+__all__ = ["FIXTURES", "REPO", "make_settings"]
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "plugins"
+REPO = Path(__file__).parent.parent.parent
+
+
+def make_settings(home: Path, wheelhouse: Path, **plugins: object) -> Settings:
+    """Settings for a throwaway home with plugin timeouts short enough for tests (``plugins`` overrides them)."""
+    base = Settings.load(home=home)
+    values: dict[str, object] = {
+        "wheelhouse": wheelhouse,
+        "start_timeout": 20.0,
+        "call_timeout": 30.0,
+        "idle_timeout": 300.0,
+        "cancel_grace": 5.0,
+        **plugins,
+    }
+    return base.replace(plugins=values)
