@@ -15,6 +15,10 @@ which reads one prepared page image; the SDK owns everything around it:
   (:attr:`OCRPage.source`);
 - EXIF orientation, quarter-turn and skew correction, resolution normalisation;
 - ``page_workers`` pages at a time, progress after every page, cancellation between pages.
+
+For engines on PyTorch, :func:`torchvision_mismatch` says (before anything imports
+torchvision) when torchvision's compiled operators do not load with the installed torch, as
+a message naming the fix.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from synthral_sdk._layout import (
     shift_lines,
     union,
 )
+from synthral_sdk._torchvision import torchvision_mismatch
 from synthral_sdk.blobs import BlobStore
 from synthral_sdk.context import Context
 from synthral_sdk.errors import InputInvalid
@@ -62,6 +67,7 @@ __all__ = [
     "open_document",
     "page_from_lines",
     "select_pages",
+    "torchvision_mismatch",
     "union",
 ]
 

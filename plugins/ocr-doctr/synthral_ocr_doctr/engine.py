@@ -17,8 +17,8 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from synthral_sdk import BBox, Context, OCRBlock, OCRLine, OCRPage, OCRTable, OCRTableCell, OCRWord
-from synthral_sdk.documents import DocumentConfig, PageImage, PageOCREngine, union
-from synthral_sdk.errors import ConfigInvalid
+from synthral_sdk.documents import DocumentConfig, PageImage, PageOCREngine, torchvision_mismatch, union
+from synthral_sdk.errors import ConfigInvalid, PluginLoadError
 
 __all__ = ["WEIGHT_FILES", "DocTRConfig", "DocTREngine", "page_from_doctr"]
 
@@ -110,8 +110,11 @@ def build_predictor(config: DocTRConfig) -> Any:
     """DocTR's OCR predictor from the weights folder (models built untrained, then loaded).
 
     Raises:
+        PluginLoadError: torchvision's compiled operators do not load with the installed torch.
         ConfigInvalid: An architecture is unknown or its weights do not fit it.
     """
+    if (mismatch := torchvision_mismatch()) is not None:
+        raise PluginLoadError(mismatch, details={"dependency": "torchvision"})
     from doctr import models  # noqa: PLC0415
     from doctr.models.predictor import OCRPredictor  # noqa: PLC0415
 

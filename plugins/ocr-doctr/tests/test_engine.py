@@ -3,23 +3,47 @@
 from __future__ import annotations
 
 import io
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ARCHS
-from doctr.io import Block, Line, Page, Word
-from doctr.io.elements import LayoutElement, Table, TableCell
+from conftest import ARCHS, TORCHVISION_MISMATCH, needs_models
 from PIL import Image, ImageDraw
 from synthral_ocr_doctr import DocTRConfig, DocTREngine, page_from_doctr
 
 from synthral_sdk import BlobStore, Context, OCRRequest
-from synthral_sdk.errors import ConfigInvalid
-from synthral_sdk.testing import PluginConformance
+from synthral_sdk.errors import ConfigInvalid, PluginLoadError
+from synthral_sdk.testing import PluginConformance, RunnerClient
 
 
 class TestConformance(PluginConformance):
     dist = "synthral-ocr-doctr"
+
+
+def test_the_torchvision_check_agrees_with_importing_torchvision() -> None:
+    imported = subprocess.run([sys.executable, "-c", "import torchvision"], capture_output=True, text=True, check=False)
+    assert (imported.returncode == 0) == (TORCHVISION_MISMATCH is None), imported.stderr[-2000:]
+
+
+@pytest.mark.skipif(TORCHVISION_MISMATCH is None, reason="torchvision's operators load with this torch")
+def test_a_torchvision_built_for_another_torch_is_refused_naming_the_fix(tmp_path: Path) -> None:
+    for name in ("det.pt", "reco.pt"):
+        (tmp_path / name).touch()
+    with RunnerClient("synthral-ocr-doctr") as runner:  # the plugin starts and describes itself all the same
+        ref = BlobStore(runner.blob_root).put(_png(), media_type="image/png")
+        with pytest.raises(PluginLoadError) as refused:
+            runner.invoke(
+                "doctr", {"document": ref.to_json()}, operation="recognize", config={"weights_dir": str(tmp_path)}
+            )
+    assert re.fullmatch(
+        r"torchvision \S+'s compiled operators do not load with torch \S+ \(torchvision/_C\.\w+ .+\): install the "
+        r"torchvision built for the same torch, e\.g\. from PyTorch's CPU package index, into the plugin's venv",
+        refused.value.message,
+    )
+    assert refused.value.message == TORCHVISION_MISMATCH and not refused.value.retryable
 
 
 def test_weights_dir_is_required_and_checked() -> None:
@@ -29,6 +53,7 @@ def test_weights_dir_is_required_and_checked() -> None:
         DocTRConfig.model_validate({"weights_dir": "/nonexistent"})
 
 
+@needs_models
 def test_weights_of_another_architecture_are_refused_by_name(weights_dir: Path, tmp_path: Path) -> None:
     blobs = BlobStore(tmp_path)
     ref = blobs.put(_png(), media_type="image/png")
@@ -37,6 +62,7 @@ def test_weights_of_another_architecture_are_refused_by_name(weights_dir: Path, 
         DocTREngine().recognize(OCRRequest(document=ref), config, Context(blobs=blobs))
 
 
+@needs_models
 def test_the_whole_path_runs_on_untrained_models_and_yields_a_valid_result(weights_dir: Path, tmp_path: Path) -> None:
     blobs = BlobStore(tmp_path)
     ref = blobs.put(_png(), media_type="image/png")
@@ -49,6 +75,7 @@ def test_the_whole_path_runs_on_untrained_models_and_yields_a_valid_result(weigh
         assert 0 <= word.bbox.x <= 320 and 0 <= word.bbox.y <= 160 and 0 <= word.confidence <= 1
 
 
+@needs_models
 def test_layout_and_table_models_load_from_the_folder_and_run(table_weights_dir: Path, tmp_path: Path) -> None:
     blobs = BlobStore(tmp_path)
     ref = blobs.put(_png(), media_type="image/png")
@@ -57,7 +84,11 @@ def test_layout_and_table_models_load_from_the_folder_and_run(table_weights_dir:
     assert len(result.pages) == 1
 
 
+@needs_models
 def test_doctrs_document_tree_maps_to_blocks_lines_words_kinds_and_tables() -> None:
+    from doctr.io import Block, Line, Page, Word  # noqa: PLC0415 - docTR imports torchvision
+    from doctr.io.elements import LayoutElement, Table, TableCell  # noqa: PLC0415 - as above
+
     words = [
         Word("Item", 0.9, ((0.1, 0.1), (0.2, 0.15)), 0.9, {"value": 0, "confidence": None}),
         Word("Total", 0.8, ((0.25, 0.1), (0.4, 0.15)), 0.9, {"value": 0, "confidence": None}),

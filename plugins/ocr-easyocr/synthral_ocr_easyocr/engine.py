@@ -17,8 +17,8 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from synthral_sdk import BBox, Context, OCRPage, OCRWord
-from synthral_sdk.documents import DocumentConfig, PageImage, PageOCREngine, page_from_lines
-from synthral_sdk.errors import ConfigInvalid, InputInvalid
+from synthral_sdk.documents import DocumentConfig, PageImage, PageOCREngine, page_from_lines, torchvision_mismatch
+from synthral_sdk.errors import ConfigInvalid, InputInvalid, PluginLoadError
 
 __all__ = ["DETECTOR_FILE", "EasyOCRConfig", "EasyOCREngine", "lines_from_easyocr"]
 
@@ -86,9 +86,12 @@ def build_reader(weights_dir: Path, languages: list[str]) -> Any:
     """An EasyOCR ``Reader`` whose detector and recogniser come from ``weights_dir``.
 
     Raises:
+        PluginLoadError: torchvision's compiled operators do not load with the installed torch.
         InputInvalid: EasyOCR has no model for that combination of languages.
         ConfigInvalid: The recogniser's file is missing or does not fit.
     """
+    if (mismatch := torchvision_mismatch()) is not None:
+        raise PluginLoadError(mismatch, details={"dependency": "torchvision"})
     import easyocr  # noqa: PLC0415
     from easyocr.config import BASE_PATH, recognition_models  # noqa: PLC0415
     from easyocr.detection import get_detector, get_textbox  # noqa: PLC0415

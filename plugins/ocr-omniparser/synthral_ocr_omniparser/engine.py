@@ -22,8 +22,8 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from synthral_sdk import BBox, Context, OCRBlock, OCRLine, OCRPage, OCRWord
-from synthral_sdk.documents import DocumentConfig, PageImage, PageOCREngine, union
-from synthral_sdk.errors import ConfigInvalid
+from synthral_sdk.documents import DocumentConfig, PageImage, PageOCREngine, torchvision_mismatch, union
+from synthral_sdk.errors import ConfigInvalid, PluginLoadError
 
 __all__ = ["DETECTOR", "OmniParserConfig", "OmniParserEngine", "elements_from_detections"]
 
@@ -79,10 +79,10 @@ class OmniParserEngine(PageOCREngine[OmniParserConfig]):
     ) -> OCRPage:
         """Read the text, detect the elements, and list both in reading order."""
         del languages
+        detector = self._detector(config)
         image = np.asarray(page.image.convert("RGB"))
         text = self._ocr()(image, return_word_box=True)
         context.check()
-        detector = self._detector(config)
         with self._lock:  # one model object, not safe to call from two threads
             found = detector.predict(
                 image[:, :, ::-1], conf=config.box_threshold, imgsz=config.image_size, verbose=False, device="cpu"
@@ -93,6 +93,8 @@ class OmniParserEngine(PageOCREngine[OmniParserConfig]):
         key = str(config.weights_dir)
         with self._lock:
             if key not in self._detectors:
+                if (mismatch := torchvision_mismatch()) is not None:
+                    raise PluginLoadError(mismatch, details={"dependency": "torchvision"})
                 from ultralytics import YOLO  # noqa: PLC0415 - torch loads with the model
 
                 try:
