@@ -38,7 +38,7 @@ test('build a workflow by drag and drop with an http node and an if branch, save
   await page.getByLabel('node id').fill('dear');
   await page.getByLabel('node id').blur();
 
-  await connect(page, 'request', null, 'if');
+  await connect(page, 'request', 'main', 'if');
   await connect(page, 'if', 'true', 'cheap');
   await connect(page, 'if', 'false', 'dear');
   await expect(page.locator('.react-flow__edge')).toHaveCount(3);
