@@ -333,7 +333,10 @@ class RunnerClient:
                 process.wait()
         for stream in (process.stdin, process.stdout, process.stderr):
             if stream is not None:
-                stream.close()
+                # A runner that exited on its own (a load failure) leaves stdin a broken pipe:
+                # closing flushes what ``shutdown`` buffered into it.
+                with contextlib.suppress(BrokenPipeError):
+                    stream.close()
         if self._own_blob_root:
             shutil.rmtree(self.blob_root, ignore_errors=True)
         return process.returncode
