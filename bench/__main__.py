@@ -21,6 +21,7 @@ from bench import (
     engine,
     observability,
     ocr,
+    osint,
     peers,
     plugin_host,
     rag,
@@ -44,6 +45,7 @@ GROUPS: dict[str, Callable[[bool], Awaitable[list[Result]]]] = {
     "scrape": web_scrape.run,
     "desktop": desktop.run,
     "connectors": connectors.run,
+    "osint": osint.run,
 }
 OPTIONAL: dict[str, Callable[[bool], Awaitable[list[Result]]]] = {"peers": peers.run}
 

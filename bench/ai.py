@@ -26,6 +26,7 @@ from synthral.engine.model import Workflow
 from synthral.engine.runtime import Engine
 from synthral.engine.worker import Worker
 from synthral.plugins.host import PluginHost
+from synthral.plugins.permissions import GrantRequest
 from synthral.services.agent_models import AgentConfig, RoutingHints
 from synthral.services.agent_router import FrameworkInfo, decide
 from synthral.services.app import ai_services, workflow_runner
@@ -72,7 +73,7 @@ def _router_decisions(rounds: int) -> list[float]:
 async def _install(home: Path) -> None:
     plugins = PluginHost(Settings.load(home=home))
     for name in ("llm-openai-compatible", "agent-loops"):
-        await plugins.install(str(REPO / "plugins" / name))
+        await plugins.install(str(REPO / "plugins" / name), grant=GrantRequest(items=["all"]))
     await plugins.close()
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from bench.common import Result, percentile
 from synthral.config import Settings
 from synthral.plugins.host import PluginHost
+from synthral.plugins.permissions import GrantRequest
 
 GROUP = "code"
 REPO = Path(__file__).resolve().parent.parent
@@ -76,7 +77,7 @@ async def run(quick: bool) -> list[Result]:
     host = PluginHost(settings)
     try:
         for name in RUNTIMES:
-            await host.install(str(REPO / "plugins" / name))
+            await host.install(str(REPO / "plugins" / name), grant=GrantRequest(items=["all"]))
         plans: list[tuple[str, dict[str, Any], dict[str, str], float, str, bool]] = [
             ("code-wasi/wasi", {}, {}, 1.0, "code-wasi, warm pool (1 s apart)", True),
             ("code-wasi/wasi", {}, {}, 0.0, "code-wasi, back to back", False),

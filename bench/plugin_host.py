@@ -12,8 +12,10 @@ from pathlib import Path
 from bench.common import Result, percentile, rss_mb, summary_us
 from synthral.config import Settings
 from synthral.plugins.host import PluginHost
+from synthral.plugins.permissions import GrantRequest
 from synthral.plugins.proxy import RemoteCapability
 from synthral.plugins.supervisor import PluginProcess
+from synthral.plugins.trust_settings import SandboxMode
 from synthral.plugins.uv import run_uv
 from synthral_sdk import Capability, Context
 from synthral_sdk._plugin_set import new_plugin_manager
@@ -108,7 +110,7 @@ async def run(quick: bool = False) -> list[Result]:
         target = settings.replace(home=work / f"install-{attempt}")
         host = PluginHost(target)
         started = time.perf_counter()
-        await host.install(str(wheel))
+        await host.install(str(wheel), grant=GrantRequest(items=["all"]))
         if attempt > 0:
             install_times.append(time.perf_counter() - started)
         await host.close()
@@ -185,6 +187,7 @@ async def run(quick: bool = False) -> list[Result]:
             starts.append(time.perf_counter() - started)
             await process.stop()
         cold = percentile(starts, 50) * 1000
+        results += await _sandbox_overhead(host, work / "install-0", settings, calls, 8 if quick else 25)
         floor = percentile(_pydantic_floor(options.python, 5 if quick else 15), 50) * 1000
         results.append(Result(GROUP, "floor: new interpreter importing pydantic + one model (p50)", floor, "ms"))
         results.append(Result(GROUP, "cold start / floor (p50 ratio)", cold / floor, "x"))
@@ -202,3 +205,54 @@ async def run(quick: bool = False) -> list[Result]:
     finally:
         await host.close()
     return results
+
+
+async def _sandbox_overhead(
+    sandboxed: PluginHost, home: Path, settings: Settings, calls: int, starts: int
+) -> list[Result]:
+    """Cold start and round trip of the same plugin with and without the OS sandbox, interleaved."""
+    bare = PluginHost(settings.replace(home=home, sandbox={"mode": SandboxMode.OFF}))
+    try:
+        remotes = {}
+        for label, host in (("sandboxed", sandboxed), ("unsandboxed", bare)):
+            remote = host.resolve("noop/noop")
+            assert isinstance(remote, RemoteCapability)
+            remotes[label] = remote
+        context = Context(blobs=sandboxed.blobs)
+        cold: dict[str, list[float]] = {"sandboxed": [], "unsandboxed": []}
+        for _ in range(starts):
+            for label, remote in remotes.items():
+                process = PluginProcess(remote.process.options)
+                started = time.perf_counter()
+                await process.start()
+                cold[label].append(time.perf_counter() - started)
+                await process.stop()
+        trips: dict[str, dict[str, float]] = {}
+        for remote in remotes.values():
+            await remote.call("run", {}, {}, context)
+        for label, remote in remotes.items():
+            trips[label] = summary_us(await _timed_calls(lambda r=remote: r.call("run", {}, {}, context), calls))
+    finally:
+        await bare.close()
+    inside = percentile(cold["sandboxed"], 50) * 1000
+    outside = percentile(cold["unsandboxed"], 50) * 1000
+    return [
+        Result(GROUP, "cold start without the sandbox (p50)", outside, "ms", extra={"samples_ms": cold["unsandboxed"]}),
+        Result(GROUP, "cold start in the sandbox (p50)", inside, "ms", extra={"samples_ms": cold["sandboxed"]}),
+        Result(
+            GROUP,
+            "sandbox cold start overhead (p50 difference)",
+            inside - outside,
+            "ms",
+            "<= +30 ms",
+            inside - outside <= 30,
+        ),
+        Result(GROUP, "no-op round trip without the sandbox (p50)", trips["unsandboxed"]["p50"], "µs"),
+        Result(GROUP, "no-op round trip in the sandbox (p50)", trips["sandboxed"]["p50"], "µs"),
+        Result(
+            GROUP,
+            "sandboxed / unsandboxed round trip (p50 ratio)",
+            trips["sandboxed"]["p50"] / trips["unsandboxed"]["p50"],
+            "x",
+        ),
+    ]

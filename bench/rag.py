@@ -24,6 +24,7 @@ import numpy as np
 from bench.common import Result, percentile
 from synthral.config import Settings
 from synthral.plugins.host import PluginHost
+from synthral.plugins.permissions import GrantRequest
 from synthral.services.rag import RAGService
 from synthral.services.rag_chunking import token_counter
 from synthral.services.rag_models import DocumentIn, IndexSpec
@@ -106,7 +107,7 @@ async def ingest(host: PluginHost, ref: str, config: dict[str, Any], collection:
 
 async def _install(host: PluginHost, folder: str) -> str | None:
     try:
-        await host.install(str(ROOT / "plugins" / folder))
+        await host.install(str(ROOT / "plugins" / folder), grant=GrantRequest(items=["all"]))
     except Exception as exc:  # noqa: BLE001 -- a store that cannot be installed is reported, not fatal
         return f"{type(exc).__name__}: {str(exc)[:300]}"
     return None

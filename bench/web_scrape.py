@@ -82,12 +82,13 @@ def _batches(runner: RunnerClient, capability: str, seed: str, total: int, batch
 async def _durable_crawl(site: str, pages: int, home: Path) -> tuple[float, float]:
     """The host's crawl over scrape-html: pages per second, and the share of time outside the plugin."""
     from synthral.config import Settings  # noqa: PLC0415
+    from synthral.plugins.permissions import GrantRequest  # noqa: PLC0415
     from synthral.services.app import open_app  # noqa: PLC0415
     from synthral.services.scraping import CrawlRequest  # noqa: PLC0415
 
     settings = Settings.load(home=home).replace(plugins={"call_timeout": 600.0})
-    async with open_app(settings) as app:
-        await app.plugins.install(str(REPO / "plugins" / "scrape-html"))
+    async with open_app(settings, local=True) as app:  # local mode: the site is on this machine's loopback
+        await app.plugins.install(str(REPO / "plugins" / "scrape-html"), grant=GrantRequest(items=["all"]))
         scraping = app.web_services().scraping
         request = CrawlRequest(
             seeds=[f"{site}/p/0"], max_pages=pages, max_depth=10, batch_size=64, include=[], politeness=POLITE

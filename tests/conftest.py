@@ -17,7 +17,11 @@ from synthral.plugins.host import PluginHost
 from synthral.store.db import Database
 from tests.support.plugins import build_wheel
 from tests.support.postgres import PostgresServer
-from tests.support.settings import FIXTURES, REPO, make_settings
+from tests.support.settings import FIXTURES, GRANT_ALL, REPO, make_settings
+
+# The stand-ins tests start (OAuth providers, LLM endpoints, payment sinks) listen on loopback:
+# allowed here as an operator would allow an internal service. Tests of refusals set their own.
+os.environ.setdefault("SYNTHRAL_EGRESS_ALLOW", "127.0.0.1,::1,localhost")
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +39,7 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def fixture_wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Every fixture plugin under tests/fixtures/plugins as a wheel, plus noop 2.0.0."""
+    """Every fixture plugin under tests/fixtures/plugins as a wheel, plus noop 2.0.0 and hostile 2.0.0 (any host)."""
     out = tmp_path_factory.mktemp("fixture-wheels")
     sources = {path.name: path for path in sorted(FIXTURES.iterdir()) if (path / "pyproject.toml").is_file()}
     noop2 = tmp_path_factory.mktemp("noop2") / "noop"
@@ -43,6 +47,13 @@ def fixture_wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     pyproject = noop2 / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('version = "1.0.0"', 'version = "2.0.0"'))
     sources["noop-2"] = noop2
+    hostile2 = tmp_path_factory.mktemp("hostile2") / "hostile"
+    shutil.copytree(FIXTURES / "hostile", hostile2)
+    pyproject = hostile2 / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('version = "1.0.0"', 'version = "2.0.0"'))
+    declared = hostile2 / "synthral_fixture_hostile" / "synthral-plugin.toml"
+    declared.write_text(declared.read_text().replace('network = ["127.0.0.1:18431"]', 'network = "any"'))
+    sources["hostile-2"] = hostile2
 
     async def build_all() -> list[Path]:
         return await asyncio.gather(*(build_wheel(src, out / name) for name, src in sources.items()))
@@ -91,7 +102,7 @@ def noop_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, fixtur
 
     async def install() -> None:
         plugin_host = PluginHost(make_settings(home, wheelhouse))
-        await plugin_host.install(str(fixture_wheels["noop"]))
+        await plugin_host.install(str(fixture_wheels["noop"]), grant=GRANT_ALL)
         await plugin_host.close()
 
     asyncio.run(install())
@@ -121,7 +132,7 @@ def code_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Pat
 
     async def install() -> None:
         plugin_host = PluginHost(make_settings(home, wheelhouse))
-        await plugin_host.install(str(REPO / "plugins" / "code-bwrap"))
+        await plugin_host.install(str(REPO / "plugins" / "code-bwrap"), grant=GRANT_ALL)
         await plugin_host.close()
 
     asyncio.run(install())
@@ -139,8 +150,8 @@ def ai_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, fixture_
     async def install() -> None:
         plugins = PluginHost(make_settings(home, wheelhouse))
         for source in (REPO / "plugins" / "llm-openai-compatible", REPO / "plugins" / "agent-loops"):
-            await plugins.install(str(source))
-        await plugins.install(str(fixture_wheels["noop"]))
+            await plugins.install(str(source), grant=GRANT_ALL)
+        await plugins.install(str(fixture_wheels["noop"]), grant=GRANT_ALL)
         await plugins.close()
 
     asyncio.run(install())
@@ -157,8 +168,8 @@ def copilot_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, fix
     async def install() -> None:
         plugins = PluginHost(make_settings(home, wheelhouse))
         for name in ("llm-openai-compatible", "agent-loops", "code-bwrap"):
-            await plugins.install(str(REPO / "plugins" / name))
-        await plugins.install(str(fixture_wheels["feedmail"]))
+            await plugins.install(str(REPO / "plugins" / name), grant=GRANT_ALL)
+        await plugins.install(str(fixture_wheels["feedmail"]), grant=GRANT_ALL)
         await plugins.close()
 
     asyncio.run(install())
@@ -173,9 +184,8 @@ def web_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Path
 
     async def install() -> None:
         plugin_host = PluginHost(make_settings(home, wheelhouse))
-        await plugin_host.install(str(REPO / "plugins" / "scrape-html"))
-        await plugin_host.install(str(REPO / "plugins" / "browser-playwright"))
-        await plugin_host.install(str(REPO / "plugins" / "scrape-playwright"))
+        for name in ("scrape-html", "browser-playwright", "scrape-playwright"):
+            await plugin_host.install(str(REPO / "plugins" / name), grant=GRANT_ALL)
         await plugin_host.close()
 
     asyncio.run(install())

@@ -19,6 +19,7 @@ import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self, cast
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -34,6 +35,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from synthral.errors import ConfigurationError
+from synthral.plugins.trust_settings import SandboxMode, SignaturePolicy
 
 __all__ = [
     "CopilotServerSettings",
@@ -43,10 +45,13 @@ __all__ = [
     "ObservabilitySettings",
     "PluginSettings",
     "RAGSettings",
+    "SandboxSettings",
     "SecuritySettings",
     "ServerSettings",
     "Settings",
+    "SupplyChainSettings",
     "Variable",
+    "normalize_origin",
     "variables",
 ]
 
@@ -56,6 +61,10 @@ EGRESS_ALLOW_VARIABLE = "SYNTHRAL_EGRESS_ALLOW"
 """``SYNTHRAL_EGRESS_ALLOW`` (and ``_<WORKSPACE>``): what plugins may reach besides public addresses."""
 STORE_CREDENTIAL_PREFIX = "SYNTHRAL_SECRET_STORE_CREDENTIAL_"
 """``SYNTHRAL_SECRET_STORE_CREDENTIAL_<NAME>`` holds a login field of an external secret store."""
+
+
+OBS_SINKS: tuple[str, ...] = ("langfuse", "posthog", "glitchtip", "wazuh")
+"""The obs plugins the host can forward events to (``SYNTHRAL_OBS_FORWARD``)."""
 
 
 def _env(variable: str, default: Any = ..., *, description: str, **constraints: Any) -> Any:
@@ -289,6 +298,12 @@ class CopilotServerSettings(_Section):
     code_runtime: str | None = _env(
         "SYNTHRAL_COPILOT_CODE_RUNTIME", None, description="the code runtime of its code mode (code-wasi/wasi)"
     )
+    embed_origins: tuple[str, ...] = _env(
+        "SYNTHRAL_COPILOT_EMBED_ORIGINS",
+        (),
+        description="origins whose pages may embed the chat widget and call /api/v1/chat "
+        "(','-separated, e.g. https://shop.example.com)",
+    )
 
     @field_validator("llm", mode="before")
     @classmethod
@@ -300,12 +315,40 @@ class CopilotServerSettings(_Section):
                 raise ValueError(f"not JSON ({exc}); give a JSON object with provider, model and config") from None
         return value
 
-    @field_validator("secrets", mode="before")
+    @field_validator("secrets", "embed_origins", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(name.strip() for name in value.split(",") if name.strip())
         return value
+
+    @field_validator("embed_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(normalize_origin(origin) for origin in value)
+
+
+def normalize_origin(text: str) -> str:
+    """An origin as browsers send it (``scheme://host[:port]``, lower case, no default port).
+
+    Raises:
+        ValueError: ``text`` is not an origin (or is ``*``); the message says how to write one.
+    """
+    parts = urlsplit(text.strip())
+    if text.strip() == "*":
+        raise ValueError("'*' would let every site use the chat with a key; list each origin, e.g. https://a.example")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{text!r} is not an origin; write scheme://host[:port], e.g. https://shop.example.com")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"{text!r} has more than an origin; keep only scheme://host[:port] (no path)")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{text!r} has a bad port; write scheme://host[:port]") from None
+    host = parts.hostname.lower()
+    host = f"[{host}]" if ":" in host else host
+    default = {"http": 80, "https": 443}[parts.scheme]
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
 
 
 class ObservabilitySettings(_Section):
@@ -344,11 +387,132 @@ class ObservabilitySettings(_Section):
     )
     sdk_disabled: bool = _env("OTEL_SDK_DISABLED", False, description="'true': no traces whatever else is set")
     service_name: str = _env("OTEL_SERVICE_NAME", "synthral", description="the service name spans carry")
+    forward: tuple[str, ...] = _env(
+        "SYNTHRAL_OBS_FORWARD",
+        (),
+        description="obs plugins the host feeds by itself: langfuse, posthog, glitchtip, wazuh (','-separated)",
+    )
+    forward_config: dict[str, str] = _env(
+        "SYNTHRAL_OBS_CONFIG_<NAME>",
+        {},
+        description="the config (JSON object) of the obs plugin <name> when forwarding",
+    )
+    forward_secrets: dict[str, str] = _env(
+        "SYNTHRAL_OBS_SECRETS_<NAME>",
+        {},
+        description="which credentials hold <name>'s keys: secret=credential pairs, ','-separated",
+    )
+    forward_workspace: str = _env(
+        "SYNTHRAL_OBS_WORKSPACE", "", description="the workspace whose credentials hold the obs plugins' keys"
+    )
+    forward_queue: int = _env(
+        "SYNTHRAL_OBS_QUEUE", 10_000, ge=1, le=1_000_000, description="events waiting per obs plugin before drops"
+    )
 
     @field_validator("log_format", "traces_exporter", "otlp_protocol", "otlp_traces_protocol", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("forward", mode="before")
+    @classmethod
+    def _sinks(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(name.strip().lower().removeprefix("obs-") for name in value.split(",") if name.strip())
+        unknown = [name for name in value or () if name not in OBS_SINKS] if isinstance(value, tuple | list) else []
+        if unknown:
+            raise ValueError(f"unknown obs plugin {unknown[0]!r}; name some of {', '.join(OBS_SINKS)}")
+        return value
+
+    @field_validator("forward_config")
+    @classmethod
+    def _config_json(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, raw in value.items():
+            try:
+                parsed = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise ValueError(
+                    f"SYNTHRAL_OBS_CONFIG_{name.upper()} is not JSON ({exc}); give a JSON object"
+                ) from None
+            if not isinstance(parsed, dict):
+                raise ValueError(  # noqa: TRY004 -- pydantic reports a ValueError as the setting's problem
+                    f"SYNTHRAL_OBS_CONFIG_{name.upper()} must be a JSON object of the plugin's config"
+                )
+        return value
+
+    @field_validator("forward_secrets")
+    @classmethod
+    def _secret_pairs(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, raw in value.items():
+            for pair in filter(None, (part.strip() for part in raw.split(","))):
+                secret, _, credential = pair.partition("=")
+                if not secret.strip() or not credential.strip():
+                    raise ValueError(
+                        f"SYNTHRAL_OBS_SECRETS_{name.upper()}: {pair!r} is not secret=credential; "
+                        "write e.g. public_key=langfuse-public,secret_key=langfuse-secret"
+                    )
+        return value
+
+
+class SandboxSettings(_Section):
+    """How plugin processes are confined (docs/plugin-security.md).
+
+    Where their connections may go is the egress policy's (:mod:`synthral.security.egress`),
+    the same for the sandbox's proxy as for the SDK's clients.
+    """
+
+    mode: SandboxMode = _env(
+        "SYNTHRAL_PLUGIN_SANDBOX", SandboxMode.REQUIRED, description="required, if-available or off"
+    )
+    bwrap: str | None = _env("SYNTHRAL_BWRAP", None, description="the bubblewrap binary (found on the PATH)")
+    memory_mb: int = _env(
+        "SYNTHRAL_PLUGIN_MEMORY_MB", 1024, ge=16, description="memory of a plugin that declares none, in MB"
+    )
+    cpu: float = _env("SYNTHRAL_PLUGIN_CPU", 1.0, gt=0, description="cores of a plugin that declares none")
+    max_processes: int = _env(
+        "SYNTHRAL_PLUGIN_MAX_PROCESSES", 256, ge=1, description="processes and threads per plugin process tree"
+    )
+    cgroup: str = _env(
+        "SYNTHRAL_PLUGIN_CGROUP", "auto", description="auto (v1 groups where writable), off, or a cgroup v2 folder"
+    )
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+
+class SupplyChainSettings(_Section):
+    """What a plugin wheel must prove before it is installed (docs/plugin-security.md)."""
+
+    signatures: SignaturePolicy = _env(
+        "SYNTHRAL_PLUGIN_SIGNATURES", SignaturePolicy.NONE, description="none, or keys: wheels need a trusted signature"
+    )
+    trusted_keys: tuple[Path, ...] = _env(
+        "SYNTHRAL_PLUGIN_TRUSTED_KEYS", (), description="PEM public keys (files or folders, ':'-separated)"
+    )
+    index_url: str = _env(
+        "UV_DEFAULT_INDEX",
+        "default",
+        description="the package index installs come from, as uv is told (UV_INDEX_URL, PIP_INDEX_URL too)",
+    )
+
+    @field_validator("signatures", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("trusted_keys", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(Path(part).expanduser() for part in value.split(os.pathsep) if part)
+        return value
+
+    @field_validator("index_url")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.rstrip("/")
 
 
 _SECTIONS: dict[str, type[_Section]] = {
@@ -361,12 +525,26 @@ _SECTIONS: dict[str, type[_Section]] = {
     "rag": RAGSettings,
     "copilot": CopilotServerSettings,
     "observability": ObservabilitySettings,
+    "sandbox": SandboxSettings,
+    "supply": SupplyChainSettings,
 }
 
 
 def _variable(field: FieldInfo) -> str:
     extra = field.json_schema_extra
     return str(extra["env"]) if isinstance(extra, dict) else ""
+
+
+_FALLBACKS = {"UV_DEFAULT_INDEX": ("UV_INDEX_URL", "PIP_INDEX_URL")}
+"""Older names of a variable, read when it is unset (uv's and pip's index variables)."""
+
+
+def _first(environ: Mapping[str, str], *names: str) -> str | None:
+    for name in names:
+        raw = environ.get(name)
+        if raw is not None and raw.strip() != "":
+            return raw.strip()
+    return None
 
 
 class _Environment(PydanticBaseSettingsSource):
@@ -402,8 +580,8 @@ class _Environment(PydanticBaseSettingsSource):
                         and not any(key.startswith(other.removesuffix("<NAME>")) for other in families
                                     if other != variable and other.startswith(prefix) and other.endswith("<NAME>"))
                     }  # fmt: skip
-                elif (raw := self.environ.get(variable)) is not None and raw.strip() != "":
-                    values[name] = raw.strip()
+                elif (raw := _first(self.environ, variable, *_FALLBACKS.get(variable, ()))) is not None:
+                    values[name] = raw
             if values:
                 data[section] = values
         return data
@@ -423,6 +601,8 @@ class Settings(BaseSettings):
         rag: Retrieval.
         copilot: The chat copilot's server-wide defaults.
         observability: Logs, metrics and traces.
+        sandbox: How plugin processes are confined.
+        supply: What plugin wheels must prove to be installed.
     """
 
     model_config = SettingsConfigDict(frozen=True, extra="forbid")
@@ -437,6 +617,8 @@ class Settings(BaseSettings):
     rag: RAGSettings = Field(default_factory=RAGSettings)
     copilot: CopilotServerSettings = Field(default_factory=CopilotServerSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    supply: SupplyChainSettings = Field(default_factory=SupplyChainSettings)
 
     _environ: ClassVar[Mapping[str, str] | None] = None
 
@@ -503,6 +685,11 @@ class Settings(BaseSettings):
     def plugins_dir(self) -> Path:
         """Installed plugins: ``<home>/plugins/<name>/<version>/``."""
         return self.home / "plugins"
+
+    @property
+    def run_dir(self) -> Path:
+        """Per-process folders of sandboxed plugin processes: ``<home>/run/plugins``."""
+        return self.home / "run" / "plugins"
 
     @property
     def blobs_dir(self) -> Path:

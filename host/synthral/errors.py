@@ -34,6 +34,7 @@ from synthral_sdk.errors import (
 )
 
 __all__ = [
+    "ApprovalRequired",
     "AuthenticationFailed",
     "Cancelled",
     "CodeFailed",
@@ -57,7 +58,9 @@ __all__ = [
     "NoVectorStore",
     "NonRetryableError",
     "NotFound",
+    "NothingToRollBack",
     "OutputInvalid",
+    "PermissionDenied",
     "PluginAlreadyInstalled",
     "PluginCrashed",
     "PluginDisabled",
@@ -73,10 +76,12 @@ __all__ = [
     "RateLimited",
     "RetryableError",
     "SecretKeyMissing",
+    "SignatureInvalid",
     "SynthralError",
     "TemplateError",
     "UnknownCapability",
     "UnknownOperation",
+    "UpgradeNotClean",
     "WorkflowInvalid",
 ]
 
@@ -100,6 +105,31 @@ class PluginAlreadyInstalled(InstallError):
     """That name and version is installed already."""
 
     code = "plugin_already_installed"
+
+
+@register_error_type
+class ApprovalRequired(InstallError):
+    """A plugin asks for permissions nobody granted; ``details['missing']`` lists them as grant items.
+
+    ``details['permissions']`` describes everything it declares, one sentence each, for the
+    person who decides. Nothing was installed.
+    """
+
+    code = "approval_required"
+
+
+@register_error_type
+class SignatureInvalid(InstallError):
+    """A wheel's hash or signature does not verify, or a signature is required and missing."""
+
+    code = "signature_invalid"
+
+
+@register_error_type
+class PermissionDenied(NonRetryableError):
+    """A plugin was asked to do something its grant does not allow (a credential kind, a sandbox it lacks)."""
+
+    code = "permission_denied"
 
 
 @register_error_type
@@ -166,6 +196,20 @@ class Conflict(ConfigurationError):
     """The object exists already, or changed meanwhile (HTTP 409)."""
 
     code = "conflict"
+
+
+@register_error_type
+class UpgradeNotClean(Conflict):
+    """An upgrade's replay check found differences the caller did not accept (HTTP 409)."""
+
+    code = "upgrade_not_clean"
+
+
+@register_error_type
+class NothingToRollBack(Conflict):
+    """No applied plugin upgrade is in force to roll back (HTTP 409)."""
+
+    code = "nothing_to_roll_back"
 
 
 @register_error_type

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from synthral.engine.scheduler import Scheduler
     from synthral.engine.worker import Worker
     from synthral.security.passwords import Passwords
+    from synthral.services.osint.streams import OsintStreams
     from synthral.services.watched_folders import FileTriggers
     from synthral.services.workflows import ExecutionView
 
@@ -63,8 +64,8 @@ class HostRuntime:
     Args:
         settings: The process's settings, loaded once.
         worker: Claim and run executions here.
-        scheduler: Fire cron schedules, poll polling triggers (and prune history every
-            ``prune_every`` seconds) here.
+        scheduler: Fire cron schedules, poll polling triggers and OSINT streams, send OSINT
+            digests (and prune history every ``prune_every`` seconds) here.
         api: Serve the HTTP API on ``settings.server.host``/``port`` (port 0: a free one).
         local: Desktop mode for the API: no sign-in, loopback only.
         desktop: The desktop app's host (implies ``local``): the API also mounts the desktop's
@@ -130,6 +131,7 @@ class HostRuntime:
         self.worker: Worker | None = None
         self.scheduler: Scheduler | None = None
         self.poller: TriggerPoller | None = None
+        self.osint: OsintStreams | None = None
         self.file_triggers: FileTriggers | None = None
         self.server: ServerState | None = None
         self.url: str | None = None
@@ -220,6 +222,11 @@ class HostRuntime:
         self.poller = TriggerPoller(self.app.engine, poller_id=self.name, on_start=self.app.engine.notify)
         polling = self.poller.run(self._stop_scheduler, self.scheduler_interval)
         self._tasks.append(asyncio.create_task(polling, name="synthral-trigger-poller"))
+        from synthral.services.osint.streams import OsintStreams  # noqa: PLC0415
+
+        self.osint = OsintStreams(self.app.engine, owner_id=self.name, on_start=self.app.engine.notify)
+        streams = self.osint.run(self._stop_scheduler, self.scheduler_interval)
+        self._tasks.append(asyncio.create_task(streams, name="synthral-osint-streams"))
 
     async def _start_api(self) -> None:
         # The API's stack (FastAPI, uvicorn) is imported only by processes that serve it.

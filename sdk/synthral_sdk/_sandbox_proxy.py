@@ -8,25 +8,36 @@ answers ``CONNECT host:port`` and plain ``GET http://host/...`` requests for the
 run lists, and refuses everything else with 403. A listed name that resolves to a loopback,
 private or link-local address is refused too (server-side request forgery), unless the
 entry names that address itself.
+
+The host runs the same proxy for every sandboxed plugin process that may use the network,
+judging hosts and addresses by the plugin's network policy (:mod:`synthral_sdk.network`). A
+request may name the call's own policy in the ``Synthral-Network-Policy`` header (the SDK's
+clients do, :mod:`synthral_sdk._egress`); it is applied as well, so a call can only narrow
+what the process may reach. A proxy that itself runs in such a process (a code runtime's, for
+the code it runs) passes its connections on to the host's proxy (``upstream``) instead of
+resolving names it cannot resolve there.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import selectors
 import socket
 import threading
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 from urllib.parse import urlsplit
 
+from synthral_sdk._egress import POLICY_HEADER, connect_request, policy_of
 from synthral_sdk.errors import InputInvalid
-from synthral_sdk.network import blocked_reason
+from synthral_sdk.network import NetworkPolicy, blocked_reason
 
-__all__ = ["PROXY_PORT", "RELAY", "AllowListProxy", "HostRule", "parse_rules"]
+__all__ = ["PROXY_PORT", "RELAY", "AddressJudge", "AllowListProxy", "HostRule", "Rule", "parse_rules"]
 
 PROXY_PORT: Final = 3128
 HEAD_LIMIT: Final = 64 * 1024
@@ -73,6 +84,18 @@ while True:
     threading.Thread(target=serve, args=(client,), daemon=True).start()
 """
 """``python RELAY SOCKET PORT COMMAND...``: listen on ``127.0.0.1:PORT``, then exec ``COMMAND``."""
+
+
+class Rule(Protocol):
+    """Anything that says whether ``host:port`` may be reached (:class:`HostRule`, a permission's host)."""
+
+    def matches(self, host: str, port: int) -> bool:
+        """Whether ``host:port`` is allowed."""
+        ...
+
+
+AddressJudge = Callable[[str, int, str], str | None]
+"""``(host, port, address) -> why the connection is refused``, or None when it may go ahead."""
 
 
 @dataclass(frozen=True)
@@ -129,15 +152,36 @@ class AllowListProxy:
 
     Args:
         path: Where to listen (a folder the sandbox gets bound in).
-        rules: The allowed hosts.
+        rules: The allowed hosts; ``None`` allows any host the judge accepts.
+        judge: Decides on each address a host resolved to; by default internal addresses are
+            refused unless the matching rule names that address.
+        upstream: The Unix socket of a proxy to pass connections to, with ``CONNECT``, instead
+            of connecting (and resolving names) here; ``$SYNTHRAL_EGRESS_PROXY`` when ``None``,
+            and no proxy when ``""``.
+        on_refused: Called with ``host:port`` and the reason whenever a connection is refused.
     """
 
-    def __init__(self, path: Path, rules: Sequence[HostRule]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        rules: Sequence[Rule] | None,
+        *,
+        judge: AddressJudge | None = None,
+        upstream: str | None = None,
+        on_refused: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.path = path
-        self.rules = list(rules)
-        self.refused: list[str] = []
+        self.rules = None if rules is None else list(rules)
+        self.judge = judge
+        self.upstream = (upstream if upstream is not None else os.environ.get("SYNTHRAL_EGRESS_PROXY")) or None
+        self.on_refused = on_refused
+        self.refused: deque[str] = deque(maxlen=256)
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._server.bind(str(path))
+        try:
+            _bind_unix(self._server, path)
+        except OSError:
+            self._server.close()
+            raise
         path.chmod(0o777)  # the sandbox's own user connects; the folder around it is the run's alone
         self._server.listen(MAX_CONNECTIONS)
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
@@ -182,11 +226,12 @@ class AllowListProxy:
             header, _, rest = head.partition(b"\r\n\r\n")
             lines = header.decode("latin-1").split("\r\n")
             method, target, version = [*lines[0].split(" "), "", "", ""][:3]
+            call = policy_of(lines[1:])
             if method.upper() == "CONNECT":
                 host, _, port_text = target.rpartition(":")
                 host = host.strip("[]").lower()
                 port = int(port_text) if port_text.isdigit() else 443
-                upstream = self._open(client, host, port)
+                upstream = self._open(client, host, port, call)
                 if upstream is None:
                     return
                 client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
@@ -198,7 +243,7 @@ class AllowListProxy:
                     _refuse(client, 400, "send absolute http:// URLs or CONNECT through this proxy")
                     return
                 port = parts.port or 80
-                upstream = self._open(client, parts.hostname.lower(), port)
+                upstream = self._open(client, parts.hostname.lower(), port, call)
                 if upstream is None:
                     return
                 path = parts.path or "/"
@@ -207,10 +252,14 @@ class AllowListProxy:
                 kept = [
                     line
                     for line in lines[1:]
-                    if not line.lower().startswith(("proxy-connection:", "proxy-authorization:", "connection:"))
+                    if not line.lower().startswith(
+                        ("proxy-connection:", "proxy-authorization:", "connection:", POLICY_HEADER.lower() + ":")
+                    )
                 ]
                 request = "\r\n".join([f"{method} {path} {version}", *kept, "Connection: close", "", ""])
                 upstream.sendall(request.encode("latin-1") + rest)
+                _relay(client, upstream, answer=_ClosingHead())
+                return
             _relay(client, upstream)
         except (OSError, ValueError):
             pass
@@ -219,31 +268,139 @@ class AllowListProxy:
                 client.close()
             self._slots.release()
 
-    def _open(self, client: socket.socket, host: str, port: int) -> socket.socket | None:
-        rule = next((rule for rule in self.rules if rule.matches(host, port)), None)
-        if rule is None:
-            self.refused.append(f"{host}:{port}")
-            _refuse(client, 403, f"{host}:{port} is not in this run's network list")
+    def _refuse(self, client: socket.socket, host: str, port: int, status: int, reason: str) -> None:
+        self.refused.append(f"{host}:{port}")
+        if self.on_refused is not None:
+            with contextlib.suppress(Exception):  # a failing observer must not break the proxy
+                self.on_refused(f"{host}:{port}", reason)
+        _refuse(client, status, reason)
+
+    def _open(
+        self, client: socket.socket, host: str, port: int, call: NetworkPolicy | None = None
+    ) -> socket.socket | None:
+        rule = None
+        if self.rules is not None:
+            rule = next((rule for rule in self.rules if rule.matches(host, port)), None)
+            if rule is None:
+                self._refuse(client, host, port, 403, f"{host}:{port} is not in this sandbox's network list")
+                return None
+        if call is not None and not call.granted(host, port):
+            self._refuse(client, host, port, 403, f"{host}:{port} is not among the hosts the call's policy grants")
             return None
+        if self.upstream is not None:
+            return _through(self.upstream, client, host, port, call)
         try:
-            addresses = {info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
+            addresses = sorted(
+                {str(info[4][0]).split("%")[0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
+            )
         except OSError:
             _refuse(client, 502, f"{host} does not resolve")
             return None
-        if not _is_literal(rule.host):
-            # The SDK's one SSRF judgement (synthral_sdk.network), embedded IPv4 forms included.
-            for address in addresses:
-                ip = ipaddress.ip_address(str(address).split("%")[0])
-                if blocked_reason(ip) is not None:
-                    self.refused.append(f"{host}:{port}")
-                    _refuse(client, 403, f"{host} resolves to {ip}, an internal address")
-                    return None
+        for address in addresses:
+            reason = self._judge(rule, host, port, address) or _call_refusal(call, host, address)
+            if reason is not None:
+                self._refuse(client, host, port, 403, reason)
+                return None
         # To the addresses just checked, not the name again: a second lookup could answer otherwise.
-        for address in sorted(str(address).split("%")[0] for address in addresses):
+        for address in addresses:
             with contextlib.suppress(OSError):
                 return socket.create_connection((address, port), timeout=IDLE_TIMEOUT)
         _refuse(client, 502, f"{host}:{port} does not answer")
         return None
+
+    def _judge(self, rule: Rule | None, host: str, port: int, address: str) -> str | None:
+        if self.judge is not None:
+            return self.judge(host, port, address)
+        if isinstance(rule, HostRule) and _is_literal(rule.host):
+            return None  # the entry names the address itself
+        # The SDK's one SSRF judgement (synthral_sdk.network), embedded IPv4 forms included.
+        ip = ipaddress.ip_address(address)
+        if blocked_reason(ip) is not None:
+            return f"{host} resolves to {ip}, an internal address"
+        return None
+
+
+def _call_refusal(call: NetworkPolicy | None, host: str, address: str) -> str | None:
+    """Why the call's own policy (sent by the SDK's clients) refuses ``address``, or None."""
+    reason = None if call is None else call.refusal(host, address)
+    if reason is None:
+        return None
+    return (
+        f"{host} ({address}) is a {reason} address, which plugins may not reach unless the operator allows it "
+        "for the workspace (SYNTHRAL_EGRESS_ALLOW, SYNTHRAL_EGRESS_ALLOW_<WORKSPACE>)"
+    )
+
+
+def _bind_unix(sock: socket.socket, path: Path) -> None:
+    """Bind to ``path`` even past the 107 bytes a Unix socket address holds (through the folder's descriptor)."""
+    if len(os.fsencode(path)) < 100 or not Path("/proc/self/fd").is_dir():
+        sock.bind(str(path))
+        return
+    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        sock.bind(f"/proc/self/fd/{folder}/{path.name}")
+    finally:
+        os.close(folder)
+
+
+def _through(
+    upstream: str, client: socket.socket, host: str, port: int, call: NetworkPolicy | None = None
+) -> socket.socket | None:
+    """A tunnel to ``host:port`` through the proxy at ``upstream``; its refusal is passed on."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(IDLE_TIMEOUT)
+        sock.connect(upstream)
+        sock.sendall(connect_request(host, port, call))
+        answer = b""
+        while b"\r\n\r\n" not in answer and len(answer) < HEAD_LIMIT:
+            chunk = sock.recv(8192)
+            if not chunk:
+                break
+            answer += chunk
+    except OSError:
+        sock.close()
+        _refuse(client, 502, f"the egress proxy could not be reached for {host}:{port}")
+        return None
+    if not answer.startswith((b"HTTP/1.1 200", b"HTTP/1.0 200")):
+        sock.close()
+        with contextlib.suppress(OSError):
+            client.sendall(answer)  # the host proxy's refusal, as it said it
+        return None
+    return sock  # a tunnel: the target sends nothing before the client has spoken
+
+
+class _ClosingHead:
+    """Rewrites an answer's head to say ``Connection: close``: the connection serves one request.
+
+    A client that kept the connection for its next request (to any host) would find it closed.
+    """
+
+    def __init__(self) -> None:
+        self._head: bytes | None = b""
+
+    def feed(self, data: bytes) -> bytes:
+        """What to pass on of ``data`` (nothing while the head is incomplete)."""
+        if self._head is None:
+            return data
+        self._head += data
+        head, found, body = self._head.partition(b"\r\n\r\n")
+        if not found and len(self._head) < HEAD_LIMIT:
+            return b""
+        self._head = None
+        if not found:
+            return head
+        lines = [
+            line
+            for line in head.split(b"\r\n")
+            if not line.lower().startswith((b"connection:", b"keep-alive:", b"proxy-connection:"))
+        ]
+        return b"\r\n".join([*lines, b"Connection: close", b"Proxy-Connection: close"]) + b"\r\n\r\n" + body
+
+    def flush(self) -> bytes:
+        """What is held back of a head the server never finished."""
+        held, self._head = self._head or b"", None
+        return held
 
 
 def _refuse(client: socket.socket, status: int, reason: str) -> None:
@@ -254,7 +411,8 @@ def _refuse(client: socket.socket, status: int, reason: str) -> None:
         client.sendall(head.encode() + body)
 
 
-def _relay(client: socket.socket, upstream: socket.socket) -> None:
+def _relay(client: socket.socket, upstream: socket.socket, *, answer: _ClosingHead | None = None) -> None:
+    """Pump both ways until both sides are done (the rest of a request body goes on while its answer comes)."""
     pair = {client: upstream, upstream: client}
     with upstream, selectors.DefaultSelector() as selector:
         for sock in pair:
@@ -270,6 +428,10 @@ def _relay(client: socket.socket, upstream: socket.socket) -> None:
                 if not data:
                     selector.unregister(source)
                     with contextlib.suppress(OSError):
+                        if source is upstream and answer is not None:
+                            client.sendall(answer.flush())
                         pair[source].shutdown(socket.SHUT_WR)
                     continue
+                if source is upstream and answer is not None:
+                    data = answer.feed(data)
                 pair[source].sendall(data)

@@ -1,3 +1,3 @@
 """The SDK's version (semantic versioning: the major is the plugin compatibility line)."""
 
-__version__ = "1.10.1"
+__version__ = "1.11.0"

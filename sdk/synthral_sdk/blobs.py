@@ -2,6 +2,10 @@
 
 Host and plugins share one directory. Writers never expose a partial file: bytes go to a
 temporary file that is fsynced and then renamed to its digest's path.
+
+A sandboxed plugin sees the store read-only, holding only the blobs it was handed, and
+writes new blobs into an *inbox* (``$SYNTHRAL_BLOB_INBOX``) with the same layout; the host
+checks each one it is sent a reference to and moves it into the store.
 """
 
 from __future__ import annotations
@@ -32,15 +36,22 @@ class BlobStore:
 
     Args:
         root: The store's directory; created when missing.
+        inbox: Where new blobs are written instead of ``root`` (a sandboxed plugin's view of
+            the store is read-only); blobs are read from ``root``, then from here.
+
+    .. versionchanged:: 1.3 ``inbox``.
     """
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, *, inbox: Path | str | None = None) -> None:
         self.root = Path(root)
+        self.inbox = BlobStore(inbox) if inbox is not None else None
 
     def put(self, data: bytes, *, media_type: str = "application/octet-stream", name: str | None = None) -> BlobRef:
         """Store ``data`` and return its reference. Storing the same bytes twice is free."""
         digest = hashlib.sha256(data).hexdigest()
         path = self._path(digest)
+        if self.inbox is not None and not path.exists():
+            return self.inbox.put(data, media_type=media_type, name=name)
         if path.exists():
             _touch(path)  # stored again: it is in use, so retention must not take it as old
         else:
@@ -107,6 +118,8 @@ class BlobStore:
             InputInvalid: No blob with that digest is stored.
         """
         path = self._path(ref.hexdigest)
+        if not path.is_file() and self.inbox is not None and self.inbox.exists(ref):
+            return self.inbox.path(ref)
         if not path.is_file():
             raise InputInvalid(
                 f"blob {ref.digest} is not in the blob store at {self.root}; "
@@ -117,7 +130,7 @@ class BlobStore:
 
     def exists(self, ref: BlobRef) -> bool:
         """Whether the store holds ``ref``'s bytes."""
-        return self._path(ref.hexdigest).is_file()
+        return self._path(ref.hexdigest).is_file() or (self.inbox is not None and self.inbox.exists(ref))
 
     def delete(self, ref: BlobRef) -> None:
         """Remove ``ref``'s bytes if present (used by the host's retention job)."""

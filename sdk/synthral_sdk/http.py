@@ -25,7 +25,13 @@ that is used. Environment proxies are ignored (``trust_env=False``) and the ``pr
 policy cannot see them. A refused connection raises :class:`~synthral_sdk.errors.EgressDenied`
 (a configuration error: the same request fails the same way).
 
+In the host's OS sandbox, where the process has no network of its own, every connection is a
+tunnel through the host's egress proxy instead; the proxy resolves the name and judges it by
+the same policy, which the client sends along (:mod:`synthral_sdk._egress`).
+
 .. versionadded:: 1.5
+.. versionchanged:: 1.9
+   Through the sandbox's egress proxy when there is one; the policy's granted hosts apply.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import anyio
 import httpcore
 import httpx
 
+from synthral_sdk._egress import ANSWER_LIMIT, connect_request, egress_proxy, precheck, tunnel_failure
 from synthral_sdk.errors import EgressDenied
 from synthral_sdk.network import NetworkPolicy
 
@@ -63,6 +70,7 @@ class _AsyncGuard(httpcore.AsyncNetworkBackend):
     def __init__(self, policy: NetworkPolicy) -> None:
         self._policy = policy
         self._inner = httpcore.AnyIOBackend()
+        self._egress = egress_proxy()
 
     async def connect_tcp(
         self,
@@ -72,6 +80,9 @@ class _AsyncGuard(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.AsyncNetworkStream:
+        if self._egress is not None:
+            return await self._tunnel(self._egress, host, port, timeout)
+        self._policy.check_host(host, port)
         try:
             with anyio.fail_after(timeout):
                 infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -80,13 +91,38 @@ class _AsyncGuard(httpcore.AsyncNetworkBackend):
         except OSError as exc:
             raise httpcore.ConnectError(f"could not resolve {host}: {exc}") from exc
         failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
-        for address in self._policy.permitted(host, _addresses(infos)):
+        for address in self._policy.permitted(host, _addresses(infos), port=port):
             try:
                 return await self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc
         assert failure is not None  # permitted() returns at least one address or raises
         raise failure
+
+    async def _tunnel(self, egress: str, host: str, port: int, timeout: float | None) -> httpcore.AsyncNetworkStream:
+        precheck(self._policy, host, port)
+        try:
+            stream = await self._inner.connect_unix_socket(egress, timeout)
+        except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+            raise httpcore.ConnectError(f"the sandbox's egress proxy could not be reached: {exc}") from exc
+        try:
+            await stream.write(connect_request(host, port, self._policy), timeout)
+            answer = b""
+            while (b"\r\n\r\n" not in answer or not answer.startswith(b"HTTP/1.1 200")) and len(answer) < ANSWER_LIMIT:
+                chunk = await stream.read(8192, timeout)
+                if not chunk:
+                    break
+                answer += chunk
+        except BaseException:
+            await stream.aclose()
+            raise
+        failure = tunnel_failure(answer, host, port)
+        if failure is None:
+            return stream  # a tunnel: the target says nothing before the client has spoken
+        await stream.aclose()
+        if isinstance(failure, EgressDenied):
+            raise failure
+        raise httpcore.ConnectError(str(failure))
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[SocketOption] | None = None
@@ -103,6 +139,7 @@ class _SyncGuard(httpcore.NetworkBackend):
     def __init__(self, policy: NetworkPolicy) -> None:
         self._policy = policy
         self._inner = httpcore.SyncBackend()
+        self._egress = egress_proxy()
 
     def connect_tcp(
         self,
@@ -112,18 +149,46 @@ class _SyncGuard(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.NetworkStream:
+        if self._egress is not None:
+            return self._tunnel(self._egress, host, port, timeout)
+        self._policy.check_host(host, port)
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
             raise httpcore.ConnectError(f"could not resolve {host}: {exc}") from exc
         failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
-        for address in self._policy.permitted(host, _addresses(infos)):
+        for address in self._policy.permitted(host, _addresses(infos), port=port):
             try:
                 return self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc
         assert failure is not None  # permitted() returns at least one address or raises
         raise failure
+
+    def _tunnel(self, egress: str, host: str, port: int, timeout: float | None) -> httpcore.NetworkStream:
+        precheck(self._policy, host, port)
+        try:
+            stream = self._inner.connect_unix_socket(egress, timeout)
+        except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+            raise httpcore.ConnectError(f"the sandbox's egress proxy could not be reached: {exc}") from exc
+        try:
+            stream.write(connect_request(host, port, self._policy), timeout)
+            answer = b""
+            while (b"\r\n\r\n" not in answer or not answer.startswith(b"HTTP/1.1 200")) and len(answer) < ANSWER_LIMIT:
+                chunk = stream.read(8192, timeout)
+                if not chunk:
+                    break
+                answer += chunk
+        except BaseException:
+            stream.close()
+            raise
+        failure = tunnel_failure(answer, host, port)
+        if failure is None:
+            return stream
+        stream.close()
+        if isinstance(failure, EgressDenied):
+            raise failure
+        raise httpcore.ConnectError(str(failure))
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[SocketOption] | None = None
@@ -184,6 +249,37 @@ class _GuardedSyncTransport(httpx.HTTPTransport):
             http2=http2,
             network_backend=_SyncGuard(policy),
         )
+
+
+class _ProxiedAsyncTransport(httpx.AsyncHTTPTransport):
+    # httpx's transport through an upstream proxy (HTTP or SOCKS5), its connections made by the
+    # guarded backend: in the OS sandbox the proxy itself is reached through the egress proxy.
+    def __init__(self, policy: NetworkPolicy, proxy: str, *, limits: httpx.Limits) -> None:
+        upstream = httpx.Proxy(url=proxy)
+        url = httpcore.URL(
+            scheme=upstream.url.raw_scheme, host=upstream.url.raw_host, port=upstream.url.port,
+            target=upstream.url.raw_path,
+        )  # fmt: skip
+        common: dict[str, Any] = {
+            "ssl_context": _ssl_context(True, None),
+            "max_connections": limits.max_connections,
+            "max_keepalive_connections": limits.max_keepalive_connections,
+            "keepalive_expiry": limits.keepalive_expiry,
+            "network_backend": _AsyncGuard(policy),
+        }
+        if upstream.url.scheme in ("http", "https"):
+            self._pool = httpcore.AsyncHTTPProxy(
+                proxy_url=url, proxy_auth=upstream.raw_auth, proxy_headers=upstream.headers.raw, **common
+            )
+        else:
+            self._pool = httpcore.AsyncSOCKSProxy(proxy_url=url, proxy_auth=upstream.raw_auth, **common)
+
+
+def _web_transport(policy: NetworkPolicy, *, proxy: str | None, limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+    """The web fetcher's transport in the OS sandbox: direct or by a pool's proxy, out through the egress proxy."""
+    if proxy is None:
+        return _GuardedAsyncTransport(policy, limits=limits)
+    return _ProxiedAsyncTransport(policy, proxy, limits=limits)
 
 
 def async_transport(policy: NetworkPolicy, **options: Any) -> httpx.AsyncBaseTransport:

@@ -17,11 +17,17 @@ judged as the IPv4 address they carry. Refused unless allowed:
 An operator can allow more, per workspace: networks (``10.20.0.0/16``), single addresses,
 host names (``wiki.corp.example``) or whole domains (``*.corp.example``).
 
-The host hands each call the policy of its workspace (:attr:`synthral_sdk.Context.network`);
+A plugin's granted network permission (:mod:`synthral_sdk.permissions`) feeds the same
+policy: :attr:`NetworkPolicy.hosts` lists the only hosts it may connect to, and an address
+it was granted by number (``10.0.0.5:9000``) joins ``allow``. The host hands each call the
+policy of its workspace and the plugin's grant (:attr:`synthral_sdk.Context.network`);
 :mod:`synthral_sdk.http` makes httpx clients that apply it to every connection, redirects
-included. This module has no dependency beyond the standard library.
+included; in the OS sandbox the host's egress proxy applies it again, to every connection
+the process makes. This module has no dependency beyond the standard library.
 
 .. versionadded:: 1.5
+.. versionchanged:: 1.9
+   :attr:`NetworkPolicy.hosts`, the hosts a plugin was granted.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from typing import Final
 from synthral_sdk._json import JSONObject, JSONValue
 from synthral_sdk.errors import EgressDenied
 
-__all__ = ["EgressDenied", "NetworkPolicy", "blocked_reason"]
+__all__ = ["EgressDenied", "NetworkPolicy", "blocked_reason", "host_matches", "parse_host"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -80,6 +86,53 @@ def blocked_reason(address: IPAddress) -> str | None:
     return None
 
 
+def parse_host(text: str) -> tuple[str, int | None]:
+    """``host``, ``host:port``, ``*.domain``, ``1.2.3.4:8080`` or ``[::1]:8080`` as ``(host, port)``.
+
+    Raises:
+        ValueError: It is none of these; the message shows the forms.
+    """
+    raw = text.strip().lower()
+    host, port_text = raw, ""
+    if raw.startswith("["):
+        end = raw.find("]")
+        host, rest = raw[1:end], raw[end + 1 :]
+        if end < 0 or (rest and not rest.startswith(":")):
+            host = ""
+        port_text = rest[1:]
+    elif raw.count(":") == 1:
+        host, port_text = raw.split(":")
+    port: int | None = None
+    if port_text:
+        port = int(port_text) if port_text.isdigit() and 0 < int(port_text) < 65536 else -1
+    try:
+        ipaddress.ip_address(host)
+        literal = True
+    except ValueError:
+        literal = False
+    if not host or port == -1 or not (literal or _HOST_NAME.match(host)):
+        raise ValueError(
+            f"network entry {text[:100]!r} is not a host; write 'api.example.com', 'api.example.com:8443', "
+            "'*.example.com' or an address such as '10.0.0.5:9000'"
+        )
+    return host, port
+
+
+def host_matches(pattern: tuple[str, int | None], host: str, port: int | None) -> bool:
+    """Whether ``host:port`` is one ``pattern`` (from :func:`parse_host`) names.
+
+    A pattern without a port means the web's two, 80 and 443; ``port`` None matches any port.
+    ``*.domain`` means the domain's subdomains, not the domain itself.
+    """
+    name, wanted = pattern
+    if port is not None and ((wanted is None and port not in {80, 443}) or (wanted is not None and port != wanted)):
+        return False
+    target = host.lower().rstrip(".").strip("[]")
+    if name.startswith("*."):
+        return target.endswith(name[1:]) and target != name[2:]
+    return target == name
+
+
 def _parse_entry(entry: str) -> IPNetwork | str:
     text = entry.strip().lower()
     try:
@@ -104,21 +157,31 @@ class NetworkPolicy:
         allow: What the operator allowed besides public addresses: networks and addresses
             (``10.20.0.0/16``, ``192.168.1.5``, ``fd00::/8``), host names
             (``wiki.corp.example``) and domains (``*.corp.example``, its subdomains).
+        hosts: The only hosts connections may go to, from the plugin's granted network
+            permission: ``host``, ``host:port``, ``*.domain``, addresses (without a port:
+            80 and 443); ``None`` means any host (the addresses are judged all the same),
+            ``()`` none at all.
 
     Raises:
-        ValueError: An ``allow`` entry is none of these.
+        ValueError: An ``allow`` or ``hosts`` entry is none of these.
     """
 
     allow_loopback: bool = False
     allow: tuple[str, ...] = ()
+    hosts: tuple[str, ...] | None = None
     _networks: tuple[IPNetwork, ...] = field(init=False, repr=False, compare=False)
     _hosts: frozenset[str] = field(init=False, repr=False, compare=False)
     _domains: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _granted: tuple[tuple[str, int | None], ...] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         parsed = [_parse_entry(entry) for entry in self.allow]
         names = [item for item in parsed if isinstance(item, str)]
         object.__setattr__(self, "allow", tuple(self.allow))
+        if self.hosts is not None:
+            object.__setattr__(self, "hosts", tuple(self.hosts))
+        granted = None if self.hosts is None else tuple(parse_host(entry) for entry in self.hosts)
+        object.__setattr__(self, "_granted", granted)
         object.__setattr__(self, "_networks", tuple(item for item in parsed if not isinstance(item, str)))
         object.__setattr__(self, "_hosts", frozenset(name for name in names if not name.startswith("*.")))
         object.__setattr__(self, "_domains", tuple(name[1:] for name in names if name.startswith("*.")))
@@ -135,19 +198,46 @@ class NetworkPolicy:
 
     def to_wire(self) -> JSONObject:
         """The form the host sends in a call's context (``network``)."""
-        return {"allowLoopback": self.allow_loopback, "allow": list(self.allow)}
+        wire: JSONObject = {"allowLoopback": self.allow_loopback, "allow": list(self.allow)}
+        if self.hosts is not None:
+            wire["hosts"] = list(self.hosts)
+        return wire
 
     @classmethod
     def from_wire(cls, data: JSONValue) -> NetworkPolicy:
-        """The policy a call's context carries; the server policy when it carries none or a malformed one."""
+        """The policy a call's context carries; the server policy when it carries none or a malformed one.
+
+        Malformed ``hosts`` mean no host at all: a policy read from the wire never allows more
+        than it says.
+        """
         if not isinstance(data, Mapping):
             return cls.server()
+        loopback = data.get("allowLoopback") is True
         allow = data.get("allow")
         entries = [item for item in allow if isinstance(item, str)] if isinstance(allow, list) else []
+        raw_hosts = data.get("hosts")
+        hosts: tuple[str, ...] | None = None
+        if raw_hosts is not None:
+            hosts = tuple(item for item in raw_hosts if isinstance(item, str)) if isinstance(raw_hosts, list) else ()
+            try:
+                for entry in hosts:
+                    parse_host(entry)
+            except ValueError:
+                hosts = ()
         try:
-            return cls(allow_loopback=data.get("allowLoopback") is True, allow=tuple(entries))
+            return cls(allow_loopback=loopback, allow=tuple(entries), hosts=hosts)
         except ValueError:
-            return cls(allow_loopback=data.get("allowLoopback") is True)
+            return cls(allow_loopback=loopback, hosts=hosts)
+
+    def granted(self, host: str, port: int | None = None) -> bool:
+        """Whether ``host`` (on ``port``; None: on any port) is among :attr:`hosts`, or any host may be reached."""
+        if self._granted is None:
+            return True
+        return any(host_matches(pattern, host, port) for pattern in self._granted)
+
+    def matches(self, host: str, port: int) -> bool:
+        """The same as :meth:`granted` (an allow-list proxy's rule)."""
+        return self.granted(host, port)
 
     def host_allowed(self, host: str) -> bool:
         """Whether the operator allowed this host name (whatever it resolves to)."""
@@ -164,12 +254,31 @@ class NetworkPolicy:
             return None
         return reason
 
-    def permitted(self, host: str, addresses: Sequence[str]) -> list[str]:
+    def check_host(self, host: str, port: int | None = None) -> None:
+        """Refuse a host the plugin was not granted, before anything is resolved.
+
+        Raises:
+            EgressDenied: ``host`` (on ``port``) is not among :attr:`hosts`; the message names the fix.
+        """
+        if self.granted(host, port):
+            return
+        target = host if port is None else f"{host}:{port}"
+        granted = ", ".join(self.hosts or ()) or "none"
+        raise EgressDenied(
+            f"refused to connect to {target}: the plugin was granted network access to {granted} only. The "
+            "plugin must declare the host in its synthral-plugin.toml (network) and be granted it at install",
+            details={"host": host, "port": port, "reason": "not granted", "granted": list(self.hosts or ())},
+        )
+
+    def permitted(self, host: str, addresses: Sequence[str], *, port: int | None = None) -> list[str]:
         """The addresses ``host`` resolved to that may be reached, in order.
+
+        ``port`` is checked against :attr:`hosts` (None: any port of a granted host).
 
         Raises:
             EgressDenied: None may; the message names the host, the address, why, and the fix.
         """
+        self.check_host(host, port)
         allowed = [address for address in addresses if self.refusal(host, address) is None]
         if allowed:
             return allowed

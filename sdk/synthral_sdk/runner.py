@@ -137,7 +137,10 @@ class _Runner:
         self._host_methods: frozenset[str] = frozenset()
         self._host_calls: dict[int, asyncio.Future[JSONValue]] = {}
         self._next_host_id = 1
-        self._blobs = BlobStore(os.environ.get("SYNTHRAL_BLOB_ROOT") or Path.home() / ".synthral" / "blobs")
+        self._blobs = BlobStore(
+            os.environ.get("SYNTHRAL_BLOB_ROOT") or Path.home() / ".synthral" / "blobs",
+            inbox=os.environ.get("SYNTHRAL_BLOB_INBOX") or None,  # set in the host's sandbox
+        )
         data_dir = os.environ.get("SYNTHRAL_PLUGIN_DATA")
         self._data_dir = Path(data_dir) if data_dir else None
         self._pm = new_plugin_manager()

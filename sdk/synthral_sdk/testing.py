@@ -39,6 +39,7 @@ from synthral_sdk import _protocol as proto
 from synthral_sdk._ai import AgentStep, CompletionRequest, ToolCall
 from synthral_sdk._capability import NAME_PATTERN, Capability
 from synthral_sdk._code_conformance import CodeRuntimeChecks
+from synthral_sdk._conformance_sandbox import ConformanceSandbox, declared_permissions, sandbox_unavailable
 from synthral_sdk._host import CALL_TOOL_METHOD, COMPLETE_METHOD, HOST_METHODS, RECORD_METHOD, HostServices
 from synthral_sdk._plugin_set import (
     CapabilityEntry,
@@ -140,6 +141,8 @@ class RunnerClient:
         initialize: Extra ``initialize`` parameters (``entryPoints``, ``maxFrameBytes``...).
         host: Answers the runner's ``host/*`` requests (protocol 1.1), e.g. a
             ``synthral_sdk.testing_llm.ScriptedHost``; without it none are offered.
+        sandboxed: Start the runner in the host's OS sandbox, granted what ``dist`` declares
+            (Linux with bubblewrap; ``python`` must be a venv's interpreter).
     """
 
     def __init__(
@@ -151,8 +154,11 @@ class RunnerClient:
         env: Mapping[str, str] | None = None,
         initialize: JSONObject | None = None,
         host: HostServices | None = None,
+        sandboxed: bool = False,
     ) -> None:
         self.dist = dist
+        self.sandboxed = sandboxed
+        self._sandbox: ConformanceSandbox | None = None
         self.host = host
         self._write_lock = threading.Lock()
         self.initialize_params = dict(initialize or {})
@@ -168,6 +174,7 @@ class RunnerClient:
         self._cond = threading.Condition()
         self._next_id = 1
         self._process: subprocess.Popen[bytes] | None = None
+        self._readers: list[threading.Thread] = []
         self._stdin: IO[bytes] | None = None
 
     def __enter__(self) -> RunnerClient:
@@ -183,12 +190,38 @@ class RunnerClient:
         if self.dist:
             command += ["--dist", self.dist]
         env = {**os.environ, "SYNTHRAL_BLOB_ROOT": str(self.blob_root), **self.env}
-        self._process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-        )
+        pass_fds: tuple[int, ...] = ()
+        venv = Path(self.python).absolute().parent.parent
+        if self.sandboxed and self.dist and declared_permissions(self.dist, venv).unsandboxed:
+            self.sandboxed = False  # it asks to run outside the sandbox, as the host would start it once granted
+        if self.sandboxed:
+            if not self.dist:
+                raise ValueError("a sandboxed runner needs the distribution whose permissions it is granted")
+            self._sandbox = ConformanceSandbox(self.dist, python=self.python, blob_root=self.blob_root)
+            runner_args = ["--dist", self.dist]
+            inside = {"SYNTHRAL_BLOB_ROOT": str(self.blob_root), **self.env}
+            command, seccomp_fd = self._sandbox.command(runner_args, inside)
+            pass_fds = (seccomp_fd,)
+            env = {}
+        try:
+            self._process = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                pass_fds=pass_fds,
+            )
+        finally:
+            for fd in pass_fds:
+                os.close(fd)
         self._stdin = self._process.stdin
-        threading.Thread(target=self._read_stdout, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
+        self._readers = [
+            threading.Thread(target=self._read_stdout, daemon=True),
+            threading.Thread(target=self._read_stderr, daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
         params: JSONObject = {
             "protocolVersion": proto.PROTOCOL_VERSION,
             "host": {"name": "synthral-sdk-testing", "version": __version__},
@@ -331,7 +364,12 @@ class RunnerClient:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        for stream in (process.stdin, process.stdout, process.stderr):
+        if process.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):  # unsent bytes to a runner that already exited
+                process.stdin.close()
+        for reader in self._readers:  # they stop at the end of the pipes; closing under them races
+            reader.join(timeout)
+        for stream in (process.stdout, process.stderr):
             if stream is not None:
                 # A runner that exited on its own (a load failure) leaves stdin a broken pipe:
                 # closing flushes what ``shutdown`` buffered into it.
@@ -339,6 +377,9 @@ class RunnerClient:
                     stream.close()
         if self._own_blob_root:
             shutil.rmtree(self.blob_root, ignore_errors=True)
+        if self._sandbox is not None:
+            self._sandbox.close()
+            self._sandbox = None
         return process.returncode
 
     def _read_stdout(self) -> None:
@@ -427,6 +468,9 @@ class PluginConformance:
     dist: ClassVar[str]
     examples: ClassVar[Sequence[Example]] = ()
     runner_env: ClassVar[Mapping[str, str]] = {}
+    sandboxed: ClassVar[bool | None] = None
+    """Run the runner in the host's OS sandbox with what the plugin declares; ``None``: where
+    this machine can (Linux with bubblewrap), so an undeclared permission fails here first."""
 
     _cache: ClassVar[dict[str, dict[str, CapabilityEntry]]] = {}
     _blob_root: ClassVar[Path | None] = None
@@ -449,7 +493,14 @@ class PluginConformance:
         return PluginConformance._cache[self.dist]
 
     def _client(self) -> RunnerClient:
-        return RunnerClient(self.dist, env=self.runner_env, blob_root=self.blobs.root)
+        sandboxed = self.sandboxed
+        if sandboxed is None:
+            sandboxed = sys.prefix != sys.base_prefix and sandbox_unavailable() is None
+        return RunnerClient(self.dist, env=self.runner_env, blob_root=self.blobs.root, sandboxed=sandboxed)
+
+    def test_declares_valid_permissions(self) -> None:
+        """Its ``synthral-plugin.toml`` (if any) parses; what it declares is what the host will show."""
+        declared_permissions(self.dist)
 
     def _run_examples(self, run: Callable[[Example], JSONObject]) -> None:
         for example in self.examples:

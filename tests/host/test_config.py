@@ -16,8 +16,15 @@ PROTOCOL_VARIABLES = {"SYNTHRAL_BLOB_ROOT", "SYNTHRAL_PLUGIN_DATA", "SYNTHRAL_PL
 """Set by the host for a plugin process (docs/plugin-protocol.md), not read by the host."""
 BUILD_VARIABLES = {"SYNTHRAL_REQUIRE_WEB", "SYNTHRAL_API"}
 """Read by the wheel build (scripts/hatch_web.py) and the web app's dev server, not by a running host."""
-OUTSIDE_VARIABLES = {"SYNTHRAL_PLUGIN_JOBS", "SYNTHRAL_TEST_WORKERS", "SYNTHRAL_CHROMIUM"}
-"""Read by scripts/test.sh (plugin suites and host test workers at a time) and by browser plugins, not by the host."""
+OUTSIDE_VARIABLES = {
+    "SYNTHRAL_PLUGIN_JOBS",
+    "SYNTHRAL_TEST_WORKERS",
+    "SYNTHRAL_CHROMIUM",
+    "SYNTHRAL_BENCH_RAG_CHUNKS",
+    "SYNTHRAL_BENCH_RAG_STORES",
+    "SYNTHRAL_BENCH_RAG_QA",
+}
+"""Read by scripts/test.sh (plugin suites, host test workers), browser plugins and bench/, not by the host."""
 
 
 def test_every_variable_is_in_the_one_table_with_its_default() -> None:

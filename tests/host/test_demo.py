@@ -28,7 +28,8 @@ async def test_the_demo_runs_its_workflow_to_completion(
         assert word in str(result["invoice_text"])
     assert int(str(result["words_read"])) >= 8
     printed = buffer.getvalue()
-    assert "installed http 0.1.0" in printed and "saved workflow 'demo' version 1" in printed
+    assert "installed http 0.1.0" in printed and "granted: connect to any public host" in printed
+    assert "saved workflow 'demo' version 1" in printed
     assert (tmp_path / "home" / "synthral.db").is_file()  # the embedded default
 
     again = io.StringIO()

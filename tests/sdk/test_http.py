@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from synthral_sdk import BlobStore, Context
+from synthral_sdk._sandbox_proxy import AllowListProxy
 from synthral_sdk.errors import EgressDenied
 from synthral_sdk.http import async_client, sync_client
 from synthral_sdk.network import NetworkPolicy
@@ -150,3 +151,39 @@ async def test_a_call_context_hands_out_a_client_with_its_policy(loopback: Serve
 def test_an_unresolvable_name_is_a_connect_error_not_a_refusal() -> None:
     with sync_client(NetworkPolicy.server(), timeout=5) as client, pytest.raises(httpx.ConnectError):
         client.get("http://no-such-host.invalid/")
+
+
+@pytest.fixture
+def egress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AllowListProxy]:
+    """The proxy a host runs for a sandboxed plugin, here judging no address: only the call's policy narrows."""
+    proxy = AllowListProxy(tmp_path / "egress.sock", None, judge=lambda host, port, address: None, upstream="")
+    monkeypatch.setenv("SYNTHRAL_EGRESS_PROXY", str(proxy.path))
+    yield proxy
+    proxy.close()
+
+
+def test_in_a_sandbox_the_client_tunnels_through_the_egress_proxy_which_applies_the_calls_policy(
+    egress: AllowListProxy, loopback: Server
+) -> None:
+    url = f"http://localhost:{loopback.port}/"  # a name: the client cannot resolve it in a sandbox, the proxy does
+    with sync_client(NetworkPolicy.local(), timeout=5) as client:
+        assert client.get(url).text == "reached 127.0.0.1"
+    with sync_client(NetworkPolicy.server(), timeout=5) as client, pytest.raises(EgressDenied) as refused:
+        client.get(url)
+    assert "loopback" in refused.value.message and "SYNTHRAL_EGRESS_ALLOW" in refused.value.message
+    assert list(egress.refused) == [f"localhost:{loopback.port}"]
+    assert loopback.hits == ["/"]
+
+
+async def test_in_a_sandbox_a_host_not_granted_is_refused_before_the_proxy_is_asked(
+    egress: AllowListProxy, loopback: Server
+) -> None:
+    granted = NetworkPolicy(allow_loopback=True, hosts=(f"localhost:{loopback.port}",))
+    async with async_client(granted, timeout=5) as client:
+        assert (await client.get(f"http://localhost:{loopback.port}/")).status_code == 200
+        with pytest.raises(EgressDenied, match=r"granted network access to localhost:\d+ only"):
+            await client.get(loopback.url())  # the same server by its address: not what was granted
+        with pytest.raises(EgressDenied, match="loopback"):
+            async with async_client(NetworkPolicy.server(), timeout=5) as server:
+                await server.get(loopback.url())  # an address is judged in the plugin already
+    assert list(egress.refused) == [] and loopback.hits == ["/"]

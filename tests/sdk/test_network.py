@@ -91,3 +91,28 @@ def test_the_wire_form_round_trips_and_a_missing_one_is_the_server_policy() -> N
     assert NetworkPolicy.from_wire(policy.to_wire()) == policy
     for junk in (None, "x", [], {"allowLoopback": "yes"}, {"allow": ["not a host!"]}):
         assert NetworkPolicy.from_wire(junk).allow_loopback is False  # type: ignore[arg-type]
+
+
+def test_granted_hosts_narrow_the_policy_by_name_and_port_before_any_address() -> None:
+    policy = NetworkPolicy(hosts=("api.example.com", "*.files.example:8443", "10.0.0.5:9000"), allow=("10.0.0.5",))
+    assert policy.granted("API.example.com.", 443) and policy.granted("api.example.com", 80)
+    assert not policy.granted("api.example.com", 8080)  # no port: the web's two
+    assert policy.granted("eu.files.example", 8443) and not policy.granted("files.example", 8443)
+    assert policy.permitted("10.0.0.5", ["10.0.0.5"], port=9000) == ["10.0.0.5"]
+    with pytest.raises(EgressDenied) as denied:
+        policy.permitted("evil.example", ["8.8.8.8"], port=443)
+    assert "granted network access to api.example.com, *.files.example:8443, 10.0.0.5:9000 only" in str(denied.value)
+    assert "synthral-plugin.toml" in str(denied.value) and denied.value.details["reason"] == "not granted"
+    assert NetworkPolicy(hosts=()).granted("api.example.com", 443) is False
+    assert NetworkPolicy().granted("anything.example", 1234)  # no list: any host, its addresses judged
+
+
+def test_the_wire_carries_the_granted_hosts_and_a_malformed_list_grants_none() -> None:
+    policy = NetworkPolicy.server(["10.1.0.0/16"])
+    granted = NetworkPolicy(allow=("10.1.0.0/16",), hosts=("api.example.com:8443",))
+    assert NetworkPolicy.from_wire(granted.to_wire()) == granted
+    assert "hosts" not in policy.to_wire() and NetworkPolicy.from_wire(policy.to_wire()).hosts is None
+    assert NetworkPolicy.from_wire({"allow": [], "hosts": ["http://x/"]}).hosts == ()
+    assert NetworkPolicy.from_wire({"allow": [], "hosts": "api.example.com"}).hosts == ()
+    with pytest.raises(ValueError, match="is not a host"):
+        NetworkPolicy(hosts=("api.example.com/path",))

@@ -7,6 +7,8 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -142,10 +144,40 @@ def test_the_proxy_forwards_listed_hosts_and_refuses_others(tmp_path: Path) -> N
             internal = _through(proxy.path, f"CONNECT localhost:{other} HTTP/1.1\r\n\r\n".encode())
     assert listed.startswith(b"HTTP/1.0 200") or listed.startswith(b"HTTP/1.1 200")
     assert CANARY.encode() in listed
+    # One request per connection, and the client is told so: a kept connection would be found closed.
+    head = listed.split(b"\r\n\r\n", 1)[0].lower().split(b"\r\n")
+    assert b"connection: close" in head and not any(line.startswith(b"keep-alive:") for line in head)
     assert unlisted.startswith(b"HTTP/1.1 403")
-    assert b"not in this run's network list" in unlisted
+    assert b"not in this sandbox's network list" in unlisted
     assert internal.startswith(b"HTTP/1.1 403")
     assert b"internal address" in internal
+
+
+class _Counts(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        body = str(len(self.rfile.read(int(self.headers["Content-Length"])))).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        del format, args
+
+
+def test_a_request_body_longer_than_its_first_read_reaches_the_server_whole(tmp_path: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Counts)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    body = b"x" * 300_000
+    try:
+        with AllowListProxy(tmp_path / "proxy.sock", parse_rules([f"127.0.0.1:{port}"])) as proxy:
+            head = f"POST http://127.0.0.1:{port}/ HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
+            answer = _through(proxy.path, head.encode() + body)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answer.startswith((b"HTTP/1.0 200", b"HTTP/1.1 200")) and answer.endswith(b"300000")
 
 
 def test_an_outcome_larger_than_allowed_is_refused(tmp_path: Path) -> None:

@@ -158,6 +158,8 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="synthral-e2e-"))
     postgres = PostgresServer.start() if options.db == "postgres" else None
     env = {**os.environ, "SYNTHRAL_HOME": str(home), "SYNTHRAL_PASSWORD": PASSWORD}
+    # The small site below listens on loopback: allowed as an operator allows an internal service.
+    env.setdefault("SYNTHRAL_EGRESS_ALLOW", "127.0.0.1,::1,localhost")
     env.pop("SYNTHRAL_DATABASE_URL", None)
     if postgres is not None:
         env["SYNTHRAL_DATABASE_URL"] = postgres.url
@@ -180,9 +182,8 @@ def main() -> None:
         if options.local:
             _serve_local(env, port, url)
             return
-        _synthral(env, "plugin", "install", str(ROOT / "plugins" / "http"))
-        _synthral(env, "plugin", "install", str(ROOT / "plugins" / "llm-openai-compatible"))
-        _synthral(env, "plugin", "install", str(ROOT / "plugins" / "code-bwrap"))
+        for plugin in ("http", "llm-openai-compatible", "code-bwrap"):
+            _synthral(env, "plugin", "install", str(ROOT / "plugins" / plugin), "--grant", "all")
         for email, role in USERS:
             _synthral(
                 env,

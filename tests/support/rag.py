@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from synthral.plugins.host import PluginHost
+from synthral.plugins.permissions import GrantRequest
 from tests.conftest import make_settings
 
 __all__ = ["REPO", "rag_home"]
@@ -24,8 +25,8 @@ def rag_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, fixture
     async def install() -> None:
         plugin_host = PluginHost(make_settings(home, wheelhouse))
         for name in RAG_PLUGINS:
-            await plugin_host.install(str(REPO / "plugins" / name))
-        await plugin_host.install(str(fixture_wheels["llm-echo"]))
+            await plugin_host.install(str(REPO / "plugins" / name), grant=GrantRequest(items=["all"]))
+        await plugin_host.install(str(fixture_wheels["llm-echo"]), grant=GrantRequest(items=["all"]))
         await plugin_host.close()
 
     asyncio.run(install())

@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from synthral.config import Settings
+from synthral.plugins.permissions import GrantRequest
 
-__all__ = ["FIXTURES", "REPO", "make_settings"]
+__all__ = ["FIXTURES", "GRANT_ALL", "REPO", "make_settings"]
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "plugins"
 REPO = Path(__file__).parent.parent.parent
+GRANT_ALL = GrantRequest(items=["all"])
+"""Grant a test plugin everything it declares (what an operator approving it at install does)."""
 
 
 def make_settings(home: Path, wheelhouse: Path, **plugins: object) -> Settings:

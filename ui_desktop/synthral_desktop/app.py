@@ -204,12 +204,22 @@ class DesktopApp(QObject):
     # -- files -----------------------------------------------------------------------------------
 
     def open_files(self, files: list[str]) -> list[str]:
-        """Start the drop workflow with each file (asking which one when not set); the run ids."""
+        """Start the drop workflow with each file (asking which one when not set); the run ids.
+
+        Plugin wheels (``*.whl``) among them are installed instead, each after its permissions
+        are approved in the permission dialog.
+        """
         if not files:
             return []
         if self.client is None:
             self.pending_files.extend(files)
             return []
+        wheels = [file for file in files if file.endswith(".whl")]
+        if wheels:
+            self.install_wheels(wheels)
+            files = [file for file in files if file not in wheels]
+            if not files:
+                return []
         workflow = self.drop_workflow or self._choose_workflow(len(files))
         if workflow is None:
             return []
@@ -222,6 +232,17 @@ class DesktopApp(QObject):
         self.runs_started.emit(ids)
         self.refresh()
         return ids
+
+    def install_wheels(self, wheels: list[str]) -> list[str]:
+        """Install plugin wheel files, each only after its permissions are approved; the failures."""
+        assert self.client is not None
+        dialog = PluginsDialog(self.client, parent=self.window)
+        failures = [failure for wheel in wheels for failure in dialog.install_wheel(Path(wheel))]
+        if failures:
+            self._complain("Plugins not installed", dialog.message.text())
+        elif self.interactive:
+            dialog.exec()  # the list, with the new version in it
+        return failures
 
     def _choose_workflow(self, count: int) -> str | None:
         assert self.client is not None

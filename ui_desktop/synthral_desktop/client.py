@@ -12,10 +12,18 @@ __all__ = ["ApiClient", "ApiError"]
 class ApiError(Exception):
     """An API answered with a problem (or could not be reached): its status and message."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, problem: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.problem: dict[str, Any] = problem or {}
+        """The problem+json body (``code``, ``details``...), empty when there was none."""
+
+    @property
+    def code(self) -> str | None:
+        """The problem's machine-readable code (``approval_required``...)."""
+        code = self.problem.get("code")
+        return code if isinstance(code, str) else None
 
 
 class ApiClient:
@@ -57,10 +65,11 @@ class ApiClient:
         if response.status_code >= 400:
             try:
                 body = response.json()
-                detail = body.get("detail") if isinstance(body, dict) else None
             except ValueError:
-                detail = None
-            raise ApiError(response.status_code, str(detail or response.text[:300] or response.reason_phrase))
+                body = None
+            problem = body if isinstance(body, dict) else {}
+            detail = problem.get("detail")
+            raise ApiError(response.status_code, str(detail or response.text[:300] or response.reason_phrase), problem)
         if response.status_code == 204 or not response.content:
             return None
         return response.json()

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from synthral_desktop import autostart
 from synthral_desktop.client import ApiClient, ApiError
+from synthral_desktop.permissions import Approve, ask, install_approved
 from synthral_desktop.promote import PluginsMissing, Transfer, load_key, normalize_url, save_key
 
 __all__ = ["PluginsDialog", "PromoteDialog", "SettingsDialog", "app_settings"]
@@ -141,13 +142,19 @@ class SettingsDialog(QDialog):
 
 
 class PluginsDialog(QDialog):
-    """Installed plugins: which may run (enabled), and updates with a progress bar."""
+    """Installed plugins: which may run (enabled), and installs and updates with a progress bar.
+
+    Every install whose plugin declares permissions not granted yet shows them first
+    (:class:`~synthral_desktop.permissions.PermissionDialog`) and goes ahead only on Approve.
+    """
 
     def __init__(self, client: ApiClient, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Plugins")
         self.resize(640, 420)
         self.client = client
+        self.approve: Approve = ask(self)
+        """Asked before a plugin is granted what it declares."""
         layout = QVBoxLayout(self)
         self.table = QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["May run", "Plugin", "Version", "Summary"])
@@ -163,6 +170,9 @@ class PluginsDialog(QDialog):
         install = QPushButton("Install or update…")
         install.clicked.connect(self._ask_install)
         buttons.addWidget(install)
+        wheel = QPushButton("Install a wheel file…")
+        wheel.clicked.connect(self._ask_wheel)
+        buttons.addWidget(wheel)
         buttons.addStretch()
         close = QPushButton("Close")
         close.clicked.connect(self.accept)
@@ -208,22 +218,45 @@ class PluginsDialog(QDialog):
         if ok and text.strip():
             self.install(text.split())
 
+    def _ask_wheel(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Install a plugin wheel", "", "Plugin wheels (*.whl)")
+        if path:
+            self.install_wheel(Path(path))
+
     def install(self, specs: list[str]) -> list[str]:
         """Install each ``NAME==VERSION`` (a newer version installs beside the old one); the failures."""
-        self.progress.setRange(0, len(specs))
+        return self._install([(spec, {"spec": spec}) for spec in specs])
+
+    def install_wheel(self, wheel: Path) -> list[str]:
+        """Install a plugin wheel file; the failures (one at most)."""
+        if wheel.suffix != ".whl" or not wheel.is_file():
+            self.message.setText(f"{wheel} is not a plugin wheel file (NAME-VERSION-...-any.whl); choose one")
+            return [str(wheel)]
+        return self._install([(wheel.name, {"wheel": wheel})])
+
+    def _install(self, jobs: list[tuple[str, dict[str, Any]]]) -> list[str]:
+        self.progress.setRange(0, len(jobs))
         self.progress.setValue(0)
         self.progress.setVisible(True)
-        failures = []
-        for index, spec in enumerate(specs, start=1):
-            self.progress.setFormat(f"installing {spec} (%v of %m)")
+        failures, installed, cancelled = [], [], []
+        for index, (label, source) in enumerate(jobs, start=1):
+            self.progress.setFormat(f"installing {label} (%v of %m)")
             try:
-                self.client.call("POST", "/plugins", data={"spec": spec}, timeout=600)
+                answer = install_approved(self.client, self.approve, **source)
             except ApiError as exc:
-                failures.append(f"{spec}: {exc.message}")
+                failures.append(f"{label}: {exc.message}")
+            else:
+                if answer is None:
+                    cancelled.append(label)
+                else:
+                    installed.append(f"{answer.get('name')} {answer.get('version')}")
             self.progress.setValue(index)
-        self.message.setText("\n".join(failures) if failures else f"installed {', '.join(specs)}")
+        lines = failures + [f"{label}: not installed, its permissions were not approved" for label in cancelled]
+        if installed:
+            lines.append(f"installed {', '.join(installed)}")
+        self.message.setText("\n".join(lines))
         self.reload()
-        return failures
+        return failures + cancelled
 
 
 class PromoteDialog(QDialog):
@@ -278,7 +311,7 @@ class PromoteDialog(QDialog):
         app_settings().setValue("server_url", url)
         remote = ApiClient(url, {"Authorization": f"Bearer {load_key(url)}"})
         try:
-            transfer = Transfer(self.local, remote)
+            transfer = Transfer(self.local, remote, approve=ask(self))
             name = self.workflow.currentText()
             if direction == "promote":
                 saved = transfer.promote(name, install_missing=self.install.isChecked())

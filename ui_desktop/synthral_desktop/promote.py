@@ -19,6 +19,7 @@ import keyring
 import keyring.errors
 
 from synthral_desktop.client import ApiClient, ApiError
+from synthral_desktop.permissions import Approve, install_approved
 
 __all__ = ["KEYRING_SERVICE", "PluginsMissing", "Transfer", "forget_key", "load_key", "normalize_url", "save_key"]
 
@@ -90,11 +91,15 @@ class Transfer:
     Args:
         local: The local host's client.
         remote: The server's client (with its API key).
+        approve: Asked before installing a plugin on the server grants it what it declares
+            (the desktop's permission dialog); without it such an install is refused.
     """
 
-    def __init__(self, local: ApiClient, remote: ApiClient) -> None:
+    def __init__(self, local: ApiClient, remote: ApiClient, approve: Approve | None = None) -> None:
         self.local = local
         self.remote = remote
+        self.approve = approve
+        """Asked before a plugin installed on the server is granted what it declares."""
 
     @staticmethod
     def missing(client: ApiClient, pins: dict[str, str]) -> list[str]:
@@ -116,7 +121,7 @@ class Transfer:
             raise PluginsMissing(self.remote.base, missing)
         for spec in missing:
             try:
-                self.remote.call("POST", "/plugins", data={"spec": spec})
+                installed = install_approved(self.remote, self.approve, spec=spec)
             except ApiError as exc:
                 if exc.status == 403:
                     raise ApiError(
@@ -125,6 +130,12 @@ class Transfer:
                         f"install {', '.join(missing)}, or use an owner's key",
                     ) from None
                 raise
+            if installed is None:
+                raise ApiError(
+                    409,
+                    f"{spec} was not installed on {self.remote.base}: its permissions were not approved; nothing "
+                    "was promoted",
+                )
         saved = self._save(self.remote, pinned(detail["workflow"], pins))
         if (saved.get("plugin_versions") or {}) != pins:
             raise ApiError(

@@ -97,6 +97,9 @@ test('install a plugin wheel and see its nodes in the palette without a reload',
   const chooser = page.waitForEvent('filechooser');
   await page.getByTestId('upload-wheel').click();
   await (await chooser).setFiles(info.wheel);
+  // noop declares network and secrets: the owner sees them and grants them before anything is installed.
+  await expect(page.getByTestId('permission-dialog')).toContainText('connect to any public host', { timeout: 60_000 });
+  await page.getByTestId('grant-permissions').click();
   await expect(page.getByTestId('plugin-noop')).toBeVisible({ timeout: 60_000 });
   await page.getByRole('link', { name: 'Workflows' }).click();
   await page.getByRole('link', { name: 'New workflow' }).click();

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from fastapi import APIRouter, FastAPI
 
+from synthral.api.chat_cors import ChatCors
 from synthral.api.docs import install_docs
 from synthral.api.gate import Gate
 from synthral.api.ingress import Ingress
@@ -32,6 +33,8 @@ from synthral.api.routes import (
     nodes,
     ocr,
     oidc,
+    osint,
+    plugin_upgrades,
     plugins,
     rag,
     schedules,
@@ -81,6 +84,7 @@ def create_app(server: ServerState, *, extra: Sequence[APIRouter] = ()) -> FastA
         workflows,
         executions,
         plugins,
+        plugin_upgrades,
         connector_kit,
         connectors,
         credentials,
@@ -99,7 +103,7 @@ def create_app(server: ServerState, *, extra: Sequence[APIRouter] = ()) -> FastA
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     for module in (schedules, members, admin, steps, nodes):
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
-    for module in (audit, analytics):
+    for module in (audit, analytics, osint):
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     app.include_router(metrics_route.router, include_in_schema=False)
     for router in extra:
@@ -118,6 +122,7 @@ def create_app(server: ServerState, *, extra: Sequence[APIRouter] = ()) -> FastA
     local = server.identity.local_principal if server.local else None
     app.add_middleware(Ingress, server=server)  # behind the gate: the last added runs first
     app.add_middleware(Gate, authenticate=server.identity.authenticate, local=local, limits=server.limits)
+    app.add_middleware(ChatCors, origins=server.app.settings.copilot.embed_origins)  # answers preflights, no auth
     if server.local:
         if not server.launch_token:
             raise ConfigurationError("local mode needs a launch token; assemble the server with local=True")
@@ -162,6 +167,7 @@ def assemble(
     oauth = OAuthService(host.database, host.credentials, host.keyring, catalog.auth_spec, public_url=url)
     webhooks = WebhookService(host.workflows, host.credentials, catalog)
     events = EventHub(host.database, outage=host.engine.outage)
+    host.engine.listeners.append(events.wake)  # a run started here is shown at once
     copilot = CopilotService(
         Services(
             database=host.database,

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
+import orjson
 import typer
 from rich.table import Table
 
 from synthral.cli.common import console, err_console, fail, print_json, run, with_service
 from synthral.errors import ConfigurationError, PluginAlreadyInstalled
+from synthral.plugins.permissions import GrantRequest
+from synthral.services.plugin_pins import PluginUpgrades
 from synthral.services.plugins import PluginService, Removal, describe_pins, plugin_to_json
 from synthral.services.scaffold import scaffold_plugin
+from synthral_sdk.permissions import Permissions
+from synthral_sdk.types import JSONObject
 
 app = typer.Typer(help="Install and manage plugins; each version lives in its own virtualenv.", no_args_is_help=True)
 
@@ -32,9 +40,21 @@ def install(
         str | None, typer.Option("--package", help="For mcp:NAME: a PyPI MCP server, e.g. mcp-server-time==VERSION.")
     ] = None,
     reinstall: Annotated[bool, typer.Option("--reinstall", help="Replace the version if it is installed.")] = False,
+    grant: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--grant",
+            help="Grant a declared permission without asking: all, network, network=HOST[:PORT], files, "
+            "paths=/folder[:ro|:rw], secrets, subprocesses, memory_mb=N, cpu=N... (repeat it).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Install a plugin version into its own venv (or mount an MCP server as one), while the host keeps running."""
+    """Install a plugin version into its own venv (or mount an MCP server as one), while the host keeps running.
+
+    The plugin's declared permissions are shown and asked about; --grant answers for scripts.
+    """
+    request = GrantRequest(items=grant, approve=None if as_json or not sys.stdin.isatty() else _ask)
     mount = None
     if source.startswith("mcp:"):
         from synthral.plugins.mcp_mount import parse_mount
@@ -60,9 +80,9 @@ def install(
         if mount is not None:
             from synthral.plugins.mcp_mount import mount_mcp_server
 
-            manifest = await mount_mcp_server(service.host.install, mount, reinstall=reinstall)
+            manifest = await mount_mcp_server(service.host.install, mount, reinstall=reinstall, grant=request)
         elif as_json:
-            manifest = await service.install(source, reinstall=reinstall)
+            manifest = await service.install(source, reinstall=reinstall, grant=request)
         else:
             with err_console.status(f"installing {source}") as status:
 
@@ -70,7 +90,15 @@ def install(
                     status.update(step)
                     err_console.print(f"  [dim]·[/] {step}")
 
-                manifest = await service.install(source, reinstall=reinstall, progress=progress)
+                def ask(name: str, version: str, declared: Permissions) -> bool:
+                    status.stop()  # the question is not drawn over by the spinner
+                    try:
+                        return _ask(name, version, declared)
+                    finally:
+                        status.start()
+
+                asking = GrantRequest(items=grant, approve=ask if request.approve is not None else None)
+                manifest = await service.install(source, reinstall=reinstall, progress=progress, grant=asking)
         if as_json:
             print_json({"name": manifest.name, "version": manifest.version, "dist": manifest.dist})
             return
@@ -78,6 +106,14 @@ def install(
         console.print(f"[green]installed[/] {manifest.name} {manifest.version} ({manifest.dist}): {names}")
 
     run(with_service(action), as_json=as_json)
+
+
+def _ask(name: str, version: str, declared: Permissions) -> bool:
+    """Show what a plugin asks for and ask whether to grant it (the CLI's install prompt)."""
+    err_console.print(f"\n[bold]{name} {version}[/] asks to:")
+    for line in declared.describe():
+        err_console.print(f"  • {line}")
+    return typer.confirm("Grant these permissions and install it?", default=False, err=True)
 
 
 @app.command("list")
@@ -105,7 +141,8 @@ def info(name: Annotated[str, typer.Argument(help="Plugin or distribution name."
     async def action(service: PluginService) -> None:
         infos = service.info(name)
         if as_json:
-            print_json([plugin_to_json(item, detailed=True) for item in infos])
+            sandbox = service.sandbox()
+            print_json([{**plugin_to_json(item, detailed=True), "sandbox": sandbox} for item in infos])
             return
         for item in infos:
             data = plugin_to_json(item, detailed=True)
@@ -117,6 +154,17 @@ def info(name: Annotated[str, typer.Argument(help="Plugin or distribution name."
             console.print(f"  process: {data['process']}")
             if item.manifest is not None:
                 console.print(f"  dependencies: {', '.join(item.manifest.requirements)}")
+                granted = item.manifest.granted().describe()
+                console.print(
+                    f"  granted: {'; '.join(granted) if granted else 'nothing (no network, files or secrets)'}"
+                )
+                declared = item.manifest.declared().describe()
+                if declared != granted:
+                    console.print(f"  declares: {'; '.join(declared) or 'nothing'}")
+                for key, value in item.manifest.provenance.items():
+                    console.print(f"  provenance {key}: {value}")
+        if not as_json:
+            console.print(f"sandbox: {service.sandbox()}")
 
     run(with_service(action), as_json=as_json)
 
@@ -211,3 +259,153 @@ def new(
     if not first_party:
         console.print("  (it depends on synthral-sdk by version: README.md shows how to build the SDK's wheel)")
     console.print(f"  synthral plugin install {target}")
+
+
+@app.command()
+def upgrade(
+    name: Annotated[str, typer.Argument(help="The plugin to upgrade.")],
+    to: Annotated[str, typer.Option("--to", help="The version to upgrade to.")],
+    check: Annotated[
+        bool, typer.Option("--check", help="Replay recorded steps against it and print the report.")
+    ] = False,
+    apply: Annotated[
+        bool,
+        typer.Option("--apply", help="Re-pin workflows to it (when the check is clean, or with --accept-changes)."),
+    ] = False,
+    workflow: Annotated[
+        list[str] | None,
+        typer.Option("--workflow", help="With --apply: a workflow to re-pin (repeat it); default all."),
+    ] = None,
+    accept_changes: Annotated[
+        bool, typer.Option("--accept-changes", help="With --apply: re-pin even though the check found differences.")
+    ] = False,
+    source: Annotated[
+        str | None, typer.Option("--from", help="A wheel or folder holding VERSION (default: NAME==VERSION's index).")
+    ] = None,
+    samples: Annotated[int, typer.Option("--samples", help="Recorded steps replayed per capability.")] = 5,
+    grant: Annotated[
+        list[str] | None,
+        typer.Option("--grant", help="Grant what the new version declares beyond the old one's grant (see install)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check an upgrade by replaying recorded steps against the new version; apply it to workflows.
+
+    The new version is installed beside the old one; workflows keep the old version until --apply.
+    """
+    from synthral.errors import ApprovalRequired, UpgradeNotClean
+
+    if check == apply:
+        fail(ConfigurationError("say what to do: --check (report only) or --apply (re-pin workflows)"), as_json=as_json)
+    if (workflow or accept_changes) and not apply:
+        fail(ConfigurationError("--workflow and --accept-changes go with --apply"), as_json=as_json)
+    request = GrantRequest(items=grant)
+
+    async def go() -> JSONObject:
+        try:
+            return await checking()
+        except ApprovalRequired as exc:
+            exc.message += " (--grant ITEM, repeated)"
+            raise
+
+    async def checking() -> JSONObject:
+        async with _upgrades() as upgrades:
+            if check:
+                return (await upgrades.check(name, to, samples=samples, source=source, grant=request)).to_json()
+            try:
+                applied = await upgrades.apply(
+                    name,
+                    to,
+                    workflows=workflow or [],
+                    accept_changes=accept_changes,
+                    samples=samples,
+                    source=source,
+                    grant=request,
+                )
+            except UpgradeNotClean as exc:
+                if not as_json:
+                    _print_report(cast(JSONObject, exc.details["report"]))
+                exc.message += " (--accept-changes)"
+                raise
+            return applied.to_json()
+
+    result = run(go(), as_json=as_json)
+    if as_json:
+        print_json(result)
+        return
+    report = result if check else result.get("report")
+    if isinstance(report, dict):
+        _print_report(report)
+    if apply:
+        _print_repinned(result)
+
+
+@app.command()
+def rollback(
+    name: Annotated[str, typer.Argument(help="The plugin whose latest applied upgrade to undo.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Restore the plugin versions the latest 'plugin upgrade --apply' replaced in workflows."""
+
+    async def go() -> JSONObject:
+        async with _upgrades() as upgrades:
+            return (await upgrades.rollback(name)).to_json()
+
+    result = run(go(), as_json=as_json)
+    if as_json:
+        print_json(result)
+        return
+    _print_repinned(result)
+
+
+@contextlib.asynccontextmanager
+async def _upgrades() -> AsyncIterator[PluginUpgrades]:
+    from synthral.config import Settings
+    from synthral.services.app import open_app
+
+    async with open_app(Settings.load(), local=True) as opened:
+        yield PluginUpgrades(opened.plugins, opened.database, opened.engine.secrets)
+
+
+def _print_report(report: JSONObject) -> None:
+    samples = list(cast(list[JSONObject], report.get("samples") or []))
+    outcomes = ("identical", "changed", "failing", "incompatible")
+    table = Table("capability", *outcomes, title=f"{report['plugin']} → {report['to_version']}")
+    for capability in sorted({str(s["capability"]) for s in samples}):
+        mine = [s for s in samples if s["capability"] == capability]
+        table.add_row(capability, *(str(sum(1 for s in mine if s["outcome"] == o)) for o in outcomes))
+    counts = cast(JSONObject, report["counts"])
+    table.add_row("[bold]total[/]", *(f"[bold]{counts[o]}[/]" for o in outcomes))
+    console.print(table)
+    for sample in samples:
+        where = (
+            f"{sample['capability']} (workflow {sample['workflow']!r}, node {sample['node_id']}, "
+            f"step {sample['step_id']})"
+        )
+        if sample["outcome"] == "changed":
+            console.print(f"[yellow]changed[/] {where}:", markup=True)
+            for op in cast(list[JSONObject], sample["diff"]):
+                value = f" {orjson.dumps(op['value']).decode()}" if "value" in op else ""
+                console.print(f"    {op['op']} {op['path']}{value}", markup=False)
+        elif sample["outcome"] in ("failing", "incompatible"):
+            console.print(f"[red]{sample['outcome']}[/] {where}: {sample['reason']}", markup=True)
+    for note in cast(list[str], report.get("notes") or []):
+        console.print(f"note: {note}")
+    verdict = (
+        "[green]clean[/]: every replayed step gave the recorded output"
+        if report["clean"]
+        else ("[red]not clean[/]: apply with --accept-changes to re-pin anyway")
+    )
+    console.print(verdict)
+
+
+def _print_repinned(result: JSONObject) -> None:
+    for item in cast(list[JSONObject], result.get("workflows") or []):
+        console.print(
+            f"re-pinned {item['workflow']!r}: {result['plugin']} {item['from_version']} → {item['to_version']} "
+            f"(workflow version {item['workflow_version']})"
+        )
+    for item in cast(list[JSONObject], result.get("skipped") or []):
+        console.print(f"left {item['workflow']!r} alone: {item['why']}")
+    if not result.get("workflows") and not result.get("skipped"):
+        console.print("no workflow uses it; nothing was re-pinned")

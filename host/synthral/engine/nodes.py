@@ -200,6 +200,8 @@ async def _invoke(
         secrets = await ctx.secrets_for(node.secrets)
         redactor.add(*secrets.values())
         process_redactor.add(*secrets.values())  # and from this process's logs
+        if secrets and isinstance(handle, RemoteCapability):  # only credentials of kinds it was granted
+            handle.check_credentials(await ctx.secret_kinds_for(node.secrets))
         services = ctx.engine.step_services
         host, events = (None, None)
         if services is not None:  # what the step may ask of the host: an LLM, an agent run, live events

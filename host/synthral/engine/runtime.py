@@ -47,6 +47,13 @@ SecretResolver = Callable[[list[str], str | None], Awaitable[dict[str, str]]]
 none (local mode).
 """
 
+SecretKinds = Callable[[list[str], str | None], Awaitable[dict[str, str]]]
+"""``await kinds(names, workspace_id)``: the kind of each named credential (``api_key``, ``oauth2``...).
+
+A name it does not know is left out; a plugin is refused a credential whose kind its grant
+does not name (:func:`synthral.plugins.permissions.check_credential_kinds`).
+"""
+
 
 class StepServices(Protocol):
     """What the host offers a step attempt while it runs: ``context.host`` and an event sink.
@@ -238,6 +245,11 @@ class RunContext:
         """The secrets a node is granted, from its workflow's workspace."""
         return await self.engine.secrets(names, self.workspace_id) if names else {}
 
+    async def secret_kinds_for(self, names: list[str]) -> dict[str, str]:
+        """The kinds of the credentials a node is granted, where the source knows them."""
+        kinds = self.engine.secret_kinds
+        return await kinds(names, self.workspace_id) if names and kinds is not None else {}
+
 
 class Engine:
     """What runs share: the database, the plugin host, the checkpointer and compiled graphs.
@@ -248,6 +260,7 @@ class Engine:
         settings: The engine's settings: lease, retry defaults, concurrency.
         worker_id: This process's worker id (default: host name, pid and a random suffix).
         secrets: Resolves the secrets granted to a step (none are, by default).
+        secret_kinds: Says what kind each of them is, for the plugins' grants (unchecked when None).
         step_services: What steps may ask of the host (LLM, agents, live events); none when None.
     """
 
@@ -259,6 +272,7 @@ class Engine:
         settings: EngineSettings | None = None,
         worker_id: str | None = None,
         secrets: SecretResolver | None = None,
+        secret_kinds: SecretKinds | None = None,
         step_services: StepServices | None = None,
     ) -> None:
         self.database = database
@@ -269,16 +283,21 @@ class Engine:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease_seconds = self.settings.lease_seconds
         self.secrets: SecretResolver = secrets or EnvSecretResolver({})
+        self.secret_kinds = secret_kinds
         self.saver = SqlCheckpointSaver(database)
         self.graphs: dict[tuple[str, int], Any] = {}
         self.versions: dict[tuple[str, int], Any] = {}
         self.wakeup = asyncio.Event()
+        self.listeners: list[Callable[[], None]] = []
+        """Called with every :meth:`notify` (the live-event hub makes its next pass at once)."""
         self.outage = Outage(log, f"process {self.worker_id}", forget_after=60.0)
         """This process's view of the database: an outage is logged once, by whichever part meets it."""
 
     def notify(self) -> None:
-        """Wake this process's workers: something became runnable."""
+        """Wake this process's workers, and whoever listens: something became runnable."""
         self.wakeup.set()
+        for listener in self.listeners:
+            listener()
 
     async def load_history(self, execution_id: str) -> dict[tuple[str, str], StepRecord]:
         """What earlier runs (or the run a replay copies) recorded, by node and iteration."""

@@ -154,6 +154,17 @@ async def _drive(engine: Engine, claim: state.Claim, ctx: RunContext, version: S
             )
             return "lease_lost"
         engine.notify()
+        observe.run_finished(
+            execution_id=claim.execution_id,
+            workflow_id=version.workflow_id,
+            workflow=version.name,
+            workspace_id=version.workspace_id,
+            status=status,
+            trigger=getattr(execution, "trigger", None),
+            error_type=error_type,
+            error_message=message,
+            node_id=failure.node_id if failure else None,
+        )
         return status
 
     try:

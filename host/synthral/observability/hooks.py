@@ -11,23 +11,37 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator
-from typing import Final
+from typing import Any, Final
 
-from synthral.observability import metrics, tracing
+from pydantic import BaseModel
+
+from synthral.observability import forward, metrics, tracing
 from synthral.observability.logs import execution_scope, node_scope
 
 __all__ = [
     "PluginCall",
+    "audit_recorded",
     "execution",
     "execution_ended",
+    "llm_call",
     "llm_usage",
     "plugin_call",
+    "run_finished",
     "step_attempt",
+    "step_event",
     "step_retried",
     "webhook_delivery",
 ]
 
 log = logging.getLogger("synthral.engine.execution")
+
+AGENT_STEP_EVENT: Final = "agent.step"
+"""The step event an agent emits per step (``synthral.services.agents``): forwarded as an agent step."""
+PRODUCT_AUDIT_ACTIONS: Final = frozenset(
+    {"auth.login", "auth.sso_login", "member.add", "plugin.install", "plugin.remove", "workflow.delete",
+     "workflow.export", "api_key.create"}
+)  # fmt: skip
+"""Audit acts that are also product events (what people do with the product, not who they are)."""
 
 _SCRAPE_CATEGORIES: Final = frozenset({"scrape", "scraping", "browser", "web"})
 """Palette groups (lower-cased) whose calls count as scraping: the web nodes' group and older names."""
@@ -150,3 +164,63 @@ def llm_usage(model: str, tokens_input: int, tokens_output: int, usd_cost: float
         metrics.LLM_TOKENS.labels(model=model, direction="output").inc(tokens_output)
     if usd_cost:
         metrics.LLM_COST.labels(model=model).inc(usd_cost)
+
+
+def llm_call(record: dict[str, Any], *, request: BaseModel | None = None, response: BaseModel | None = None) -> None:
+    """An LLM call was recorded (``llm_call`` row fields), with its request and answer when there are any."""
+    if not forward.active():
+        return  # the messages are copied only when someone takes them
+    forward.publish(
+        "llm_call",
+        {
+            **record,
+            "request": request.model_dump(mode="json", include={"messages"}) if request is not None else None,
+            "response": response.model_dump(mode="json", include={"message", "finish_reason"})
+            if response is not None
+            else None,
+        },
+    )
+
+
+def step_event(execution_id: str, node_id: str, kind: str, data: dict[str, Any]) -> None:
+    """A step emitted a live event (already masked); agent steps are forwarded."""
+    if kind == AGENT_STEP_EVENT and forward.active():
+        forward.publish("agent_step", {"execution_id": execution_id, "node_id": node_id, **data})
+
+
+def run_finished(
+    *,
+    execution_id: str,
+    workflow_id: str,
+    workflow: str,
+    workspace_id: str | None,
+    status: str,
+    trigger: str | None = None,
+    error_type: str | None = None,
+    error_message: str | None = None,
+    node_id: str | None = None,
+) -> None:
+    """A run's end was recorded: a product event, and an error event when it failed."""
+    if not forward.active():
+        return
+    event = {
+        "execution_id": execution_id,
+        "workflow_id": workflow_id,
+        "workflow": workflow,
+        "workspace_id": workspace_id,
+        "status": status,
+        "trigger": trigger,
+    }
+    forward.publish("product", {"event": "workflow_run_finished", **event})
+    if status == "failed":
+        forward.publish("error", {**event, "error_type": error_type, "error_message": error_message,
+                                  "node_id": node_id})  # fmt: skip
+
+
+def audit_recorded(fields: dict[str, Any]) -> None:
+    """An audit event was appended: a security event, and a product event for the acts that are both."""
+    if not forward.active():
+        return
+    forward.publish("security", dict(fields))
+    if fields.get("action") in PRODUCT_AUDIT_ACTIONS and fields.get("outcome") == "success":
+        forward.publish("product", {"event": str(fields["action"]).replace(".", "_"), **fields})

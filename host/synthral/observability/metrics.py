@@ -30,6 +30,8 @@ __all__ = [
     "CONTENT_TYPE",
     "LLM_COST",
     "LLM_TOKENS",
+    "OBS_DROPPED",
+    "OBS_SENT",
     "OCR_JOB_LATENCY",
     "PLUGIN_RPC_LATENCY",
     "RAG_QUERY_LATENCY",
@@ -116,6 +118,18 @@ WEBHOOK_DELIVERIES = Counter(
     "webhook_deliveries",
     "Webhook deliveries by outcome (accepted, rejected) and reason.",
     ["outcome", "reason"],
+    registry=REGISTRY,
+)
+OBS_SENT = Counter(
+    "obs_forward_sent",
+    "Events the host forwarded to an obs plugin (langfuse, posthog, glitchtip, wazuh).",
+    ["sink"],
+    registry=REGISTRY,
+)
+OBS_DROPPED = Counter(
+    "obs_forward_dropped",
+    "Events not forwarded to an obs plugin, by reason (queue_full, not_installed, no_credentials, sink_error...).",
+    ["sink", "reason"],
     registry=REGISTRY,
 )
 LLM_TOKENS = Counter(

@@ -31,14 +31,17 @@ from synthral.errors import (
 )
 from synthral.plugins.installer import Installer, ProgressFn
 from synthral.plugins.layout import Manifest, PluginLayout, sort_versions
+from synthral.plugins.permissions import GrantRequest
 from synthral.plugins.proxy import CapabilityHandle, RemotePluginProxy
+from synthral.plugins.sandbox import SandboxStatus, sandbox_status, sweep_stale
 from synthral.plugins.supervisor import PluginProcess, ProcessOptions
 from synthral.security.egress import EgressSettings
 from synthral_sdk import CapabilitySpec, Context, HostServices
 from synthral_sdk._plugin_set import KIND_HOOKS, new_plugin_manager
 from synthral_sdk.blobs import BlobStore
 from synthral_sdk.context import EventSink
-from synthral_sdk.types import JSONObject
+from synthral_sdk.network import NetworkPolicy
+from synthral_sdk.types import BlobRef, JSONObject
 
 __all__ = ["BUILTIN_PLUGINS", "CatalogEntry", "PluginHost", "PluginInfo"]
 
@@ -101,7 +104,34 @@ class PluginHost:
         self._index: dict[str, dict[str, dict[str, CapabilityHandle]]] | None = None
         self._stamp: int | None = None
         self._background: set[asyncio.Task[None]] = set()
+        server = self.settings.server
+        self._protected: list[tuple[str, int]] = [(server.host, server.port)]
+        sweep_stale(self.settings.run_dir, self.settings.blobs_dir)
         self.refresh()
+        status = self.sandbox_status()
+        if not status.sandboxed:  # said at every start, where the operator will see it
+            log.warning("%s", status.describe())
+
+    # -- the sandbox ---------------------------------------------------------------------
+
+    def sandbox_status(self) -> SandboxStatus:
+        """Whether plugin processes run sandboxed here (what the host says at start)."""
+        return sandbox_status(self.settings.sandbox)
+
+    def _process_network(self) -> NetworkPolicy:
+        # Read at each start: the egress settings may be replaced while the host runs.
+        return self.egress.process_policy()
+
+    def delete_blob(self, ref: BlobRef) -> None:
+        """Delete a blob from the store and from every sandboxed process's view of it (a secret's last copy)."""
+        self.blobs.delete(ref)
+        for process in self._processes.values():
+            process.forget_blob(ref.digest.removeprefix("sha256:"))
+
+    def protect_endpoint(self, host: str, port: int) -> None:
+        """Never let a plugin reach ``host:port`` (the API this process serves), whatever is allowed."""
+        if (host, port) not in self._protected:
+            self._protected.append((host, port))
 
     # -- discovery -----------------------------------------------------------------------
 
@@ -144,6 +174,11 @@ class PluginHost:
                 env={"SYNTHRAL_RUNNER_THREADS": str(self.settings.plugins.runner_threads)},
                 summary=manifest.summary,
                 known_capabilities=tuple(str(c.get("name")) for c in manifest.capabilities),
+                grant=manifest.granted(),
+                sandbox=self.settings.sandbox,
+                run_dir=self.settings.run_dir,
+                protected=self._protected,
+                network=self._process_network,
             )
         )
         self._processes[manifest.key] = process
@@ -368,9 +403,19 @@ class PluginHost:
 
     # -- changes -------------------------------------------------------------------------
 
-    async def install(self, source: str, *, reinstall: bool = False, progress: ProgressFn | None = None) -> Manifest:
+    async def install(
+        self,
+        source: str,
+        *,
+        reinstall: bool = False,
+        progress: ProgressFn | None = None,
+        grant: GrantRequest | None = None,
+        actor: str | None = None,
+    ) -> Manifest:
         """Install a plugin version and make it callable at once (see :class:`Installer`)."""
-        manifest = await self.installer.install(source, reinstall=reinstall, progress=progress)
+        manifest = await self.installer.install(
+            source, reinstall=reinstall, progress=progress, grant=grant, actor=actor
+        )
         key = manifest.key
         if key in self._processes:  # a reinstall: the old process serves the old venv
             self._unregister(key)

@@ -31,13 +31,16 @@ from synthral.errors import (
     PluginAlreadyInstalled,
     SynthralError,
 )
-from synthral.plugins.layout import EntryPointInfo, Manifest, PluginLayout
+from synthral.plugins.layout import EntryPointInfo, Manifest, PluginLayout, sort_versions
 from synthral.plugins.metadata import read_venv
+from synthral.plugins.permissions import GrantRequest, check_grant, decide_grant, declared_in_venv, declared_in_wheel
 from synthral.plugins.registry import load_registry
+from synthral.plugins.signatures import verify_wheel
 from synthral.plugins.supervisor import PluginProcess, ProcessOptions
 from synthral.plugins.uv import UvFailed, run_uv
 from synthral.plugins.wheels import WheelInfo, build_wheel, inspect_wheel, sdk_wheel
-from synthral_sdk.types import JSONObject
+from synthral_sdk.permissions import Permissions
+from synthral_sdk.types import JSONObject, JSONValue
 
 __all__ = ["Installer", "ProgressFn", "parse_source"]
 
@@ -149,17 +152,38 @@ class Installer:
         self.settings = settings
         self.layout = layout
 
-    async def install(self, source: str, *, reinstall: bool = False, progress: ProgressFn | None = None) -> Manifest:
+    async def install(
+        self,
+        source: str,
+        *,
+        reinstall: bool = False,
+        progress: ProgressFn | None = None,
+        grant: GrantRequest | None = None,
+        actor: str | None = None,
+    ) -> Manifest:
         """Install ``source`` (a wheel, a folder or ``NAME==VERSION``) and return its manifest.
+
+        The plugin's declared permissions are read before anything is installed; the grant is
+        decided as :mod:`synthral.plugins.permissions` says, and the verifying start already
+        runs in the sandbox with it.
+
+        Args:
+            source: What to install.
+            reinstall: Replace the version if it is installed.
+            progress: Told each step as it starts.
+            grant: What the installing person granted or may be asked.
+            actor: Who installs it (server mode), for the provenance record.
 
         Raises:
             InstallError: Any step failed; the message names it and nothing was left behind.
+            ApprovalRequired: It asks for permissions nobody granted.
             NoEntryPoint: The distribution is not a SynthralOS plugin.
             IncompatiblePlugin: It was built for another SDK major.
             PluginAlreadyInstalled: That version is installed and ``reinstall`` is false.
             PluginLoadError, PluginStartError: The plugin does not start.
         """
         say = progress or (lambda _step: None)
+        request = grant or GrantRequest()
         parsed = parse_source(source, self.settings.plugins.registry)
         work = Path(tempfile.mkdtemp(prefix="synthral-install-"))
         self.layout.root.mkdir(parents=True, exist_ok=True)
@@ -172,10 +196,18 @@ class Installer:
             elif parsed.kind == "wheel":
                 say(f"reading {cast(Path, parsed.path).name}")
                 info = inspect_wheel(cast(Path, parsed.path))
+            signed = verify_wheel(
+                cast(Path, parsed.path) if parsed.kind == "wheel" else None, self.settings.supply, kind=parsed.kind
+            )
+            granted: Permissions | None = None
             if info is not None:
                 check_sdk_requirement(info)
                 self._refuse_duplicate(info.plugin_name, info.version, reinstall)
-            manifest = await self._build(parsed, info, staging, say, reinstall)
+                granted = await self._grant(info.plugin_name, info.version, declared_in_wheel(info), request)
+            manifest = await self._build(
+                parsed, info=info, staging=staging, say=say, reinstall=reinstall, granted=granted, request=request
+            )
+            manifest.provenance.update({**self._provenance(parsed, info, actor), **signed})
             say("activating")
             self._activate(staging, manifest, reinstall)
             return manifest
@@ -190,8 +222,46 @@ class Installer:
                 details={"plugin": name, "version": version},
             )
 
+    async def _grant(self, name: str, version: str, declared: Permissions, request: GrantRequest) -> Permissions:
+        """The grant of a version about to be installed (its checks done before anything is built)."""
+        installed = [m for m in self.layout.manifests() if m.name == name and m.version != version]
+        previous = None
+        if installed:
+            newest = sort_versions([m.version for m in installed])[-1]
+            previous = next(m for m in installed if m.version == newest).granted()
+        sandbox = self.settings.sandbox
+        grant = await decide_grant(
+            name,
+            version,
+            declared,
+            request,
+            previous=previous,
+            default_memory_mb=sandbox.memory_mb,
+            default_cpu=sandbox.cpu,
+        )
+        check_grant(grant, self.settings.home)
+        return grant
+
+    def _provenance(self, parsed: Source, info: WheelInfo | None, actor: str | None) -> dict[str, JSONValue]:
+        record: dict[str, JSONValue] = {"kind": parsed.kind, "installedAt": datetime.now(UTC).isoformat()}
+        if info is not None:
+            record.update({"file": info.path.name, "sha256": info.sha256})
+        if parsed.kind == "index":
+            record["index"] = self.settings.supply.index_url
+        if actor is not None:
+            record["installedBy"] = actor
+        return record
+
     async def _build(
-        self, parsed: Source, info: WheelInfo | None, staging: Path, say: ProgressFn, reinstall: bool
+        self,
+        parsed: Source,
+        *,
+        info: WheelInfo | None,
+        staging: Path,
+        say: ProgressFn,
+        reinstall: bool,
+        granted: Permissions | None,
+        request: GrantRequest,
     ) -> Manifest:
         venv = staging / "venv"
         python = venv / "bin" / "python"
@@ -235,7 +305,18 @@ class Installer:
         )
         say("installing into the venv")
         await self._uv_twice(
-            ["pip", "sync", "--quiet", "--require-hashes", "--python", str(python), *links, str(lock)],
+            # Compiled now: inside the sandbox the venv is read-only, so nothing could cache bytecode later.
+            [
+                "pip",
+                "sync",
+                "--quiet",
+                "--require-hashes",
+                "--compile-bytecode",
+                "--python",
+                str(python),
+                *links,
+                str(lock),
+            ],
             what=f"installing {wanted}",
         )
         lock_text = lock.read_text()
@@ -256,10 +337,13 @@ class Installer:
                 f"plugin name {name!r} (the entry point's name) must be lowercase letters, digits, '-' or '_'",
                 details={"dist": dist_name},
             )
+        declared = declared_in_venv(venv, installed.entry_points[0])
         if info is None:
             self._refuse_duplicate(name, installed.version, reinstall)
+            granted = await self._grant(name, installed.version, declared, request)
+        assert granted is not None  # decided before anything was built, or just now
         sdk = dists.get(SDK_DIST)
-        say("starting the plugin to read its capabilities")
+        say("starting the plugin in its sandbox to read its capabilities")
         answer = await self._verify(
             name=name,
             version=installed.version,
@@ -267,6 +351,7 @@ class Installer:
             python=python,
             entry_points=installed.entry_points,
             summary=installed.summary,
+            grant=granted,
         )
         hashes = _lock_hashes(lock_text, dist_name)
         return Manifest(
@@ -284,6 +369,8 @@ class Installer:
             entry_points=installed.entry_points,
             requirements=_lock_pins(lock_text),
             capabilities=cast(list[JSONObject], answer.get("capabilities", [])),
+            permissions=cast(dict[str, JSONValue], declared.to_json()),
+            grant=cast(dict[str, JSONValue], granted.to_json()),
         )
 
     async def _uv_twice(self, args: list[str], *, what: str) -> None:
@@ -304,7 +391,15 @@ class Installer:
                 raise
 
     async def _verify(
-        self, *, name: str, version: str, dist: str, python: Path, entry_points: list[EntryPointInfo], summary: str
+        self,
+        *,
+        name: str,
+        version: str,
+        dist: str,
+        python: Path,
+        entry_points: list[EntryPointInfo],
+        summary: str,
+        grant: Permissions,
     ) -> JSONObject:
         process = PluginProcess(
             ProcessOptions(
@@ -317,6 +412,9 @@ class Installer:
                 data_dir=self.layout.data_dir(name),
                 start_timeout=self.settings.plugins.start_timeout,
                 summary=summary,
+                grant=grant,
+                sandbox=self.settings.sandbox,
+                run_dir=self.settings.run_dir,
             )
         )
         try:

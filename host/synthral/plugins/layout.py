@@ -30,6 +30,8 @@ import orjson
 from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, Field, JsonValue
 
+from synthral_sdk.permissions import Permissions
+
 __all__ = ["EntryPointInfo", "Manifest", "PluginLayout", "PluginState", "sort_versions"]
 
 MANIFEST: Final = "manifest.json"
@@ -60,6 +62,25 @@ class Manifest(BaseModel):
     entry_points: list[EntryPointInfo]
     requirements: list[str] = Field(description="The resolved dependency set, 'name==version'.")
     capabilities: list[dict[str, JsonValue]] = Field(description="The catalog from the plugin's initialize answer.")
+    permissions: dict[str, JsonValue] = Field(
+        default_factory=dict, description="What the plugin declares it needs, from its synthral-plugin.toml."
+    )
+    grant: dict[str, JsonValue] | None = Field(
+        default=None,
+        description="What it was granted when installed; None: installed before grants were kept (it runs with none).",
+    )
+    provenance: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="Where the wheel came from: source, index, file and hash, the signature checked, who installed it.",
+    )
+
+    def declared(self) -> Permissions:
+        """The permissions it declares."""
+        return Permissions.from_json(self.permissions)
+
+    def granted(self) -> Permissions:
+        """The permissions its sandbox enforces (none when it predates grants)."""
+        return Permissions.from_json(self.grant or {})
 
     @property
     def key(self) -> str:

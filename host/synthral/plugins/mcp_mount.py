@@ -21,6 +21,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
@@ -29,6 +30,7 @@ from synthral.errors import InstallError
 from synthral.plugins.installer import ProgressFn
 from synthral.plugins.layout import Manifest
 from synthral.plugins.mcp_bridge import tools_digest
+from synthral.plugins.permissions import GrantRequest
 from synthral.plugins.uv import run_uv
 
 __all__ = ["McpMount", "mount_mcp_server", "parse_mount"]
@@ -134,6 +136,7 @@ def write_project(folder: Path, mount: McpMount, *, version: str, pins: dict[str
     command = list(mount.command) or ([package.split("==", 1)[0]] if package else [])
     data = {"name": mount.name, "command": command, "url": mount.url, "package": package, **pins}
     (source / "mount.json").write_text(json.dumps(data, indent=2))
+    (source / "synthral-plugin.toml").write_text(_permissions(mount))
     dependencies = ['"synthral-sdk>=1.2,<2"', '"mcp>=2.3,<3"', '"jsonschema>=4"']
     if package:
         dependencies.append(json.dumps(package))
@@ -147,6 +150,32 @@ def write_project(folder: Path, mount: McpMount, *, version: str, pins: dict[str
         f'[tool.hatch.build.targets.wheel]\npackages = ["{module}"]\n'
     )
     return folder
+
+
+def _permissions(mount: McpMount) -> str:
+    """What a mount declares: the URL's host, or running its server (and reading where it lives)."""
+    if mount.url is not None:
+        parts = urlsplit(mount.url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+        return f'[permissions]\nnetwork = ["{host}:{port}"]\n'
+    files = 'files = "paths"\n' if mount.command else ""
+    return f'[permissions]\nsubprocesses = "any"\n{files}'
+
+
+def shared_folders(mount: McpMount) -> list[str]:
+    """The folders a command mount's program and files live in, shared read-only with its sandbox."""
+    found: list[str] = []
+    for index, arg in enumerate(mount.command):
+        path = Path(arg)
+        if not path.is_absolute() or not path.exists() or str(path).startswith("/usr/"):
+            continue
+        folder = path.parent
+        if index == 0 and folder.name == "bin" and (folder.parent / "pyvenv.cfg").is_file():
+            folder = folder.parent  # an interpreter of a venv: the whole venv
+        if str(folder) not in found:
+            found.append(str(folder))
+    return [f"{folder}:ro" for folder in found]
 
 
 _PLUGIN: Final = '''"""Hooks of a mounted MCP server: connect at start, one node per tool."""
@@ -188,9 +217,17 @@ def synthral_shutdown() -> None:
 
 
 async def mount_mcp_server(
-    install: Any, mount: McpMount, *, reinstall: bool = False, progress: ProgressFn | None = None
+    install: Any,
+    mount: McpMount,
+    *,
+    reinstall: bool = False,
+    progress: ProgressFn | None = None,
+    grant: GrantRequest | None = None,
 ) -> Manifest:
-    """Generate the mount's plugin and install it with ``install(folder, reinstall=..., progress=...)``.
+    """Generate the mount's plugin and install it with ``install(folder, reinstall=..., progress=..., grant=...)``.
+
+    A command mount's program and files are shared read-only with its sandbox (the person who
+    mounts it named them); ``grant`` decides the rest, like any install.
 
     Raises:
         InstallError: The server could not be reached to pin it, or the install failed.
@@ -214,4 +251,8 @@ async def mount_mcp_server(
         version = _version(reported)
     with tempfile.TemporaryDirectory(prefix="synthral-mcp-") as scratch:
         folder = write_project(Path(scratch) / mount.plugin, mount, version=version, pins=pins, package=package)
-        return await install(str(folder), reinstall=reinstall, progress=progress)  # type: ignore[no-any-return]
+        request = grant or GrantRequest()
+        request = GrantRequest(items=request.items, approve=request.approve, paths=shared_folders(mount))
+        return await install(  # type: ignore[no-any-return]
+            str(folder), reinstall=reinstall, progress=progress, grant=request
+        )

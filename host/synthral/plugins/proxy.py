@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Protocol, cast
 
 from synthral.observability import hooks as observe
+from synthral.plugins.permissions import check_credential_kinds
 from synthral.plugins.supervisor import PluginProcess
 from synthral_sdk import CapabilityKind, CapabilitySpec, Context, hookimpl
 from synthral_sdk.types import JSONObject, JSONValue
@@ -58,6 +59,14 @@ class RemoteCapability:
         """The catalog entry from the plugin's ``initialize`` answer."""
         return self._spec
 
+    def check_credentials(self, kinds: dict[str, str]) -> None:
+        """Refuse credentials of kinds the plugin was not granted (``kinds``: kind by credential name).
+
+        Raises:
+            PermissionDenied: One of them is of a kind its grant does not name.
+        """
+        check_credential_kinds(self._process.options.label, self._process.options.grant, kinds)
+
     async def call(self, operation: str, config: object, payload: object, context: Context) -> JSONObject:
         """Forward the call to the plugin process; same contract as ``Capability.call``."""
         wire: JSONObject = {"attempt": context.attempt}
@@ -69,7 +78,9 @@ class RemoteCapability:
             wire["idempotencyKey"] = context.idempotency_key
         if context.secrets:
             wire["secrets"] = cast(JSONValue, dict(context.secrets))
-        wire["network"] = context.network.to_wire()
+        # The workspace's policy narrowed to what the plugin was granted: one policy, which the
+        # SDK's clients apply in the plugin and the sandbox's egress proxy applies again.
+        wire["network"] = self._process.options.grant.network_policy(context.network).to_wire()
         category = self._spec.category or self._spec.extra.get("category")  # the palette group (SDK 1.9)
         with observe.plugin_call(
             self._spec.kind.value,

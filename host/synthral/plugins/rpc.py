@@ -14,7 +14,7 @@ import os
 import signal
 from collections import deque
 from collections.abc import Callable
-from typing import Final, cast
+from typing import Final, Protocol, cast
 
 import orjson
 
@@ -41,6 +41,19 @@ _LOG_LEVELS: Final = {"debug": logging.DEBUG, "info": logging.INFO, "warning": l
 _STDERR_TAIL: Final = 40
 
 ProgressHandler = Callable[[float | None, str], None]
+
+
+class BlobCarrier(Protocol):
+    """Moves blobs across a sandbox's walls (:class:`synthral.plugins.sandbox.BlobGate`)."""
+
+    def hand(self, value: object) -> None:
+        """Make the blobs ``value`` refers to readable by the plugin."""
+
+    def ingest(self, value: object) -> None:
+        """Move the blobs ``value`` refers to from the plugin's inbox into the store, checked."""
+
+    def forget(self, digest: str) -> None:
+        """Stop showing the plugin a blob the host deleted."""
 
 
 class RpcConnection(asyncio.SubprocessProtocol):
@@ -79,6 +92,10 @@ class RpcConnection(asyncio.SubprocessProtocol):
         """The execution and node each in-flight call works for, attached to the plugin's log records."""
         self.host_services: dict[int, HostServices] = {}
         """What each in-flight call may ask of the host (protocol 1.1), by its request id."""
+        self.blob_gate: BlobCarrier | None = None
+        """For a sandboxed process: hands it blobs and takes in the blobs it made."""
+        self.exit_note: Callable[[], str | None] | None = None
+        """Says why the process was stopped by its sandbox (a limit), for crash messages."""
         self.outages: dict[int, DatabaseUnavailable] = {}
         """Calls during which the database failed while the host answered them, by request id."""
         self._callbacks: set[asyncio.Task[None]] = set()
@@ -115,10 +132,11 @@ class RpcConnection(asyncio.SubprocessProtocol):
         returncode = self._transport.get_returncode() if self._transport else None
         if not self.closed.done():
             self.closed.set_result(returncode)
+        note = self.exit_note() if self.exit_note is not None else None  # before on_closed removes the sandbox
         self.on_closed(self)
         failure = self._failure or PluginCrashed(
-            f"plugin {self.label} exited ({describe_exit(returncode)}) with calls in flight; "
-            f"the next call starts it again. Last stderr lines:\n{self.stderr_text()}",
+            f"plugin {self.label} exited ({describe_exit(returncode)}{'; ' + note if note else ''}) with calls in "
+            f"flight; the next call starts it again. Last stderr lines:\n{self.stderr_text()}",
             details={"plugin": self.label, "returncode": returncode},
         )
         for future in self._pending.values():
@@ -285,6 +303,8 @@ class RpcConnection(asyncio.SubprocessProtocol):
                     "with host services; only a running call may ask the host",
                     details={"rpcCode": proto.INVALID_REQUEST},
                 )
+            if self.blob_gate is not None:  # a request may refer to blobs the plugin just made
+                self.blob_gate.ingest(params)
             if method == COMPLETE_METHOD:
                 result = await services.complete(CompletionRequest.model_validate(params.get("request")))
                 value: JSONValue = cast(JSONObject, result.model_dump(mode="json"))
@@ -296,6 +316,8 @@ class RpcConnection(asyncio.SubprocessProtocol):
                 value = None
             else:
                 raise ProtocolError(f"unknown host method {method!r}", details={"rpcCode": proto.METHOD_NOT_FOUND})
+            if self.blob_gate is not None:
+                self.blob_gate.hand(value)
             reply = proto.result(cast(int, request_id), value)
         except SynthralError as exc:
             reply = proto.error_for_exception(cast(int, request_id), exc)
@@ -343,6 +365,12 @@ class RpcConnection(asyncio.SubprocessProtocol):
             kind = params.get("kind")
             data = params.get("data")
             if sink is not None and isinstance(kind, str) and isinstance(data, dict):
+                if self.blob_gate is not None:
+                    try:
+                        self.blob_gate.ingest(data)
+                    except SynthralError as exc:
+                        self.log.warning("plugin %s sent an event with a bad blob: %s", self.label, exc.message)
+                        return
                 sink(kind, data)
         elif method == proto.PROGRESS_METHOD:
             request_id = params.get("requestId")

@@ -13,26 +13,31 @@ import enum
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, cast
 
 import synthral_sdk
 from synthral import __version__
+from synthral.config import SandboxSettings
 from synthral.errors import (
     IncompatiblePlugin,
     InvocationTimeout,
+    PermissionDenied,
     PluginCrashed,
     PluginStartError,
     SynthralError,
 )
 from synthral.plugins.rpc import ProgressHandler, RpcConnection, describe_exit
+from synthral.plugins.sandbox import PluginSandbox, SpawnArgs, blob_digests, sandbox_status
 from synthral_sdk import HostServices
 from synthral_sdk import _protocol as proto
 from synthral_sdk._framing import DEFAULT_MAX_FRAME
 from synthral_sdk._host import HOST_METHODS
 from synthral_sdk.context import EventSink
+from synthral_sdk.network import NetworkPolicy
+from synthral_sdk.permissions import Permissions
 from synthral_sdk.types import JSONObject, JSONValue
 
 __all__ = ["PluginProcess", "ProcessOptions", "ProcessState"]
@@ -72,6 +77,16 @@ class ProcessOptions:
     known_capabilities: tuple[str, ...] = ()
     """Names in the cached catalog; when set, starts ask the plugin for names only."""
     env: Mapping[str, str] = field(default_factory=dict)
+    grant: Permissions = field(default_factory=Permissions)
+    """What the plugin may do; the sandbox enforces it."""
+    sandbox: SandboxSettings | None = None
+    """How the host confines plugin processes; ``None`` starts it unconfined (SDK tests only)."""
+    run_dir: Path | None = None
+    """Where the sandbox makes the process's own folders (``$SYNTHRAL_HOME/run/plugins``)."""
+    protected: list[tuple[str, int]] = field(default_factory=list)
+    """Endpoints the process may never reach (the server's own API); read at each start."""
+    network: Callable[[], NetworkPolicy] | None = None
+    """What any call of the process may reach (the host's egress policy); asked at each start."""
 
     @property
     def label(self) -> str:
@@ -102,6 +117,9 @@ class PluginProcess:
         self._last_used = time.monotonic()
         self._idle_task: asyncio.Task[None] | None = None
         self._expected_exit = False
+        self._sandbox: PluginSandbox | None = None
+        self.unsandboxed_reason: str | None = None
+        """Why the current process runs without the sandbox, when it does."""
 
     @property
     def pid(self) -> int | None:
@@ -147,6 +165,11 @@ class PluginProcess:
             conn = await self._ensure_running(deadline)
         remaining = deadline - loop.time()
         context = {**context, "timeoutMs": max(1, int(remaining * 1000))}
+        self._check_secrets(context)
+        gate = conn.blob_gate
+        if gate is not None:  # the blobs it is handed become visible to it, read-only
+            gate.hand(config)
+            gate.hand(payload)
         request_id, future = conn.request(
             "invoke",
             {"capability": capability, "operation": operation, "config": config, "input": payload, "context": context},
@@ -171,7 +194,25 @@ class PluginProcess:
             conn.forget(request_id)
             self._last_used = time.monotonic()
         self.failures = 0
-        return cast(JSONObject, cast(JSONObject, result)["output"])
+        output = cast(JSONObject, cast(JSONObject, result)["output"])
+        if gate is not None and blob_digests(output):  # the blobs it made move from its inbox into the store
+            await asyncio.to_thread(gate.ingest, output)
+        return output
+
+    def _check_secrets(self, context: JSONObject) -> None:
+        """The last gate for credentials: a plugin granted none is handed none.
+
+        Raises:
+            PermissionDenied: The call carries secrets and the plugin's grant has no ``secrets``.
+        """
+        if context.get("secrets") and not self.options.grant.secrets:
+            names = ", ".join(sorted(cast(dict[str, str], context["secrets"])))
+            raise PermissionDenied(
+                f"plugin {self.options.label} may not receive credentials (its grant has no 'secrets'), yet this call "
+                f"hands it {names}; remove them from the node's 'secrets', or install a release that declares the "
+                "credentials it needs and grant them",
+                details={"plugin": self.options.label, "secrets": list[JSONValue](names.split(", "))},
+            )
 
     def _time_out(
         self, conn: RpcConnection, request_id: int, future: asyncio.Future[JSONValue], timeout: float
@@ -230,26 +271,42 @@ class PluginProcess:
         )
         env.update(options.env)
         started = time.monotonic()
+        spawn = self._sandboxed_spawn(env, conn)
         try:
-            await loop.subprocess_exec(
-                lambda: conn,
-                str(options.python),
-                "-I",
-                "-m",
-                "synthral_sdk.runner",
-                "--dist",
-                options.dist,
-                env=env,
-                cwd=str(options.data_dir),
-                start_new_session=True,
-            )
+            if spawn is None:
+                await loop.subprocess_exec(
+                    lambda: conn,
+                    str(options.python),
+                    "-I",
+                    "-m",
+                    "synthral_sdk.runner",
+                    "--dist",
+                    options.dist,
+                    env=env,
+                    cwd=str(options.data_dir),
+                    start_new_session=True,
+                )
+            else:
+                await loop.subprocess_exec(
+                    lambda: conn,
+                    *spawn.argv,
+                    env=spawn.env,
+                    cwd=spawn.cwd,
+                    start_new_session=True,
+                    pass_fds=spawn.pass_fds,
+                    preexec_fn=spawn.preexec,
+                )
         except OSError as exc:
             self._record_failure()
+            self._close_sandbox()
             raise PluginStartError(
                 f"could not start plugin {options.label} with {options.python}: {exc}; "
                 f"reinstall it with 'synthral plugin install' to rebuild its venv",
                 details={"plugin": options.label},
             ) from None
+        finally:
+            if spawn is not None and self._sandbox is not None:
+                self._sandbox.started(spawn)
         self._conn = conn
         self._expected_exit = False
         timeout = max(0.05, min(options.start_timeout, deadline - loop.time()))
@@ -315,6 +372,67 @@ class PluginProcess:
             self._idle_task = loop.create_task(self._idle_watch())
         return conn
 
+    def _sandboxed_spawn(self, env: dict[str, str], conn: RpcConnection) -> SpawnArgs | None:
+        """How to start the process in its sandbox; ``None`` to start it unconfined.
+
+        Raises:
+            PluginStartError: The sandbox is required and impossible here, or it could not be set up.
+        """
+        options = self.options
+        self._close_sandbox()
+        self.unsandboxed_reason = None
+        if options.sandbox is None:
+            self.unsandboxed_reason = "started without the host's sandbox settings"
+            return None
+        status = sandbox_status(options.sandbox)
+        if options.grant.unsandboxed:
+            self.unsandboxed_reason = "its grant lets it run unsandboxed"
+            return None
+        if not status.sandboxed:
+            if status.refuses:
+                self._record_failure()
+                raise PluginStartError(
+                    f"plugin {options.label} was not started: {status.describe()}",
+                    details={"plugin": options.label, "problem": status.problem},
+                )
+            self.unsandboxed_reason = status.describe()
+            return None
+        sandbox = PluginSandbox(
+            options.sandbox,
+            status,
+            label=options.label,
+            venv=options.python.parent.parent,
+            grant=options.grant,
+            data_dir=options.data_dir,
+            blob_root=options.blob_root,
+            run_root=options.run_dir or options.data_dir.parent / ".run",
+            network=options.network,
+            protected=list(options.protected),
+        )
+        try:
+            spawn = sandbox.prepare(env, ["--dist", options.dist])
+        except (OSError, ValueError) as exc:
+            sandbox.close()
+            self._record_failure()
+            raise PluginStartError(
+                f"could not set up the sandbox of plugin {options.label}: {exc}",
+                details={"plugin": options.label},
+            ) from None
+        self._sandbox = sandbox
+        conn.blob_gate = sandbox.gate
+        conn.exit_note = sandbox.exit_note
+        return spawn
+
+    def forget_blob(self, digest: str) -> None:
+        """Unlink a deleted blob from this process's sandbox view, if it was shown there."""
+        if self._sandbox is not None:
+            self._sandbox.gate.forget(digest)
+
+    def _close_sandbox(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.close()
+            self._sandbox = None
+
     def _record_failure(self) -> None:
         self.state = ProcessState.STOPPED
         self.failures += 1
@@ -323,6 +441,7 @@ class PluginProcess:
     def _on_exit(self, conn: RpcConnection) -> None:
         if conn is not self._conn:
             return
+        self._close_sandbox()
         if self.state is ProcessState.STARTING:
             return  # _spawn reports the failure itself
         if not self._expected_exit:
@@ -378,6 +497,13 @@ class PluginProcess:
 
     def describe(self) -> JSONObject:
         """A status summary for ``plugin info``."""
+        sandbox: JSONObject
+        if self._sandbox is not None:
+            sandbox = self._sandbox.describe()
+        elif self.unsandboxed_reason is not None:
+            sandbox = {"sandbox": "none", "reason": self.unsandboxed_reason}
+        else:
+            sandbox = {"sandbox": "not started"}
         return {
             "state": self.state.value,
             "pid": self.pid,
@@ -386,6 +512,7 @@ class PluginProcess:
             "uptimeSeconds": None
             if self.started_at is None or self.pid is None
             else time.monotonic() - self.started_at,
+            **sandbox,
         }
 
 

@@ -18,6 +18,7 @@ import synthral_sdk
 from synthral.errors import InstallError, NoEntryPoint
 from synthral.plugins.layout import EntryPointInfo
 from synthral.plugins.uv import run_uv
+from synthral_sdk.permissions import PERMISSIONS_FILE, package_of
 
 __all__ = ["WheelInfo", "build_wheel", "file_sha256", "inspect_wheel", "sdk_source_dir", "sdk_wheel"]
 
@@ -35,6 +36,8 @@ class WheelInfo:
     requires: list[Requirement]
     entry_points: list[EntryPointInfo]
     sha256: str
+    permissions_text: str | None = None
+    """The plugin's ``synthral-plugin.toml``, if its package has one."""
 
     @property
     def plugin_name(self) -> str:
@@ -80,6 +83,11 @@ def inspect_wheel(path: Path) -> WheelInfo:
         meta = BytesParser().parsebytes(archive.read(metadata_name), headersonly=True)
         eps_name = metadata_name.replace("/METADATA", "/entry_points.txt")
         eps_text = archive.read(eps_name).decode() if eps_name in names else ""
+        entry_points = parse_entry_points(eps_text)
+        permissions_name = f"{package_of(entry_points[0].value)}/{PERMISSIONS_FILE}" if entry_points else ""
+        permissions_text = (
+            archive.read(permissions_name).decode("utf-8", errors="replace") if permissions_name in names else None
+        )
     dist = meta.get("Name") or ""
     requires: list[Requirement] = []
     for raw in meta.get_all("Requires-Dist") or []:
@@ -87,7 +95,6 @@ def inspect_wheel(path: Path) -> WheelInfo:
             requires.append(Requirement(raw))
         except InvalidRequirement:
             continue
-    entry_points = parse_entry_points(eps_text)
     fix = (
         'declare exactly one in its pyproject.toml:\n  [project.entry-points."synthral.plugins"]\n'
         '  my-plugin = "my_plugin.hooks"'
@@ -113,6 +120,7 @@ def inspect_wheel(path: Path) -> WheelInfo:
         requires=requires,
         entry_points=entry_points,
         sha256=file_sha256(path),
+        permissions_text=permissions_text,
     )
 
 

@@ -1,7 +1,9 @@
 """The SSRF policy's settings: which addresses plugins' requests may reach, per workspace.
 
 The policy itself is the SDK's (:class:`synthral_sdk.network.NetworkPolicy`); the host hands
-each call the policy of the call's workspace, and the SDK's httpx clients apply it.
+each call the policy of the call's workspace, narrowed to the hosts the plugin was granted, and
+the SDK's httpx clients apply it. A sandboxed plugin process's egress proxy applies the same
+policy to every connection the process makes (:meth:`EgressSettings.process_policy`).
 
 ``SYNTHRAL_EGRESS_ALLOW``
     Networks, addresses and host names every workspace may reach besides public
@@ -113,6 +115,16 @@ class EgressSettings:
         """The policy for a call in ``workspace_id`` (None: a call outside every workspace)."""
         extra = self.by_workspace.get(workspace_id, ()) if workspace_id is not None else ()
         return _policy(self.local, self.allow + extra)
+
+    def process_policy(self) -> NetworkPolicy:
+        """What any call of a plugin process may reach: every workspace's allow-list together.
+
+        A process serves calls of every workspace, so its OS sandbox's egress proxy allows
+        their union; each call's own policy, which the SDK's clients send along, narrows it to
+        that call's workspace.
+        """
+        extra = tuple(dict.fromkeys(entry for entries in self.by_workspace.values() for entry in entries))
+        return _policy(self.local, self.allow + tuple(entry for entry in extra if entry not in self.allow))
 
 
 @functools.lru_cache(maxsize=1024)

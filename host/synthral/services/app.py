@@ -25,6 +25,7 @@ from synthral.services.ai import AIServices
 from synthral.services.audit import audited_secrets
 from synthral.services.code import CodeService
 from synthral.services.llm import LLMService, PriceTable
+from synthral.services.obs_forward import ObsForwarder
 from synthral.services.ocr import OCRService
 from synthral.services.plugins import PluginService
 from synthral.services.rag import RAGService
@@ -149,6 +150,7 @@ def build_app(settings: Settings, database: Database, plugins: PluginHost, keyri
         plugins,
         settings=settings.engine,
         secrets=secret_source(settings, plugins, credentials),
+        secret_kinds=None if settings.security.secret_store not in ("", "local") else credentials.kinds_for_step,
         step_services=ai,
     )
     workflows = WorkflowService(database, plugins, engine)
@@ -159,6 +161,20 @@ def build_app(settings: Settings, database: Database, plugins: PluginHost, keyri
     app.rag_service()
     app.web_services()
     return app
+
+
+def start_forwarding(settings: Settings, plugins: PluginHost, credentials: CredentialService) -> ObsForwarder | None:
+    """Forward events to the obs plugins ``SYNTHRAL_OBS_FORWARD`` names (None when it names none).
+
+    Their keys are read like a step's, but not recorded as a step's reads: from the workspace
+    ``SYNTHRAL_OBS_WORKSPACE`` names, else from ``SYNTHRAL_SECRET_<NAME>`` variables.
+    """
+    if not settings.observability.forward:
+        return None
+    resolver = CredentialSecretResolver(credentials, fallback=EnvSecretResolver(settings.security.step_secrets))
+    forwarder = ObsForwarder(plugins, resolver, settings.observability)
+    forwarder.start()
+    return forwarder
 
 
 def ai_services(database: Database, plugins: PluginHost, settings: Settings) -> AIServices:
@@ -222,10 +238,13 @@ async def open_app(settings: Settings, *, local: bool = False) -> AsyncIterator[
         plugins = PluginHost(settings, egress=await egress_settings(settings, database, local=local))
         try:
             app = build_app(settings, database, plugins, keyring)
+            forwarder = start_forwarding(settings, plugins, app.credentials)
             try:
                 yield app
             finally:
                 await app.ai.close()
+                if forwarder is not None:
+                    await forwarder.close()
         finally:
             await plugins.close()
     finally:

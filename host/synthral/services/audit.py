@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from synthral.engine.runtime import SecretResolver
 from synthral.errors import InputInvalid
+from synthral.observability import hooks as observe
 from synthral.observability.logs import current_execution
 from synthral.security.redact import process_redactor
 from synthral.store.audit_tables import AUDIT_EVENT
@@ -186,7 +187,9 @@ class AuditLog:
             connection.execute(insert(AUDIT_EVENT).values(id=row_id, prev_hash=prev, hash=digest, **values))
             return row_id
 
-        return await self.database.write(append)
+        row_id = await self.database.write(append)
+        observe.audit_recorded({"id": row_id, **values, "at": _canonical_at(at)})
+        return row_id
 
     async def record_quietly(self, action: str, **kwargs: Any) -> None:
         """:meth:`record`, logging instead of raising when the write fails (the act itself stands)."""

@@ -1,10 +1,11 @@
 """Browser sessions: actions run on a browser plugin, with cookies and storage kept between steps.
 
-A session is a :class:`BrowserSession` row whose storage state (cookies, local storage) is a
-blob the host keeps and never returns; each call of :meth:`BrowserService.execute` hands the
-state to the browser plugin, records every action it ran as a :class:`BrowserAction` (files
-such as screenshots as blob references), and keeps the state the plugin returns for the
-session's next step. The API and the ``browser/run`` node both come through here.
+A session is a :class:`BrowserSession` row whose storage state (cookies, local storage) the
+host keeps sealed and never returns (:mod:`synthral.services.browser_state`); each call of
+:meth:`BrowserService.execute` hands the state to the browser plugin as a blob for that call,
+records every action it ran as a :class:`BrowserAction` (files such as screenshots as blob
+references), and seals the state the plugin returns for the session's next step. The API and
+the ``browser/run`` node both come through here.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from sqlalchemy.engine import Connection
 
 from synthral.errors import Conflict, InputInvalid, NotFound, SynthralError
 from synthral.plugins.host import PluginHost
+from synthral.services.browser_state import StateVault
 from synthral.services.web_records import WebRecords
 from synthral.store.db import Database
 from synthral.store.tables import new_id, utcnow
 from synthral.store.web_tables import BROWSER_ACTION, BROWSER_SESSION
+from synthral_sdk.types import BlobRef
 
 __all__ = ["DEFAULT_BROWSER", "BrowserRequest", "BrowserService"]
 
@@ -50,10 +53,11 @@ def _workspace_is(workspace_id: str | None) -> Any:
 class BrowserService:
     """Runs browser actions in sessions and keeps their record."""
 
-    def __init__(self, database: Database, plugins: PluginHost, records: WebRecords) -> None:
+    def __init__(self, database: Database, plugins: PluginHost, records: WebRecords, vault: StateVault) -> None:
         self.database = database
         self.plugins = plugins
         self.records = records
+        self.vault = vault
 
     async def open_session(
         self,
@@ -122,8 +126,10 @@ class BrowserService:
             workspace_id, proxy_credential=request.proxy_credential, llm_credential=None
         )
         payload: dict[str, Any] = {"actions": request.actions, "continue_on_error": request.continue_on_error}
-        if session["state"]:
-            payload["storage_state"] = session["state"]
+        handed: BlobRef | None = None
+        if session["state"]:  # opened into a blob for this call only
+            handed = self.vault.open(session_id, session["state"])
+            payload["storage_state"] = handed.model_dump(mode="json", by_alias=True, exclude_none=True)
         urls = [str(a.get("url")) for a in request.actions if isinstance(a, dict) and a.get("url")]
         if urls:
             payload["domain_profiles"] = await self.records.profiles_for(workspace_id, urls)
@@ -131,10 +137,13 @@ class BrowserService:
         try:
             output = await self.plugins.invoke(session["engine"], payload, config=request.config, context=context)
         except SynthralError as exc:
+            self._discard(handed)
             if exc.error_type == "InputInvalid":
                 raise InputInvalid(exc.message, details=exc.details) from None
             await self._record_failure(session_id, request.actions, session["actions"], exc)
             raise
+        sealed = self.vault.seal(session_id, output["storage_state"]) if output.get("storage_state") else None
+        self._discard(handed)
         results = list(output.get("results") or [])  # type: ignore[arg-type]
         await self.database.write(
             lambda c: self._record(
@@ -145,6 +154,7 @@ class BrowserService:
                 before=session["actions"],
                 output=output,
                 results=results,
+                sealed=sealed,
             )
         )
         return {
@@ -167,6 +177,7 @@ class BrowserService:
         before: int,
         output: dict[str, Any],
         results: list[Any],
+        sealed: dict[str, Any] | None,
     ) -> None:
         now = utcnow()
         rows: list[dict[str, Any]] = []
@@ -193,12 +204,16 @@ class BrowserService:
         if rows:
             connection.execute(ACTION.insert(), rows)
         values: dict[str, Any] = {"actions": before + len(rows), "updated_at": now, "last_url": output.get("url")}
-        if output.get("storage_state"):
-            values["state"] = output["storage_state"]
+        if sealed is not None:
+            values["state"] = sealed
         if request.close:
             values["status"] = "closed"
         connection.execute(update(SESSION).where(SESSION.c.id == session_id).values(**values))
         self.records.log_proxies_in(connection, workspace_id, session_id, output.get("proxy_log") or [])
+
+    def _discard(self, handed: BlobRef | None) -> None:
+        if handed is not None:
+            self.vault.discard(handed)
 
     async def _record_failure(
         self, session_id: str, actions: list[dict[str, JsonValue]], before: int, exc: SynthralError

@@ -2,8 +2,8 @@
 
 A bare folder (``app.json``, ``functions.json``, optionally ``actions.py`` with hand-written
 node classes in ``ACTIONS``) is checked, laid out as a project (``pyproject.toml`` naming
-``synthral-connector-<app>`` at the app's version, the definition as package data, a
-generated README) and built. A folder that already is such a project is checked and built
+``synthral-connector-<app>`` at the app's version, the definition as package data, the
+permissions it declares, a generated README) and built. A folder that already is such a project is checked and built
 as it stands. The definition is read as data; the host never imports ``actions.py``.
 """
 
@@ -18,12 +18,21 @@ from typing import Final
 from synthral.errors import ConfigurationError
 from synthral.plugins.wheels import build_wheel
 from synthral.services.connector_docs import ConnectorDocs, render_docs
+from synthral_sdk.permissions import PERMISSIONS_FILE
 from synthral_sdk.rest import APP_FILE, FUNCTIONS_FILE, ConnectorDefinition, build_capabilities, load_definition
 
-__all__ = ["ACTIONS_FILE", "build_connector", "definition_docs", "find_definition", "write_project"]
+__all__ = [
+    "ACTIONS_FILE",
+    "build_connector",
+    "declared_permissions",
+    "definition_docs",
+    "find_definition",
+    "write_project",
+]
 
 ACTIONS_FILE: Final = "actions.py"
 SDK_REQUIREMENT: Final = "synthral-sdk>=1.7,<2"
+_CREDENTIAL_KINDS: Final = {"api_key": "api_key", "http_bearer": "api_key", "http_basic": "basic", "oauth2": "oauth2"}
 
 _PLUGIN_MODULE: Final = '''"""The connector's hooks: {title} declared as data, run by the SDK's REST runtime."""
 
@@ -84,6 +93,39 @@ def definition_docs(definition: ConnectorDefinition, plugin: str = "") -> str:
     )
 
 
+def _host_of(url: str) -> str:
+    """The host (and port) of a server URL, placeholders as ``*``: ``{site}.atlassian.net`` → ``*.atlassian.net``."""
+    authority = url.split("://", 1)[-1].split("/", 1)[0].lower()
+    labels = authority.split(".")
+    templated = [index for index, label in enumerate(labels) if "{" in label or "}" in label]
+    if templated:
+        labels = ["*", *labels[templated[-1] + 1 :]]
+    return ".".join(labels)
+
+
+def declared_permissions(definition: ConnectorDefinition) -> str:
+    """The ``synthral-plugin.toml`` of a declared connector: the hosts of its server URLs, the credential it is handed.
+
+    A node's ``base_url`` (a self-hosted instance, a stand-in) reaches another host only when
+    whoever installs the connector grants that host too.
+    """
+    urls = [definition.app.server_url] + [
+        f.protocol_data.server_url for f in definition.functions if f.protocol_data.server_url
+    ]
+    hosts = list(dict.fromkeys(_host_of(url) for url in urls))
+    network = '"any"' if {"", "*"} & set(hosts) else json.dumps(hosts)  # a host chosen in full by the credential
+    kinds = sorted({_CREDENTIAL_KINDS[kind] for kind in definition.app.security_schemes if kind in _CREDENTIAL_KINDS})
+    lines = [
+        "# What this connector may do; the host shows it at install and its sandbox allows nothing else.",
+        "# A node's base_url on another host (a self-hosted instance) needs that host granted too.",
+        "[permissions]",
+        f"network = {network}",
+    ]
+    if kinds:
+        lines.append(f"secrets = {json.dumps(kinds)}")
+    return "\n".join(lines) + "\n"
+
+
 def write_project(source: Path, dest: Path) -> Path:
     """Lay out a bare connector folder as a plugin project in ``dest``; return the project folder.
 
@@ -103,6 +145,7 @@ def write_project(source: Path, dest: Path) -> Path:
     if has_actions:
         shutil.copy2(source / ACTIONS_FILE, pkg / ACTIONS_FILE)
     (pkg / "__init__.py").write_text(f'"""{definition.app.display_name} connector for SynthralOS."""\n')
+    (pkg / PERMISSIONS_FILE).write_text(declared_permissions(definition))
     (pkg / "py.typed").write_text("")
     (pkg / "plugin.py").write_text(
         _PLUGIN_MODULE.format(

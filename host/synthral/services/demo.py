@@ -24,6 +24,7 @@ from synthral.engine.loader import load_workflow
 from synthral.engine.model import Workflow
 from synthral.errors import PluginAlreadyInstalled
 from synthral.plugins.host import PluginHost
+from synthral.plugins.permissions import GrantRequest
 from synthral.plugins.registry import load_registry
 from synthral.services.workflows import WorkflowService
 from synthral_sdk.types import JSONObject
@@ -101,11 +102,14 @@ async def install_first_party(host: PluginHost, console: Console) -> None:
             console.print(f"  [dim]·[/] {entry.name} {entry.version} is installed already")
             continue
         started = time.perf_counter()
+        granted = "nothing"
         with suppress(PluginAlreadyInstalled):  # another process installed it meanwhile
-            await host.install(entry.path)
+            # First-party plugins from this checkout: granted what they declare, and it is shown.
+            manifest = await host.install(entry.path, grant=GrantRequest(items=["all"]))
+            granted = "; ".join(manifest.granted().describe()) or "nothing"
         console.print(
             f"  [green]✓[/] installed {entry.name} {entry.version} in its own venv "
-            f"({time.perf_counter() - started:.1f} s)"
+            f"({time.perf_counter() - started:.1f} s), granted: {granted}"
         )
 
 

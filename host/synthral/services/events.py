@@ -8,6 +8,12 @@ run queued, started, waiting, paused, completed, failed or cancelled — and han
 to the subscribers of its workspace (or of its execution). A hundred open canvases cost one
 loop. Polling the tables every worker already writes needs no broker and sees runs of
 worker processes on other machines as well.
+
+The loop keeps pace with the work: every ``interval`` (0.1 s) while a watched run is queued or
+running, at once again while a backlog is being read, and every ``idle_interval`` (1 s) when
+nothing runs. A run started in this process wakes it at once (:meth:`EventHub.wake`, which
+the engine's :meth:`~synthral.engine.runtime.Engine.notify` calls), so the first events of a
+run never wait for the idle interval.
 """
 
 from __future__ import annotations
@@ -128,12 +134,22 @@ class EventHub:
 
     Args:
         database: The database every worker writes the history to.
-        interval: Seconds between passes while anybody subscribes.
+        interval: Seconds between passes while a watched run is queued or running.
+        idle_interval: Seconds between passes while none is (a wake-up cuts it short).
     """
 
-    def __init__(self, database: Database, *, interval: float = 0.25, outage: Outage | None = None) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        interval: float = 0.1,
+        idle_interval: float = 1.0,
+        outage: Outage | None = None,
+    ) -> None:
         self.database = database
         self.interval = interval
+        self.idle_interval = idle_interval
+        self._woken = asyncio.Event()
         self.outage = outage or Outage(log, "live events")
         self.passes = 0
         """Passes made so far (one query set each, however many subscribers)."""
@@ -194,11 +210,16 @@ class EventHub:
         """How many subscribers there are."""
         return len(self._subscribers)
 
+    def wake(self) -> None:
+        """Make the next pass now: a run was queued or resumed in this process."""
+        self._woken.set()
+
     async def _run(self) -> None:
         while self._subscribers:
+            self._woken.clear()
             pause = self.interval
             try:
-                await self.poll_once()
+                pause = self._pause(await self.poll_once())
                 self.outage.recovered(wrote=False)
             except Exception as exc:  # the database restarting: say so once, keep the subscribers
                 trouble = self.database.unavailable(exc)
@@ -206,7 +227,20 @@ class EventHub:
                     log.exception("live events: reading the history failed; retrying")
                 else:
                     pause = max(self.interval, self.outage.failed(trouble))
-            await asyncio.sleep(pause)
+            if pause > 0 and not self._woken.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._woken.wait(), pause)
+            else:
+                await asyncio.sleep(0)  # a backlog: read on, letting the subscribers send
+
+    def _pause(self, rows: int) -> float:
+        """Seconds until the next pass, after one that read ``rows`` step and event rows."""
+        if rows >= BATCH:
+            return 0.0
+        active = (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING)
+        if rows or self._open_steps or any(status in active for status in self._statuses.values()):
+            return self.interval
+        return self.idle_interval
 
     def _runs(self, workspaces: list[str]) -> Any:
         tracked = [k for k, v in self._statuses.items() if v not in ExecutionStatus.TERMINAL]
@@ -224,12 +258,16 @@ class EventHub:
             .limit(BATCH * 10)
         )
 
-    async def poll_once(self) -> None:
-        """One pass: read what changed since the last, hand each event to whoever wants it."""
+    async def poll_once(self) -> int:
+        """One pass: read what changed since the last, hand each event to whoever wants it.
+
+        Returns:
+            The most rows read of one kind (steps, or step events): :data:`BATCH` means more wait.
+        """
         self.passes += 1
         workspaces = list(self._workspaces)
         if not workspaces:
-            return
+            return 0
         started = utcnow()
         async with self.database.engine.connect() as connection:
             steps = (
@@ -289,6 +327,7 @@ class EventHub:
                 }
                 self._deliver(event, row.workspace_id)
         self._forget_finished()
+        return max(len(steps), len(live))
 
     def _deliver(self, event: dict[str, Any], workspace_id: str | None) -> None:
         for subscription in self._subscribers:

@@ -181,14 +181,15 @@ class LLMService:
                 "complete", choice.config, request.model_dump(mode="json", exclude_none=True), provider_context
             )
         except SynthralError as exc:
-            await self._record(scope, choice, request.model, None, (time.perf_counter() - started) * 1000, error=exc)
+            latency = (time.perf_counter() - started) * 1000
+            await self._record(scope, choice, request.model, None, latency, error=exc, request=request)
             raise
         latency = (time.perf_counter() - started) * 1000
         result = CompletionResult.model_validate(output)
         cost = self.prices.cost(result.model or request.model, result.usage.input_tokens, result.usage.output_tokens)
         if cost is None:
             cost = self.prices.cost(request.model, result.usage.input_tokens, result.usage.output_tokens)
-        await self._record(scope, choice, result.model or request.model, result, latency, cost=cost)
+        await self._record(scope, choice, result.model or request.model, result, latency, cost=cost, request=request)
         return Priced(result, cost, latency)
 
     async def record_replayed(self, scope: CallScope, choice: LLMChoice, result: CompletionResult) -> None:
@@ -206,6 +207,7 @@ class LLMService:
         error: SynthralError | None = None,
         cost: float | None = None,
         status: str | None = None,
+        request: CompletionRequest | None = None,
     ) -> None:
         row = {
             "workspace_id": scope.workspace_id,
@@ -225,5 +227,6 @@ class LLMService:
             "created_at": utcnow(),
         }
         self.records.add(row)
+        observe.llm_call(row, request=request, response=result)
         if result is not None and status != "replayed":
             observe.llm_usage(model, result.usage.input_tokens, result.usage.output_tokens, cost)

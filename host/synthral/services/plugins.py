@@ -14,6 +14,7 @@ from synthral.errors import ConfigurationError, InputInvalid, PluginPinned
 from synthral.plugins.host import CatalogEntry, PluginHost, PluginInfo
 from synthral.plugins.installer import ProgressFn
 from synthral.plugins.layout import Manifest
+from synthral.plugins.permissions import GrantRequest
 from synthral.store.db import Database
 from synthral.store.tables import EXECUTION, WORKFLOW, WORKFLOW_VERSION, ExecutionStatus
 from synthral_sdk.types import JSONObject, JSONValue
@@ -155,6 +156,10 @@ def plugin_to_json(info: PluginInfo, *, detailed: bool = False) -> JSONObject:
                 "installedAt": manifest.installed_at.isoformat(),
                 "entryPoints": [f"{ep.name} = {ep.value}" for ep in manifest.entry_points],
                 "requirements": cast(JSONValue, manifest.requirements),
+                "permissions": cast(JSONValue, manifest.permissions),
+                "grant": cast(JSONValue, manifest.grant),
+                "grantDescribed": cast(JSONValue, manifest.granted().describe()),
+                "provenance": cast(JSONValue, manifest.provenance),
             }
         )
     return data
@@ -183,9 +188,25 @@ class PluginService:
         self.host = host
         self.database = database
 
-    async def install(self, source: str, *, reinstall: bool = False, progress: ProgressFn | None = None) -> Manifest:
-        """Install a plugin from a wheel, a folder or ``NAME==VERSION``."""
-        return await self.host.install(source, reinstall=reinstall, progress=progress)
+    async def install(
+        self,
+        source: str,
+        *,
+        reinstall: bool = False,
+        progress: ProgressFn | None = None,
+        grant: GrantRequest | None = None,
+        actor: str | None = None,
+    ) -> Manifest:
+        """Install a plugin from a wheel, a folder or ``NAME==VERSION``, with what was granted.
+
+        Raises:
+            ApprovalRequired: It declares permissions ``grant`` does not cover (nothing installed).
+        """
+        return await self.host.install(source, reinstall=reinstall, progress=progress, grant=grant, actor=actor)
+
+    def sandbox(self) -> str:
+        """Whether plugin processes run sandboxed here, in one line."""
+        return self.host.sandbox_status().describe()
 
     def list_plugins(self) -> list[PluginInfo]:
         """Every plugin, built-in and installed."""

@@ -112,13 +112,28 @@ class RAGService:
             if entry.spec.kind != CapabilityKind.VECTOR_STORE:
                 continue
             name = entry.spec.name
-            required = entry.spec.config_schema.get("required") or []
-            usable = not required or name in self.settings.store_configs
+            required = [str(f) for f in cast(list[object], entry.spec.config_schema.get("required") or [])]
+            missing = [f for f in required if f not in self.default_store_config(name, required)]
+            usable = not missing or name in self.settings.store_configs
             why = (
                 "" if usable else f"not configured (it needs {required}); set SYNTHRAL_RAG_STORES or give store_config"
             )
             found.append(Candidate(entry.ref, name, usable, why))
         return found
+
+    def default_store_config(self, name: str, required: Sequence[str] = ()) -> JSONObject:
+        """A store's config for indexes that give none: the operator's, plus the platform's LLM.
+
+        A store that needs an LLM endpoint (``llm_base_url``: LightRAG, Graphiti) gets the one
+        the retrieval settings name (``rag.llm_base_url``, ``rag.llm_model``) unless its own
+        config names another.
+        """
+        config: JSONObject = dict(self.settings.store_configs.get(name, {}))
+        llm = self.settings.llm
+        if llm is not None and "llm_base_url" in required and "llm_base_url" not in config:
+            config["llm_base_url"] = llm.base_url
+            config.setdefault("llm_model", llm.model)
+        return config
 
     @staticmethod
     def _log_row(
@@ -276,7 +291,7 @@ class RAGService:
             "vector_db_type": decision.store,
             "store_config": spec.store_config
             if spec.store_config is not None
-            else self.settings.store_configs.get(store_name, {}),
+            else self.default_store_config(store_name, self._required(decision.store)),
             "store_pinned": spec.store is not None,
             "collection": "rag_" + index_id.replace("-", ""),
             "embedder": embedder,
@@ -382,9 +397,23 @@ class RAGService:
         fields = value if isinstance(value, dict) else {wanted[0]: value}
         return {k: str(v) for k, v in fields.items() if k in wanted}
 
+    def _required(self, ref: str) -> list[str]:
+        return [
+            str(f) for f in cast(list[object], self.plugins.resolve(ref).spec().config_schema.get("required") or [])
+        ]
+
     async def _store_call(self, row: RowMapping, operation: str, payload: JSONObject) -> JSONObject:
         ref = row["vector_db_type"]
-        secrets = await self._secrets(row["workspace_id"], ref)
+        llm = self.settings.llm
+        platform_llm = llm is not None and row["store_config"].get("llm_base_url") == llm.base_url
+        try:
+            secrets = await self._secrets(row["workspace_id"], ref)
+        except ConfigurationError:
+            if not platform_llm:
+                raise
+            secrets = {}  # the platform's LLM endpoint: its key comes from the retrieval settings
+        if platform_llm and llm is not None and llm.api_key:
+            secrets.setdefault("llm_api_key", llm.api_key)
         return await self.plugins.invoke(
             ref,
             payload,

@@ -147,6 +147,20 @@ class TestConformance(PluginConformance):
 _GITIGNORE = ".venv/\n__pycache__/\ndist/\n"
 
 
+_PERMISSIONS = Template(
+    """# What this plugin may do; the host shows it at install and its sandbox allows nothing else.
+# The conformance suite (tests/test_plugin.py) runs the plugin in the same sandbox.
+# See docs/plugin-security.md. Uncomment what it needs:
+[permissions]
+# network = ["api.example.com"]   # hosts (and ports) it connects to, or "any"
+# files = "data"                  # "data": its own data folder; "paths": folders the operator chooses
+# secrets = ["api_key"]           # kinds of credential it is handed: secret, api_key, basic, oauth2, or "any"
+# subprocesses = ["tesseract"]    # programs it runs, or "any"
+# memory_mb = 512                 # more memory than the host's default
+"""
+)
+
+
 def scaffold_plugin(name: str, directory: Path, *, dist: str | None = None, first_party: bool = False) -> Path:
     """Write a new plugin project for ``name`` into ``directory/name`` and return its path.
 
@@ -191,6 +205,7 @@ def scaffold_plugin(name: str, directory: Path, *, dist: str | None = None, firs
         "pyproject.toml": _PYPROJECT,
         "README.md": _README,
         f"{package}/__init__.py": _INIT,
+        f"{package}/synthral-plugin.toml": _PERMISSIONS,
         f"{package}/plugin.py": _PLUGIN,
         f"{package}/nodes.py": _NODES,
         "tests/test_plugin.py": _TESTS,

@@ -293,6 +293,22 @@ class CredentialService:
         """
         return self._open(await self._row(workspace_id, name))
 
+    async def kinds(self, workspace_id: str | None, names: builtins.list[str]) -> dict[str, str]:
+        """The kind of each named credential of ``workspace_id`` that exists (none outside a workspace)."""
+        if workspace_id is None or not names:
+            return {}
+        async with self.database.engine.connect() as connection:
+            rows = await connection.execute(
+                select(CREDENTIAL.c.name, CREDENTIAL.c.kind).where(
+                    CREDENTIAL.c.workspace_id == workspace_id, CREDENTIAL.c.name.in_(set(names))
+                )
+            )
+            return {row.name: row.kind for row in rows}
+
+    async def kinds_for_step(self, names: builtins.list[str], workspace_id: str | None) -> dict[str, str]:
+        """:meth:`kinds` in the engine's order (:data:`synthral.engine.runtime.SecretKinds`)."""
+        return await self.kinds(workspace_id, names)
+
     async def values(self, workspace_id: str, names: builtins.list[str]) -> dict[str, str]:
         """The values of the named credentials, as handed to a step: objects JSON-encoded.
 

@@ -17,6 +17,7 @@ import threading
 from typing import Any
 
 from synthral.engine import state
+from synthral.observability import hooks as observe
 from synthral.security.redact import Redactor
 from synthral.store.db import Database
 from synthral.store.tables import utcnow
@@ -60,6 +61,7 @@ class StepEvents:
 
     def add(self, execution_id: str, node_id: str, kind: str, data: JSONObject) -> None:
         """Queue one event (from any thread)."""
+        observe.step_event(execution_id, node_id, kind, data)
         with self._lock:
             last = self._pending[-1] if self._pending else None
             if (

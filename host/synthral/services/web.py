@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from synthral.services.browser import BrowserService
+from synthral.services.browser_state import StateVault
 from synthral.services.scraping import ScrapingService
 from synthral.services.watch import WatchService
 from synthral.services.web_records import WebRecords
@@ -40,7 +41,9 @@ def open_web(
     services = WebServices(
         records=records,
         scraping=scraping,
-        browser=BrowserService(database, plugins, records),
+        browser=BrowserService(
+            database, plugins, records, StateVault(credentials.keyring, plugins.blobs, plugins.delete_blob)
+        ),
         watch=WatchService(database, scraping, workflows),
     )
     plugins.register_builtin("scraping", ScrapingNodes(services.scraping))

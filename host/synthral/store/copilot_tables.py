@@ -22,7 +22,9 @@ class ActionStatus:
     REJECTED = "rejected"
     DONE = "done"
     FAILED = "failed"
-    DECIDED = frozenset({REJECTED, DONE, FAILED})
+    APPLIED = "applied"
+    """Taken into the builder's canvas by the user, unsaved (an edit of the open workflow)."""
+    DECIDED = frozenset({REJECTED, DONE, FAILED, APPLIED})
 
 
 COPILOT_CONVERSATION = Table(

@@ -86,6 +86,19 @@ def filter_fd() -> int:
     return fd
 
 
+def _mapped(first: int, count: int) -> bool:
+    """Whether user ids ``first`` to ``first + count`` exist here (a host's sandbox maps only its own)."""
+    try:
+        lines = Path("/proc/self/uid_map").read_text().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        inside, _outside, length = (int(part) for part in line.split())
+        if inside <= first and first + count <= inside + length:
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class Identity:
     """The user a run executes as: its own when the plugin is root, else the plugin's."""
@@ -97,7 +110,7 @@ class Identity:
     @classmethod
     def allocate(cls, base: int) -> Identity:
         """A user id no other run in this process is using (random in a 65,536-wide range)."""
-        if os.geteuid() != 0:
+        if os.geteuid() != 0 or not _mapped(base, 65536):
             return cls(os.getuid(), os.getgid(), own=False)
         with _UID_LOCK:
             while True:

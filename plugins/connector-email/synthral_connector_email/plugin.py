@@ -1,4 +1,4 @@
-"""The email connector: send a message over SMTP (RFC 5321) with the standard library.
+"""The email connector: send a message over SMTP (RFC 5321), read mail over IMAP (reading.py).
 
 The credential names the server: ``host``, ``port``, ``security`` (``starttls``, ``tls`` or
 ``none``; ``none`` only for a relay on the same network), ``username`` and ``password``.
@@ -27,13 +27,18 @@ from synthral_sdk import (
     CredentialField,
     NoConfig,
     Node,
+    Trigger,
     hookimpl,
 )
 from synthral_sdk.errors import ConfigurationError, NonRetryableError, RetryableError
 
-__all__ = ["Email", "SendEmail", "synthral_connectors"]
+from .imap import imap_session
+from .reading import FetchMessage, FlagMessages, ListMessages, MoveMessages, NewEmail
+
+__all__ = ["Email", "SendEmail", "synthral_connectors", "synthral_triggers"]
 
 SECRETS = ("host", "port", "security", "username", "password", "from_address")
+ALL_SECRETS = (*SECRETS, "imap_host", "imap_port", "imap_security")
 ADDRESS = r"^[^\s@<>,;]+@[^\s@<>,;]+$"
 
 
@@ -167,35 +172,52 @@ class SendEmail(Node[SendInput, SendOutput, NoConfig]):
 
 
 class Email(Connector[NoConfig]):
-    """Email over SMTP."""
+    """Email: sending over SMTP, reading over IMAP, with one login."""
 
     name = "email"
-    title = "Email (SMTP)"
+    title = "Email (SMTP, IMAP)"
     auth = AuthSpec(
         type="basic",
         fields=[
-            CredentialField(name="host", title="SMTP server", secret=False),
-            CredentialField(name="port", title="Port (587 for STARTTLS, 465 for TLS)", secret=False),
-            CredentialField(name="security", title="starttls, tls or none", secret=False),
+            CredentialField(name="host", title="SMTP server (to send)", secret=False),
+            CredentialField(name="port", title="SMTP port (587 for STARTTLS, 465 for TLS)", secret=False),
+            CredentialField(name="security", title="SMTP security: starttls, tls or none", secret=False),
             CredentialField(name="username", title="User name", secret=False),
             CredentialField(name="password", title="Password or app password"),
             CredentialField(name="from_address", title="Default sender", secret=False),
+            CredentialField(name="imap_host", title="IMAP server (to read)", secret=False),
+            CredentialField(name="imap_port", title="IMAP port (993 for TLS, 143 for STARTTLS)", secret=False),
+            CredentialField(name="imap_security", title="IMAP security: tls, starttls or none", secret=False),
         ],
     )
-    actions = (SendEmail,)
-    secrets = SECRETS
+    actions = (SendEmail, ListMessages, FetchMessage, MoveMessages, FlagMessages)
+    secrets = ALL_SECRETS
 
     def test_connection(self, request: ConnectionCheck, config: NoConfig, context: Context) -> ConnectionStatus:
-        """Connect, secure the session and log in."""
+        """Log in to each server the credential names (SMTP, IMAP or both)."""
+        secrets = context.secrets
+        if not secrets.get("host") and not secrets.get("imap_host"):
+            return ConnectionStatus(ok=False, message="the credential names no server; set host (SMTP) or imap_host")
+        done: list[str] = []
         try:
-            client = _smtp(context)
+            if secrets.get("host"):
+                _smtp(context).quit()
+                done.append("SMTP")
+            if secrets.get("imap_host"):
+                with imap_session(context):
+                    done.append("IMAP")
         except (ConfigurationError, NonRetryableError, RetryableError) as exc:
             return ConnectionStatus(ok=False, message=exc.message)
-        client.quit()
-        return ConnectionStatus(ok=True, message="the SMTP server accepted the login")
+        return ConnectionStatus(ok=True, message=f"the {' and '.join(done)} server accepted the login")
 
 
 @hookimpl
 def synthral_connectors() -> Sequence[Connector[Any]]:
-    """Offer the email connector (its action comes with it)."""
+    """Offer the email connector (its actions come with it)."""
     return [Email()]
+
+
+@hookimpl
+def synthral_triggers() -> Sequence[Trigger[Any]]:
+    """Offer the new-mail trigger."""
+    return [NewEmail()]

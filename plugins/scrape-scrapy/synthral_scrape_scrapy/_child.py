@@ -7,7 +7,9 @@ for each request the network policy refused, and ``{"kind": "stats", …}`` at t
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import ipaddress
 import json
 import os
 import sys
@@ -53,6 +55,12 @@ class PolicyMiddleware:
 
         host = request.url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
         try:
+            if os.environ.get("SYNTHRAL_EGRESS_PROXY"):
+                # The host's OS sandbox: names do not resolve here; its egress proxy, the only way
+                # out, resolves them and judges them by the same policy. An address is judged here.
+                with contextlib.suppress(ValueError):
+                    self.network.permitted(host, [str(ipaddress.ip_address(host))])
+                return
             addresses = sorted({info[4][0] for info in socket.getaddrinfo(host, None)})
             self.network.permitted(host, addresses)
         except Exception as exc:  # noqa: BLE001 -- EgressDenied, or a name that does not resolve: refused either way

@@ -6,6 +6,8 @@ WebSockets, redirects. Pointing Chromium at this proxy (``--proxy-server`` with
 connections under the call's network policy: the proxy resolves the host itself, checks the
 addresses, and connects only to a permitted one, or answers 403 naming the refusal. It also
 chains to the call's upstream proxy (HTTP CONNECT or SOCKS5) when a proxy pool is in use.
+In the host's OS sandbox it reaches out through the host's egress proxy instead, which
+resolves and judges each name by the same policy (:mod:`synthral_sdk._egress`).
 
 Plain-HTTP requests are served one per client connection (the proxy answers with
 ``Connection: close``) so a kept-alive connection can never be reused for another host.
@@ -25,6 +27,9 @@ from types import TracebackType
 from typing import Final
 from urllib.parse import urlsplit
 
+from synthral_sdk._egress import egress_proxy, open_tunnel, precheck
+from synthral_sdk.errors import EgressDenied
+from synthral_sdk.network import NetworkPolicy
 from synthral_sdk.web._fetch import AddressPolicy, _resolve
 from synthral_sdk.web._proxies import Proxy
 
@@ -177,13 +182,16 @@ class EgressProxy:
         if self.network is None:
             return addresses
         try:
-            return self.network.permitted(host, addresses)
+            return _permitted(self.network, host, addresses, port)
         except Exception as exc:  # noqa: BLE001 -- whatever the policy raises is its refusal, answered as 403
             self.refusals.append(Refusal(host, port, str(exc)))
             log.info("egress refused: %s:%s: %s", host, port, exc)
             raise _Refused(str(exc)) from None
 
     async def _open(self, host: str, port: int, *, tunnel: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        sandbox = egress_proxy()
+        if sandbox is not None:
+            return await self._open_sandboxed(sandbox, host, port, tunnel=tunnel)
         addresses = await self._allowed_addresses(host, port)  # the target, even through a proxy
         proxy = self.upstream(host) if self.upstream else None
         if proxy is None:
@@ -196,17 +204,29 @@ class EgressProxy:
             raise _Refused(f"could not connect to {host}:{port}: {failure}")
         proxy_addresses = await self._allowed_addresses(proxy.host, proxy.port)
         reader, writer = await asyncio.open_connection(proxy_addresses[0], proxy.port)
-        if proxy.scheme.startswith("socks"):
-            target = host if proxy.scheme == "socks5h" else addresses[0]
-            await _socks5_connect(reader, writer, proxy, target, port)
-        elif tunnel:
-            auth = b"Proxy-Authorization: " + _basic(proxy) + b"\r\n" if proxy.username is not None else b""
-            writer.write(f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n".encode() + auth + b"\r\n")
-            await writer.drain()
-            answer = await reader.readuntil(b"\r\n\r\n")
-            if b" 200" not in answer.split(b"\r\n", 1)[0]:
-                writer.close()
-                raise _Refused(f"the upstream proxy {proxy.label} refused CONNECT {host}:{port}")
+        target = host if proxy.scheme == "socks5h" else addresses[0]
+        await _through_upstream(reader, writer, proxy, host, port, target=target, tunnel=tunnel)
+        return reader, writer
+
+    async def _open_sandboxed(
+        self, socket_path: str, host: str, port: int, *, tunnel: bool
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """In the host's OS sandbox: through its egress proxy, which resolves and judges names by this policy."""
+        policy = self.network if isinstance(self.network, NetworkPolicy) else None
+        proxy = self.upstream(host) if self.upstream else None
+        try:
+            precheck(policy, host, port)  # the target, even through a proxy
+            reader, writer = await open_tunnel(
+                host if proxy is None else proxy.host, port if proxy is None else proxy.port, policy, path=socket_path
+            )
+        except EgressDenied as exc:
+            self.refusals.append(Refusal(host, port, str(exc)))
+            log.info("egress refused: %s:%s: %s", host, port, exc)
+            raise _Refused(str(exc)) from None
+        except ConnectionError as exc:
+            raise _Refused(str(exc)) from None
+        if proxy is not None:  # names are resolved by the upstream proxy: the sandbox has no DNS
+            await _through_upstream(reader, writer, proxy, host, port, target=host, tunnel=tunnel)
         return reader, writer
 
     async def _pipe(
@@ -231,6 +251,35 @@ class EgressProxy:
             await asyncio.gather(copy(client_reader, upstream_writer), copy(upstream_reader, client_writer))
         finally:
             upstream_writer.close()
+
+
+def _permitted(network: AddressPolicy, host: str, addresses: list[str], port: int) -> list[str]:
+    if isinstance(network, NetworkPolicy):
+        return network.permitted(host, addresses, port=port)  # the plugin's granted hosts too
+    return network.permitted(host, addresses)
+
+
+async def _through_upstream(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    proxy: Proxy,
+    host: str,
+    port: int,
+    *,
+    target: str,
+    tunnel: bool,
+) -> None:
+    """Ask the upstream proxy ``reader``/``writer`` lead to for ``host:port`` (``target``: the address SOCKS gets)."""
+    if proxy.scheme.startswith("socks"):
+        await _socks5_connect(reader, writer, proxy, target, port)
+    elif tunnel:
+        auth = b"Proxy-Authorization: " + _basic(proxy) + b"\r\n" if proxy.username is not None else b""
+        writer.write(f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n".encode() + auth + b"\r\n")
+        await writer.drain()
+        answer = await reader.readuntil(b"\r\n\r\n")
+        if b" 200" not in answer.split(b"\r\n", 1)[0]:
+            writer.close()
+            raise _Refused(f"the upstream proxy {proxy.label} refused CONNECT {host}:{port}")
 
 
 def _basic(proxy: Proxy) -> bytes:

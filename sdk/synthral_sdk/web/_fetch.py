@@ -15,7 +15,10 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from synthral_sdk._egress import egress_proxy, precheck
 from synthral_sdk.errors import ConfigurationError, InputInvalid, RetryableError
+from synthral_sdk.http import _web_transport
+from synthral_sdk.network import NetworkPolicy
 from synthral_sdk.web._politeness import (
     DomainGate,
     DomainRules,
@@ -153,18 +156,29 @@ class Fetcher:
         if client is None:
             timeout = httpx.Timeout(self.politeness.timeout_s)
             limits = httpx.Limits(max_connections=200, max_keepalive_connections=64)
-            client = httpx.AsyncClient(
-                timeout=timeout,
-                limits=limits,
-                follow_redirects=False,
-                trust_env=False,
-                proxy=None if proxy is None else proxy.url,
-            )
+            if egress_proxy() is not None:  # the OS sandbox: out through the host's egress proxy only
+                transport = _web_transport(self._wire_policy(), proxy=key, limits=limits)
+                client = httpx.AsyncClient(
+                    timeout=timeout, follow_redirects=False, trust_env=False, transport=transport
+                )
+            else:
+                client = httpx.AsyncClient(
+                    timeout=timeout, limits=limits, follow_redirects=False, trust_env=False, proxy=key
+                )
             self._clients[key] = client
         return client
 
+    def _wire_policy(self) -> NetworkPolicy:
+        """The policy the sandbox's egress proxy is told; without one, the plugin's own policy alone holds there."""
+        if isinstance(self.network, NetworkPolicy):
+            return self.network
+        return NetworkPolicy(allow_loopback=True, allow=("0.0.0.0/0", "::/0"))
+
     async def check(self, url: str) -> None:
         """Raise unless the network policy lets a request reach ``url``'s host.
+
+        In the OS sandbox, where names do not resolve, only the host's grant and an address
+        given as such are judged here; the host's egress proxy judges the rest.
 
         Raises:
             EgressDenied: The host is (or resolves to) an address the policy refuses.
@@ -172,12 +186,21 @@ class Fetcher:
         if self.network is None:
             return
         parts = urlsplit(url)
-        host = parts.hostname or ""
-        self.network.permitted(host, await _resolve(host, parts.port or (443 if parts.scheme == "https" else 80)))
+        await self._check(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
 
     async def _check_proxy(self, proxy: Proxy) -> None:
         if self.network is not None:
-            self.network.permitted(proxy.host, await _resolve(proxy.host, proxy.port))
+            await self._check(proxy.host, proxy.port)
+
+    async def _check(self, host: str, port: int) -> None:
+        assert self.network is not None
+        if isinstance(self.network, NetworkPolicy):
+            if egress_proxy() is not None:
+                precheck(self.network, host, port)
+                return
+            self.network.permitted(host, await _resolve(host, port), port=port)
+        elif egress_proxy() is None:
+            self.network.permitted(host, await _resolve(host, port))
 
     def rules(self, domain: str) -> DomainRules | None:
         """The profile of ``domain`` or of its parent domain, if the host gave one."""

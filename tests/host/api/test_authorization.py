@@ -69,6 +69,9 @@ WORKSPACE: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("POST", "/plugins/{name}/enable", "owner", None),
     ("DELETE", "/plugins/{name}", "owner", None),
     ("DELETE", "/plugins/{name}/versions/{version}", "owner", None),
+    ("POST", "/plugins/{name}/upgrade-check", "owner", {"version": "2.0.0"}),
+    ("POST", "/plugins/{name}/upgrade", "owner", {"version": "2.0.0"}),
+    ("POST", "/plugins/{name}/rollback", "owner", None),
     ("POST", "/connectors/register", "owner", None),
     ("GET", "/connectors/list", "viewer", None),
     ("PUT", "/connectors/{slug}/client", "owner", {"client_id": "c"}),
@@ -142,6 +145,13 @@ WORKSPACE: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("DELETE", "/chat/conversations/{conversation_id}", "viewer", None),
     ("GET", "/chat/settings", "viewer", None),
     ("PUT", "/chat/settings", "owner", {"llm": {"model": "gpt-4o-mini"}}),
+    ("POST", "/osint/stream", "editor", {"name": "matrix", "source": "noop/feed", "config": {"url": "http://x/"}}),
+    ("GET", "/osint/streams", "viewer", None),
+    ("PATCH", "/osint/streams/{stream_id}", "editor", {"active": False}),
+    ("DELETE", "/osint/streams/{stream_id}", "editor", None),
+    ("POST", "/osint/alerts", "editor", {"name": "matrix", "workflow_id": "no-such-workflow"}),
+    ("GET", "/osint/alerts", "viewer", None),
+    ("POST", "/osint/digest", "viewer", {}),
 ]
 
 
@@ -189,6 +199,7 @@ async def _objects(api: Api) -> dict[str, str]:
         "domain": "shop.example.com",
         "conversation_id": "no-such-conversation",
         "action_id": "no-such-action",
+        "stream_id": "no-such-stream",
     }
 
 

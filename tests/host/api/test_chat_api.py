@@ -427,3 +427,161 @@ async def test_agent_mode_runs_one_agent_task_and_streams_its_answer_and_a_viewe
 
     refused = await api.call("viewer", "POST", "/chat", json={"mode": "agent", "prompt": "x"})
     assert refused.status_code == 403 and "editor role" in refused.json()["detail"]
+
+
+async def state_of(api: Api, role: str, conversation: str) -> dict[str, Any]:
+    answer = await api.call(role, "GET", f"/chat/conversations/{conversation}")
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+async def test_an_edit_of_the_open_workflow_is_a_validated_patch_that_saves_nothing_until_confirmed(
+    api: Api, llm: OpenAIStandIn
+) -> None:
+    workflow_id = await save(api, MORNING)
+    subject = [{"op": "replace", "path": "/nodes/1/input/subject", "value": "Fresh items"}]
+    llm.script(
+        Reply.tool("propose_edit", patch=[{"op": "replace", "path": "/nodes/7/input/subject", "value": "x"}]),
+        Reply.tool("propose_edit", patch=[{"op": "replace", "path": "/nodes/0/type", "value": "feedmail/atom"}]),
+        Reply.tool("propose_edit", patch=subject),
+        Reply("I changed the email's subject to 'Fresh items'. Accept it to use it."),
+    )
+    events = await chat(
+        api, "editor", mode="automation", prompt="call the email 'Fresh items'", workflow_id=workflow_id
+    )
+    end = finished(events)
+    missing, wrong_type, good = results(events, "propose_edit")
+    assert missing["valid"] is False and missing["problems"][0]["code"] == "patch_invalid"
+    assert "index 7 is past the end" in missing["problems"][0]["message"]
+    assert wrong_type["valid"] is False and "feedmail/atom" in orjson.dumps(wrong_type["problems"]).decode()
+    assert good["status"] == "awaiting_confirmation" and good["changes"]["changed"] == {"mail": ["input"]}
+    (interrupt,) = end["outcome"]["interrupts"]
+    assert (
+        interrupt["id"] == good["action_id"]
+        and "apply" in interrupt["responseSchema"]["properties"]["decision"]["enum"]
+    )
+
+    conversation = end["result"]["conversation_id"]
+    proposal = (await state_of(api, "editor", conversation))["state"]["proposal"]
+    assert proposal["edit"] == {"patch": subject, "of": "saved", "workflow_id": workflow_id, "version": 1}
+    assert proposal["workflow"]["nodes"][1]["input"]["subject"] == "Fresh items"
+    detail = (await api.call("viewer", "GET", f"/workflows/{workflow_id}")).json()
+    assert detail["version"] == 1 and detail["workflow"]["nodes"][1]["input"]["subject"] == "New items"
+
+    # the builder takes it onto its canvas: recorded as applied, still nothing saved
+    asked = len(llm.requests)
+    applied = events_of(await decide(api, "editor", conversation, good["action_id"], "apply"))
+    finished(applied)
+    assert len(llm.requests) == asked  # nothing to explain: the model hears of it on the next message
+    (outcome,) = results(applied, "apply_save_workflow")
+    assert outcome == {"status": "applied", "saved": False, "workflow_id": workflow_id}
+    record = await state_of(api, "editor", conversation)
+    assert record["state"]["proposal"]["applied"] is True
+    assert [action["status"] for action in record["actions"]] == ["applied"]
+    assert "not saved" in record["messages"][-1]["content"]  # the model is told on its next call
+    assert (await api.call("viewer", "GET", f"/workflows/{workflow_id}")).json()["version"] == 1
+    again = await decide(api, "editor", conversation, good["action_id"], "confirm")
+    assert again.status_code == 409
+
+    # confirming a proposal in the chat (not the builder) is what saves it, as a new version
+    llm.script(Reply.tool("propose_edit", patch=subject), Reply("Accept to save."))
+    events = await chat(api, "editor", mode="automation", prompt="save that edit", conversation_id=conversation)
+    (second,) = results(events, "propose_edit")
+    llm.script(Reply("Saved as version 2."))
+    finished(events_of(await decide(api, "editor", conversation, second["action_id"])))
+    detail = (await api.call("viewer", "GET", f"/workflows/{workflow_id}")).json()
+    assert detail["version"] == 2 and detail["workflow"]["nodes"][1]["input"]["subject"] == "Fresh items"
+
+
+async def test_a_viewer_cannot_apply_an_edit_and_only_proposed_workflows_can_be_applied(
+    api: Api, llm: OpenAIStandIn
+) -> None:
+    workflow_id = await save(api, MORNING)
+    patch = [{"op": "replace", "path": "/nodes/1/input/subject", "value": "Hi"}]
+    llm.script(Reply.tool("propose_edit", patch=patch), Reply("Only shown: you are a viewer."))
+    events = await chat(api, "viewer", mode="automation", prompt="rename the subject", workflow_id=workflow_id)
+    end = finished(events)
+    (shown,) = results(events, "propose_edit")
+    assert shown["proposed"] is False and "editor role" in shown["refused"]
+    viewed = await state_of(api, "viewer", end["result"]["conversation_id"])
+    assert viewed["actions"] == [] and viewed["state"]["proposal"]["read_only"] is True
+
+    llm.script(
+        Reply.tool("propose_edit", patch=patch), Reply.tool("run_workflow", workflow="morning-news"), Reply("Decide.")
+    )
+    events = await chat(api, "editor", mode="automation", prompt="rename it, then run it", workflow_id=workflow_id)
+    conversation = finished(events)["result"]["conversation_id"]
+    (edit,) = results(events, "propose_edit")
+    (run,) = results(events, "run_workflow")
+    not_a_workflow = await decide(api, "editor", conversation, run["action_id"], "apply")
+    assert not_a_workflow.status_code == 422 and "cannot be applied in the builder" in not_a_workflow.json()["detail"]
+    with_changes = await decide(api, "editor", conversation, edit["action_id"], "apply", changes={"workflow": {}})
+    assert with_changes.status_code == 422 and "takes no changes" in with_changes.json()["detail"]
+
+    workspace = await api.state.identity.workspace_by_slug(api.workspace)
+    assert workspace is not None
+    await api.state.identity.set_role(workspace.id, api.users["editor"], "viewer")  # the role is read per request
+    refused = await decide(api, "editor", conversation, edit["action_id"], "apply")
+    assert refused.status_code == 403 and "editor role" in refused.json()["detail"]
+    statuses = {action["id"]: action["status"] for action in (await state_of(api, "editor", conversation))["actions"]}
+    assert statuses == {edit["action_id"]: "pending", run["action_id"]: "pending"}
+    assert (await api.call("owner", "GET", f"/workflows/{workflow_id}")).json()["version"] == 1
+
+
+DIGEST = {
+    "name": "digest",
+    "description": "Read a feed given as XML.",
+    "nodes": [{"id": "feed", "type": "feedmail/rss", "input": {"xml": "{{ trigger.xml }}"}}],
+    "triggers": [{"type": "manual", "input_schema": {
+        "type": "object", "properties": {"xml": {"type": "string"}}, "required": ["xml"]}}],
+}  # fmt: skip
+FEED = "<rss><channel><item><title>Lamps on sale</title><link>https://shop.example.com/l</link></item></channel></rss>"
+
+
+async def test_agent_flow_prepares_the_open_workflows_input_and_runs_it_only_once_confirmed(
+    api: Api, llm: OpenAIStandIn
+) -> None:
+    workflow_id = await save(api, DIGEST)
+    llm.script(
+        Reply.json({"tasks": ["write the feed"]}),
+        Reply("a feed with one item about lamps"),
+        Reply.json({"xml": FEED}),
+    )
+    body = {"threadId": "flow-1", "runId": "r1",
+            "messages": [{"id": "m1", "role": "user", "content": "make a feed about the lamp sale and read it"}],
+            "forwardedProps": {"mode": "agent_flow", "workflow_id": workflow_id,
+                               "routing": {"agent_type": "simple"}}}  # fmt: skip
+    events = events_of(await api.call("editor", "POST", "/chat", json=body))
+    end = finished(events)
+    assert end["result"]["mode"] == "agent_flow"
+    assert "prepared this input for 'digest'" in text(events)
+    (proposal,) = results(events, "run_workflow")
+    assert proposal["status"] == "awaiting_confirmation"
+    (interrupt,) = end["outcome"]["interrupts"]
+    assert interrupt["reason"] == "confirm_run_workflow"
+    # the agent was asked for the downstream workflow's input: its schema went with the task
+    asked = " ".join(str(message.get("content")) for message in llm.requests[0].body["messages"])
+    assert '"required":["xml"]' in asked and "JSON only" in asked
+    assert len(llm.requests) == 3  # every agent call went to the copilot's LLM
+    runs = (await api.call("viewer", "GET", f"/executions?workflow={workflow_id}")).json()["items"]
+    assert runs == []  # the agent ran; the downstream workflow waits for the user
+
+    action = (await state_of(api, "editor", "flow-1"))["actions"][0]
+    assert action["payload"]["input"] == {"xml": FEED} and action["payload"]["agent_task_id"]
+
+    llm.script(Reply("The feed had one item: 'Lamps on sale'."))
+    decided = events_of(await decide(api, "editor", "flow-1", proposal["action_id"]))
+    finished(decided)
+    (outcome,) = results(decided, "confirm_run_workflow")
+    assert outcome["run_status"] == "completed", outcome
+    assert "Lamps on sale" in outcome["output"]
+    assert "one item: 'Lamps on sale'" in text(decided)  # the outcome explained by the model
+    runs = (await api.call("viewer", "GET", f"/executions?workflow={workflow_id}")).json()["items"]
+    assert [run["status"] for run in runs] == ["completed"]
+    seen = orjson.dumps(llm.requests[-1].body["messages"]).decode()
+    assert "Outcome (data, not instructions)" in seen
+
+    viewer = await api.call(
+        "viewer", "POST", "/chat", json={"mode": "agent_flow", "prompt": "x", "workflow_id": workflow_id}
+    )
+    assert viewer.status_code == 403 and "editor role" in viewer.json()["detail"]

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from synthral.api.app import close_server
+from synthral.plugins.permissions import GrantRequest
 from synthral.security.egress import EgressSettings
 from synthral.services.connector_build import build_connector
 from synthral.services.connector_openapi import import_openapi
@@ -36,7 +37,8 @@ async def owner(
     database: Database, tmp_path: Path, wheelhouse: Path, resend_wheel: Path
 ) -> AsyncIterator[httpx.AsyncClient]:
     state, plugins = await make_state(database, tmp_path / "home", wheelhouse)
-    await plugins.install(str(resend_wheel))
+    # What it declares, and any host: its calls go to a stand-in on a port chosen when it starts.
+    await plugins.install(str(resend_wheel), grant=GrantRequest(items=["all", "network=any"]))
     plugins.egress = EgressSettings.from_env({"SYNTHRAL_EGRESS_ALLOW": "127.0.0.1"})  # the stand-in is on this machine
     user = await state.identity.create_user("owner@example.com", PASSWORD)
     await state.identity.create_workspace("acme", "Acme", owner_id=user.id)

@@ -15,6 +15,7 @@ import pytest
 
 from synthral.api.app import close_server
 from synthral.store.db import Database
+from tests.conftest import GRANT_ALL
 from tests.support.api import PASSWORD, make_state, serving
 
 pytestmark = pytest.mark.slow
@@ -39,7 +40,7 @@ async def clients(
     database: Database, tmp_path: Path, wheelhouse: Path, fixture_wheels: dict[str, Path]
 ) -> AsyncIterator[Clients]:
     state, plugins = await make_state(database, tmp_path / "home", wheelhouse)
-    await plugins.install(str(fixture_wheels["oauthy"]))
+    await plugins.install(str(fixture_wheels["oauthy"]), grant=GRANT_ALL)
     owner = await state.identity.create_user("owner@example.com", PASSWORD)
     viewer = await state.identity.create_user("viewer@example.com", PASSWORD)
     workspace = await state.identity.create_workspace("acme", "Acme", owner_id=owner.id)

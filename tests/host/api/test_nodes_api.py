@@ -12,6 +12,7 @@ from synthral.api.app import close_server
 from synthral.store.db import Database
 from tests.support.api import PASSWORD, Api, make_state, serving
 from tests.support.engine import chain
+from tests.support.settings import GRANT_ALL
 
 pytestmark = pytest.mark.slow
 
@@ -191,8 +192,8 @@ async def test_the_palette_offers_the_newest_version_and_every_other(
     database: Database, tmp_path: Path, wheelhouse: Path, fixture_wheels: dict[str, Path]
 ) -> None:
     state, plugins = await make_state(database, tmp_path / "home", wheelhouse)
-    await plugins.install(str(fixture_wheels["noop"]))
-    await plugins.install(str(fixture_wheels["noop-2"]))
+    await plugins.install(str(fixture_wheels["noop"]), grant=GRANT_ALL)
+    await plugins.install(str(fixture_wheels["noop-2"]), grant=GRANT_ALL)
     user = await state.identity.create_user("owner@example.com", PASSWORD)
     await state.identity.create_workspace("acme", "Acme", owner_id=user.id)
     async with serving(state) as url, httpx.AsyncClient(base_url=url + "/api/v1", timeout=60.0) as http:

@@ -19,7 +19,7 @@ from synthral.engine.worker import Worker
 from synthral.plugins.host import PluginHost
 from synthral.store.db import Database
 from synthral.store.ocr_tables import OCR_DOCUMENT, OCR_JOB
-from tests.conftest import REPO, make_settings
+from tests.conftest import GRANT_ALL, REPO, make_settings
 from tests.support.api import PASSWORD, Api, make_state, serving
 
 pytestmark = pytest.mark.slow
@@ -33,7 +33,7 @@ def ocr_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Iter
     async def install() -> None:
         async with PluginHost(make_settings(home, wheelhouse)) as plugins:
             for name in ("ocr-rapidocr", "ocr-tesseract"):
-                await plugins.install(str(REPO / "plugins" / name))
+                await plugins.install(str(REPO / "plugins" / name), grant=GRANT_ALL)
 
     asyncio.run(install())
     return home

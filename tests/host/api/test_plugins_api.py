@@ -35,13 +35,28 @@ async def test_upload_a_wheel_disable_and_remove_it_while_serving(
 ) -> None:
     wheel = fixture_wheels["noop"]
     with wheel.open("rb") as handle:
-        answer = await owner.post("/plugins", files={"wheel": (wheel.name, handle, "application/octet-stream")})
+        refused = await owner.post("/plugins", files={"wheel": (wheel.name, handle, "application/octet-stream")})
+    assert refused.status_code == 400, refused.text
+    problem = refused.json()
+    assert problem["code"] == "approval_required" and "network=any" in problem["details"]["missing"]
+    assert any("any public host" in line for line in problem["details"]["permissions"])
+    assert (await owner.get("/plugins/noop")).status_code == 404  # nothing was installed
+
+    with wheel.open("rb") as handle:
+        answer = await owner.post(
+            "/plugins",
+            files={"wheel": (wheel.name, handle, "application/octet-stream")},
+            data={"grant": ["network", "secrets"]},
+        )
     assert answer.status_code == 201, answer.text
     plugin = answer.json()
     assert (plugin["name"], plugin["version"]) == ("noop", "1.0.0")
     assert "source" not in plugin  # no server path is shown
+    assert plugin["grant"]["network"] == "any" and plugin["provenance"]["installedBy"] == "owner@example.com"
+    assert plugin["provenance"]["sha256"] == plugin["wheelSha256"]
     info = (await owner.get("/plugins/noop")).json()
     assert any(c["ref"] == "noop/echo" for c in info["capabilities"])
+    assert info["versions"][0]["permissions"]["secrets"] == "any" and "sandboxed" in info["sandbox"]
     assert (await owner.post("/plugins/noop/disable")).json() == {"disabled": ["noop==1.0.0"]}
     assert (await owner.post("/plugins/noop/enable")).json() == {"enabled": ["noop==1.0.0"]}
     removed = await owner.delete("/plugins/noop")  # its only version, pinned by no workflow
@@ -105,11 +120,12 @@ async def test_symlinked_files_on_the_server_are_never_read(owner: httpx.AsyncCl
 
 
 async def _upload(owner: httpx.AsyncClient, wheel: Path, **form: str) -> httpx.Response:
+    """Upload ``wheel``, granting what it declares."""
     with wheel.open("rb") as handle:
         return await owner.post(
             "/plugins",
             files={"wheel": (wheel.name, handle, "application/octet-stream")},
-            data=form or None,
+            data={"grant": "all", **form},
             headers={"X-Workspace": "acme"},
         )
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from synthral.store.db import Database
+from synthral.store.web_tables import BROWSER_SESSION
 from tests.host.api.conftest import running_api
 from tests.support.api import Api, wait_for
 from tests.support.web_site import WebSite
@@ -107,8 +111,9 @@ async def test_a_watch_takes_a_version_then_reports_the_change_with_its_diff(api
     assert "-first news" in changed["diff"] and "+second news" in changed["diff"]
 
 
-async def test_browser_sessions_keep_their_cookies_and_hide_them(api: Api, site: WebSite) -> None:
-    set_cookie = {"action": "evaluate", "script": "() => { document.cookie = 'k=v; path=/'; return 1 }"}
+async def test_browser_sessions_keep_their_cookies_sealed_and_hide_them(api: Api, site: WebSite) -> None:
+    token = "v" + secrets.token_hex(10)
+    set_cookie = {"action": "evaluate", "script": f"() => {{ document.cookie = 'k={token}; path=/'; return 1 }}"}
     first = await api.call(
         "editor",
         "POST",
@@ -122,8 +127,16 @@ async def test_browser_sessions_keep_their_cookies_and_hide_them(api: Api, site:
         {"action": "evaluate", "script": "() => document.cookie"},
         {"action": "screenshot"},
     ]
+    blobs = api.state.app.plugins.blobs.root
+    assert [p for p in blobs.rglob("*") if p.is_file() and token.encode() in p.read_bytes()] == []  # sealed at rest
     second = await api.call("editor", "POST", "/browser/execute", json={"session_id": session_id, "actions": actions})
-    assert second.json()["results"][1]["value"] == "k=v"
+    assert second.json()["results"][1]["value"] == f"k={token}"
+    assert [p for p in blobs.rglob("*") if p.is_file() and token.encode() in p.read_bytes()] == []
+    async with api.state.app.database.engine.connect() as connection:
+        row = (
+            await connection.execute(select(BROWSER_SESSION.c.state).where(BROWSER_SESSION.c.id == session_id))
+        ).one()
+    assert "sealed" in row.state and token not in json.dumps(row.state)
 
     record = (await api.call("viewer", "GET", f"/browser/session/{session_id}")).json()
     assert [a["kind"] for a in record["actions"]] == ["goto", "evaluate", "goto", "evaluate", "screenshot"]
@@ -193,8 +206,9 @@ async def test_steps_of_a_run_share_their_browser_session(api: Api, site: WebSit
 
 
 async def test_a_site_on_a_private_address_is_refused_until_the_operator_allows_it(
-    database: Database, web_home: Path, wheelhouse: Path, site: WebSite
+    database: Database, web_home: Path, wheelhouse: Path, site: WebSite, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("SYNTHRAL_EGRESS_ALLOW", raising=False)  # a server's own default: public addresses only
     async with running_api(database, web_home, wheelhouse) as api:
         body = {"url": f"{site.url}/p/5", "input": {"include": ["text"]}, "politeness": FAST}
         answer = await api.call("editor", "POST", "/scraping/scrape", json=body)

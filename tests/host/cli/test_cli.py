@@ -29,9 +29,13 @@ def synthral(home: Path, wheelhouse: Path, *args: str, cwd: Path | None = None) 
     )
 
 
+@pytest.mark.timeout(900)  # a dozen CLI processes, each starting the host (and sandboxed plugins)
 def test_install_list_info_invoke_remove(tmp_path: Path, wheelhouse: Path, fixture_wheels: dict[str, Path]) -> None:
     home = tmp_path / "home"
-    installed = synthral(home, wheelhouse, "plugin", "install", str(fixture_wheels["noop"]))
+    refused = synthral(home, wheelhouse, "plugin", "install", str(fixture_wheels["noop"]))
+    assert refused.returncode != 0 and "asks for permissions that were not granted" in refused.stderr
+    assert "connect to any public host" in refused.stderr and "Nothing was installed" in refused.stderr
+    installed = synthral(home, wheelhouse, "plugin", "install", str(fixture_wheels["noop"]), "--grant", "all")
     assert installed.returncode == 0, installed.stderr
     assert "installed noop 1.0.0" in installed.stdout
     assert "resolving dependencies" in installed.stderr  # the progress display
@@ -42,6 +46,9 @@ def test_install_list_info_invoke_remove(tmp_path: Path, wheelhouse: Path, fixtu
 
     info = orjson.loads(synthral(home, wheelhouse, "plugin", "info", "noop", "--json").stdout)
     assert info[0]["version"] == "1.0.0" and any(r.startswith("pydantic==") for r in info[0]["requirements"])
+    assert info[0]["grant"] == {"network": "any", "secrets": "any"} and info[0]["sandbox"].startswith("plugins run")
+    shown = synthral(home, wheelhouse, "plugin", "info", "noop").stdout
+    assert "granted: connect to any public host" in shown and "provenance sha256" in shown
 
     catalog = orjson.loads(synthral(home, wheelhouse, "capabilities", "--json", "--plugin", "noop").stdout)
     assert {entry["ref"] for entry in catalog} >= {"noop/echo", "noop/sleep"}
@@ -112,6 +119,7 @@ def test_plugin_new_scaffolds_a_project_whose_tests_pass_and_that_installs(tmp_p
     assert created.returncode == 0, created.stderr
     project = tmp_path / "weather"
     assert (project / "synthral_weather" / "nodes.py").is_file()
+    assert "[permissions]" in (project / "synthral_weather" / "synthral-plugin.toml").read_text()
     pyproject = (project / "pyproject.toml").read_text()
     major, minor = synthral_sdk.__version__.split(".")[:2]
     assert f'dependencies = ["synthral-sdk>={major}.{minor},<{int(major) + 1}"]' in pyproject
@@ -189,7 +197,7 @@ def test_run_a_workflow_file_and_inspect_its_execution(tmp_path: Path, wheelhous
 
 def test_a_plugins_unexpected_exception_is_shown_with_its_masked_traceback(tmp_path: Path, wheelhouse: Path) -> None:
     home = tmp_path / "home"
-    assert synthral(home, wheelhouse, "plugin", "install", str(FIXTURES / "noop")).returncode == 0
+    assert synthral(home, wheelhouse, "plugin", "install", str(FIXTURES / "noop"), "--grant", "all").returncode == 0
     flow = tmp_path / "broken.yaml"
     flow.write_text(
         "name: breaks\nnodes:\n  - id: boom\n    type: noop/broken\n    secrets: [token]\n"

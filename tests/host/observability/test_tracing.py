@@ -22,7 +22,7 @@ from synthral.store.db import Database
 from synthral.store.tables import ExecutionStatus
 from tests.support.engine import chain
 from tests.support.otlp import OtlpReceiver
-from tests.support.settings import make_settings
+from tests.support.settings import GRANT_ALL, make_settings
 
 pytestmark = pytest.mark.slow
 
@@ -34,8 +34,8 @@ def traced_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, fixt
 
     async def install() -> None:
         plugins = PluginHost(make_settings(home, wheelhouse))
-        await plugins.install(str(fixture_wheels["traced"]))
-        await plugins.install(str(fixture_wheels["noop"]))
+        await plugins.install(str(fixture_wheels["traced"]), grant=GRANT_ALL)
+        await plugins.install(str(fixture_wheels["noop"]), grant=GRANT_ALL)
         await plugins.close()
 
     asyncio.run(install())

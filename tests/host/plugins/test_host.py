@@ -12,6 +12,7 @@ from synthral.errors import ConfigurationError, PluginDisabled, PluginNotFound, 
 from synthral.plugins.host import PluginHost
 from synthral.plugins.proxy import RemoteCapability
 from synthral_sdk import Capability
+from tests.conftest import GRANT_ALL
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +38,7 @@ async def test_hot_install_is_seen_by_another_host_on_the_same_home(
     try:
         with pytest.raises(PluginNotFound, match="synthral plugin install"):
             server.resolve("noop/echo")
-        await cli.install(str(fixture_wheels["noop"]))
+        await cli.install(str(fixture_wheels["noop"]), grant=GRANT_ALL)
         assert (await server.invoke("noop/echo", {"value": "hot"}))["value"] == "hot"
     finally:
         await asyncio.gather(server.close(), cli.close())
@@ -46,23 +47,23 @@ async def test_hot_install_is_seen_by_another_host_on_the_same_home(
 async def test_two_versions_side_by_side_each_callable_by_pin(
     host: PluginHost, fixture_wheels: dict[str, Path]
 ) -> None:
-    await host.install(str(fixture_wheels["noop"]))
-    v1_pid = (await host.invoke("noop/echo", {}))["pid"]
-    await host.install(str(fixture_wheels["noop-2"]))  # an upgrade while v1's process runs
+    await host.install(str(fixture_wheels["noop"]), grant=GRANT_ALL)
+    v1 = (await host.invoke("noop/echo", {}))["process"]
+    await host.install(str(fixture_wheels["noop-2"]), grant=GRANT_ALL)  # an upgrade while v1's process runs
     latest = host.resolve("noop/echo")
     assert isinstance(latest, RemoteCapability) and latest.process.options.version == "2.0.0"
     pinned_v1 = await host.invoke("noop/echo", {}, version="1.0.0")
     pinned_v2 = await host.invoke("noop/echo", {}, version="2.0.0")
-    assert pinned_v1["pid"] == v1_pid  # the old version kept running, untouched
-    assert pinned_v2["pid"] != v1_pid
+    assert pinned_v1["process"] == v1  # the old version kept running, untouched
+    assert pinned_v2["process"] != v1
     with pytest.raises(PluginNotFound, match=r"noop 3\.0\.0"):
         host.resolve("noop/echo", version="3.0.0")
     assert [info.version for info in host.plugin_versions("noop")] == ["1.0.0", "2.0.0"]
 
 
 async def test_conflicting_dependencies_live_in_one_host(host: PluginHost, fixture_wheels: dict[str, Path]) -> None:
-    await host.install(str(fixture_wheels["packaging-old"]))
-    await host.install(str(fixture_wheels["packaging-new"]))
+    await host.install(str(fixture_wheels["packaging-old"]), grant=GRANT_ALL)
+    await host.install(str(fixture_wheels["packaging-new"]), grant=GRANT_ALL)
     old, new = await asyncio.gather(
         host.invoke("packaging-old/packaging-version", {}), host.invoke("packaging-new/packaging-version", {})
     )
@@ -71,7 +72,7 @@ async def test_conflicting_dependencies_live_in_one_host(host: PluginHost, fixtu
 
 
 async def test_disable_and_enable_while_running(host: PluginHost, fixture_wheels: dict[str, Path]) -> None:
-    await host.install(str(fixture_wheels["noop"]))
+    await host.install(str(fixture_wheels["noop"]), grant=GRANT_ALL)
     await host.invoke("noop/echo", {})
     process = host.process("noop", "1.0.0")
     assert await host.set_enabled("noop", None, False) == ["noop==1.0.0"]
@@ -85,8 +86,8 @@ async def test_disable_and_enable_while_running(host: PluginHost, fixture_wheels
 
 
 async def test_remove_a_version_or_all(host: PluginHost, settings: Settings, fixture_wheels: dict[str, Path]) -> None:
-    await host.install(str(fixture_wheels["noop"]))
-    await host.install(str(fixture_wheels["noop-2"]))
+    await host.install(str(fixture_wheels["noop"]), grant=GRANT_ALL)
+    await host.install(str(fixture_wheels["noop-2"]), grant=GRANT_ALL)
     await host.invoke("noop/echo", {}, version="2.0.0")
     removed = await host.remove("noop", "2.0.0")
     assert [m.version for m in removed] == ["2.0.0"]

@@ -19,6 +19,7 @@ from synthral.errors import (
 )
 from synthral.plugins.host import PluginHost
 from synthral.plugins.metadata import read_venv
+from tests.conftest import GRANT_ALL
 from tests.support.settings import FIXTURES
 
 pytestmark = pytest.mark.slow
@@ -46,7 +47,7 @@ async def test_install_from_a_wheel_records_manifest_lock_and_catalog(
     host: PluginHost, settings: Settings, fixture_wheels: dict[str, Path]
 ) -> None:
     steps: list[str] = []
-    manifest = await host.install(str(fixture_wheels["noop"]), progress=steps.append)
+    manifest = await host.install(str(fixture_wheels["noop"]), progress=steps.append, grant=GRANT_ALL)
 
     assert (manifest.name, manifest.dist, manifest.version) == ("noop", "synthral-fixture-noop", "1.0.0")
     assert steps[-1] == "activating" and any("resolving" in step for step in steps)
@@ -65,14 +66,14 @@ async def test_install_from_a_wheel_records_manifest_lock_and_catalog(
 async def test_metadata_is_read_without_importing_plugin_code(
     host: PluginHost, settings: Settings, fixture_wheels: dict[str, Path]
 ) -> None:
-    await host.install(str(fixture_wheels["noop"]))
+    await host.install(str(fixture_wheels["noop"]), grant=GRANT_ALL)
     dists = read_venv(settings.plugins_dir / "noop" / "1.0.0" / "venv", "synthral.plugins")
     assert dists["synthral-fixture-noop"].entry_points[0].value == "synthral_fixture_noop"
     assert "synthral_fixture_noop" not in sys.modules
 
 
 async def test_install_from_a_source_folder(host: PluginHost, fixture_wheels: dict[str, Path]) -> None:
-    manifest = await host.install(str(FIXTURES / "moody"))
+    manifest = await host.install(str(FIXTURES / "moody"), grant=GRANT_ALL)
     assert manifest.name == "moody"
     assert manifest.source.endswith("moody")
     assert await host.invoke("moody/hello", {}) == {}
@@ -83,7 +84,7 @@ async def test_install_name_equals_version_from_an_index(settings: Settings, fix
     indexed = settings.replace(plugins={"find_links": (fixture_wheels["noop"].parent,)})
     plugin_host = PluginHost(indexed)
     try:
-        manifest = await plugin_host.install("synthral-fixture-noop==1.0.0")
+        manifest = await plugin_host.install("synthral-fixture-noop==1.0.0", grant=GRANT_ALL)
         assert manifest.name == "noop" and manifest.wheel_file is None
         assert manifest.wheel_sha256  # from the lock file's hashes
         assert (await plugin_host.invoke("noop/echo", {"value": 1}))["value"] == 1
@@ -94,10 +95,10 @@ async def test_install_name_equals_version_from_an_index(settings: Settings, fix
 async def test_installing_the_same_version_twice_is_refused_unless_reinstalled(
     host: PluginHost, settings: Settings, fixture_wheels: dict[str, Path]
 ) -> None:
-    await host.install(str(fixture_wheels["noop"]))
+    await host.install(str(fixture_wheels["noop"]), grant=GRANT_ALL)
     with pytest.raises(PluginAlreadyInstalled, match="installed already; remove that version first, or reinstall"):
-        await host.install(str(fixture_wheels["noop"]))
-    manifest = await host.install(str(fixture_wheels["noop"]), reinstall=True)
+        await host.install(str(fixture_wheels["noop"]), grant=GRANT_ALL)
+    manifest = await host.install(str(fixture_wheels["noop"]), reinstall=True, grant=GRANT_ALL)
     assert manifest.version == "1.0.0"
     assert version_dirs(settings, "noop") == ["1.0.0"]
     assert leftovers(settings) == []
@@ -107,7 +108,7 @@ async def test_a_wheel_without_the_entry_point_is_refused(
     host: PluginHost, settings: Settings, fixture_wheels: dict[str, Path]
 ) -> None:
     with pytest.raises(NoEntryPoint) as caught:
-        await host.install(str(fixture_wheels["no-entry-point"]))
+        await host.install(str(fixture_wheels["no-entry-point"]), grant=GRANT_ALL)
     assert "synthral.plugins" in caught.value.message
     assert "[project.entry-points" in caught.value.message  # the fix
     assert leftovers(settings) == [] and not list(settings.plugins_dir.glob("*/*/manifest.json"))
@@ -117,7 +118,7 @@ async def test_a_plugin_for_another_sdk_major_is_refused(
     host: PluginHost, settings: Settings, fixture_wheels: dict[str, Path]
 ) -> None:
     with pytest.raises(IncompatiblePlugin) as caught:
-        await host.install(str(fixture_wheels["sdk-next"]))
+        await host.install(str(fixture_wheels["sdk-next"]), grant=GRANT_ALL)
     assert "synthral-sdk<3,>=2" in caught.value.message or ">=2" in caught.value.message
     assert "1.0.0" in caught.value.message
     assert leftovers(settings) == [] and version_dirs(settings, "sdk-next") == []
@@ -130,7 +131,7 @@ async def test_a_plugin_that_crashes_during_initialize_is_not_installed(
     data.mkdir(parents=True)
     (data / "mode").write_text("exit")
     with pytest.raises(PluginStartError) as caught:
-        await host.install(str(fixture_wheels["moody"]))
+        await host.install(str(fixture_wheels["moody"]), grant=GRANT_ALL)
     assert "does not start" in caught.value.message and "exit status 3" in caught.value.message
     assert version_dirs(settings, "moody") == [] and leftovers(settings) == []
 
@@ -142,7 +143,7 @@ async def test_a_plugin_whose_startup_raises_is_not_installed(
     data.mkdir(parents=True)
     (data / "mode").write_text("raise")
     with pytest.raises(PluginLoadError, match="licence file is missing"):
-        await host.install(str(fixture_wheels["moody"]))
+        await host.install(str(fixture_wheels["moody"]), grant=GRANT_ALL)
     assert version_dirs(settings, "moody") == []
 
 
@@ -158,7 +159,7 @@ async def test_a_plugin_that_hangs_on_initialize_is_not_installed(
     plugin_host = PluginHost(quick)
     try:
         with pytest.raises(PluginStartError, match="did not answer 'initialize'"):
-            await plugin_host.install(str(fixture_wheels["moody"]))
+            await plugin_host.install(str(fixture_wheels["moody"]), grant=GRANT_ALL)
     finally:
         await plugin_host.close()
     assert version_dirs(quick, "moody") == [] and leftovers(quick) == []
@@ -166,17 +167,17 @@ async def test_a_plugin_that_hangs_on_initialize_is_not_installed(
 
 async def test_bad_sources_are_explained(host: PluginHost, tmp_path: Path) -> None:
     with pytest.raises(InstallError, match="NAME==VERSION"):
-        await host.install("not-a-path-and-no-version")
+        await host.install("not-a-path-and-no-version", grant=GRANT_ALL)
     with pytest.raises(InstallError, match="does not exist"):
-        await host.install(str(tmp_path / "missing.whl"))
+        await host.install(str(tmp_path / "missing.whl"), grant=GRANT_ALL)
     broken = tmp_path / "broken-1.0-py3-none-any.whl"
     broken.write_bytes(b"not a zip")
     with pytest.raises(InstallError, match="not a readable wheel"):
-        await host.install(str(broken))
+        await host.install(str(broken), grant=GRANT_ALL)
     empty = tmp_path / "empty-folder"
     empty.mkdir()
     with pytest.raises(InstallError, match=r"no pyproject\.toml"):
-        await host.install(str(empty))
+        await host.install(str(empty), grant=GRANT_ALL)
 
 
 async def test_an_unresolvable_dependency_leaves_nothing_behind(
@@ -198,5 +199,5 @@ build-backend = "hatchling.build"
 """
     )
     with pytest.raises(InstallError, match="resolving the dependencies"):
-        await host.install(str(source))
+        await host.install(str(source), grant=GRANT_ALL)
     assert version_dirs(settings, "unresolvable") == [] and leftovers(settings) == []

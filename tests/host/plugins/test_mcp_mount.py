@@ -10,6 +10,7 @@ import pytest
 from synthral.errors import InstallError, NonRetryableError, PluginLoadError, PluginStartError
 from synthral.plugins.host import PluginHost
 from synthral.plugins.mcp_mount import mount_mcp_server, parse_mount
+from tests.conftest import GRANT_ALL
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +29,7 @@ def test_a_mount_request_is_checked_before_anything_happens() -> None:
 async def test_a_stdio_server_is_mounted_pinned_and_its_tools_run_as_nodes(host: PluginHost) -> None:
     mount = parse_mount("mcp:echo", command=[sys.executable, str(ECHO)], url=None, package=None)
 
-    manifest = await mount_mcp_server(host.install, mount)
+    manifest = await mount_mcp_server(host.install, mount, grant=GRANT_ALL)
 
     assert (manifest.name, manifest.version) == ("mcp-echo", "1.2.0")
     specs = {c["name"]: c for c in manifest.capabilities}
@@ -44,7 +45,7 @@ async def test_a_stdio_server_is_mounted_pinned_and_its_tools_run_as_nodes(host:
 
 async def test_a_server_reporting_another_version_is_refused_until_mounted_again(host: PluginHost) -> None:
     mount = parse_mount("mcp:echo2", command=[sys.executable, str(ECHO)], url=None, package=None)
-    await mount_mcp_server(host.install, mount)
+    await mount_mcp_server(host.install, mount, grant=GRANT_ALL)
     await host.close()
     # The server is upgraded under the mount: a copy reporting 9.9.9 takes the original's place.
     script = ECHO.read_text().replace('"1.2.0"', '"9.9.9"')
@@ -67,7 +68,7 @@ async def test_a_server_reporting_another_version_is_refused_until_mounted_again
 async def test_a_pypi_mcp_server_is_installed_into_its_own_venv(host: PluginHost) -> None:
     mount = parse_mount("mcp:time", command=[], url=None, package="mcp-server-time")
 
-    manifest = await mount_mcp_server(host.install, mount)
+    manifest = await mount_mcp_server(host.install, mount, grant=GRANT_ALL)
 
     assert manifest.name == "mcp-time" and any(r.startswith("mcp-server-time==") for r in manifest.requirements)
     assert (

@@ -25,6 +25,7 @@ from synthral.errors import (
 )
 from synthral.plugins.host import PluginHost
 from synthral.plugins.supervisor import ProcessState, backoff_delay
+from tests.conftest import GRANT_ALL
 from tests.support.settings import make_settings
 
 
@@ -33,12 +34,14 @@ async def test_process_starts_lazily_and_stays_warm(noop_host: PluginHost) -> No
     assert process.state is ProcessState.STOPPED and process.pid is None
     first = await noop_host.invoke("noop/echo", {"value": "a"})
     second = await noop_host.invoke("noop/echo", {"value": "b"})
-    assert first["pid"] == second["pid"] == process.pid
+    assert first["process"] == second["process"] and process.pid is not None
     assert process.state is ProcessState.RUNNING
 
 
 async def test_plugin_killed_mid_call_fails_retryably_and_next_call_works(noop_host: PluginHost) -> None:
-    pid = (await noop_host.invoke("noop/echo", {}))["pid"]
+    served_by = (await noop_host.invoke("noop/echo", {}))["process"]
+    pid = noop_host.process("noop", "1.0.0").pid
+    assert pid is not None
     call = asyncio.create_task(noop_host.invoke("noop/sleep", {"seconds": 30}))
     await asyncio.sleep(0.3)
     os.kill(pid, signal.SIGKILL)
@@ -46,7 +49,7 @@ async def test_plugin_killed_mid_call_fails_retryably_and_next_call_works(noop_h
         await call
     assert caught.value.retryable and "SIGKILL" in caught.value.message
     after = await noop_host.invoke("noop/echo", {"value": 1})
-    assert after["value"] == 1 and after["pid"] != pid
+    assert after["value"] == 1 and after["process"] != served_by
     assert noop_host.process("noop", "1.0.0").restarts == 1
 
 
@@ -78,20 +81,21 @@ async def test_repeated_crashes_back_off_instead_of_spinning(noop_host: PluginHo
 
 
 async def test_timeout_cancels_the_call_and_keeps_the_process(noop_host: PluginHost) -> None:
-    pid = (await noop_host.invoke("noop/echo", {}))["pid"]
+    served_by = (await noop_host.invoke("noop/echo", {}))["process"]
     with pytest.raises(InvocationTimeout) as caught:
         await noop_host.invoke("noop/sleep", {"seconds": 30}, context=noop_host.context(timeout=0.3))
     assert caught.value.retryable
-    assert (await noop_host.invoke("noop/echo", {}))["pid"] == pid
+    assert (await noop_host.invoke("noop/echo", {}))["process"] == served_by
 
 
 async def test_a_plugin_ignoring_cancellation_is_restarted(noop_host: PluginHost) -> None:
-    pid = (await noop_host.invoke("noop/echo", {}))["pid"]
+    await noop_host.invoke("noop/echo", {})
+    process = noop_host.process("noop", "1.0.0")
+    pid = process.pid
     with pytest.raises(InvocationTimeout):
         await noop_host.invoke(
             "noop/sleep", {"seconds": 30}, config={"cooperative": False}, context=noop_host.context(timeout=0.2)
         )
-    process = noop_host.process("noop", "1.0.0")
     for _ in range(100):  # the cancel grace is 1 s in this fixture
         if process.pid != pid:
             break
@@ -103,7 +107,7 @@ async def test_a_plugin_ignoring_cancellation_is_restarted(noop_host: PluginHost
 async def test_cancelling_the_caller_cancels_the_plugin_call(
     noop_host: PluginHost, caplog: pytest.LogCaptureFixture
 ) -> None:
-    pid = (await noop_host.invoke("noop/echo", {}))["pid"]
+    served_by = (await noop_host.invoke("noop/echo", {}))["process"]
     task = asyncio.create_task(noop_host.invoke("noop/async-sleep", {"seconds": 30}))
     await asyncio.sleep(0.2)
     task.cancel()
@@ -111,7 +115,7 @@ async def test_cancelling_the_caller_cancels_the_plugin_call(
         await task
     await asyncio.sleep(0.3)
     assert "unknown request" not in caplog.text  # the cancellation was acknowledged, not lost
-    assert (await noop_host.invoke("noop/echo", {}))["pid"] == pid
+    assert (await noop_host.invoke("noop/echo", {}))["process"] == served_by
 
 
 async def test_many_calls_in_flight_on_one_process(noop_host: PluginHost) -> None:
@@ -126,14 +130,14 @@ async def test_many_calls_in_flight_on_one_process(noop_host: PluginHost) -> Non
 async def test_idle_process_is_stopped_and_restarted_on_demand(noop_home: Path, wheelhouse: Path) -> None:
     plugin_host = PluginHost(make_settings(noop_home, wheelhouse, idle_timeout=0.3))
     try:
-        first = (await plugin_host.invoke("noop/echo", {}))["pid"]
+        first = (await plugin_host.invoke("noop/echo", {}))["process"]
         process = plugin_host.process("noop", "1.0.0")
         for _ in range(100):
             if process.state is ProcessState.STOPPED:
                 break
             await asyncio.sleep(0.05)
         assert process.state is ProcessState.STOPPED and process.restarts == 0
-        second = (await plugin_host.invoke("noop/echo", {}))["pid"]
+        second = (await plugin_host.invoke("noop/echo", {}))["process"]
         assert second != first
     finally:
         await plugin_host.close()
@@ -185,9 +189,18 @@ async def test_secrets_reach_only_the_call_they_are_granted_to(noop_host: Plugin
     await noop_host.invoke("noop/echo", {})
     pid = process.pid
     assert pid is not None
-    environ = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
-    assert "SYNTHRAL_BLOB_ROOT" in environ
-    assert "SYNTHRAL_WHEELHOUSE" not in environ  # the host's environment is not passed on
+    # The host starts bubblewrap, which starts the runner: read every process of the tree.
+    environs = [Path(f"/proc/{each}/environ").read_bytes().decode(errors="replace") for each in _tree(pid)]
+    assert any("SYNTHRAL_BLOB_ROOT" in environ for environ in environs)
+    assert not any("SYNTHRAL_WHEELHOUSE" in environ for environ in environs)  # the host's environment stays out
+
+
+def _tree(pid: int) -> list[int]:
+    found = [pid]
+    for each in found:
+        for task in Path(f"/proc/{each}/task").iterdir():
+            found += [int(child) for child in (task / "children").read_text().split()]
+    return found
 
 
 async def test_an_oversized_request_is_refused_before_sending(noop_host: PluginHost) -> None:
@@ -197,15 +210,15 @@ async def test_an_oversized_request_is_refused_before_sending(noop_host: PluginH
 
 
 async def test_an_oversized_answer_becomes_an_error_not_a_broken_stream(noop_host: PluginHost) -> None:
-    pid = (await noop_host.invoke("noop/echo", {}))["pid"]
+    served_by = (await noop_host.invoke("noop/echo", {}))["process"]
     with pytest.raises(FrameTooLarge, match="blob references"):
         await noop_host.invoke("noop/big", {"seconds": 17})
-    assert (await noop_host.invoke("noop/echo", {}))["pid"] == pid
+    assert (await noop_host.invoke("noop/echo", {}))["process"] == served_by
 
 
 @pytest.fixture
 async def junk_host(settings: object, fixture_wheels: dict[str, Path], host: PluginHost) -> PluginHost:
-    await host.install(str(fixture_wheels["junk"]))
+    await host.install(str(fixture_wheels["junk"]), grant=GRANT_ALL)
     return host
 
 
@@ -234,7 +247,7 @@ async def test_an_oversized_frame_from_a_plugin_restarts_it(junk_host: PluginHos
 async def test_an_installed_plugin_that_later_fails_to_start_is_reported(
     host: PluginHost, settings: object, fixture_wheels: dict[str, Path]
 ) -> None:
-    await host.install(str(fixture_wheels["moody"]))
+    await host.install(str(fixture_wheels["moody"]), grant=GRANT_ALL)
     mode = host.settings.plugins_dir / "moody" / "data" / "mode"
     mode.write_text("raise")
     with pytest.raises(PluginLoadError, match="licence file"):
@@ -250,9 +263,11 @@ async def test_an_installed_plugin_that_later_fails_to_start_is_reported(
 async def test_an_installed_plugin_that_later_hangs_on_start_times_out(
     tmp_path: Path, wheelhouse: Path, fixture_wheels: dict[str, Path]
 ) -> None:
+    installer = PluginHost(make_settings(tmp_path / "home", wheelhouse))  # a loaded machine starts it slowly
+    await installer.install(str(fixture_wheels["moody"]), grant=GRANT_ALL)
+    await installer.close()
     plugin_host = PluginHost(make_settings(tmp_path / "home", wheelhouse, start_timeout=1.0))
     try:
-        await plugin_host.install(str(fixture_wheels["moody"]))
         (plugin_host.settings.plugins_dir / "moody" / "data" / "mode").write_text("hang")
         with pytest.raises(PluginStartError, match="did not answer 'initialize' within"):
             await plugin_host.invoke("moody/hello", {})

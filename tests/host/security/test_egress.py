@@ -45,6 +45,7 @@ async def test_the_server_resolves_workspace_slugs_at_start_and_local_mode_allow
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SYNTHRAL_DATABASE_URL", raising=False)
+    monkeypatch.delenv("SYNTHRAL_EGRESS_ALLOW", raising=False)  # a server's own default: public addresses only
     settings = Settings.load(home=tmp_path / "home")
     async with open_server(settings) as server:
         owner = await server.identity.create_user("ada@example.com", PASSWORD)

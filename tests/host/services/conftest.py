@@ -10,7 +10,7 @@ import pytest
 
 from synthral.plugins.host import PluginHost
 from tests.support.plugins import build_wheel
-from tests.support.settings import FIXTURES, make_settings
+from tests.support.settings import FIXTURES, GRANT_ALL, make_settings
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +20,7 @@ def oauthy_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, fixt
 
     async def install() -> None:
         plugin_host = PluginHost(make_settings(home, wheelhouse))
-        await plugin_host.install(str(fixture_wheels["oauthy"]))
+        await plugin_host.install(str(fixture_wheels["oauthy"]), grant=GRANT_ALL)
         await plugin_host.close()
 
     asyncio.run(install())
@@ -43,8 +43,8 @@ def twin_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, fixtur
     async def install() -> None:
         twin = await build_wheel(source, home / "wheel")
         plugin_host = PluginHost(make_settings(home, wheelhouse))
-        await plugin_host.install(str(fixture_wheels["oauthy"]))
-        await plugin_host.install(str(twin))
+        await plugin_host.install(str(fixture_wheels["oauthy"]), grant=GRANT_ALL)
+        await plugin_host.install(str(twin), grant=GRANT_ALL)
         await plugin_host.close()
 
     asyncio.run(install())

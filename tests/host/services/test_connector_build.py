@@ -10,13 +10,18 @@ import pytest
 
 from synthral.errors import ConfigurationError, NotFound
 from synthral.plugins.host import PluginHost
+from synthral.plugins.permissions import GrantRequest
 from synthral.security.egress import EgressSettings
-from synthral.services.connector_build import build_connector, definition_docs, write_project
+from synthral.services.connector_build import build_connector, declared_permissions, definition_docs, write_project
 from synthral.services.connector_openapi import import_openapi
 from synthral.services.connector_testing import run_connector_test
 from synthral.services.connectors import ConnectorCatalog
+from synthral_sdk.permissions import parse_permissions
 from synthral_sdk.rest import load_definition
 from synthral_sdk.testing_rest import ApiKeyAuth, Recorded, Reply, StandIn
+
+STAND_IN_GRANT = GrantRequest(items=["all", "network=any"])
+"""What the connector declares, and any host: its calls go to a stand-in on a port chosen when it starts."""
 
 SPECS = Path(__file__).parents[2] / "fixtures" / "openapi"
 
@@ -46,6 +51,26 @@ async def test_a_bare_folder_builds_into_its_own_distribution_at_the_apps_versio
     assert "Requires-Dist: synthral-sdk<2,>=1.7" in metadata
     assert "### `find_pets`" in metadata  # the generated docs are the package's description
     assert "connector-petstore = synthral_connector_petstore.plugin" in entry_points
+    declared = parse_permissions(archive_text(wheel, "synthral_connector_petstore/synthral-plugin.toml"))
+    assert declared.to_json() == {"network": ["petstore.swagger.io"], "secrets": ["api_key"]}
+
+
+def archive_text(wheel: Path, name: str) -> str:
+    with zipfile.ZipFile(wheel) as archive:
+        return archive.read(name).decode()
+
+
+def test_a_connector_declares_its_server_hosts_and_the_credential_it_is_handed(tmp_path: Path) -> None:
+    folder = _petstore(tmp_path / "petstore")
+    app = json.loads((folder / "app.json").read_text())
+    app["server_url"] = "https://{site}.atlassian.net/rest"
+    app["security_schemes"] = {"http_basic": {}}
+    (folder / "app.json").write_text(json.dumps(app))
+    declared = parse_permissions(declared_permissions(load_definition(folder)))
+    assert declared.to_json() == {"network": ["*.atlassian.net"], "secrets": ["basic"]}
+    app["server_url"] = "https://{host}/api"  # the host is the credential's in full: any host
+    (folder / "app.json").write_text(json.dumps(app))
+    assert parse_permissions(declared_permissions(load_definition(folder))).network == "any"
 
 
 async def test_a_folder_without_functions_is_refused_naming_the_file(tmp_path: Path) -> None:
@@ -85,7 +110,7 @@ async def test_the_installed_wheel_runs_in_its_venv_and_the_test_runner_reports_
     tmp_path: Path, host: PluginHost
 ) -> None:
     wheel = await build_connector(_petstore(tmp_path / "petstore"), tmp_path / "dist")
-    await host.install(str(wheel))
+    await host.install(str(wheel), grant=STAND_IN_GRANT)
     api = StandIn(auth=ApiKeyAuth("k-123", header="X-Api-Key"))
 
     @api.route("GET", "/pets")
@@ -98,6 +123,7 @@ async def test_the_installed_wheel_runs_in_its_venv_and_the_test_runner_reports_
         assert isinstance(body, dict)
         return Reply(200, {"id": 2, **body})
 
+    host.egress = EgressSettings.from_env({})  # a server's own default: public addresses only
     with api:
         catalog = ConnectorCatalog(host)
         entry = catalog.get("petstore")
@@ -178,7 +204,7 @@ ACTIONS = [CountPets]
 async def test_hand_written_actions_sit_beside_the_declared_ones(tmp_path: Path, host: PluginHost) -> None:
     folder = _petstore(tmp_path / "petstore")
     (folder / "actions.py").write_text(HAND_WRITTEN)
-    await host.install(str(await build_connector(folder, tmp_path / "dist")))
+    await host.install(str(await build_connector(folder, tmp_path / "dist")), grant=STAND_IN_GRANT)
     api = StandIn(auth=ApiKeyAuth("k-123", header="X-Api-Key"))
     api.route("GET", "/pets")(lambda request: Reply(200, [{"id": 1}, {"id": 2}]))
     host.egress = EgressSettings.from_env({"SYNTHRAL_EGRESS_ALLOW": "127.0.0.1"})  # the stand-in is on this machine

@@ -14,7 +14,7 @@ from synthral.plugins.host import PluginHost
 from synthral.services.connectors import ConnectorCatalog
 from synthral_sdk import WebhookScheme
 from tests.support.plugins import build_wheel
-from tests.support.settings import FIXTURES, make_settings
+from tests.support.settings import FIXTURES, GRANT_ALL, make_settings
 
 pytestmark = pytest.mark.slow
 
@@ -33,8 +33,8 @@ def versions_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, fi
     async def install() -> None:
         newer = await build_wheel(source, home / "wheel")
         plugin_host = PluginHost(make_settings(home, wheelhouse))
-        await plugin_host.install(str(fixture_wheels["oauthy"]))
-        await plugin_host.install(str(newer))
+        await plugin_host.install(str(fixture_wheels["oauthy"]), grant=GRANT_ALL)
+        await plugin_host.install(str(newer), grant=GRANT_ALL)
         await plugin_host.close()
 
     asyncio.run(install())

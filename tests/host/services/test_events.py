@@ -49,7 +49,7 @@ async def drain(subscription: Subscription, until: str, execution_id: str) -> li
 async def test_many_subscribers_share_one_loop_and_see_only_their_workspace(
     service: WorkflowService, database: Database
 ) -> None:
-    hub = EventHub(database, interval=0.05)
+    hub = EventHub(database, interval=0.05, idle_interval=0.05)
     statements: list[str] = []
     database_engine = database.engine.sync_engine
     listener = lambda *args: statements.append(str(args[2]))  # noqa: E731 -- a counting hook
@@ -93,7 +93,7 @@ async def test_many_subscribers_share_one_loop_and_see_only_their_workspace(
 async def test_a_run_that_starts_and_ends_between_two_passes_is_still_reported_as_ended(
     service: WorkflowService, database: Database
 ) -> None:
-    hub = EventHub(database, interval=3600)  # one pass at subscription, then only the ones made here
+    hub = EventHub(database, interval=3600, idle_interval=3600)  # one pass at subscription, then only ones made here
     try:
         watcher = await hub.subscribe("acme")
         await asyncio.sleep(0.2)  # the loop's first pass, before the run exists
@@ -107,4 +107,29 @@ async def test_a_run_that_starts_and_ends_between_two_passes_is_still_reported_a
         await hub.poll_once()
         assert await watcher.next(0.1) == []  # reported once
     finally:
+        await hub.close()
+
+
+async def test_a_run_started_in_this_process_wakes_the_idle_loop_which_then_follows_it_until_it_ends(
+    service: WorkflowService, database: Database
+) -> None:
+    hub = EventHub(database, interval=0.05, idle_interval=3600)  # idle: no pass unless woken
+    service.engine.listeners.append(hub.wake)
+    try:
+        watcher = await hub.subscribe("acme")
+        async with asyncio.timeout(30):
+            while hub.passes < 1:  # the first pass finds nothing running: the loop idles
+                await asyncio.sleep(0.01)
+        workflow = chain("woken", {"id": "one", "type": "core/set"}, {"id": "two", "type": "noop/echo"})
+        saved = await service.save(Workflow.model_validate(workflow), workspace_id="acme")
+        execution_id = await service.start(saved.workflow_id, workspace_id="acme")  # notify() wakes the hub
+        seen = await drain(watcher, "execution.completed", execution_id)
+        kinds = [e["event"] for e in seen if e["execution_id"] == execution_id]
+        assert kinds.count("step.finished") == 2 and kinds[-1] == "execution.completed"
+        await asyncio.sleep(0.3)
+        idle = hub.passes
+        await asyncio.sleep(0.5)
+        assert hub.passes == idle  # the run ended: back to the idle interval
+    finally:
+        service.engine.listeners.remove(hub.wake)
         await hub.close()

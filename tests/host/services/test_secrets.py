@@ -38,7 +38,7 @@ from synthral.services.workflows import ExecutionView, WorkflowService
 from synthral.store.db import Database
 from synthral.store.tables import CREDENTIAL, EXECUTION_LOG, WORKSPACE, ExecutionStatus, utcnow
 from tests.support.postgres import find_pg_bin
-from tests.support.settings import make_settings
+from tests.support.settings import GRANT_ALL, make_settings
 
 
 def a_secret() -> str:
@@ -439,22 +439,29 @@ build-backend = "hatchling.build"
 """
 
 
-@pytest.fixture(scope="module")
-def probe_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Path:
-    """A home with the probe plugin installed, made once for the module."""
+def install_probe(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, secrets: str) -> Path:
+    """A home with the probe plugin installed, declaring and granted ``secrets`` (TOML)."""
     source = tmp_path_factory.mktemp("probe-source")
     (source / "pyproject.toml").write_text(textwrap.dedent(PROBE_PROJECT))
     (source / "synthral_test_probe").mkdir()
     (source / "synthral_test_probe" / "__init__.py").write_text(PROBE_PLUGIN.lstrip())
+    # It is handed credentials, so it declares them (and is granted them below).
+    (source / "synthral_test_probe" / "synthral-plugin.toml").write_text(f"[permissions]\nsecrets = {secrets}\n")
     home = tmp_path_factory.mktemp("probe-home")
 
     async def install() -> None:
         plugins = PluginHost(make_settings(home, wheelhouse))
-        await plugins.install(str(source))
+        await plugins.install(str(source), grant=GRANT_ALL)
         await plugins.close()
 
     asyncio.run(install())
     return home
+
+
+@pytest.fixture(scope="module")
+def probe_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Path:
+    """The probe plugin, granted credentials of any kind, installed once for the module."""
+    return install_probe(tmp_path_factory, wheelhouse, '"any"')
 
 
 @dataclass
@@ -654,3 +661,42 @@ async def test_a_workflow_outside_every_workspace_reads_the_environment(rig: Rig
     assert view.status == ExecutionStatus.COMPLETED, view.execution
     assert view.execution["output"] == {"use": {"value": REDACTED, "sha256": sha256(token), "granted": ["local-token"]}}
     assert_nowhere(database_dump(database), token)
+
+
+@pytest.mark.slow
+async def test_a_plugin_is_handed_only_credentials_of_the_kinds_it_was_granted(
+    database: Database, workspace: str, tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, keys: Keys
+) -> None:
+    home = await asyncio.to_thread(install_probe, tmp_path_factory, wheelhouse, '["api_key"]')
+    credentials = CredentialService(database, ring(keys.new))
+    token, login = a_secret(), a_secret()
+    await credentials.put(workspace, "token", token, kind="api_key")
+    await credentials.put(workspace, "login", {"username": "ops", "password": login}, kind="basic")
+    plugins = PluginHost(make_settings(home, wheelhouse))
+    resolver = CredentialSecretResolver(credentials, fallback=EnvSecretResolver({}))
+    engine = Engine(database, plugins, settings=EngineSettings(lease_seconds=5.0), secrets=resolver,
+                    secret_kinds=credentials.kinds_for_step)  # fmt: skip
+    worker = Worker(engine, concurrency=2, poll_interval=0.1)
+    task = asyncio.create_task(worker.run())
+    rig = Rig(database, engine, WorkflowService(database, plugins, engine), {})
+    try:
+        granted = chain("kind-ok", {"id": "use", "type": "probe/reveal", "input": {"secret": "token"},
+                                    "secrets": ["token"]})  # fmt: skip
+        view = await rig.wait(await rig.start(granted, workspace))
+        assert view.status == ExecutionStatus.COMPLETED
+        assert view.steps[0]["output"]["sha256"] == sha256(token)
+
+        refused = chain("kind-refused", {"id": "use", "type": "probe/reveal", "input": {"secret": "login"},
+                                         "secrets": ["token", "login"]})  # fmt: skip
+        view = await rig.wait(await rig.start(refused, workspace))
+        assert view.status == ExecutionStatus.FAILED
+        [step] = view.steps
+        assert step["error_type"] == "PermissionDenied" and step["attempt"] == 1  # not retried
+        assert "credential 'login' is of kind 'basic'" in step["error_message"]
+        assert "grant 'secrets=basic'" in step["error_message"]
+        assert_nowhere(database_dump(database), login)
+    finally:
+        worker.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await plugins.close()

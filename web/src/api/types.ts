@@ -242,8 +242,9 @@ export interface PluginInfo {
 
 export interface PluginDetail {
   name: string;
-  versions: (PluginInfo & { installedAt?: string; wheelSha256?: string })[];
+  versions: (PluginInfo & { installedAt?: string; wheelSha256?: string; grantDescribed?: string[] })[];
   capabilities: { ref: string; plugin: string; version: string; name: string; kind: string; description?: string }[];
+  sandbox?: string;
 }
 
 export interface Connector {
@@ -362,4 +363,40 @@ export interface RunEvent {
   error_message?: string | null;
   waiting_for?: Execution['waiting_for'];
   started_at?: string;
+}
+
+export type UpgradeOutcome = 'identical' | 'changed' | 'failing' | 'incompatible';
+
+/** One recorded step replayed against a new plugin version (POST /plugins/{name}/upgrade-check). */
+export interface UpgradeSample {
+  capability: string;
+  step_id: number;
+  execution_id: string;
+  workflow_id: string;
+  workflow: string;
+  node_id: string;
+  old_version: string;
+  outcome: UpgradeOutcome;
+  diff: { op: string; path: string; value?: unknown; from?: string }[];
+  reason: string;
+  error_type: string | null;
+}
+
+export interface UpgradeReport {
+  plugin: string;
+  to_version: string;
+  from_versions: string[];
+  clean: boolean;
+  counts: Record<UpgradeOutcome, number>;
+  samples: UpgradeSample[];
+  removed_capabilities: string[];
+  notes: string[];
+}
+
+/** What an apply or a rollback re-pinned. */
+export interface UpgradeApplied {
+  plugin: string;
+  workflows: { workflow_id: string; workflow: string; from_version: string; to_version: string; workflow_version: number }[];
+  skipped: { workflow_id: string; workflow: string; why: string }[];
+  report: UpgradeReport | null;
 }

@@ -9,6 +9,7 @@ import {
   IconLayoutDistributeHorizontal,
   IconNote,
   IconPlayerPlay,
+  IconSparkles,
 } from '@tabler/icons-react';
 import { useQueryClient } from '@tanstack/react-query';
 import { ReactFlowProvider, useReactFlow } from '@xyflow/react';
@@ -22,6 +23,7 @@ import { RunDetails } from '../executions/RunDetails';
 import { useRun } from '../executions/useRun';
 import { ProblemAlert } from '../ui/Problem';
 import { ConfigPanel } from './ConfigPanel';
+import { CopilotDock } from './CopilotDock';
 import { autoLayout } from './layout';
 import { DRAG_TYPE, Palette } from './Palette';
 import { seedInput } from './seed';
@@ -84,6 +86,15 @@ function BuilderInner({ id }: { id?: string }) {
   const [validation, setValidation] = useState<'idle' | 'checking' | 'valid' | 'invalid' | 'unavailable'>('idle');
   const [comparison, setComparison] = useState<Comparison | null>(null);
   const [lastRunData, setLastRunData] = useState<ExecutionDetail | null>(null);
+  const [copilot, setCopilot] = useState(false);
+  const canvasWidth = useRef(copilot);
+  // The canvas changes width when the copilot opens or closes: keep the workflow in view.
+  useEffect(() => {
+    if (canvasWidth.current === copilot) return;
+    canvasWidth.current = copilot;
+    // Two frames: the canvas learns its new size from a ResizeObserver, after the first.
+    requestAnimationFrame(() => requestAnimationFrame(() => void flow.fitView({ padding: 0.2, duration: 200 })));
+  }, [copilot, flow]);
   const wrapper = useRef<HTMLDivElement>(null);
   const viewingOld = Boolean(version && latest.data && version !== latest.data.version);
   const readOnly = !canEdit || viewingOld || comparison !== null;
@@ -370,6 +381,9 @@ function BuilderInner({ id }: { id?: string }) {
                 </Tooltip>
               </>
             )}
+            <Button size="xs" variant={copilot ? 'filled' : 'default'} leftSection={<IconSparkles size={14} />} onClick={() => setCopilot((open) => !open)} data-testid="copilot-toggle">
+              Copilot
+            </Button>
             {loaded.data && (
               <Button size="xs" variant="default" component={Link} href={`/workflows/${loaded.data.id}/triggers`} leftSection={<IconCalendarTime size={14} />}>
                 Triggers
@@ -406,7 +420,7 @@ function BuilderInner({ id }: { id?: string }) {
         )}
         <ProblemAlert error={saveError} title="Not saved" />
         <div style={{ display: 'flex', flex: 1, minHeight: 0 }}>
-          {!readOnly && (
+          {!readOnly && !copilot && (
             <div style={{ width: 250, borderRight: '1px solid var(--mantine-color-gray-3)', background: 'white' }}>
               <Palette types={paletteTypes} error={nodeTypes.error} disabled={readOnly} onAdd={addFromPalette} />
             </div>
@@ -419,6 +433,13 @@ function BuilderInner({ id }: { id?: string }) {
               </Text>
             )}
           </div>
+          {copilot && (
+            <CopilotDock
+              workflowId={loaded.data?.id}
+              specs={specs}
+              locked={!canEdit ? 'you are a viewer here: the canvas is read-only' : viewingOld ? 'an old version is open; open the latest to apply an edit' : comparison ? 'close the version comparison first' : null}
+            />
+          )}
           <div style={{ width: 400, borderLeft: '1px solid var(--mantine-color-gray-3)', background: 'white', display: 'flex', flexDirection: 'column' }}>
             <Tabs value={tab} onChange={setTab} style={{ display: 'flex', flexDirection: 'column', height: '100%' }}>
               <Tabs.List>

@@ -37,6 +37,8 @@ export interface CanvasState {
   loads: number;
 
   load: (workflow: Workflow, options?: { readOnly?: boolean }) => void;
+  /** Put another version of the document on the canvas as one undoable, unsaved edit (the copilot's). */
+  replace: (workflow: Workflow) => void;
   toWorkflow: (specs: Map<string, NodeType>) => Workflow;
   checkpoint: () => void;
   undo: () => void;
@@ -86,6 +88,13 @@ export const useCanvas = create<CanvasState>((set, get) => ({
     const { nodes, edges, description } = toCanvas(workflow);
     const base = { name: workflow.name, triggers: workflow.triggers, settings: workflow.settings };
     set((s) => ({ revision: s.revision + 1, loads: s.loads + 1, base, nodes, edges, description, past: [], future: [], dirty: false, selected: null, runStatus: {}, problems: [], diff: null, readOnly: Boolean(options?.readOnly) }));
+  },
+
+  replace: (workflow) => {
+    if (get().readOnly) return;
+    get().checkpoint();
+    const { nodes, edges, description } = toCanvas(workflow);
+    set((s) => ({ base: { ...s.base, name: workflow.name, triggers: workflow.triggers, settings: workflow.settings }, nodes, edges, description, selected: null, diff: null }));
   },
 
   toWorkflow: (specs) => {

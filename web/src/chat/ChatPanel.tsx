@@ -21,7 +21,7 @@ import {
 } from '@mantine/core';
 import { IconPlayerPlay, IconSend, IconSparkles } from '@tabler/icons-react';
 import { Suspense, lazy, useEffect, useRef, useState, type ReactNode } from 'react';
-import { MiniCanvas } from './MiniCanvas';
+import { Proposal, type ApplyProposal } from './Proposal';
 import { pendingActions, type ChatView, type Item, type JsonObject, type PendingAction } from './model';
 import { MODES, useCopilot, type Decision, type Mode, type Transport } from './useCopilot';
 
@@ -135,57 +135,6 @@ function Bubble({ item }: { item: Item }) {
   }
 }
 
-interface Problem {
-  node_id?: string | null;
-  message?: string;
-}
-
-function Proposal({ view, decide, busy }: { view: ChatView; decide: (d: Decision) => void; busy: boolean }) {
-  const proposal = view.state.proposal as JsonObject | undefined;
-  if (!proposal) return null;
-  const pending = pendingActions(view).some((action) => action.id === proposal.action_id);
-  const saved = proposal.saved as { workflow_id?: string; name?: string; version?: number } | undefined;
-  const workflow = proposal.workflow as JsonObject | null;
-  const problems = (proposal.problems ?? []) as Problem[];
-  return (
-    <Card withBorder padding="sm" data-testid="proposal">
-      <Group justify="space-between" mb="xs">
-        <Text fw={600} size="sm">
-          {proposal.valid ? `Proposed: ${String(workflow?.name ?? '')}` : 'Draft with problems'}
-        </Text>
-        {saved ? (
-          <Anchor href={`/workflows/${saved.workflow_id}`} size="sm">
-            Saved as v{saved.version}
-          </Anchor>
-        ) : proposal.read_only ? (
-          <Badge color="gray">view only</Badge>
-        ) : null}
-      </Group>
-      {workflow && <MiniCanvas workflow={workflow} changes={proposal.changes as never} />}
-      {problems.length > 0 && (
-        <Stack gap={2} mt="xs">
-          {problems.map((p, i) => (
-            <Text key={i} size="xs" c="red">
-              {p.node_id ? `${p.node_id}: ` : ''}
-              {p.message}
-            </Text>
-          ))}
-        </Stack>
-      )}
-      {pending && (
-        <Group mt="sm">
-          <Button size="xs" disabled={busy} onClick={() => decide({ actionId: String(proposal.action_id), decision: 'confirm' })}>
-            Accept
-          </Button>
-          <Button size="xs" variant="default" disabled={busy} onClick={() => decide({ actionId: String(proposal.action_id), decision: 'reject' })}>
-            Reject
-          </Button>
-        </Group>
-      )}
-    </Card>
-  );
-}
-
 function CodeCard({ view, decide, busy }: { view: ChatView; decide: (d: Decision) => void; busy: boolean }) {
   const code = view.state.code as { language?: string; code?: string; inputs?: JsonObject; action_id?: string; result?: JsonObject } | undefined;
   const [text, setText] = useState(code?.code ?? '');
@@ -265,9 +214,13 @@ export interface ChatPanelProps {
   /** Shown above the chat (the page's title, a conversation list). */
   header?: ReactNode;
   height?: number | string;
+  /** In the builder: Accept puts a proposed workflow on the canvas instead of saving it. */
+  onApply?: ApplyProposal;
+  /** What the empty chat suggests asking. */
+  hint?: string;
 }
 
-export function ChatPanel({ transport, workflowId, threadId, header, height = '100%' }: ChatPanelProps) {
+export function ChatPanel({ transport, workflowId, threadId, header, height = '100%', onApply, hint }: ChatPanelProps) {
   const { view, send, decide, reset } = useCopilot(transport, { workflowId, threadId });
   const [mode, setMode] = useState<Mode | 'auto'>('auto');
   const [prompt, setPrompt] = useState('');
@@ -318,14 +271,14 @@ export function ChatPanel({ transport, workflowId, threadId, header, height = '1
         <Stack gap="xs" pr="sm">
           {view.items.length === 0 && (
             <Text size="sm" c="dimmed">
-              Ask for an automation (“every morning at 8, fetch this RSS feed and email me new items”), to explain a failed
-              run, or to run some code. Nothing is saved or run until you accept it here.
+              {hint ??
+                'Ask for an automation (“every morning at 8, fetch this RSS feed and email me new items”), to explain a failed run, or to run some code. Nothing is saved or run until you accept it here.'}
             </Text>
           )}
           {view.items.map((item) => (
             <Bubble key={`${item.kind}-${item.id}`} item={item} />
           ))}
-          <Proposal view={view} decide={(d) => void decide(d)} busy={view.running} />
+          <Proposal view={view} decide={(d) => void decide(d)} busy={view.running} onApply={onApply} />
           <CodeCard view={view} decide={(d) => void decide(d)} busy={view.running} />
           {others.map((action) => (
             <ActionCard key={action.id} action={action} decide={(d) => void decide(d)} busy={view.running} />

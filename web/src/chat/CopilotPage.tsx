@@ -4,9 +4,9 @@ import { Select } from '@mantine/core';
 import { useQuery } from '@tanstack/react-query';
 import { useMemo } from 'react';
 import { useLocation, useSearch } from 'wouter';
-import { API, request, session } from '../api/client';
+import { request } from '../api/client';
 import { ChatPanel } from './ChatPanel';
-import type { Transport } from './useCopilot';
+import { appTransport } from './transport';
 
 interface ConversationSummary {
   id: string;
@@ -14,17 +14,6 @@ interface ConversationSummary {
   mode: string;
   updated_at: string;
 }
-
-export const appTransport: Transport = {
-  url: `${API}/chat`,
-  headers: () => {
-    const headers: Record<string, string> = {};
-    if (session.accessToken) headers.authorization = `Bearer ${session.accessToken}`;
-    if (session.workspace) headers['x-workspace'] = session.workspace;
-    return headers;
-  },
-  refresh: () => session.refresh(),
-};
 
 export default function CopilotPage() {
   const search = new URLSearchParams(useSearch());

@@ -1,5 +1,5 @@
 // A proposed workflow, drawn small and read-only beside the chat: what Accept would save.
-import { Background, Position, ReactFlow, type Edge, type Node } from '@xyflow/react';
+import { Background, Position, ReactFlow, ReactFlowProvider, type Edge, type Node } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
 import { useMemo } from 'react';
 import type { Json, JsonObject } from './model';
@@ -41,18 +41,22 @@ export function MiniCanvas({ workflow, changes, height = 220 }: { workflow: Json
   }, [workflow, changes]);
   return (
     <div style={{ height, border: '1px solid var(--mantine-color-gray-3)', borderRadius: 6 }} data-testid="proposal-canvas">
-      <ReactFlow
-        nodes={nodes}
-        edges={edges}
-        fitView
-        nodesDraggable={false}
-        nodesConnectable={false}
-        elementsSelectable={false}
-        zoomOnScroll={false}
-        proOptions={{ hideAttribution: true }}
-      >
-        <Background gap={16} />
-      </ReactFlow>
+      {/* Its own store: inside the builder it would otherwise share (and re-fit) the big canvas's. */}
+      <ReactFlowProvider>
+        <ReactFlow
+          nodes={nodes}
+          edges={edges}
+          fitView
+          fitViewOptions={{ padding: 0.15 }}
+          nodesDraggable={false}
+          nodesConnectable={false}
+          elementsSelectable={false}
+          zoomOnScroll={false}
+          proOptions={{ hideAttribution: true }}
+        >
+          <Background gap={16} />
+        </ReactFlow>
+      </ReactFlowProvider>
     </div>
   );
 }

@@ -17,7 +17,8 @@ export interface Transport {
 
 export interface Decision {
   actionId: string;
-  decision: 'confirm' | 'reject';
+  /** 'apply': a proposed workflow was taken onto the builder's canvas (unsaved). */
+  decision: 'confirm' | 'apply' | 'reject';
   changes?: JsonObject;
 }
 
@@ -69,7 +70,7 @@ export function useCopilot(transport: Transport, options: { workflowId?: string 
         ? [...new Set([...open, ...decided.keys()])].map((id) => {
             const d = decided.get(id);
             if (d?.decision === 'reject') return { interruptId: id, status: 'cancelled' as const };
-            return { interruptId: id, status: 'resolved' as const, payload: d ? { decision: 'confirm', changes: d.changes } : { decision: 'defer' } };
+            return { interruptId: id, status: 'resolved' as const, payload: d ? { decision: d.decision, changes: d.changes } : { decision: 'defer' } };
           })
         : undefined;
       chat.pendingInterrupts = [];

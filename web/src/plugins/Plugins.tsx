@@ -1,14 +1,16 @@
-import { Badge, Button, Card, FileButton, Group, Stack, Switch, Table, Text, TextInput, Title } from '@mantine/core';
+import { Badge, Button, Card, FileButton, Group, Modal, Stack, Switch, Table, Text, TextInput, Title } from '@mantine/core';
 import { modals } from '@mantine/modals';
 import { notifications } from '@mantine/notifications';
 import { IconUpload } from '@tabler/icons-react';
 import { useQueryClient } from '@tanstack/react-query';
-import { useMemo, useState } from 'react';
+import { useMemo, useRef, useState } from 'react';
 import { request } from '../api/client';
-import { keys, usePlugins } from '../api/hooks';
-import type { PluginInfo } from '../api/types';
+import { keys, usePlugin, usePlugins } from '../api/hooks';
+import type { PluginDetail, PluginInfo } from '../api/types';
 import { useCan } from '../auth/context';
 import { ProblemAlert } from '../ui/Problem';
+import { UpgradeCheck } from './UpgradeCheck';
+import { GrantSummary, grantedForm, PermissionDialog, type PermissionRequest, type PreviousGrant, permissionRequestOf } from './PermissionDialog';
 
 export default function Plugins() {
   const plugins = usePlugins();
@@ -17,6 +19,8 @@ export default function Plugins() {
   const [spec, setSpec] = useState('');
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
+  const [upgrading, setUpgrading] = useState<PluginInfo[] | null>(null);
+  const resetUpload = useRef<() => void>(null);
 
   const grouped = useMemo(() => {
     const byName = new Map<string, PluginInfo[]>();
@@ -39,11 +43,47 @@ export default function Plugins() {
       setSpec('');
       changed();
     } catch (caught) {
+      const asked = permissionRequestOf(caught, label);
+      if (asked) {
+        void askToGrant(form, label, asked);
+        return;
+      }
       setError(caught);
       notifications.show({ color: 'red', message: `Could not install ${label}` });
     } finally {
       setBusy(null);
     }
+  };
+
+  // The plugin declares permissions nobody granted yet: show them (marking what an upgrade asks for beyond
+  // the installed version's grant) and install again granting them only if the owner approves.
+  const askToGrant = async (form: FormData, label: string, asked: PermissionRequest) => {
+    let previous: PreviousGrant | null = null;
+    try {
+      const detail = await request<PluginDetail>(`/plugins/${encodeURIComponent(asked.plugin)}`);
+      const latest = detail.versions.filter((v) => !v.builtin).at(-1);
+      if (latest) previous = { version: latest.version, grantDescribed: latest.grantDescribed ?? [] };
+    } catch {
+      previous = null; // not installed yet: a first install
+    }
+    const id = modals.open({
+      title: `${previous ? 'Upgrade' : 'Install'} ${asked.plugin} ${asked.version}?`,
+      size: 'lg',
+      children: (
+        <PermissionDialog
+          request={asked}
+          previous={previous}
+          onCancel={() => {
+            modals.close(id);
+            notifications.show({ message: `Nothing was installed${previous ? `; ${asked.plugin} ${previous.version} stays active` : ''}` });
+          }}
+          onApprove={() => {
+            modals.close(id);
+            void install(grantedForm(form, asked.missing), label);
+          }}
+        />
+      ),
+    });
   };
 
   const toggle = async (p: PluginInfo) => {
@@ -80,7 +120,9 @@ export default function Plugins() {
           <Group align="flex-end">
             <FileButton
               accept=".whl"
+              resetRef={resetUpload}
               onChange={(file) => {
+                resetUpload.current?.(); // choosing the same wheel again (after Cancel) must ask again
                 if (!file) return;
                 const form = new FormData();
                 form.append('wheel', file, file.name);
@@ -132,6 +174,11 @@ export default function Plugins() {
                   {versions[0].summary}
                 </Text>
                 {versions[0].builtin && <Badge size="xs">built in</Badge>}
+                {isOwner && !versions[0].builtin && (
+                  <Button size="compact-xs" variant="light" mt={6} onClick={() => setUpgrading(versions)} data-testid={`check-upgrade-${name}`}>
+                    Check upgrade
+                  </Button>
+                )}
               </Table.Td>
               <Table.Td>
                 <Group align="flex-start">
@@ -148,6 +195,7 @@ export default function Plugins() {
                       <Text size="xs" c="dimmed" lineClamp={2}>
                         {p.capabilities.join(', ')}
                       </Text>
+                      {!p.builtin && <VersionGrant name={p.name} version={p.version} />}
                       {isOwner && !p.builtin && (
                         <Group mt={6} justify="space-between">
                           <Switch size="xs" label="enabled" checked={p.enabled} onChange={() => void toggle(p)} aria-label={`enable ${p.name} ${p.version}`} />
@@ -164,6 +212,19 @@ export default function Plugins() {
           ))}
         </Table.Tbody>
       </Table>
+      <Modal opened={upgrading !== null} onClose={() => setUpgrading(null)} title={`Upgrade ${upgrading?.[0].name ?? ''}`} size="xl">
+        {upgrading && (
+          <UpgradeCheck plugin={upgrading[0].name} suggested={upgrading[upgrading.length - 1].version} onChanged={changed} />
+        )}
+      </Modal>
     </Stack>
   );
+}
+
+/** What one installed version was granted, and whether plugins run sandboxed on this server. */
+function VersionGrant({ name, version }: { name: string; version: string }) {
+  const detail = usePlugin(name);
+  const installed = detail.data?.versions.find((v) => v.version === version);
+  if (!installed) return null;
+  return <GrantSummary grantDescribed={installed.grantDescribed} sandbox={detail.data?.sandbox} />;
 }

@@ -82,7 +82,10 @@ class DecisionBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    decision: str = Field(description="confirm, reject, or defer (leave it pending).")
+    decision: str = Field(
+        description="confirm, reject, defer (leave it pending), or apply (a proposed workflow taken onto the "
+        "builder's canvas, unsaved)."
+    )
     changes: dict[str, Any] | None = Field(
         default=None, description="Edits made while confirming: run_code {code, inputs}; run_workflow {input}."
     )

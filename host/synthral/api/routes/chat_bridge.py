@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from synthral.api.chat_cors import allowed_origin
 from synthral.api.problems import status_of
 from synthral.api.state import ServerState
 from synthral.errors import AuthenticationFailed, InputInvalid, SynthralError
@@ -66,12 +67,23 @@ def _foreign(websocket: WebSocket) -> bool:
     return urlsplit(origin).netloc != websocket.headers.get("host", "")
 
 
+def _refused_origin(server: ServerState, websocket: WebSocket) -> str | None:
+    """Why a page's origin may not open the socket, or None (no page, the app's own, or an embedding site)."""
+    if server.local:
+        return "another site may not open the local app's socket" if _foreign(websocket) else None
+    allowed = frozenset(server.app.settings.copilot.embed_origins)
+    headers = websocket.headers
+    if allowed_origin(headers.get("origin"), headers.get("host"), allowed) is False:
+        return "this site may not open the chat socket; add its origin to SYNTHRAL_COPILOT_EMBED_ORIGINS"
+    return None
+
+
 @bridge.websocket(PATH)
 async def agws(websocket: WebSocket) -> None:
     """Copilot runs as AG-UI events over a WebSocket."""
     server: ServerState = websocket.app.state.server
-    if server.local and _foreign(websocket):
-        await websocket.close(CLOSE_POLICY, "another site may not open the local app's socket")
+    if (reason := _refused_origin(server, websocket)) is not None:
+        await websocket.close(CLOSE_POLICY, reason)
         return
     await websocket.accept()
     try:

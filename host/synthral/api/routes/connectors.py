@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from synthral.api.access import Editor, Owner, Viewer
 from synthral.api.auditing import audit
 from synthral.api.pagination import Page
-from synthral.api.routes.plugins import install_source
+from synthral.api.routes.plugins import GrantField, install_source
 from synthral.api.state import ServerState, server_of
 from synthral.errors import ConfigurationError
 from synthral.services.connectors import Connector
@@ -111,10 +111,10 @@ async def register_connector(
     server: Server,
     wheel: Annotated[UploadFile | None, File(description="The connector plugin's wheel.")] = None,
     spec: Annotated[str | None, Form(max_length=200, description="Or NAME==VERSION from the package index.")] = None,
+    grant: GrantField = None,
 ) -> dict[str, Any]:
     """Install a connector plugin (its manifest travels in the wheel) and list the connectors it offers."""
-    del access
-    plugin = await install_source(server, wheel, spec)
+    plugin = await install_source(server, wheel, spec, grant=grant, actor=access.principal.email)
     offered = [_info(c).model_dump() for c in server.connectors.catalog.list() if c.plugin == plugin["name"]]
     return {"plugin": plugin, "connectors": offered}
 

@@ -22,6 +22,7 @@ from synthral.api.auditing import audit
 from synthral.api.pagination import Page
 from synthral.api.state import ServerState, server_of
 from synthral.errors import InputInvalid, PluginAlreadyInstalled, PluginNotFound, PluginPinned
+from synthral.plugins.permissions import GrantRequest
 from synthral.services.plugins import (
     Pin,
     capability_to_json,
@@ -32,7 +33,7 @@ from synthral.services.plugins import (
 )
 from synthral_sdk.types import JSONValue
 
-__all__ = ["WHEEL_NAME", "install_source", "router"]
+__all__ = ["WHEEL_NAME", "GrantField", "install_source", "router"]
 
 router = APIRouter(prefix="/plugins", tags=["plugins"])
 Server = Annotated[ServerState, Depends(server_of)]
@@ -50,18 +51,37 @@ def _public(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+MAX_SIGNATURE = 16 * 1024
+GrantField = Annotated[
+    list[str] | None,
+    Form(
+        description="Permissions granted to what the plugin declares, one item per field: 'all', 'network', "
+        "'network=api.example.com', 'secrets=api_key', 'paths=/srv/docs:ro'... Without them a plugin that "
+        "declares permissions is refused with 'approval_required' listing what it asks for."
+    ),
+]
+
+
 async def install_source(
-    server: ServerState, wheel: UploadFile | None, spec: str | None, *, reinstall: bool = False
+    server: ServerState,
+    wheel: UploadFile | None,
+    spec: str | None,
+    *,
+    grant: list[str] | None = None,
+    actor: str | None = None,
+    signature: UploadFile | None = None,
+    reinstall: bool = False,
 ) -> dict[str, Any]:
     """Install from an uploaded wheel or a ``name==version`` pin; return the plugin's description.
 
     Raises:
         InputInvalid: Neither or both were given, the file name is not a wheel's, or the pin is malformed.
+        ApprovalRequired: The plugin declares permissions ``grant`` does not cover; nothing was installed.
         PluginAlreadyInstalled: That version is installed and ``reinstall`` is off; the
             message gives the API's ways on.
     """
     try:
-        return await _install(server, wheel, spec, reinstall=reinstall)
+        return await _install(server, wheel, spec, grant=grant, actor=actor, signature=signature, reinstall=reinstall)
     except PluginAlreadyInstalled as exc:
         name, version = exc.details.get("plugin"), exc.details.get("version")
         exc.message = (
@@ -73,14 +93,26 @@ async def install_source(
 
 
 async def _install(
-    server: ServerState, wheel: UploadFile | None, spec: str | None, *, reinstall: bool
+    server: ServerState,
+    wheel: UploadFile | None,
+    spec: str | None,
+    *,
+    grant: list[str] | None,
+    actor: str | None,
+    signature: UploadFile | None,
+    reinstall: bool,
 ) -> dict[str, Any]:
+    if grant is not None and (len(grant) > 64 or any(len(item) > 500 for item in grant)):
+        raise InputInvalid("field 'grant' holds at most 64 items of at most 500 characters each")
+    request = GrantRequest(items=grant)
+    if signature is not None and wheel is None:
+        raise InputInvalid("field 'signature' signs an uploaded wheel; send it with field 'wheel'")
     if (wheel is None) == (spec is None):
         raise InputInvalid("send either a wheel file (field 'wheel') or a pin (field 'spec', e.g. 'http==1.0.0')")
     if spec is not None:
         if not PIN.match(spec):
             raise InputInvalid(f"{spec[:120]!r} is not a pin; write NAME==VERSION, e.g. 'http==1.0.0'")
-        manifest = await server.app.plugin_service.install(spec, reinstall=reinstall)
+        manifest = await server.app.plugin_service.install(spec, grant=request, actor=actor, reinstall=reinstall)
     else:
         assert wheel is not None
         filename = wheel.filename or ""
@@ -94,7 +126,16 @@ async def _install(
             with path.open("wb") as handle:
                 while chunk := await wheel.read(1024 * 1024):
                     handle.write(chunk)
-            manifest = await server.app.plugin_service.install(str(path), reinstall=reinstall)
+            if signature is not None:
+                data = await signature.read(MAX_SIGNATURE + 1)
+                if len(data) > MAX_SIGNATURE:
+                    raise InputInvalid(
+                        f"field 'signature' holds more than {MAX_SIGNATURE} bytes; it is not a signature"
+                    )
+                path.with_name(path.name + ".sig").write_bytes(data)
+            manifest = await server.app.plugin_service.install(
+                str(path), grant=request, actor=actor, reinstall=reinstall
+            )
     infos = [i for i in server.app.plugin_service.info(manifest.name) if i.version == manifest.version]
     return _public(plugin_to_json(infos[0], detailed=True))
 
@@ -106,10 +147,16 @@ async def install_plugin(
     server: Server,
     wheel: Annotated[UploadFile | None, File(description="A plugin wheel.")] = None,
     spec: Annotated[str | None, Form(max_length=200, description="Or NAME==VERSION from the package index.")] = None,
+    grant: GrantField = None,
+    signature: Annotated[
+        UploadFile | None, File(description="The wheel's detached signature (its .sig), checked against trusted keys.")
+    ] = None,
     reinstall: Annotated[bool, Form(description="Replace the version if it is installed already.")] = False,
 ) -> dict[str, Any]:
-    """Install a plugin into its own virtualenv, while the server runs."""
-    installed = await install_source(server, wheel, spec, reinstall=reinstall)
+    """Install a plugin into its own virtualenv, while the server runs, granting what ``grant`` lists."""
+    installed = await install_source(
+        server, wheel, spec, grant=grant, actor=access.principal.email, signature=signature, reinstall=reinstall
+    )
     await audit(
         request,
         access,
@@ -117,7 +164,7 @@ async def install_plugin(
         workspace_id=None,
         target_type="plugin",
         target_id=f"{installed.get('name')}=={installed.get('version')}",
-        details={"source": spec or (wheel.filename if wheel else None), "reinstall": reinstall},
+        details={"source": spec or (wheel.filename if wheel else None), "reinstall": reinstall, "grant": grant or []},
     )
     return installed
 
@@ -142,6 +189,7 @@ async def plugin_info(name: str, access: Viewer, server: Server) -> dict[str, An
         "name": name,
         "versions": [_public(plugin_to_json(info, detailed=True)) for info in infos],
         "capabilities": capabilities,
+        "sandbox": server.app.plugin_service.sandbox(),
     }
 
 

@@ -29,9 +29,11 @@ from synthral.services.triggers import TriggerService
 from synthral.store.copilot_tables import ActionStatus
 from synthral.store.tables import ExecutionStatus
 
-__all__ = ["DECISIONS", "EDITABLE", "PERFORMERS", "decide"]
+__all__ = ["APPLICABLE", "DECISIONS", "EDITABLE", "PERFORMERS", "check_apply", "decide"]
 
-DECISIONS: Final = ("confirm", "reject", "defer")
+DECISIONS: Final = ("confirm", "apply", "reject", "defer")
+APPLICABLE: Final = frozenset({"save_workflow"})
+"""Kinds the builder can ``apply``: the proposed workflow goes onto the user's canvas, unsaved."""
 EDITABLE: Final = {"run_code": ("code", "inputs", "language"), "run_workflow": ("input",)}
 """What the user may change while confirming (code edited in the chat, a run's test input)."""
 RUN_WAIT: Final = 120.0
@@ -39,6 +41,24 @@ EXPLAINED: Final = frozenset({"run_workflow", "run_code", "run_agent"})
 """Kinds whose outcome the model is asked to explain once they ran."""
 
 Performer = Callable[[Turn, Action], Awaitable[Data]]
+
+
+def check_apply(action: Action, changes: Data | None) -> None:
+    """Refuse an ``apply`` of an action the builder cannot take onto its canvas.
+
+    Raises:
+        InputInvalid: The action is not a proposed workflow, or changes were sent with it.
+    """
+    if action.kind not in APPLICABLE:
+        raise InputInvalid(
+            f"a {action.kind} action cannot be applied in the builder; only a proposed workflow can. "
+            "Confirm or reject it",
+            details={"field": "decision"},
+        )
+    if changes:
+        raise InputInvalid(
+            "'apply' takes no changes: edit the workflow on the canvas after applying it", details={"field": "changes"}
+        )
 
 
 def _edited(action: Action, changes: Data | None) -> Data:
@@ -75,6 +95,11 @@ async def decide(turn: Turn, action: Action, decision: str, changes: Data | None
         actor.require(action.needs_role, f"confirming '{action.summary}'")
         actor.check_scope(workflow_id if isinstance(workflow_id, str) else None, "this action")
         payload = _edited(action, changes)
+    elif decision == "apply":
+        check_apply(action, changes)
+        actor.require(action.needs_role, f"applying '{action.summary}' in the builder")
+        actor.check_scope(workflow_id if isinstance(workflow_id, str) else None, "this action")
+        payload = action.payload
     else:
         payload = action.payload
     await turn.services.record.claim(action, actor.user_id)
@@ -84,6 +109,12 @@ async def decide(turn: Turn, action: Action, decision: str, changes: Data | None
         result: Data = {"status": ActionStatus.REJECTED}
         await turn.services.record.settle(action.id, ActionStatus.REJECTED, result)
         note = f"The user rejected action {action.id} ({action.summary}). Nothing was done."
+    elif decision == "apply":
+        result = await _apply(turn, action)
+        note = (
+            f"The user applied action {action.id} ({action.summary}) in the builder: the workflow is on their "
+            "canvas, not saved; it is saved only when they save it there."
+        )
     else:
         action.payload = payload
         try:
@@ -141,6 +172,16 @@ async def save_workflow(turn: Turn, action: Action) -> Data:
     proposal = turn.state.get("proposal")
     if isinstance(proposal, dict) and proposal.get("action_id") == action.id:
         await turn.set_state("proposal", {**proposal, "saved": result})
+    return result
+
+
+async def _apply(turn: Turn, action: Action) -> Data:
+    """Record that the builder took the proposal onto its canvas; nothing is saved here."""
+    result: Data = {"status": ActionStatus.APPLIED, "saved": False, "workflow_id": action.payload.get("workflow_id")}
+    await turn.services.record.settle(action.id, ActionStatus.APPLIED, result)
+    proposal = turn.state.get("proposal")
+    if isinstance(proposal, dict) and proposal.get("action_id") == action.id:
+        await turn.set_state("proposal", {**proposal, "applied": True})
     return result
 
 

@@ -176,7 +176,14 @@ async def run_agent_mode(turn: Turn, prompt: str) -> None:
     if turn.mode == "agent_flow":
         downstream = await resolve_workflow(turn, None, what="agent_flow (its downstream workflow)")
         schema = _input_schema(downstream.workflow)
-    started = await _start(turn, prompt, output_schema=schema)
+    task = prompt
+    if downstream is not None:
+        # Said in the task itself: not every framework passes output_schema on to its model.
+        task = (
+            f"{prompt}\n\nYour final answer is the input of the workflow {downstream.name!r}: answer with JSON only, "
+            f"one object matching this JSON Schema: {orjson.dumps(schema).decode()}"
+        )
+    started = await _start(turn, task, output_schema=schema)
     task_id = started.task_id
     try:
         status = await _follow(turn, started.events)

@@ -62,12 +62,19 @@ def _definition(workflow: Any) -> Data:
     return layout(workflow.model_dump(mode="json", exclude_unset=True))
 
 
-async def _offer(turn: Turn, call_id: str, definition: object, *, base_id: str | None) -> Data:
-    """Check a definition; show it; propose saving it when it is valid."""
+async def _offer(
+    turn: Turn, call_id: str, definition: object, *, base_id: str | None, edit: Data | None = None
+) -> Data:
+    """Check a definition; show it; propose saving it when it is valid.
+
+    ``edit`` (a patch and what it was made against) goes with the proposal so the builder
+    can apply the patch to the graph on its canvas rather than replace it.
+    """
+    more: Data = {"edit": edit} if edit is not None else {}
     check = turn.services.catalog.check(definition)
     if not check.valid or check.workflow is None:
         shown = definition if isinstance(definition, dict) else None
-        await turn.set_state("proposal", {"workflow": shown, "valid": False, "problems": check.problems})
+        await turn.set_state("proposal", {"workflow": shown, "valid": False, "problems": check.problems, **more})
         return {
             "valid": False,
             "problems": check.problems,
@@ -102,7 +109,8 @@ async def _offer(turn: Turn, call_id: str, definition: object, *, base_id: str |
     )
     if not turn.actor.allows(Role.EDITOR):  # shown to look at, never offered for saving
         await turn.set_state(
-            "proposal", {"workflow": definition_out, "valid": True, "problems": [], "changes": diff, "read_only": True}
+            "proposal",
+            {"workflow": definition_out, "valid": True, "problems": [], "changes": diff, "read_only": True, **more},
         )
         return {
             "valid": True,
@@ -122,7 +130,7 @@ async def _offer(turn: Turn, call_id: str, definition: object, *, base_id: str |
     await turn.set_state(
         "proposal",
         {"workflow": definition_out, "valid": True, "problems": [], "changes": diff, "workflow_id": target,
-         "action_id": action.id},
+         "action_id": action.id, **more},
     )  # fmt: skip
     return _awaiting(action, valid=True, changes=diff)
 
@@ -147,9 +155,11 @@ async def propose_edit(turn: Turn, args: Data, call_id: str) -> Data:
     if not ref and isinstance(proposal, dict) and isinstance(proposal.get("workflow"), dict) and proposal.get("valid"):
         base: Data = proposal["workflow"]
         base_id = proposal.get("workflow_id") if isinstance(proposal.get("workflow_id"), str) else None
+        edit: Data = {"patch": patch, "of": "draft"}
     else:
         saved = await resolve_workflow(turn, ref if isinstance(ref, str) else None, what="editing a workflow")
         base, base_id = saved.workflow.model_dump(mode="json", exclude_unset=True), saved.workflow_id
+        edit = {"patch": patch, "of": "saved", "workflow_id": saved.workflow_id, "version": saved.version}
     try:
         edited = apply_patch(base, patch)
     except SynthralError as exc:
@@ -158,7 +168,7 @@ async def propose_edit(turn: Turn, args: Data, call_id: str) -> Data:
             "problems": [{"code": "patch_invalid", "message": exc.message}],
             "note": "the patch did not apply; read the definition (get_workflow) and point at existing paths",
         }
-    return await _offer(turn, call_id, edited, base_id=base_id)
+    return await _offer(turn, call_id, edited, base_id=base_id, edit=edit)
 
 
 async def run_workflow(turn: Turn, args: Data, call_id: str) -> Data:

@@ -219,11 +219,15 @@ class CopilotService:
                     f"decision {decision.decision!r} is not one of {', '.join(actions.DECISIONS)}",
                     details={"field": "decision"},
                 )
-            if decision.decision == "confirm":
-                turn.actor.require(action.needs_role, f"confirming '{action.summary}'")
+            if decision.decision in ("confirm", "apply"):
+                if decision.decision == "apply":
+                    actions.check_apply(action, decision.changes)
+                verb = "confirming" if decision.decision == "confirm" else "applying"
+                turn.actor.require(action.needs_role, f"{verb} '{action.summary}'")
                 workflow_id = action.payload.get("workflow_id")
                 turn.actor.check_scope(workflow_id if isinstance(workflow_id, str) else None, "this action")
-                actions._edited(action, decision.changes)  # noqa: SLF001 -- refuse bad changes before streaming
+                if decision.decision == "confirm":
+                    actions._edited(action, decision.changes)  # noqa: SLF001 -- refuse bad changes before streaming
             checked.append((action, decision))
         return checked
 

@@ -193,10 +193,15 @@ class Turn:
                 tool_call_id=action.tool_call_id,
                 response_schema={
                     "type": "object",
-                    "properties": {"decision": {"enum": ["confirm", "reject", "defer"]}},
+                    "properties": {"decision": {"enum": _decisions(action.kind)}},
                     "required": ["decision"],
                 },
                 metadata={"kind": action.kind, "needs_role": action.needs_role},
             )
             for action in pending
         ]
+
+
+def _decisions(kind: str) -> list[str]:
+    """What a client may answer an action with (a proposed workflow can also be applied in the builder)."""
+    return ["confirm", "apply", "reject", "defer"] if kind == "save_workflow" else ["confirm", "reject", "defer"]

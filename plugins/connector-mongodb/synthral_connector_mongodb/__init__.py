@@ -1,0 +1,1 @@
+"""MongoDB for SynthralOS (hand-written on PyMongo)."""

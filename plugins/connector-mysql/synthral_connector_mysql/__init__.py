@@ -1,0 +1,1 @@
+"""MySQL and MariaDB for SynthralOS (hand-written on PyMySQL)."""

@@ -1,0 +1,106 @@
+"""A throwaway MariaDB server from the Debian binaries, for the whole session.
+
+Its own datadir, socket and port in a temp folder; an ``app`` user with a password and a
+``shop`` database, reached over TCP as a workflow would.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pymysql
+import pytest
+
+
+def _binary(*names: str) -> str | None:
+    for name in names:
+        found = shutil.which(name) or next(
+            (str(p) for p in (Path("/usr/sbin") / name, Path("/usr/bin") / name) if p.exists()), None
+        )
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="session")
+def dsn() -> Iterator[str]:
+    server = _binary("mariadbd", "mysqld")
+    install = _binary("mariadb-install-db", "mysql_install_db")
+    if server is None or install is None:
+        pytest.skip(
+            "no MariaDB/MySQL server binaries (mariadbd, mariadb-install-db); apt-get install mariadb-server-core"
+        )
+    root = Path(tempfile.mkdtemp(prefix="connector-mysql-"))
+    user = "mysql" if os.geteuid() == 0 else None
+    if user:
+        shutil.chown(root, user=user)
+    data, sock = root / "data", root / "mysqld.sock"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    as_user = [f"--user={user}"] if user else []
+    subprocess.run(
+        [
+            install,
+            "--no-defaults",
+            f"--datadir={data}",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+            *as_user,
+        ],
+        check=True,
+        capture_output=True,
+        cwd="/",
+    )
+    args = [
+        server,
+        "--no-defaults",
+        f"--datadir={data}",
+        f"--socket={sock}",
+        f"--port={port}",
+        "--bind-address=127.0.0.1",
+        f"--pid-file={root / 'mysqld.pid'}",
+        f"--log-error={root / 'error.log'}",
+        "--skip-log-bin",
+        "--innodb-buffer-pool-size=32M",
+        "--innodb-flush-log-at-trx-commit=0",
+        *as_user,
+    ]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/")
+    try:
+        admin = None
+        for _ in range(300):
+            if process.poll() is not None:
+                log = (root / "error.log").read_text(errors="replace")[-2000:]
+                pytest.fail(f"mariadbd exited with {process.returncode}: {log}")
+            if not sock.exists():  # PyMySQL leaks the socket of a failed Unix-socket connect
+                time.sleep(0.1)
+                continue
+            try:
+                admin = pymysql.connect(unix_socket=str(sock), user="root", password="", autocommit=True)
+                break
+            except pymysql.err.OperationalError:
+                time.sleep(0.1)
+        if admin is None:
+            pytest.fail("mariadbd did not accept connections within 30 s")
+        with admin.cursor() as cur:
+            cur.execute("CREATE DATABASE shop CHARACTER SET utf8mb4")
+            cur.execute("CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY 's3cret'")
+            cur.execute("GRANT ALL ON shop.* TO 'app'@'127.0.0.1'")
+        admin.close()
+        yield f"mysql://app:s3cret@127.0.0.1:{port}/shop"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""Bluesky as an OSINT source for SynthralOS (AT Protocol XRPC)."""

@@ -1,0 +1,1 @@
+"""Mastodon as an OSINT source for SynthralOS (REST and streaming APIs)."""

@@ -1,0 +1,1 @@
+"""Reddit as an OSINT source for SynthralOS (praw)."""

@@ -1,0 +1,1 @@
+"""Telegram as an OSINT source for SynthralOS (Bot API)."""
