@@ -180,3 +180,96 @@ async def test_a_stream_is_paused_resumed_and_deleted_by_editors_of_its_workspac
     _problem(await api.call("editor", "DELETE", path), 404)
     digest = (await api.call("viewer", "POST", "/osint/digest", json={})).json()["digest"]
     assert digest["total"] == 2 and digest["by_stream"] == {}  # the signals stay, without their stream
+
+
+async def test_an_alert_rule_is_changed_muted_and_deleted_by_editors_of_its_workspace_only(
+    api: Api, feed_url: str
+) -> None:
+    workflow_id = (
+        await api.call("editor", "POST", "/workflows", json=chain("respond", {"id": "a", "type": "core/noop"}))
+    ).json()["id"]
+    stream_id = (await api.call("editor", "POST", "/osint/stream", json=stream(feed_url))).json()["id"]
+    rule = {"name": "quakes", "workflow_id": workflow_id, "keywords": ["volcano"]}
+    alert_id = (await api.call("editor", "POST", "/osint/alerts", json=rule)).json()["id"]
+    await api.call("editor", "POST", "/osint/alerts", json={**rule, "name": "rates", "keywords": ["rates"]})
+    path = f"/osint/alerts/{alert_id}"
+
+    empty = _problem(await api.call("editor", "PATCH", path, json={}), 422)
+    assert "names no field" in empty["detail"] and "keywords" in empty["detail"]
+    assert "null" in _problem(await api.call("editor", "PATCH", path, json={"keywords": None}), 422)["detail"]
+    blank = _problem(await api.call("editor", "PATCH", path, json={"keywords": ["quake", " "]}), 422)
+    assert "keyword is empty" in blank["detail"]
+    _problem(await api.call("editor", "PATCH", path, json={"name": "rates"}), 409)
+    _problem(await api.call("editor", "PATCH", path, json={"stream_id": "nope"}), 404)
+    _problem(await api.call("viewer", "PATCH", path, json={"keywords": ["earthquake"]}), 403)
+    outsider = api.headers("outsider", workspace=api.other_workspace)
+    _problem(await api.http.patch(path, json={"keywords": ["earthquake"]}, headers=outsider), 404)
+    theirs = await api.http.post("/workflows", json=chain("theirs", {"id": "a", "type": "core/noop"}), headers=outsider)
+    foreign = _problem(await api.call("editor", "PATCH", path, json={"workflow_id": theirs.json()["id"]}), 404)
+    assert "no workflow" in foreign["detail"]
+    unchanged = (await api.call("viewer", "GET", "/osint/alerts")).json()["items"]
+    assert [a["keywords"] for a in unchanged] == [["volcano"], ["rates"]]  # every refused change left it as it was
+
+    changed = await api.call(
+        "editor", "PATCH", path, json={"keywords": ["Earthquake "], "stream_id": stream_id, "languages": ["EN"]}
+    )
+    assert changed.status_code == 200, changed.text
+    view = changed.json()
+    assert (view["keywords"], view["stream_id"], view["languages"], view["name"]) == (
+        ["Earthquake"],
+        stream_id,
+        ["en"],
+        "quakes",
+    )
+    muted = await api.call("editor", "PATCH", path, json={"active": False, "languages": []})
+    assert muted.json()["is_active"] is False
+    engine = Engine(api.state.app.database, api.state.app.plugins)
+    report = await OsintStreams(engine, owner_id="test").tick()
+    assert (report.kept, report.runs_started) == (2, 1)  # "rates" fired; the muted rule did not
+
+    _problem(await api.http.delete(path, headers=outsider), 404)
+    _problem(await api.call("viewer", "DELETE", path), 403)
+    assert (await api.call("editor", "DELETE", path)).status_code == 204
+    assert [a["name"] for a in (await api.call("viewer", "GET", "/osint/alerts")).json()["items"]] == ["rates"]
+    _problem(await api.call("editor", "DELETE", path), 404)
+
+
+async def test_a_scheduled_digest_is_listed_rescheduled_and_deleted_by_editors_of_its_workspace_only(
+    api: Api,
+) -> None:
+    workflow_id = (
+        await api.call("editor", "POST", "/workflows", json=chain("morning", {"id": "a", "type": "core/noop"}))
+    ).json()["id"]
+    schedule = {"name": "morning", "cron": "0 8 * * *", "timezone": "Europe/Paris", "workflow_id": workflow_id}
+    made = (await api.call("editor", "POST", "/osint/digest", json={"schedule": schedule})).json()["schedule"]
+    await api.call("editor", "POST", "/osint/digest", json={"schedule": {**schedule, "name": "evening"}})
+    path = f"/osint/digests/{made['id']}"
+
+    listed = (await api.call("viewer", "GET", "/osint/digests")).json()["items"]
+    assert [d["name"] for d in listed] == ["evening", "morning"]
+    outsider = api.headers("outsider", workspace=api.other_workspace)
+    assert (await api.http.get("/osint/digests", headers=outsider)).json()["items"] == []
+
+    bad_cron = _problem(await api.call("editor", "PATCH", path, json={"cron": "61 8 * * *"}), 422)
+    assert "'61 8 * * *'" in bad_cron["detail"] and bad_cron["details"]["field"] == "cron"
+    bad_zone = _problem(await api.call("editor", "PATCH", path, json={"timezone": "Mars/Olympus"}), 422)
+    assert "IANA" in bad_zone["detail"] and bad_zone["details"]["field"] == "timezone"
+    _problem(await api.call("editor", "PATCH", path, json={"name": "evening"}), 409)
+    _problem(await api.call("editor", "PATCH", path, json={"query": {"window_hours": 0}}), 422)
+    assert "names no field" in _problem(await api.call("editor", "PATCH", path, json={}), 422)["detail"]
+    _problem(await api.call("viewer", "PATCH", path, json={"cron": "0 9 * * *"}), 403)
+    _problem(await api.http.patch(path, json={"cron": "0 9 * * *"}, headers=outsider), 404)
+    assert (await api.call("viewer", "GET", "/osint/digests")).json()["items"][1] == {**made, "sent_count": 0}
+
+    moved = await api.call("editor", "PATCH", path, json={"cron": "30 6 * * 1", "timezone": "UTC"})
+    assert moved.status_code == 200, moved.text
+    view = moved.json()
+    assert (view["cron"], view["timezone"]) == ("30 6 * * 1", "UTC")
+    assert view["next_run_at"] != made["next_run_at"] and view["next_run_at"].endswith("06:30:00+00:00")
+    renamed = await api.call("editor", "PATCH", path, json={"name": "weekly", "query": {"window_hours": 168}})
+    assert (renamed.json()["name"], renamed.json()["query"]["window_hours"]) == ("weekly", 168)
+
+    _problem(await api.http.delete(path, headers=outsider), 404)
+    assert (await api.call("editor", "DELETE", path)).status_code == 204
+    assert [d["name"] for d in (await api.call("viewer", "GET", "/osint/digests")).json()["items"]] == ["evening"]
+    _problem(await api.call("editor", "DELETE", path), 404)

@@ -16,6 +16,7 @@ from synthral.api.auditing import audit
 from synthral.api.pagination import Page
 from synthral.api.state import ServerState, server_of
 from synthral.errors import Forbidden
+from synthral.services.osint.rules import AlertChange, DigestChange, OsintRules
 from synthral.services.osint.service import AlertRequest, DigestRequest, OsintService, StreamRequest
 from synthral.store.tables import Role
 
@@ -90,6 +91,24 @@ async def list_alerts(access: Viewer, server: Server) -> Page[dict[str, Any]]:
     return Page(items=await _osint(server).alerts(access.workspace_id))
 
 
+@router.patch("/alerts/{alert_id}")
+async def change_alert(
+    request: Request, alert_id: str, body: AlertChange, access: Editor, server: Server
+) -> dict[str, Any]:
+    """Change the fields the body names (``active: false`` mutes the rule); the rest keep their value."""
+    view = await OsintRules(server.app.database).change_alert(access.workspace_id, alert_id, body)
+    details: dict[str, Any] = {"fields": sorted(body.model_fields_set)}
+    await audit(request, access, "osint.alert.update", target_type="osint_alert", target_id=alert_id, details=details)
+    return view
+
+
+@router.delete("/alerts/{alert_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_alert(request: Request, alert_id: str, access: Editor, server: Server) -> None:
+    """Remove an alert rule; the runs it started stay."""
+    await OsintRules(server.app.database).delete_alert(access.workspace_id, alert_id)
+    await audit(request, access, "osint.alert.delete", target_type="osint_alert", target_id=alert_id)
+
+
 @router.post("/digest")
 async def digest(request: Request, body: DigestRequest, access: Viewer, server: Server) -> dict[str, Any]:
     """The digest of the window's signals now; with ``schedule`` (editors), also sent at each slot to a workflow."""
@@ -104,3 +123,29 @@ async def digest(request: Request, body: DigestRequest, access: Viewer, server: 
             request, access, "osint.digest.schedule", target_type="osint_digest", target_id=answer["schedule"]["id"]
         )
     return answer
+
+
+@router.get("/digests", response_model=Page[dict[str, Any]])
+async def list_digests(access: Viewer, server: Server) -> Page[dict[str, Any]]:
+    """The workspace's scheduled digests, by name, with their next slot and how many were sent, in one page."""
+    return Page(items=await OsintRules(server.app.database).digests(access.workspace_id))
+
+
+@router.patch("/digests/{digest_id}")
+async def change_digest(
+    request: Request, digest_id: str, body: DigestChange, access: Editor, server: Server
+) -> dict[str, Any]:
+    """Change the fields the body names; a new cron or time zone moves the next slot."""
+    view = await OsintRules(server.app.database).change_digest(access.workspace_id, digest_id, body)
+    details: dict[str, Any] = {"fields": sorted(body.model_fields_set)}
+    await audit(
+        request, access, "osint.digest.update", target_type="osint_digest", target_id=digest_id, details=details
+    )
+    return view
+
+
+@router.delete("/digests/{digest_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_digest(request: Request, digest_id: str, access: Editor, server: Server) -> None:
+    """Stop sending a scheduled digest and remove it; the runs it started stay."""
+    await OsintRules(server.app.database).delete_digest(access.workspace_id, digest_id)
+    await audit(request, access, "osint.digest.delete", target_type="osint_digest", target_id=digest_id)

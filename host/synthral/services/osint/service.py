@@ -25,9 +25,9 @@ from synthral.store.db import Database
 from synthral.store.osint_tables import OSINT_ALERT, OSINT_DIGEST, OSINT_STREAM
 from synthral.store.tables import WORKFLOW, new_id, utcnow
 
-__all__ = ["AlertRequest", "DigestRequest", "OsintService", "StreamRequest"]
+__all__ = ["NAME_PATTERN", "AlertRequest", "DigestRequest", "OsintService", "StreamRequest", "workflow_in"]
 
-_NAME: Final = r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$"
+NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$"
 _CAPABILITY: Final = r"^[a-z0-9][a-z0-9_-]{0,63}/[a-z0-9][a-z0-9_]{0,63}$"
 
 
@@ -36,7 +36,7 @@ class StreamRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=_NAME, description="Unique in the workspace.")
+    name: str = Field(pattern=NAME_PATTERN, description="Unique in the workspace.")
     source: str = Field(pattern=_CAPABILITY, description="The source trigger, 'plugin/trigger' (osint-news/feed).")
     config: dict[str, Any] = Field(default_factory=dict, description="The trigger's config (its schema applies).")
     secrets: list[str] = Field(default_factory=list, max_length=20, description="Credentials the source is given.")
@@ -52,7 +52,7 @@ class AlertRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=_NAME)
+    name: str = Field(pattern=NAME_PATTERN)
     workflow_id: str = Field(min_length=1, max_length=64, description="The workflow each matching signal starts.")
     stream_id: str | None = Field(default=None, max_length=64, description="Only this stream's signals.")
     keywords: list[str] = Field(default_factory=list, max_length=200, description="Any of these (empty: any text).")
@@ -66,7 +66,7 @@ class DigestSchedule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=_NAME)
+    name: str = Field(pattern=NAME_PATTERN)
     cron: str = Field(min_length=9, max_length=100, description="Five-field cron, e.g. '0 8 * * *'.")
     timezone: str = Field(default="UTC", max_length=64)
     workflow_id: str = Field(min_length=1, max_length=64)
@@ -289,7 +289,7 @@ class OsintService:
         now = utcnow()
 
         def write(connection: Connection) -> Any:
-            _workflow_in(connection, workspace_id, request.workflow_id)
+            workflow_in(connection, workspace_id, request.workflow_id)
             if request.stream_id is not None:
                 found = connection.execute(
                     select(OSINT_STREAM.c.id).where(
@@ -363,7 +363,7 @@ class OsintService:
             ) from None
 
         def write(connection: Connection) -> Any:
-            _workflow_in(connection, workspace_id, schedule.workflow_id)
+            workflow_in(connection, workspace_id, schedule.workflow_id)
             taken = connection.execute(
                 select(OSINT_DIGEST.c.id).where(
                     OSINT_DIGEST.c.workspace_id == workspace_id, OSINT_DIGEST.c.name == schedule.name
@@ -402,7 +402,8 @@ def _field_of(pointer: str) -> str:
     return "config" + pointer.removeprefix("/triggers/0/config").replace("/", ".")
 
 
-def _workflow_in(connection: Connection, workspace_id: str, workflow_id: str) -> None:
+def workflow_in(connection: Connection, workspace_id: str, workflow_id: str) -> None:
+    """Raise NotFound (naming the field ``workflow_id``) unless the workflow is in the workspace."""
     found = connection.execute(
         select(WORKFLOW.c.id).where(WORKFLOW.c.id == workflow_id, WORKFLOW.c.workspace_id == workspace_id)
     ).first()
