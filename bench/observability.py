@@ -1,8 +1,9 @@
 """Metrics and tracing on vs off: per-step overhead of the engine, webhook ingress of the server.
 
 Tracing "on" exports every span over OTLP/HTTP to a receiver on this machine (the test
-suite's, decoding each request as a collector would), so the cost measured includes the
-batch exporter's thread. The series are always recorded; their own cost is measured apart,
+suite's, decoding each request as a collector would) running in a process of its own, as a
+collector does, so the cost measured includes the batch exporter's thread but not the
+receiver's decoding. The series are always recorded; their own cost is measured apart,
 as the time the step hooks take per step, and set against a step's time.
 """
 
@@ -25,9 +26,35 @@ from bench.server import _client, _env, _load, _port, _workflow
 from synthral.config import Settings
 from synthral.observability import hooks
 from synthral.observability.tracing import TraceSettings, configure_tracing, shutdown_tracing
-from tests.support.otlp import OtlpReceiver
 
 GROUP = "observability"
+
+
+class _Receiver:
+    """The test suite's OTLP receiver in a process of its own (``python -m tests.support.otlp``)."""
+
+    def __init__(self) -> None:
+        root = Path(__file__).resolve().parent.parent
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.otlp"],
+            cwd=root,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        self.endpoint = self.process.stdout.readline().strip()
+        if not self.endpoint.startswith("http://"):
+            self.process.kill()
+            raise RuntimeError("the OTLP receiver did not start")
+        self.spans = 0
+
+    def __enter__(self) -> _Receiver:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        out, _ = self.process.communicate(timeout=60)  # closes stdin: the receiver prints its count
+        self.spans = int(out.strip() or 0)
 
 
 def _hook_cost(samples: int) -> float:
@@ -43,7 +70,7 @@ async def _steps(work: Path, steps: int, runs: int, rounds: int) -> tuple[float,
     """Per-step seconds off and on (rounds interleaved, medians), and the spans the receiver got."""
     off: list[float] = []
     on: list[float] = []
-    with OtlpReceiver() as receiver:
+    with _Receiver() as receiver:
         for index in range(rounds):
             for traced in (False, True):
                 if traced:
@@ -54,8 +81,7 @@ async def _steps(work: Path, steps: int, runs: int, rounds: int) -> tuple[float,
                 (on if traced else off).append(step_s)
                 if traced:
                     shutdown_tracing()
-        spans = len(receiver.spans)
-    return percentile(off, 50), percentile(on, 50), spans
+    return percentile(off, 50), percentile(on, 50), receiver.spans
 
 
 async def _serve(home: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -127,7 +153,7 @@ async def run(quick: bool = False) -> list[Result]:
         ),
     ]
     seconds = 4.0 if quick else 10.0
-    with OtlpReceiver() as receiver:
+    with _Receiver() as receiver:
         rates = {False: [], True: []}  # type: dict[bool, list[float]]
         for _ in range(1 if quick else 2):
             for traced in (False, True):

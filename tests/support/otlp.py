@@ -8,6 +8,7 @@ classes, answers an ``ExportTraceServiceResponse`` and keeps every span for the 
 from __future__ import annotations
 
 import gzip
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -97,3 +98,20 @@ class OtlpReceiver(ThreadedServer):
             if len(found) >= count or time.monotonic() > deadline:
                 return found
             time.sleep(0.05)
+
+
+def main() -> None:
+    """Serve as a process of its own, as a collector runs: print the endpoint, then the span count at EOF.
+
+    ``python -m tests.support.otlp`` writes its endpoint as the first line of stdout and,
+    when stdin is closed, the number of spans received as the second, then exits. Benchmarks
+    use it so that decoding the spans does not share the measured process's interpreter.
+    """
+    with OtlpReceiver() as receiver:
+        print(receiver.endpoint, flush=True)
+        sys.stdin.read()
+        print(len(receiver.spans), flush=True)
+
+
+if __name__ == "__main__":
+    main()

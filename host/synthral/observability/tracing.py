@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Final
 
@@ -25,7 +25,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from opentelemetry.trace import Span, Status, StatusCode, Tracer
+from opentelemetry.trace import Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from synthral.errors import ConfigurationError
@@ -164,14 +164,8 @@ def span(name: str, attributes: Mapping[str, AttributeValue | None] | None = Non
     tracer = _state.tracer
     if tracer is None:
         return _NOOP
-    return _span(tracer, name, attributes)
-
-
-@contextlib.contextmanager
-def _span(tracer: Tracer, name: str, attributes: Mapping[str, AttributeValue | None] | None) -> Iterator[Span]:
-    clean = {k: v for k, v in (attributes or {}).items() if v is not None}
-    with tracer.start_as_current_span(name, attributes=clean, record_exception=True, set_status_on_exception=True) as s:
-        yield s
+    clean = {k: v for k, v in attributes.items() if v is not None} if attributes else None
+    return tracer.start_as_current_span(name, attributes=clean, record_exception=True, set_status_on_exception=True)
 
 
 def set_error(message: str) -> None:
