@@ -24,7 +24,7 @@ from synthral.services.audit import AuditLog
 from synthral.services.llm import CallScope, LLMChoice
 from synthral.services.obs_forward import ObsForwarder
 from synthral.store.tables import WORKSPACE, ExecutionStatus, utcnow
-from synthral_sdk import ChatMessage, CompletionResult
+from synthral_sdk import ChatMessage, CompletionRequest, CompletionResult
 from synthral_sdk._ai import Usage
 from tests.support.engine import chain
 from tests.support.obs_standins import (
@@ -49,12 +49,13 @@ def _sample(name: str, **labels: str) -> float:
 
 @pytest.fixture(scope="module")
 def obs_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, fixture_wheels: dict[str, Path]) -> Path:
-    """A home with the noop fixture and the four obs plugins installed from the repository, made once."""
+    """A home with the noop and llm-echo fixtures and the four obs plugins from the repository, made once."""
     home = tmp_path_factory.mktemp("obs-home")
 
     async def install() -> None:
         plugins = PluginHost(Settings.load(home=home).replace(plugins={"wheelhouse": wheelhouse}))
         await plugins.install(str(fixture_wheels["noop"]), grant=GRANT_ALL)
+        await plugins.install(str(fixture_wheels["llm-echo"]), grant=GRANT_ALL)
         for name in ("obs-langfuse", "obs-posthog", "obs-glitchtip"):
             await plugins.install(str(REPO / "plugins" / name), grant=GRANT_ALL)
         # Syslog is not HTTP: obs-wazuh asks to run outside the sandbox, granted by name.
@@ -124,6 +125,18 @@ async def test_a_failed_run_an_llm_call_an_agent_step_and_a_sign_in_reach_their_
         await runtime.app.ai.llm.record_replayed(
             CallScope(execution_id=execution_id, node_id="sync"), LLMChoice(model="gpt-test"), answer
         )
+        asked = CompletionRequest(
+            model="small",
+            messages=[ChatMessage(role="user", content="Summarise.\n[1] source\nThe export ran at 02:00.")],
+        )
+        live = await runtime.app.ai.llm.complete(
+            asked,
+            LLMChoice(provider="llm-echo/echo", model="small"),
+            secrets={},
+            scope=CallScope(execution_id=execution_id, node_id="sync"),
+            context=runtime.app.ai.plugins_context(30.0, None),
+        )
+        assert live.result.message.content == "The export ran at 02:00. [1]"
         step = {"task_id": "t-1", "seq": 1, "kind": "route", "message": "picked the sync tool"}
         runtime.app.ai.events.add(execution_id, "agent", "agent.step", step)
 
@@ -139,12 +152,19 @@ async def test_a_failed_run_an_llm_call_an_agent_step_and_a_sign_in_reach_their_
         assert sign_in["distinct_id"].startswith("anon_") and "user-ada" not in json.dumps(sign_in)
         assert "ada@example.com" not in json.dumps(products) and "203.0.113.9" not in json.dumps(products)
 
-        spans = await asyncio.to_thread(standins.wait, lambda s: s.spans, 2)
-        generation = next(s for s in spans if s["attributes"].get("langfuse.observation.type") == "generation")
+        spans = await asyncio.to_thread(standins.wait, lambda s: s.spans, 3)
+        generations = {
+            s["attributes"]["langfuse.observation.model.name"]: s
+            for s in spans
+            if s["attributes"].get("langfuse.observation.type") == "generation"
+        }
         agent = next(s for s in spans if s["attributes"].get("langfuse.observation.type") == "agent")
-        assert generation["attributes"]["langfuse.observation.model.name"] == "gpt-test"
-        assert generation["trace_id"] == agent["trace_id"]  # one run, one trace
-        assert "Use the nightly export." in generation["attributes"]["langfuse.observation.output"]
+        replayed, asked_live = generations["gpt-test"], generations["echo-small"]
+        assert replayed["trace_id"] == agent["trace_id"] == asked_live["trace_id"]  # one run, one trace
+        assert "Use the nightly export." in replayed["attributes"]["langfuse.observation.output"]
+        # A call the provider answered carries the question as well as the answer.
+        assert "The export ran at 02:00." in asked_live["attributes"]["langfuse.observation.input"]
+        assert "The export ran at 02:00. [1]" in asked_live["attributes"]["langfuse.observation.output"]
 
         (line,) = [m for m in await asyncio.to_thread(siem.wait, 1) if b"auth.login" in m][:1]
         body = json.loads(re.search(rb"\{.*\}$", line).group(0))  # type: ignore[union-attr]
