@@ -19,36 +19,30 @@ state the trigger returned. So:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any
 
 import orjson
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from synthral.engine import state
+from synthral.engine.leases import Leases, poll_source, run_passes
 from synthral.engine.model import PollTrigger, Workflow
 from synthral.engine.repository import get_version
 from synthral.engine.runtime import Engine
 from synthral.errors import SynthralError
-from synthral.security.redact import Redactor
 from synthral.store.tables import TRIGGER_CURSOR, WORKFLOW, new_id, utcnow
 
 __all__ = ["PollReport", "TriggerPoller", "event_key", "sync_triggers"]
 
 log = logging.getLogger("synthral.engine.polling")
-
-CLAIM_SECONDS: Final = 300.0
-"""How long a poller holds a cursor; a poll that takes longer is abandoned to the next poller."""
-MAX_EVENTS: Final = 1_000
-"""Events one poll may report; more is an error of the trigger (it should page with its cursor)."""
 
 
 def definition_digest(trigger: PollTrigger) -> str:
@@ -157,17 +151,17 @@ class TriggerPoller:
         self.poller_id = poller_id
         self.on_start = on_start
         self.gate = asyncio.Semaphore(concurrency)
+        self.leases = Leases(TRIGGER_CURSOR, poller_id)
 
     async def tick(self, now: datetime | None = None) -> PollReport:
         """Poll every cursor that is due and not held by another poller."""
         now = now or utcnow()
-        held = or_(TRIGGER_CURSOR.c.claimed_until.is_(None), TRIGGER_CURSOR.c.claimed_until < now)
         async with self.database.engine.connect() as connection:
             due = (
                 await connection.execute(
                     select(TRIGGER_CURSOR.c.id)
                     .join(WORKFLOW, WORKFLOW.c.id == TRIGGER_CURSOR.c.workflow_id)
-                    .where(TRIGGER_CURSOR.c.next_poll_at <= now, held, WORKFLOW.c.is_active.is_(True))
+                    .where(TRIGGER_CURSOR.c.next_poll_at <= now, self.leases.free(now), WORKFLOW.c.is_active.is_(True))
                     .order_by(TRIGGER_CURSOR.c.next_poll_at)
                 )
             ).scalars()
@@ -178,7 +172,7 @@ class TriggerPoller:
 
     async def _poll(self, cursor_id: str, report: PollReport) -> None:
         async with self.gate:
-            cursor = await self._claim(cursor_id)
+            cursor = await self.database.write(lambda connection: self.leases.claim(connection, cursor_id))
             if cursor is None:
                 return  # another poller took it first
             try:
@@ -187,32 +181,13 @@ class TriggerPoller:
                 message = exc.message if isinstance(exc, SynthralError) else str(exc)
                 report.errors.append(f"trigger {cursor.capability} of workflow {cursor.workflow_id}: {message}")
                 log.warning("poll of %s (workflow %s) failed: %s", cursor.capability, cursor.workflow_id, message)
-                await self.database.write(lambda connection: self._record_failure(connection, cursor, message))
+                await self.database.write(lambda connection: self.leases.fail(connection, cursor, message))
                 return
             report.polled += 1
             report.started += started
             report.repeated += repeated
             if started and self.on_start is not None:
                 self.on_start()
-
-    async def _claim(self, cursor_id: str) -> Any:
-        now = utcnow()
-
-        def claim(connection: Connection) -> Any:
-            taken = connection.execute(
-                update(TRIGGER_CURSOR)
-                .where(
-                    TRIGGER_CURSOR.c.id == cursor_id,
-                    TRIGGER_CURSOR.c.next_poll_at <= now,
-                    or_(TRIGGER_CURSOR.c.claimed_until.is_(None), TRIGGER_CURSOR.c.claimed_until < now),
-                )
-                .values(claimed_by=self.poller_id, claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
-            )
-            if not taken.rowcount:
-                return None
-            return connection.execute(select(TRIGGER_CURSOR).where(TRIGGER_CURSOR.c.id == cursor_id)).one()
-
-        return await self.database.write(claim)
 
     async def _poll_claimed(self, cursor: Any) -> tuple[int, int]:
         async with self.database.engine.connect() as connection:
@@ -221,29 +196,21 @@ class TriggerPoller:
         if not isinstance(trigger, PollTrigger):
             raise SynthralError(f"trigger {cursor.trigger_index} of the workflow is no longer a poll trigger")
         plugin = trigger.trigger.partition("/")[0]
-        handle = self.engine.plugins.resolve(trigger.trigger, version=saved.plugin_versions.get(plugin))
-        secrets = await self.engine.secrets(trigger.secrets, saved.workspace_id) if trigger.secrets else {}
-        redactor = Redactor()
-        redactor.add(*secrets.values())
-        context = self.engine.plugins.context(secrets=secrets, node_id=f"trigger:{cursor.trigger_index}")
-        try:
-            answer = await handle.call("poll", trigger.config, {"state": cursor.state}, context)
-        except SynthralError as exc:
-            raise redactor.error(exc) from None
-        reported = answer.get("events")
-        events: list[dict[str, Any]] = (
-            [event for event in reported if isinstance(event, dict)] if isinstance(reported, list) else []
+        polled = await poll_source(
+            self.engine,
+            self.engine.plugins.resolve(trigger.trigger, version=saved.plugin_versions.get(plugin)),
+            config=trigger.config,
+            state=cursor.state,
+            secrets=trigger.secrets,
+            workspace_id=saved.workspace_id,
+            node_id=f"trigger:{cursor.trigger_index}",
+            noun="trigger",
         )
-        if len(events) > MAX_EVENTS:
-            raise SynthralError(
-                f"the trigger reported {len(events)} events in one poll, over the limit of {MAX_EVENTS}; it should "
-                "report fewer and continue from its cursor at the next poll"
-            )
         runs = [
             state.NewRun(
                 workflow_id=saved.workflow_id,
                 workflow_version=saved.version,
-                input=redactor.value(event),
+                input=polled.redactor.value(event),
                 trigger="poll",
                 execution_id=str(
                     uuid.uuid5(
@@ -252,17 +219,11 @@ class TriggerPoller:
                     )
                 ),
             )
-            for event in events
+            for event in polled.events
         ]
-        new_state = answer.get("state")
 
         def commit(connection: Connection) -> list[bool]:
-            mine = connection.execute(
-                update(TRIGGER_CURSOR)
-                .where(TRIGGER_CURSOR.c.id == cursor.id, TRIGGER_CURSOR.c.claimed_by == self.poller_id)
-                .values(claimed_by=None, claimed_until=None)
-            )
-            if not mine.rowcount:
+            if not self.leases.release(connection, cursor.id):
                 return []  # the claim expired and another poller took over: it polls again
             created = state.enqueue_new(self.database, connection, runs)
             now = utcnow()
@@ -270,7 +231,7 @@ class TriggerPoller:
                 update(TRIGGER_CURSOR)
                 .where(TRIGGER_CURSOR.c.id == cursor.id)
                 .values(
-                    state=new_state if isinstance(new_state, dict) else None,
+                    state=polled.state,
                     last_polled_at=now,
                     next_poll_at=now + timedelta(seconds=trigger.interval),
                     last_error=None,
@@ -283,36 +244,14 @@ class TriggerPoller:
         created = await self.database.write(commit)
         return sum(created), len(created) - sum(created)
 
-    def _record_failure(self, connection: Connection, cursor: Any, message: str) -> None:
-        now = utcnow()
-        connection.execute(
-            update(TRIGGER_CURSOR)
-            .where(TRIGGER_CURSOR.c.id == cursor.id, TRIGGER_CURSOR.c.claimed_by == self.poller_id)
-            .values(
-                claimed_by=None,
-                claimed_until=None,
-                last_error=message[:2000],
-                next_poll_at=now + timedelta(seconds=float(cursor.interval_seconds)),
-            )
-        )
-
     async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
         """Poll due triggers every ``interval`` seconds until ``stop`` is set.
 
         A database outage is logged once (and its end once) while the loop backs off; other
         errors are logged and the loop goes on.
         """
-        outage = self.engine.outage  # the process's: an outage is said once per process
-        while not stop.is_set():
-            pause = interval
-            try:
-                report = await self.tick()
-                outage.recovered(wrote=report.polled > 0)
-            except Exception as exc:  # a poller outlives database outages; the next tick retries
-                trouble = self.database.unavailable(exc)
-                if trouble is None:
-                    log.exception("trigger poll pass failed; retrying in %.1f s", interval)
-                else:
-                    pause = max(interval, outage.failed(trouble))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), pause)
+
+        async def one_pass() -> bool:
+            return (await self.tick()).polled > 0
+
+        await run_passes(self.engine, one_pass, stop, interval=interval, log=log, what="trigger poll pass")

@@ -206,7 +206,7 @@ async def test_a_stream_keeps_each_signal_once_and_a_restarted_scheduler_resumes
     source.post(QUAKE_EDITED)
     await rig.due_now()
     doomed = rig.streams("scheduler-dead")
-    claimed = await doomed._claim(made.id)
+    claimed = await rig.database.write(lambda c: doomed.leases.claim(c, made.id))
     assert claimed is not None
     await rig.database.write(
         lambda c: c.execute(update(OSINT_STREAM).values(claimed_until=utcnow() - timedelta(seconds=1)))

@@ -19,32 +19,26 @@ The same pass sends the scheduled digests that are due (:mod:`synthral.services.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
+from synthral.engine.leases import Leases, poll_source, run_passes
 from synthral.engine.runtime import Engine
 from synthral.errors import SynthralError
-from synthral.security.redact import Redactor
 from synthral.services.osint.digest import send_due_digests
 from synthral.services.osint.ingest import IngestReport, ingest
 from synthral.services.osint.signals import NoiseFilter, Signal, normalise
 from synthral.store.osint_tables import OSINT_STREAM
 from synthral.store.tables import utcnow
 
-__all__ = ["MAX_EVENTS", "OsintStreams", "StreamReport"]
+__all__ = ["OsintStreams", "StreamReport"]
 
 log = logging.getLogger("synthral.services.osint")
-
-CLAIM_SECONDS: Final = 300.0
-"""How long a scheduler holds a stream; a poll that takes longer is abandoned to the next one."""
-MAX_EVENTS: Final = 1_000
-"""Events one poll may report; a source pages the rest through its cursor."""
 
 
 @dataclass
@@ -86,17 +80,21 @@ class OsintStreams:
         self.owner_id = owner_id
         self.on_start = on_start
         self.gate = asyncio.Semaphore(concurrency)
+        self.leases = Leases(OSINT_STREAM, owner_id)
 
     async def tick(self, now: datetime | None = None) -> StreamReport:
         """Poll every due stream not held by another scheduler; send the due digests."""
         now = now or utcnow()
-        free = or_(OSINT_STREAM.c.claimed_until.is_(None), OSINT_STREAM.c.claimed_until < now)
         async with self.database.engine.connect() as connection:
             ids = list(
                 (
                     await connection.execute(
                         select(OSINT_STREAM.c.id)
-                        .where(OSINT_STREAM.c.next_poll_at <= now, OSINT_STREAM.c.is_active.is_(True), free)
+                        .where(
+                            OSINT_STREAM.c.next_poll_at <= now,
+                            OSINT_STREAM.c.is_active.is_(True),
+                            self.leases.free(now),
+                        )
                         .order_by(OSINT_STREAM.c.next_poll_at)
                     )
                 ).scalars()
@@ -110,7 +108,7 @@ class OsintStreams:
 
     async def _poll(self, stream_id: str, report: StreamReport) -> None:
         async with self.gate:
-            stream = await self._claim(stream_id)
+            stream = await self.database.write(lambda connection: self.leases.claim(connection, stream_id))
             if stream is None:
                 return  # another scheduler took it first
             try:
@@ -119,51 +117,26 @@ class OsintStreams:
                 message = exc.message if isinstance(exc, SynthralError) else str(exc)
                 report.errors.append(f"stream {stream.name} ({stream.capability}): {message}")
                 log.warning("osint stream %s (%s) failed: %s", stream.id, stream.capability, message)
-                await self.database.write(lambda connection: self._record_failure(connection, stream, message))
+                await self.database.write(lambda connection: self.leases.fail(connection, stream, message))
                 return
             if batch is not None:
                 report.add(batch)
 
-    async def _claim(self, stream_id: str) -> Any:
-        now = utcnow()
-
-        def claim(connection: Connection) -> Any:
-            taken = connection.execute(
-                update(OSINT_STREAM)
-                .where(
-                    OSINT_STREAM.c.id == stream_id,
-                    OSINT_STREAM.c.next_poll_at <= now,
-                    or_(OSINT_STREAM.c.claimed_until.is_(None), OSINT_STREAM.c.claimed_until < now),
-                )
-                .values(claimed_by=self.owner_id, claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
-            )
-            if not taken.rowcount:
-                return None
-            return connection.execute(select(OSINT_STREAM).where(OSINT_STREAM.c.id == stream_id)).one()
-
-        return await self.database.write(claim)
-
     async def _poll_claimed(self, stream: Any) -> IngestReport | None:
-        handle = self.engine.plugins.resolve(stream.capability)
-        names = list(stream.secrets or [])
-        secrets = await self.engine.secrets(names, stream.workspace_id) if names else {}
-        redactor = Redactor()
-        redactor.add(*secrets.values())
         config = dict(stream.config or {})
         if stream.backfill_since is not None:
             config["since"] = stream.backfill_since.isoformat()
-        context = self.engine.plugins.context(secrets=secrets, node_id=f"osint:{stream.id}")
-        try:
-            answer = await handle.call("poll", config, {"state": stream.state}, context)
-        except SynthralError as exc:
-            raise redactor.error(exc) from None
-        reported = answer.get("events")
-        events = [e for e in reported if isinstance(e, dict)] if isinstance(reported, list) else []
-        if len(events) > MAX_EVENTS:
-            raise SynthralError(
-                f"the source reported {len(events)} events in one poll, over the limit of {MAX_EVENTS}; it should "
-                "report fewer and continue from its cursor at the next poll"
-            )
+        polled = await poll_source(
+            self.engine,
+            self.engine.plugins.resolve(stream.capability),
+            config=config,
+            state=stream.state,
+            secrets=list(stream.secrets or []),
+            workspace_id=stream.workspace_id,
+            node_id=f"osint:{stream.id}",
+            noun="source",
+        )
+        events, redactor = polled.events, polled.redactor
         now = utcnow()
         default_source = stream.capability.partition("/")[0].removeprefix("osint-")
         signals: list[Signal] = []
@@ -171,16 +144,10 @@ class OsintStreams:
             signal = normalise(redactor.value(event), default_source=default_source, now=now)
             if signal is not None:
                 signals.append(signal)
-        new_state = answer.get("state")
         noise = NoiseFilter.model_validate(stream.filters or {})
 
         def commit(connection: Connection) -> IngestReport | None:
-            mine = connection.execute(
-                update(OSINT_STREAM)
-                .where(OSINT_STREAM.c.id == stream.id, OSINT_STREAM.c.claimed_by == self.owner_id)
-                .values(claimed_by=None, claimed_until=None)
-            )
-            if not mine.rowcount:
+            if not self.leases.release(connection, stream.id):
                 return None  # the claim expired and another scheduler took over: it polls again
             batch = ingest(
                 self.database,
@@ -196,7 +163,7 @@ class OsintStreams:
                 update(OSINT_STREAM)
                 .where(OSINT_STREAM.c.id == stream.id)
                 .values(
-                    state=new_state if isinstance(new_state, dict) else None,
+                    state=polled.state,
                     last_polled_at=now,
                     next_poll_at=now + timedelta(seconds=float(stream.interval_seconds)),
                     last_error=None,
@@ -210,36 +177,14 @@ class OsintStreams:
 
         return await self.database.write(commit)
 
-    def _record_failure(self, connection: Connection, stream: Any, message: str) -> None:
-        now = utcnow()
-        connection.execute(
-            update(OSINT_STREAM)
-            .where(OSINT_STREAM.c.id == stream.id, OSINT_STREAM.c.claimed_by == self.owner_id)
-            .values(
-                claimed_by=None,
-                claimed_until=None,
-                last_error=message[:2000],
-                next_poll_at=now + timedelta(seconds=float(stream.interval_seconds)),
-            )
-        )
-
     async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
         """Pass over the due streams every ``interval`` seconds until ``stop`` is set.
 
         A database outage is logged once (and its end once) while the loop backs off; other
         errors are logged and the loop goes on.
         """
-        outage = self.engine.outage
-        while not stop.is_set():
-            pause = interval
-            try:
-                report = await self.tick()
-                outage.recovered(wrote=report.polled > 0)
-            except Exception as exc:  # the streams outlive database outages; the next pass retries
-                trouble = self.database.unavailable(exc)
-                if trouble is None:
-                    log.exception("osint stream pass failed; retrying in %.1f s", interval)
-                else:
-                    pause = max(interval, outage.failed(trouble))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), pause)
+
+        async def one_pass() -> bool:
+            return (await self.tick()).polled > 0
+
+        await run_passes(self.engine, one_pass, stop, interval=interval, log=log, what="osint stream pass")
