@@ -11,13 +11,20 @@ from __future__ import annotations
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from synthral.engine.schedules import next_fire
-from synthral.errors import Conflict, InputInvalid, NotFound
+from synthral.errors import InputInvalid, NotFound
 from synthral.services.osint.digest import DigestQuery
-from synthral.services.osint.service import NAME_PATTERN, alert_view, digest_schedule_view, workflow_in
+from synthral.services.osint.service import (
+    NAME_PATTERN,
+    alert_view,
+    delete_owned,
+    digest_schedule_view,
+    name_free,
+    workflow_in,
+)
 from synthral.store.db import Database
 from synthral.store.osint_tables import OSINT_ALERT, OSINT_DIGEST, OSINT_STREAM
 from synthral.store.tables import utcnow
@@ -64,16 +71,6 @@ def _refuse_nulls(change: BaseModel, nullable: frozenset[str]) -> None:
             raise InputInvalid(f"{name} cannot be null; leave it out to keep its value", details={"field": name})
 
 
-def _name_free(connection: Connection, table: Table, workspace_id: str, name: str, *, own_id: str, noun: str) -> None:
-    taken = connection.execute(
-        select(table.c.id).where(table.c.workspace_id == workspace_id, table.c.name == name, table.c.id != own_id)
-    ).first()
-    if taken is not None:
-        raise Conflict(
-            f"{noun} named {name!r} exists in this workspace; choose another name", details={"field": "name"}
-        )
-
-
 class OsintRules:
     """Change, list and remove a workspace's alert rules and scheduled digests."""
 
@@ -115,7 +112,7 @@ class OsintRules:
         def write(connection: Connection) -> Any:
             _alert_in(connection, workspace_id, alert_id)
             if change.name is not None:
-                _name_free(connection, OSINT_ALERT, workspace_id, change.name, own_id=alert_id, noun="an alert")
+                name_free(connection, OSINT_ALERT, workspace_id, change.name, own_id=alert_id, noun="an alert")
             if change.workflow_id is not None:
                 workflow_in(connection, workspace_id, change.workflow_id)
             if change.stream_id is not None:
@@ -137,15 +134,9 @@ class OsintRules:
         Raises:
             NotFound: No such rule in the workspace.
         """
-
-        def write(connection: Connection) -> None:
-            done = connection.execute(
-                delete(OSINT_ALERT).where(OSINT_ALERT.c.id == alert_id, OSINT_ALERT.c.workspace_id == workspace_id)
-            )
-            if not done.rowcount:
-                raise NotFound(f"no alert rule {alert_id!r}", details={"alert_id": alert_id})
-
-        await self.database.write(write)
+        await self.database.write(
+            lambda connection: delete_owned(connection, OSINT_ALERT, workspace_id, alert_id, noun="alert rule")
+        )
 
     async def digests(self, workspace_id: str) -> list[dict[str, Any]]:
         """The workspace's scheduled digests, by name."""
@@ -193,7 +184,7 @@ class OsintRules:
                     ) from None
                 values["cron"], values["timezone"] = cron, zone
             if change.name is not None:
-                _name_free(connection, OSINT_DIGEST, workspace_id, change.name, own_id=digest_id, noun="a digest")
+                name_free(connection, OSINT_DIGEST, workspace_id, change.name, own_id=digest_id, noun="a digest")
             if change.workflow_id is not None:
                 workflow_in(connection, workspace_id, change.workflow_id)
             connection.execute(update(OSINT_DIGEST).where(OSINT_DIGEST.c.id == digest_id).values(**values))
@@ -207,15 +198,9 @@ class OsintRules:
         Raises:
             NotFound: No such digest in the workspace.
         """
-
-        def write(connection: Connection) -> None:
-            done = connection.execute(
-                delete(OSINT_DIGEST).where(OSINT_DIGEST.c.id == digest_id, OSINT_DIGEST.c.workspace_id == workspace_id)
-            )
-            if not done.rowcount:
-                raise NotFound(f"no scheduled digest {digest_id!r}", details={"digest_id": digest_id})
-
-        await self.database.write(write)
+        await self.database.write(
+            lambda connection: delete_owned(connection, OSINT_DIGEST, workspace_id, digest_id, noun="scheduled digest")
+        )
 
 
 def _alert_in(connection: Connection, workspace_id: str, alert_id: str) -> None:

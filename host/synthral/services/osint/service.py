@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.engine import Connection
 
 from synthral.engine.schedules import as_utc, next_fire
@@ -25,7 +25,16 @@ from synthral.store.db import Database
 from synthral.store.osint_tables import OSINT_ALERT, OSINT_DIGEST, OSINT_STREAM
 from synthral.store.tables import WORKFLOW, new_id, utcnow
 
-__all__ = ["NAME_PATTERN", "AlertRequest", "DigestRequest", "OsintService", "StreamRequest", "workflow_in"]
+__all__ = [
+    "NAME_PATTERN",
+    "AlertRequest",
+    "DigestRequest",
+    "OsintService",
+    "StreamRequest",
+    "delete_owned",
+    "name_free",
+    "workflow_in",
+]
 
 NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$"
 _CAPABILITY: Final = r"^[a-z0-9][a-z0-9_-]{0,63}/[a-z0-9][a-z0-9_]{0,63}$"
@@ -214,16 +223,7 @@ class OsintService:
         }
 
         def write(connection: Connection) -> Any:
-            taken = connection.execute(
-                select(OSINT_STREAM.c.id).where(
-                    OSINT_STREAM.c.workspace_id == workspace_id, OSINT_STREAM.c.name == request.name
-                )
-            ).first()
-            if taken is not None:
-                raise Conflict(
-                    f"a stream named {request.name!r} exists in this workspace; choose another name",
-                    details={"field": "name"},
-                )
+            name_free(connection, OSINT_STREAM, workspace_id, request.name, noun="a stream")
             connection.execute(OSINT_STREAM.insert().values(**row))
             return connection.execute(select(OSINT_STREAM).where(OSINT_STREAM.c.id == row["id"])).one()
 
@@ -266,15 +266,9 @@ class OsintService:
         Raises:
             NotFound: No such stream in the workspace.
         """
-
-        def write(connection: Connection) -> None:
-            done = connection.execute(
-                delete(OSINT_STREAM).where(OSINT_STREAM.c.id == stream_id, OSINT_STREAM.c.workspace_id == workspace_id)
-            )
-            if not done.rowcount:
-                raise NotFound(f"no stream {stream_id!r}", details={"stream_id": stream_id})
-
-        await self.database.write(write)
+        await self.database.write(
+            lambda connection: delete_owned(connection, OSINT_STREAM, workspace_id, stream_id, noun="stream")
+        )
 
     async def create_alert(self, workspace_id: str, user_id: str | None, request: AlertRequest) -> Made:
         """Make an alert rule.
@@ -298,16 +292,7 @@ class OsintService:
                 ).first()
                 if found is None:
                     raise NotFound(f"no stream {request.stream_id!r}", details={"field": "stream_id"})
-            taken = connection.execute(
-                select(OSINT_ALERT.c.id).where(
-                    OSINT_ALERT.c.workspace_id == workspace_id, OSINT_ALERT.c.name == request.name
-                )
-            ).first()
-            if taken is not None:
-                raise Conflict(
-                    f"an alert named {request.name!r} exists in this workspace; choose another name",
-                    details={"field": "name"},
-                )
+            name_free(connection, OSINT_ALERT, workspace_id, request.name, noun="an alert")
             alert_id = new_id()
             connection.execute(
                 OSINT_ALERT.insert().values(
@@ -364,16 +349,7 @@ class OsintService:
 
         def write(connection: Connection) -> Any:
             workflow_in(connection, workspace_id, schedule.workflow_id)
-            taken = connection.execute(
-                select(OSINT_DIGEST.c.id).where(
-                    OSINT_DIGEST.c.workspace_id == workspace_id, OSINT_DIGEST.c.name == schedule.name
-                )
-            ).first()
-            if taken is not None:
-                raise Conflict(
-                    f"a digest named {schedule.name!r} is scheduled in this workspace; choose another name",
-                    details={"field": "schedule.name"},
-                )
+            name_free(connection, OSINT_DIGEST, workspace_id, schedule.name, noun="a digest", field="schedule.name")
             digest_id = new_id()
             connection.execute(
                 OSINT_DIGEST.insert().values(
@@ -400,6 +376,31 @@ def _field_of(pointer: str) -> str:
     if pointer.endswith("/trigger"):
         return "source"
     return "config" + pointer.removeprefix("/triggers/0/config").replace("/", ".")
+
+
+def name_free(
+    connection: Connection,
+    table: Table,
+    workspace_id: str,
+    name: str,
+    *,
+    noun: str,
+    own_id: str | None = None,
+    field: str = "name",
+) -> None:
+    """Raise Conflict (naming ``field``) when another row of the workspace has that name."""
+    query = select(table.c.id).where(table.c.workspace_id == workspace_id, table.c.name == name)
+    if own_id is not None:
+        query = query.where(table.c.id != own_id)
+    if connection.execute(query).first() is not None:
+        raise Conflict(f"{noun} named {name!r} exists in this workspace; choose another name", details={"field": field})
+
+
+def delete_owned(connection: Connection, table: Table, workspace_id: str, row_id: str, *, noun: str) -> None:
+    """Delete the workspace's row; raise NotFound (``details['id']``) when it has none of that id."""
+    done = connection.execute(delete(table).where(table.c.id == row_id, table.c.workspace_id == workspace_id))
+    if not done.rowcount:
+        raise NotFound(f"no {noun} {row_id!r}", details={"id": row_id})
 
 
 def workflow_in(connection: Connection, workspace_id: str, workflow_id: str) -> None:
