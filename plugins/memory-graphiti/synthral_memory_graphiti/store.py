@@ -19,15 +19,12 @@ store, whatever loop the call arrives on.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 import sqlite3
-import threading
 import warnings
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
-from concurrent.futures import Future
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -54,6 +51,7 @@ from synthral_sdk import (
 from synthral_sdk.errors import ConfigInvalid, InputInvalid, RetryableError
 from synthral_sdk.http import async_client
 from synthral_sdk.network import NetworkPolicy
+from synthral_sdk.stores import Collections
 
 __all__ = ["GraphitiConfig", "GraphitiStore", "matches_filter"]
 
@@ -301,59 +299,21 @@ class _Graph:
         )
 
 
-class _Loop:
-    """The store's event loop thread: every Graphiti call runs here."""
+class _Graphs(Collections["_Graph"]):
+    """The open graphs, the endpoints their calls use, and the loop thread every Graphiti call runs on."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="graphiti-loop", daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        return future.result()
-
-
-class _Graphs:
-    def __init__(self) -> None:
-        self.lock = threading.RLock()
+        super().__init__("graphiti", "Graphiti keeps its graphs")
         self.endpoints = _Endpoints()
-        self._open: dict[str, _Graph] = {}
-        self._loop: _Loop | None = None
 
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        if self._loop is None:
-            self._loop = _Loop()
-        return self._loop.run(coro)
+    def graph(
+        self, config: GraphitiConfig, context: Context, collection: str, dims: int | None = None
+    ) -> _Graph | None:
+        def opener(folder: Path, size: int) -> _Graph:
+            self.endpoints.set(config, context, size)
+            return _Graph(folder, collection, size, self.endpoints)
 
-    def folder(self, config: GraphitiConfig, context: Context, collection: str) -> Path:
-        if config.path:
-            root = Path(config.path).expanduser().resolve()
-        elif context.data_dir is not None:
-            root = Path(context.data_dir) / "graphiti"
-        else:
-            raise ConfigInvalid(
-                "config field 'path': set the folder Graphiti keeps its graphs in", details={"field": "path"}
-            )
-        return root / collection
-
-    def get(self, config: GraphitiConfig, context: Context, collection: str, dims: int | None = None) -> _Graph | None:
-        folder = self.folder(config, context, collection)
-        with self.lock:
-            graph = self._open.get(str(folder))
-            if graph is not None:
-                return graph
-            marker = folder / "dims"
-            if marker.is_file():
-                dims = int(marker.read_text())
-            elif dims is None:
-                return None
-            folder.mkdir(parents=True, exist_ok=True)
-            self.endpoints.set(config, context, dims)
-            graph = _Graph(folder, collection, dims, self.endpoints)
-            marker.write_text(str(dims))
-            self._open[str(folder)] = graph
-            return graph
+        return self.get(config.path, context, collection, dims, opener)
 
 
 _graphs = _Graphs()
@@ -421,11 +381,11 @@ class GraphitiStore(VectorStore[GraphitiConfig]):
                 f"records {blank[:5]} have no text; Graphiti builds its graph from text, so send each chunk's text"
             )
         with _graphs.lock:
-            existing = _graphs.get(config, context, request.collection)
+            existing = _graphs.graph(config, context, request.collection)
             dims = self.check_vectors(
                 request.collection, [r.vector for r in records], None if existing is None else existing.dims
             )
-            graph = existing or _graphs.get(config, context, request.collection, dims)
+            graph = existing or _graphs.graph(config, context, request.collection, dims)
             assert graph is not None
             _graphs.endpoints.set(config, context, graph.dims)
             graph.point(_graphs.endpoints)
@@ -442,7 +402,7 @@ class GraphitiStore(VectorStore[GraphitiConfig]):
 
     def query(self, request: QueryRequest, config: GraphitiConfig, context: Context) -> QueryResult:
         """The nearest records (filtered); with the query's text, fused with Graphiti's search over facts."""
-        graph = _graphs.get(config, context, request.collection)
+        graph = _graphs.graph(config, context, request.collection)
         if graph is None:
             return QueryResult(matches=[])
         if len(request.vector) != graph.dims:
@@ -489,7 +449,7 @@ class GraphitiStore(VectorStore[GraphitiConfig]):
         """Forget the records of the ids and/or matching the filter, with the facts only they supported."""
         if request.ids is None and request.filter is None:
             raise InputInvalid("delete needs 'ids' or 'filter'; to empty a collection pass filter {}")
-        graph = _graphs.get(config, context, request.collection)
+        graph = _graphs.graph(config, context, request.collection)
         if graph is None or request.ids == []:
             return DeleteResult(deleted=0)
         with _graphs.lock:
@@ -507,7 +467,7 @@ class GraphitiStore(VectorStore[GraphitiConfig]):
 
     def count(self, request: CountRequest, config: GraphitiConfig, context: Context) -> CountResult:
         """Records stored (matching the filter)."""
-        graph = _graphs.get(config, context, request.collection)
+        graph = _graphs.graph(config, context, request.collection)
         if graph is None:
             return CountResult(count=0)
         with _graphs.lock:

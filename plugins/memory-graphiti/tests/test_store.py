@@ -123,7 +123,7 @@ def test_deleting_a_record_forgets_what_the_graph_took_from_it(config: JSONObjec
     assert "acme" not in [m["id"] for m in cast(list[JSONObject], result["matches"])]
     assert op("count", {"collection": name}, config)["count"] == 7
     graphs = store._graphs  # noqa: SLF001 -- the test reads the graph itself
-    graph = graphs.get(GraphitiConfig.model_validate(config), _context(), name)
+    graph = graphs.graph(GraphitiConfig.model_validate(config), _context(), name)
     assert graph is not None
     facts = graphs.run(graph.graphiti.search("Acme", group_ids=[name], num_results=10))
     assert not [f.fact for f in facts if "Acme" in f.fact], "the fact only the deleted record supported is gone"

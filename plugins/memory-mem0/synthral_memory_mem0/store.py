@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from synthral_sdk import (
     VectorStore,
 )
 from synthral_sdk.errors import ConfigInvalid, InputInvalid
+from synthral_sdk.stores import Collections
 
 __all__ = ["Mem0Config", "Mem0Store", "mem0_filter"]
 
@@ -113,39 +113,17 @@ class _Memory:
         self.store = self.memory.vector_store
 
 
-class _Memories:
+class _Memories(Collections["_Memory"]):
     def __init__(self) -> None:
-        self.lock = threading.RLock()
-        self._open: dict[str, _Memory] = {}
+        super().__init__("mem0", "Mem0 keeps its memories")
 
-    def folder(self, config: Mem0Config, context: Context, collection: str) -> Path:
-        if config.path:
-            root = Path(config.path).expanduser().resolve()
-        elif context.data_dir is not None:
-            root = Path(context.data_dir) / "mem0"
-        else:
-            raise ConfigInvalid(
-                "config field 'path': set the folder Mem0 keeps its memories in", details={"field": "path"}
-            )
-        os.environ.setdefault("MEM0_DIR", str(root / ".mem0"))
-        return root / collection
+    def memory(self, config: Mem0Config, context: Context, collection: str, dims: int | None = None) -> _Memory | None:
+        os.environ.setdefault("MEM0_DIR", str(self.root(config.path, context) / ".mem0"))
 
-    def get(self, config: Mem0Config, context: Context, collection: str, dims: int | None = None) -> _Memory | None:
-        folder = self.folder(config, context, collection)
-        with self.lock:
-            memory = self._open.get(str(folder))
-            if memory is not None:
-                return memory
-            marker = folder / "dims"
-            if marker.is_file():
-                dims = int(marker.read_text())
-            elif dims is None:
-                return None
-            folder.mkdir(parents=True, exist_ok=True)
-            memory = _Memory(folder, collection, dims, config, context.secrets.get("llm_api_key"))
-            marker.write_text(str(dims))
-            self._open[str(folder)] = memory
-            return memory
+        def opener(folder: Path, size: int) -> _Memory:
+            return _Memory(folder, collection, size, config, context.secrets.get("llm_api_key"))
+
+        return self.get(config.path, context, collection, dims, opener)
 
 
 _memories = _Memories()
@@ -194,11 +172,11 @@ class Mem0Store(VectorStore[Mem0Config]):
             )
         records = list({r.id: r for r in request.records}.values())
         with _memories.lock:
-            existing = _memories.get(config, context, request.collection)
+            existing = _memories.memory(config, context, request.collection)
             dims = self.check_vectors(
                 request.collection, [r.vector for r in records], None if existing is None else existing.dims
             )
-            memory = existing or _memories.get(config, context, request.collection, dims)
+            memory = existing or _memories.memory(config, context, request.collection, dims)
             assert memory is not None
             old = _points(memory, mem0_filter(None) | {_ID: {"in": [r.id for r in records]}})
             for point in old:
@@ -213,7 +191,7 @@ class Mem0Store(VectorStore[Mem0Config]):
 
     def query(self, request: QueryRequest, config: Mem0Config, context: Context) -> QueryResult:
         """The nearest memories matching the filter, straight from Mem0's vector store."""
-        memory = _memories.get(config, context, request.collection)
+        memory = _memories.memory(config, context, request.collection)
         if memory is None:
             return QueryResult(matches=[])
         if len(request.vector) != memory.dims:
@@ -244,7 +222,7 @@ class Mem0Store(VectorStore[Mem0Config]):
         """Forget the memories of the ids and/or matching the filter (counted in records)."""
         if request.ids is None and request.filter is None:
             raise InputInvalid("delete needs 'ids' or 'filter'; to empty a collection pass filter {}")
-        memory = _memories.get(config, context, request.collection)
+        memory = _memories.memory(config, context, request.collection)
         if memory is None or request.ids == []:
             return DeleteResult(deleted=0)
         where = mem0_filter(request.filter)
@@ -258,7 +236,7 @@ class Mem0Store(VectorStore[Mem0Config]):
 
     def count(self, request: CountRequest, config: Mem0Config, context: Context) -> CountResult:
         """Records remembered (matching the filter)."""
-        memory = _memories.get(config, context, request.collection)
+        memory = _memories.memory(config, context, request.collection)
         if memory is None:
             return CountResult(count=0)
         with _memories.lock:

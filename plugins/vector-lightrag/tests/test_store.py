@@ -124,7 +124,7 @@ def test_deleting_a_record_forgets_what_the_graph_took_from_it(config: JSONObjec
     assert "acme" not in [m["id"] for m in cast(list[JSONObject], result["matches"])]
     assert op("count", {"collection": name}, config)["count"] == 7
     graphs = store._graphs  # noqa: SLF001 -- the test reads the graph itself
-    graph = graphs.get(LightRAGConfig.model_validate(config), _context(), name)
+    graph = graphs.graph(LightRAGConfig.model_validate(config), _context(), name)
     assert graph is not None
     nodes = graphs.run(graph.rag.chunk_entity_relation_graph.get_all_labels())
     assert "Acme" not in nodes and "Bob" in nodes, f"only what the deleted record alone named is gone: {nodes}"
