@@ -28,8 +28,8 @@ log = logging.getLogger("synthral_desktop.host")
 
 async def serve_desktop() -> None:
     """Serve until standard input closes or the process is told to stop."""
-    from synthral.cli.common import settle_heap
     from synthral.config import Settings
+    from synthral.process import settle_heap
     from synthral.runtime import HostRuntime
 
     # Loopback and a free port whatever the environment says: only this app may reach its host.
@@ -66,7 +66,7 @@ def _watch_stdin(on_close: Callable[[], object]) -> None:
 
 def main() -> None:
     """Entry point of the child process."""
-    from synthral.cli.common import configure_logging
+    from synthral.process import configure_logging
 
     configure_logging(bool(os.environ.get("SYNTHRAL_DESKTOP_VERBOSE")))
     try:

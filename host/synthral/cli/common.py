@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import gc
-import logging
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import NoReturn, TypeVar
@@ -16,11 +13,22 @@ from rich.console import Console
 from synthral.config import Settings
 from synthral.errors import Cancelled, ConfigurationError, RetryableError, SynthralError
 from synthral.plugins.host import PluginHost
+from synthral.process import configure_logging, run_loop, settle_heap
 from synthral.security.egress import EgressSettings
 from synthral.services.plugins import PluginService
 from synthral_sdk.types import JSONValue
 
-__all__ = ["console", "err_console", "fail", "print_json", "run", "settle_heap", "with_service"]
+__all__ = [
+    "configure_logging",
+    "console",
+    "err_console",
+    "fail",
+    "print_json",
+    "run",
+    "run_loop",
+    "settle_heap",
+    "with_service",
+]
 
 T = TypeVar("T")
 
@@ -90,27 +98,6 @@ def run(coro: Coroutine[object, object, T], *, as_json: bool = False) -> T:
         fail(trouble, as_json=as_json)
 
 
-def settle_heap() -> None:
-    """Exempt what a long-running process built at start-up from the cyclic garbage collector.
-
-    A server or worker imports and builds a few hundred thousand objects (FastAPI, SQLAlchemy,
-    LangGraph, pydantic schemas) that live as long as the process. Left in the collector's
-    oldest generation, each full collection walks all of them: ~300 ms during which no request
-    is answered. Frozen, a full collection walks only what was allocated since.
-    """
-    gc.collect()
-    gc.freeze()
-
-
-def run_loop(coro: Coroutine[object, object, T]) -> T:
-    """Run ``coro`` on uvloop when it is installed (the plugin RPC's round trip is ~3x faster)."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)
-
-
 def with_service(action: Callable[[PluginService], Awaitable[T]]) -> Coroutine[object, object, T]:
     """Open a plugin host for the duration of ``action`` and close it (stopping plugin processes)."""
 
@@ -123,15 +110,3 @@ def with_service(action: Callable[[PluginService], Awaitable[T]]) -> Coroutine[o
             await host.close()
 
     return go()
-
-
-def configure_logging(verbose: bool) -> None:
-    """Plugin and host logs to stderr; quiet unless ``--verbose``."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    from synthral.security.redact import install_log_redaction
-
-    install_log_redaction()

@@ -15,12 +15,10 @@ import asyncio
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import jsonschema
-import mcp_types as types
 import orjson
-from mcp.server.lowlevel import Server
 from sqlalchemy import delete, insert, select
 
 from synthral.engine.model import ManualTrigger
@@ -29,6 +27,10 @@ from synthral.services.workflows import WorkflowService
 from synthral.store.ai_tables import MCP_TOOL
 from synthral.store.db import Database
 from synthral.store.tables import WORKFLOW, ExecutionStatus, Role, utcnow
+
+if TYPE_CHECKING:
+    import mcp_types as types
+    from mcp.server.lowlevel import Server
 
 __all__ = ["McpAccess", "McpTools", "build_server"]
 
@@ -180,6 +182,8 @@ def _text(value: Any) -> str:
 
 def build_server(tools: McpTools, access_of: Any, *, version: str) -> Server[Any]:
     """The MCP server over ``tools``; ``access_of(ctx)`` says whom a request acts for."""
+    import mcp_types as types  # noqa: PLC0415 -- the MCP package loads when the endpoint is first used
+    from mcp.server.lowlevel import Server as LowLevelServer  # noqa: PLC0415
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
         access: McpAccess = access_of(ctx)
@@ -204,7 +208,7 @@ def build_server(tools: McpTools, access_of: Any, *, version: str) -> Server[Any
             content=[types.TextContent(type="text", text=_text(value))], structuredContent=structured, isError=not ok
         )
 
-    return Server(
+    return LowLevelServer(
         "synthral",
         version=version,
         instructions="SynthralOS workflows exposed as tools; each call runs the workflow and returns its output.",

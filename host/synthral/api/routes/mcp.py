@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, status
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -25,6 +24,9 @@ from synthral.api.problems import problem
 from synthral.api.state import ServerState, server_of
 from synthral.services.accounts import Principal
 from synthral.services.mcp_server import McpAccess, McpTools, build_server
+
+if TYPE_CHECKING:
+    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 __all__ = ["McpEndpoint", "mount_mcp", "router"]
 
@@ -74,27 +76,33 @@ def _access_of(ctx: Any) -> McpAccess:
 
 
 class McpEndpoint:
-    """The ASGI app at ``/api/v1/mcp``: access check, then the MCP session manager."""
+    """The ASGI app at ``/api/v1/mcp``: access check, then the MCP session manager.
+
+    The MCP package and its session manager load with the first request, not with the server.
+    """
 
     def __init__(self, server: ServerState) -> None:
         self.server = server
-        self.manager = StreamableHTTPSessionManager(
-            build_server(_tools(server), _access_of, version=__version__), stateless=True, json_response=True
-        )
+        self.manager: StreamableHTTPSessionManager | None = None
         self._started: asyncio.Event | None = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    async def _run(self) -> None:
-        async with self.manager.run():
+    async def _run(self, manager: StreamableHTTPSessionManager) -> None:
+        async with manager.run():
             assert self._started is not None
             self._started.set()
             await self._stop.wait()
 
     async def _ensure_running(self) -> None:
         if self._started is None:
+            from mcp.server.streamable_http_manager import StreamableHTTPSessionManager  # noqa: PLC0415 -- first use
+
+            self.manager = StreamableHTTPSessionManager(
+                build_server(_tools(self.server), _access_of, version=__version__), stateless=True, json_response=True
+            )
             self._started = asyncio.Event()
-            self._task = asyncio.create_task(self._run())
+            self._task = asyncio.create_task(self._run(self.manager))
         await self._started.wait()
 
     async def close(self) -> None:
@@ -131,6 +139,7 @@ class McpEndpoint:
             return
         scope.setdefault("state", {})["mcp_access"] = access
         await self._ensure_running()
+        assert self.manager is not None  # made with the first request
         await self.manager.handle_request(scope, receive, send)
 
 

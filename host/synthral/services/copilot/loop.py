@@ -11,10 +11,9 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Sequence
-from typing import Any, Final, TypedDict
+from typing import TYPE_CHECKING, Any, Final, TypedDict
 
 import orjson
-from langgraph.graph import END, START, StateGraph
 
 from synthral.errors import SynthralError
 from synthral.services.copilot.data import Data
@@ -26,6 +25,9 @@ from synthral.services.copilot.turn import Turn
 from synthral.services.llm import CallScope
 from synthral_sdk import ChatMessage, CompletionRequest, CompletionResult, ToolCall
 from synthral_sdk._ai import TOKEN_EVENT
+
+if TYPE_CHECKING:
+    from langgraph.graph import StateGraph
 
 __all__ = ["MAX_MODEL_CALLS", "chat_messages", "complete", "run_loop"]
 
@@ -139,6 +141,8 @@ async def _run_tool(turn: Turn, tools: dict[str, CopilotTool], call: Data) -> Da
 
 
 def _graph(turn: Turn, tools: Sequence[CopilotTool]) -> Any:
+    from langgraph.graph import END, START, StateGraph  # noqa: PLC0415 -- loaded with the first turn
+
     by_name = {tool.name: tool for tool in tools}
 
     async def model(state: LoopState) -> LoopState:
