@@ -14,6 +14,7 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)  # the Redis connector's tests
 [ -x /usr/sbin/mariadbd ] || command -v mariadbd >/dev/null 2>&1 || need_apt+=(mariadb-server-core)  # the MySQL connector's tests
+command -v my_print_defaults >/dev/null 2>&1 || need_apt+=(mariadb-client-core)  # mariadb-install-db needs it
 [ -x /usr/sbin/dovecot ] || need_apt+=(dovecot-imapd)  # the email connector's IMAP tests
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)  # the code-bwrap sandbox
 command -v runsc >/dev/null 2>&1 || need_apt+=(runsc)  # the code-gvisor sandbox

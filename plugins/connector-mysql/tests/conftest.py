@@ -7,6 +7,7 @@ Its own datadir, socket and port in a temp folder; an ``app`` user with a passwo
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -29,17 +30,33 @@ def _binary(*names: str) -> str | None:
     return None
 
 
+def _server_user() -> str | None:
+    """Whom the server runs as: root must name a user; 'mysql' when it exists, else root itself.
+
+    mariadb-server-core and mariadb-client-core (all the tests need) make no 'mysql' user; mariadbd runs as root
+    only when told so with --user=root.
+    """
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam("mysql")
+    except KeyError:
+        return "root"
+    return "mysql"
+
+
 @pytest.fixture(scope="session")
 def dsn() -> Iterator[str]:
     server = _binary("mariadbd", "mysqld")
     install = _binary("mariadb-install-db", "mysql_install_db")
-    if server is None or install is None:
+    if server is None or install is None or shutil.which("my_print_defaults") is None:
         pytest.skip(
-            "no MariaDB/MySQL server binaries (mariadbd, mariadb-install-db); apt-get install mariadb-server-core"
+            "no MariaDB/MySQL server binaries (mariadbd, mariadb-install-db, my_print_defaults); "
+            "apt-get install mariadb-server-core mariadb-client-core"
         )
     root = Path(tempfile.mkdtemp(prefix="connector-mysql-"))
-    user = "mysql" if os.geteuid() == 0 else None
-    if user:
+    user = _server_user()
+    if user not in (None, "root"):
         shutil.chown(root, user=user)
     data, sock = root / "data", root / "mysqld.sock"
     with socket.socket() as probe:
