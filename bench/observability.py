@@ -87,8 +87,10 @@ async def _steps(work: Path, steps: int, runs: int, rounds: int) -> tuple[float,
 async def _serve(home: Path) -> tuple[subprocess.Popen[bytes], str]:
     """``synthral serve --no-worker`` on a free port, waited for up to two minutes (a loaded machine starts slowly)."""
     env = _env(home)
-    subprocess.run([sys.executable, "-m", "synthral", "user", "create", "bench@example.com", "--workspace", "bench",
-                    "--password-env", "BENCH_PASSWORD"], env=env, check=True, capture_output=True)  # fmt: skip
+    made = subprocess.run([sys.executable, "-m", "synthral", "user", "create", "bench@example.com", "--workspace",
+                           "bench", "--password-env", "BENCH_PASSWORD"], env=env, capture_output=True, text=True)  # fmt: skip
+    if made.returncode != 0:
+        raise RuntimeError(f"'synthral user create' exited with {made.returncode}: {made.stderr.strip()[-2000:]}")
     port = _port()
     command = [sys.executable, "-m", "synthral", "serve", "--port", str(port), "--no-scheduler", "--no-worker"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
