@@ -87,8 +87,9 @@ async def _steps(work: Path, steps: int, runs: int, rounds: int) -> tuple[float,
 async def _serve(home: Path) -> tuple[subprocess.Popen[bytes], str]:
     """``synthral serve --no-worker`` on a free port, waited for up to two minutes (a loaded machine starts slowly)."""
     env = _env(home)
-    made = subprocess.run([sys.executable, "-m", "synthral", "user", "create", "bench@example.com", "--workspace",
-                           "bench", "--password-env", "BENCH_PASSWORD"], env=env, capture_output=True, text=True)  # fmt: skip
+    command = [sys.executable, "-m", "synthral", "user", "create", "bench@example.com", "--workspace", "bench",
+               "--password-env", "BENCH_PASSWORD"]  # fmt: skip
+    made = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if made.returncode != 0:
         raise RuntimeError(f"'synthral user create' exited with {made.returncode}: {made.stderr.strip()[-2000:]}")
     port = _port()
@@ -105,11 +106,11 @@ async def _serve(home: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("the server did not start within two minutes")
 
 
-async def _ingress(work: Path, seconds: float, traced: bool, endpoint: str) -> float:
+async def _ingress(work: Path, seconds: float, traced: bool, endpoint: str, index: int) -> float:
     if traced:
         os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
     try:
-        process, url = await _serve(work / f"ingress-{traced}")
+        process, url = await _serve(work / f"ingress-{index}-{traced}")
     finally:
         os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
     try:
@@ -157,9 +158,9 @@ async def run(quick: bool = False) -> list[Result]:
     seconds = 4.0 if quick else 10.0
     with _Receiver() as receiver:
         rates = {False: [], True: []}  # type: dict[bool, list[float]]
-        for _ in range(1 if quick else 2):
+        for index in range(1 if quick else 2):
             for traced in (False, True):
-                rates[traced].append(await _ingress(work, seconds, traced, receiver.endpoint))
+                rates[traced].append(await _ingress(work, seconds, traced, receiver.endpoint, index))
     plain, traced_rate = max(rates[False]), max(rates[True])
     change = (traced_rate - plain) / plain * 100
     results += [
