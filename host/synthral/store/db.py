@@ -15,9 +15,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, Table, create_engine, event, make_url, select
+from sqlalchemy import Engine, Table, create_engine, event, inspect, make_url, select, text
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
@@ -270,7 +268,25 @@ class Database:
             self._writer.shutdown(wait=True)
 
 
+def head_revision() -> str:
+    """The newest migration's revision: migrations are numbered, and a file's number is its revision."""
+    return max(path.name[:4] for path in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+
+
+def _at_head(connection: Connection) -> bool:
+    """Whether the schema is at the newest migration (one read; Alembic is not loaded for it)."""
+    if not inspect(connection).has_table("alembic_version"):
+        return False
+    current = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return current == [head_revision()]
+
+
 def _upgrade(connection: Connection) -> None:
+    if _at_head(connection):
+        return  # every start but the first after an upgrade: no need to load Alembic
+    from alembic import command  # noqa: PLC0415 -- loaded only when there is something to migrate
+    from alembic.config import Config  # noqa: PLC0415
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
