@@ -73,6 +73,10 @@ class StepRecord:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _nothing(connection: Connection) -> None:
+    del connection
+
+
 def pack_output(ctx: RunContext, output: Any) -> Any:
     """Keep small outputs inline; store large ones as a blob and return the reference."""
     data = orjson.dumps(output)
@@ -222,6 +226,12 @@ async def run_step(
             ctx.history[(node_id, iteration)] = StepRecord(
                 attempts=number, failures=failures, output=stored, completed=True
             )
+            if ctx.guard.behind():
+                # Steps that never suspend (no-ops, templates) outrun their records: the write
+                # thread waits for the interpreter while the loop stays busy. Commit what is
+                # queued before going on, so the history (and the live view) trails the run by
+                # a few steps at most.
+                await ctx.write_now(_nothing)
             return output
         await ctx.write_now(attempt.end(StepStatus.FAILED, error=error))
         failures += 1

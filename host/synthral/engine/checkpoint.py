@@ -15,7 +15,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -44,6 +44,24 @@ PendingOp = Callable[[Connection], object]
 """Bookkeeping to run inside the run's next write transaction (synchronous: see Database.write)."""
 
 T = TypeVar("T")
+
+BEHIND_OPS = 32
+"""Queued writes (a step queues two or three) past which a run commits before its next step."""
+
+
+class _Queued:
+    """A write queued with the run's bookkeeping: its result, and whether a transaction committed it."""
+
+    __slots__ = ("committed", "fn", "result")
+
+    def __init__(self, fn: Callable[[Connection], object]) -> None:
+        self.fn = fn
+        self.result: object = None
+        self.committed = False
+
+    def __call__(self, connection: Connection) -> object:
+        self.result = self.fn(connection)
+        return self.result
 
 
 class LeaseLost(RetryableError):
@@ -83,35 +101,52 @@ class RunGuard:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     pending_lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def behind(self) -> bool:
+        """Whether so much is queued that the run should commit before its next step."""
+        return len(self.pending) >= BEHIND_OPS
+
     def defer(self, op: PendingOp) -> None:
         """Queue ``op`` for the next write transaction."""
         with self.pending_lock:
             self.pending.append(op)
 
     async def run(self, database: Database, fn: Callable[[Connection], T] | None = None) -> T | None:
-        """One write transaction: prove the lease, carry the queued bookkeeping, then ``fn``.
+        """One write transaction: prove the lease, carry the queued bookkeeping and ``fn``.
 
-        One at a time per run. Queued bookkeeping leaves the queue only once its transaction
-        has committed, so a transaction that fails loses nothing; the next one carries it.
+        ``fn`` joins the queue, and whichever call holds the run's write turn commits
+        everything queued in one transaction (a group commit): while one transaction
+        commits, the checkpoints of the steps that finished meanwhile wait, and the next
+        transaction carries them all, so records never trail a fast run by more than about
+        one commit. A call whose ``fn`` another call's transaction committed returns its
+        result without writing. Queued work leaves the queue only once its transaction has
+        committed, so a transaction that fails loses nothing; the next one carries it.
 
         Raises:
             LeaseLost: The fencing token moved on; nothing is written.
         """
+        queued = _Queued(fn) if fn is not None else None
+        if queued is not None:
+            self.defer(queued)
         async with self.lock:
+            if queued is not None and queued.committed:
+                return cast("T", queued.result)
             with self.pending_lock:
                 carried = list(self.pending)
 
-            def work(connection: Connection) -> T | None:
+            def work(connection: Connection) -> None:
                 self._check(connection)
                 for op in carried:
                     op(connection)
-                return fn(connection) if fn is not None else None
 
             def committed() -> None:
                 with self.pending_lock:
                     del self.pending[: len(carried)]
+                for op in carried:
+                    if isinstance(op, _Queued):
+                        op.committed = True
 
-            return await database.write(work, after_commit=committed)
+            await database.write(work, after_commit=committed)
+            return cast("T", queued.result) if queued is not None else None
 
     def _check(self, connection: Connection) -> None:
         """Extend the lease if it is still ours, recording the run's counts.
