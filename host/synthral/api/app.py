@@ -168,6 +168,7 @@ def assemble(
     webhooks = WebhookService(host.workflows, host.credentials, catalog)
     events = EventHub(host.database, outage=host.engine.outage)
     host.engine.listeners.append(events.wake)  # a run started here is shown at once
+    host.engine.record_listeners.append(events.soon)  # and what its steps record, soon after
     copilot = CopilotService(
         Services(
             database=host.database,

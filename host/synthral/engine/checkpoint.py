@@ -45,7 +45,7 @@ PendingOp = Callable[[Connection], object]
 
 T = TypeVar("T")
 
-BEHIND_OPS = 32
+BEHIND_OPS = 16
 """Queued writes (a step queues two or three) past which a run commits before its next step."""
 
 
@@ -96,6 +96,8 @@ class RunGuard:
     pending: list[PendingOp] = field(default_factory=list)
     pause_requested: bool = False
     cancel_requested: bool = False
+    on_commit: Callable[[], None] | None = None
+    """Called in the event loop after each of the run's transactions commits (the live-event hub)."""
     known_empty: bool = False
     """True while the run is on its first claim and has saved no checkpoint: reads can be skipped."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -146,6 +148,8 @@ class RunGuard:
                         op.committed = True
 
             await database.write(work, after_commit=committed)
+            if self.on_commit is not None:
+                self.on_commit()
             return cast("T", queued.result) if queued is not None else None
 
     def _check(self, connection: Connection) -> None:

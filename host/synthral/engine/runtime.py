@@ -290,6 +290,8 @@ class Engine:
         self.wakeup = asyncio.Event()
         self.listeners: list[Callable[[], None]] = []
         """Called with every :meth:`notify` (the live-event hub makes its next pass at once)."""
+        self.record_listeners: list[Callable[[], None]] = []
+        """Called when a run of this process committed history (the live-event hub reads it soon)."""
         self.outage = Outage(log, f"process {self.worker_id}", forget_after=60.0)
         """This process's view of the database: an outage is logged once, by whichever part meets it."""
 
@@ -297,6 +299,11 @@ class Engine:
         """Wake this process's workers, and whoever listens: something became runnable."""
         self.wakeup.set()
         for listener in self.listeners:
+            listener()
+
+    def recorded(self) -> None:
+        """A run of this process committed history: tell whoever listens."""
+        for listener in self.record_listeners:
             listener()
 
     async def load_history(self, execution_id: str) -> dict[tuple[str, str], StepRecord]:

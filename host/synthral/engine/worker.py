@@ -82,6 +82,7 @@ async def _run_claim(engine: Engine, claim: state.Claim) -> str:
         engine.lease_seconds,
         steps_taken=claim.steps_taken,
         retry_count=claim.retry_count,
+        on_commit=engine.recorded if engine.record_listeners else None,
     )
     guard.known_empty = not claim.recovered
     if execution.cancel_requested:

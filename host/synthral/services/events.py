@@ -13,7 +13,9 @@ The loop keeps pace with the work: every ``interval`` (0.1 s) while a watched ru
 running, at once again while a backlog is being read, and every ``idle_interval`` (1 s) when
 nothing runs. A run started in this process wakes it at once (:meth:`EventHub.wake`, which
 the engine's :meth:`~synthral.engine.runtime.Engine.notify` calls), so the first events of a
-run never wait for the idle interval.
+run never wait for the idle interval; and each commit of a run in this process brings the
+next pass forward to within ``soon_gap`` (20 ms) of the last one (:meth:`EventHub.soon`), so
+a one-process server shows steps as their records commit rather than at the next tick.
 """
 
 from __future__ import annotations
@@ -136,6 +138,8 @@ class EventHub:
         database: The database every worker writes the history to.
         interval: Seconds between passes while a watched run is queued or running.
         idle_interval: Seconds between passes while none is (a wake-up cuts it short).
+        soon_gap: Seconds at least between passes made because a run of this process
+            committed history (:meth:`soon`).
     """
 
     def __init__(
@@ -144,12 +148,16 @@ class EventHub:
         *,
         interval: float = 0.1,
         idle_interval: float = 1.0,
+        soon_gap: float = 0.02,
         outage: Outage | None = None,
     ) -> None:
         self.database = database
         self.interval = interval
         self.idle_interval = idle_interval
+        self.soon_gap = soon_gap
         self._woken = asyncio.Event()
+        self._last_pass = 0.0
+        self._soon: asyncio.TimerHandle | None = None
         self.outage = outage or Outage(log, "live events")
         self.passes = 0
         """Passes made so far (one query set each, however many subscribers)."""
@@ -214,9 +222,28 @@ class EventHub:
         """Make the next pass now: a run was queued or resumed in this process."""
         self._woken.set()
 
+    def soon(self) -> None:
+        """A run of this process committed history: make the next pass within ``soon_gap`` seconds.
+
+        Passes made this way are at least ``soon_gap`` apart, however often runs commit.
+        """
+        if self._soon is not None or self._woken.is_set() or not self._subscribers:
+            return
+        loop = asyncio.get_running_loop()
+        delay = self._last_pass + self.soon_gap - loop.time()
+        if delay <= 0:
+            self._woken.set()
+        else:
+            self._soon = loop.call_later(delay, self._soon_due)
+
+    def _soon_due(self) -> None:
+        self._soon = None
+        self._woken.set()
+
     async def _run(self) -> None:
         while self._subscribers:
             self._woken.clear()
+            self._last_pass = asyncio.get_running_loop().time()
             pause = self.interval
             try:
                 pause = self._pause(await self.poll_once())

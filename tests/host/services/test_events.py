@@ -133,3 +133,30 @@ async def test_a_run_started_in_this_process_wakes_the_idle_loop_which_then_foll
     finally:
         service.engine.listeners.remove(hub.wake)
         await hub.close()
+
+
+async def test_history_a_run_of_this_process_commits_is_read_soon_and_at_most_once_a_gap(
+    service: WorkflowService, database: Database
+) -> None:
+    """No tick and no start wake-up: only the run's commits bring passes, spaced by the gap."""
+    hub = EventHub(database, interval=3600, idle_interval=3600, soon_gap=0.05)
+    service.engine.record_listeners.append(hub.soon)
+    try:
+        watcher = await hub.subscribe("acme")
+        async with asyncio.timeout(30):
+            while hub.passes < 1:
+                await asyncio.sleep(0.01)
+        before = hub.passes
+        nodes = [{"id": f"s{i}", "type": "core/noop"} for i in range(40)]
+        saved = await service.save(Workflow.model_validate(chain("soon", *nodes)), workspace_id="acme")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        execution_id = await service.start(saved.workflow_id, workspace_id="acme")
+        seen = await drain(watcher, "execution.completed", execution_id)
+        took = loop.time() - started
+        kinds = [e["event"] for e in seen if e["execution_id"] == execution_id]
+        assert kinds.count("step.finished") == 40 and kinds[-1] == "execution.completed"
+        assert 1 <= hub.passes - before <= took / 0.05 + 2  # one pass per gap at most, however many commits
+    finally:
+        service.engine.record_listeners.remove(hub.soon)
+        await hub.close()
