@@ -11,6 +11,7 @@ database finds the candidates through an index and only those are compared.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -21,12 +22,6 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
-
-with warnings.catch_warnings():
-    # simhash 2.1's docstrings hold "\w" escapes that Python warns about when it compiles them.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    warnings.simplefilter("ignore", SyntaxWarning)
-    from simhash import Simhash  # type: ignore[import-untyped]
 
 __all__ = [
     "NEAR_DISTANCE",
@@ -137,7 +132,19 @@ def fingerprint(text: str) -> int:
     """The text's 64-bit simhash over 4-character shingles of its words (links left out, any case)."""
     flat = " ".join(_FINGERPRINT_WORD.findall(_LINK.sub(" ", text).casefold()))
     features = [flat[i : i + SHINGLE] for i in range(max(len(flat) - SHINGLE + 1, 1))]
-    return int(Simhash(features).value)
+    return int(_simhash()(features).value)
+
+
+@functools.cache
+def _simhash() -> Any:
+    """The simhash class, imported on first use (it brings numpy: not worth it at every start)."""
+    with warnings.catch_warnings():
+        # simhash 2.1's docstrings hold "\w" escapes that Python warns about when it compiles them.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", SyntaxWarning)
+        from simhash import Simhash  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    return Simhash
 
 
 def bands(value: int) -> list[int]:
