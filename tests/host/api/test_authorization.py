@@ -151,7 +151,12 @@ WORKSPACE: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("DELETE", "/osint/streams/{stream_id}", "editor", None),
     ("POST", "/osint/alerts", "editor", {"name": "matrix", "workflow_id": "no-such-workflow"}),
     ("GET", "/osint/alerts", "viewer", None),
+    ("PATCH", "/osint/alerts/{alert_id}", "editor", {"active": False}),
+    ("DELETE", "/osint/alerts/{alert_id}", "editor", None),
     ("POST", "/osint/digest", "viewer", {}),
+    ("GET", "/osint/digests", "viewer", None),
+    ("PATCH", "/osint/digests/{digest_id}", "editor", {"cron": "0 9 * * *"}),
+    ("DELETE", "/osint/digests/{digest_id}", "editor", None),
 ]
 
 
@@ -200,6 +205,8 @@ async def _objects(api: Api) -> dict[str, str]:
         "conversation_id": "no-such-conversation",
         "action_id": "no-such-action",
         "stream_id": "no-such-stream",
+        "alert_id": "no-such-alert",
+        "digest_id": "no-such-digest",
     }
 
 
