@@ -119,7 +119,8 @@ async def run(quick: bool) -> list[Result]:
     with tempfile.TemporaryDirectory(prefix="synthral-bench-ai-") as scratch:
         home = Path(scratch) / "home"
         await _install(home)
-        settings = Settings.load(home=home)
+        # The stand-in LLM listens on loopback, which plugins may not reach unless allowed.
+        settings = Settings.load(home=home).replace(security={"egress_allow": "127.0.0.1"})
         database = Database(f"sqlite+aiosqlite:///{home / 'bench.db'}")
         await database.migrate()
         plugins = PluginHost(settings)

@@ -133,6 +133,7 @@ if spec["relay"]:
             return None, None, head
         try:
             inside = socket.create_connection(("::1" if host == b"::1" else "127.0.0.1", int(port)), timeout=2)
+            inside.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             return None, None, head
         if rewritten is None:
@@ -163,6 +164,7 @@ if spec["relay"]:
     def _accept():
         while True:
             client, _ = listener.accept()
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             threading.Thread(target=_serve, args=(client,), daemon=True).start()
     threading.Thread(target=_accept, name="synthral-egress-relay", daemon=True).start()
 import site

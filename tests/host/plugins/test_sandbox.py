@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -38,10 +39,18 @@ class _Hello(BaseHTTPRequestHandler):
         del format, args
 
 
+class _SharedPort(ThreadingHTTPServer):
+    """Binds with SO_REUSEPORT: test workers running this module at once each serve the granted port."""
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+
 @pytest.fixture(scope="module")
 def servers() -> Iterator[tuple[int, int]]:
     """A server on the granted port and one on a port nobody granted, both on the host's loopback."""
-    started = [ThreadingHTTPServer(("127.0.0.1", port), _Hello) for port in (GRANTED_PORT, 0)]
+    started = [_SharedPort(("127.0.0.1", GRANTED_PORT), _Hello), ThreadingHTTPServer(("127.0.0.1", 0), _Hello)]
     for server in started:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     yield GRANTED_PORT, started[1].server_address[1]
