@@ -167,3 +167,55 @@ test('a lost WebSocket reconnects and catches up from the step history', async (
   await expect(page.getByTestId('run-details')).toContainText('completed');
   expect(await page.evaluate(() => (window as unknown as { __sockets: WebSocket[] }).__sockets.length)).toBeGreaterThan(1);
 });
+
+test('a run page whose first read arrives late still shows how the run ended', async ({ page }) => {
+  // The page reads the run and subscribes to its events at the same time. Here the first
+  // read is answered with what the run looked like before it ended, and that answer arrives
+  // after the subscription, when nothing more will happen: the page must read again rather
+  // than keep that answer, or the steps look stuck where the read found them.
+  await signIn(page);
+  const saved = await api<{ id: string }>(page, 'POST', '/workflows', chain(
+    'late first read',
+    { id: 'ask', type: 'engine/human_input', config: { prompt: 'Go on?', form: { type: 'object' } } },
+    { id: 'after', type: 'core/noop' },
+  ));
+  const run = await api<{ execution_id: string }>(page, 'POST', `/workflows/${saved.id}/run`, { trigger_data: {} });
+  const status = async () => (await api<{ execution: { status: string } }>(page, 'GET', `/executions/${run.execution_id}`)).execution.status;
+  await expect.poll(status).toBe('waiting');
+  const gate = () => {
+    let open: () => void = () => undefined;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    return { open: () => open(), opened };
+  };
+  const read = gate(); // the first read, answered late
+  const subscribe = gate(); // the page's subscription, sent late
+  const readMade = gate();
+  let held = false;
+  await page.route(`**/api/v1/executions/${run.execution_id}`, async (route) => {
+    if (held || route.request().method() !== 'GET') return route.continue();
+    held = true;
+    const answer = await route.fetch(); // the run as it is now: waiting
+    readMade.open();
+    await read.opened;
+    await route.fulfill({ response: answer });
+  });
+  const subscribed = gate();
+  await page.routeWebSocket(/\/api\/v1\/ws$/, (socket) => {
+    const server = socket.connectToServer();
+    socket.onMessage((message) => void subscribe.opened.then(() => server.send(message)));
+    server.onMessage((message) => {
+      if (String(message).includes('"subscribed"')) subscribed.open();
+      socket.send(message);
+    });
+  });
+  await page.goto(`/executions/${run.execution_id}`);
+  await readMade.opened;
+  await api(page, 'POST', `/executions/${run.execution_id}/signal`, { type: 'human_input', data: { answer: {} } });
+  await expect.poll(status).toBe('completed');
+  subscribe.open(); // subscribed after the run ended: no event will come
+  await subscribed.opened;
+  read.open(); // and only now the stale first answer
+  await expect(page.getByTestId('node-ask')).toHaveAttribute('data-status', 'completed');
+  await expect(page.getByTestId('node-after')).toHaveAttribute('data-status', 'completed');
+  await expect(page.getByTestId('run-details')).toContainText('completed');
+});

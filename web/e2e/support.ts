@@ -14,8 +14,33 @@ export interface E2EInfo {
 export const info: E2EInfo = JSON.parse(process.env.E2E_INFO ?? '{}');
 export const SHOTS = path.resolve(import.meta.dirname, '..', '..', 'docs', 'ui');
 
-export const test = base.extend<{ baseURL: string; errors: string[] }>({
+export const test = base.extend<{ baseURL: string; errors: string[]; diagnose: void }>({
   baseURL: async ({}, use) => use(info.url),
+  // A failed test prints what the page's event stream received and what the server has
+  // recorded of the latest runs: enough to tell a missed event from a run that never ended.
+  diagnose: [
+    async ({ page }, use, testInfo) => {
+      const frames: string[] = [];
+      page.on('websocket', (socket) =>
+        socket.on('framereceived', (frame) => frames.push(`${new Date().toISOString()} ${String(frame.payload).slice(0, 300)}`)),
+      );
+      await use();
+      if (testInfo.status === testInfo.expectedStatus) return;
+      const runs = await page
+        .evaluate(async () => {
+          const tokens = JSON.parse(sessionStorage.getItem('synthral.tokens') ?? 'null');
+          const headers: Record<string, string> = tokens ? { authorization: `Bearer ${tokens.access_token}` } : {};
+          const page = await (await fetch('/api/v1/executions?limit=2', { headers })).json();
+          const details = [];
+          for (const item of page.items ?? []) details.push(await (await fetch(`/api/v1/executions/${item.id}`, { headers })).json());
+          return JSON.stringify(details, null, 1);
+        })
+        .catch((error: unknown) => `(could not read the runs: ${String(error)})`);
+      console.log(`--- event stream frames (last 40 of ${frames.length}):\n${frames.slice(-40).join('\n')}`);
+      console.log(`--- latest runs as recorded:\n${runs.slice(0, 8000)}`);
+    },
+    { auto: true },
+  ],
   // Every uncaught error in the page fails the test that caused it.
   errors: [
     async ({ page }, use) => {

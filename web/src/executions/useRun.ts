@@ -31,15 +31,21 @@ export function useRun(executionId: string | undefined) {
     setLive(new Map());
     setExecution({});
     if (!executionId) return;
+    const queryKey = keys.execution(executionId);
+    // A read made now, never one already under way: an invalidation joins a first read still
+    // in flight, and that read's answer may predate the subscription or the event that asked
+    // for the new one (nothing later would correct it). Cancelling it first discards that
+    // answer and starts a read of the history as it stands.
+    const readAgain = () => void client.cancelQueries({ queryKey }).then(() => client.invalidateQueries({ queryKey }));
     const refetch = (soon = false) => {
       if (soon) {
         if (refetchTimer.current) return;
         refetchTimer.current = setTimeout(() => {
           refetchTimer.current = null;
-          void client.invalidateQueries({ queryKey: keys.execution(executionId) });
+          readAgain();
         }, 1500);
       } else {
-        void client.invalidateQueries({ queryKey: keys.execution(executionId) });
+        readAgain();
       }
     };
     // Events arrive in bursts (the server reads history a few times a second); they are
