@@ -36,6 +36,7 @@ the same policy, which the client sends along (:mod:`synthral_sdk._egress`).
 
 from __future__ import annotations
 
+import functools
 import socket
 import ssl
 from collections.abc import Iterable
@@ -202,7 +203,19 @@ class _SyncGuard(httpcore.NetworkBackend):
 def _ssl_context(verify: ssl.SSLContext | str | bool, cert: Any) -> ssl.SSLContext:
     if isinstance(verify, ssl.SSLContext):
         return verify
+    if isinstance(verify, bool) and cert is None:
+        return _shared_ssl_context(verify)
     return httpx.create_ssl_context(verify=verify, cert=cert, trust_env=False)
+
+
+@functools.cache
+def _shared_ssl_context(verify: bool) -> ssl.SSLContext:
+    """One context per process for the usual settings: loading the CA bundle costs 10-50 ms.
+
+    A client a plugin makes per call then costs microseconds rather than a bundle load;
+    contexts are safe to share between connections, threads and event loops.
+    """
+    return httpx.create_ssl_context(verify=verify, trust_env=False)
 
 
 class _GuardedAsyncTransport(httpx.AsyncHTTPTransport):

@@ -135,6 +135,22 @@ def test_proxies_and_other_transports_are_refused(monkeypatch: pytest.MonkeyPatc
         assert client.get(loopback.url()).status_code == 200
 
 
+def test_clients_share_one_tls_context_per_setting_so_a_client_per_call_is_cheap() -> None:
+    # Loading the CA bundle costs tens of milliseconds: plugins that make a client per call
+    # would pay it on every call. A custom bundle or client certificate still gets its own.
+    def context_of(client: httpx.Client | httpx.AsyncClient) -> object:
+        pool = client._transport._pool  # type: ignore[union-attr]
+        return pool._ssl_context
+
+    first, second = sync_client(NetworkPolicy.server()), async_client(NetworkPolicy.local(), timeout=3)
+    unverified = sync_client(NetworkPolicy.server(), verify=False)
+    assert context_of(first) is context_of(second)
+    assert context_of(unverified) is not context_of(first)
+    assert context_of(unverified) is context_of(sync_client(NetworkPolicy.server(), verify=False))
+    first.close()
+    unverified.close()
+
+
 async def test_a_call_context_hands_out_a_client_with_its_policy(loopback: Server, tmp_path: Path) -> None:
     blobs = BlobStore(tmp_path)
     server_call = Context(blobs=blobs)  # no policy given: a server's

@@ -11,6 +11,7 @@ import feedparser
 import httpx
 from pydantic import BaseModel, Field
 
+from synthral_sdk import Context
 from synthral_sdk.errors import NonRetryableError, RetryableError
 
 __all__ = ["FeedItem", "fetch_feed"]
@@ -55,15 +56,17 @@ def _item(entry: Any) -> FeedItem:
 
 
 def fetch_feed(
-    url: str, timeout: float, etag: str | None = None, modified: str | None = None
+    url: str, timeout: float, etag: str | None = None, modified: str | None = None, *, context: Context
 ) -> tuple[str, list[FeedItem], str | None, str | None]:
     """Fetch ``url``; return the feed's title, its items and the validators for the next fetch.
 
-    A 304 answer (unchanged since ``etag``/``modified``) returns no items.
+    A 304 answer (unchanged since ``etag``/``modified``) returns no items. The request and
+    every redirect it follows obey the call's network policy (``context.http_client_sync``).
 
     Raises:
         RetryableError: The server is down, slow or answered 429/5xx.
         NonRetryableError: Another error status, or the body is not a feed.
+        EgressDenied: The feed, or a redirect, is at an address the policy refuses (loopback, private...).
     """
     headers = {
         "User-Agent": "SynthralOS-RSS/0.1 (+feed reader)",
@@ -74,7 +77,7 @@ def fetch_feed(
     if modified:
         headers["If-Modified-Since"] = modified
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=True) as client:
+        with context.http_client_sync(timeout=timeout, follow_redirects=True) as client:
             response = client.get(url, headers=headers)
     except httpx.HTTPError as exc:
         raise RetryableError(f"could not fetch the feed {url}: {type(exc).__name__}") from None

@@ -41,7 +41,7 @@ class ReadFeed(Node[ReadInput, ReadOutput, NoConfig]):
 
     def run(self, inputs: ReadInput, config: NoConfig, context: Context) -> ReadOutput:
         """Fetch and normalise the feed."""
-        title, items, _, _ = fetch_feed(inputs.url, timeout=context.time_remaining() or 30.0)
+        title, items, _, _ = fetch_feed(inputs.url, timeout=context.time_remaining() or 30.0, context=context)
         return ReadOutput(title=title, items=items[: inputs.limit])
 
 
@@ -72,7 +72,11 @@ class NewItem(Trigger[NewItemConfig]):
     def poll(self, request: PollRequest, config: NewItemConfig, context: Context) -> PollResult:
         state: dict[str, Any] = dict(request.state or {})
         _, items, etag, modified = fetch_feed(
-            config.url, timeout=context.time_remaining() or 30.0, etag=state.get("etag"), modified=state.get("modified")
+            config.url,
+            timeout=context.time_remaining() or 30.0,
+            etag=state.get("etag"),
+            modified=state.get("modified"),
+            context=context,
         )
         seen: list[str] = [str(s) for s in state.get("seen") or []]
         known = set(seen)

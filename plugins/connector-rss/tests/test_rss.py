@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 from synthral_connector_rss.plugin import NewItem, ReadFeed
 
-from synthral_sdk.errors import InputInvalid, NonRetryableError
+from synthral_sdk.errors import EgressDenied, InputInvalid, NonRetryableError
+from synthral_sdk.network import NetworkPolicy
 from synthral_sdk.testing import PluginConformance, call
 from synthral_sdk.testing_rest import Recorded, Reply, StandIn
 
@@ -40,6 +41,7 @@ def site() -> Iterator[StandIn]:
     api.route("GET", "/atom.xml")(
         lambda request: Reply(200, raw=ATOM.encode(), headers={"content-type": "application/atom+xml"})
     )
+    api.route("GET", "/moved.xml")(lambda request: Reply(302, headers={"location": "http://10.0.0.1/feed.xml"}))
     api.route("GET", "/page.html")(
         lambda request: Reply(200, raw=b"<html><body>not a feed", headers={"content-type": "text/html"})
     )
@@ -91,3 +93,18 @@ def test_an_unchanged_feed_costs_a_304_and_keeps_the_state(site: StandIn) -> Non
     state = {"seen": ["id:a"], "etag": '"v-unchanged"', "modified": None}
     out = call(NewItem(), {"state": state}, config={"url": f"{site.url}/feed.xml"})
     assert out["events"] == [] and out["state"]["seen"] == ["id:a"] and out["state"]["etag"] == '"v-unchanged"'
+
+
+def test_the_calls_network_policy_refuses_this_machine_and_private_addresses(site: StandIn) -> None:
+    server = NetworkPolicy.server()  # a server's policy, the default Context()'s
+    feed = f"{site.url}/feed.xml"
+    with pytest.raises(EgressDenied) as denied:
+        call(ReadFeed(), {"url": feed}, network=server)
+    assert "127.0.0.1" in denied.value.message and "SYNTHRAL_EGRESS_ALLOW" in denied.value.message
+    with pytest.raises(EgressDenied, match="loopback"):
+        call(NewItem(), {"state": None}, config={"url": feed}, network=server)
+    assert site.requests == []
+    allowed = NetworkPolicy.server(["127.0.0.1"])  # the operator allowed the stand-in, not where it redirects
+    assert call(ReadFeed(), {"url": feed}, network=allowed)["title"] == "Acme news"
+    with pytest.raises(EgressDenied, match=r"10\.0\.0\.1.*private"):
+        call(ReadFeed(), {"url": f"{site.url}/moved.xml"}, network=allowed)

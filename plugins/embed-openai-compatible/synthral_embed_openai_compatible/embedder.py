@@ -64,7 +64,7 @@ class OpenAICompatibleEmbedder(Embedder[OpenAIEmbedConfig]):
         url = str(config.base_url).rstrip("/") + "/embeddings"
         headers = {"Authorization": f"Bearer {context.secrets['api_key']}"} if context.secrets.get("api_key") else {}
         vectors: list[list[float]] = []
-        async with httpx.AsyncClient(timeout=config.timeout) as client:
+        async with context.http_client(timeout=config.timeout) as client:
             for start in range(0, len(request.texts), config.batch_size):
                 batch = request.texts[start : start + config.batch_size]
                 body: dict[str, object] = {"model": config.model, "input": batch, "encoding_format": "base64"}

@@ -9,11 +9,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from synthral_embed_openai_compatible import OpenAICompatibleEmbedder
 
-from synthral_sdk.errors import NonRetryableError, RetryableError
+from synthral_sdk.errors import EgressDenied, NonRetryableError, RetryableError
+from synthral_sdk.network import NetworkPolicy
 from synthral_sdk.testing import call
 
 _SPEC = importlib.util.spec_from_file_location(
@@ -91,3 +93,18 @@ def test_a_server_that_is_not_an_embeddings_api_is_refused_clearly(api: Any) -> 
             secrets={"api_key": "sk-test"},
         )
     assert "404" in caught.value.message
+
+
+def test_the_calls_network_policy_refuses_this_machine_and_private_addresses(api: Any) -> None:
+    for base_url in (api.base_url, "http://10.0.0.1:11434/v1"):
+        with pytest.raises(EgressDenied) as denied:  # a server's policy, the default Context()'s
+            call(
+                OpenAICompatibleEmbedder(),
+                {"texts": ["a"]},
+                config={"base_url": base_url},
+                secrets={"api_key": "sk-test"},
+                network=NetworkPolicy.server(),
+            )
+        assert str(urlsplit(base_url).hostname) in denied.value.message
+        assert "SYNTHRAL_EGRESS_ALLOW" in denied.value.message
+    assert api.requests == []  # refused before connecting, not reported as a retryable outage

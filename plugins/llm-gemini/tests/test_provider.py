@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from synthral_llm_gemini import GeminiGenerate
 
 from synthral_sdk import BlobStore
-from synthral_sdk.errors import ConfigurationError, NonRetryableError, RetryableError
+from synthral_sdk.errors import ConfigurationError, EgressDenied, NonRetryableError, RetryableError
+from synthral_sdk.network import NetworkPolicy
 from synthral_sdk.testing import RunnerClient, call
 from synthral_sdk.testing_llm import GeminiStandIn, Reply
 
@@ -112,6 +114,17 @@ def test_retries_and_errors(llm: GeminiStandIn) -> None:
         complete(llm, {})
     with pytest.raises(RetryableError, match="before a finishReason"):
         complete(llm, {"stream": True}, max_retries=0)
+
+
+def test_the_calls_network_policy_refuses_this_machine_and_private_addresses(llm: GeminiStandIn) -> None:
+    llm.script(Reply("never sent"))
+    for base_url in (llm.url, "http://10.0.0.1:8080"):
+        with pytest.raises(EgressDenied) as denied:  # a server's policy, the default Context()'s
+            call(GeminiGenerate(), {"model": "gemini-test", "messages": USER}, config={"base_url": base_url},
+                 secrets={"api_key": "g-key"}, network=NetworkPolicy.server())  # fmt: skip
+        assert str(urlsplit(base_url).hostname) in denied.value.message
+        assert "SYNTHRAL_EGRESS_ALLOW" in denied.value.message
+    assert llm.requests == []  # refused before connecting, and not retried
 
 
 def test_through_the_runner(llm: GeminiStandIn) -> None:

@@ -255,7 +255,7 @@ class OpenAICompatible(LLMProvider[OpenAIConfig]):
         body = orjson.dumps(build_body(request, context))
         started = time.perf_counter()
         attempt = 0
-        async with httpx.AsyncClient(timeout=config.timeout, follow_redirects=False) as client:
+        async with context.http_client(timeout=config.timeout, follow_redirects=False) as client:
             while True:
                 attempt += 1
                 try:

@@ -7,12 +7,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from synthral_llm_openai import OpenAICompatible
 
 from synthral_sdk import BlobStore, CompletionRequest
-from synthral_sdk.errors import ConfigurationError, NonRetryableError, RetryableError
+from synthral_sdk.errors import ConfigurationError, EgressDenied, NonRetryableError, RetryableError
+from synthral_sdk.network import NetworkPolicy
 from synthral_sdk.testing import RunnerClient, call
 from synthral_sdk.testing_llm import OpenAIStandIn, Reply
 
@@ -174,6 +176,17 @@ def test_a_slow_server_times_out_per_attempt(llm: OpenAIStandIn) -> None:
 
     with pytest.raises(RetryableError, match="could not reach"):
         complete(llm, {}, timeout=0.2, max_retries=1)
+
+
+def test_the_calls_network_policy_refuses_this_machine_and_private_addresses(llm: OpenAIStandIn) -> None:
+    llm.script(Reply("never sent"))
+    for base_url in (llm.url, "http://10.0.0.1:11434/v1"):
+        with pytest.raises(EgressDenied) as denied:  # a server's policy, the default Context()'s
+            call(OpenAICompatible(), {"model": "m", "messages": USER}, config={"base_url": base_url},
+                 secrets={"api_key": "k"}, network=NetworkPolicy.server())  # fmt: skip
+        assert str(urlsplit(base_url).hostname) in denied.value.message
+        assert "SYNTHRAL_EGRESS_ALLOW" in denied.value.message
+    assert llm.requests == []  # refused before connecting, and not retried
 
 
 def test_azure_puts_the_deployment_in_the_path(llm: OpenAIStandIn) -> None:

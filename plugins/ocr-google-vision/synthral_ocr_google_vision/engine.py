@@ -6,6 +6,9 @@ a time (rendered by the SDK). With ``gcs_bucket`` set, the PDF pages that need O
 operation polled, its JSON output read back and every object removed. Pages with a PDF
 text layer never leave the machine. Authentication: an API key (``?key=``, images only) or
 a service account's OAuth 2.0 access token, from the call's secrets, never the config.
+
+Every request, the service account's token exchange included, goes through the call's
+network-policy client (``context.http_client_sync``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 from urllib.parse import quote
@@ -27,7 +32,7 @@ from pydantic import Field
 
 from synthral_sdk import BBox, Context, OCRBlock, OCRLine, OCRPage, OCRWord
 from synthral_sdk.documents import DocumentConfig, PageImage, PageOCREngine, union
-from synthral_sdk.errors import ConfigInvalid, InputInvalid, NonRetryableError, RetryableError
+from synthral_sdk.errors import ConfigInvalid, EgressDenied, InputInvalid, NonRetryableError, RetryableError
 
 __all__ = ["API_KEY_SECRET", "SERVICE_ACCOUNT_SECRET", "GoogleVisionConfig", "GoogleVisionEngine"]
 
@@ -94,13 +99,12 @@ class GoogleVisionEngine(PageOCREngine[GoogleVisionConfig]):
             request["imageContext"] = {"languageHints": languages}
         params, headers = self._auth(config, context)
         try:
-            answer = httpx.post(
-                f"{config.endpoint}/images:annotate",
-                params=params,
-                headers=headers,
-                json={"requests": [request]},
-                timeout=min(config.timeout, context.time_remaining() or config.timeout),
-            )
+            with context.http_client_sync(
+                timeout=min(config.timeout, context.time_remaining() or config.timeout)
+            ) as client:
+                answer = client.post(
+                    f"{config.endpoint}/images:annotate", params=params, headers=headers, json={"requests": [request]}
+                )
         except httpx.HTTPError as exc:
             raise RetryableError(f"could not reach Cloud Vision at {config.endpoint}: {exc}") from exc
         body = _json(answer)
@@ -150,11 +154,10 @@ class GoogleVisionEngine(PageOCREngine[GoogleVisionConfig]):
             )
         if config.credential == "api_key":
             return {"key": value}, {}
-        return {}, {"Authorization": f"Bearer {self._token(value)}"}
+        return {}, {"Authorization": f"Bearer {self._token(value, context)}"}
 
-    def _token(self, account_json: str) -> str:
-        from google.auth.transport.requests import Request  # noqa: PLC0415 - only service accounts need it
-        from google.oauth2 import service_account  # noqa: PLC0415
+    def _token(self, account_json: str, context: Context) -> str:
+        from google.oauth2 import service_account  # noqa: PLC0415 - only service accounts need it
 
         with self._lock:
             credentials = self._tokens.get(account_json)
@@ -169,8 +172,49 @@ class GoogleVisionEngine(PageOCREngine[GoogleVisionConfig]):
                     ) from None
                 self._tokens[account_json] = credentials
             if not credentials.valid:
-                credentials.refresh(Request())
+                credentials.refresh(_TokenTransport(context))
             return str(credentials.token)
+
+
+@dataclass(frozen=True)
+class _TokenAnswer:
+    """What google-auth reads of an answer (its ``transport.Response``)."""
+
+    status: int
+    headers: Mapping[str, str]
+    data: bytes
+
+
+class _TokenTransport:
+    """google-auth's ``transport.Request`` (the token exchange) made with the call's network-policy client.
+
+    google-auth calls any callable of this signature; its ``requests`` transport would connect
+    wherever the key's ``token_uri`` points, past the policy. Like that transport, it follows
+    redirects, waits 120 s unless told otherwise and raises ``TransportError`` when the
+    endpoint cannot be reached; a refused address raises ``EgressDenied``.
+    """
+
+    def __init__(self, context: Context) -> None:
+        self._context = context
+
+    def __call__(
+        self,
+        url: str,
+        method: str = "GET",
+        body: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> _TokenAnswer:
+        del kwargs
+        try:
+            with self._context.http_client_sync(timeout=timeout or 120.0, follow_redirects=True) as client:
+                answer = client.request(method, url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            from google.auth.exceptions import TransportError  # noqa: PLC0415 - only service accounts need it
+
+            raise TransportError(exc) from exc  # type: ignore[no-untyped-call]
+        return _TokenAnswer(status=answer.status_code, headers=dict(answer.headers), data=answer.content)
 
 
 class _AsyncBatch:
@@ -181,7 +225,7 @@ class _AsyncBatch:
         self.headers = headers
         self.context = context
         self.prefix = f"synthral-ocr/{uuid.uuid4().hex}/"
-        self.http = httpx.Client(headers=headers, timeout=config.timeout)
+        self.http = context.http_client_sync(headers=headers, timeout=config.timeout)
 
     def run(self, path: Path, numbers: list[int], languages: list[str] | None) -> dict[int, OCRPage]:
         bucket = self.config.gcs_bucket
@@ -252,7 +296,7 @@ class _AsyncBatch:
         return pages
 
     def _clean(self) -> None:
-        with contextlib.suppress(httpx.HTTPError, NonRetryableError, RetryableError, ConfigInvalid):
+        with contextlib.suppress(httpx.HTTPError, NonRetryableError, RetryableError, ConfigInvalid, EgressDenied):
             for name in self._objects():
                 self.http.delete(
                     f"{self.config.storage_endpoint}/storage/v1/b/{self.config.gcs_bucket}/o/{quote(name, safe='')}"

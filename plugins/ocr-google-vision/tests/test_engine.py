@@ -7,6 +7,7 @@ import io
 import json
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from conftest import KEY, Cloud, Vision
@@ -16,13 +17,15 @@ from PIL import Image
 from synthral_ocr_google_vision import API_KEY_SECRET, SERVICE_ACCOUNT_SECRET, GoogleVisionConfig, GoogleVisionEngine
 
 from synthral_sdk import BlobStore, Context, OCRRequest
-from synthral_sdk.errors import ConfigInvalid, RetryableError
+from synthral_sdk.errors import ConfigInvalid, EgressDenied, RetryableError
+from synthral_sdk.network import NetworkPolicy
 from synthral_sdk.testing import PluginConformance
 
 sys.path.insert(0, str(Path(__file__).parents[3] / "tests" / "support"))
 from pdfs import PdfPage, make_pdf
 
 ENGINE = GoogleVisionEngine()
+LOCAL = NetworkPolicy.local()  # the stand-ins answer on this machine
 
 
 class TestConformance(PluginConformance):
@@ -42,7 +45,7 @@ def config(vision: Vision, **more: object) -> GoogleVisionConfig:
 def test_sends_each_page_to_images_annotate_and_maps_blocks_lines_and_words(vision: Vision, tmp_path: Path) -> None:
     blobs = BlobStore(tmp_path)
     ref = blobs.put(png(), media_type="image/png")
-    context = Context(blobs=blobs, secrets={API_KEY_SECRET: KEY})
+    context = Context(blobs=blobs, secrets={API_KEY_SECRET: KEY}, network=LOCAL)
     result = ENGINE.recognize(OCRRequest(document=ref, languages=["en"]), config(vision), context)
     [sent] = vision.requests
     request = sent["body"]["requests"][0]
@@ -60,7 +63,7 @@ def test_a_text_layer_page_never_leaves_the_machine(vision: Vision, tmp_path: Pa
     blobs = BlobStore(tmp_path)
     ref = blobs.put(make_pdf([PdfPage(lines=[(72, 72, "Kept local text")])]), media_type="application/pdf")
     result = ENGINE.recognize(
-        OCRRequest(document=ref), config(vision), Context(blobs=blobs, secrets={API_KEY_SECRET: KEY})
+        OCRRequest(document=ref), config(vision), Context(blobs=blobs, secrets={API_KEY_SECRET: KEY}, network=LOCAL)
     )
     assert vision.requests == []
     assert result.pages[0].source == "text_layer" and "Kept local text" in result.text
@@ -70,10 +73,12 @@ def test_credentials_are_required_and_refusals_name_the_secret(vision: Vision, t
     blobs = BlobStore(tmp_path)
     ref = blobs.put(png(), media_type="image/png")
     with pytest.raises(ConfigInvalid, match=f"not granted the secret {API_KEY_SECRET}"):
-        ENGINE.recognize(OCRRequest(document=ref), config(vision), Context(blobs=blobs))
+        ENGINE.recognize(OCRRequest(document=ref), config(vision), Context(blobs=blobs, network=LOCAL))
     with pytest.raises(ConfigInvalid, match="refused the credentials"):
         ENGINE.recognize(
-            OCRRequest(document=ref), config(vision), Context(blobs=blobs, secrets={API_KEY_SECRET: "bad"})
+            OCRRequest(document=ref),
+            config(vision),
+            Context(blobs=blobs, secrets={API_KEY_SECRET: "bad"}, network=LOCAL),
         )
     with pytest.raises(ValueError, match="credential"):
         GoogleVisionConfig.model_validate({})
@@ -84,7 +89,9 @@ def test_server_errors_are_retryable(vision: Vision, tmp_path: Path) -> None:
     ref = blobs.put(png(), media_type="image/png")
     vision.fail_with = 503
     with pytest.raises(RetryableError, match="503"):
-        ENGINE.recognize(OCRRequest(document=ref), config(vision), Context(blobs=blobs, secrets={API_KEY_SECRET: KEY}))
+        ENGINE.recognize(
+            OCRRequest(document=ref), config(vision), Context(blobs=blobs, secrets={API_KEY_SECRET: KEY}, network=LOCAL)
+        )
 
 
 def service_account(token_uri: str) -> str:
@@ -122,13 +129,52 @@ def test_a_pdf_goes_through_async_batch_annotate_and_cloud_storage_with_a_servic
         }
     )
     secrets = {SERVICE_ACCOUNT_SECRET: service_account(f"{cloud.url}/token")}
-    result = ENGINE.recognize(OCRRequest(document=ref, pages=[3, 1]), config, Context(blobs=blobs, secrets=secrets))
+    result = ENGINE.recognize(
+        OCRRequest(document=ref, pages=[3, 1]), config, Context(blobs=blobs, secrets=secrets, network=LOCAL)
+    )
     assert [page.number for page in result.pages] == [3, 1]
     assert result.pages[0].text == "Invoice 4721\nTotal due" and result.pages[0].source == "ocr"
     invoice = result.pages[0].blocks[0].words[0]
     assert invoice.bbox.x == pytest.approx(40 * 100 / 72, abs=0.5)  # normalised vertices, scaled to the page
     assert cloud.token_requests == 1
     assert "POST /v1/files:asyncBatchAnnotate" in cloud.calls and cloud.bucket == {}  # everything removed
+
+
+def test_the_calls_network_policy_refuses_this_machine_and_private_addresses(
+    vision: Vision, cloud: Cloud, tmp_path: Path
+) -> None:
+    blobs = BlobStore(tmp_path)
+    image = blobs.put(png(), media_type="image/png")
+    for endpoint in (vision.url, "http://10.0.0.1/v1"):
+        with pytest.raises(EgressDenied) as denied:  # a default Context(): a server's policy
+            ENGINE.recognize(
+                OCRRequest(document=image),
+                config(vision, endpoint=endpoint),
+                Context(blobs=blobs, secrets={API_KEY_SECRET: KEY}),
+            )
+        assert str(urlsplit(endpoint).hostname) in denied.value.message
+        assert "SYNTHRAL_EGRESS_ALLOW" in denied.value.message
+    assert vision.requests == []
+    scanned = io.BytesIO()
+    Image.new("L", (850, 1100), 255).save(scanned, format="PDF", resolution=100.0)
+    pdf = blobs.put(scanned.getvalue(), media_type="application/pdf")
+    batch = GoogleVisionConfig.model_validate(
+        {
+            "credential": "service_account",
+            "endpoint": f"{cloud.url}/v1",
+            "storage_endpoint": cloud.url,
+            "gcs_bucket": "acme-ocr",
+        }
+    )
+    secrets = {SERVICE_ACCOUNT_SECRET: service_account(f"{cloud.url}/token")}
+    with pytest.raises(EgressDenied, match="loopback"):  # the service account's token exchange too
+        ENGINE.recognize(OCRRequest(document=pdf), batch, Context(blobs=blobs, secrets=secrets))
+    assert cloud.calls == []
+    allowed = NetworkPolicy.server(["127.0.0.1"])  # the operator allowed the stand-in (the token endpoint)
+    private = batch.model_copy(update={"storage_endpoint": "http://10.0.0.1"})
+    with pytest.raises(EgressDenied, match=r"10\.0\.0\.1.*private"):  # Cloud Storage, once the token is in
+        ENGINE.recognize(OCRRequest(document=pdf), private, Context(blobs=blobs, secrets=secrets, network=allowed))
+    assert cloud.calls == ["POST /token"]
 
 
 def test_async_batch_needs_a_service_account() -> None:

@@ -83,7 +83,7 @@ class _Index:
                 "grant the secret 'api_key' (the Pinecone project's API key)", details={"secret": "api_key"}
             )
         self.host = str(config.index_host).rstrip("/")
-        self.client = httpx.Client(
+        self.client = context.http_client_sync(
             base_url=self.host,
             timeout=config.timeout,
             headers={"Api-Key": key, "X-Pinecone-API-Version": API_VERSION},

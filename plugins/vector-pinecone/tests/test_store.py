@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 from pinecone_standin import PineconeStandIn
 from synthral_vector_pinecone import PineconeStore
 
-from synthral_sdk.errors import ConfigInvalid, NonRetryableError, RetryableError
+from synthral_sdk.errors import ConfigInvalid, EgressDenied, NonRetryableError, RetryableError
+from synthral_sdk.network import NetworkPolicy
 from synthral_sdk.testing import call
 
 
@@ -70,3 +72,19 @@ def test_an_unreachable_index_is_retryable_and_names_index_host() -> None:
             secrets={"api_key": "k"},
         )
     assert "index_host" in caught.value.message
+
+
+def test_the_calls_network_policy_refuses_this_machine_and_private_addresses(index: PineconeStandIn) -> None:
+    for host in (index.host, "https://10.0.0.1"):
+        with pytest.raises(EgressDenied) as denied:  # a server's policy, the default Context()'s
+            call(
+                PineconeStore(),
+                {"collection": "c"},
+                config={"index_host": host},
+                operation="count",
+                secrets={"api_key": "pc-test"},
+                network=NetworkPolicy.server(),
+            )
+        assert str(urlsplit(host).hostname) in denied.value.message
+        assert "SYNTHRAL_EGRESS_ALLOW" in denied.value.message
+    assert index.requests == []  # refused before connecting, not reported as an unreachable index

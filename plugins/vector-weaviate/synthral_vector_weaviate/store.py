@@ -111,7 +111,7 @@ class _Server:
         key = context.secrets.get("api_key")
         self.url = str(config.url).rstrip("/")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self.client = httpx.Client(base_url=self.url, timeout=config.timeout, headers=headers)
+        self.client = context.http_client_sync(base_url=self.url, timeout=config.timeout, headers=headers)
 
     def __enter__(self) -> _Server:
         return self

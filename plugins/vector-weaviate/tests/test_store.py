@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 from synthral_vector_weaviate import WeaviateStore
 from synthral_vector_weaviate.store import graphql_value, where_filter
 from weaviate_standin import WeaviateStandIn
 
-from synthral_sdk.errors import InputInvalid, NonRetryableError
+from synthral_sdk.errors import EgressDenied, InputInvalid, NonRetryableError
+from synthral_sdk.network import NetworkPolicy
 from synthral_sdk.testing import call
 
 
@@ -46,3 +48,20 @@ def test_a_wrong_key_is_not_retried_and_names_the_secret(server: WeaviateStandIn
     with pytest.raises(NonRetryableError) as caught:
         op(server, "count", {"collection": "c"}, key="nope")
     assert "api_key" in caught.value.message
+
+
+def test_the_calls_network_policy_refuses_this_machine_and_private_addresses(server: WeaviateStandIn) -> None:
+    upsert = {"collection": "c", "records": [{"id": "a", "vector": [1.0, 0.0]}]}
+    for url in (server.url, "http://10.0.0.1:8080"):
+        with pytest.raises(EgressDenied) as denied:  # a server's policy, the default Context()'s
+            call(
+                WeaviateStore(),
+                upsert,
+                config={"url": url},
+                operation="upsert",
+                secrets={"api_key": "wv-test"},
+                network=NetworkPolicy.server(),
+            )
+        assert str(urlsplit(url).hostname) in denied.value.message
+        assert "SYNTHRAL_EGRESS_ALLOW" in denied.value.message
+    assert server.classes == {} and server.objects == {}  # refused before connecting
