@@ -18,6 +18,7 @@ import asyncio
 import ipaddress
 import json
 import os
+import socket
 from typing import Final
 
 from synthral_sdk.errors import EgressDenied
@@ -31,6 +32,7 @@ __all__ = [
     "open_tunnel",
     "policy_of",
     "precheck",
+    "read_answer",
     "tunnel_failure",
 ]
 
@@ -83,6 +85,30 @@ def precheck(policy: NetworkPolicy | None, host: str, port: int) -> None:
     except ValueError:
         return
     policy.permitted(host, [literal], port=port)
+
+
+def read_answer(sock: socket.socket) -> bytes:
+    """A proxy's answer to ``CONNECT``, read off a blocking socket up to the end of its head only.
+
+    What follows the head is the target's: a server that speaks first (MySQL, SMTP, IMAP)
+    may have its greeting in the same segment, so the head is found by peeking and exactly
+    that much consumed. After a refusal (not 200) the body, its reason, is read too.
+    """
+    answer = b""
+    while len(answer) < ANSWER_LIMIT:
+        peek = sock.recv(4096, socket.MSG_PEEK)
+        if not peek:
+            return answer
+        end = (answer + peek).find(b"\r\n\r\n")
+        if end < 0:
+            answer += sock.recv(len(peek))
+            continue
+        answer += sock.recv(end + 4 - len(answer))
+        break
+    if not answer.startswith((b"HTTP/1.1 200", b"HTTP/1.0 200")):
+        while len(answer) < 2 * ANSWER_LIMIT and (chunk := sock.recv(4096)):
+            answer += chunk
+    return answer
 
 
 def tunnel_failure(answer: bytes, host: str, port: int) -> Exception | None:

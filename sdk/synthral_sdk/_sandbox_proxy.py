@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Final, Protocol
 from urllib.parse import urlsplit
 
-from synthral_sdk._egress import POLICY_HEADER, connect_request, policy_of
+from synthral_sdk._egress import POLICY_HEADER, connect_request, policy_of, read_answer
 from synthral_sdk.errors import InputInvalid
 from synthral_sdk.network import NetworkPolicy, blocked_reason
 
@@ -42,6 +42,8 @@ __all__ = ["PROXY_PORT", "RELAY", "AddressJudge", "AllowListProxy", "HostRule", 
 PROXY_PORT: Final = 3128
 HEAD_LIMIT: Final = 64 * 1024
 IDLE_TIMEOUT: Final = 60.0
+TUNNEL_IDLE_TIMEOUT: Final = 3600.0
+"""A ``CONNECT`` tunnel may stay quiet longer: a database or mail connection idles between uses."""
 MAX_CONNECTIONS: Final = 64
 
 RELAY: Final = r"""
@@ -261,7 +263,7 @@ class AllowListProxy:
                 upstream.sendall(request.encode("latin-1") + rest)
                 _relay(client, upstream, answer=_ClosingHead())
                 return
-            _relay(client, upstream)
+            _relay(client, upstream, idle=TUNNEL_IDLE_TIMEOUT)
         except (OSError, ValueError):
             pass
         finally:
@@ -357,12 +359,7 @@ def _through(
         sock.settimeout(IDLE_TIMEOUT)
         sock.connect(upstream)
         sock.sendall(connect_request(host, port, call))
-        answer = b""
-        while b"\r\n\r\n" not in answer and len(answer) < HEAD_LIMIT:
-            chunk = sock.recv(8192)
-            if not chunk:
-                break
-            answer += chunk
+        answer = read_answer(sock)  # the head alone: what follows is the target's
     except OSError:
         sock.close()
         _refuse(client, 502, f"the egress proxy could not be reached for {host}:{port}")
@@ -372,7 +369,7 @@ def _through(
         with contextlib.suppress(OSError):
             client.sendall(answer)  # the host proxy's refusal, as it said it
         return None
-    return sock  # a tunnel: the target sends nothing before the client has spoken
+    return sock
 
 
 class _ClosingHead:
@@ -416,14 +413,20 @@ def _refuse(client: socket.socket, status: int, reason: str) -> None:
         client.sendall(head.encode() + body)
 
 
-def _relay(client: socket.socket, upstream: socket.socket, *, answer: _ClosingHead | None = None) -> None:
-    """Pump both ways until both sides are done (the rest of a request body goes on while its answer comes)."""
+def _relay(
+    client: socket.socket, upstream: socket.socket, *, answer: _ClosingHead | None = None, idle: float | None = None
+) -> None:
+    """Pump both ways until both sides are done (the rest of a request body goes on while its answer comes).
+
+    A connection quiet for ``idle`` seconds both ways (:data:`IDLE_TIMEOUT` by default) is closed.
+    """
+    idle = IDLE_TIMEOUT if idle is None else idle
     pair = {client: upstream, upstream: client}
     with upstream, selectors.DefaultSelector() as selector:
         for sock in pair:
             selector.register(sock, selectors.EVENT_READ)
         while selector.get_map():
-            events = selector.select(IDLE_TIMEOUT)
+            events = selector.select(idle)
             if not events:
                 return
             for key, _ in events:

@@ -17,6 +17,9 @@ from synthral_sdk.errors import Cancelled, ConfigurationError, DeadlineExceeded
 from synthral_sdk.network import NetworkPolicy
 
 if TYPE_CHECKING:
+    import socket
+    from contextlib import AbstractContextManager
+
     import httpx
 
     from synthral_sdk._host import HostServices
@@ -190,6 +193,36 @@ class Context:
         from synthral_sdk.http import sync_client  # noqa: PLC0415 -- httpx loads only for plugins that use it
 
         return sync_client(self.network, **options)
+
+    def tcp_connect(self, host: str, port: int, *, timeout: float = 10.0) -> socket.socket:
+        """A connected TCP socket to ``host:port`` that obeys this call's network policy.
+
+        For protocols other than HTTP whose driver takes a socket; see :mod:`synthral_sdk.tcp`.
+
+        Raises:
+            EgressDenied: The policy refuses it.
+            ConnectionError: It could not be resolved or reached.
+
+        .. versionadded:: 1.11
+        """
+        from synthral_sdk.tcp import connect  # noqa: PLC0415 -- loaded only by plugins that use it
+
+        return connect(self.network, host, port, timeout=timeout)
+
+    def tcp_forward(self, host: str, port: int, *, timeout: float = 10.0) -> AbstractContextManager[tuple[str, int]]:
+        """A loopback ``(host, port)`` leading to ``host:port`` within this call's policy, while the block runs.
+
+        For drivers that connect by themselves (libpq, pymongo, smtplib); see :mod:`synthral_sdk.tcp`.
+
+        Raises:
+            EgressDenied: The policy refuses it (on entering the block).
+            ConnectionError: It could not be resolved or reached.
+
+        .. versionadded:: 1.11
+        """
+        from synthral_sdk.tcp import forward  # noqa: PLC0415 -- loaded only by plugins that use it
+
+        return forward(self.network, host, port, timeout=timeout)
 
     @property
     def cancelled(self) -> bool:

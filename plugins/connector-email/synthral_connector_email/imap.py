@@ -25,6 +25,8 @@ from pydantic import JsonValue
 from synthral_sdk import Context
 from synthral_sdk.errors import ConfigurationError, NonRetryableError, RetryableError
 
+from .transport import PolicyIMAP4, PolicyIMAP4SSL
+
 __all__ = [
     "SYSTEM_FLAGS",
     "decode_mailbox",
@@ -108,7 +110,11 @@ def _check(typ: str, data: Sequence[Any], what: str) -> None:
 
 @contextmanager
 def imap_session(context: Context) -> Iterator[imaplib.IMAP4]:
-    """A logged-in connection from the credential's imap_* fields; closed on leaving."""
+    """A logged-in connection from the credential's imap_* fields; closed on leaving.
+
+    The connection is made through the call's network policy (:mod:`.transport`): a refusal
+    is :class:`~synthral_sdk.errors.EgressDenied`, raised as it is.
+    """
     secrets = context.secrets
     host = secrets.get("imap_host")
     if not host:
@@ -123,9 +129,9 @@ def imap_session(context: Context) -> Iterator[imaplib.IMAP4]:
     conn: imaplib.IMAP4 | None = None
     try:
         if security == "tls":
-            conn = imaplib.IMAP4_SSL(host, port, ssl_context=ssl.create_default_context(), timeout=timeout)
+            conn = PolicyIMAP4SSL(context, host, port, timeout=timeout, tls=ssl.create_default_context())
         else:
-            conn = imaplib.IMAP4(host, port, timeout=timeout)
+            conn = PolicyIMAP4(context, host, port, timeout=timeout)
             if security == "starttls":
                 conn.starttls(ssl.create_default_context())
         conn.login(secrets.get("username", ""), secrets.get("password", ""))

@@ -3,7 +3,8 @@
 The credential names the server: ``host``, ``port``, ``security`` (``starttls``, ``tls`` or
 ``none``; ``none`` only for a relay on the same network), ``username`` and ``password``.
 Headers are built by :class:`email.message.EmailMessage`, which refuses line breaks in
-header values, so an input cannot inject headers or recipients.
+header values, so an input cannot inject headers or recipients. Connections to both servers
+go through the call's network policy (transport.py), so the plugin runs in the OS sandbox.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from synthral_sdk.errors import ConfigurationError, NonRetryableError, Retryable
 
 from .imap import imap_session
 from .reading import FetchMessage, FlagMessages, ListMessages, MoveMessages, NewEmail
+from .transport import PolicySMTP, PolicySMTPSSL
 
 __all__ = ["Email", "SendEmail", "synthral_connectors", "synthral_triggers"]
 
@@ -74,6 +76,7 @@ def _check(addresses: list[str], field: str) -> None:
 
 
 def _open(context: Context) -> smtplib.SMTP:
+    """A logged-in SMTP client, its connection made through the call's network policy (:mod:`.transport`)."""
     secrets = context.secrets
     host = secrets.get("host")
     if not host:
@@ -88,9 +91,9 @@ def _open(context: Context) -> smtplib.SMTP:
     client: smtplib.SMTP | None = None
     try:
         if security == "tls":
-            client = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
+            client = PolicySMTPSSL(context, host, port, timeout=timeout, tls=ssl.create_default_context())
         else:
-            client = smtplib.SMTP(host, port, timeout=timeout)
+            client = PolicySMTP(context, host, port, timeout=timeout)
             if security == "starttls":
                 client.starttls(context=ssl.create_default_context())
         if secrets.get("username"):

@@ -1,7 +1,9 @@
-"""A throwaway Dovecot IMAP server (Debian's dovecot-imapd) for the whole session.
+"""A throwaway Dovecot IMAP server (Debian's dovecot-imapd) for the whole session, and TLS files.
 
 Its own config, base dir, Maildir and passwd-file user in a temp folder, in the foreground on
-a free port, plain-text login without TLS on loopback.
+a free port, plain-text login on loopback. With ``openssl`` at hand the session also makes a
+throwaway CA and a certificate for the name ``localhost`` it signs; Dovecot then offers
+STARTTLS on its IMAP port and implicit TLS on a second one, with that certificate.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,7 +27,7 @@ listen = 127.0.0.1
 base_dir = {root}/run
 state_dir = {root}/state
 log_path = {root}/dovecot.log
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = {user}
@@ -47,7 +50,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
   }}
 }}
 service stats {{
@@ -61,8 +65,77 @@ service stats {{
 """
 
 
+EXTENSIONS = """\
+subjectAltName = DNS:localhost
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+"""
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    """A CA (trusted by the client through SSL_CERT_FILE) and a server certificate for ``localhost``."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @pytest.fixture(scope="session")
-def imap_server() -> Iterator[dict[str, str]]:
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles | None:
+    """Throwaway TLS files, or None without openssl (the TLS tests are then skipped)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "server.ext").write_text(EXTENSIONS)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    ca = ["-subj", "/CN=connector-email test CA", "-addext", "basicConstraints=critical,CA:TRUE"]
+    ca_usage = ["-addext", "keyUsage=critical,keyCertSign,cRLSign"]
+    signed = ["-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", "2", "-days", "2", "-extfile", "server.ext"]
+    for command in (
+        [openssl, "req", "-x509", *ec, "-days", "2", *ca, *ca_usage, "-keyout", "ca.key", "-out", "ca.pem"],
+        [openssl, "req", *ec, "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr"],
+        [openssl, "x509", "-req", *signed, "-in", "server.csr", "-out", "server.pem"],
+    ):
+        subprocess.run(command, cwd=folder, check=True, capture_output=True)
+    os.chmod(folder / "server.key", 0o644)  # Dovecot reads it as its own user
+    return TLSFiles(ca=folder / "ca.pem", cert=folder / "server.pem", key=folder / "server.key")
+
+
+@dataclass(frozen=True)
+class Dovecot:
+    """The running server: the credential's IMAP fields, and its implicit-TLS port (0 without TLS)."""
+
+    secrets: dict[str, str]
+    imaps_port: int
+
+
+@pytest.fixture(scope="session")
+def imap_server(dovecot: Dovecot) -> dict[str, str]:
+    """The credential's fields for the Dovecot's plain IMAP port."""
+    return dovecot.secrets
+
+
+@pytest.fixture(scope="session")
+def imaps_port(dovecot: Dovecot, tls_files: TLSFiles | None) -> int:
+    """The Dovecot's implicit-TLS port (its IMAP port offers STARTTLS), or a skip without TLS files."""
+    if tls_files is None:
+        pytest.skip("openssl is not installed, so the test has no certificate; apt-get install openssl")
+    return dovecot.imaps_port
+
+
+@pytest.fixture(scope="session")
+def dovecot(tls_files: TLSFiles | None) -> Iterator[Dovecot]:
     binary = shutil.which("dovecot") or ("/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None)
     if binary is None or not Path("/usr/lib/dovecot/imap").exists():
         pytest.skip("Dovecot's IMAP server is not installed; apt-get install dovecot-imapd")
@@ -74,9 +147,10 @@ def imap_server() -> Iterator[dict[str, str]]:
         owner = pwd.getpwuid(os.getuid())
         user = login = owner.pw_name
         group = owner.pw_name
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port, imaps_port = _free_port(), _free_port()
+    tls_config = "ssl = no"
+    if tls_files is not None:
+        tls_config = f"ssl = yes\nssl_cert = <{tls_files.cert}\nssl_key = <{tls_files.key}"
     for sub in ("run", "state", "home"):
         (root / sub).mkdir()
     os.chmod(root, 0o755)
@@ -84,7 +158,17 @@ def imap_server() -> Iterator[dict[str, str]]:
     (root / "passwd").write_text("ada:{PLAIN}s3cret::::::\n")
     config = root / "dovecot.conf"
     config.write_text(
-        CONFIG.format(root=root, port=port, uid=owner.pw_uid, gid=owner.pw_gid, user=user, group=group, login=login)
+        CONFIG.format(
+            root=root,
+            port=port,
+            imaps_port=imaps_port if tls_files is not None else 0,
+            ssl=tls_config,
+            uid=owner.pw_uid,
+            gid=owner.pw_gid,
+            user=user,
+            group=group,
+            login=login,
+        )
     )
     process = subprocess.Popen([binary, "-F", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -97,13 +181,14 @@ def imap_server() -> Iterator[dict[str, str]]:
                 if probe.connect_ex(("127.0.0.1", port)) == 0:
                     break
             time.sleep(0.05)
-        yield {
+        secrets = {
             "imap_host": "127.0.0.1",
             "imap_port": str(port),
             "imap_security": "none",
             "username": "ada",
             "password": "s3cret",
         }
+        yield Dovecot(secrets=secrets, imaps_port=imaps_port if tls_files is not None else 0)
     finally:
         process.terminate()
         try:
@@ -114,3 +199,12 @@ def imap_server() -> Iterator[dict[str, str]]:
         if process.stderr:
             process.stderr.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def trusted(tls_files: TLSFiles | None, monkeypatch: pytest.MonkeyPatch) -> TLSFiles:
+    """The test CA trusted by ssl.create_default_context() in this process (SSL_CERT_FILE), as a system CA is."""
+    if tls_files is None:
+        pytest.skip("openssl is not installed, so the test has no certificate; apt-get install openssl")
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_files.ca))
+    return tls_files

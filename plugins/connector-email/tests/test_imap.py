@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import imaplib
+import socket
 from collections.abc import Iterator
 from email.message import EmailMessage
 from itertools import count
 
 import pytest
+from conftest import TLSFiles
 from synthral_connector_email.imap import decode_mailbox, encode_mailbox
 from synthral_connector_email.plugin import Email
 from synthral_connector_email.reading import FetchMessage, FlagMessages, ListMessages, MoveMessages, NewEmail
 
-from synthral_sdk.errors import ConfigurationError, InputInvalid, NonRetryableError
-from synthral_sdk.testing import call
+from synthral_sdk._conformance_sandbox import sandbox_unavailable
+from synthral_sdk.errors import ConfigurationError, EgressDenied, InputInvalid, NonRetryableError, RetryableError
+from synthral_sdk.network import NetworkPolicy
+from synthral_sdk.testing import RunnerClient, call
 
 _ids = count(1)
 
@@ -210,3 +214,64 @@ def test_login_and_mailbox_problems_are_named(mailbox: tuple[imaplib.IMAP4, dict
     }
     bad = call(Email(), {}, operation="test_connection", secrets={**secrets, "password": "wrong"})
     assert bad["ok"] is False and "refused the login" in bad["message"]
+
+
+def test_the_imap_server_is_reached_only_where_the_network_policy_allows(imap_server: dict[str, str]) -> None:
+    # A server's policy refuses this machine: a clear refusal, not a connection error to retry.
+    with pytest.raises(EgressDenied, match=r"loopback.*SYNTHRAL_EGRESS_ALLOW"):
+        call(ListMessages(), {}, secrets=imap_server, network=NetworkPolicy.server())
+    with pytest.raises(EgressDenied, match=r"loopback.*SYNTHRAL_EGRESS_ALLOW"):
+        call(NewEmail(), {"state": None}, secrets=imap_server, network=NetworkPolicy.server())
+    # A private address is refused by its number, before anything connects.
+    with pytest.raises(EgressDenied, match="private"):
+        call(ListMessages(), {}, secrets={**imap_server, "imap_host": "10.0.0.1"}, network=NetworkPolicy.server())
+    status = call(Email(), {}, operation="test_connection", secrets=imap_server, network=NetworkPolicy.server())
+    assert status["ok"] is False and "SYNTHRAL_EGRESS_ALLOW" in status["message"]
+    # Allowed but unreachable stays the retryable "could not reach".
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    with pytest.raises(RetryableError, match="could not reach the IMAP server"):
+        call(ListMessages(), {}, secrets={**imap_server, "imap_port": str(closed)})
+    # Reached by a name, judged by the addresses it resolves to: the same server.
+    by_name = call(ListMessages(), {"mailbox": "INBOX"}, secrets={**imap_server, "imap_host": "localhost"})
+    direct = call(ListMessages(), {"mailbox": "INBOX"}, secrets=imap_server)
+    assert by_name["uidvalidity"] == direct["uidvalidity"] > 0
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+def test_tls_runs_on_the_policy_connection_and_checks_the_certificate_against_the_host_name(
+    imap_server: dict[str, str], imaps_port: int, trusted: TLSFiles, security: str
+) -> None:
+    port = str(imaps_port) if security == "tls" else imap_server["imap_port"]
+    by_name = {**imap_server, "imap_host": "localhost", "imap_port": port, "imap_security": security}
+    by_address = {**by_name, "imap_host": "127.0.0.1"}
+    # The operator allowed the name localhost, not loopback addresses: the policy sees the name
+    # the credential gives, and TLS checks the certificate (made for localhost) against it.
+    named = NetworkPolicy.server(["localhost"])
+    assert call(ListMessages(), {"mailbox": "INBOX"}, secrets=by_name, network=named)["uidvalidity"] > 0
+    assert call(Email(), {}, operation="test_connection", secrets=by_name, network=named)["ok"] is True
+    with pytest.raises(EgressDenied, match="loopback"):
+        call(ListMessages(), {"mailbox": "INBOX"}, secrets=by_address, network=named)
+    # Reached by its address, the certificate does not match: verification is as strict as before.
+    with pytest.raises(RetryableError, match="CERTIFICATE_VERIFY_FAILED"):
+        call(ListMessages(), {"mailbox": "INBOX"}, secrets=by_address)
+
+
+def test_the_plugin_reads_mail_from_the_os_sandbox_through_its_egress_proxy(
+    mailbox: tuple[imaplib.IMAP4, dict[str, str]],
+) -> None:
+    if (problem := sandbox_unavailable()) is not None:
+        pytest.skip(f"no OS sandbox here: {problem}")
+    conn, secrets = mailbox
+    conn.create('"Boxed"')
+    deliver(conn, "From outside", box="Boxed")
+    by_name = {**secrets, "imap_host": "localhost"}
+    with RunnerClient("synthral-connector-email", sandboxed=True) as runner:
+        assert runner.sandboxed
+        for _ in range(3):  # Dovecot greets first, often with the proxy's answer: still read
+            out = runner.invoke("list_messages", {"mailbox": "Boxed"}, context={"secrets": by_name})
+            assert [m["subject"] for m in out["messages"]] == ["From outside"]
+        refused = {"secrets": secrets, "network": NetworkPolicy.server().to_wire()}
+        with pytest.raises(EgressDenied, match="SYNTHRAL_EGRESS_ALLOW"):
+            runner.invoke("list_messages", {"mailbox": "Boxed"}, context=refused)

@@ -12,6 +12,7 @@ import datetime as dt
 import decimal
 import json
 import re
+import ssl
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -57,7 +58,7 @@ T = TypeVar("T")
 
 
 def _params(dsn: str) -> dict[str, Any]:
-    """``mysql://user:password@host:3306/db?unix_socket=/path&ssl=true&ssl_ca=/ca.pem`` → PyMySQL's arguments."""
+    """``mysql://user:password@host:3306/db?ssl=true&ssl_ca=/ca.pem&charset=utf8mb4`` → PyMySQL's arguments."""
     parts = urlsplit(dsn)
     if parts.scheme not in ("mysql", "mariadb"):
         raise ConfigurationError(
@@ -65,43 +66,80 @@ def _params(dsn: str) -> dict[str, Any]:
             "write it as mysql://user:password@host:3306/database"
         )
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    unknown = set(query) - {"unix_socket", "ssl", "ssl_ca", "charset"}
+    if "unix_socket" in query:
+        raise ConfigurationError(
+            "the credential's 'dsn' asks for a Unix socket (unix_socket=), which means this machine's socket, "
+            "and plugins cannot reach it; name the server by host name or address instead: "
+            "mysql://user:password@host:3306/database"
+        )
+    unknown = set(query) - {"ssl", "ssl_ca", "charset"}
     if unknown:
         raise ConfigurationError(
-            f"the credential's 'dsn' has unknown options {sorted(unknown)}; use unix_socket, ssl, ssl_ca or charset"
+            f"the credential's 'dsn' has unknown options {sorted(unknown)}; use ssl, ssl_ca or charset"
         )
+    try:
+        port = parts.port or 3306
+    except ValueError:
+        raise ConfigurationError("the credential's 'dsn' has a port that is not a number (1-65535)") from None
     args: dict[str, Any] = {
         "host": parts.hostname or "localhost",
-        "port": parts.port or 3306,
+        "port": port,
         "user": unquote(parts.username or ""),
         "password": unquote(parts.password or ""),
         "database": unquote(parts.path.lstrip("/")) or None,
         "charset": query.get("charset", "utf8mb4"),
     }
-    if "unix_socket" in query:
-        args["unix_socket"] = query["unix_socket"]
     if query.get("ssl", "").lower() in ("1", "true", "required") or "ssl_ca" in query:
-        args["ssl"] = {"ca": query["ssl_ca"]} if "ssl_ca" in query else {}
+        args["ssl"] = _tls(query.get("ssl_ca"))
     return args
 
 
+def _tls(ca: str | None) -> ssl.SSLContext:
+    """TLS that is required, with the certificate checked against the CAs and the server's host name.
+
+    PyMySQL wraps the socket with ``server_hostname`` = the DSN's host (the real name, since the
+    socket is handed to it already connected), so ``check_hostname`` holds whatever the route.
+    """
+    try:
+        context = ssl.create_default_context(cafile=ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(f"the 'dsn' option ssl_ca={ca!r} is not a readable CA file: {exc}") from None
+    if ca is not None:
+        # As PyMySQL does for a CA file: MySQL's self-made certificates lack what strict checks want.
+        context.verify_flags &= ~ssl.VERIFY_X509_STRICT
+    return context
+
+
 def _connect(context: Context) -> pymysql.connections.Connection[pymysql.cursors.DictCursor]:
+    """A connection to the credential's server, on a socket opened through the call's network policy.
+
+    The socket comes from ``context.tcp_connect``: outside the OS sandbox the policy judges each
+    address, inside it the host's egress proxy does. PyMySQL only speaks over it (its own TLS
+    included, checked against the DSN's host name).
+    """
     dsn = context.secrets.get("dsn")
     if not dsn:
         raise ConfigurationError(
             "connector 'mysql' was granted no 'dsn'; connect it first (mysql://user:password@host:3306/database)"
         )
+    params = _params(dsn)
     timeout = max(1, min(30, int(context.time_remaining() or 30)))
+    conn = pymysql.connect(
+        **params,
+        cursorclass=pymysql.cursors.DictCursor,
+        autocommit=False,
+        connect_timeout=min(timeout, 10),
+        read_timeout=timeout,
+        write_timeout=timeout,
+        local_infile=False,
+        defer_connect=True,
+    )
     try:
-        return pymysql.connect(
-            **_params(dsn),
-            cursorclass=pymysql.cursors.DictCursor,
-            autocommit=False,
-            connect_timeout=min(timeout, 10),
-            read_timeout=timeout,
-            write_timeout=timeout,
-            local_infile=False,
-        )
+        sock = context.tcp_connect(params["host"], params["port"], timeout=min(timeout, 10))
+    except ConnectionError as exc:  # a refusal by the policy is EgressDenied, raised as it is
+        raise RetryableError(f"could not connect to MySQL: {exc}") from None
+    try:
+        conn.connect(sock=sock)
     except pymysql.err.OperationalError as exc:
         code = exc.args[0] if exc.args else 0
         if code in (1044, 1045, 1049, 1698):  # access denied, unknown database
@@ -109,7 +147,14 @@ def _connect(context: Context) -> pymysql.connections.Connection[pymysql.cursors
                 f"MySQL refused the credential: {exc.args[1] if len(exc.args) > 1 else exc} (error {code})",
                 details={"errno": code},
             ) from None
+        cause = getattr(exc, "original_exception", None)
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            raise NonRetryableError(
+                f"MySQL's TLS certificate was not accepted for {params['host']}: {cause.verify_message or cause}",
+                details={"errno": code},
+            ) from None
         raise RetryableError(f"could not connect to MySQL: {exc.args[-1] if exc.args else exc}") from None
+    return conn
 
 
 def _transaction(context: Context, work: Callable[[pymysql.cursors.DictCursor], T]) -> T:
@@ -392,7 +437,7 @@ class MySQL(Connector[NoConfig]):
             CredentialField(
                 name="dsn",
                 title="Connection URI",
-                description="mysql://user:password@host:3306/database (?ssl=true&ssl_ca=/ca.pem, ?unix_socket=/path)",
+                description="mysql://user:password@host:3306/database (?ssl=true, ?ssl_ca=/ca.pem)",
             )
         ],
     )

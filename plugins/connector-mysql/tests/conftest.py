@@ -1,7 +1,8 @@
 """A throwaway MariaDB server from the Debian binaries, for the whole session.
 
 Its own datadir, socket and port in a temp folder; an ``app`` user with a password and a
-``shop`` database, reached over TCP as a workflow would.
+``shop`` database, reached over TCP as a workflow would. With ``openssl`` on the PATH the server
+also offers TLS, with a certificate for the name ``localhost`` only, signed by a throwaway CA.
 """
 
 from __future__ import annotations
@@ -45,8 +46,46 @@ def _server_user() -> str | None:
     return "mysql"
 
 
+def _certificates(folder: Path) -> list[str]:
+    """A CA (``ca.pem``) and a server certificate for ``localhost`` (not 127.0.0.1): mariadbd's TLS options."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return []
+    (folder / "server.ext").write_text(
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n"
+        "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+    )
+    for command in (
+        "req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=connector-mysql-test-CA "
+        "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign",
+        "req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost",
+        "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext",
+    ):
+        subprocess.run([openssl, *command.split()], check=True, capture_output=True, cwd=folder)
+    return [
+        f"--ssl-ca={folder / 'ca.pem'}",
+        f"--ssl-cert={folder / 'server.pem'}",
+        f"--ssl-key={folder / 'server.key'}",
+    ]
+
+
 @pytest.fixture(scope="session")
-def dsn() -> Iterator[str]:
+def dsn(mariadb: tuple[str, str | None]) -> str:
+    """``mysql://app:s3cret@127.0.0.1:PORT/shop``."""
+    return mariadb[0]
+
+
+@pytest.fixture(scope="session")
+def tls_ca(mariadb: tuple[str, str | None]) -> str:
+    """The CA file of the server's TLS certificate (which names ``localhost`` only)."""
+    if mariadb[1] is None:
+        pytest.skip("the test server offers no TLS: openssl is not installed")
+    return mariadb[1]
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> Iterator[tuple[str, str | None]]:
+    """The server's DSN, and its TLS CA file when it offers TLS."""
     server = _binary("mariadbd", "mysqld")
     install = _binary("mariadb-install-db", "mysql_install_db")
     if server is None or install is None or shutil.which("my_print_defaults") is None:
@@ -56,8 +95,10 @@ def dsn() -> Iterator[str]:
         )
     root = Path(tempfile.mkdtemp(prefix="connector-mysql-"))
     user = _server_user()
+    tls = _certificates(root)
     if user not in (None, "root"):
-        shutil.chown(root, user=user)
+        for path in (root, *root.iterdir()):
+            shutil.chown(path, user=user)
     data, sock = root / "data", root / "mysqld.sock"
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -88,6 +129,7 @@ def dsn() -> Iterator[str]:
         "--skip-log-bin",
         "--innodb-buffer-pool-size=32M",
         "--innodb-flush-log-at-trx-commit=0",
+        *tls,
         *as_user,
     ]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/")
@@ -112,7 +154,7 @@ def dsn() -> Iterator[str]:
             cur.execute("CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY 's3cret'")
             cur.execute("GRANT ALL ON shop.* TO 'app'@'127.0.0.1'")
         admin.close()
-        yield f"mysql://app:s3cret@127.0.0.1:{port}/shop"
+        yield f"mysql://app:s3cret@127.0.0.1:{port}/shop", str(root / "ca.pem") if tls else None
     finally:
         process.terminate()
         try:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import socket
+from typing import Any
+
 import pytest
 from synthral_connector_mysql.plugin import DeleteRows, Execute, InsertRows, MySQL, Query, RowChange, UpdateRows
 
-from synthral_sdk.errors import ConfigurationError, InputInvalid, NonRetryableError
-from synthral_sdk.testing import PluginConformance, call
+from synthral_sdk._conformance_sandbox import sandbox_unavailable
+from synthral_sdk.errors import ConfigurationError, EgressDenied, InputInvalid, NonRetryableError, RetryableError
+from synthral_sdk.network import NetworkPolicy
+from synthral_sdk.testing import PluginConformance, RunnerClient, call
 
 
 class TestConformance(PluginConformance):
@@ -147,3 +152,90 @@ def test_changed_rows_sharing_one_timestamp_page_through_batches_each_version_on
     assert call(RowChange(), {"state": changed["state"]}, config=config, secrets=s)["events"] == []
     with pytest.raises(NonRetryableError, match="Unknown column 'nope'"):
         call(RowChange(), {"state": state}, config={**config, "cursor_column": "nope"}, secrets=s)
+
+
+def test_the_server_is_reached_only_where_the_network_policy_allows(dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A server's policy refuses this machine and private networks: a DSN pointing there is a
+    # clear refusal, not a connection error to retry, and the connection test says why.
+    with pytest.raises(EgressDenied, match=r"loopback.*SYNTHRAL_EGRESS_ALLOW"):
+        call(Query(), {"sql": "SELECT 1"}, secrets={"dsn": dsn}, network=NetworkPolicy.server())
+    refused = call(MySQL(), {}, operation="test_connection", secrets={"dsn": dsn}, network=NetworkPolicy.server())
+    assert refused["ok"] is False and "SYNTHRAL_EGRESS_ALLOW" in refused["message"]
+    with monkeypatch.context() as patched:
+
+        def no_connection(*args: Any, **kwargs: Any) -> socket.socket:
+            raise AssertionError("a connection was attempted")
+
+        patched.setattr(socket, "create_connection", no_connection)
+        with pytest.raises(EgressDenied, match="private"):
+            call(
+                Query(),
+                {"sql": "SELECT 1"},
+                secrets={"dsn": "mysql://app:s3cret@10.0.0.1:3306/shop"},
+                network=NetworkPolicy.server(),
+            )
+    # Reached by a name, with the address judged where it resolved: still the same server.
+    by_name = dsn.replace("127.0.0.1", "localhost")
+    assert call(Query(), {"sql": "SELECT CURRENT_USER() AS who"}, secrets={"dsn": by_name})["rows"] == [
+        {"who": "app@127.0.0.1"}
+    ]
+    # Nothing listening is still the retryable "could not connect".
+    with pytest.raises(RetryableError, match="could not connect to MySQL"):
+        call(Query(), {"sql": "SELECT 1"}, secrets={"dsn": "mysql://app:s3cret@127.0.0.1:1/shop"})
+
+
+def test_a_unix_socket_dsn_says_to_name_the_server_by_host(dsn: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"Unix socket .*plugins cannot reach it; name the server by host"):
+        call(
+            Query(),
+            {"sql": "SELECT 1"},
+            secrets={"dsn": "mysql://app:s3cret@localhost/shop?unix_socket=/run/mysqld/mysqld.sock"},
+        )
+    with pytest.raises(ConfigurationError, match="port that is not a number"):
+        call(Query(), {"sql": "SELECT 1"}, secrets={"dsn": "mysql://app:s3cret@localhost:db/shop"})
+
+
+def test_tls_checks_the_certificate_against_the_dsn_host_name(dsn: str, tls_ca: str) -> None:
+    # The socket is opened by the plugin, yet PyMySQL's TLS still checks the name in the DSN.
+    by_name = dsn.replace("127.0.0.1", "localhost")
+    status = call(
+        Query(), {"sql": "SHOW SESSION STATUS LIKE 'Ssl_version'"}, secrets={"dsn": f"{by_name}?ssl_ca={tls_ca}"}
+    )
+    assert status["rows"][0]["Value"].startswith("TLS")
+    with pytest.raises(EgressDenied, match="loopback"):  # TLS or not, the policy decides first
+        call(
+            Query(), {"sql": "SELECT 1"}, secrets={"dsn": f"{by_name}?ssl_ca={tls_ca}"}, network=NetworkPolicy.server()
+        )
+    # The certificate names localhost only: the same server by its address is not accepted.
+    with pytest.raises(NonRetryableError, match=r"certificate was not accepted for 127\.0\.0\.1"):
+        call(Query(), {"sql": "SELECT 1"}, secrets={"dsn": f"{dsn}?ssl_ca={tls_ca}"})
+    # ssl=true is required TLS checked against the system's CAs, which do not know this one.
+    with pytest.raises(NonRetryableError, match="certificate was not accepted for localhost"):
+        call(Query(), {"sql": "SELECT 1"}, secrets={"dsn": f"{by_name}?ssl=true"})
+    with pytest.raises(ConfigurationError, match="not a readable CA file"):
+        call(Query(), {"sql": "SELECT 1"}, secrets={"dsn": f"{by_name}?ssl_ca=/nonexistent/ca.pem"})
+
+
+def test_the_plugin_runs_in_the_os_sandbox_and_connects_through_its_egress_proxy(
+    mariadb: tuple[str, str | None],
+) -> None:
+    if (problem := sandbox_unavailable()) is not None:
+        pytest.skip(f"no OS sandbox here: {problem}")
+    dsn, tls = mariadb
+    by_name = {"dsn": dsn.replace("127.0.0.1", "localhost")}
+    with RunnerClient("synthral-connector-mysql", sandboxed=True) as runner:
+        assert runner.sandboxed  # it no longer asks to run outside the sandbox
+        # The sandbox has no network of its own: this went through the egress proxy's tunnel.
+        who = runner.invoke("query", {"sql": "SELECT CURRENT_USER() AS who"}, context={"secrets": by_name})
+        assert who["rows"] == [{"who": "app@127.0.0.1"}]
+        if tls is not None:  # and PyMySQL's TLS runs inside that tunnel
+            status = runner.invoke(
+                "query", {"sql": "SHOW SESSION STATUS LIKE 'Ssl_version'"}, context={"secrets": by_name}
+            )
+            assert status["rows"][0]["Value"].startswith("TLS")
+        with pytest.raises(EgressDenied, match="SYNTHRAL_EGRESS_ALLOW"):
+            runner.invoke(
+                "query",
+                {"sql": "SELECT 1"},
+                context={"secrets": by_name, "network": NetworkPolicy.server().to_wire()},
+            )

@@ -6,11 +6,13 @@ Values always travel as bound parameters and table and column names as quoted id
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -36,17 +38,66 @@ SECRETS = ("dsn",)
 IDENT = r"^[A-Za-z_][A-Za-z0-9_$]{0,62}(\.[A-Za-z_][A-Za-z0-9_$]{0,62})?$"
 
 
-def _connect(context: Context) -> psycopg.Connection[dict[str, Any]]:
+@contextlib.contextmanager
+def _connect(context: Context) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+    """A connection to the credential's database, made through the call's network policy.
+
+    libpq connects by itself, so each server of the DSN is reached through a loopback
+    forward (``context.tcp_forward``): outside the OS sandbox the policy judges the address,
+    inside it the host's egress proxy does. ``host`` stays the server's name, so TLS
+    (``sslmode=verify-full``) still checks the certificate against it.
+    """
     dsn = context.secrets.get("dsn")
     if not dsn:
         raise ConfigurationError(
             "connector 'postgresql' was granted no 'dsn'; connect it first (postgresql://user:password@host:5432/db)"
         )
-    timeout = max(1, int(context.time_remaining() or 10))
     try:
-        return psycopg.connect(dsn, row_factory=dict_row, connect_timeout=min(timeout, 10), autocommit=False)
-    except psycopg.OperationalError as exc:
-        raise RetryableError(f"could not connect to PostgreSQL: {str(exc).splitlines()[0]}") from None
+        params = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as exc:
+        raise ConfigurationError(f"the 'dsn' does not parse: {str(exc).splitlines()[0]}") from None
+    targets = _servers(params)
+    params["host"] = params.get("host") or params.get("hostaddr")  # the names TLS checks certificates against
+    timeout = max(1, int(context.time_remaining() or 10))
+    with contextlib.ExitStack() as forwards:
+        try:
+            local = [
+                forwards.enter_context(context.tcp_forward(host, port, timeout=min(timeout, 10)))
+                for host, port in targets
+            ]
+        except ConnectionError as exc:  # a refusal by the policy is EgressDenied, raised as it is
+            raise RetryableError(f"could not connect to PostgreSQL: {exc}") from None
+        params["hostaddr"] = ",".join(address for address, _ in local)
+        params["port"] = ",".join(str(port) for _, port in local)
+        try:
+            conn = psycopg.connect(
+                make_conninfo("", **params), row_factory=dict_row, connect_timeout=min(timeout, 10), autocommit=False
+            )
+        except psycopg.OperationalError as exc:
+            raise RetryableError(f"could not connect to PostgreSQL: {str(exc).splitlines()[0]}") from None
+        with conn:
+            yield conn
+
+
+def _servers(params: dict[str, Any]) -> list[tuple[str, int]]:
+    """The (host, port) pairs the DSN names, by address where it gives one (``hostaddr``)."""
+    names = str(params.get("hostaddr") or params.get("host") or "").split(",")
+    if not names[0] or any(name.startswith("/") or not name for name in names):
+        raise ConfigurationError(
+            "the 'dsn' names no server by host name or address (a Unix socket folder, or nothing, means this "
+            "machine's socket, which plugins cannot reach); give host=NAME or postgresql://user@NAME:5432/db"
+        )
+    ports = str(params.get("port") or "5432").split(",")
+    if len(ports) == 1:
+        ports *= len(names)
+    if len(ports) != len(names):
+        raise ConfigurationError(
+            f"the 'dsn' names {len(names)} hosts and {len(ports)} ports; give one port or one each"
+        )
+    try:
+        return [(name, int(port or 5432)) for name, port in zip(names, ports, strict=True)]
+    except ValueError:
+        raise ConfigurationError(f"the 'dsn' port {params.get('port')!r} is not a number") from None
 
 
 def _name(qualified: str) -> sql.Composable:

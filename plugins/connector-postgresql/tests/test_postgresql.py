@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from synthral_connector_postgresql.plugin import Execute, InsertRows, NewRow, Postgres, Query
 
-from synthral_sdk.errors import ConfigurationError, InputInvalid, NonRetryableError
+from synthral_sdk.errors import ConfigurationError, EgressDenied, InputInvalid, NonRetryableError
+from synthral_sdk.network import NetworkPolicy
 from synthral_sdk.testing import PluginConformance, call
 
 
@@ -78,3 +79,30 @@ def test_new_row_trigger_starts_at_the_end_then_emits_rows_past_its_cursor(dsn: 
     assert first == {"events": [], "state": {"cursor": 1}}
     assert [e["kind"] for e in second["events"]] == ["a", "b"] and second["state"] == {"cursor": 3}
     assert third["events"] == []
+
+
+def test_the_database_is_reached_only_where_the_network_policy_allows(dsn: str) -> None:
+    # A server's policy refuses this machine and private networks: a DSN pointing there is a
+    # clear refusal before libpq sends a byte, not a connection error to retry.
+    with pytest.raises(EgressDenied, match=r"loopback.*SYNTHRAL_EGRESS_ALLOW"):
+        call(Query(), {"sql": "SELECT 1"}, secrets={"dsn": dsn}, network=NetworkPolicy.server())
+    with pytest.raises(EgressDenied, match="private"):
+        call(
+            Query(),
+            {"sql": "SELECT 1"},
+            secrets={"dsn": "postgresql://app@10.0.0.1/shop"},
+            network=NetworkPolicy.server(),
+        )
+    # Reached by a name, with the address judged where it resolved: still the same database.
+    by_name = dsn.replace("127.0.0.1", "localhost")
+    assert call(Query(), {"sql": "SELECT current_user AS who"}, secrets={"dsn": by_name})["rows"] == [{"who": "app"}]
+
+
+def test_a_dsn_without_a_reachable_server_says_how_to_name_one(dsn: str) -> None:
+    for bad in ("dbname=shop user=app", "host=/var/run/postgresql dbname=shop"):
+        with pytest.raises(ConfigurationError, match="names no server by host name or address"):
+            call(Query(), {"sql": "SELECT 1"}, secrets={"dsn": bad})
+    with pytest.raises(ConfigurationError, match="2 hosts and 3 ports"):
+        call(Query(), {"sql": "SELECT 1"}, secrets={"dsn": "host=a,b port=1,2,3 dbname=shop"})
+    with pytest.raises(ConfigurationError, match="does not parse"):
+        call(Query(), {"sql": "SELECT 1"}, secrets={"dsn": "host='unterminated"})

@@ -7,10 +7,14 @@ name; values are strings as Redis stores them.
 
 from __future__ import annotations
 
+import socket
+import ssl
 from collections.abc import Sequence
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import redis
+import redis.connection
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from synthral_sdk import (
@@ -34,14 +38,64 @@ __all__ = ["Command", "Redis", "StreamEntry", "synthral_connectors", "synthral_t
 SECRETS = ("url",)
 
 
+class _PolicyConnection(redis.connection.Connection):
+    """A connection whose socket is opened through the call's network policy (``context.tcp_connect``).
+
+    Outside the OS sandbox the policy judges each address the host resolves to; inside it the
+    host's egress proxy does. Every connection the client makes, reconnections included, comes
+    through here.
+    """
+
+    def __init__(self, *, synthral_context: Context, **kwargs: Any) -> None:
+        self._synthral_context = synthral_context
+        super().__init__(**kwargs)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+
+    def _connect(self) -> socket.socket:
+        # A refusal is EgressDenied (raised as it is); an unreachable server is ConnectionError,
+        # an OSError, which redis-py reports as its ConnectionError.
+        sock = self._synthral_context.tcp_connect(self.host, self.port, timeout=self.socket_connect_timeout or 10.0)
+        sock.settimeout(self.socket_timeout)
+        return sock
+
+
+class _PolicySSLConnection(redis.connection.SSLConnection, _PolicyConnection):
+    """``rediss://``: redis-py's TLS on a socket from :class:`_PolicyConnection`.
+
+    redis-py wraps it with ``server_hostname`` = the URL's host, so the certificate is checked
+    against the real name, as without the policy.
+    """
+
+
 def _client(context: Context) -> redis.Redis:
     url = context.secrets.get("url")
     if not url:
         raise ConfigurationError(
             "connector 'redis' was granted no 'url'; connect it first (redis://user:password@host:6379/0)"
         )
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "unix":
+        raise ConfigurationError(
+            "the credential's 'url' is a Unix socket (unix://), which means this machine's socket, and plugins "
+            "cannot reach it; name the server by host name or address instead: redis://user:password@host:6379/0"
+        )
+    if scheme not in ("redis", "rediss"):
+        raise ConfigurationError(
+            f"the credential's 'url' starts with {scheme or 'nothing'!r}; "
+            "write it as redis://user:password@host:6379/0 (rediss:// for TLS)"
+        )
     timeout = min(30.0, context.time_remaining() or 10.0)
-    return redis.Redis.from_url(url, decode_responses=True, socket_timeout=timeout, socket_connect_timeout=timeout)
+    options: dict[str, Any] = {"decode_responses": True, "socket_timeout": timeout, "socket_connect_timeout": timeout}
+    try:
+        # The URL's options win over the defaults above, as in Redis.from_url (unannotated there).
+        options.update(redis.connection.parse_url(url))  # type: ignore[no-untyped-call]
+    except ValueError as exc:
+        raise ConfigurationError(f"the credential's 'url' does not parse: {exc}") from None
+    if any(options.get(name) for name in ("ssl_validate_ocsp", "ssl_validate_ocsp_stapled")):
+        # Both would open connections of their own, around the network policy.
+        raise ConfigurationError("the credential's 'url' asks for OCSP checks, which this plugin does not support")
+    options["connection_class"] = _PolicySSLConnection if scheme == "rediss" else _PolicyConnection
+    options["synthral_context"] = context  # after the URL's options: a query string cannot replace it
+    return redis.Redis.from_pool(redis.ConnectionPool(**options))
 
 
 def _run(context: Context, work: Any) -> Any:
@@ -53,6 +107,10 @@ def _run(context: Context, work: Any) -> Any:
     except redis.ResponseError as exc:
         raise NonRetryableError(f"Redis refused the command: {exc}") from None
     except (redis.ConnectionError, redis.TimeoutError) as exc:
+        if isinstance(exc.__cause__, ssl.SSLCertVerificationError):  # not better on a retry
+            raise NonRetryableError(
+                f"Redis's TLS certificate was not accepted: {exc.__cause__.verify_message or exc.__cause__}"
+            ) from None
         raise RetryableError(f"could not reach Redis: {exc}") from None
     finally:
         client.close()

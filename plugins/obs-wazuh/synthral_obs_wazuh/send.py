@@ -4,6 +4,10 @@ Each event is one RFC 5424 message: ``<PRI>1 TIMESTAMP HOST APP - ID - {json}``.
 decoder picks the object after the header apart, so rules can match ``synthral.action`` and
 friends. UDP sends one datagram per event; TCP frames each message by octet counting
 (RFC 6587), which Wazuh's remoted and rsyslog both accept.
+
+Both obey the call's network policy: TCP connects with ``context.tcp_connect``; UDP, which
+the SDK cannot carry, resolves the name here and sends only to an address the policy permits.
+UDP is also why the plugin runs outside the OS sandbox (its egress proxy carries TCP only).
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ import asyncio
 import json
 import socket
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from synthral_sdk import Context, Node
 from synthral_sdk.errors import RetryableError
+from synthral_sdk.network import NetworkPolicy
 
 __all__ = ["SecurityEvent", "SendConfig", "SendInput", "SendOutput", "SendSecurityEvents", "format_event"]
 
@@ -85,19 +90,22 @@ class SendSecurityEvents(Node[SendInput, SendOutput, SendConfig]):
     title = "Send security events (Wazuh / SIEM)"
 
     async def run(self, inputs: SendInput, config: SendConfig, context: Context) -> SendOutput:
-        """Send every event, in order.
+        """Send every event, in order, where the call's network policy lets the plugin reach.
 
         Raises:
+            EgressDenied: The policy refuses the SIEM's address (this machine, a private network
+                the operator did not allow); the message names the fix.
             RetryableError: The SIEM could not be reached (connection refused, timeout).
         """
         hostname = socket.gethostname()
         messages = [format_event(event, config.app_name, hostname) for event in inputs.events]
         try:
             if config.transport == "udp":
-                await asyncio.wait_for(asyncio.to_thread(_send_udp, config.host, config.port, messages), config.timeout)
+                send = asyncio.to_thread(_send_udp, context.network, config.host, config.port, messages)
             else:
-                await asyncio.wait_for(_send_tcp(config.host, config.port, messages), config.timeout)
-        except (OSError, TimeoutError) as exc:
+                send = asyncio.to_thread(_send_tcp, context, config.host, config.port, messages, config.timeout)
+            await asyncio.wait_for(send, config.timeout)
+        except (OSError, TimeoutError) as exc:  # ConnectionError included; EgressDenied is raised as it is
             raise RetryableError(
                 f"could not send to {config.transport}://{config.host}:{config.port}: {exc or type(exc).__name__}; "
                 "check that the Wazuh agent (or collector) listens there",
@@ -107,18 +115,24 @@ class SendSecurityEvents(Node[SendInput, SendOutput, SendConfig]):
         return SendOutput(sent=len(messages))
 
 
-def _send_udp(host: str, port: int, messages: list[bytes]) -> None:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+def _send_udp(policy: NetworkPolicy, host: str, port: int, messages: list[bytes]) -> None:
+    """One datagram per message, to an address of ``host`` the policy permits (judged after resolving)."""
+    policy.check_host(host, port)  # an ungranted host is refused before it is even resolved
+    found: dict[str, tuple[socket.AddressFamily, tuple[Any, ...]]] = {}
+    for info in socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_DGRAM):
+        found.setdefault(str(info[4][0]).split("%")[0], (info[0], info[4]))
+    permitted = policy.permitted(host, list(found), port=port)
+    # UDP cannot tell a listener from none: a name goes to its IPv4 address, as it always has,
+    # unless only IPv6 is permitted. Only to an address just judged (resolving again could differ).
+    address = next((a for a in permitted if found[a][0] == socket.AF_INET), permitted[0])
+    family, sockaddr = found[address]
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         for message in messages:
-            sock.sendto(message, (host, port))
+            sock.sendto(message, sockaddr)
 
 
-async def _send_tcp(host: str, port: int, messages: list[bytes]) -> None:
-    _, writer = await asyncio.open_connection(host, port)
-    try:
-        writer.write(b"".join(str(len(m)).encode() + b" " + m for m in messages))
-        await writer.drain()
-    finally:
-        writer.close()
-        await writer.wait_closed()
+def _send_tcp(context: Context, host: str, port: int, messages: list[bytes], timeout: float) -> None:
+    """The messages as octet-counted frames (RFC 6587) on one connection the policy let through."""
+    with context.tcp_connect(host, port, timeout=timeout) as sock:
+        sock.settimeout(timeout)
+        sock.sendall(b"".join(str(len(m)).encode() + b" " + m for m in messages))

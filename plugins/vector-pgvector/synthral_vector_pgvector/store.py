@@ -4,10 +4,15 @@ Each table holds ``id``, ``embedding vector(N)`` with an HNSW index (cosine), ``
 ``metadata jsonb`` with a GIN index. Equality filters are JSON containment (``metadata @>
 '{"lang": "en"}'``); a filtered query searches exactly among the matching rows (HNSW would
 filter after taking its candidates and could return fewer than ``top_k``).
+
+Connections obey the call's network policy: libpq reaches each server of the DSN through a
+loopback forward (``context.tcp_forward``) that belongs to the connection pool, so the plugin
+runs in the host's OS sandbox.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -17,8 +22,9 @@ from typing import Any
 import psycopg
 from pgvector.psycopg import register_vector
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 from pydantic import BaseModel, ConfigDict, Field
 
 from synthral_sdk import (
@@ -35,8 +41,9 @@ from synthral_sdk import (
     VectorStore,
 )
 from synthral_sdk.errors import ConfigInvalid, InputInvalid, NonRetryableError, RetryableError
+from synthral_sdk.network import NetworkPolicy
 
-__all__ = ["PgVectorConfig", "PgVectorStore", "table_name"]
+__all__ = ["PgVectorConfig", "PgVectorStore", "close_pools", "table_name"]
 
 _PREFIX = "synthral_vec_"
 
@@ -80,11 +87,25 @@ def containment(where: Mapping[str, object] | None) -> tuple[sql.Composable, lis
     return sql.SQL(" AND ").join(parts), params
 
 
+class _Pool:
+    """A connection pool and the loopback forwards its connections go through: opened together, closed together."""
+
+    def __init__(self, pool: ConnectionPool, forwards: contextlib.ExitStack) -> None:
+        self.pool, self.forwards = pool, forwards
+
+    def close(self) -> None:
+        try:
+            self.pool.close()
+        finally:
+            self.forwards.close()
+
+
 class _Pools:
+    """The pools of this process, one per DSN, password and network policy."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pools: dict[tuple[str, str | None], ConnectionPool] = {}
-        self.ready: set[str] = set()
+        self._pools: dict[tuple[str, str | None, NetworkPolicy], _Pool] = {}
 
     def get(self, config: PgVectorConfig, context: Context) -> ConnectionPool:
         if re.search(r"password\s*=\s*\S|://[^/@:]*:[^/@]+@", config.dsn):
@@ -93,20 +114,92 @@ class _Pools:
                 details={"field": "dsn"},
             )
         password = context.secrets.get("password")
-        key = (config.dsn, password)
+        # A pool's connections were let through by the policy of the call that opened it (and the
+        # pool reconnects under it later): a call under another policy gets a pool of its own.
+        key = (config.dsn, password, context.network)
         with self._lock:
-            pool = self._pools.get(key)
-            if pool is None:
-                kwargs: dict[str, Any] = {"password": password} if password else {}
-                pool = ConnectionPool(
-                    config.dsn, min_size=1, max_size=config.pool_size, kwargs=kwargs, configure=_configure, open=False
-                )
-                try:
-                    pool.open(wait=True, timeout=15)
-                except psycopg.pool.PoolTimeout as exc:  # type: ignore[attr-defined]
-                    raise RetryableError(f"PostgreSQL at {config.dsn} cannot be reached ({exc}); check 'dsn'") from None
-                self._pools[key] = pool
-            return pool
+            held = self._pools.get(key)
+            if held is None:
+                held = _open(config, password, context)
+                self._pools[key] = held
+            return held.pool
+
+    def close(self) -> None:
+        """Close every pool and its forwards."""
+        with self._lock:
+            held, self._pools = list(self._pools.values()), {}
+        for pool in held:
+            pool.close()
+
+
+def _open(config: PgVectorConfig, password: str | None, context: Context) -> _Pool:
+    """A pool whose connections reach the DSN's servers through the call's network policy.
+
+    libpq connects by itself, so each server is reached through a loopback forward
+    (``context.tcp_forward``): outside the OS sandbox the policy judges the address, inside it
+    the host's egress proxy does. The forwards live as long as the pool (it reconnects through
+    them) and are closed with it. ``host`` stays the server's name, so TLS
+    (``sslmode=verify-full``) still checks the certificate against it.
+    """
+    try:
+        params = conninfo_to_dict(config.dsn)
+    except psycopg.ProgrammingError as exc:
+        raise ConfigInvalid(
+            f"config field 'dsn' does not parse: {str(exc).splitlines()[0]}", details={"field": "dsn"}
+        ) from None
+    targets = _servers(params)
+    params["host"] = params.get("host") or params.get("hostaddr")  # the names TLS checks certificates against
+    forwards = contextlib.ExitStack()
+    try:
+        try:
+            local = [forwards.enter_context(context.tcp_forward(host, port)) for host, port in targets]
+        except ConnectionError as exc:  # a refusal by the policy is EgressDenied, raised as it is
+            raise RetryableError(f"PostgreSQL at {config.dsn} cannot be reached ({exc}); check 'dsn'") from None
+        params["hostaddr"] = ",".join(address for address, _ in local)
+        params["port"] = ",".join(str(port) for _, port in local)
+        kwargs: dict[str, Any] = {"password": password} if password else {}
+        pool = ConnectionPool(
+            make_conninfo("", **params),
+            min_size=1,
+            max_size=config.pool_size,
+            kwargs=kwargs,
+            configure=_configure,
+            open=False,
+        )
+        try:
+            pool.open(wait=True, timeout=15)
+        except PoolTimeout as exc:
+            pool.close()
+            raise RetryableError(f"PostgreSQL at {config.dsn} cannot be reached ({exc}); check 'dsn'") from None
+    except BaseException:
+        forwards.close()
+        raise
+    return _Pool(pool, forwards)
+
+
+def _servers(params: dict[str, Any]) -> list[tuple[str, int]]:
+    """The (host, port) pairs the DSN names, by address where it gives one (``hostaddr``)."""
+    names = str(params.get("hostaddr") or params.get("host") or "").split(",")
+    if not names[0] or any(name.startswith("/") or not name for name in names):
+        raise ConfigInvalid(
+            "config field 'dsn' names no server by host name or address (a Unix socket folder, or nothing, means "
+            "this machine's socket, which plugins cannot reach); give host=NAME or postgresql://user@NAME:5432/db",
+            details={"field": "dsn"},
+        )
+    ports = str(params.get("port") or "5432").split(",")
+    if len(ports) == 1:
+        ports *= len(names)
+    if len(ports) != len(names):
+        raise ConfigInvalid(
+            f"config field 'dsn' names {len(names)} hosts and {len(ports)} ports; give one port or one each",
+            details={"field": "dsn"},
+        )
+    try:
+        return [(name, int(port or 5432)) for name, port in zip(names, ports, strict=True)]
+    except ValueError:
+        raise ConfigInvalid(
+            f"config field 'dsn' port {params.get('port')!r} is not a number", details={"field": "dsn"}
+        ) from None
 
 
 def _configure(connection: psycopg.Connection[Any]) -> None:
@@ -116,6 +209,11 @@ def _configure(connection: psycopg.Connection[Any]) -> None:
 
 
 _pools = _Pools()
+
+
+def close_pools() -> None:
+    """Close every connection pool of this process, and the forwards its connections go through."""
+    _pools.close()
 
 
 class PgVectorStore(VectorStore[PgVectorConfig]):
