@@ -167,7 +167,7 @@ async def _measure(ai: Any, service: WorkflowService, plugins: PluginHost, turns
         started = time.perf_counter()
         ai.agents.evaluate(config)  # the catalog read and the decision, as the API does it
         evaluations.append(time.perf_counter() - started)
-    p99 = percentile(evaluations, 0.99) * 1000
+    p99 = percentile(evaluations, 99) * 1000
     results.append(Result(GROUP, "router with catalog lookup (p99)", p99, "ms", "<= 5 ms", p99 <= 5.0))
     script = Script()
     with OpenAIStandIn(responder=script) as llm:
@@ -212,8 +212,8 @@ async def _measure(ai: Any, service: WorkflowService, plugins: PluginHost, turns
             calls += used
     # Robust to a loaded machine: the median time between consecutive requests reaching the
     # stand-in, for back-to-back raw calls and for the agent's turns.
-    raw_gap = percentile(raw_gaps, 0.5) * 1000
-    agent_gap = percentile(agent_gaps, 0.5) * 1000
+    raw_gap = percentile(raw_gaps, 50) * 1000
+    agent_gap = percentile(agent_gaps, 50) * 1000
     raw_ms = sum(raw) / len(raw) * 1000
     per_step = step_ms / calls
     overhead = agent_gap - raw_gap

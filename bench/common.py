@@ -70,6 +70,24 @@ def rss_mb(pid: int | None = None) -> float:
     return float("nan")
 
 
+def tree_rss_mb(pid: int) -> float:
+    """Resident set size of a process and all its descendants in MiB.
+
+    A sandboxed plugin's pid is bubblewrap's; the interpreter is its descendant.
+    """
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            total += rss_mb(current)
+            tasks = Path(f"/proc/{current}/task")
+            for task in tasks.iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+    return total
+
+
 def machine() -> dict[str, object]:
     """What the figures were measured on."""
     cpu = "unknown"

@@ -6,10 +6,12 @@ import asyncio
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from bench.common import Result, percentile, rss_mb, summary_us
+from bench.common import Result, percentile, summary_us, tree_rss_mb
 from synthral.config import Settings
 from synthral.plugins.host import PluginHost
 from synthral.plugins.permissions import GrantRequest
@@ -174,7 +176,9 @@ async def run(quick: bool = False) -> list[Result]:
 
         plugin_pid = remote.process.pid
         assert plugin_pid is not None
-        results.append(Result(GROUP, "RSS of one SDK-only plugin process", rss_mb(plugin_pid), "MiB"))
+        results.append(
+            Result(GROUP, "RSS of one SDK-only plugin process (its sandbox included)", tree_rss_mb(plugin_pid), "MiB")
+        )
         results.append(Result(GROUP, "host idle RSS (plugin host loaded)", _host_idle_rss(work / "install-0"), "MiB"))
 
         # Cold start: spawn to 'initialize' answered.
@@ -188,6 +192,7 @@ async def run(quick: bool = False) -> list[Result]:
             await process.stop()
         cold = percentile(starts, 50) * 1000
         results += await _sandbox_overhead(host, work / "install-0", settings, calls, 8 if quick else 25)
+        results += await _egress_overhead(work / "egress", 3 if quick else 5, 20 if quick else 50)
         floor = percentile(_pydantic_floor(options.python, 5 if quick else 15), 50) * 1000
         results.append(Result(GROUP, "floor: new interpreter importing pydantic + one model (p50)", floor, "ms"))
         results.append(Result(GROUP, "cold start / floor (p50 ratio)", cold / floor, "x"))
@@ -205,6 +210,68 @@ async def run(quick: bool = False) -> list[Result]:
     finally:
         await host.close()
     return results
+
+
+class _Answer(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+async def _egress_overhead(home: Path, rounds: int, calls: int) -> list[Result]:
+    """An HTTP request made by the http plugin, in the sandbox (through its egress proxy) and not.
+
+    The two hosts take turns, round by round, so a machine whose load drifts weighs on both.
+    """
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/item"
+    # The loopback server is an internal address, which plugins reach only when allowed.
+    settings = Settings.load(home=home).replace(security={"egress_allow": "127.0.0.1"})
+    sandboxed = PluginHost(settings)
+    await sandboxed.install(str(REPO / "plugins" / "http"), grant=GrantRequest(items=["all"]))
+    bare = PluginHost(settings.replace(sandbox={"mode": SandboxMode.OFF}))
+    hosts = {"sandboxed": sandboxed, "unsandboxed": bare}
+    samples: dict[str, list[float]] = {label: [] for label in hosts}
+    try:
+        for _ in range(rounds):
+            for label, host in hosts.items():
+                capability = host.resolve("http/request")
+                context = host.context()
+                await capability.call("run", {}, {"url": url}, context)  # a warm process and pool
+                for _ in range(calls):
+                    started = time.perf_counter()
+                    await capability.call("run", {}, {"url": url}, context)
+                    samples[label].append((time.perf_counter() - started) * 1000)
+    finally:
+        await sandboxed.close()
+        await bare.close()
+        server.shutdown()
+        server.server_close()
+    inside, outside = percentile(samples["sandboxed"], 50), percentile(samples["unsandboxed"], 50)
+    return [
+        Result(GROUP, "HTTP request by the http plugin, without the sandbox (p50)", outside, "ms"),
+        Result(GROUP, "HTTP request by the http plugin, in the sandbox (p50)", inside, "ms"),
+        Result(
+            GROUP,
+            "sandbox egress overhead per HTTP request (p50 difference)",
+            inside - outside,
+            "ms",
+            extra={
+                "p90_inside_ms": percentile(samples["sandboxed"], 90),
+                "p90_outside_ms": percentile(samples["unsandboxed"], 90),
+            },
+        ),
+    ]
 
 
 async def _sandbox_overhead(
