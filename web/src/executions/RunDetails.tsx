@@ -1,4 +1,4 @@
-import { Alert, Badge, Button, Group, JsonInput, ScrollArea, Stack, Table, Tabs, Text, TextInput, Title, Tooltip } from '@mantine/core';
+import { Alert, Badge, Button, Group, JsonInput, ScrollArea, Stack, Tabs, Text, TextInput, Title, Tooltip } from '@mantine/core';
 import { notifications } from '@mantine/notifications';
 import Form from '@rjsf/core';
 import type { RJSFSchema } from '@rjsf/utils';
@@ -10,26 +10,28 @@ import type { Execution, Workflow } from '../api/types';
 import { useCan } from '../auth/context';
 import { validator } from '../builder/schemaValidator';
 import { ProblemAlert } from '../ui/Problem';
-import { StatusBadge, duration } from '../ui/Status';
+import { STATUS_COLORS, StatusBadge, duration } from '../ui/Status';
 import { Preview } from './Preview';
 import type { LiveStep } from './useRun';
 
-/** One row per attempt; a row re-renders only when its own step changes. */
+/**
+ * One row per attempt; a row re-renders only when its own step changes. Plain elements, not
+ * the UI kit's: a run streams hundreds of rows in a burst, and each kit component costs a
+ * style computation per render that the row does not need.
+ */
 const StepRow = memo(function StepRow({ step, onSelect }: { step: LiveStep; onSelect: (id: string) => void }) {
   return (
-    <Table.Tr onClick={() => onSelect(step.node_id)} style={{ cursor: 'pointer' }} data-testid="step-row" data-step-id={step.id} data-node={step.node_id} data-status={step.status}>
-      <Table.Td className="mono">{step.node_id}</Table.Td>
-      <Table.Td>
-        <StatusBadge status={step.status} size="xs" />
-      </Table.Td>
-      <Table.Td>#{step.attempt}</Table.Td>
-      <Table.Td>{duration(step.duration_ms)}</Table.Td>
-      <Table.Td>
-        <Text size="xs" c="red" lineClamp={1}>
-          {step.error_message}
-        </Text>
-      </Table.Td>
-    </Table.Tr>
+    <tr onClick={() => onSelect(step.node_id)} data-testid="step-row" data-step-id={step.id} data-node={step.node_id} data-status={step.status}>
+      <td className="mono">{step.node_id}</td>
+      <td>
+        <span className={`run-status run-status-${STATUS_COLORS[step.status] ?? 'gray'}`} data-status={step.status}>
+          {step.status}
+        </span>
+      </td>
+      <td>#{step.attempt}</td>
+      <td>{duration(step.duration_ms)}</td>
+      <td className="step-error">{step.error_message}</td>
+    </tr>
   );
 });
 
@@ -214,13 +216,13 @@ export function RunDetails({ executionId, execution, steps, workflow, selectedNo
                 ))}
               </Stack>
             ) : (
-              <Table verticalSpacing={2} fz="xs" highlightOnHover>
-                <Table.Tbody>
+              <table className="step-table">
+                <tbody>
                   {shown.map((step) => (
                     <StepRow key={step.id} step={step} onSelect={onSelectNode} />
                   ))}
-                </Table.Tbody>
-              </Table>
+                </tbody>
+              </table>
             )}
           </ScrollArea>
         </Tabs.Panel>

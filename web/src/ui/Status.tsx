@@ -1,6 +1,6 @@
 import { Badge } from '@mantine/core';
 
-const COLORS: Record<string, string> = {
+export const STATUS_COLORS: Record<string, string> = {
   queued: 'gray',
   running: 'blue',
   waiting: 'yellow',
@@ -13,7 +13,7 @@ const COLORS: Record<string, string> = {
 
 export function StatusBadge({ status, size = 'sm' }: { status: string; size?: 'xs' | 'sm' | 'md' }) {
   return (
-    <Badge color={COLORS[status] ?? 'gray'} variant="light" size={size} data-status={status}>
+    <Badge color={STATUS_COLORS[status] ?? 'gray'} variant="light" size={size} data-status={status}>
       {status}
     </Badge>
   );
