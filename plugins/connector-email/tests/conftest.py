@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from synthral_sdk.testing_tls import TLSFiles, make_tls_files
+
 CONFIG = """\
 protocols = imap
 listen = 127.0.0.1
@@ -65,25 +67,6 @@ service stats {{
 """
 
 
-EXTENSIONS = """\
-subjectAltName = DNS:localhost
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-"""
-
-
-@dataclass(frozen=True)
-class TLSFiles:
-    """A CA (trusted by the client through SSL_CERT_FILE) and a server certificate for ``localhost``."""
-
-    ca: Path
-    cert: Path
-    key: Path
-
-
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -93,23 +76,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles | None:
     """Throwaway TLS files, or None without openssl (the TLS tests are then skipped)."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        return None
-    folder = tmp_path_factory.mktemp("tls")
-    (folder / "server.ext").write_text(EXTENSIONS)
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    ca = ["-subj", "/CN=connector-email test CA", "-addext", "basicConstraints=critical,CA:TRUE"]
-    ca_usage = ["-addext", "keyUsage=critical,keyCertSign,cRLSign"]
-    signed = ["-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", "2", "-days", "2", "-extfile", "server.ext"]
-    for command in (
-        [openssl, "req", "-x509", *ec, "-days", "2", *ca, *ca_usage, "-keyout", "ca.key", "-out", "ca.pem"],
-        [openssl, "req", *ec, "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr"],
-        [openssl, "x509", "-req", *signed, "-in", "server.csr", "-out", "server.pem"],
-    ):
-        subprocess.run(command, cwd=folder, check=True, capture_output=True)
-    os.chmod(folder / "server.key", 0o644)  # Dovecot reads it as its own user
-    return TLSFiles(ca=folder / "ca.pem", cert=folder / "server.pem", key=folder / "server.key")
+    return make_tls_files(tmp_path_factory.mktemp("tls"), "localhost")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ from pathlib import Path
 import pymysql
 import pytest
 
+from synthral_sdk.testing_tls import make_tls_files
+
 
 def _binary(*names: str) -> str | None:
     for name in names:
@@ -46,29 +48,6 @@ def _server_user() -> str | None:
     return "mysql"
 
 
-def _certificates(folder: Path) -> list[str]:
-    """A CA (``ca.pem``) and a server certificate for ``localhost`` (not 127.0.0.1): mariadbd's TLS options."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        return []
-    (folder / "server.ext").write_text(
-        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n"
-        "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
-    )
-    for command in (
-        "req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=connector-mysql-test-CA "
-        "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign",
-        "req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost",
-        "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext",
-    ):
-        subprocess.run([openssl, *command.split()], check=True, capture_output=True, cwd=folder)
-    return [
-        f"--ssl-ca={folder / 'ca.pem'}",
-        f"--ssl-cert={folder / 'server.pem'}",
-        f"--ssl-key={folder / 'server.key'}",
-    ]
-
-
 @pytest.fixture(scope="session")
 def dsn(mariadb: tuple[str, str | None]) -> str:
     """``mysql://app:s3cret@127.0.0.1:PORT/shop``."""
@@ -79,7 +58,7 @@ def dsn(mariadb: tuple[str, str | None]) -> str:
 def tls_ca(mariadb: tuple[str, str | None]) -> str:
     """The CA file of the server's TLS certificate (which names ``localhost`` only)."""
     if mariadb[1] is None:
-        pytest.skip("the test server offers no TLS: openssl is not installed")
+        pytest.skip("the test server offers no TLS: openssl is not installed; apt-get install openssl")
     return mariadb[1]
 
 
@@ -95,7 +74,8 @@ def mariadb() -> Iterator[tuple[str, str | None]]:
         )
     root = Path(tempfile.mkdtemp(prefix="connector-mysql-"))
     user = _server_user()
-    tls = _certificates(root)
+    files = make_tls_files(root, "localhost")  # not 127.0.0.1: reached by its address, TLS must refuse it
+    tls = [] if files is None else [f"--ssl-ca={files.ca}", f"--ssl-cert={files.cert}", f"--ssl-key={files.key}"]
     if user not in (None, "root"):
         for path in (root, *root.iterdir()):
             shutil.chown(path, user=user)
@@ -154,7 +134,7 @@ def mariadb() -> Iterator[tuple[str, str | None]]:
             cur.execute("CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY 's3cret'")
             cur.execute("GRANT ALL ON shop.* TO 'app'@'127.0.0.1'")
         admin.close()
-        yield f"mysql://app:s3cret@127.0.0.1:{port}/shop", str(root / "ca.pem") if tls else None
+        yield f"mysql://app:s3cret@127.0.0.1:{port}/shop", None if files is None else str(files.ca)
     finally:
         process.terminate()
         try:

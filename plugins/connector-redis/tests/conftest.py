@@ -12,9 +12,10 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+
+from synthral_sdk.testing_tls import make_tls_files
 
 
 def _free_port() -> int:
@@ -59,28 +60,17 @@ def url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def tls() -> Iterator[tuple[str, str]]:
     """``rediss://:s3cret@localhost:PORT/0`` and the CA file its certificate is signed by."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl is not installed: no certificate for a TLS server")
     port, folder = _free_port(), tempfile.mkdtemp(prefix="connector-redis-tls-")
-    certs = Path(folder)
-    (certs / "server.ext").write_text(
-        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n"
-        "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
-    )
-    for command in (
-        "req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=connector-redis-test-CA "
-        "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign",
-        "req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost",
-        "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext",
-    ):
-        subprocess.run([openssl, *command.split()], check=True, capture_output=True, cwd=folder)
+    certs = make_tls_files(folder, "localhost")  # not 127.0.0.1: reached by its address, TLS must refuse it
+    if certs is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        pytest.skip("openssl is not installed, so there is no certificate for a TLS server; apt-get install openssl")
     args = ["--port", "0", "--tls-port", str(port), "--tls-auth-clients", "no"]
-    args += ["--tls-cert-file", str(certs / "server.pem"), "--tls-key-file", str(certs / "server.key")]
-    process = _serve([*args, "--tls-ca-cert-file", str(certs / "ca.pem")], port, folder)
+    args += ["--tls-cert-file", str(certs.cert), "--tls-key-file", str(certs.key)]
+    process = _serve([*args, "--tls-ca-cert-file", str(certs.ca)], port, folder)
     try:
         if process.poll() is not None:
             pytest.skip("this redis-server does not serve TLS (built without it)")
-        yield f"rediss://:s3cret@localhost:{port}/0", str(certs / "ca.pem")
+        yield f"rediss://:s3cret@localhost:{port}/0", str(certs.ca)
     finally:
         _stop(process, folder)
