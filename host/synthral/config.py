@@ -36,6 +36,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from synthral.errors import ConfigurationError
 from synthral.plugins.trust_settings import SandboxMode, SignaturePolicy
+from synthral_sdk.permissions import CREDENTIAL_KINDS
 
 __all__ = [
     "CopilotServerSettings",
@@ -52,6 +53,7 @@ __all__ = [
     "SupplyChainSettings",
     "Variable",
     "normalize_origin",
+    "variable_key",
     "variables",
 ]
 
@@ -61,10 +63,22 @@ EGRESS_ALLOW_VARIABLE = "SYNTHRAL_EGRESS_ALLOW"
 """``SYNTHRAL_EGRESS_ALLOW`` (and ``_<WORKSPACE>``): what plugins may reach besides public addresses."""
 STORE_CREDENTIAL_PREFIX = "SYNTHRAL_SECRET_STORE_CREDENTIAL_"
 """``SYNTHRAL_SECRET_STORE_CREDENTIAL_<NAME>`` holds a login field of an external secret store."""
+CREDENTIAL_KIND_PREFIX = "SYNTHRAL_CREDENTIAL_KIND_"
+"""``SYNTHRAL_CREDENTIAL_KIND_<NAME>`` declares the kind of a credential the host does not store."""
 
 
 OBS_SINKS: tuple[str, ...] = ("langfuse", "posthog", "glitchtip", "wazuh")
 """The obs plugins the host can forward events to (``SYNTHRAL_OBS_FORWARD``)."""
+
+
+def variable_key(name: str) -> str:
+    """A secret's name as the ``<NAME>`` of its variables reads: lower-case, ``-`` and ``.`` as ``_``.
+
+    ``stripe-key`` and ``Stripe.Key`` both become ``stripe_key``, the key of
+    ``SYNTHRAL_SECRET_STRIPE_KEY`` in ``security.step_secrets`` and of
+    ``SYNTHRAL_CREDENTIAL_KIND_STRIPE_KEY`` in ``security.secret_kinds``.
+    """
+    return name.lower().replace("-", "_").replace(".", "_")
 
 
 def _env(variable: str, default: Any = ..., *, description: str, **constraints: Any) -> Any:
@@ -189,6 +203,12 @@ class SecuritySettings(_Section):
         {},
         description="a secret granted to steps that list <name> in secrets, for workflows outside a workspace",
     )
+    secret_kinds: dict[str, str] = _env(
+        CREDENTIAL_KIND_PREFIX + "<NAME>",
+        {},
+        description="the kind (secret, api_key, basic or oauth2) of the credential <name> when it comes from "
+        "SYNTHRAL_SECRET_<NAME> or an external secret store",
+    )
     egress_allow: str = _env(
         EGRESS_ALLOW_VARIABLE,
         "",
@@ -199,6 +219,26 @@ class SecuritySettings(_Section):
         {},
         description="the same for the workspace whose slug is <name> (upper-cased, '-' as '_')",
     )
+
+    @field_validator("secret_kinds")
+    @classmethod
+    def _kinds(cls, value: dict[str, str]) -> dict[str, str]:
+        kinds: dict[str, str] = {}
+        for name, raw in value.items():
+            text = raw.strip()
+            if not text:  # an empty variable counts as unset
+                continue
+            key = variable_key(name.strip())
+            if text.lower() not in CREDENTIAL_KINDS:
+                # A long value is more likely a secret pasted into the wrong variable than a kind: not echoed.
+                shown = repr(text) if len(text) <= 32 else f"a value of {len(text)} characters"
+                raise ValueError(
+                    f"{CREDENTIAL_KIND_PREFIX}{key.upper()} (security.secret_kinds[{key!r}]) is {shown}, which is "
+                    f"not a kind of credential; set it to one of {', '.join(CREDENTIAL_KINDS)}, the kinds a plugin's "
+                    "secrets grant names"
+                )
+            kinds[key] = text.lower()
+        return kinds
 
 
 class LimitSettings(_Section):

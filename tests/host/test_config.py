@@ -90,6 +90,34 @@ def test_a_bad_value_names_the_variable_and_never_shows_a_secret() -> None:
     assert "not-a-path" not in secret.value.message and "SYNTHRAL_LIMIT_MAX_BODY='0'" in secret.value.message
 
 
+def test_credential_kinds_are_declared_by_name_as_step_secrets_are() -> None:
+    settings = Settings.load(
+        {
+            "SYNTHRAL_SECRET_STRIPE_KEY": "sk_test_1",
+            "SYNTHRAL_CREDENTIAL_KIND_STRIPE_KEY": " API_KEY ",
+            "SYNTHRAL_CREDENTIAL_KIND_DB_LOGIN": "basic",
+            "SYNTHRAL_CREDENTIAL_KIND_LATER": "",  # empty: unset
+        }
+    )
+    assert settings.security.secret_kinds == {"stripe_key": "api_key", "db_login": "basic"}
+    assert set(settings.security.step_secrets) == {"stripe_key"}
+    in_code = Settings.load({}, security={"secret_kinds": {"Stripe-Key": "oauth2"}})
+    assert in_code.security.secret_kinds == {"stripe_key": "oauth2"}
+
+
+def test_a_declared_kind_outside_the_four_names_the_variable_the_value_and_the_kinds() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.load({"SYNTHRAL_CREDENTIAL_KIND_STRIPE_KEY": "apikey"})
+    message = caught.value.message
+    assert "SYNTHRAL_CREDENTIAL_KIND_STRIPE_KEY (security.secret_kinds['stripe_key']) is 'apikey'" in message
+    assert "set it to one of secret, api_key, basic, oauth2" in message
+    assert caught.value.details["variables"] == ["SYNTHRAL_CREDENTIAL_KIND_<NAME>"]
+    pasted = "sk_live_" + "x" * 40  # a secret in the wrong variable is not echoed
+    with pytest.raises(ConfigurationError) as secret:
+        Settings.load({"SYNTHRAL_CREDENTIAL_KIND_STRIPE_KEY": pasted})
+    assert pasted not in secret.value.message and "a value of 48 characters" in secret.value.message
+
+
 def test_values_given_in_code_win_over_the_environment() -> None:
     settings = Settings.load({"SYNTHRAL_HOME": "/elsewhere", "WORKFLOW_LEASE_SECONDS": "9"}, home="/here")
     assert settings.home == Path("/here") and settings.engine.lease_seconds == 9

@@ -221,8 +221,9 @@ def check_credential_kinds(label: str, grant: Permissions, kinds: dict[str, str]
     Args:
         label: The plugin and version, for the message.
         grant: What the plugin was granted.
-        kinds: The kind of each credential the call hands it, by name (``secret`` for values
-            from the environment or an external store).
+        kinds: The kind of each credential the call hands it, by name: stored ones' own kinds,
+            declared ones' for the environment and external stores; a credential with no
+            known kind is absent, and then only "some kind granted" is required.
 
     Raises:
         PermissionDenied: A credential's kind is not granted (the message names it, its kind

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from synthral.config import Settings
 from synthral.engine.model import ManualTrigger
-from synthral.engine.runtime import Engine, EnvSecretResolver, SecretResolver
+from synthral.engine.runtime import Engine, EnvSecretResolver, SecretKinds, SecretResolver
 from synthral.errors import NotFound
 from synthral.plugins.host import PluginHost
 from synthral.security.crypto import KeyRing
@@ -30,8 +30,8 @@ from synthral.services.ocr import OCRService
 from synthral.services.plugins import PluginService
 from synthral.services.rag import RAGService
 from synthral.services.rag_models import RagSettings
-from synthral.services.secret_stores import configured_secret_resolver, store_credentials
-from synthral.services.secrets import CredentialSecretResolver, CredentialService
+from synthral.services.secret_stores import LOCAL_STORE, configured_secret_resolver, store_credentials
+from synthral.services.secrets import CredentialSecretResolver, CredentialService, StepSecretKinds
 from synthral.services.step_events import StepEvents
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
@@ -47,6 +47,7 @@ __all__ = [
     "build_app",
     "egress_settings",
     "open_app",
+    "secret_kinds_source",
     "secret_source",
     "warn_loose_home",
     "workflow_runner",
@@ -141,6 +142,17 @@ def secret_source(settings: Settings, plugins: PluginHost, credentials: Credenti
     return audited_secrets(CredentialSecretResolver(credentials, fallback=fallback), credentials.database)
 
 
+def secret_kinds_source(settings: Settings, credentials: CredentialService) -> SecretKinds:
+    """What kind each credential :func:`secret_source` hands a step is, for the plugins' ``secrets`` grants.
+
+    With the host's own store, a workspace's credentials keep their stored kinds; with an
+    external store (``SYNTHRAL_SECRET_STORE``), and for workflows outside every workspace,
+    the kinds come from ``SYNTHRAL_CREDENTIAL_KIND_<NAME>`` (``security.secret_kinds``).
+    """
+    external = (settings.security.secret_store.strip() or LOCAL_STORE) != LOCAL_STORE
+    return StepSecretKinds(settings.security.secret_kinds, None if external else credentials)
+
+
 def build_app(settings: Settings, database: Database, plugins: PluginHost, keyring: KeyRing) -> App:
     """The services over an open database and plugin host (close ``app.ai`` after)."""
     credentials = CredentialService(database, keyring)
@@ -150,7 +162,7 @@ def build_app(settings: Settings, database: Database, plugins: PluginHost, keyri
         plugins,
         settings=settings.engine,
         secrets=secret_source(settings, plugins, credentials),
-        secret_kinds=None if settings.security.secret_store not in ("", "local") else credentials.kinds_for_step,
+        secret_kinds=secret_kinds_source(settings, credentials),
         step_services=ai,
     )
     workflows = WorkflowService(database, plugins, engine)

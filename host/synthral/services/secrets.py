@@ -12,6 +12,7 @@ import builtins
 import functools
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -20,6 +21,7 @@ import orjson
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Connection, Row
 
+from synthral.config import CREDENTIAL_KIND_PREFIX, variable_key
 from synthral.engine.runtime import SecretResolver
 from synthral.errors import ConfigurationError, DecryptionFailed, InputInvalid, NotFound, SecretKeyMissing
 from synthral.security.crypto import KeyRing, Sealed
@@ -27,7 +29,7 @@ from synthral.security.redact import MIN_SECRET_LENGTH, strings_in
 from synthral.store.db import Database
 from synthral.store.tables import CREDENTIAL, WORKSPACE, new_id, utcnow
 
-__all__ = ["CredentialSecretResolver", "CredentialService", "CredentialView", "credential_context"]
+__all__ = ["CredentialSecretResolver", "CredentialService", "CredentialView", "StepSecretKinds", "credential_context"]
 
 log = logging.getLogger("synthral.secrets")
 
@@ -491,3 +493,47 @@ class CredentialSecretResolver:
         if workspace_id is None:
             return await self.fallback(names, None)
         return await self.credentials.values(workspace_id, names)
+
+
+class StepSecretKinds:
+    """The kind of each credential a step hands a plugin, for its ``secrets`` grant.
+
+    A credential the host stores keeps its stored kind. One it does not store (from
+    ``SYNTHRAL_SECRET_<NAME>`` for a workflow outside every workspace, or from an external
+    secret store) has the kind the operator declared in ``security.secret_kinds``
+    (``SYNTHRAL_CREDENTIAL_KIND_<NAME>``), and is checked like a stored one. An undeclared
+    one is left out, so the plugin is only required to be granted some kind; the first
+    time each such name is handed over, a warning names it and how to declare its kind.
+
+    Args:
+        declared: ``settings.security.secret_kinds``: kind by name as variables spell it.
+        credentials: The host's store, when it serves the steps of workspaces; None when an
+            external store serves every step (a credential row of the same name is then not
+            what the step is handed, so its kind does not count).
+    """
+
+    def __init__(self, declared: Mapping[str, str], credentials: CredentialService | None) -> None:
+        self.declared = {variable_key(name): kind for name, kind in declared.items()}
+        self.credentials = credentials
+        self._warned: set[str] = set()
+
+    async def __call__(self, names: builtins.list[str], workspace_id: str | None) -> dict[str, str]:
+        """The known kinds of ``names`` for a step of a workflow in ``workspace_id`` (None: local mode)."""
+        if self.credentials is not None and workspace_id is not None:
+            return await self.credentials.kinds(workspace_id, names)
+        kinds: dict[str, str] = {}
+        for name in names:
+            key = variable_key(name)
+            kind = self.declared.get(key)
+            if kind is not None:
+                kinds[name] = kind
+            elif key not in self._warned:
+                self._warned.add(key)
+                log.warning(
+                    "credential %r has no declared kind, so any plugin granted some kind of credential may be "
+                    "handed it; declare its kind with %s%s=api_key (or secret, basic, oauth2)",
+                    name,
+                    CREDENTIAL_KIND_PREFIX,
+                    key.upper(),
+                )
+        return kinds

@@ -9,11 +9,13 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import logging
+import os
 import secrets
 import subprocess
 import textwrap
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,12 +35,14 @@ from synthral.errors import ConfigurationError, DecryptionFailed, InputInvalid, 
 from synthral.plugins.host import PluginHost
 from synthral.security.crypto import KeyRing, generate_key, key_id_of
 from synthral.security.redact import REDACTED
+from synthral.services.app import secret_kinds_source, secret_source
 from synthral.services.secrets import CredentialSecretResolver, CredentialService
 from synthral.services.workflows import ExecutionView, WorkflowService
 from synthral.store.db import Database
 from synthral.store.tables import CREDENTIAL, EXECUTION_LOG, WORKSPACE, ExecutionStatus, utcnow
+from tests.support.infisical import InfisicalStandIn, serve_infisical
 from tests.support.postgres import find_pg_bin
-from tests.support.settings import GRANT_ALL, make_settings
+from tests.support.settings import GRANT_ALL, REPO, make_settings
 
 
 def a_secret() -> str:
@@ -700,3 +704,169 @@ async def test_a_plugin_is_handed_only_credentials_of_the_kinds_it_was_granted(
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await plugins.close()
+
+
+# -- kinds of credentials the host does not store -------------------------------------------
+
+STORE = "secrets-infisical/infisical"
+PROJECT = "proj-kinds"
+UNDECLARED = "has no declared kind"
+
+
+@pytest.fixture(scope="module")
+def kinds_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Path:
+    """The probe plugin, granted credentials of kind api_key only, beside the Infisical secret store."""
+    home = install_probe(tmp_path_factory, wheelhouse, '["api_key"]')
+
+    async def install() -> None:
+        plugins = PluginHost(make_settings(home, wheelhouse))
+        await plugins.install(str(REPO / "plugins" / "secrets-infisical"), grant=GRANT_ALL)
+        await plugins.close()
+
+    asyncio.run(install())
+    return home
+
+
+@pytest.fixture
+def infisical() -> Iterator[InfisicalStandIn]:
+    yield from serve_infisical({"id-kinds": "s3cret-of-kinds"})
+
+
+def settings_from(home: Path, wheelhouse: Path, environ: dict[str, str]) -> Settings:
+    """A throwaway home's settings, with the security section of a process started with ``environ`` set too."""
+    security = Settings.load({**os.environ, **environ}).security
+    return make_settings(home, wheelhouse).model_copy(update={"security": security})
+
+
+@contextlib.asynccontextmanager
+async def host_rig(database: Database, settings: Settings, credentials: CredentialService) -> AsyncIterator[Rig]:
+    """A worker whose engine gets secrets and their kinds the way a host process wires them."""
+    plugins = PluginHost(settings)
+    engine = Engine(database, plugins, settings=EngineSettings(lease_seconds=5.0),
+                    secrets=secret_source(settings, plugins, credentials),
+                    secret_kinds=secret_kinds_source(settings, credentials))  # fmt: skip
+    worker = Worker(engine, concurrency=2, poll_interval=0.1)
+    task = asyncio.create_task(worker.run())
+    try:
+        yield Rig(database, engine, WorkflowService(database, plugins, engine), {})
+    finally:
+        worker.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await plugins.close()
+
+
+def reveal(name: str, *granted: str) -> dict[str, Any]:
+    """A one-node workflow whose step is handed ``granted`` (default: ``name``) and echoes ``name``."""
+    node = {"id": "use", "type": "probe/reveal", "input": {"secret": name}, "secrets": list(granted or [name])}
+    return chain(f"reveal-{name}-{secrets.token_hex(3)}", node)
+
+
+def undeclared_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "synthral.secrets" and UNDECLARED in r.getMessage()]
+
+
+def assert_refused_as(view: ExecutionView, name: str, kind: str) -> None:
+    """The step failed at its first attempt, before the call, naming the credential, its kind and the grant."""
+    assert view.status == ExecutionStatus.FAILED, view.execution
+    [step] = view.steps
+    assert step["error_type"] == "PermissionDenied" and step["attempt"] == 1, step  # not retried
+    assert f"credential {name!r} is of kind {kind!r}" in step["error_message"]
+    assert f"grant 'secrets={kind}'" in step["error_message"]
+    assert step["output"] is None
+
+
+@pytest.mark.slow
+async def test_a_declared_environment_credential_is_checked_like_a_stored_one(
+    database: Database, kinds_home: Path, wheelhouse: Path, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="synthral.secrets")
+    token, login = a_secret(), a_secret()
+    environ = {
+        "SYNTHRAL_SECRET_TOKEN": token,
+        "SYNTHRAL_SECRET_LOGIN": login,
+        "SYNTHRAL_CREDENTIAL_KIND_TOKEN": "api_key",
+        "SYNTHRAL_CREDENTIAL_KIND_LOGIN": "basic",
+    }
+    settings = settings_from(kinds_home, wheelhouse, environ)
+    async with host_rig(database, settings, CredentialService(database, ring(keys.new))) as rig:
+        view = await rig.wait(await rig.start(reveal("token"), None))
+        assert view.status == ExecutionStatus.COMPLETED, view.execution
+        assert view.steps[0]["output"]["sha256"] == sha256(token)
+
+        assert_refused_as(await rig.wait(await rig.start(reveal("login", "token", "login"), None)), "login", "basic")
+
+    assert undeclared_warnings(caplog) == []
+    assert_nowhere(database_dump(database), login)
+
+
+@pytest.mark.slow
+async def test_an_undeclared_environment_credential_keeps_the_loose_check_and_warns_once(
+    database: Database, kinds_home: Path, wheelhouse: Path, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="synthral.secrets")
+    login = a_secret()
+    settings = settings_from(kinds_home, wheelhouse, {"SYNTHRAL_SECRET_DB_LOGIN": login})
+    async with host_rig(database, settings, CredentialService(database, ring(keys.new))) as rig:
+        for _ in range(2):
+            view = await rig.wait(await rig.start(reveal("db-login"), None))
+            assert view.status == ExecutionStatus.COMPLETED, view.execution
+            assert view.steps[0]["output"]["sha256"] == sha256(login)
+
+    [warning] = undeclared_warnings(caplog)
+    assert "credential 'db-login'" in warning and "SYNTHRAL_CREDENTIAL_KIND_DB_LOGIN=api_key" in warning
+    assert login not in caplog.text
+
+
+@pytest.mark.slow
+async def test_a_stored_credential_keeps_its_stored_kind_whatever_is_declared(
+    database: Database, workspace: str, kinds_home: Path, wheelhouse: Path, keys: Keys
+) -> None:
+    credentials = CredentialService(database, ring(keys.new))
+    await credentials.put(workspace, "token", {"username": "ops", "password": a_secret()}, kind="basic")
+    environ = {"SYNTHRAL_SECRET_TOKEN": a_secret(), "SYNTHRAL_CREDENTIAL_KIND_TOKEN": "api_key"}
+    async with host_rig(database, settings_from(kinds_home, wheelhouse, environ), credentials) as rig:
+        assert_refused_as(await rig.wait(await rig.start(reveal("token"), workspace)), "token", "basic")
+
+
+@pytest.mark.slow
+async def test_an_external_store_s_credentials_have_their_declared_kinds_and_same_named_rows_do_not_count(
+    database: Database,
+    workspace: str,
+    kinds_home: Path,
+    wheelhouse: Path,
+    keys: Keys,
+    infisical: InfisicalStandIn,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="synthral.secrets")
+    openai_key, db_login, region = a_secret(), a_secret(), a_secret()
+    for name, value in (("OPENAI_KEY", openai_key), ("DB_LOGIN", db_login), ("REGION", region)):
+        infisical.put(PROJECT, "prod", "/", name, value)
+    credentials = CredentialService(database, ring(keys.new))
+    # A row the host's own store holds under the same name is not what the step is handed.
+    await credentials.put(workspace, "DB_LOGIN", a_secret(), kind="api_key")
+    environ = {
+        "SYNTHRAL_SECRET_STORE": STORE,
+        "SYNTHRAL_SECRET_STORE_CONFIG": json.dumps(
+            {"site_url": infisical.url, "project_id": PROJECT, "environment": "prod"}
+        ),
+        "SYNTHRAL_SECRET_STORE_CREDENTIAL_CLIENT_ID": "id-kinds",
+        "SYNTHRAL_SECRET_STORE_CREDENTIAL_CLIENT_SECRET": "s3cret-of-kinds",
+        "SYNTHRAL_CREDENTIAL_KIND_OPENAI_KEY": "api_key",
+        "SYNTHRAL_CREDENTIAL_KIND_DB_LOGIN": "basic",
+    }
+    async with host_rig(database, settings_from(kinds_home, wheelhouse, environ), credentials) as rig:
+        view = await rig.wait(await rig.start(reveal("OPENAI_KEY"), workspace))
+        assert view.status == ExecutionStatus.COMPLETED, view.execution
+        assert view.steps[0]["output"]["sha256"] == sha256(openai_key)
+
+        assert_refused_as(await rig.wait(await rig.start(reveal("DB_LOGIN"), workspace)), "DB_LOGIN", "basic")
+
+        view = await rig.wait(await rig.start(reveal("REGION"), workspace))  # undeclared: the loose check
+        assert view.status == ExecutionStatus.COMPLETED, view.execution
+        assert view.steps[0]["output"]["sha256"] == sha256(region)
+
+    [warning] = undeclared_warnings(caplog)
+    assert "credential 'REGION'" in warning and "SYNTHRAL_CREDENTIAL_KIND_REGION=" in warning
+    assert_nowhere(database_dump(database), db_login)
