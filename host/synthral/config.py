@@ -35,6 +35,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from synthral.errors import ConfigurationError
+from synthral.plugins.sigstore_bundles import SigstoreIdentity
 from synthral.plugins.trust_settings import SandboxMode, SignaturePolicy
 from synthral_sdk.permissions import CREDENTIAL_KINDS
 
@@ -526,10 +527,23 @@ class SupplyChainSettings(_Section):
     """What a plugin wheel must prove before it is installed (docs/plugin-security.md)."""
 
     signatures: SignaturePolicy = _env(
-        "SYNTHRAL_PLUGIN_SIGNATURES", SignaturePolicy.NONE, description="none, or keys: wheels need a trusted signature"
+        "SYNTHRAL_PLUGIN_SIGNATURES",
+        SignaturePolicy.NONE,
+        description="none, keys (wheels need a trusted key's signature) or sigstore (a trusted signer's Sigstore bundle)",
     )
     trusted_keys: tuple[Path, ...] = _env(
         "SYNTHRAL_PLUGIN_TRUSTED_KEYS", (), description="PEM public keys (files or folders, ':'-separated)"
+    )
+    sigstore_identities: tuple[SigstoreIdentity, ...] = _env(
+        "SYNTHRAL_PLUGIN_SIGSTORE_IDENTITIES",
+        (),
+        description='who may sign plugins with Sigstore, as JSON: [{"identity": "...", "issuer": "..."}]; an '
+        "identity ending in '*' matches any suffix (every tag of a release workflow)",
+    )
+    sigstore_trusted_root: Path | None = _env(
+        "SYNTHRAL_PLUGIN_SIGSTORE_TRUSTED_ROOT",
+        None,
+        description="Sigstore's trusted root (JSON) to verify bundles with; the one sigstore-python ships if unset",
     )
     index_url: str = _env(
         "UV_DEFAULT_INDEX",
@@ -553,6 +567,33 @@ class SupplyChainSettings(_Section):
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("sigstore_identities", mode="before")
+    @classmethod
+    def _identities(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            return ()
+        fix = (
+            'set SYNTHRAL_PLUGIN_SIGSTORE_IDENTITIES to a JSON list such as [{"identity": '
+            '"https://github.com/acme/plugin/.github/workflows/release.yml@refs/tags/*", "issuer": '
+            '"https://token.actions.githubusercontent.com"}]'
+        )
+        try:
+            items = json.loads(value)
+        except ValueError:
+            raise ValueError(f"SYNTHRAL_PLUGIN_SIGSTORE_IDENTITIES is not JSON; {fix}") from None
+        if not isinstance(items, list) or not all(
+            isinstance(item, dict)
+            and set(item) == {"identity", "issuer"}
+            and all(isinstance(item[k], str) and item[k].strip() for k in item)
+            for item in items
+        ):
+            raise ValueError(
+                f"SYNTHRAL_PLUGIN_SIGSTORE_IDENTITIES needs an identity and an issuer in each entry; {fix}"
+            )
+        return tuple(SigstoreIdentity(identity=i["identity"].strip(), issuer=i["issuer"].strip()) for i in items)
 
 
 _SECTIONS: dict[str, type[_Section]] = {

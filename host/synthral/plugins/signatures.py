@@ -1,5 +1,8 @@
 """Signed plugin wheels: a detached signature beside the wheel, by one of the operator's keys.
 
+(Sigstore bundles, the keyless kind, are checked by :mod:`synthral.plugins.sigstore_bundles`;
+:func:`verify_wheel` applies both.)
+
 A signature is ``<wheel>.sig`` next to the wheel file: the raw signature bytes (or their
 base64) over the whole wheel file, made with OpenSSL::
 
@@ -27,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from synthral.config import SupplyChainSettings
 from synthral.errors import InstallError
+from synthral.plugins.sigstore_bundles import bundle_path, verify_bundle
 from synthral.plugins.trust_settings import SignaturePolicy
 
 __all__ = ["TrustedKey", "load_trusted_keys", "signature_path", "verify_wheel"]
@@ -108,7 +112,10 @@ def _verifies(key: TrustedKey, signature: bytes, data: bytes) -> bool:
 
 
 def verify_wheel(wheel: Path | None, settings: SupplyChainSettings, *, kind: str) -> dict[str, str]:
-    """Check the signature of what is being installed; return what the provenance records.
+    """Check the signatures of what is being installed; return what the provenance records.
+
+    A Sigstore bundle beside the wheel (:mod:`synthral.plugins.sigstore_bundles`) and a key
+    signature (``.sig``) are each checked when present; the policy says which one must be.
 
     Args:
         wheel: The wheel file given to the install; ``None`` for a folder or an index pin.
@@ -116,18 +123,38 @@ def verify_wheel(wheel: Path | None, settings: SupplyChainSettings, *, kind: str
         kind: The source's kind (``wheel``, ``folder``, ``index``), for the messages.
 
     Raises:
-        InstallError: Signatures are required and this source has none, the signature does not
-            verify with any trusted key, or the keys cannot be read.
+        InstallError: Signatures are required and this source has none, a signature does not
+            verify (with any trusted key, or by a trusted Sigstore identity), or the keys
+            cannot be read.
     """
-    required = settings.signatures is SignaturePolicy.KEYS
+    policy = settings.signatures
     if wheel is None:
-        if required:
+        if policy is not SignaturePolicy.NONE:
+            beside = ".sig" if policy is SignaturePolicy.KEYS else ".sigstore.json"
             raise InstallError(
-                f"signed wheels are required (SYNTHRAL_PLUGIN_SIGNATURES=keys) and a {kind} install has no signature "
-                "to check; install the signed wheel file, with its .sig beside it",
+                f"signed wheels are required (SYNTHRAL_PLUGIN_SIGNATURES={policy.value}) and a {kind} install has no "
+                f"signature to check; install the signed wheel file, with its {beside} beside it",
                 details={"kind": kind},
             )
         return {}
+    recorded: dict[str, str] = {}
+    bundle = bundle_path(wheel)
+    if bundle is not None:
+        recorded["sigstore"] = verify_bundle(
+            wheel, bundle, settings.sigstore_identities, settings.sigstore_trusted_root
+        )
+    elif policy is SignaturePolicy.SIGSTORE:
+        raise InstallError(
+            f"Sigstore-signed wheels are required (SYNTHRAL_PLUGIN_SIGNATURES=sigstore) and {wheel.name}.sigstore.json "
+            "is missing; put the bundle the release made beside the wheel (see docs/plugin-security.md)",
+            details={"file": wheel.name},
+        )
+    recorded.update(_key_signature(wheel, settings, required=policy is SignaturePolicy.KEYS))
+    return recorded
+
+
+def _key_signature(wheel: Path, settings: SupplyChainSettings, *, required: bool) -> dict[str, str]:
+    """The ``.sig`` beside ``wheel``, checked against the trusted keys (required or when present)."""
     sig = signature_path(wheel)
     if not sig.is_file():
         if required:

@@ -29,3 +29,5 @@ class SignaturePolicy(enum.StrEnum):
     """Signatures are checked when present and not required."""
     KEYS = "keys"
     """A signature by one of the operator's trusted keys (:mod:`synthral.plugins.signatures`)."""
+    SIGSTORE = "sigstore"
+    """A Sigstore bundle by one of the operator's trusted identities (:mod:`synthral.plugins.sigstore_bundles`)."""

@@ -10,6 +10,7 @@ import pytest
 
 from synthral.api.app import close_server
 from synthral.store.db import Database
+from tests.conftest import REPO
 from tests.support.api import PASSWORD, make_state, serving
 from tests.support.engine import chain
 
@@ -192,3 +193,28 @@ async def test_an_installed_version_is_reinstalled_over_the_api(
     assert replaced.json()["version"] == "1.0.0"
     echo = await owner.get("/plugins/noop")
     assert any(c["ref"] == "noop/echo" for c in echo.json()["capabilities"])
+
+
+async def test_a_sigstore_bundle_is_uploaded_beside_the_wheel_and_checked(
+    owner: httpx.AsyncClient, fixture_wheels: dict[str, Path]
+) -> None:
+    wheel = fixture_wheels["noop"]
+    bundle = (REPO / "tests" / "fixtures" / "sigstore" / "pypi_attestation_models-0.0.4a2.tar.gz.sigstore").read_bytes()
+    # Another file's bundle: refused before anything is installed, whoever is trusted.
+    answer = await owner.post(
+        "/plugins",
+        files={"wheel": (wheel.name, wheel.read_bytes(), "application/octet-stream"), "sigstore": ("b", bundle)},
+    )
+    assert answer.status_code == 400, answer.text
+    assert "no signer is trusted" in answer.json()["detail"]
+    assert "noop" not in [item["name"] for item in (await owner.get("/plugins")).json()["items"]]
+    lone = await owner.post("/plugins", data={"spec": "noop==1.0.0"}, files={"sigstore": ("b", bundle)})
+    assert lone.status_code == 422 and "send it with field 'wheel'" in lone.json()["detail"]
+    big = await owner.post(
+        "/plugins",
+        files={
+            "wheel": (wheel.name, wheel.read_bytes(), "application/octet-stream"),
+            "sigstore": ("b", b"{" * 1048577),
+        },
+    )
+    assert big.status_code == 422 and "field 'sigstore' holds more than" in big.json()["detail"]

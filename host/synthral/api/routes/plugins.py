@@ -23,6 +23,7 @@ from synthral.api.pagination import Page
 from synthral.api.state import ServerState, server_of
 from synthral.errors import InputInvalid, PluginAlreadyInstalled, PluginNotFound, PluginPinned
 from synthral.plugins.permissions import GrantRequest
+from synthral.plugins.sigstore_bundles import MAX_BUNDLE
 from synthral.services.plugins import (
     Pin,
     capability_to_json,
@@ -52,6 +53,11 @@ def _public(data: dict[str, Any]) -> dict[str, Any]:
 
 
 MAX_SIGNATURE = 16 * 1024
+_SIGNATURE_FILES: dict[str, tuple[int, str]] = {
+    "signature": (MAX_SIGNATURE, ".sig"),
+    "sigstore": (MAX_BUNDLE, ".sigstore.json"),
+}
+"""Signature upload fields: the most bytes each may hold, and the suffix it is saved under beside the wheel."""
 GrantField = Annotated[
     list[str] | None,
     Form(
@@ -70,6 +76,7 @@ async def install_source(
     grant: list[str] | None = None,
     actor: str | None = None,
     signature: UploadFile | None = None,
+    sigstore: UploadFile | None = None,
     reinstall: bool = False,
 ) -> dict[str, Any]:
     """Install from an uploaded wheel or a ``name==version`` pin; return the plugin's description.
@@ -81,7 +88,15 @@ async def install_source(
             message gives the API's ways on.
     """
     try:
-        return await _install(server, wheel, spec, grant=grant, actor=actor, signature=signature, reinstall=reinstall)
+        return await _install(
+            server,
+            wheel,
+            spec,
+            grant=grant,
+            actor=actor,
+            signatures={"signature": signature, "sigstore": sigstore},
+            reinstall=reinstall,
+        )
     except PluginAlreadyInstalled as exc:
         name, version = exc.details.get("plugin"), exc.details.get("version")
         exc.message = (
@@ -99,14 +114,15 @@ async def _install(
     *,
     grant: list[str] | None,
     actor: str | None,
-    signature: UploadFile | None,
+    signatures: dict[str, UploadFile | None],
     reinstall: bool,
 ) -> dict[str, Any]:
     if grant is not None and (len(grant) > 64 or any(len(item) > 500 for item in grant)):
         raise InputInvalid("field 'grant' holds at most 64 items of at most 500 characters each")
     request = GrantRequest(items=grant)
-    if signature is not None and wheel is None:
-        raise InputInvalid("field 'signature' signs an uploaded wheel; send it with field 'wheel'")
+    for field, upload in signatures.items():
+        if upload is not None and wheel is None:
+            raise InputInvalid(f"field '{field}' signs an uploaded wheel; send it with field 'wheel'")
     if (wheel is None) == (spec is None):
         raise InputInvalid("send either a wheel file (field 'wheel') or a pin (field 'spec', e.g. 'http==1.0.0')")
     if spec is not None:
@@ -126,13 +142,14 @@ async def _install(
             with path.open("wb") as handle:
                 while chunk := await wheel.read(1024 * 1024):
                     handle.write(chunk)
-            if signature is not None:
-                data = await signature.read(MAX_SIGNATURE + 1)
-                if len(data) > MAX_SIGNATURE:
-                    raise InputInvalid(
-                        f"field 'signature' holds more than {MAX_SIGNATURE} bytes; it is not a signature"
-                    )
-                path.with_name(path.name + ".sig").write_bytes(data)
+            for field, upload in signatures.items():
+                if upload is None:
+                    continue
+                limit, suffix = _SIGNATURE_FILES[field]
+                data = await upload.read(limit + 1)
+                if len(data) > limit:
+                    raise InputInvalid(f"field '{field}' holds more than {limit} bytes; it is not a signature")
+                path.with_name(path.name + suffix).write_bytes(data)
             manifest = await server.app.plugin_service.install(
                 str(path), grant=request, actor=actor, reinstall=reinstall
             )
@@ -151,11 +168,22 @@ async def install_plugin(
     signature: Annotated[
         UploadFile | None, File(description="The wheel's detached signature (its .sig), checked against trusted keys.")
     ] = None,
+    sigstore: Annotated[
+        UploadFile | None,
+        File(description="The wheel's Sigstore bundle (its .sigstore.json), checked against trusted identities."),
+    ] = None,
     reinstall: Annotated[bool, Form(description="Replace the version if it is installed already.")] = False,
 ) -> dict[str, Any]:
     """Install a plugin into its own virtualenv, while the server runs, granting what ``grant`` lists."""
     installed = await install_source(
-        server, wheel, spec, grant=grant, actor=access.principal.email, signature=signature, reinstall=reinstall
+        server,
+        wheel,
+        spec,
+        grant=grant,
+        actor=access.principal.email,
+        signature=signature,
+        sigstore=sigstore,
+        reinstall=reinstall,
     )
     await audit(
         request,
