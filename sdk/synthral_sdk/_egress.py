@@ -19,6 +19,7 @@ import ipaddress
 import json
 import os
 import socket
+from collections.abc import Sequence
 from typing import Final
 
 from synthral_sdk.errors import EgressDenied
@@ -53,6 +54,37 @@ def connect_request(host: str, port: int, policy: NetworkPolicy | None) -> bytes
     if policy is not None:
         lines.append(f"{POLICY_HEADER}: {json.dumps(policy.to_wire(), separators=(',', ':'))}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def frame(datagrams: Sequence[bytes]) -> bytes:
+    """Datagrams as one body: each a 4-byte big-endian length, then its bytes."""
+    return b"".join(len(d).to_bytes(4, "big") + d for d in datagrams)
+
+
+def unframe(body: bytes) -> list[bytes] | None:
+    """The datagrams :func:`frame` made, or None when ``body`` is not such a body."""
+    datagrams: list[bytes] = []
+    at = 0
+    while at < len(body):
+        if at + 4 > len(body):
+            return None
+        size = int.from_bytes(body[at : at + 4], "big")
+        at += 4
+        if at + size > len(body):
+            return None
+        datagrams.append(body[at : at + size])
+        at += size
+    return datagrams
+
+
+def udp_request(host: str, port: int, policy: NetworkPolicy | None, datagrams: Sequence[bytes]) -> bytes:
+    """``POST udp://host:port`` carrying ``datagrams``, with the call's policy when there is one."""
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    body = frame(datagrams)
+    lines = [f"POST udp://{target} HTTP/1.1", f"Host: {target}", f"Content-Length: {len(body)}"]
+    if policy is not None:
+        lines.append(f"{POLICY_HEADER}: {json.dumps(policy.to_wire(), separators=(',', ':'))}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
 def policy_of(headers: list[str]) -> NetworkPolicy | None:

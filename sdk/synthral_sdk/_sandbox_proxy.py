@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Final, Protocol
 from urllib.parse import urlsplit
 
-from synthral_sdk._egress import POLICY_HEADER, connect_request, policy_of, read_answer
+from synthral_sdk._egress import POLICY_HEADER, connect_request, policy_of, read_answer, unframe
 from synthral_sdk.errors import InputInvalid
 from synthral_sdk.network import NetworkPolicy, blocked_reason
 
@@ -45,6 +45,9 @@ IDLE_TIMEOUT: Final = 60.0
 TUNNEL_IDLE_TIMEOUT: Final = 3600.0
 """A ``CONNECT`` tunnel may stay quiet longer: a database or mail connection idles between uses."""
 MAX_CONNECTIONS: Final = 64
+UDP_SCHEME: Final = "udp://"
+"""``POST udp://host:port``: the body's datagrams go there (:mod:`synthral_sdk.udp`)."""
+UDP_BODY_LIMIT: Final = 1024 * 1024
 
 RELAY: Final = r"""
 import os, socket, sys, threading
@@ -230,6 +233,9 @@ class AllowListProxy:
             lines = header.decode("latin-1").split("\r\n")
             method, target, version = [*lines[0].split(" "), "", "", ""][:3]
             call = policy_of(lines[1:])
+            if method.upper() == "POST" and target.lower().startswith(UDP_SCHEME):
+                self._udp(client, target, head, headers=lines[1:], rest=rest, call=call)
+                return
             if method.upper() == "CONNECT":
                 host, _, port_text = target.rpartition(":")
                 host = host.strip("[]").lower()
@@ -278,24 +284,27 @@ class AllowListProxy:
                 self.on_refused(f"{host}:{port}", reason)
         _refuse(client, status, reason)
 
-    def _open(
-        self, client: socket.socket, host: str, port: int, call: NetworkPolicy | None = None
-    ) -> socket.socket | None:
+    def _admit(
+        self, client: socket.socket, host: str, port: int, call: NetworkPolicy | None
+    ) -> tuple[bool, Rule | None]:
+        """Whether the rules and the call's policy let ``host:port`` through (refused here if not), and the rule."""
         rule = None
         if self.rules is not None:
             rule = next((rule for rule in self.rules if rule.matches(host, port)), None)
             if rule is None:
                 self._refuse(client, host, port, 403, f"{host}:{port} is not in this sandbox's network list")
-                return None
+                return False, None
         if call is not None and not call.granted(host, port):
             self._refuse(client, host, port, 403, f"{host}:{port} is not among the hosts the call's policy grants")
-            return None
-        if self.upstream is not None:
-            return _through(self.upstream, client, host, port, call)
+            return False, None
+        return True, rule
+
+    def _addresses(
+        self, client: socket.socket, rule: Rule | None, host: str, port: int, *, call: NetworkPolicy | None, kind: int
+    ) -> list[str] | None:
+        """Every address ``host`` resolves to, each judged; None (refused here) when one is refused or none is."""
         try:
-            addresses = sorted(
-                {str(info[4][0]).split("%")[0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
-            )
+            addresses = sorted({str(info[4][0]).split("%")[0] for info in socket.getaddrinfo(host, port, type=kind)})
         except OSError:
             _refuse(client, 502, f"{host} does not resolve")
             return None
@@ -304,6 +313,73 @@ class AllowListProxy:
             if reason is not None:
                 self._refuse(client, host, port, 403, reason)
                 return None
+        return addresses
+
+    def _udp(
+        self,
+        client: socket.socket,
+        target: str,
+        head: bytes,
+        *,
+        headers: list[str],
+        rest: bytes,
+        call: NetworkPolicy | None,
+    ) -> None:
+        """``POST udp://host:port``: send the body's datagrams there, within the rules and the call's policy."""
+        parts = urlsplit(target)
+        try:
+            host, port = (parts.hostname or "").lower(), parts.port or 0
+        except ValueError:
+            host, port = "", 0
+        length = next(
+            (line.split(":", 1)[1].strip() for line in headers if line.lower().startswith("content-length:")), ""
+        )
+        if not host or not 0 < port < 65536 or not length.isdigit() or int(length) > UDP_BODY_LIMIT:
+            _refuse(client, 400, f"send POST udp://host:port with a Content-Length of at most {UDP_BODY_LIMIT} bytes")
+            return
+        body = rest
+        while len(body) < int(length):
+            chunk = client.recv(65536)
+            if not chunk:
+                return
+            body += chunk
+        datagrams = unframe(body[: int(length)])
+        if datagrams is None:
+            _refuse(client, 400, "the body is not length-prefixed datagrams (4-byte big-endian length, then the bytes)")
+            return
+        admitted, rule = self._admit(client, host, port, call)
+        if not admitted:
+            return
+        if self.upstream is not None:
+            _relay_request(self.upstream, client, head + body[: int(length)])
+            return
+        addresses = self._addresses(client, rule, host, port, call=call, kind=socket.SOCK_DGRAM)
+        if addresses is None:
+            return
+        # UDP cannot tell a listener from none: an IPv4 address when there is one, as syslog senders do.
+        address = next((a for a in addresses if ":" not in a), addresses[0])
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as sock:
+                for datagram in datagrams:
+                    sock.sendto(datagram, (address, port))
+        except OSError as exc:
+            _refuse(client, 502, f"{host}:{port} could not be sent to: {exc}")
+            return
+        with contextlib.suppress(OSError):
+            client.sendall(b"HTTP/1.1 200 Sent\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    def _open(
+        self, client: socket.socket, host: str, port: int, call: NetworkPolicy | None = None
+    ) -> socket.socket | None:
+        admitted, rule = self._admit(client, host, port, call)
+        if not admitted:
+            return None
+        if self.upstream is not None:
+            return _through(self.upstream, client, host, port, call)
+        addresses = self._addresses(client, rule, host, port, call=call, kind=socket.SOCK_STREAM)
+        if addresses is None:
+            return None
         # To the addresses just checked, not the name again: a second lookup could answer otherwise.
         for address in addresses:
             with contextlib.suppress(OSError):
@@ -348,6 +424,19 @@ def _bind_unix(sock: socket.socket, path: Path) -> None:
         sock.bind(f"/proc/self/fd/{folder}/{path.name}")
     finally:
         os.close(folder)
+
+
+def _relay_request(upstream: str, client: socket.socket, request: bytes) -> None:
+    """Pass a whole request to the proxy at ``upstream`` and its answer back."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.settimeout(IDLE_TIMEOUT)
+            sock.connect(upstream)
+            sock.sendall(request)
+            while chunk := sock.recv(65536):
+                client.sendall(chunk)
+        except OSError:
+            _refuse(client, 502, "the egress proxy could not be reached")
 
 
 def _through(

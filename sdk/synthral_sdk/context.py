@@ -6,7 +6,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, final
@@ -223,6 +223,21 @@ class Context:
         from synthral_sdk.tcp import forward  # noqa: PLC0415 -- loaded only by plugins that use it
 
         return forward(self.network, host, port, timeout=timeout)
+
+    def udp_send(self, host: str, port: int, datagrams: Sequence[bytes], *, timeout: float = 10.0) -> None:
+        """Send ``datagrams`` to ``host:port`` over UDP within this call's network policy.
+
+        For syslog and the like; see :mod:`synthral_sdk.udp`.
+
+        Raises:
+            EgressDenied: The policy refuses it.
+            ConnectionError: It could not be resolved, or the sandbox's proxy reached.
+
+        .. versionadded:: 1.11
+        """
+        from synthral_sdk.udp import send  # noqa: PLC0415 -- loaded only by plugins that use it
+
+        send(self.network, host, port, datagrams, timeout=timeout)
 
     @property
     def cancelled(self) -> bool:

@@ -26,8 +26,9 @@ the driver as a dropped connection. A driver that verifies a TLS certificate che
 against the name it connected to: give it the real host name for that (libpq's ``host``
 beside ``hostaddr``, a ``server_hostname``), never the forward's address.
 
-What it cannot carry: UDP, and names resolved by the driver through DNS records other than
-addresses (MongoDB's ``mongodb+srv://``): resolve those in the plugin and forward each host.
+What it cannot carry: names resolved by the driver through DNS records other than addresses
+(MongoDB's ``mongodb+srv://``): resolve those in the plugin and forward each host. UDP has
+its own module, :mod:`synthral_sdk.udp`.
 
 .. versionadded:: 1.11
 """

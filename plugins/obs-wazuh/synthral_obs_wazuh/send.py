@@ -5,9 +5,8 @@ decoder picks the object after the header apart, so rules can match ``synthral.a
 friends. UDP sends one datagram per event; TCP frames each message by octet counting
 (RFC 6587), which Wazuh's remoted and rsyslog both accept.
 
-Both obey the call's network policy: TCP connects with ``context.tcp_connect``; UDP, which
-the SDK cannot carry, resolves the name here and sends only to an address the policy permits.
-UDP is also why the plugin runs outside the OS sandbox (its egress proxy carries TCP only).
+Both obey the call's network policy, and both leave the OS sandbox through the host's egress
+proxy: TCP with ``context.tcp_connect``, UDP with ``context.udp_send`` (SDK 1.11).
 """
 
 from __future__ import annotations
@@ -16,13 +15,12 @@ import asyncio
 import json
 import socket
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from synthral_sdk import Context, Node
 from synthral_sdk.errors import RetryableError
-from synthral_sdk.network import NetworkPolicy
 
 __all__ = ["SecurityEvent", "SendConfig", "SendInput", "SendOutput", "SendSecurityEvents", "format_event"]
 
@@ -101,7 +99,7 @@ class SendSecurityEvents(Node[SendInput, SendOutput, SendConfig]):
         messages = [format_event(event, config.app_name, hostname) for event in inputs.events]
         try:
             if config.transport == "udp":
-                send = asyncio.to_thread(_send_udp, context.network, config.host, config.port, messages)
+                send = asyncio.to_thread(context.udp_send, config.host, config.port, messages)
             else:
                 send = asyncio.to_thread(_send_tcp, context, config.host, config.port, messages, config.timeout)
             await asyncio.wait_for(send, config.timeout)
@@ -113,22 +111,6 @@ class SendSecurityEvents(Node[SendInput, SendOutput, SendConfig]):
             ) from None
         context.log.info("sent %d security event(s) to %s:%d", len(messages), config.host, config.port)
         return SendOutput(sent=len(messages))
-
-
-def _send_udp(policy: NetworkPolicy, host: str, port: int, messages: list[bytes]) -> None:
-    """One datagram per message, to an address of ``host`` the policy permits (judged after resolving)."""
-    policy.check_host(host, port)  # an ungranted host is refused before it is even resolved
-    found: dict[str, tuple[socket.AddressFamily, tuple[Any, ...]]] = {}
-    for info in socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_DGRAM):
-        found.setdefault(str(info[4][0]).split("%")[0], (info[0], info[4]))
-    permitted = policy.permitted(host, list(found), port=port)
-    # UDP cannot tell a listener from none: a name goes to its IPv4 address, as it always has,
-    # unless only IPv6 is permitted. Only to an address just judged (resolving again could differ).
-    address = next((a for a in permitted if found[a][0] == socket.AF_INET), permitted[0])
-    family, sockaddr = found[address]
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        for message in messages:
-            sock.sendto(message, sockaddr)
 
 
 def _send_tcp(context: Context, host: str, port: int, messages: list[bytes], timeout: float) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -49,3 +50,45 @@ async def test_a_database_connector_runs_sandboxed_and_its_connections_obey_the_
     with pytest.raises(Exception, match=r"loopback.*SYNTHRAL_EGRESS_ALLOW") as refused:
         await query("office", "SELECT 1")
     assert type(refused.value).__name__ == "EgressDenied"
+
+
+@pytest.fixture
+async def siem_plugins(tmp_path: Path, wheelhouse: Path) -> AsyncIterator[PluginHost]:
+    host = PluginHost(
+        make_settings(tmp_path / "home", wheelhouse), egress=EgressSettings(by_workspace={"lab": ("127.0.0.1",)})
+    )
+    await host.install(str(REPO / "plugins" / "obs-wazuh"), grant=GrantRequest(items=["all"]))
+    yield host
+    await host.close()
+
+
+async def test_syslog_over_udp_leaves_the_sandbox_through_the_egress_proxy(siem_plugins: PluginHost) -> None:
+    assert siem_plugins.settings.sandbox.mode is not SandboxMode.OFF
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.settimeout(10)
+    port = listener.getsockname()[1]
+    events = {"events": [{"action": "auth.login_failed", "outcome": "failure", "actor_id": "mallory@example.com"}]}
+    try:
+
+        async def send(workspace: str) -> dict[str, object]:
+            context = siem_plugins.context(workspace_id=workspace)
+            config = {"host": "localhost", "port": port, "transport": "udp"}
+            return await siem_plugins.invoke("obs-wazuh/send", events, config=config, context=context)
+
+        # A datagram from inside the sandbox: the host's proxy resolved, judged and sent it.
+        assert await send("lab") == {"sent": 1}
+        heard = listener.recv(65535)
+        assert b"auth.login_failed" in heard and b"mallory@example.com" in heard
+        (info,) = [p for p in siem_plugins.plugins() if p.name == "obs-wazuh"]
+        process = siem_plugins.process(info.name, info.version)
+        assert process.unsandboxed_reason is None and process.pid is not None  # it ran in the sandbox
+        # Another workspace's policy refuses this machine, in the proxy, with the fix; nothing is sent.
+        with pytest.raises(Exception, match=r"loopback.*SYNTHRAL_EGRESS_ALLOW") as refused:
+            await send("office")
+        assert type(refused.value).__name__ == "EgressDenied"
+        listener.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            listener.recv(65535)
+    finally:
+        listener.close()

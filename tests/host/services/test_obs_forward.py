@@ -58,8 +58,7 @@ def obs_home(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, fixture
         await plugins.install(str(fixture_wheels["llm-echo"]), grant=GRANT_ALL)
         for name in ("obs-langfuse", "obs-posthog", "obs-glitchtip"):
             await plugins.install(str(REPO / "plugins" / name), grant=GRANT_ALL)
-        # Syslog is not HTTP: obs-wazuh asks to run outside the sandbox, granted by name.
-        await plugins.install(str(REPO / "plugins" / "obs-wazuh"), grant=GrantRequest(items=["all", "unsandboxed"]))
+        await plugins.install(str(REPO / "plugins" / "obs-wazuh"), grant=GrantRequest(items=["all"]))
         await plugins.close()
 
     asyncio.run(install())
