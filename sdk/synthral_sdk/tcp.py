@@ -45,12 +45,20 @@ from typing import Final
 from synthral_sdk._egress import connect_request, egress_proxy, precheck, read_answer, tunnel_failure
 from synthral_sdk.network import NetworkPolicy
 
-__all__ = ["Forward", "connect", "forward"]
+__all__ = ["Forward", "connect", "forward", "sandboxed"]
 
 CONNECT_TIMEOUT: Final = 10.0
 FIRST_SHELF_LIFE: Final = 5.0
 """Seconds the connection a forward opens on entering waits for the driver before a fresh one is opened."""
 _CHUNK: Final = 65536
+
+
+def sandboxed() -> bool:
+    """Whether this process runs in the OS sandbox: out only through the egress proxy, no DNS of its own.
+
+    A plugin whose driver looks up DNS records itself (``mongodb+srv://``) can say so clearly.
+    """
+    return egress_proxy() is not None
 
 
 def connect(policy: NetworkPolicy, host: str, port: int, *, timeout: float = CONNECT_TIMEOUT) -> socket.socket:

@@ -15,12 +15,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pymongo
 import pymongo.errors
+import pymongo.uri_parser
 from bson import ObjectId, json_util
 from bson.errors import BSONError
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+from synthral_connector_mongodb.sockets import Binding, bound
 from synthral_sdk import (
     AuthSpec,
     ConnectionCheck,
@@ -35,7 +37,8 @@ from synthral_sdk import (
     Trigger,
     hookimpl,
 )
-from synthral_sdk.errors import ConfigurationError, NonRetryableError, RetryableError
+from synthral_sdk.errors import ConfigurationError, EgressDenied, NonRetryableError, RetryableError
+from synthral_sdk.tcp import sandboxed
 
 __all__ = [
     "Aggregate",
@@ -94,7 +97,13 @@ def _text(value: Any) -> str:
     return json.dumps(_to_json(value), sort_keys=True)
 
 
-def _client(context: Context) -> pymongo.MongoClient[Doc]:
+def _uri(context: Context) -> str:
+    """The credential's URI, checked.
+
+    Raises:
+        ConfigurationError: There is none, it is not a MongoDB URI, or it needs DNS the
+            sandbox cannot look up.
+    """
     uri = context.secrets.get("uri")
     if not uri:
         raise ConfigurationError(
@@ -106,7 +115,17 @@ def _client(context: Context) -> pymongo.MongoClient[Doc]:
             f"the credential's 'uri' starts with {parts.scheme or 'nothing'!r}; "
             "write it as mongodb://user:password@host:27017/database (or mongodb+srv://)"
         )
-    given = {k.lower() for k in parse_qs(parts.query)}
+    if parts.scheme == "mongodb+srv" and sandboxed():
+        raise ConfigurationError(
+            "a mongodb+srv:// URI needs DNS SRV and TXT records, which the plugin's OS sandbox cannot look up; use the "
+            "standard connection string instead (mongodb://host1:27017,host2:27017,host3:27017/database?"
+            "replicaSet=...&tls=true: Atlas shows it under Connect, Drivers)"
+        )
+    return uri
+
+
+def _client(context: Context, uri: str, appname: str) -> pymongo.MongoClient[Doc]:
+    given = {k.lower() for k in parse_qs(urlsplit(uri).query)}
     timeout_ms = int(min(30.0, context.time_remaining() or 30.0) * 1000)
     options: dict[str, Any] = {
         name: timeout_ms
@@ -114,9 +133,40 @@ def _client(context: Context) -> pymongo.MongoClient[Doc]:
         if name.lower() not in given
     }
     try:
-        return pymongo.MongoClient(uri, appname="synthral", tz_aware=True, connect=False, **options)
+        return pymongo.MongoClient(uri, appname=appname, tz_aware=True, connect=False, **options)
     except (pymongo.errors.ConfigurationError, pymongo.errors.InvalidURI, ValueError) as exc:
         raise ConfigurationError(f"the credential's 'uri' is not usable: {exc}") from None
+
+
+def _precheck(context: Context, uri: str) -> None:
+    """Refuse at once when the policy refuses every seed host (else PyMongo would wait out its timeout).
+
+    Raises:
+        EgressDenied: The policy refuses each seed host.
+    """
+    if urlsplit(uri).scheme != "mongodb":
+        return
+    try:
+        seeds = pymongo.uri_parser.parse_uri(uri)["nodelist"]
+    except (pymongo.errors.ConfigurationError, pymongo.errors.InvalidURI, ValueError) as exc:
+        raise ConfigurationError(f"the credential's 'uri' is not usable: {exc}") from None
+    refusal: EgressDenied | None = None
+    for host, port in seeds:
+        if host.endswith(".sock"):
+            refusal = EgressDenied(
+                f"{host} is a Unix socket of this machine, which plugins may not reach; use host:port"
+            )
+            continue
+        try:
+            context.tcp_connect(host, int(port or 27017), timeout=5.0).close()
+        except EgressDenied as denied:
+            refusal = denied
+        except OSError:
+            return  # reachable as far as the policy goes; PyMongo reports what else is wrong
+        else:
+            return
+    if refusal is not None:
+        raise refusal
 
 
 def _database(client: pymongo.MongoClient[Doc], name: str | None) -> Database[Doc]:
@@ -131,7 +181,13 @@ def _database(client: pymongo.MongoClient[Doc], name: str | None) -> Database[Do
 
 
 def _run(context: Context, work: Callable[[pymongo.MongoClient[Doc]], T]) -> T:
-    client = _client(context)
+    uri = _uri(context)
+    _precheck(context, uri)
+    with bound(context.network) as binding:
+        return _work(_client(context, uri, binding.name), work, binding)
+
+
+def _work(client: pymongo.MongoClient[Doc], work: Callable[[pymongo.MongoClient[Doc]], T], binding: Binding) -> T:
     try:
         return work(client)
     except pymongo.errors.BulkWriteError as exc:
@@ -157,6 +213,8 @@ def _run(context: Context, work: Callable[[pymongo.MongoClient[Doc]], T]) -> T:
             f"MongoDB refused the operation: {message} (code {exc.code})", details={"code": exc.code}
         ) from None
     except (pymongo.errors.ConnectionFailure, pymongo.errors.ExecutionTimeout, pymongo.errors.WTimeoutError) as exc:
+        if binding.refusal is not None:  # a server it went on to (a member the seeds named) is refused
+            raise binding.refusal from None
         raise RetryableError(f"could not reach MongoDB: {str(exc).split(', Timeout')[0][:500]}") from None
     except (BSONError, pymongo.errors.InvalidOperation) as exc:
         raise ConfigurationError(f"MongoDB cannot take this input: {exc}") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 from synthral_connector_mongodb.plugin import (
@@ -15,8 +16,10 @@ from synthral_connector_mongodb.plugin import (
     UpdateDocuments,
 )
 
-from synthral_sdk.errors import ConfigurationError, InputInvalid, NonRetryableError, RetryableError
-from synthral_sdk.testing import PluginConformance, call
+from synthral_sdk._conformance_sandbox import sandbox_unavailable
+from synthral_sdk.errors import ConfigurationError, EgressDenied, InputInvalid, NonRetryableError, RetryableError
+from synthral_sdk.network import NetworkPolicy
+from synthral_sdk.testing import PluginConformance, RunnerClient, call
 
 
 class TestConformance(PluginConformance):
@@ -200,3 +203,58 @@ def test_changed_documents_sharing_a_timestamp_page_through_batches_each_version
     assert [(e["key"], e["document"]["status"]) for e in changed["events"]] == [(2, "closed"), (5, "closed")]
     assert not {e["id"] for e in changed["events"]} & set(ids)
     assert call(DocumentChange(), {"state": changed["state"]}, config=config, secrets=s)["events"] == []
+
+
+def test_every_connection_obeys_the_calls_network_policy(uri: str) -> None:
+    # A server's policy refuses this machine: refused at once with the fix, not waited out as unreachable.
+    started = time.monotonic()
+    for host in ("127.0.0.1", "localhost"):
+        with pytest.raises(EgressDenied, match=r"loopback.*SYNTHRAL_EGRESS_ALLOW"):
+            call(
+                Find(),
+                {"collection": "x"},
+                secrets={"uri": uri.replace("127.0.0.1", host)},
+                network=NetworkPolicy.server(),
+            )
+    with pytest.raises(EgressDenied, match="private"):
+        call(
+            Find(),
+            {"collection": "x"},
+            secrets={"uri": "mongodb://10.0.0.1:27017/shop"},
+            network=NetworkPolicy.server(),
+        )
+    assert time.monotonic() - started < 10
+    # What the operator allows is reached.
+    allowed = NetworkPolicy.server(allow=["127.0.0.1"])
+    call(InsertDocuments(), {"collection": "policy", "documents": [{"n": 1}]}, secrets={"uri": uri}, network=allowed)
+    found = call(Find(), {"collection": "policy"}, secrets={"uri": uri}, network=allowed)
+    assert [d["n"] for d in found["documents"]] == [1]
+    # A host the plugin was not granted is never reached.
+    granted = NetworkPolicy(allow_loopback=True, hosts=("db.example.com:27017",))
+    with pytest.raises(EgressDenied, match=r"granted network access to db\.example\.com:27017 only"):
+        call(Find(), {"collection": "x"}, secrets={"uri": uri}, network=granted)
+
+
+def test_the_plugin_runs_in_the_os_sandbox_and_connects_through_its_egress_proxy(uri: str) -> None:
+    if (problem := sandbox_unavailable()) is not None:
+        pytest.skip(f"no OS sandbox here: {problem}")
+    by_name = {"uri": uri.replace("127.0.0.1", "localhost")}
+    with RunnerClient("synthral-connector-mongodb", sandboxed=True) as runner:
+        assert runner.sandboxed  # it no longer asks to run outside the sandbox
+        # The sandbox has no network of its own: PyMongo's connections went through the egress proxy.
+        runner.invoke(
+            "insert", {"collection": "sandboxed", "documents": [{"at": "inside"}]}, context={"secrets": by_name}
+        )
+        found = runner.invoke("find", {"collection": "sandboxed"}, context={"secrets": by_name})
+        assert [d["at"] for d in found["documents"]] == ["inside"]
+        with pytest.raises(EgressDenied, match="SYNTHRAL_EGRESS_ALLOW"):
+            runner.invoke(
+                "find",
+                {"collection": "sandboxed"},
+                context={"secrets": by_name, "network": NetworkPolicy.server().to_wire()},
+            )
+        # SRV records cannot be looked up in the sandbox: said with the fix, not a DNS timeout.
+        with pytest.raises(ConfigurationError, match="standard connection string"):
+            runner.invoke(
+                "find", {"collection": "x"}, context={"secrets": {"uri": "mongodb+srv://cluster0.example.net/shop"}}
+            )
