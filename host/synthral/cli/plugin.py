@@ -384,6 +384,8 @@ def _print_report(report: JSONObject) -> None:
         )
         if sample["outcome"] == "changed":
             console.print(f"[yellow]changed[/] {where}:", markup=True)
+            if sample.get("reason"):  # stopped before it answered: what it asked that the record does not hold
+                console.print(f"    {sample['reason']}", markup=False)
             for op in cast(list[JSONObject], sample["diff"]):
                 value = f" {orjson.dumps(op['value']).decode()}" if "value" in op else ""
                 console.print(f"    {op['op']} {op['path']}{value}", markup=False)

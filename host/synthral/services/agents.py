@@ -53,7 +53,7 @@ from synthral_sdk.types import JSONObject
 if TYPE_CHECKING:
     from synthral.services.ai import StepHost
 
-__all__ = ["AgentService", "AgentSession", "task_id_for"]
+__all__ = ["AgentService", "AgentSession", "Replay", "agent_request", "record_digest", "structured_data", "task_id_for"]
 
 AGENT_EVENT: Final = "agent.step"
 DURABLE_KINDS: Final = frozenset({"route", "tool_call", "tool_result", "budget"})
@@ -65,7 +65,8 @@ def task_id_for(key: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"synthral:agent-task:{key}"))
 
 
-def _digest(value: Any) -> str:
+def record_digest(value: Any) -> str:
+    """How a request is known in the record: an LLM request's or a tool call's arguments' digest."""
     return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -233,7 +234,7 @@ class AgentSession:
         self._charge("an LLM call")
         if not request.model:
             request = request.model_copy(update={"model": self.choice.model})
-        digest = _digest(request.model_dump(mode="json"))
+        digest = record_digest(request.model_dump(mode="json"))
         recorded = self.replay.llm_answer(digest)
         if recorded is not None:
             result = CompletionResult.model_validate(recorded["result"])
@@ -282,7 +283,7 @@ class AgentSession:
             denied = self.toolbox.denial(call)
             await self._log("tool_denied", str(denied.error), {"name": call.name}, level="warning")
             return denied
-        arguments = _digest(call.arguments)
+        arguments = record_digest(call.arguments)
         recorded = self.replay.tool_result(call.name, arguments)
         if recorded is not None:
             self.spend.replayed += 1
@@ -438,18 +439,7 @@ class AgentService:
         tools: list[Any],
     ) -> JSONObject:
         handle = self.plugins.resolve(decision.framework)
-        request = AgentRequest(
-            task=agent_input.task,
-            model=config.llm.model,
-            tools=tools,
-            inputs=agent_input.inputs,
-            max_steps=min(config.budget.max_steps, 1000),
-            instructions=config.instructions,
-            roles=config.roles,
-            output_schema=config.output_schema,
-            budget=config.budget,
-            options=config.options,
-        )
+        request = agent_request(config, agent_input, tools)
         timeouts = [t for t in (host.time_remaining(), config.budget.max_seconds) if t is not None]
         context = self.plugins.context(
             timeout=min(timeouts) if timeouts else None,
@@ -488,7 +478,7 @@ class AgentService:
         result = AgentResult.model_validate(raw)
         data = result.data
         if config.output_schema is not None:
-            data = _structured(result, config.output_schema)
+            data = structured_data(result, config.output_schema)
         return {
             "output": host.redactor.text(result.output),
             "data": host.redactor.value(data),
@@ -643,7 +633,29 @@ class AgentService:
         return task
 
 
-def _structured(result: AgentResult, schema: dict[str, Any]) -> Any:
+def agent_request(config: AgentConfig, agent_input: AgentInput, tools: list[Any]) -> AgentRequest:
+    """What the framework is asked to do for one task, ``tools`` being the prepared tool specs."""
+    return AgentRequest(
+        task=agent_input.task,
+        model=config.llm.model,
+        tools=tools,
+        inputs=agent_input.inputs,
+        max_steps=min(config.budget.max_steps, 1000),
+        instructions=config.instructions,
+        roles=config.roles,
+        output_schema=config.output_schema,
+        budget=config.budget,
+        options=config.options,
+    )
+
+
+def structured_data(result: AgentResult, schema: dict[str, Any]) -> Any:
+    """The agent's answer as data matching ``schema`` (parsed from its text when it gave none).
+
+    Raises:
+        NonRetryableError: The answer is not JSON or does not match ``schema``.
+        ConfigurationError: ``schema`` is not a valid JSON Schema.
+    """
     data = result.data
     if data is None:
         text = result.output.strip().removeprefix("```json").removeprefix("```").removesuffix("```").strip()

@@ -7,33 +7,51 @@ sandbox, with the grant it was installed with) with the credentials the original
 granted, resolved again on the host; what comes back is masked like a step's output and
 compared with the recorded output.
 
+An agent framework's history is its completed agent tasks (``agent/run`` steps it ran): the
+task is asked of the new version again, and what it asks of the host is answered from the
+task's record (:class:`~synthral.services.upgrade_answers.RecordedAnswers`): recorded LLM
+results for the same requests in the same order, recorded tool results for the same calls.
+No model is called and no tool runs during a check; a new version that asks something the
+record does not hold is stopped there and its sample is *changed*, the reason naming what it
+asked. A step that is not an agent task has nothing recorded to answer with: asking the host
+fails the sample, the reason saying so.
+
 A sample is *identical*, *changed* (with an RFC 6902 JSON Patch from the old output to the
-new), *failing* (the new version raised) or *incompatible* (the capability or operation is
-gone, or the new config/input/output schema rejects what was recorded).
+new, or a reason when the new version asked what the record does not hold), *failing* (the
+new version raised) or *incompatible* (the capability or operation is gone, or the new
+config/input/output schema rejects what was recorded).
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, cast
 
 import jsonpatch
 import orjson
 from jsonschema.validators import validator_for
+from pydantic import ValidationError
 from sqlalchemy import and_, select
 
 from synthral.errors import InputInvalid, InstallError, SynthralError
 from synthral.plugins.host import PluginHost
-from synthral.plugins.layout import Manifest
+from synthral.plugins.layout import Manifest, sort_versions
 from synthral.plugins.permissions import GrantRequest
 from synthral.plugins.wheels import inspect_wheel
 from synthral.security.redact import Redactor
+from synthral.services.agent_models import AgentConfig, AgentInput
+from synthral.services.agent_tools import ToolBox
+from synthral.services.agents import Replay, agent_request, structured_data
+from synthral.services.upgrade_answers import NOT_RECORDED, RecordedAnswers
+from synthral.store.ai_tables import AGENT_TASK, AGENT_TASK_LOG, AgentTaskStatus
 from synthral.store.db import Database
 from synthral.store.tables import EXECUTION, STEP, WORKFLOW, WORKFLOW_VERSION, StepStatus
-from synthral_sdk import CapabilitySpec
+from synthral_sdk import AgentResult, CapabilitySpec
 from synthral_sdk.types import BlobRef, JSONObject, JSONValue
 
 __all__ = ["DEFAULT_SAMPLES", "Outcome", "Sample", "SecretsFn", "UpgradeChecker", "UpgradeReport"]
@@ -41,6 +59,9 @@ __all__ = ["DEFAULT_SAMPLES", "Outcome", "Sample", "SecretsFn", "UpgradeChecker"
 DEFAULT_SAMPLES: Final = 5
 """Recorded steps replayed per capability unless the caller says otherwise."""
 MAX_SAMPLES: Final = 100
+AGENT_OPERATION: Final = "run_agent"
+AGENT_FIELDS: Final = ("output", "data", "steps")
+"""What of an agent step's output the framework decides (the rest is the host's bookkeeping)."""
 
 SecretsFn = Callable[[list[str], str | None], Awaitable[dict[str, str]]]
 """``await secrets(names, workspace_id)``: the engine's secret resolver."""
@@ -65,7 +86,8 @@ class Sample:
         old_version: The plugin version that recorded it.
         outcome: The comparison.
         diff: JSON Patch operations turning the recorded output into the new one (changed only).
-        reason: Why it failed or is incompatible, secrets masked.
+        reason: Why it failed or is incompatible, or what the new version asked that the
+            recorded run did not (changed without a diff), secrets masked.
         error_type: The new version's error type, when it failed.
     """
 
@@ -142,6 +164,14 @@ class UpgradeReport:
 
 
 @dataclass(frozen=True)
+class _AgentTask:
+    """The agent task a recorded ``agent/run`` step ran, with what it recorded."""
+
+    task_id: str
+    input_data: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class _Recorded:
     """A completed step read from history, with what its node was given."""
 
@@ -159,6 +189,22 @@ class _Recorded:
     operation: str | None
     secrets: list[str]
     timeout: float | None
+    finished_at: datetime | None = None
+    agent_task: _AgentTask | None = None
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _ran_on(installed: list[tuple[datetime, str]], started: datetime) -> str | None:
+    """The version an agent task started at ``started`` ran on: the newest of those installed by then.
+
+    The router takes the newest enabled version, and a task does not record which that was.
+    None when every version installed by then has been removed since.
+    """
+    versions = [version for at, version in installed if at <= _aware(started)]
+    return sort_versions(versions)[-1] if versions else None
 
 
 def _schema_problem(schema: dict[str, Any], value: Any) -> str | None:
@@ -271,7 +317,10 @@ class UpgradeChecker:
         if older and older[-1].manifest is not None:
             previous = {str(c.get("name")) for c in older[-1].manifest.capabilities}
             report.removed = sorted(previous - set(new_specs))
-        used = await self._used_capabilities(name, workspace_id)
+        used = sorted(
+            set(await self._used_capabilities(name, workspace_id))
+            | set(await self._agent_capabilities(name, workspace_id))
+        )
         if not used:
             report.notes.append(
                 f"no completed steps of {name} are recorded"
@@ -281,6 +330,10 @@ class UpgradeChecker:
         versions: set[str] = set()
         for capability in used:
             recorded = await self._sample(name, capability, version, samples, workspace_id)
+            recorded += await self._sample_agent_tasks(name, capability, version, samples, workspace_id)
+            newest = datetime.max.replace(tzinfo=UTC)
+            recorded.sort(key=lambda step: _aware(step.finished_at) if step.finished_at else newest, reverse=True)
+            del recorded[samples:]
             if not recorded:
                 report.notes.append(f"{name}/{capability}: every recorded step already ran on {version}")
             for step in recorded:
@@ -327,6 +380,7 @@ class UpgradeChecker:
                 STEP.c.idempotency_key,
                 STEP.c.input,
                 STEP.c.output,
+                STEP.c.finished_at,
                 EXECUTION.c.workflow_id,
                 WORKFLOW.c.name,
                 WORKFLOW.c.workspace_id,
@@ -380,12 +434,129 @@ class UpgradeChecker:
                         operation=called.get("operation") if own or mapped else None,
                         secrets=list(node.get("secrets") or []),
                         timeout=node.get("timeout"),
+                        finished_at=row.finished_at,
                     )
                 )
                 if len(found) >= samples:
                     break
             await result.close()
         return found
+
+    def _task_step(self) -> Any:
+        """The ``agent/run`` step an agent task ran in: same execution, node and idempotency key."""
+        return and_(
+            STEP.c.execution_id == AGENT_TASK.c.execution_id,
+            STEP.c.node_id == AGENT_TASK.c.node_id,
+            STEP.c.idempotency_key == AGENT_TASK.c.idempotency_key,
+        )
+
+    async def _agent_capabilities(self, plugin: str, workspace_id: str | None) -> list[str]:
+        """The agent framework capabilities of ``plugin`` that completed agent tasks in recorded steps."""
+        query = (
+            select(AGENT_TASK.c.agent_framework)
+            .distinct()
+            .join(STEP, self._task_step())
+            .join(EXECUTION, EXECUTION.c.id == STEP.c.execution_id)
+            .join(WORKFLOW, WORKFLOW.c.id == EXECUTION.c.workflow_id)
+            .where(
+                AGENT_TASK.c.agent_framework.startswith(f"{plugin}/", autoescape=True),
+                AGENT_TASK.c.status == AgentTaskStatus.COMPLETED,
+                STEP.c.status == StepStatus.COMPLETED,
+                self._scope(workspace_id),
+            )
+        )
+        async with self.database.engine.connect() as connection:
+            frameworks = list((await connection.execute(query)).scalars())
+        return sorted(str(f).split("/", 1)[1] for f in frameworks)
+
+    def _installed_at(self, plugin: str) -> list[tuple[datetime, str]]:
+        """When each installed version of ``plugin`` was installed."""
+        return [
+            (_aware(info.manifest.installed_at), info.version)
+            for info in self.host.plugin_versions(plugin)
+            if info.manifest is not None
+        ]
+
+    async def _sample_agent_tasks(
+        self, plugin: str, capability: str, target: str, samples: int, workspace_id: str | None
+    ) -> list[_Recorded]:
+        """The newest ``samples`` completed agent tasks ``plugin/capability`` ran on a version other than ``target``."""
+        query = (
+            select(
+                AGENT_TASK.c.id.label("task_id"),
+                AGENT_TASK.c.input_data,
+                AGENT_TASK.c.started_at,
+                STEP.c.id,
+                STEP.c.execution_id,
+                STEP.c.node_id,
+                STEP.c.idempotency_key,
+                STEP.c.output,
+                STEP.c.finished_at,
+                EXECUTION.c.workflow_id,
+                WORKFLOW.c.name,
+                WORKFLOW.c.workspace_id,
+                WORKFLOW_VERSION.c.graph,
+            )
+            .join(STEP, self._task_step())
+            .join(EXECUTION, EXECUTION.c.id == STEP.c.execution_id)
+            .join(WORKFLOW, WORKFLOW.c.id == EXECUTION.c.workflow_id)
+            .join(
+                WORKFLOW_VERSION,
+                and_(
+                    WORKFLOW_VERSION.c.workflow_id == EXECUTION.c.workflow_id,
+                    WORKFLOW_VERSION.c.version == EXECUTION.c.workflow_version,
+                ),
+            )
+            .where(
+                AGENT_TASK.c.agent_framework == f"{plugin}/{capability}",
+                AGENT_TASK.c.status == AgentTaskStatus.COMPLETED,
+                STEP.c.status == StepStatus.COMPLETED,
+                STEP.c.replayed_from.is_(None),
+                self._scope(workspace_id),
+            )
+            .order_by(STEP.c.finished_at.desc(), STEP.c.id.desc())
+        )
+        installed = self._installed_at(plugin)
+        found: list[_Recorded] = []
+        async with self.database.engine.connect() as connection:
+            result = await connection.stream(query.execution_options(yield_per=50))
+            async for row in result:
+                old = _ran_on(installed, row.started_at)
+                if old is None or old == target:
+                    continue
+                node: dict[str, Any] = next(
+                    (n for n in (row.graph or {}).get("nodes", []) if n.get("id") == row.node_id), {}
+                )
+                input_data = dict(row.input_data or {})
+                found.append(
+                    _Recorded(
+                        step_id=int(row.id),
+                        execution_id=str(row.execution_id),
+                        workflow_id=str(row.workflow_id),
+                        workflow=str(row.name),
+                        workspace_id=row.workspace_id,
+                        node_id=str(row.node_id),
+                        key=str(row.idempotency_key),
+                        input=row.input_data,
+                        output=self._unpack(row.output),
+                        old_version=old,
+                        config={},
+                        operation=AGENT_OPERATION,
+                        secrets=list(node.get("secrets") or []),
+                        timeout=node.get("timeout"),
+                        finished_at=row.finished_at,
+                        agent_task=_AgentTask(task_id=str(row.task_id), input_data=input_data),
+                    )
+                )
+                if len(found) >= samples:
+                    break
+            await result.close()
+        return found
+
+    async def _task_log(self, task_id: str) -> list[Any]:
+        async with self.database.engine.connect() as connection:
+            query = select(AGENT_TASK_LOG).where(AGENT_TASK_LOG.c.task_id == task_id).order_by(AGENT_TASK_LOG.c.seq)
+            return list((await connection.execute(query)).all())
 
     def _unpack(self, stored: Any) -> Any:
         """A recorded output, loaded from the blob store when it was too large to keep inline."""
@@ -420,11 +591,20 @@ class UpgradeChecker:
                 reason=f"{plugin} {version}'s {capability} has no operation {operation!r} "
                 f"(it has: {', '.join(sorted(spec.operations))})",
             )
+        try:
+            call = await self._agent_call(step) if step.agent_task is not None else _Call.of(step)
+        except (SynthralError, ValidationError) as exc:
+            message = exc.message if isinstance(exc, SynthralError) else str(exc.errors()[0]["msg"])
+            return sample(
+                Outcome.FAILING,
+                reason=f"the recorded agent task cannot be asked again: {message}",
+                error_type=exc.error_type if isinstance(exc, SynthralError) else "ValidationError",
+            )
         op = spec.operations[operation]
         for what, schema, value in (
-            ("config", spec.config_schema, step.config),
-            ("input", op.input_schema, step.input),
-            ("output", op.output_schema, step.output),
+            ("config", spec.config_schema, call.config),
+            ("input", op.input_schema, call.input),
+            ("output", op.output_schema if call.agent is None else {}, step.output),
         ):
             problem = _schema_problem(cast(dict[str, Any], schema), value)
             if problem is not None:
@@ -433,23 +613,134 @@ class UpgradeChecker:
                     reason=f"the recorded {what} does not fit {version}'s {what} schema {problem}",
                 )
         redactor = Redactor()
+        answers = call.answers
         try:
             secrets = await self.secrets(step.secrets, step.workspace_id) if step.secrets else {}
             redactor.add(*secrets.values())
             handle = self.host.resolve(f"{plugin}/{capability}", version)
             context = self.host.context(
-                timeout=step.timeout,
-                secrets=secrets,
+                timeout=call.timeout,
+                secrets=secrets if call.agent is None else None,  # an agent framework gets none: the host holds them
+                execution_id=step.execution_id if call.agent is not None else None,
                 node_id=step.node_id,
                 idempotency_key=step.key,  # the original key: idempotent remote APIs do not repeat the effect
+                host=answers,
                 workspace_id=step.workspace_id,
             )
-            output = await handle.call(operation, step.config, step.input, context)
+            output = await _until_stopped(handle.call(operation, call.config, call.input, context), answers)
+            if answers.divergence is None and call.agent is not None:
+                output = _agent_output(output, call.agent, redactor)
         except SynthralError as exc:
-            masked = redactor.error(exc)
-            return sample(Outcome.FAILING, reason=masked.message, error_type=masked.error_type)
+            if answers.divergence is None:
+                masked = redactor.error(exc)
+                return sample(Outcome.FAILING, reason=masked.message, error_type=masked.error_type)
+        except ValidationError as exc:
+            return sample(
+                Outcome.FAILING,
+                reason=f"{plugin} {version}'s answer is not an agent result: {exc.errors()[0]['msg']}",
+                error_type="ValidationError",
+            )
+        if answers.divergence is not None:
+            if answers.replay is not None:  # the record answers this task, but not what the new version asked
+                return sample(Outcome.CHANGED, reason=redactor.text(answers.divergence))
+            return sample(Outcome.FAILING, reason=redactor.text(answers.divergence), error_type=NOT_RECORDED)
         new = redactor.value(output)
-        if new == step.output:
+        old = step.output
+        if call.agent is not None and isinstance(old, dict):
+            old = {name: old.get(name) for name in AGENT_FIELDS}
+        if new == old:
             return sample(Outcome.IDENTICAL)
-        patch = jsonpatch.make_patch(step.output, new)
+        patch = jsonpatch.make_patch(old, new)
         return sample(Outcome.CHANGED, diff=cast(list[JSONObject], list(patch)))
+
+    async def _agent_call(self, step: _Recorded) -> _Call:
+        """The framework call a recorded agent task made, with host services answering from its record.
+
+        Raises:
+            ValidationError: The recorded task's config or task no longer validates.
+            ConfigurationError: A tool it was granted cannot be described again (gone, or a workflow tool).
+        """
+        assert step.agent_task is not None
+        recorded = step.agent_task.input_data
+        config = AgentConfig.model_validate(recorded.get("config") or {})
+        agent_input = AgentInput(task=str(recorded.get("task") or ""), inputs=recorded.get("inputs") or {})
+
+        async def never(names: list[str]) -> dict[str, str]:  # tools are answered from the record, never run
+            del names
+            return {}
+
+        toolbox = ToolBox(
+            self.host, config.tools, secrets_for=never, workflows=None, workspace_id=step.workspace_id, scope=step.key
+        )
+        tools = await toolbox.prepare()
+        replay = Replay.from_rows(await self._task_log(step.agent_task.task_id))
+        if replay.llm or replay.tools:
+            answers = RecordedAnswers(replay, model=config.llm.model, toolbox=toolbox)
+        else:
+            answers = RecordedAnswers(
+                None, why_none="the recorded agent task's log holds no LLM answers or tool results (removed)"
+            )
+        timeouts = [t for t in (step.timeout, config.budget.max_seconds) if t is not None]
+        return _Call(
+            config=dict(config.framework_config),
+            input=agent_request(config, agent_input, tools).model_dump(mode="json"),
+            timeout=min(timeouts) if timeouts else None,
+            answers=answers,
+            agent=config,
+        )
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What a replay calls the new version with."""
+
+    config: dict[str, Any]
+    input: Any
+    timeout: float | None
+    answers: RecordedAnswers
+    agent: AgentConfig | None = None
+    """The recorded agent task's config, when the call replays one."""
+
+    @classmethod
+    def of(cls, step: _Recorded) -> _Call:
+        """A plain step's call: nothing is recorded to answer what it asks of the host."""
+        return cls(
+            config=step.config,
+            input=step.input,
+            timeout=step.timeout,
+            answers=RecordedAnswers(None, why_none="the recorded step is not an agent task"),
+        )
+
+
+async def _until_stopped(call: Awaitable[Any], answers: RecordedAnswers) -> Any:
+    """Await ``call``, cancelling it once ``answers`` refused something (a framework may go on regardless).
+
+    Returns None when it was stopped.
+    """
+    running = asyncio.ensure_future(call)
+    stopped = asyncio.ensure_future(answers.stopped.wait())
+    try:
+        await asyncio.wait({running, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not running.done():
+            running.cancel()
+            await asyncio.wait({running})
+    if running.cancelled():
+        return None
+    if answers.divergence is not None and running.exception() is not None:
+        return None  # the error is the refusal coming back; the divergence says it better
+    return running.result()
+
+
+def _agent_output(raw: Any, config: AgentConfig, redactor: Redactor) -> JSONObject:
+    """What of an agent step's output the framework's answer decides (:data:`AGENT_FIELDS`)."""
+    result = AgentResult.model_validate(raw)
+    data = result.data
+    if config.output_schema is not None:
+        data = structured_data(result, config.output_schema)
+    return {
+        "output": redactor.text(result.output),
+        "data": redactor.value(data),
+        "steps": [step.model_dump(mode="json") for step in result.steps][-50:],
+    }

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
+from sqlalchemy import delete
 
 from synthral.engine.model import Workflow
 from synthral.errors import ApprovalRequired, InputInvalid, InstallError, PluginNotFound
+from synthral.store.ai_tables import AGENT_TASK_LOG
 from synthral.store.db import Database
+from synthral_sdk.testing_llm import OpenAIStandIn, Reply
 from tests.support.engine import chain
 from tests.support.plugins import build_wheel
 from tests.support.settings import FIXTURES
-from tests.support.upgrades import TOKEN, upgrade_env
+from tests.support.upgrades import TOKEN, agent_loops_copy, agent_upgrade_env, upgrade_env
 
 pytestmark = pytest.mark.slow
 
@@ -124,3 +129,81 @@ async def test_a_map_nodes_per_item_calls_are_replayed_with_the_maps_inner_confi
         report = await env.upgrades.check("upgrady", "2.0.0", source=str(env.v2))
         assert sorted(str(s.diff[0]["value"]) for s in report.samples) == ["Hello, x!", "Hello, y!"]
         assert {(s.capability, s.node_id, s.outcome.value) for s in report.samples} == {("greet", "each", "changed")}
+
+
+@pytest.fixture
+def llm() -> Iterator[OpenAIStandIn]:
+    with OpenAIStandIn() as server:
+        yield server
+
+
+def echo_agent(llm: OpenAIStandIn) -> dict[str, Any]:
+    """A workflow whose agent (on the belief/goal loop) may call noop/echo as 'echo'."""
+    config = {
+        "llm": {"provider": "llm-openai-compatible/openai", "model": "gpt-test",
+                "config": {"base_url": llm.url, "max_retry_wait": 0.05}},
+        "tools": [{"node": "noop/echo", "name": "echo", "description": "Echo a value"}],
+        "routing": {"agent_type": "belief_goal"},
+    }  # fmt: skip
+    return chain(
+        "echoer", {"id": "agent", "type": "agent/run", "config": config, "input": {"task": "{{ trigger.task }}"}}
+    )
+
+
+def script_echo_run(llm: OpenAIStandIn) -> None:
+    llm.script(
+        Reply.json({"beliefs": {}, "goal_met": False, "action": {"tool": "echo", "arguments": {"value": 42}},
+                    "answer": ""}),
+        Reply.json({"beliefs": {"echoed": 42}, "goal_met": True, "action": None, "answer": "It echoed 42."}),
+    )  # fmt: skip
+
+
+async def test_an_agent_task_is_replayed_from_its_record_without_asking_the_model_or_running_a_tool(
+    database: Database, tmp_path: Path, wheelhouse: Path, fixture_wheels: dict[str, Path], llm: OpenAIStandIn
+) -> None:
+    v2 = agent_loops_copy(tmp_path / "agent-loops-2", "0.2.0")
+    async with agent_upgrade_env(database, tmp_path / "home", wheelhouse, fixture_wheels) as env:
+        script_echo_run(llm)
+        execution_id = await env.run(echo_agent(llm), {"task": "Echo 42"})
+        asked = len(llm.requests)
+        assert asked == 2
+
+        report = await env.upgrades.check("agent-loops", "0.2.0", source=str(v2))
+
+        assert [(s.capability, s.outcome.value, s.reason) for s in report.samples] == [("beliefgoal", "identical", "")]
+        assert report.from_versions == ["0.1.0"] and report.clean
+        [sample] = report.samples
+        assert (sample.execution_id, sample.node_id, sample.workflow) == (execution_id, "agent", "echoer")
+        assert len(llm.requests) == asked  # every answer came from the record
+
+        async with database.transaction() as connection:  # retention took the task's log
+            await connection.execute(delete(AGENT_TASK_LOG))
+        report = await env.upgrades.check("agent-loops", "0.2.0")
+
+        [sample] = report.samples
+        assert sample.outcome.value == "failing" and sample.error_type == "NotRecorded"
+        assert "asked the host for an LLM completion (host/complete, request 1)" in sample.reason
+        assert "log holds no LLM answers or tool results" in sample.reason
+        assert "a check never calls a model" in sample.reason
+        assert len(llm.requests) == asked
+
+
+async def test_a_version_asking_the_model_something_new_is_stopped_there_and_reported_changed(
+    database: Database, tmp_path: Path, wheelhouse: Path, fixture_wheels: dict[str, Path], llm: OpenAIStandIn
+) -> None:
+    v2 = agent_loops_copy(tmp_path / "agent-loops-2", "0.2.0", replace=("You pursue a goal.", "You pursue a goal!"))
+    async with agent_upgrade_env(database, tmp_path / "home", wheelhouse, fixture_wheels) as env:
+        script_echo_run(llm)
+        await env.run(echo_agent(llm), {"task": "Echo 42"})
+        asked = len(llm.requests)
+
+        report = await env.upgrades.check("agent-loops", "0.2.0", source=str(v2))
+
+        [sample] = report.samples
+        assert (sample.capability, sample.outcome.value, sample.diff) == ("beliefgoal", "changed", [])
+        assert sample.reason == (
+            "the new version asked the model something the recorded run did not (request 1 differs); "
+            "a check never calls a model"
+        )
+        assert not report.clean
+        assert len(llm.requests) == asked

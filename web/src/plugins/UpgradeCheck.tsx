@@ -127,7 +127,7 @@ export function UpgradeCheck({ plugin, suggested, onChanged }: { plugin: string;
                       </Badge>
                     </Table.Td>
                     <Table.Td>
-                      {s.outcome === 'changed' ? (
+                      {s.outcome === 'changed' && s.diff.length > 0 ? (
                         <Code block data-testid="sample-diff">
                           {s.diff.map((op) => `${op.op} ${op.path}${op.value !== undefined ? ` ${JSON.stringify(op.value)}` : ''}`).join('\n')}
                         </Code>
