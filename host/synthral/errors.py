@@ -36,6 +36,7 @@ from synthral_sdk.errors import (
 __all__ = [
     "ApprovalRequired",
     "AuthenticationFailed",
+    "BlobNotFound",
     "Cancelled",
     "CodeFailed",
     "ConfigInvalid",
@@ -189,6 +190,18 @@ class NotFound(ConfigurationError):
     """No such object, or not one the caller may see (HTTP 404: the two are not told apart)."""
 
     code = "not_found"
+
+
+@register_error_type
+class BlobNotFound(NotFound):
+    """A reference names a blob the workspace was never given (HTTP 404).
+
+    A blob stored by another workspace and one never stored get this same answer: a digest
+    is no secret, and the answer must not tell whether its content exists on the server.
+    ``details['digests']`` lists the references refused.
+    """
+
+    code = "blob_not_found"
 
 
 @register_error_type

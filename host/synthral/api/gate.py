@@ -29,8 +29,8 @@ PUBLIC_PATHS = re.compile(
     r"|connectors/[^/]+/(?:callback|webhook)|hooks/[^/]+|ws)/?$"
 )
 """Routes that authenticate by other means (a password, a signature, an OAuth state) or none."""
-UPLOAD_PATHS = re.compile(r"^/api/v1/(?:plugins|connectors/register|ocr/extract|ocr/batch)/?$")
-STREAMED_UPLOADS = re.compile(r"^/api/v1/ocr/(?:extract|batch)/?$")
+UPLOAD_PATHS = re.compile(r"^/api/v1/(?:plugins|connectors/register|ocr/extract|ocr/batch|blobs)/?$")
+STREAMED_UPLOADS = re.compile(r"^/api/v1/(?:ocr/extract|ocr/batch|blobs)/?$")
 """Multipart uploads passed on as they arrive (the form parser spools files to disk), still capped."""
 SCOPED_KEY_PATHS = re.compile(r"^/api/v1/(?:chat(?:/.*)?|auth/me)/?$")
 """What an API key scoped to one workflow may call: the chat copilot (which keeps it to that workflow)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,9 @@ from synthral.engine.checkpoint import PendingOp
 from synthral.engine.retry import EffectivePolicy
 from synthral.errors import Cancelled, DatabaseUnavailable, PluginError, SynthralError
 from synthral.observability import hooks as observe
+from synthral.plugins.sandbox import blob_digests
 from synthral.security.redact import Redactor
+from synthral.store.blob_tables import grant_blobs
 from synthral.store.tables import StepStatus, utcnow
 from synthral_sdk import BlobRef
 
@@ -37,6 +39,7 @@ __all__ = ["INLINE_OUTPUT_LIMIT", "StepFailed", "StepRecord", "run_step"]
 
 INLINE_OUTPUT_LIMIT = 256 * 1024
 """Outputs larger than this (as JSON) go to the blob store; the step row and state keep the reference."""
+_BLOB_KEY = b'"$blob"'
 
 
 class StepFailed(Exception):
@@ -79,11 +82,21 @@ def _nothing(connection: Connection) -> None:
 
 def pack_output(ctx: RunContext, output: Any) -> Any:
     """Keep small outputs inline; store large ones as a blob and return the reference."""
+    return _pack(ctx, output)[0]
+
+
+def _pack(ctx: RunContext, output: Any) -> tuple[Any, set[str]]:
+    """The stored form of ``output`` and the digests of the blobs it refers to (the packed one included).
+
+    Only an output whose JSON holds the key ``"$blob"`` is walked: most outputs hold no file,
+    and the search costs little next to the serialization the output needs anyway.
+    """
     data = orjson.dumps(output)
+    digests = {f"sha256:{digest}" for digest in blob_digests(output)} if _BLOB_KEY in data else set()
     if len(data) <= INLINE_OUTPUT_LIMIT:
-        return output
+        return output, digests
     ref = ctx.engine.blobs.put(data, media_type="application/json", name="output.json")
-    return {"$output": ref.to_json()}
+    return {"$output": ref.to_json()}, digests | {ref.digest}
 
 
 def unpack_output(ctx: RunContext, stored: Any) -> Any:
@@ -113,8 +126,14 @@ class _Attempt:
         """Record the attempt as running, before it reaches outside."""
         self.row_id = state.begin_attempt(connection, self._identity())
 
-    def end(self, status: str, *, output: Any = None, error: SynthralError | None = None) -> PendingOp:
-        """The write that records how the attempt ended (bound now, run later)."""
+    def end(
+        self, status: str, *, output: Any = None, error: SynthralError | None = None, blobs: Collection[str] = ()
+    ) -> PendingOp:
+        """The write that records how the attempt ended (bound now, run later).
+
+        ``blobs`` (digests the output refers to) are granted to the run's workspace in the same
+        write, so a later run of the workspace may be handed the files this step made.
+        """
         values: dict[str, Any] = {
             "status": status,
             "output": output,
@@ -126,11 +145,15 @@ class _Attempt:
             "retryable": error.retryable if error else None,
         }
 
+        workspace_id = self.ctx.workspace_id
+
         def write(connection: Connection) -> None:
             if self.row_id is not None:
                 state.end_attempt(connection, self.row_id, values)
             else:
                 state.record_attempt(connection, self._identity(), values)
+            if blobs and workspace_id is not None:
+                grant_blobs(connection, workspace_id, blobs)
 
         return write
 
@@ -221,8 +244,8 @@ async def run_step(
         else:
             if redactor is not None:
                 output = redactor.value(output)
-            stored = pack_output(ctx, output)
-            ctx.defer(attempt.end(StepStatus.COMPLETED, output=stored))
+            stored, blobs = _pack(ctx, output)
+            ctx.defer(attempt.end(StepStatus.COMPLETED, output=stored, blobs=blobs))
             ctx.history[(node_id, iteration)] = StepRecord(
                 attempts=number, failures=failures, output=stored, completed=True
             )

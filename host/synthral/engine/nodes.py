@@ -560,6 +560,7 @@ def _ocr_node(node: Node, predecessors: list[str]) -> NodeFunction:
                     uuid.uuid5(uuid.NAMESPACE_URL, f"synthral:ocr:{ctx.execution_id}:{node.id}:{iteration}")
                 ),
                 execution_id=ctx.execution_id,
+                workspace_id=ctx.workspace_id,
             )
         except DatabaseUnavailable:
             raise  # an interruption: the run resumes from its checkpoint, nothing counted

@@ -23,6 +23,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from synthral.errors import ConfigurationError, DatabaseUnavailable, InputInvalid, NonRetryableError, SynthralError
+from synthral.store.blob_tables import grant_blobs
 from synthral.store.ocr_tables import OCR_DOCUMENT as DOC
 from synthral.store.ocr_tables import OCR_JOB as JOB
 from synthral.store.ocr_tables import OCR_RESULT as RESULT
@@ -485,8 +486,10 @@ def record_started(connection: Connection, job_id: str, position: int, decision:
     )
 
 
-def record_outcome(connection: Connection, job_id: str, outcome: DocumentOutcome) -> None:
-    """A document was read: its result row and its final decision."""
+def record_outcome(
+    connection: Connection, job_id: str, outcome: DocumentOutcome, *, workspace_id: str | None = None
+) -> None:
+    """A document was read: its result row and its final decision; ``workspace_id`` may name the result's blob."""
     row = connection.execute(select(DOC.c.id).where(DOC.c.job_id == job_id, DOC.c.position == outcome.position)).first()
     if row is None:
         return
@@ -505,6 +508,8 @@ def record_outcome(connection: Connection, job_id: str, outcome: DocumentOutcome
     )
     connection.execute(delete(RESULT).where(RESULT.c.document_id == row.id))
     ref = BlobRef.model_validate(outcome.result)
+    if workspace_id is not None:
+        grant_blobs(connection, workspace_id, [ref.digest])
     connection.execute(
         insert(RESULT).values(
             id=new_id(),
@@ -565,9 +570,12 @@ async def extract(
     blobs: BlobStore,
     default_job_id: str,
     execution_id: str | None,
+    workspace_id: str | None = None,
     concurrency: int = 2,
 ) -> OCRExtractResult:
     """Route and read every document of an ``ocr/extract`` node, recording each outcome.
+
+    ``workspace_id`` (the run's, or the API caller's) is granted each result's blob.
 
     Raises:
         InputInvalid: The input names no document, or a bad one.
@@ -612,7 +620,7 @@ async def extract(
                 )
                 await write(lambda c: record_failure(c, job_id, failure))
                 return failure
-            await write(lambda c: record_outcome(c, job_id, outcome))
+            await write(lambda c: record_outcome(c, job_id, outcome, workspace_id=workspace_id))
             return outcome
 
     results = await asyncio.gather(*(one(position, ref) for position, ref in enumerate(refs)))

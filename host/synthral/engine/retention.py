@@ -9,7 +9,8 @@ longer come due, so its row guards nothing).
 
 With a blob store, blobs that nothing left in the database refers to are deleted, but only
 those whose file is older than the cutoff: a blob written by a running step, not yet
-recorded, is recent and stays.
+recorded, is recent and stays. A workspace's grant of a blob (``blob_grant``) is permission
+to name it, not a reference: it keeps no blob alive, and goes with the blob it grants.
 
 Space: SQLite files are created with ``auto_vacuum=INCREMENTAL``, so freed pages are handed
 back with ``PRAGMA incremental_vacuum`` (in small steps) and a WAL checkpoint truncates the
@@ -37,6 +38,7 @@ from sqlalchemy import JSON, Text, cast, delete, exists, or_, select, tuple_
 from synthral.engine import state
 from synthral.engine.schedules import as_utc
 from synthral.errors import ConfigurationError, InputInvalid
+from synthral.store.blob_tables import revoke_blobs
 from synthral.store.db import Database
 from synthral.store.tables import (
     CHECKPOINT,
@@ -183,7 +185,9 @@ async def prune(
             referenced = await asyncio.to_thread(_sqlite_references, path, blobs)
         else:
             referenced = await _postgres_references(database, blobs)
-        report.blobs, report.blob_bytes = await asyncio.to_thread(_delete_blobs, blobs, referenced, cutoff)
+        deleted, report.blob_bytes = await asyncio.to_thread(_delete_blobs, blobs, referenced, cutoff)
+        report.blobs = len(deleted)
+        await _revoke_grants(database, blobs, deleted)
     if path is not None:
         await asyncio.to_thread(_give_back, path, full_vacuum, report)
         report.database_bytes_after = _file_bytes(path)
@@ -292,8 +296,9 @@ def _blob_path(store: BlobStore, digest: str) -> Path | None:
         return None
 
 
-def _delete_blobs(store: BlobStore, referenced: set[str], cutoff: datetime) -> tuple[int, int]:
-    count = size = 0
+def _delete_blobs(store: BlobStore, referenced: set[str], cutoff: datetime) -> tuple[list[str], int]:
+    deleted: list[str] = []
+    size = 0
     limit = cutoff.timestamp()
     for digest in list(store.iter_digests()):
         if digest in referenced:
@@ -306,9 +311,17 @@ def _delete_blobs(store: BlobStore, referenced: set[str], cutoff: datetime) -> t
         if stat.st_mtime >= limit:
             continue
         path.unlink(missing_ok=True)
-        count += 1
+        deleted.append(digest)
         size += stat.st_size
-    return count, size
+    return deleted, size
+
+
+async def _revoke_grants(database: Database, store: BlobStore, deleted: list[str]) -> None:
+    """Remove the grants of deleted blobs, in batches, but not of one stored again since."""
+    for start in range(0, len(deleted), BATCH):
+        gone = [digest for digest in deleted[start : start + BATCH] if _blob_path(store, digest) is None]
+        if gone:
+            await database.write(lambda connection: revoke_blobs(connection, gone))  # noqa: B023 -- awaited here
 
 
 # -- disk space --------------------------------------------------------------------------

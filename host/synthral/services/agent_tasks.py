@@ -59,8 +59,11 @@ async def start_agent_task(
 
     Raises:
         ConfigurationError: No framework fits, or the override is not installed (nothing is queued).
+        BlobNotFound: The inputs name a blob the workspace was not given (nothing is queued).
     """
     agents.evaluate(config)  # refuse before anything is stored
+    payload = {"task": task.task, "inputs": task.inputs, "spec": config.model_dump(mode="json")}
+    await workflows.grants.check(workspace_id, payload)
     saved = await workflows.save(_system_workflow(), workspace_id=workspace_id, owner_id=owner_id)
     execution_id = str(uuid.uuid4())
     key = f"{execution_id}/{_NODE}/0"
@@ -68,7 +71,6 @@ async def start_agent_task(
     decision = await agents.create_queued(
         task_id, key=key, execution_id=execution_id, workspace_id=workspace_id, config=config, task=task
     )
-    payload = {"task": task.task, "inputs": task.inputs, "spec": config.model_dump(mode="json")}
     await workflows.start(
         saved.workflow_id, payload, trigger="agent", execution_id=execution_id, workspace_id=workspace_id
     )

@@ -14,16 +14,16 @@ from synthral_sdk import BlobRef, BlobStore
 __all__ = ["get_blob", "put_blob"]
 
 
-def put_blob(store: BlobStore, path: Path, media_type: str | None = None) -> BlobRef:
-    """Store a file; the media type is guessed from its name unless given.
+def put_blob(store: BlobStore, path: Path, media_type: str | None = None, name: str | None = None) -> BlobRef:
+    """Store a file; the media type is guessed from its name (``name``, else the file's) unless given.
 
     Raises:
         InputInvalid: The file does not exist.
     """
     if not path.is_file():
         raise InputInvalid(f"{path} is not a file")
-    guessed = media_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return store.put_file(path, media_type=guessed)
+    guessed = media_type or mimetypes.guess_type(name or path.name)[0] or "application/octet-stream"
+    return store.put_file(path, media_type=guessed, name=name)
 
 
 def get_blob(store: BlobStore, digest: str, target: Path) -> BlobRef:

@@ -18,8 +18,10 @@ from sqlalchemy.engine import Connection
 
 from synthral.errors import Conflict, InputInvalid, NotFound, SynthralError
 from synthral.plugins.host import PluginHost
+from synthral.services.blob_grants import BlobGrants, blob_refs
 from synthral.services.browser_state import StateVault
 from synthral.services.web_records import WebRecords
+from synthral.store.blob_tables import grant_blobs
 from synthral.store.db import Database
 from synthral.store.tables import new_id, utcnow
 from synthral.store.web_tables import BROWSER_ACTION, BROWSER_SESSION
@@ -58,6 +60,7 @@ class BrowserService:
         self.plugins = plugins
         self.records = records
         self.vault = vault
+        self.grants = BlobGrants(database)
 
     async def open_session(
         self,
@@ -112,11 +115,17 @@ class BrowserService:
             NotFound: ``session_id`` names no session of the workspace.
             Conflict: The session is closed.
             SynthralError: The browser plugin failed (a killed browser is retryable).
+            BlobNotFound: Outside a run, the actions or config name a blob the workspace was not given.
         """
-        session_id = session_id or request.session_id
-        if session_id is None:
+        given = session_id or request.session_id
+        if given is None:
+            await self._check_blobs(workspace_id, request)
             session_id = await self.open_session(workspace_id=workspace_id, engine=request.engine, user_id=user_id)
+        else:
+            session_id = given
         session = await self._row(workspace_id, session_id)
+        if given is not None and session["execution_id"] is None:  # a run's references were checked where they entered
+            await self._check_blobs(workspace_id, request)
         if session["status"] != "open":
             raise Conflict(
                 f"browser session {session_id} is {session['status']}; start a new one (leave session_id out)",
@@ -166,6 +175,9 @@ class BrowserService:
             "refused": output.get("refused") or [],
         }
 
+    async def _check_blobs(self, workspace_id: str | None, request: BrowserRequest) -> None:
+        await self.grants.check(workspace_id, {"actions": request.actions, "config": request.config})
+
     def _record(
         self,
         connection: Connection,
@@ -203,6 +215,9 @@ class BrowserService:
             )
         if rows:
             connection.execute(ACTION.insert(), rows)
+        files = [value["file"] for value in (row["result"] for row in rows) if "file" in value]
+        if files and workspace_id is not None:  # handed back by reference: the workspace may use them
+            grant_blobs(connection, workspace_id, blob_refs(files))
         values: dict[str, Any] = {"actions": before + len(rows), "updated_at": now, "last_url": output.get("url")}
         if sealed is not None:
             values["state"] = sealed

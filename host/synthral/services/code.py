@@ -24,6 +24,7 @@ from sqlalchemy import and_, func, insert, select, update
 from synthral.config import LimitSettings
 from synthral.errors import ConfigurationError, InputInvalid, NotFound, QuotaExceeded, SynthralError
 from synthral.plugins.host import PluginHost
+from synthral.services.blob_grants import BlobGrants
 from synthral.services.secrets import CredentialService
 from synthral.store.code_tables import CODE_EXECUTION, CODE_QUOTA, CODE_SANDBOX, CODE_TOOL
 from synthral.store.db import Database
@@ -180,6 +181,7 @@ class CodeService:
         self.database = database
         self.plugins = plugins
         self.credentials = credentials
+        self.grants = BlobGrants(database)
         if cpu_seconds_per_day is None:
             cpu_seconds_per_day = LimitSettings().code_cpu_seconds_per_day
         self.cpu_seconds_per_day = cpu_seconds_per_day
@@ -204,7 +206,11 @@ class CodeService:
             NotFound: The named sandbox does not exist.
             InputInvalid: The runtime refused the request (language, packages, network).
             SynthralError: The runtime plugin failed (not the code: its errors are in the result).
+            BlobNotFound: Called outside a run, and ``files`` or ``inputs`` name a blob the workspace was not given.
         """
+        outside_a_run = workflow_execution_id is None  # a run's own references were checked where they entered
+        if outside_a_run:
+            await self.grants.check(workspace_id, {"files": [f.to_json() for f in run.files], "inputs": run.inputs})
         sandbox = await self.sandbox(workspace_id, run.sandbox) if run.sandbox else None
         runtime = run.runtime or (sandbox.runtime if sandbox else DEFAULT_RUNTIME)
         limits = {
@@ -264,6 +270,8 @@ class CodeService:
             await self._finish_record(record_id, None, exc)
             raise
         await self._finish_record(record_id, result, None)
+        if outside_a_run:  # a run's step output grants the files it returns
+            await self.grants.grant(workspace_id, [file.to_json() for file in result.files])
         return CodeOutcome(record_id, runtime, result)
 
     async def _credentials(self, workspace_id: str | None, slots: dict[str, str]) -> dict[str, str]:

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from synthral.errors import ConfigurationError, Conflict, NotFound
 from synthral.plugins.host import CatalogEntry, PluginHost
 from synthral.plugins.layout import sort_versions
+from synthral.services.blob_grants import BlobGrants
 from synthral.services.plugins import PluginService
 from synthral.services.secrets import CredentialService
 from synthral_sdk import AuthSpec, CapabilityKind, CapabilitySpec, WebhookScheme, WebhookSpec
@@ -255,6 +256,7 @@ class ConnectorService:
         self.credentials = credentials
         self.oauth = oauth
         self.plugin_service = plugin_service
+        self.grants = BlobGrants(credentials.database)
 
     async def secrets(self, workspace_id: str, connector: Connector) -> dict[str, str]:
         """The secrets an action call of ``connector`` is granted: the workspace's credential for it, fresh.
@@ -276,9 +278,12 @@ class ConnectorService:
     ) -> JSONObject:
         """Call one of the connector's actions now, with the workspace's credential for it.
 
+        The files the action answers (as blob references) are granted to the workspace.
+
         Raises:
             NotFound: No such connector, version or action.
             Conflict: Several plugins offer a connector of that name.
+            BlobNotFound: The payload names a blob the workspace was not given.
         """
         connector = self.catalog.get(slug, version)
         if action not in connector.actions:
@@ -287,14 +292,17 @@ class ConnectorService:
                 f"{', '.join(connector.actions) or 'none'}",
                 details={"connector": slug, "action": action[:100]},
             )
+        await self.grants.check(workspace_id, payload)
         secrets = await self.secrets(workspace_id, connector)
-        return await self.plugin_service.invoke(
+        output = await self.plugin_service.invoke(
             f"{connector.plugin}/{action}",
             payload=payload,
             version=connector.version,
             secrets=secrets,
             workspace_id=workspace_id,  # the workspace's network policy
         )
+        await self.grants.grant(workspace_id, output)
+        return output
 
     async def test(
         self,
@@ -315,9 +323,11 @@ class ConnectorService:
             NotFound: No such connector, version or action, or the workspace has not connected it.
             Conflict: Several plugins offer a connector of that name.
             ConfigurationError: No input was given and the action declares no example.
+            BlobNotFound: The payload or config names a blob the workspace was not given.
         """
         from synthral.services.connector_testing import run_connector_test  # noqa: PLC0415 -- it imports the catalog
 
+        await self.grants.check(workspace_id, {"payload": payload, "config": config})
         connector = self.catalog.get(slug, version)
         secrets = await self.secrets(workspace_id, connector)
         return await run_connector_test(

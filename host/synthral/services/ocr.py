@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Final
 
 from pydantic import JsonValue, ValidationError
@@ -29,6 +30,7 @@ from synthral.engine.ocr_node import (
 )
 from synthral.errors import InputInvalid, NotFound, SynthralError
 from synthral.plugins.host import PluginHost
+from synthral.services.blob_grants import UPLOAD_ROUTE, short_digest
 from synthral.services.workflows import WorkflowService
 from synthral.store.db import Database
 from synthral.store.ocr_tables import OCR_DOCUMENT as DOC
@@ -96,12 +98,22 @@ class OCRService:
         specs = [(entry.plugin, entry.spec) for entry in self.plugins.catalog()]
         return ready_engines(specs, self.settings.engine_configs or {})
 
+    async def upload(self, workspace_id: str, path: Path, *, media_type: str, name: str) -> BlobRef:
+        """Store an uploaded document for the workspace, which may then name it."""
+        return await self.workflows.grants.store(self.blobs, workspace_id, path, media_type=media_type, name=name)
+
     def check_document(self, ref: BlobRef) -> None:
         """Refuse a reference to bytes the store does not hold, before anything is recorded.
 
         Raises:
             InputInvalid: The blob is missing or has another size.
         """
+        if not self.blobs.exists(ref):
+            raise InputInvalid(
+                f"blob {short_digest(ref.digest)} is no longer stored (history retention removed it); upload the "
+                f"file again ({UPLOAD_ROUTE}) and send the new reference",
+                details={"digest": ref.digest},
+            )
         path = self.blobs.path(ref)
         if path.stat().st_size != ref.size:
             raise InputInvalid(
@@ -123,7 +135,11 @@ class OCRService:
 
         Returns:
             The job's status (see :meth:`status`), with results when it ran inline.
+
+        Raises:
+            BlobNotFound: The workspace was not given the document's blob.
         """
+        await self.workflows.grants.check(workspace_id, ref.to_json())
         self.check_document(ref)
         inline = wait if wait is not None else ref.size <= self.settings.sync_max_bytes
         if not inline:
@@ -158,6 +174,7 @@ class OCRService:
                 blobs=self.blobs,
                 default_job_id=job_id,
                 execution_id=None,
+                workspace_id=workspace_id,
             )
         return await self.status(job_id, workspace_id=workspace_id)
 
@@ -168,6 +185,7 @@ class OCRService:
 
         Raises:
             InputInvalid: No documents, or more than ``batch_max``.
+            BlobNotFound: The workspace was not given the blob of some document.
         """
         if not refs:
             raise InputInvalid("'documents' is empty; send one or more blob references or files")
@@ -177,6 +195,7 @@ class OCRService:
                 "split it into several batches",
                 details={"count": len(refs), "limit": self.settings.batch_max},
             )
+        await self.workflows.grants.check(workspace_id, [ref.to_json() for ref in refs])
         for ref in refs:
             self.check_document(ref)
         return await self._start_job(refs, options, workspace_id=workspace_id, requested_by=requested_by)

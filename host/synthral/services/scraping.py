@@ -29,8 +29,10 @@ from synthral.engine.model import Node, RetryPolicy, Workflow
 from synthral.engine.repository import WorkflowNotFound
 from synthral.errors import InputInvalid, NotFound, SynthralError
 from synthral.plugins.host import PluginHost
+from synthral.services.blob_grants import BlobGrants, blob_refs
 from synthral.services.web_records import WebRecords
 from synthral.services.workflows import WorkflowService
+from synthral.store.blob_tables import grant_blobs
 from synthral.store.db import Database
 from synthral.store.tables import new_id, utcnow
 from synthral.store.web_tables import SCRAPE_JOB, SCRAPE_PAGE
@@ -158,6 +160,7 @@ class ScrapingService:
         self.database = database
         self.plugins = plugins
         self.records = records
+        self.grants = BlobGrants(database)
 
     # -- one page ------------------------------------------------------------------------
 
@@ -174,8 +177,11 @@ class ScrapingService:
         Raises:
             InputInvalid: The URL or the engine's input is wrong (named).
             SynthralError: The engine failed (its error, as raised).
+            BlobNotFound: Outside a run, the input or config names a blob the workspace was not given.
         """
         _check_url(request.url, "url")
+        if execution_id is None:  # a run's references were checked where they entered
+            await self.grants.check(workspace_id, {"input": request.input, "config": request.config})
         handle = self.plugins.resolve(request.engine)
         schema = handle.spec().operations.get("run")
         properties = schema.input_schema.get("properties") if schema else None
@@ -219,7 +225,11 @@ class ScrapingService:
         checksum = output.get("checksum")
         events = output.get("proxy_log") or []
 
+        made = blob_refs(output)
+
         def record(connection: Connection) -> bool:
+            if made and workspace_id is not None:  # the page's files are handed back by reference
+                grant_blobs(connection, workspace_id, made)
             self.records.log_proxies_in(connection, workspace_id, job_id, events)  # type: ignore[arg-type]
             if isinstance(checksum, str) and checksum:
                 return self.records.seen_in(connection, workspace_id, checksum, request.url, job_id)
@@ -520,6 +530,8 @@ class ScrapingService:
     def _store(self, connection: Connection, *, batch: _Batch) -> list[dict[str, Any]]:
         job_id, workspace_id, request, claimed = batch.job_id, batch.workspace_id, batch.request, batch.claimed
         output, wanted, contents = batch.output, batch.wanted, batch.contents
+        if contents and workspace_id is not None:  # each page's content, handed back by reference
+            grant_blobs(connection, workspace_id, blob_refs(list(contents.values())))
         results = {page["url"]: page for page in output.get("pages") or []}
         stored_n = failed_n = size = 0
         stored: list[dict[str, Any]] = []

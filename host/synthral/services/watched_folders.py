@@ -1,12 +1,13 @@
 """Files as triggers, for the desktop app's host: watched folders and dropped files.
 
 A watched folder starts its workflow once for every new file in it, with the file stored as
-a blob. The file is recorded (folder, name, content digest; unique) together with the id its
-run will have before the run is queued, and the run is queued with that id, which is
-idempotent. So a file seen twice, by two scans or across a restart, fires once; a file
-recorded just before a crash is queued at the next start. Changes arrive from the operating
-system's file notifications (inotify, FSEvents, ReadDirectoryChangesW through ``watchfiles``):
-an idle folder costs nothing.
+a blob and granted to the folder's workspace (so its runs may be handed it). The file is
+recorded (folder, name, content digest; unique) together with the id its run will have
+before the run is queued, and the run is queued with that id, which is idempotent. So a
+file seen twice, by two scans or across a restart, fires once; a file recorded just before a
+crash is queued at the next start. Changes arrive from the operating system's file
+notifications (inotify, FSEvents, ReadDirectoryChangesW through ``watchfiles``): an idle
+folder costs nothing.
 
 Only the desktop app's host runs the watcher and mounts the routes: a server has no business
 reading its own disk on behalf of a workflow.
@@ -31,6 +32,7 @@ from sqlalchemy import func, select, update
 from synthral.engine.repository import get_workflow_row
 from synthral.errors import InputInvalid, NotFound
 from synthral.services.workflows import WorkflowService
+from synthral.store.blob_tables import grant_blobs
 from synthral.store.db import Database
 from synthral.store.desktop_tables import WATCHED_FILE, WATCHED_FOLDER
 from synthral.store.outage import Outage
@@ -173,6 +175,7 @@ class FileTriggers:
             return None
         execution_id = new_id()
         async with self.database.transaction() as connection:
+            await connection.run_sync(lambda sync: grant_blobs(sync, workspace_id, [ref.digest]))
             inserted = await connection.execute(
                 self.database.insert(WATCHED_FILE)
                 .values(
@@ -232,7 +235,9 @@ class FileTriggers:
             row = await get_workflow_row(connection, workflow, workspace_id)
         started = []
         for path in files:
-            ref = await asyncio.to_thread(self.blobs.put_file, path, media_type=_media_type(path), name=path.name)
+            ref = await self.workflows.grants.store(
+                self.blobs, workspace_id, path, media_type=_media_type(path), name=path.name
+            )
             payload = _file_input(ref.model_dump(by_alias=True, exclude_none=True), path, "drop")
             started.append(await self.workflows.start(row.id, payload, trigger="drop", workspace_id=workspace_id))
         return started

@@ -7,7 +7,8 @@ bytes with the scheme its connector declares (Standard Webhooks otherwise), dedu
 the sender's delivery id when the signature covers it (or else on the signed body's hash, see
 :func:`dedupe_key`), and recorded as a queued execution whose id is
 derived from that key: the same delivery sent ten times at once creates one execution, and
-every copy is answered 2xx once it is stored.
+every copy is answered 2xx once it is stored. A body that refers to a blob the workflow's
+workspace was not given is refused before anything is stored: the sender is anonymous.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import orjson
 from synthral.engine import state
 from synthral.engine.model import WebhookTrigger
 from synthral.engine.repository import SavedVersion, WorkflowNotFound
-from synthral.errors import AuthenticationFailed, ConfigurationError, NotFound
+from synthral.errors import AuthenticationFailed, BlobNotFound, ConfigurationError, NotFound
 from synthral.observability import hooks as observe
 from synthral.services.connectors import ConnectorCatalog
 from synthral.services.secrets import CredentialService
@@ -75,6 +76,7 @@ class Delivery:
 @dataclass(frozen=True)
 class _Subscription:
     workflow_id: str
+    workspace_id: str
     workflow_version: int
     scheme: WebhookScheme
     secrets: list[str]
@@ -230,7 +232,14 @@ class WebhookService:
         except NotFound:
             raise NotFound("this subscription has no signing secret yet; create one first") from None
         secrets_ = list(stored.get("secrets", [])) if isinstance(stored, dict) else []
-        return _Subscription(saved.workflow_id, saved.version, self._scheme(trigger, saved), secrets_, time.monotonic())
+        return _Subscription(
+            saved.workflow_id,
+            saved.workspace_id,
+            saved.version,
+            self._scheme(trigger, saved),
+            secrets_,
+            time.monotonic(),
+        )
 
     async def receive(
         self, workflow_id: str, headers: dict[str, str], body: bytes, *, connector: str | None = None
@@ -244,6 +253,7 @@ class WebhookService:
         Raises:
             NotFound: No workflow with a webhook trigger (for that connector) by that id.
             AuthenticationFailed: The signature does not verify; the reason says why.
+            BlobNotFound: The body refers to a blob the workflow's workspace was not given.
         """
         subscription = await self._subscription(workflow_id, connector, fresh=False)
         verdict = verify_webhook_signature(subscription.scheme, headers, body, subscription.secrets)
@@ -261,6 +271,13 @@ class WebhookService:
             "delivery_id": verdict.delivery_id or key,
             "event_type": verdict.event_type,
         }
+        # A key '$blob' appears as such in the raw bytes unless escaped, and escapes are rare.
+        if b"$blob" in body or b"\\u" in body:
+            try:
+                await self.workflows.grants.check(subscription.workspace_id, payload["body"])
+            except BlobNotFound:
+                observe.webhook_delivery("rejected", "blob")
+                raise
         created = await self._commits.store(
             state.NewRun(
                 workflow_id=subscription.workflow_id,

@@ -25,6 +25,7 @@ from synthral.engine.validate import SpecCatalog, ValidationIssue, ensure_valid,
 from synthral.errors import ConfigurationError, InputInvalid, SynthralError, WorkflowInvalid
 from synthral.plugins.host import PluginHost
 from synthral.plugins.proxy import RemoteCapability
+from synthral.services.blob_grants import BlobGrants, blob_refs
 from synthral.services.connectors import ConnectorCatalog
 from synthral.store.db import Database
 from synthral.store.tables import (
@@ -85,6 +86,7 @@ class WorkflowService:
         self.database = database
         self.plugins = plugins
         self.engine = engine
+        self.grants = BlobGrants(database)
 
     # -- definitions ---------------------------------------------------------------------
 
@@ -147,8 +149,10 @@ class WorkflowService:
 
         Raises:
             WorkflowInvalid: Every problem found, each naming its node.
+            BlobNotFound: A node or trigger refers to a blob the workspace was not given.
         """
         ensure_valid(workflow, self._lookup, known_types=SpecCatalog.from_entries(self.plugins.catalog()).types)
+        await self.grants.check(workspace_id, workflow.model_dump(mode="json"))
         pins = self._pins(workflow)
         async with self.database.transaction() as connection:
             saved = await save_workflow(connection, workflow, pins, owner_id=owner_id, workspace_id=workspace_id)
@@ -232,8 +236,12 @@ class WorkflowService:
         """Queue a run of a workflow version (in ``workspace_id`` when given); returns the execution id.
 
         An ``execution_id`` that exists already is returned as is: starting is idempotent by id.
+
+        Raises:
+            BlobNotFound: The input refers to a blob the workflow's workspace was not given.
         """
         saved = await self.get(name_or_id, version, workspace_id=workspace_id)
+        await self.grants.check(saved.workspace_id, input)
         run = state.NewRun(
             workflow_id=saved.workflow_id,
             workflow_version=saved.version,
@@ -356,11 +364,14 @@ class WorkflowService:
 
         Raises:
             InputInvalid: The answer does not satisfy the form.
+            BlobNotFound: The data refers to a blob the run's workspace was not given.
         """
         view = await self.execution(execution_id, workspace_id=workspace_id)
         if view.status in ExecutionStatus.TERMINAL:
             raise ConfigurationError(f"execution {execution_id} is {view.status}; it takes no more signals")
         payload = data or {}
+        if blob_refs(payload):  # the waiting step hands it to the nodes after it
+            await self.grants.check(await self._workspace_of(str(view.execution["workflow_id"])), payload)
         if signal_type == "human_input":
             await self._check_answer(view, payload)
         key = dedupe_key or str(uuid.uuid4())
@@ -377,6 +388,13 @@ class WorkflowService:
         )
         self.engine.notify()
         return delivered
+
+    async def _workspace_of(self, workflow_id: str) -> str | None:
+        async with self.database.engine.connect() as connection:
+            found = (
+                await connection.execute(select(WORKFLOW.c.workspace_id).where(WORKFLOW.c.id == workflow_id))
+            ).scalar()
+        return None if found is None else str(found)
 
     async def _check_answer(self, view: ExecutionView, data: dict[str, Any]) -> None:
         waiting = view.execution.get("waiting_for") or {}

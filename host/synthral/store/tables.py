@@ -594,10 +594,11 @@ OAUTH_STATE: Final = Table(
 """A pending OAuth authorization: created when a user starts connecting, spent by the callback."""
 
 
-# The AI, audit, code, copilot, desktop, OCR, OSINT, retrieval and web tables share this metadata; importing them
-# here makes every table known wherever any table is (migrations, create_all, the schema comparison in the tests).
+# The AI, audit, blob, code, copilot, desktop, OCR, OSINT, retrieval and web tables share this metadata; importing
+# them here makes every table known wherever any table is (migrations, create_all, the schema comparison in the tests).
 from synthral.store import ai_tables as _ai_tables  # noqa: E402, F401
 from synthral.store import audit_tables as _audit_tables  # noqa: E402, F401
+from synthral.store import blob_tables as _blob_tables  # noqa: E402, F401
 from synthral.store import code_tables as _code_tables  # noqa: E402, F401
 from synthral.store import copilot_tables as _copilot_tables  # noqa: E402, F401
 from synthral.store import desktop_tables as _desktop_tables  # noqa: E402, F401

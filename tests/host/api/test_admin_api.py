@@ -9,6 +9,7 @@ from sqlalchemy import update
 
 from synthral.services.admin import AdminService
 from synthral.store.tables import EXECUTION, utcnow
+from synthral_sdk import BlobRef
 from tests.support.api import Api, wait_for
 from tests.support.engine import chain
 
@@ -115,8 +116,11 @@ async def test_members_are_listed_with_their_roles_for_every_member(api: Api) ->
 async def test_a_blob_is_served_only_through_a_run_that_refers_to_it(api: Api) -> None:
     store = api.state.app.plugins.blobs
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-    ref = store.put(png, media_type="image/png", name="scan.png")
-    html = store.put(b"<script>alert(1)</script>", media_type="text/html", name="page.html")
+    ref = BlobRef.model_validate(
+        (await api.call("editor", "POST", "/blobs", files={"file": ("scan.png", png, "image/png")})).json()
+    )
+    page_file = {"file": ("page.html", b"<script>alert(1)</script>", "text/html")}
+    html = BlobRef.model_validate((await api.call("editor", "POST", "/blobs", files=page_file)).json())
     stranger = store.put(b"not referred to", media_type="text/plain")
     keep = chain("keep", {"id": "start", "type": "core/noop"})
     workflow = (await api.call("editor", "POST", "/workflows", json=keep)).json()

@@ -93,6 +93,7 @@ WORKSPACE: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("PUT", "/code/quota", "owner", {"cpu_seconds_per_day": 100}),
     ("GET", "/code/sandboxes", "viewer", None),
     ("PUT", "/code/sandboxes/{name}", "owner", {"runtime": "code-wasi/wasi"}),
+    ("POST", "/blobs", "editor", None),
     ("POST", "/ocr/extract", "editor", {"document": {"$blob": "sha256:" + "0" * 64, "size": 3}}),
     ("POST", "/ocr/batch", "editor", {"documents": [{"$blob": "sha256:" + "0" * 64, "size": 3}]}),
     ("GET", "/ocr/status/{job_id}", "viewer", None),

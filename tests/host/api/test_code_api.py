@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.support.api import Api
+from tests.support.api import Api, wait_for
+from tests.support.engine import chain
 
 BWRAP = "code-bwrap/bwrap"
 
@@ -112,3 +113,27 @@ async def test_owners_name_sandboxes_that_runs_then_use(code_api: Api) -> None:
         "editor", "POST", "/code/execute", json={"code": "import time\ntime.sleep(10)", "sandbox": "quick"}
     )
     assert ran.json()["limit"] == "timeout"
+
+
+async def test_a_file_a_runs_code_step_made_is_handed_to_new_runs_of_its_workspace_only(code_api: Api) -> None:
+    make = {"code": "open('out.txt', 'w').write('made by a step')", "runtime": BWRAP}
+    maker = chain("maker", {"id": "make", "type": "code/run", "config": make})
+    workflow = (await code_api.call("editor", "POST", "/workflows", json=maker)).json()
+    run = (await code_api.call("editor", "POST", f"/workflows/{workflow['id']}/run", json={})).json()
+    done = await wait_for(code_api, run["execution_id"], timeout=120)
+    assert done["execution"]["status"] == "completed", done["execution"]
+    [made] = done["execution"]["output"]["make"]["files"]
+    assert made["name"] == "out.txt"
+
+    read = {"code": "result = open('out.txt').read()", "files": [made], "runtime": BWRAP}
+    answer = await code_api.call("editor", "POST", "/code/execute", json=read)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["result"] == "made by a step"
+    keep = chain("keep", {"id": "start", "type": "core/noop"})
+    again = (await code_api.call("editor", "POST", "/workflows", json=keep)).json()
+    second = await code_api.call("editor", "POST", f"/workflows/{again['id']}/run", json={"trigger_data": {"f": made}})
+    assert second.status_code == 202, second.text
+
+    outsider = code_api.headers("outsider", workspace=code_api.other_workspace)
+    refused = await code_api.http.post("/code/execute", json=read, headers=outsider)
+    assert refused.status_code == 404 and refused.json()["code"] == "blob_not_found", refused.text

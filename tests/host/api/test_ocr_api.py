@@ -141,17 +141,35 @@ async def test_a_bad_document_fails_alone_with_its_reason_and_the_batch_goes_on(
 
 
 async def test_a_blob_reference_with_wait_false_becomes_a_job(ocr_api: Api) -> None:
-    ref = ocr_api.state.app.ocr.blobs.put(page(), media_type="image/png", name="a.png")
+    uploaded = await ocr_api.call("editor", "POST", "/blobs", files={"file": ("a.png", page(), "image/png")})
     answer = await ocr_api.call(
         "editor",
         "POST",
         "/ocr/extract",
-        json={"document": ref.to_json(), "options": {"engine": "tesseract"}, "wait": False},
+        json={"document": uploaded.json(), "options": {"engine": "tesseract"}, "wait": False},
     )
     assert answer.status_code == 202, answer.text
     done = await wait_job(ocr_api, answer.json()["job_id"])
     [doc] = done["documents"]
     assert doc["engine"] == "ocr-tesseract/tesseract" and doc["reason"] == "engine tesseract set on the node"
+
+
+async def test_an_uploaded_document_is_read_in_its_workspace_and_its_result_goes_on_to_runs(ocr_api: Api) -> None:
+    uploaded = await ocr_api.call("editor", "POST", "/blobs", files={"file": ("scan.png", page(), "image/png")})
+    ref = uploaded.json()
+    answer = await ocr_api.call("editor", "POST", "/ocr/extract", json={"document": ref})
+    assert answer.status_code == 200, answer.text
+    [doc] = answer.json()["documents"]
+    assert "4721" in doc["text"]
+    keep = {"name": "keep", "nodes": [{"id": "start", "type": "core/noop"}]}
+    workflow = (await ocr_api.call("editor", "POST", "/workflows", json=keep)).json()
+    trigger = {"trigger_data": {"scan": ref, "read": doc["result"]}}
+    run = await ocr_api.call("editor", "POST", f"/workflows/{workflow['id']}/run", json=trigger)
+    assert run.status_code == 202, run.text
+
+    outsider = ocr_api.headers("outsider", workspace=ocr_api.other_workspace)
+    refused = await ocr_api.http.post("/ocr/extract", json={"document": doc["result"]}, headers=outsider)
+    assert refused.status_code == 404 and refused.json()["code"] == "blob_not_found", refused.text
 
 
 async def test_roles_and_workspaces_guard_every_route(ocr_api: Api) -> None:
@@ -170,7 +188,8 @@ async def test_bad_requests_get_problems_that_say_what_to_send(ocr_api: Api) -> 
     missing = await ocr_api.call(
         "editor", "POST", "/ocr/extract", json={"document": {"$blob": "sha256:" + "0" * 64, "size": 3}}
     )
-    assert missing.status_code == 422 and "not in the blob store" in missing.json()["detail"]
+    assert missing.status_code == 404 and missing.json()["code"] == "blob_not_found"
+    assert "upload the file in this workspace first (POST /api/v1/blobs" in missing.json()["detail"]
     unknown = await ocr_api.call("editor", "POST", "/ocr/extract", files={"file": ("a.png", page(), "image/png")},
                                  data={"options": json.dumps({"colour": "blue"})})  # fmt: skip
     assert unknown.status_code == 422 and "option 'colour'" in unknown.json()["detail"]

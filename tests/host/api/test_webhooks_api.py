@@ -145,3 +145,25 @@ async def test_an_expired_subscription_is_read_once_for_deliveries_arriving_toge
         event.remove(engine, "before_cursor_execute", count)
     assert len({d.execution_id for d in deliveries}) == 20 and not any(d.duplicate for d in deliveries)
     assert len(reads) == 1, reads
+
+
+async def test_a_delivery_naming_a_blob_its_workspace_was_not_given_is_refused_and_queues_nothing(api: Api) -> None:
+    path, secret = await _subscription(api)
+    headers = api.headers("outsider", workspace=api.other_workspace)
+    globex_file = {"file": ("a.pdf", b"%PDF globex", "application/pdf")}
+    foreign = (await api.http.post("/blobs", files=globex_file, headers=headers)).json()
+    body = orjson.dumps({"order": 7, "attachment": foreign})
+    answer = await api.http.post(path, content=body, headers=_signed(secret, body))
+    assert answer.status_code == 404, answer.text
+    assert answer.json()["code"] == "blob_not_found" and "POST /api/v1/blobs" in answer.json()["detail"]
+    escaped = body.replace(b'"$blob"', b'"\\u0024blob"')  # the same key, spelled with an escape
+    answer = await api.http.post(path, content=escaped, headers=_signed(secret, escaped, msg_id="msg_3"))
+    assert answer.status_code == 404 and answer.json()["code"] == "blob_not_found", answer.text
+    assert (await api.call("viewer", "GET", "/executions")).json()["items"] == []
+
+    acme_file = {"file": ("b.pdf", b"%PDF acme", "application/pdf")}
+    mine = (await api.call("editor", "POST", "/blobs", files=acme_file)).json()
+    body = orjson.dumps({"order": 8, "attachment": mine})
+    accepted = await api.http.post(path, content=body, headers=_signed(secret, body, msg_id="msg_2"))
+    assert accepted.status_code == 202, accepted.text
+    assert (await wait_for(api, accepted.json()["execution_id"]))["execution"]["status"] == "completed"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import orjson
@@ -111,6 +113,38 @@ def test_blob_put_and_get(tmp_path: Path, wheelhouse: Path) -> None:
     assert out.read_bytes() == source.read_bytes()
     bad = synthral(home, wheelhouse, "blob", "get", "sha256:../../etc", "-o", str(out))
     assert bad.returncode == 2 and "not a blob digest" in bad.stderr
+    assert "no workspace may use it yet" in synthral(home, wheelhouse, "blob", "put", str(source)).stderr
+
+
+def _grants(home: Path) -> set[tuple[str, str]]:
+    with closing(sqlite3.connect(home / "synthral.db")) as connection:
+        rows = connection.execute(
+            "SELECT workspace.slug, blob_grant.digest FROM blob_grant "
+            "JOIN workspace ON workspace.id = blob_grant.workspace_id"
+        )
+        return {(slug, digest) for slug, digest in rows}
+
+
+def test_blob_put_grants_the_named_workspace_or_else_the_desktops(
+    tmp_path: Path, wheelhouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("PW", "correct horse battery staple")
+    for email, slug in (("ada@example.com", "acme"), ("local-owner@example.com", "local")):
+        made = synthral(home, wheelhouse, "user", "create", email, "--workspace", slug, "--password-env", "PW")
+        assert made.returncode == 0, made.stderr
+    source = tmp_path / "invoice.pdf"
+    source.write_bytes(b"%PDF-1.7 an invoice")
+    named = synthral(home, wheelhouse, "blob", "put", str(source), "--workspace", "acme")
+    assert named.returncode == 0, named.stderr
+    digest = orjson.loads(named.stdout)["$blob"]
+    assert _grants(home) == {("acme", digest)}
+    other = tmp_path / "receipt.pdf"
+    other.write_bytes(b"%PDF-1.7 a receipt")
+    default = orjson.loads(synthral(home, wheelhouse, "blob", "put", str(other)).stdout)
+    assert _grants(home) == {("acme", digest), ("local", default["$blob"])}
+    unknown = synthral(home, wheelhouse, "blob", "put", str(source), "--workspace", "nope")
+    assert unknown.returncode == 2 and "no workspace 'nope'" in unknown.stdout
 
 
 def test_plugin_new_scaffolds_a_project_whose_tests_pass_and_that_installs(tmp_path: Path, wheelhouse: Path) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import func, insert, select
 
+from synthral.engine.model import Workflow
 from synthral.errors import WorkflowInvalid
-from synthral.store.tables import ExecutionStatus
+from synthral.store.blob_tables import BLOB_GRANT
+from synthral.store.tables import WORKSPACE, ExecutionStatus, utcnow
 from tests.support.engine import Harness, chain
 
 pytestmark = pytest.mark.slow
@@ -122,6 +125,30 @@ async def test_large_outputs_go_to_the_blob_store(harness: Harness) -> None:
     stored = view.steps[0]["output"]
     assert set(stored) == {"$output"} and stored["$output"]["$blob"].startswith("sha256:")
     assert view.execution["output"]["size"]["data"]["length"] == 512 * 1024
+
+
+async def test_the_files_a_workspace_runs_steps_output_are_granted_to_that_workspace(harness: Harness) -> None:
+    async with harness.database.transaction() as connection:
+        await connection.execute(insert(WORKSPACE).values(id="ws", slug="acme", name="Acme", created_at=utcnow()))
+    workflow = Workflow.model_validate(
+        chain(
+            "files",
+            {"id": "plain", "type": "core/set", "config": {"values": {"n": 1}}},
+            {"id": "big", "type": "noop/big", "input": {"seconds": 0.5}},
+        )
+    )
+    saved = await harness.service.save(workflow, workspace_id="ws")
+    view = await harness.wait(await harness.service.start(saved.workflow_id, {}, workspace_id="ws"))
+    assert view.status == ExecutionStatus.COMPLETED, view.execution
+    packed = view.steps[1]["output"]["$output"]["$blob"]
+    async with harness.database.engine.connect() as connection:
+        granted = (await connection.execute(select(BLOB_GRANT.c.workspace_id, BLOB_GRANT.c.digest))).all()
+    assert [tuple(row) for row in granted] == [("ws", packed)]  # the plain step granted nothing
+    big = {"id": "big", "type": "noop/big", "input": {"seconds": 1}}
+    local = await harness.wait(await harness.run(chain("local", big)))
+    assert local.status == ExecutionStatus.COMPLETED
+    async with harness.database.engine.connect() as connection:
+        assert (await connection.execute(select(func.count()).select_from(BLOB_GRANT))).scalar() == 1
 
 
 async def test_every_graph_change_is_a_new_version_and_runs_keep_theirs(harness: Harness) -> None:

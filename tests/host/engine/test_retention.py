@@ -19,6 +19,8 @@ from synthral.engine.repository import save_workflow
 from synthral.engine.retention import BATCH, prune
 from synthral.engine.schedules import SCHEDULE, as_utc
 from synthral.errors import ConfigurationError
+from synthral.services.blob_grants import BlobGrants
+from synthral.store.blob_tables import BLOB_GRANT
 from synthral.store.db import Database
 from synthral.store.tables import (
     CHECKPOINT,
@@ -29,6 +31,7 @@ from synthral.store.tables import (
     SCHEDULE_FIRE,
     SIGNAL,
     STEP,
+    WORKSPACE,
     ExecutionStatus,
 )
 from synthral_sdk.blobs import BlobStore
@@ -315,3 +318,21 @@ async def test_blobs_nothing_refers_to_go_when_older_than_the_cutoff(database: D
         assert store.exists(ref), ref
     assert report.bytes_freed >= report.blob_bytes
     assert report.to_json()["blobs"] == 2
+
+
+async def test_a_grant_keeps_no_blob_alive_and_goes_with_the_blob_it_grants(database: Database, tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    uploaded, used, fresh = store.put(b"uploaded, never used"), store.put(b"used by a run"), store.put(b"fresh")
+    for ref in (uploaded, used):
+        os.utime(store.path(ref), (OLD.timestamp(), OLD.timestamp()))
+    async with database.transaction() as connection:
+        await connection.execute(insert(WORKSPACE), [{"id": "ws", "slug": "acme", "name": "Acme", "created_at": OLD}])
+    await BlobGrants(database).grant("ws", [uploaded.to_json(), used.to_json(), fresh.to_json()])
+    wf = await new_workflow(database)
+    await add_runs(database, run_rows(wf, "kept", ExecutionStatus.COMPLETED, RECENT, step_output=used.to_json()))
+
+    report = await prune(database, older_than_days=30, now=NOW, blobs=store)
+    assert report.blobs == 1 and not store.exists(uploaded)
+    async with database.engine.connect() as connection:
+        granted = set((await connection.execute(select(BLOB_GRANT.c.digest))).scalars())
+    assert granted == {used.digest, fresh.digest}

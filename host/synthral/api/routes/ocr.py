@@ -28,7 +28,10 @@ _CHUNK = 1 << 20
 class ExtractRequest(BaseModel):
     """A document already in the blob store, and how to read it."""
 
-    document: dict[str, JsonValue] = Field(description='A blob reference: {"$blob": "sha256:...", "size": N, ...}.')
+    document: dict[str, JsonValue] = Field(
+        description='A blob reference, {"$blob": "sha256:...", "size": N, ...}, of a file this workspace uploaded '
+        "(POST /api/v1/blobs) or its runs made."
+    )
     options: dict[str, JsonValue] = Field(
         default_factory=dict,
         description="Router hints and engine options: engine, layout, handwriting, structured_json, latency, "
@@ -82,14 +85,16 @@ def _status_code(view: dict[str, Any], response: Response) -> None:
     response.status_code = status.HTTP_200_OK if view["mode"] == "inline" else status.HTTP_202_ACCEPTED
 
 
-async def _uploaded(server: ServerState, upload: UploadFile) -> BlobRef:
-    """Copy an upload into the blob store a megabyte at a time."""
+async def _uploaded(server: ServerState, access: Access, upload: UploadFile) -> BlobRef:
+    """Copy an upload into the blob store a megabyte at a time; the workspace may name it from now on."""
     media_type = upload.content_type or mimetypes.guess_type(upload.filename or "")[0] or "application/octet-stream"
     with tempfile.NamedTemporaryFile(prefix="synthral-ocr-") as tmp:
         while chunk := await upload.read(_CHUNK):
             tmp.write(chunk)
         tmp.flush()
-        return server.app.ocr.blobs.put_file(Path(tmp.name), media_type=media_type, name=upload.filename or "upload")
+        return await server.app.ocr.upload(
+            access.workspace_id, Path(tmp.name), media_type=media_type, name=upload.filename or "upload"
+        )
 
 
 def _ref(raw: object, where: str) -> BlobRef:
@@ -114,13 +119,15 @@ def _json_field(raw: object, where: str) -> Any:
         raise InputInvalid(f"form field '{where}' is not valid JSON", details={"field": where}) from None
 
 
-async def _read_request(request: Request, server: ServerState, *, many: bool) -> tuple[list[BlobRef], Any, Any]:
+async def _read_request(
+    request: Request, server: ServerState, access: Access, *, many: bool
+) -> tuple[list[BlobRef], Any, Any]:
     """Documents, options and 'wait' from a JSON body or a multipart form (files or references)."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         async with request.form() as form:  # closes the spooled upload files
             files = [item for item in form.getlist("file") if isinstance(item, UploadFile)]
-            refs = [await _uploaded(server, upload) for upload in files]
+            refs = [await _uploaded(server, access, upload) for upload in files]
             for index, raw in enumerate(form.getlist("document")):
                 refs.append(_ref(_json_field(raw, "document"), f"form field 'document' #{index}"))
             wait = _json_field(form.get("wait"), "wait")
@@ -155,7 +162,7 @@ async def extract_text(request: Request, response: Response, access: Editor, ser
     Small documents are read during the request (200, with the text); larger ones, or
     ``wait: false``, become a durable job (202; poll ``/ocr/status/{job_id}``).
     """
-    refs, options, wait = await _read_request(request, server, many=False)
+    refs, options, wait = await _read_request(request, server, access, many=False)
     if len(refs) != 1:
         raise InputInvalid(
             f"/ocr/extract reads one document, this request has {len(refs)}; use /ocr/batch for several",
@@ -173,7 +180,7 @@ async def extract_text(request: Request, response: Response, access: Editor, ser
 @router.post("/batch", status_code=status.HTTP_202_ACCEPTED, response_model=OCRJobView)
 async def extract_batch(request: Request, access: Editor, server: Server) -> dict[str, Any]:
     """Read several documents as one durable job (JSON 'documents', or multipart 'file' fields)."""
-    refs, options, _ = await _read_request(request, server, many=True)
+    refs, options, _ = await _read_request(request, server, access, many=True)
     return await server.app.ocr.batch(
         refs, server.app.ocr.options(options), workspace_id=access.workspace_id, requested_by=_who(access)
     )
