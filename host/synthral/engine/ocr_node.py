@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
+from synthral.engine.ocr_pace import PACE, EnginePace
 from synthral.errors import ConfigurationError, DatabaseUnavailable, InputInvalid, NonRetryableError, SynthralError
 from synthral.store.blob_tables import grant_blobs
 from synthral.store.ocr_tables import OCR_DOCUMENT as DOC
@@ -58,6 +59,8 @@ ENGINE_NAMES: Final = ("rapidocr", "tesseract", "doctr", "easyocr", "paddleocr",
 
 #: Default order when no rule applies: fast printed-text engines first, Tesseract last.
 _DEFAULT_ORDER: Final = ("rapidocr", "paddleocr", "tesseract", "doctr", "easyocr", "google_vision")
+_PRINTED: Final = ("rapidocr", "paddleocr", "tesseract")
+"""The engines for printed text, which the latency rule chooses among."""
 
 _HEAVY_TYPES: Final = ("application/pdf", "image/tiff")
 
@@ -88,6 +91,12 @@ class OCRExtractConfig(OCRHints):
     fallback: bool = Field(default=True, description="Read again with Tesseract when the chosen engine finds no text.")
     languages: list[str] | None = Field(default=None, min_length=1, description="Language codes for the engine.")
     pages: list[int] | None = Field(default=None, min_length=1, description="1-based pages to read; all when unset.")
+    latency_budget_ms: int = Field(
+        default=1000,
+        ge=0,
+        description="Printed text: when the default engine has been reading a page slower than this here, the "
+        "router picks a ready engine that reads faster (or times one not yet timed); 0 turns the rule off.",
+    )
     heavy_bytes: int = Field(
         default=10 * 1024 * 1024,
         ge=1,
@@ -229,14 +238,19 @@ def route(
     config: OCRExtractConfig,
     ready: Mapping[str, ReadyEngine],
     not_ready: Mapping[str, str] | None = None,
+    pace: Mapping[str, float] | None = None,
 ) -> Decision:
     """Choose the engine for one document, by the PRD's rules, among ``ready`` engines.
 
     Rules, first match wins: an explicit ``engine``; structured JSON → OmniParser; table
     layout → docTR; handwriting → EasyOCR; a heavy PDF or TIFF → Google Vision (never for a
     region-bound document); low latency or a region → RapidOCR, then PaddleOCR; otherwise
-    RapidOCR, PaddleOCR, Tesseract in that order. A rule whose engine is not ready is
-    skipped, and the reason says so. Tesseract is the fallback for an empty result.
+    RapidOCR, PaddleOCR, Tesseract in that order, unless the first has been reading a page
+    slower than ``latency_budget_ms`` here (``pace``, ms per page by engine from
+    :mod:`synthral.engine.ocr_pace`): then the fastest timed printed-text engine within the
+    budget, else one not timed yet (to time it), else the fastest timed one. A rule whose
+    engine is not ready is skipped, and the reason says so. Tesseract is the fallback for an
+    empty result.
 
     Raises:
         ConfigurationError: The named engine is not ready, or no OCR engine is.
@@ -280,6 +294,10 @@ def route(
     for name in _DEFAULT_ORDER:
         if name in ready:
             note = f" ({'; '.join(skipped)})" if skipped else ""
+            paced = _paced(name, config.latency_budget_ms, ready, pace or {})
+            if paced is not None:
+                chosen, why = paced
+                return Decision(ready[chosen], f"printed text → {chosen}: {why}{note}", fallback_for(ready[chosen]))
             return Decision(
                 ready[name], f"printed text → {name}, the first ready default{note}", fallback_for(ready[name])
             )
@@ -291,6 +309,26 @@ def route(
         + (f" or finish configuring one ({'; '.join(not_ready.values())})" if not_ready else ""),
         details={"not_ready": dict(not_ready)},
     )
+
+
+def _paced(
+    first: str, budget: int, ready: Mapping[str, ReadyEngine], pace: Mapping[str, float]
+) -> tuple[str, str] | None:
+    """Another printed-text engine and why, when ``first`` reads slower than ``budget`` ms a page here."""
+    slow = pace.get(first)
+    if not budget or first not in _PRINTED or slow is None or slow <= budget:
+        return None
+    others = [name for name in _PRINTED if name != first and name in ready]
+    timed = sorted((pace[name], name) for name in others if name in pace and pace[name] < slow)
+    untimed = [name for name in others if name not in pace]
+    over = f"{first} has been reading a page in {slow:,.0f} ms here, over the {budget:,} ms budget"
+    if timed and timed[0][0] <= budget:
+        return timed[0][1], f"{over}; {timed[0][1]} in {timed[0][0]:,.0f} ms"
+    if untimed:
+        return untimed[0], f"{over}; timing {untimed[0]}, not yet timed here"
+    if timed:
+        return timed[0][1], f"{over}; {timed[0][1]} is faster ({timed[0][0]:,.0f} ms)"
+    return None
 
 
 def _absent(name: str, not_ready: Mapping[str, str]) -> str:
@@ -318,8 +356,12 @@ async def read_document(
     decision: Decision,
     invoke: Invoke,
     blobs: BlobStore,
+    pace: EnginePace | None = None,
 ) -> DocumentOutcome:
     """Read ``ref`` with the decided engine; fall back to Tesseract when it finds no text.
+
+    Each engine that reads the document adds its time per page to ``pace`` (the router's
+    latency rule reads it).
 
     Raises:
         SynthralError: The engine (and the fallback, when one ran) failed.
@@ -349,6 +391,8 @@ async def read_document(
             raise
         result = OCRResult.model_validate(output)
         attempt = _Attempt(engine.ref, True, _ms(attempt_started), "ok" if result.text.strip() else "empty", result)
+        if pace is not None:
+            pace.record(engine.name, attempt.ms, len(result.pages))
         attempts.append(attempt)
         final = attempt
         if result.text.strip() or decision.fallback is None or engine is decision.fallback:
@@ -572,6 +616,7 @@ async def extract(
     execution_id: str | None,
     workspace_id: str | None = None,
     concurrency: int = 2,
+    pace: EnginePace = PACE,
 ) -> OCRExtractResult:
     """Route and read every document of an ``ocr/extract`` node, recording each outcome.
 
@@ -601,11 +646,11 @@ async def extract(
         async with gate:
             decision: Decision | None = None
             try:
-                decision = route(DocumentFacts.of(ref), config, ready, not_ready)
+                decision = route(DocumentFacts.of(ref), config, ready, not_ready, pace.per_page())
                 chosen = decision
                 await write(lambda c: record_started(c, job_id, position, chosen))
                 outcome = await read_document(
-                    position, ref=ref, config=config, decision=decision, invoke=invoke, blobs=blobs
+                    position, ref=ref, config=config, decision=decision, invoke=invoke, blobs=blobs, pace=pace
                 )
             except DatabaseUnavailable:
                 raise

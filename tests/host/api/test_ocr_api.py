@@ -15,6 +15,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import select
 
+from synthral.engine.ocr_pace import PACE
 from synthral.engine.worker import Worker
 from synthral.plugins.host import PluginHost
 from synthral.store.db import Database
@@ -23,6 +24,16 @@ from tests.conftest import GRANT_ALL, REPO, make_settings
 from tests.support.api import PASSWORD, Api, make_state, serving
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def untimed_engines() -> None:
+    """Each test starts with no engine timed, so the router's first choice is the default one.
+
+    The router's latency rule learns from every reading in the process: a slow reading in an
+    earlier test (a loaded machine) would otherwise route later tests' printed text elsewhere.
+    """
+    PACE.forget()
 
 
 @pytest.fixture(scope="session")
@@ -96,6 +107,8 @@ async def test_a_small_upload_is_read_at_once_by_the_default_engine_and_recorded
     assert doc["engine"] == "ocr-rapidocr/rapidocr"
     assert "printed text → rapidocr" in doc["reason"]
     assert "4721" in doc["text"] and doc["sources"] == ["ocr"]
+    # The reading timed the engine for the router's latency rule.
+    assert set(PACE.per_page()) == {"rapidocr"}
     result = await ocr_api.call("viewer", "GET", f"/ocr/jobs/{body['job_id']}/documents/0/result")
     words = [w["text"] for p in result.json()["pages"] for b in p["blocks"] for w in b["words"]]
     assert "4721" in words
