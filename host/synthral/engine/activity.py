@@ -40,6 +40,11 @@ __all__ = ["INLINE_OUTPUT_LIMIT", "StepFailed", "StepRecord", "run_step"]
 INLINE_OUTPUT_LIMIT = 256 * 1024
 """Outputs larger than this (as JSON) go to the blob store; the step row and state keep the reference."""
 _BLOB_KEY = b'"$blob"'
+FRESH_SLACK = 0.0
+"""Seconds before an attempt began that a blob's write time may lie and still count as the step's.
+
+None: a blob written before the attempt could be another workspace's stored a moment earlier.
+The blob store's filesystem must keep sub-second times (every current Linux one does)."""
 
 
 class StepFailed(Exception):
@@ -97,6 +102,35 @@ def _pack(ctx: RunContext, output: Any) -> tuple[Any, set[str]]:
         return output, digests
     ref = ctx.engine.blobs.put(data, media_type="application/json", name="output.json")
     return {"$output": ref.to_json()}, digests | {ref.digest}
+
+
+def _provable(ctx: RunContext, digests: set[str], stored: Any, attempt: _Attempt) -> set[str]:
+    """The blobs of a step's output its workspace may be granted: those the step made.
+
+    A reference in an output proves nothing by itself: a plugin may copy one out of outside
+    data (an HTTP response, a record in a SaaS), and a template may build one, naming a blob
+    of another workspace. So only these are granted: the engine's own blob of a large output,
+    and blobs written (or stored again) while the step ran, which only whoever had their bytes
+    can do. References the workspace holds already need nothing; the rest stay in the output
+    but name nothing the workspace may use (the next plugin is not handed them, the run page
+    does not show them).
+    """
+    if not digests or ctx.workspace_id is None:
+        return set()
+    packed = stored["$output"].get("$blob") if isinstance(stored, dict) and "$output" in stored else None
+    since = attempt.started.timestamp() - FRESH_SLACK
+    kept: set[str] = set()
+    for digest in digests:
+        if digest == packed:
+            kept.add(digest)
+            continue
+        try:
+            path = ctx.engine.blobs.path(BlobRef.model_validate({"$blob": digest, "size": 0}))
+            if path.stat().st_mtime >= since:
+                kept.add(digest)
+        except (OSError, ValueError):
+            continue
+    return kept
 
 
 def unpack_output(ctx: RunContext, stored: Any) -> Any:
@@ -245,7 +279,7 @@ async def run_step(
             if redactor is not None:
                 output = redactor.value(output)
             stored, blobs = _pack(ctx, output)
-            ctx.defer(attempt.end(StepStatus.COMPLETED, output=stored, blobs=blobs))
+            ctx.defer(attempt.end(StepStatus.COMPLETED, output=stored, blobs=_provable(ctx, blobs, stored, attempt)))
             ctx.history[(node_id, iteration)] = StepRecord(
                 attempts=number, failures=failures, output=stored, completed=True
             )

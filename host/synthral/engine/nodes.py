@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
 import jsonschema
+import orjson
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import interrupt
 from sqlalchemy import select
@@ -31,10 +32,13 @@ from synthral.engine.repository import start_child
 from synthral.engine.retry import effective_policy
 from synthral.engine.runtime import RunContext
 from synthral.engine.templates import render
-from synthral.errors import DatabaseUnavailable, InputInvalid, NonRetryableError, SynthralError
+from synthral.errors import BlobNotFound, DatabaseUnavailable, InputInvalid, NonRetryableError, SynthralError
 from synthral.plugins.proxy import RemoteCapability
+from synthral.plugins.sandbox import blob_digests
 from synthral.security.redact import Redactor, process_redactor
+from synthral.store.blob_tables import granted_blobs
 from synthral.store.tables import EXECUTION, SIGNAL, ExecutionStatus, StepStatus, utcnow
+from synthral_sdk.types import JSONValue
 
 __all__ = ["TRIGGER_KEY", "NodeFunction", "make_node", "state_key"]
 
@@ -176,6 +180,39 @@ def _resolve(ctx: RunContext, node_type: str, pinned: str | None) -> Any:
     return ctx.handles[cache_key]
 
 
+_BLOB_KEY = b'"$blob"'
+
+
+async def _check_blobs(ctx: RunContext, node_id: str, config: Any, payload: Any) -> None:
+    """Refuse to hand a plugin a blob its run's workspace was not granted.
+
+    Data moves between steps of a run unchecked: a reference a step copied out of outside
+    data (never granted, see :func:`synthral.engine.activity._provable`) would otherwise be
+    handed to the next plugin, which reads the file it names.
+
+    Raises:
+        BlobNotFound: A reference in the step's config or input names such a blob.
+    """
+    if ctx.workspace_id is None:
+        return
+    if _BLOB_KEY not in orjson.dumps([config, payload], default=str):
+        return  # most steps hand no file: the search is skipped
+    wanted = {f"sha256:{digest}" for digest in blob_digests([config, payload])}
+    if not wanted:
+        return
+    async with ctx.engine.database.engine.connect() as connection:
+        workspace = ctx.workspace_id
+        have = await connection.run_sync(lambda sync: granted_blobs(sync, workspace, wanted))
+    missing = sorted(wanted - have)
+    if missing:
+        raise BlobNotFound(
+            f"node '{node_id}' was to be handed blob {missing[0][:19]}…, which this workspace was never given (a "
+            "reference a step copied from outside data names nothing the workspace may read); pass files the run "
+            "was given or made, or upload the file in this workspace first (POST /api/v1/blobs)",
+            details={"node": node_id, "digests": list[JSONValue](missing[:20])},
+        )
+
+
 async def _invoke(
     ctx: RunContext,
     node: Node,
@@ -220,6 +257,7 @@ async def _invoke(
             host=host,
             workspace_id=ctx.workspace_id,  # the workspace's network policy
         )
+        await _check_blobs(ctx, node.id, config, payload)
         return await handle.call(op, config, payload, context)
 
     return await run_step(

@@ -196,8 +196,12 @@ class BlobGate:
             if not _shard(self.store, digest).is_file():
                 self._take(digest)
             else:  # stored already: the plugin's copy need not stay in its inbox
+                copy = self.inbox / "sha256" / digest[:2] / digest[2:]
                 with contextlib.suppress(OSError):
-                    (self.inbox / "sha256" / digest[:2] / digest[2:]).unlink()
+                    if copy.is_file() and not copy.is_symlink():
+                        # It wrote these bytes now: the stored file's time says so (the step may be granted it).
+                        os.utime(_shard(self.store, digest))
+                    copy.unlink()
             if digest not in self._shown:
                 self._show(digest)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from synthral.errors import NotFound
+from synthral.errors import BlobNotFound, NotFound
 from synthral.services.workflows import WorkflowService
 from synthral_sdk import BlobStore
 from synthral_sdk.types import BlobRef
@@ -42,7 +42,7 @@ def _refs(value: Any) -> Iterator[dict[str, Any]]:
 async def find_step_blob(
     workflows: WorkflowService, store: BlobStore, execution_id: str, digest: str, *, workspace_id: str
 ) -> StepBlob:
-    """The blob ``digest`` if a step of the execution (in the workspace) or its input/output refers to it.
+    """The blob ``digest`` if the workspace was granted it and the execution (in the workspace) refers to it.
 
     Raises:
         ExecutionNotFound: No such execution in the workspace.
@@ -57,7 +57,9 @@ async def find_step_blob(
             continue
         try:
             blob = BlobRef.model_validate({"$blob": digest, "size": 0})
-        except ValidationError:
+            # A step's output may name a blob it copied from outside data: only a granted one is shown.
+            await workflows.grants.check(workspace_id, {"$blob": digest})
+        except (ValidationError, BlobNotFound):
             break
         if not store.exists(blob):
             break

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -106,3 +107,41 @@ async def test_the_upload_route_takes_one_file_from_an_editor(api: Api) -> None:
     assert answer.status_code == 422 and "exactly one file" in answer.json()["detail"]
     not_a_form = await api.call("editor", "POST", "/blobs", json={"file": "a"})
     assert not_a_form.status_code == 422 and "multipart" in not_a_form.json()["detail"]
+
+
+async def test_a_reference_a_step_copied_or_built_names_nothing_its_workspace_may_read(api: Api) -> None:
+    # Another workspace's file, whose digest the outsider learned somehow.
+    ref = await _upload(api, "editor", b"\x89PNG someone else's invoice")
+    text = "{{ '{\"$' ~ 'blob\": \"' ~ trigger.digest ~ '\", \"size\": 28}' }}"
+    # A template that builds the reference is refused before the step's plugin is called.
+    built = chain("build-a-reference", {"id": "copy", "type": "noop/echo", "input": {"value": text + " | fromjson"}})
+    built["nodes"][0]["input"]["value"] = "{{ (" + text[3:-3] + ") | fromjson }}"
+    # A plugin that reads it out of outside data (here: JSON text it parses) makes an output holding it.
+    copied = chain(
+        "copy-a-reference",
+        {"id": "copy", "type": "noop/parse", "input": {"value": text}},
+        {"id": "read", "type": "noop/echo", "input": {"value": "{{ nodes.copy.output.value }}"}},
+    )
+    for workflow, refused_at in ((built, "copy"), (copied, "read")):
+        theirs = (await _as_outsider(api, "POST", "/workflows", json=workflow)).json()
+        path = f"/workflows/{theirs['id']}/run"
+        run = await _as_outsider(api, "POST", path, json={"trigger_data": {"digest": ref["$blob"]}})
+        assert run.status_code == 202, run.text
+        execution_id = run.json()["execution_id"]
+        for _ in range(600):
+            view = (await _as_outsider(api, "GET", f"/executions/{execution_id}")).json()
+            if view["execution"]["status"] in ("completed", "failed", "cancelled"):
+                break
+            await asyncio.sleep(0.05)
+        # The plugin is not handed it, and the step says why (not retried: it would never pass).
+        assert view["execution"]["status"] == "failed", view
+        assert view["execution"]["error_node"] == refused_at and view["execution"]["error_type"] == "BlobNotFound"
+        assert "was never given" in view["execution"]["error_message"]
+        # The run page does not serve it, though the copying step's output names it.
+        shown = await _as_outsider(api, "GET", f"/executions/{execution_id}/blobs/{ref['$blob']}")
+        assert shown.status_code == 404
+        # And the workspace was not granted it: a run naming it is refused as for a blob never stored.
+        again = await _as_outsider(api, "POST", path, json={"trigger_data": {"file": ref}})
+        assert again.status_code == 404 and again.json()["code"] == "blob_not_found"
+    copy = next(s for s in view["steps"] if s["node_id"] == "copy")
+    assert copy["output"]["value"]["$blob"] == ref["$blob"]  # what the parsing step returned, kept as it was
