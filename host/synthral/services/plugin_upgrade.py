@@ -193,6 +193,21 @@ class _Recorded:
     agent_task: _AgentTask | None = None
 
 
+def _joined_to_run(query: Any) -> Any:
+    """``query`` (over ``step``) joined to the step's run, its workflow and the version the run ran."""
+    return (
+        query.join(EXECUTION, EXECUTION.c.id == STEP.c.execution_id)
+        .join(WORKFLOW, WORKFLOW.c.id == EXECUTION.c.workflow_id)
+        .join(
+            WORKFLOW_VERSION,
+            and_(
+                WORKFLOW_VERSION.c.workflow_id == EXECUTION.c.workflow_id,
+                WORKFLOW_VERSION.c.version == EXECUTION.c.workflow_version,
+            ),
+        )
+    )
+
+
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
@@ -373,28 +388,21 @@ class UpgradeChecker:
     ) -> list[_Recorded]:
         """The newest ``samples`` completed steps of one capability recorded by a version other than ``target``."""
         query = (
-            select(
-                STEP.c.id,
-                STEP.c.execution_id,
-                STEP.c.node_id,
-                STEP.c.idempotency_key,
-                STEP.c.input,
-                STEP.c.output,
-                STEP.c.finished_at,
-                EXECUTION.c.workflow_id,
-                WORKFLOW.c.name,
-                WORKFLOW.c.workspace_id,
-                WORKFLOW_VERSION.c.graph,
-                WORKFLOW_VERSION.c.plugin_versions,
-            )
-            .join(EXECUTION, EXECUTION.c.id == STEP.c.execution_id)
-            .join(WORKFLOW, WORKFLOW.c.id == EXECUTION.c.workflow_id)
-            .join(
-                WORKFLOW_VERSION,
-                and_(
-                    WORKFLOW_VERSION.c.workflow_id == EXECUTION.c.workflow_id,
-                    WORKFLOW_VERSION.c.version == EXECUTION.c.workflow_version,
-                ),
+            _joined_to_run(
+                select(
+                    STEP.c.id,
+                    STEP.c.execution_id,
+                    STEP.c.node_id,
+                    STEP.c.idempotency_key,
+                    STEP.c.input,
+                    STEP.c.output,
+                    STEP.c.finished_at,
+                    EXECUTION.c.workflow_id,
+                    WORKFLOW.c.name,
+                    WORKFLOW.c.workspace_id,
+                    WORKFLOW_VERSION.c.graph,
+                    WORKFLOW_VERSION.c.plugin_versions,
+                )
             )
             .where(
                 STEP.c.node_type == f"{plugin}/{capability}",
@@ -482,30 +490,22 @@ class UpgradeChecker:
     ) -> list[_Recorded]:
         """The newest ``samples`` completed agent tasks ``plugin/capability`` ran on a version other than ``target``."""
         query = (
-            select(
-                AGENT_TASK.c.id.label("task_id"),
-                AGENT_TASK.c.input_data,
-                AGENT_TASK.c.started_at,
-                STEP.c.id,
-                STEP.c.execution_id,
-                STEP.c.node_id,
-                STEP.c.idempotency_key,
-                STEP.c.output,
-                STEP.c.finished_at,
-                EXECUTION.c.workflow_id,
-                WORKFLOW.c.name,
-                WORKFLOW.c.workspace_id,
-                WORKFLOW_VERSION.c.graph,
-            )
-            .join(STEP, self._task_step())
-            .join(EXECUTION, EXECUTION.c.id == STEP.c.execution_id)
-            .join(WORKFLOW, WORKFLOW.c.id == EXECUTION.c.workflow_id)
-            .join(
-                WORKFLOW_VERSION,
-                and_(
-                    WORKFLOW_VERSION.c.workflow_id == EXECUTION.c.workflow_id,
-                    WORKFLOW_VERSION.c.version == EXECUTION.c.workflow_version,
-                ),
+            _joined_to_run(
+                select(
+                    AGENT_TASK.c.id.label("task_id"),
+                    AGENT_TASK.c.input_data,
+                    AGENT_TASK.c.started_at,
+                    STEP.c.id,
+                    STEP.c.execution_id,
+                    STEP.c.node_id,
+                    STEP.c.idempotency_key,
+                    STEP.c.output,
+                    STEP.c.finished_at,
+                    EXECUTION.c.workflow_id,
+                    WORKFLOW.c.name,
+                    WORKFLOW.c.workspace_id,
+                    WORKFLOW_VERSION.c.graph,
+                ).join(STEP, self._task_step())
             )
             .where(
                 AGENT_TASK.c.agent_framework == f"{plugin}/{capability}",
