@@ -529,7 +529,8 @@ class SupplyChainSettings(_Section):
     signatures: SignaturePolicy = _env(
         "SYNTHRAL_PLUGIN_SIGNATURES",
         SignaturePolicy.NONE,
-        description="none, keys (wheels need a trusted key's signature) or sigstore (a trusted signer's Sigstore bundle)",
+        description="none, keys (wheels need a trusted key's signature) or sigstore (a trusted signer's "
+        "Sigstore bundle)",
     )
     trusted_keys: tuple[Path, ...] = _env(
         "SYNTHRAL_PLUGIN_TRUSTED_KEYS", (), description="PEM public keys (files or folders, ':'-separated)"
