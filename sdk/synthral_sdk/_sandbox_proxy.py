@@ -27,7 +27,7 @@ import selectors
 import socket
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
@@ -243,9 +243,10 @@ class AllowListProxy:
                 upstream = self._open(client, host, port, call)
                 if upstream is None:
                     return
-                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                if rest:
-                    upstream.sendall(rest)
+                with _closed_on_error(upstream):
+                    client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    if rest:
+                        upstream.sendall(rest)
             else:
                 parts = urlsplit(target)
                 if parts.scheme != "http" or not parts.hostname:
@@ -266,7 +267,8 @@ class AllowListProxy:
                     )
                 ]
                 request = "\r\n".join([f"{method} {path} {version}", *kept, "Connection: close", "", ""])
-                upstream.sendall(request.encode("latin-1") + rest)
+                with _closed_on_error(upstream):
+                    upstream.sendall(request.encode("latin-1") + rest)
                 _relay(client, upstream, answer=_ClosingHead())
                 return
             _relay(client, upstream, idle=TUNNEL_IDLE_TIMEOUT)
@@ -384,9 +386,10 @@ class AllowListProxy:
         for address in addresses:
             with contextlib.suppress(OSError):
                 upstream = socket.create_connection((address, port), timeout=IDLE_TIMEOUT)
-                # Relayed writes go out as they come: with Nagle's algorithm a response's second
-                # segment waited for the peer's delayed ACK (about 40 ms a request).
-                upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                with _closed_on_error(upstream):
+                    # Relayed writes go out as they come: with Nagle's algorithm a response's second
+                    # segment waited for the peer's delayed ACK (about 40 ms a request).
+                    upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 return upstream
         _refuse(client, 502, f"{host}:{port} does not answer")
         return None
@@ -424,6 +427,16 @@ def _bind_unix(sock: socket.socket, path: Path) -> None:
         sock.bind(f"/proc/self/fd/{folder}/{path.name}")
     finally:
         os.close(folder)
+
+
+@contextlib.contextmanager
+def _closed_on_error(sock: socket.socket) -> Iterator[None]:
+    """Close ``sock`` when the block fails: a connection handed on is closed by whoever takes it."""
+    try:
+        yield
+    except BaseException:
+        sock.close()
+        raise
 
 
 def _relay_request(upstream: str, client: socket.socket, request: bytes) -> None:

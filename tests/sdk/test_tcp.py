@@ -175,3 +175,44 @@ def test_a_server_that_speaks_first_is_heard_through_the_tunnel(
         proxy.close()
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize(
+    "request_line", [b"CONNECT 127.0.0.1:{port} HTTP/1.1", b"GET http://127.0.0.1:{port}/ HTTP/1.1"]
+)
+def test_a_client_gone_before_the_answer_leaves_no_connection_open_upstream(
+    tmp_path: Path, request_line: bytes
+) -> None:
+    # A browser abandons a connection (a cancelled prefetch) while the proxy is still opening
+    # the way out: the proxy's write to it fails, and the upstream connection it had opened
+    # must be closed there and then, not left to the garbage collector.
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = int(listener.getsockname()[1])
+    judging, hung_up = threading.Event(), threading.Event()
+
+    def judge(host: str, port: int, address: str) -> None:
+        judging.set()
+        hung_up.wait(5)
+        return None
+
+    proxy = AllowListProxy(tmp_path / "egress.sock", None, judge=judge, upstream="")
+    try:
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.connect(str(proxy.path))
+        client.sendall(request_line.replace(b"{port}", str(port).encode()) + b"\r\nHost: x\r\n\r\n")
+        assert judging.wait(5)
+        client.close()
+        hung_up.set()
+        listener.settimeout(5)
+        upstream, _ = listener.accept()
+        with upstream:
+            upstream.settimeout(5)
+            rest = b""
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := upstream.recv(4096):
+                    rest += chunk
+        # Closed (recv saw the end, no timeout); a plain request was passed on before it was.
+        assert rest == b"" if request_line.startswith(b"CONNECT") else rest.startswith(b"GET / HTTP/1.1")
+    finally:
+        proxy.close()
+        listener.close()
