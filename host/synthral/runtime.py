@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Self
 
 from synthral.config import Settings
+from synthral.engine.idle import IDLE_CEILING
 from synthral.errors import ConfigurationError
 from synthral.security.urls import is_loopback
 from synthral.services.app import App, open_app
@@ -36,9 +37,9 @@ from synthral.store.outage import Outage, unavailable
 from synthral.store.tables import ExecutionStatus, utcnow
 
 if TYPE_CHECKING:
-    import uvicorn
     from fastapi import APIRouter
 
+    from synthral.api.serving import QuietServer
     from synthral.api.state import ServerState
     from synthral.engine.polling import TriggerPoller
     from synthral.engine.scheduler import Scheduler
@@ -69,7 +70,9 @@ class HostRuntime:
         api: Serve the HTTP API on ``settings.server.host``/``port`` (port 0: a free one).
         local: Desktop mode for the API: no sign-in, loopback only.
         desktop: The desktop app's host (implies ``local``): the API also mounts the desktop's
-            routes, and watched folders start their workflows (with ``api``).
+            routes, and watched folders start their workflows (with ``api``). It alone writes
+            its database, so its loops sleep until something is due instead of polling
+            (``idle_ceiling``).
         observe: Write the structured log to the home's log file and trace as
             ``settings.observability`` asks (a process started from the command line).
         concurrency: Runs the worker runs at once (``settings.engine.worker_concurrency``).
@@ -77,6 +80,10 @@ class HostRuntime:
         scheduler_interval: Seconds between the scheduler's looks at the schedules.
         misfire_grace: Seconds a cron slot may be late and still count as on time.
         prune_every: Seconds between history prunes by the scheduler; None never prunes.
+        idle_ceiling: None to poll (the worker every ``poll_interval``, the scheduler and the
+            pollers every ``scheduler_interval``); else the longest they sleep when nothing is
+            due and this process changed nothing (:mod:`synthral.engine.idle`). A desktop host
+            defaults to :data:`~synthral.engine.idle.IDLE_CEILING`.
         passwords: The API's password hashing cost (the default when None).
         wait_for_database: At start, wait (backing off, logged once) for a database that is
             unavailable instead of failing: long-running processes started during an outage
@@ -104,6 +111,7 @@ class HostRuntime:
         scheduler_interval: float = 1.0,
         misfire_grace: float = 60.0,
         prune_every: float | None = None,
+        idle_ceiling: float | None = None,
         passwords: Passwords | None = None,
         wait_for_database: bool = False,
     ) -> None:
@@ -125,6 +133,7 @@ class HostRuntime:
         self.scheduler_interval = scheduler_interval
         self.misfire_grace = misfire_grace
         self.prune_every = prune_every
+        self.idle_ceiling = idle_ceiling if idle_ceiling is not None or not desktop else IDLE_CEILING
         self.passwords = passwords
         self.wait_for_database = wait_for_database
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -140,7 +149,7 @@ class HostRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self._stop_scheduler = asyncio.Event()
         self._progress = asyncio.Event()
-        self._uvicorn: uvicorn.Server | None = None
+        self._uvicorn: QuietServer | None = None
 
     @property
     def app(self) -> App:
@@ -199,7 +208,11 @@ class HostRuntime:
         from synthral.engine.worker import Worker  # noqa: PLC0415
 
         self.worker = Worker(
-            self.app.engine, concurrency=self.concurrency, poll_interval=self.poll_interval, on_run_end=self._ended
+            self.app.engine,
+            concurrency=self.concurrency,
+            poll_interval=self.poll_interval,
+            idle_ceiling=self.idle_ceiling,
+            on_run_end=self._ended,
         )
         self._tasks.append(asyncio.create_task(self.worker.run(), name="synthral-worker"))
 
@@ -217,15 +230,16 @@ class HostRuntime:
             blobs=self.app.plugins.blobs,
             outage=self.app.engine.outage,
         )
-        task = self.scheduler.run(self._stop_scheduler, self.scheduler_interval)
+        ceiling = self.idle_ceiling
+        task = self.scheduler.run(self._stop_scheduler, self.scheduler_interval, idle_ceiling=ceiling)
         self._tasks.append(asyncio.create_task(task, name="synthral-scheduler"))
         self.poller = TriggerPoller(self.app.engine, poller_id=self.name, on_start=self.app.engine.notify)
-        polling = self.poller.run(self._stop_scheduler, self.scheduler_interval)
+        polling = self.poller.run(self._stop_scheduler, self.scheduler_interval, idle_ceiling=ceiling)
         self._tasks.append(asyncio.create_task(polling, name="synthral-trigger-poller"))
         from synthral.services.osint.streams import OsintStreams  # noqa: PLC0415
 
         self.osint = OsintStreams(self.app.engine, owner_id=self.name, on_start=self.app.engine.notify)
-        streams = self.osint.run(self._stop_scheduler, self.scheduler_interval)
+        streams = self.osint.run(self._stop_scheduler, self.scheduler_interval, idle_ceiling=ceiling)
         self._tasks.append(asyncio.create_task(streams, name="synthral-osint-streams"))
 
     async def _start_api(self) -> None:
@@ -233,6 +247,7 @@ class HostRuntime:
         import uvicorn  # noqa: PLC0415
 
         from synthral.api.app import assemble, close_server, create_app  # noqa: PLC0415
+        from synthral.api.serving import QuietServer  # noqa: PLC0415
         from synthral.security.redact import install_log_redaction  # noqa: PLC0415
 
         host = self.settings.server.host
@@ -242,7 +257,9 @@ class HostRuntime:
         self.url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
         # Port 0 is a free one: the URL people and providers are sent to is the one bound.
         public_url = self.settings.server.public_url or self.url
-        server = self.server = assemble(self.app, local=self.local, public_url=public_url, passwords=self.passwords)
+        server = self.server = assemble(
+            self.app, local=self.local, public_url=public_url, passwords=self.passwords, idle_ceiling=self.idle_ceiling
+        )
         self._stack.push_async_callback(close_server, server)
         extra: tuple[APIRouter, ...] = ()
         if self.desktop:
@@ -257,7 +274,7 @@ class HostRuntime:
         api = create_app(server, extra=extra)
         api.state.file_triggers = self.file_triggers
         config = uvicorn.Config(api, log_level="warning", lifespan="off", access_log=False)
-        self._uvicorn = uvicorn.Server(config)
+        self._uvicorn = QuietServer(config)
         install_log_redaction(*(logging.getLogger(name) for name in ("", "uvicorn", "uvicorn.error")))
         task = asyncio.create_task(self._uvicorn.serve(sockets=[listener]), name="synthral-api")
         self._tasks.append(task)
@@ -273,7 +290,7 @@ class HostRuntime:
     async def stop(self) -> None:
         """Stop the API, the scheduler and the worker (runs in progress are left for the next worker), then close."""
         if self._uvicorn is not None:
-            self._uvicorn.should_exit = True
+            self._uvicorn.request_exit()
         self._stop_scheduler.set()
         if self.worker is not None:
             self.worker.stop()

@@ -56,8 +56,10 @@ def _watch_stdin(on_close: Callable[[], object]) -> None:
     """Call ``on_close`` when standard input reaches its end: the app is gone."""
 
     def read() -> None:
-        with contextlib.suppress(OSError, ValueError):
-            while sys.stdin.buffer.read(4096):
+        # The descriptor, not sys.stdin: a thread blocked in the buffered reader holds its lock,
+        # and a process told to stop (SIGTERM) would abort at exit, unable to take it.
+        with contextlib.suppress(OSError):
+            while os.read(0, 4096):
                 pass
         on_close()
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from synthral_desktop.app import DesktopApp
@@ -68,3 +71,29 @@ def test_a_killed_host_restarts_the_window_reconnects_and_work_resumes_without_r
         for run in runs_of(new_client, "inbox")
     )
     assert inputs == ["a.txt", "b.txt", "c.txt"]  # each file once: a.txt did not fire again after the restart
+
+
+def test_the_host_process_told_to_stop_exits_cleanly(tmp_path: Path) -> None:
+    # A session ending sends SIGTERM to the host before the app closes its pipe: it stops its
+    # parts and exits 0 (it used to abort at exit, its stdin reader holding a lock).
+    environment = {**os.environ, "SYNTHRAL_HOME": str(tmp_path / "home")}
+    host = subprocess.Popen(
+        [sys.executable, "-m", "synthral_desktop.hostproc"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment,
+    )
+    assert host.stdout is not None
+    listening = json.loads(host.stdout.readline())
+    assert listening["pid"] == host.pid
+    host.send_signal(signal.SIGTERM)
+    host.wait(timeout=60)  # its standard input still open, as the app's is
+    assert host.stderr is not None
+    assert host.stdin is not None
+    errors = host.stderr.read()
+    host.stdin.close()
+    host.stdout.close()
+    host.stderr.close()
+    assert host.returncode == 0, errors.decode()
+    assert b"Fatal Python error" not in errors

@@ -138,6 +138,7 @@ def assemble(
     local: bool = False,
     public_url: str | None = None,
     passwords: Passwords | None = None,
+    idle_ceiling: float | None = None,
 ) -> ServerState:
     """The server's services over an open host, as its settings configure them.
 
@@ -147,6 +148,9 @@ def assemble(
         public_url: The URL people and providers reach the server at; ``SYNTHRAL_PUBLIC_URL``
             (``settings.server.public_url``) when None, else ``http://HOST:PORT``.
         passwords: The argon2id cost (the default when None; tests pass a cheap one).
+        idle_ceiling: For a host that alone writes its database: the live-event loop's pause
+            while no watched run is live (runs of this process wake it; see
+            :mod:`synthral.engine.idle`). None keeps the hub's own one-second look.
 
     Raises:
         ConfigurationError: The ``SYNTHRAL_OIDC_*`` variables configure single sign-on in part
@@ -169,6 +173,8 @@ def assemble(
     oauth = OAuthService(host.database, host.credentials, host.keyring, catalog.auth_spec, public_url=url)
     webhooks = WebhookService(host.workflows, host.credentials, catalog)
     events = EventHub(host.database, outage=host.engine.outage)
+    if idle_ceiling is not None:
+        events.idle_interval = idle_ceiling
     host.engine.listeners.append(events.wake)  # a run started here is shown at once
     host.engine.record_listeners.append(events.soon)  # and what its steps record, soon after
     copilot = CopilotService(

@@ -11,16 +11,16 @@ table keeps ``next_poll_at``, ``interval_seconds`` and ``last_error`` beside the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Table, or_, select, update
+from sqlalchemy import ColumnElement, Select, Table, case, func, or_, select, update
 from sqlalchemy.engine import Connection
 
+from synthral.engine.idle import Pacing, Waiter
 from synthral.engine.runtime import Engine
 from synthral.errors import SynthralError
 from synthral.security.redact import Redactor
@@ -50,6 +50,12 @@ class Leases:
     def free(self, now: datetime) -> ColumnElement[bool]:
         """Rows no poller holds at ``now`` (never claimed, or the claim expired)."""
         return or_(self.table.c.claimed_until.is_(None), self.table.c.claimed_until < now)
+
+    def next_due(self, *where: ColumnElement[bool]) -> Select[tuple[datetime | None]]:
+        """The earliest moment a row (of those ``where`` picks) is due and free: its turn, or its claim's end."""
+        table = self.table
+        due = case((table.c.claimed_until > table.c.next_poll_at, table.c.claimed_until), else_=table.c.next_poll_at)
+        return select(func.min(due)).where(*where)
 
     def claim(self, connection: Connection, row_id: str) -> Any:
         """Take the row if it is due and free; its row, or None when another poller holds it."""
@@ -146,22 +152,32 @@ async def run_passes(
     interval: float,
     log: logging.Logger,
     what: str,
+    next_due: Callable[[], Awaitable[datetime | None]] | None = None,
+    idle_ceiling: float | None = None,
 ) -> None:
     """Call ``one_pass`` (True when it wrote) every ``interval`` seconds until ``stop`` is set.
 
-    A database outage is logged once (and its end once) per process while the loop backs
-    off; other errors are logged and the loop goes on.
+    With ``idle_ceiling`` (a host that alone writes its database), sleep instead until the
+    moment ``next_due`` gives, a change of this process, or ``idle_ceiling`` seconds
+    (:mod:`synthral.engine.idle`). A database outage is logged once (and its end once) per
+    process while the loop backs off; other errors are logged and the loop goes on.
     """
     outage = engine.outage
-    while not stop.is_set():
-        pause = interval
-        try:
-            outage.recovered(wrote=await one_pass())
-        except Exception as exc:  # pollers outlive database outages; the next pass retries
-            trouble = engine.database.unavailable(exc)
-            if trouble is None:
-                log.exception("%s failed; retrying in %.1f s", what, interval)
-            else:
-                pause = max(interval, outage.failed(trouble))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), pause)
+    waiter = Waiter(Pacing(interval, idle_ceiling), stop, engine.database.changes)
+    try:
+        while not stop.is_set():
+            waiter.begin_pass()
+            pause = interval
+            try:
+                outage.recovered(wrote=await one_pass())
+                if not waiter.pacing.polls:
+                    pause = waiter.pacing.pause(await next_due() if next_due is not None else None)
+            except Exception as exc:  # pollers outlive database outages; the next pass retries
+                trouble = engine.database.unavailable(exc)
+                if trouble is None:
+                    log.exception("%s failed; retrying in %.1f s", what, interval)
+                else:
+                    pause = max(interval, outage.failed(trouble))
+            await waiter.sleep(pause)
+    finally:
+        waiter.close()

@@ -244,14 +244,33 @@ class TriggerPoller:
         created = await self.database.write(commit)
         return sum(created), len(created) - sum(created)
 
-    async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
+    async def next_due(self) -> datetime | None:
+        """When the next trigger of an active workflow is due (None: there is none)."""
+        query = self.leases.next_due(WORKFLOW.c.is_active.is_(True)).join_from(
+            TRIGGER_CURSOR, WORKFLOW, WORKFLOW.c.id == TRIGGER_CURSOR.c.workflow_id
+        )
+        async with self.database.engine.connect() as connection:
+            due = (await connection.execute(query)).scalar()
+        return due if isinstance(due, datetime) else None
+
+    async def run(self, stop: asyncio.Event, interval: float = 1.0, *, idle_ceiling: float | None = None) -> None:
         """Poll due triggers every ``interval`` seconds until ``stop`` is set.
 
-        A database outage is logged once (and its end once) while the loop backs off; other
-        errors are logged and the loop goes on.
+        With ``idle_ceiling``, sleep until the next trigger is due instead (see
+        :func:`~synthral.engine.leases.run_passes`). A database outage is logged once (and its
+        end once) while the loop backs off; other errors are logged and the loop goes on.
         """
 
         async def one_pass() -> bool:
             return (await self.tick()).polled > 0
 
-        await run_passes(self.engine, one_pass, stop, interval=interval, log=log, what="trigger poll pass")
+        await run_passes(
+            self.engine,
+            one_pass,
+            stop,
+            interval=interval,
+            log=log,
+            what="trigger poll pass",
+            next_due=self.next_due,
+            idle_ceiling=idle_ceiling,
+        )

@@ -25,10 +25,11 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from synthral.engine import state
+from synthral.engine.idle import Pacing, Waiter
 from synthral.engine.model import CatchUp
 from synthral.engine.repository import get_version
 from synthral.engine.retention import prune
@@ -259,8 +260,17 @@ class Scheduler:
         await connection.execute(update(SCHEDULE).where(SCHEDULE.c.id == row.id).values(**values))
         return outcome
 
-    async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
+    async def next_due(self) -> datetime | None:
+        """The earliest slot of any schedule; None when there is none."""
+        async with self.database.engine.connect() as connection:
+            due = (await connection.execute(select(func.min(SCHEDULE.c.next_run_at)))).scalar()
+        return due if isinstance(due, datetime) else None
+
+    async def run(self, stop: asyncio.Event, interval: float = 1.0, *, idle_ceiling: float | None = None) -> None:
         """Tick every ``interval`` seconds until ``stop`` is set; prune every ``prune_every``.
+
+        With ``idle_ceiling`` (a host that alone writes its database), sleep instead until the
+        next slot, a change of this process, or ``idle_ceiling`` seconds (:mod:`synthral.engine.idle`).
 
         A backlog (a long outage with catch-up ``all``) is worked off without waiting
         between ticks. A database outage is logged once (and its end once) while the loop
@@ -271,14 +281,18 @@ class Scheduler:
         pruning: asyncio.Task[None] | None = None
         last_prune = float("-inf")
         outage = self.outage
+        waiter = Waiter(Pacing(interval, idle_ceiling), stop, self.database.changes)
         try:
             while not stop.is_set():
+                waiter.begin_pass()
                 backlog = False
                 pause = interval
                 try:
                     report = await self.tick()
                     backlog = report.backlog
                     outage.recovered(wrote=bool(report.fired))
+                    if not waiter.pacing.polls:
+                        pause = waiter.pacing.pause(await self.next_due())
                 except Exception as exc:  # a scheduler outlives database outages
                     trouble = self.database.unavailable(exc)
                     if trouble is None:
@@ -292,9 +306,9 @@ class Scheduler:
                 if backlog:
                     await asyncio.sleep(0)
                     continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), pause)
+                await waiter.sleep(pause)
         finally:
+            waiter.close()
             if pruning is not None and not pruning.done():
                 pruning.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from synthral.errors import NonRetryableError
@@ -262,6 +262,19 @@ async def claim(database: Database, worker: str, lease_seconds: float) -> Claim 
         )
 
     return await database.write(take)
+
+
+async def next_due(database: Database) -> datetime | None:
+    """When the earliest run waiting in the queue becomes claimable; None when none waits.
+
+    A run is claimable at its ``next_run_at`` (a retry's or a timer's time), or when the lease
+    of a worker that held it runs out, whichever is later.
+    """
+    lease = EXECUTION.c.lease_expires_at
+    at = case((lease > EXECUTION.c.next_run_at, lease), else_=EXECUTION.c.next_run_at)
+    async with database.engine.connect() as connection:
+        due = (await connection.execute(select(func.min(at)).where(EXECUTION.c.status.in_(CLAIMABLE)))).scalar()
+    return due if isinstance(due, datetime) else None
 
 
 def abandon_orphans(connection: Connection, execution_id: str, fencing_token: int) -> int:

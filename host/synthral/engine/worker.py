@@ -16,6 +16,7 @@ from synthral.engine import state
 from synthral.engine.activity import StepFailed, unpack_output
 from synthral.engine.checkpoint import LeaseLost, RunGuard
 from synthral.engine.graph import compile_workflow, terminal_nodes
+from synthral.engine.idle import Pacing, Waiter
 from synthral.engine.nodes import TRIGGER_KEY, state_key
 from synthral.engine.repository import SavedVersion, get_version, get_workflow_row
 from synthral.engine.runtime import CancelRequested, Engine, PauseRequested, RunContext, error_of
@@ -293,6 +294,9 @@ class Worker:
         engine: The engine to run them on.
         concurrency: Executions run at the same time (``WORKFLOW_WORKER_CONCURRENCY``).
         poll_interval: Seconds between looks at the queue when nothing woke the worker.
+        idle_ceiling: None to look every ``poll_interval``; else (a host that alone writes its
+            database) sleep until the next run is due, this process changes something, or
+            ``idle_ceiling`` seconds pass (see :mod:`synthral.engine.idle`).
         on_run_end: Called with the execution id and the status it reached each time one of
             this worker's runs returns (it ended, waits or paused).
     """
@@ -303,11 +307,13 @@ class Worker:
         *,
         concurrency: int = 10,
         poll_interval: float = 0.5,
+        idle_ceiling: float | None = None,
         on_run_end: Callable[[str, str], None] | None = None,
     ) -> None:
         self.engine = engine
         self.concurrency = concurrency
         self.poll_interval = poll_interval
+        self.pacing = Pacing(poll_interval, idle_ceiling)
         self.on_run_end = on_run_end
         self.running: dict[str, asyncio.Task[str]] = {}
         self.claims: dict[str, state.Claim] = {}
@@ -322,10 +328,12 @@ class Worker:
 
     async def run(self) -> None:
         """Claim and run until :meth:`stop`, through database outages (it backs off and retries)."""
+        waiter = Waiter(self.pacing, self.engine.wakeup, self.engine.database.changes)
         try:
             while not self._stop.is_set():
                 # Cleared before looking: a notify() that lands while we claim is not lost.
                 self.engine.wakeup.clear()
+                waiter.begin_pass()
                 try:
                     claim = await self._next()
                 except Exception as exc:
@@ -335,7 +343,7 @@ class Worker:
                         pause = self.poll_interval * 10
                     else:
                         pause = self.engine.outage.failed(trouble)
-                    await self._pause(pause)
+                    await waiter.sleep(pause)
                     continue
                 if claim is not None:
                     task = asyncio.create_task(run_claim(self.engine, claim))
@@ -343,8 +351,9 @@ class Worker:
                     self.claims[claim.execution_id] = claim
                     task.add_done_callback(functools.partial(self._done, claim.execution_id))
                     continue
-                await self._pause(self.poll_interval)
+                await waiter.sleep(await self._idle_pause())
         finally:
+            waiter.close()
             tasks = list(self.running.values())
             for task in tasks:
                 task.cancel()
@@ -363,9 +372,17 @@ class Worker:
         self.engine.outage.recovered(wrote=wrote or claim is not None)
         return claim
 
-    async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.engine.wakeup.wait(), seconds)
+    async def _idle_pause(self) -> float:
+        """Seconds to sleep when there was nothing to claim."""
+        if self.pacing.polls or len(self.running) >= self.concurrency:
+            return self.poll_interval  # full: a run ending wakes the worker
+        try:
+            due = await state.next_due(self.engine.database)
+        except Exception as exc:
+            if self.engine.database.unavailable(exc) is None:
+                log.exception("worker %s: reading the queue failed; retrying", self.engine.worker_id)
+            return self.poll_interval  # the next claim meets the outage and says so
+        return self.pacing.pause(due)
 
     def _done(self, execution_id: str, task: asyncio.Task[str]) -> None:
         self.running.pop(execution_id, None)

@@ -27,6 +27,7 @@ from sqlalchemy.pool import StaticPool
 from synthral.config import Settings
 from synthral.errors import ConfigurationError, DatabaseUnavailable
 from synthral.security.files import create_private_file
+from synthral.store.changes import Changes
 from synthral.store.outage import unavailable
 
 __all__ = ["Database", "database_file", "database_location", "database_url"]
@@ -121,6 +122,8 @@ class Database:
                 "postgresql+asyncpg://USER:PASSWORD@HOST/DB (SYNTHRAL_DATABASE_URL)"
             )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.changes = Changes()
+        """This process's committed changes, for loops that wait for work instead of polling."""
         self._merges: dict[tuple[str, tuple[str, ...], bool], PgInsert | SqliteInsert] = {}
 
     @classmethod
@@ -205,26 +208,34 @@ class Database:
             return result
         engine = self._writer_engine
 
-        def in_thread() -> T:
+        def in_thread() -> tuple[T, bool]:
             with engine.connect() as raw:
                 connection = raw.execution_options(synthral_write=True)
+                driver: Any = raw.connection.driver_connection  # the writer thread's own sqlite3 connection
+                before = driver.total_changes
                 with connection.begin():
                     value = fn(connection)
+                changed = driver.total_changes != before
             if after_commit is not None:
                 after_commit()
-            return value
+            return value, changed
 
         async with self._turn():
             future = asyncio.get_running_loop().run_in_executor(self._writer, in_thread)
             try:
-                return await asyncio.shield(future)
+                value, changed = await asyncio.shield(future)
             except asyncio.CancelledError:
                 while not future.done():  # the transaction finishes either way: wait for its outcome
                     try:
                         await asyncio.wait([future])
                     except asyncio.CancelledError:
                         continue
+                if not future.cancelled() and future.exception() is None and future.result()[1]:
+                    self.changes.committed()
                 raise
+        if changed:
+            self.changes.committed()
+        return value
 
     def _turn(self) -> AbstractAsyncContextManager[object]:
         """This process's writers take turns on SQLite, first come first served.
@@ -251,8 +262,15 @@ class Database:
         """A connection in a write transaction: committed on success, rolled back on error."""
         async with self._turn(), self.engine.connect() as connection:
             await connection.execution_options(synthral_write=True)
+            counted = None
+            if self._writer_engine is not None:  # SQLite: the connection counts the rows it changed
+                counted = (await connection.get_raw_connection()).driver_connection
+            before = counted.total_changes if counted is not None else -1
             async with connection.begin():
                 yield connection
+            changed = counted is None or counted.total_changes != before
+        if changed:
+            self.changes.committed()
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from synthral.engine.leases import Leases, poll_source, run_passes
@@ -33,7 +33,7 @@ from synthral.errors import SynthralError
 from synthral.services.osint.digest import send_due_digests
 from synthral.services.osint.ingest import IngestReport, ingest
 from synthral.services.osint.signals import NoiseFilter, Signal, normalise
-from synthral.store.osint_tables import OSINT_STREAM
+from synthral.store.osint_tables import OSINT_DIGEST, OSINT_STREAM
 from synthral.store.tables import utcnow
 
 __all__ = ["OsintStreams", "StreamReport"]
@@ -177,14 +177,31 @@ class OsintStreams:
 
         return await self.database.write(commit)
 
-    async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
+    async def next_due(self) -> datetime | None:
+        """When the next active stream or digest is due (None: there is none)."""
+        async with self.database.engine.connect() as connection:
+            stream = (await connection.execute(self.leases.next_due(OSINT_STREAM.c.is_active.is_(True)))).scalar()
+            digest = (await connection.execute(select(func.min(OSINT_DIGEST.c.next_run_at)))).scalar()
+        return min((due for due in (stream, digest) if isinstance(due, datetime)), default=None)
+
+    async def run(self, stop: asyncio.Event, interval: float = 1.0, *, idle_ceiling: float | None = None) -> None:
         """Pass over the due streams every ``interval`` seconds until ``stop`` is set.
 
-        A database outage is logged once (and its end once) while the loop backs off; other
-        errors are logged and the loop goes on.
+        With ``idle_ceiling``, sleep until the next stream or digest is due instead (see
+        :func:`~synthral.engine.leases.run_passes`). A database outage is logged once (and its
+        end once) while the loop backs off; other errors are logged and the loop goes on.
         """
 
         async def one_pass() -> bool:
             return (await self.tick()).polled > 0
 
-        await run_passes(self.engine, one_pass, stop, interval=interval, log=log, what="osint stream pass")
+        await run_passes(
+            self.engine,
+            one_pass,
+            stop,
+            interval=interval,
+            log=log,
+            what="osint stream pass",
+            next_due=self.next_due,
+            idle_ceiling=idle_ceiling,
+        )
