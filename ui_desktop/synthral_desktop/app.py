@@ -99,6 +99,12 @@ class DesktopApp(QObject):
             raise StartRefused(str(exc)) from None
         self.single.listen()
         self.single.activated.connect(self._activated)
+        # The host first: its start (a second or two of imports and opening the database) runs
+        # in its own process while this one builds the window and starts Chromium.
+        self.supervisor.ready.connect(self._ready)
+        self.supervisor.lost.connect(self._lost)
+        self.supervisor.failed.connect(self._failed)
+        self.supervisor.start()
         icon = app_icon()
         QApplication.setWindowIcon(icon)
         self.window = MainWindow()
@@ -113,14 +119,10 @@ class DesktopApp(QObject):
         self.tray.promote_requested.connect(self.open_promote)
         self.tray.quit_requested.connect(self.quit)
         self.tray.show()
-        self.supervisor.ready.connect(self._ready)
-        self.supervisor.lost.connect(self._lost)
-        self.supervisor.failed.connect(self._failed)
         self.events.received.connect(self._event)
         self.pending_files = list(files or [])
         if not minimized:
             self.window.show()
-        self.supervisor.start()
 
     # -- the host ----------------------------------------------------------------------------
 
