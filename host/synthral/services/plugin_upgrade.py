@@ -193,6 +193,29 @@ class _Recorded:
     agent_task: _AgentTask | None = None
 
 
+def _graph_node(graph: Any, node_id: str) -> dict[str, Any]:
+    """The node ``node_id`` of a saved graph; empty when the graph has no such node."""
+    return next((n for n in (graph or {}).get("nodes", []) if n.get("id") == node_id), {})
+
+
+def _recorded_step(row: Any, node: dict[str, Any], output: Any, **called: Any) -> _Recorded:
+    """A history row (a step joined to its run and workflow) as a sample; ``called``: what the node was given."""
+    return _Recorded(
+        step_id=int(row.id),
+        execution_id=str(row.execution_id),
+        workflow_id=str(row.workflow_id),
+        workflow=str(row.name),
+        workspace_id=row.workspace_id,
+        node_id=str(row.node_id),
+        key=str(row.idempotency_key),
+        output=output,
+        secrets=list(node.get("secrets") or []),
+        timeout=node.get("timeout"),
+        finished_at=row.finished_at,
+        **called,
+    )
+
+
 def _joined_to_run(query: Any) -> Any:
     """``query`` (over ``step``) joined to the step's run, its workflow and the version the run ran."""
     return (
@@ -416,9 +439,7 @@ class UpgradeChecker:
         async with self.database.engine.connect() as connection:
             result = await connection.stream(query.execution_options(yield_per=50))
             async for row in result:
-                node: dict[str, Any] = next(
-                    (n for n in (row.graph or {}).get("nodes", []) if n.get("id") == row.node_id), {}
-                )
+                node = _graph_node(row.graph, row.node_id)
                 own = node.get("type") == f"{plugin}/{capability}"
                 config = node.get("config") or {}
                 mapped = not own and config.get("type") == f"{plugin}/{capability}"  # a map node's per-item calls
@@ -427,22 +448,14 @@ class UpgradeChecker:
                 if old is None or old == target:
                     continue
                 found.append(
-                    _Recorded(
-                        step_id=int(row.id),
-                        execution_id=str(row.execution_id),
-                        workflow_id=str(row.workflow_id),
-                        workflow=str(row.name),
-                        workspace_id=row.workspace_id,
-                        node_id=str(row.node_id),
-                        key=str(row.idempotency_key),
+                    _recorded_step(
+                        row,
+                        node,
+                        self._unpack(row.output),
                         input=row.input if row.input is not None else {},
-                        output=self._unpack(row.output),
                         old_version=str(old),
                         config=dict(called.get("config") or {}) if own or mapped else {},
                         operation=called.get("operation") if own or mapped else None,
-                        secrets=list(node.get("secrets") or []),
-                        timeout=node.get("timeout"),
-                        finished_at=row.finished_at,
                     )
                 )
                 if len(found) >= samples:
@@ -524,28 +537,16 @@ class UpgradeChecker:
                 old = _ran_on(installed, row.started_at)
                 if old is None or old == target:
                     continue
-                node: dict[str, Any] = next(
-                    (n for n in (row.graph or {}).get("nodes", []) if n.get("id") == row.node_id), {}
-                )
-                input_data = dict(row.input_data or {})
                 found.append(
-                    _Recorded(
-                        step_id=int(row.id),
-                        execution_id=str(row.execution_id),
-                        workflow_id=str(row.workflow_id),
-                        workflow=str(row.name),
-                        workspace_id=row.workspace_id,
-                        node_id=str(row.node_id),
-                        key=str(row.idempotency_key),
+                    _recorded_step(
+                        row,
+                        _graph_node(row.graph, row.node_id),
+                        self._unpack(row.output),
                         input=row.input_data,
-                        output=self._unpack(row.output),
                         old_version=old,
                         config={},
                         operation=AGENT_OPERATION,
-                        secrets=list(node.get("secrets") or []),
-                        timeout=node.get("timeout"),
-                        finished_at=row.finished_at,
-                        agent_task=_AgentTask(task_id=str(row.task_id), input_data=input_data),
+                        agent_task=_AgentTask(task_id=str(row.task_id), input_data=dict(row.input_data or {})),
                     )
                 )
                 if len(found) >= samples:
