@@ -23,6 +23,7 @@ from rapidfuzz.distance import Levenshtein
 from bench.common import Result, percentile, rss_mb
 from bench.ocr_set import Sample, dense_a4, fonts_used, invoice, multipage_tiff, png, samples, text_pdf
 from synthral.engine.ocr_node import DocumentFacts, OCRExtractConfig, ready_engines, route
+from synthral.engine.ocr_pace import EnginePace
 from synthral_sdk import BlobStore, CapabilitySpec, OCRResult
 from synthral_sdk.testing import RunnerClient
 
@@ -208,14 +209,20 @@ def _router(found: dict[str, Engine], quick: bool) -> list[Result]:
     mixed = list(samples(quick))
     overhead, router_time, tess_time = [], 0.0, 0.0
     router_cer, tess_cer = [], []
+    # The host's latency rule: every reading adds its time per page, each route reads the
+    # medians (as the OCR node does with the process's PACE). It starts with nothing timed.
+    pace = EnginePace()
     for sample in mixed:
         started = time.perf_counter()
         ready, not_ready = ready_engines(specs, config.engine_configs)
-        decision = route(DocumentFacts(sample.media_type, len(sample.data)), config, ready, not_ready)
+        facts = DocumentFacts(sample.media_type, len(sample.data))
+        decision = route(facts, config, ready, not_ready, pace.per_page())
         overhead.append(time.perf_counter() - started)
         result, seconds = found[decision.engine.name].read(sample)
+        pace.record(decision.engine.name, seconds * 1000, max(1, len(result.pages)))
         if not result.text.strip() and decision.fallback is not None:
             result, more = found[decision.fallback.name].read(sample)
+            pace.record(decision.fallback.name, more * 1000, max(1, len(result.pages)))
             seconds += more
         router_time += seconds
         router_cer.append(cer(sample.truth, result.text))
