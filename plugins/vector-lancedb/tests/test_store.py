@@ -9,7 +9,7 @@ import lancedb
 import pytest
 from synthral_vector_lancedb import LanceStore
 
-from synthral_sdk.errors import InputInvalid
+from synthral_sdk.errors import ConfigInvalid, InputInvalid
 from synthral_sdk.testing import call
 
 
@@ -84,3 +84,40 @@ def test_a_filter_key_that_is_not_a_plain_name_is_refused(tmp_path: Path) -> Non
             operation="query",
         )
     assert "letters, digits" in caught.value.message
+
+
+def test_a_table_written_in_many_pieces_is_compacted_and_finds_the_same(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    config = {"path": str(tmp_path), "compact_fragments": 4}
+    records = [{"id": f"r{i}", "vector": unit(rng, 16), "text": f"t{i}"} for i in range(60)]
+    for start in range(0, 60, 5):  # twelve writes: twelve data files without compaction
+        call(
+            LanceStore(),
+            {"collection": "pieces", "records": records[start : start + 5]},
+            config=config,
+            operation="upsert",
+        )
+    table = lancedb.connect(str(tmp_path)).open_table("pieces")
+    assert table.stats()["fragment_stats"]["num_fragments"] <= 4
+    assert table.count_rows() == 60
+    for probe in (0, 33, 59):
+        found = call(
+            LanceStore(),
+            {"collection": "pieces", "vector": records[probe]["vector"], "top_k": 1},
+            config=config,
+            operation="query",
+        )
+        assert found["matches"][0]["id"] == f"r{probe}"
+    # Replacing records (delete, then add) after compaction keeps one copy of each.
+    call(LanceStore(), {"collection": "pieces", "records": records[:5]}, config=config, operation="upsert")
+    assert lancedb.connect(str(tmp_path)).open_table("pieces").count_rows() == 60
+
+
+def test_a_compaction_threshold_below_two_is_refused_naming_the_field(tmp_path: Path) -> None:
+    with pytest.raises(ConfigInvalid, match="compact_fragments"):
+        call(
+            LanceStore(),
+            {"collection": "c", "records": [{"id": "a", "vector": [1.0, 0.0]}]},
+            config={"path": str(tmp_path), "compact_fragments": 1},
+            operation="upsert",
+        )
