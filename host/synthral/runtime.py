@@ -22,7 +22,7 @@ import os
 import signal
 import socket
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from contextlib import AsyncExitStack
 from datetime import datetime
 from typing import TYPE_CHECKING, Self
@@ -142,6 +142,8 @@ class HostRuntime:
         self.poller: TriggerPoller | None = None
         self.osint: OsintStreams | None = None
         self.file_triggers: FileTriggers | None = None
+        self.on_listening: Callable[[], object] | None = None
+        """Called once the API listens, before the worker and the scheduler start (the desktop says its port)."""
         self.server: ServerState | None = None
         self.url: str | None = None
         self._app: App | None = None
@@ -166,6 +168,12 @@ class HostRuntime:
             self._app = await self._open()
             if self.want_api:
                 await self._start_api()
+                if self.on_listening is not None:
+                    self.on_listening()
+            if self.want_worker or self.want_scheduler:
+                # Their modules (LangGraph's runtime among them: a few tenths of a second) load
+                # in a thread, so a client that was just told the API listens is answered meanwhile.
+                await asyncio.to_thread(_import_parts)
             if self.want_worker:
                 self._start_worker()
             if self.want_scheduler:
@@ -392,3 +400,11 @@ def _parked(view: ExecutionView) -> bool:
         and execution.get("waiting_kind") != "timer"
         and not due  # a signal arrived: a worker will take it up
     )
+
+
+def _import_parts() -> None:
+    """Load the modules of the worker and the scheduler's loops (run in a thread, off the event loop)."""
+    import synthral.engine.polling  # noqa: PLC0415
+    import synthral.engine.scheduler  # noqa: PLC0415
+    import synthral.engine.worker  # noqa: PLC0415
+    import synthral.services.osint.streams  # noqa: F401, PLC0415

@@ -22,7 +22,7 @@ import orjson
 from sqlalchemy.engine import Connection
 
 from synthral.engine import state
-from synthral.engine.checkpoint import PendingOp
+from synthral.engine.guard import PendingOp
 from synthral.engine.retry import EffectivePolicy
 from synthral.errors import Cancelled, DatabaseUnavailable, PluginError, SynthralError
 from synthral.observability import hooks as observe

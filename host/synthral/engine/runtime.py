@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import SecretStr
 from sqlalchemy import select
@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 from synthral.config import EngineSettings
 from synthral.engine import state
 from synthral.engine.activity import StepFailed, StepRecord
-from synthral.engine.checkpoint import RunGuard, SqlCheckpointSaver
+from synthral.engine.guard import RunGuard
 from synthral.engine.model import Workflow
 from synthral.errors import ConfigurationError, NonRetryableError, SynthralError
 from synthral.plugins.host import PluginHost
@@ -33,6 +33,9 @@ from synthral.store.outage import Outage
 from synthral.store.tables import STEP, StepStatus, utcnow
 from synthral_sdk import HostServices
 from synthral_sdk.context import EventSink
+
+if TYPE_CHECKING:
+    from synthral.engine.checkpoint import SqlCheckpointSaver
 
 __all__ = ["Engine", "EnvSecretResolver", "PauseRequested", "RunContext", "SecretResolver", "StepServices"]
 
@@ -284,7 +287,7 @@ class Engine:
         self.lease_seconds = self.settings.lease_seconds
         self.secrets: SecretResolver = secrets or EnvSecretResolver({})
         self.secret_kinds = secret_kinds
-        self.saver = SqlCheckpointSaver(database)
+        self._saver: SqlCheckpointSaver | None = None
         self.graphs: dict[tuple[str, int], Any] = {}
         self.versions: dict[tuple[str, int], Any] = {}
         self.wakeup = asyncio.Event()
@@ -294,6 +297,18 @@ class Engine:
         """Called when a run of this process committed history (the live-event hub reads it soon)."""
         self.outage = Outage(log, f"process {self.worker_id}", forget_after=60.0)
         """This process's view of the database: an outage is logged once, by whichever part meets it."""
+
+    @property
+    def saver(self) -> SqlCheckpointSaver:
+        """LangGraph's checkpointer on this database, made (and LangGraph's runtime imported) on first use.
+
+        Only a process that runs workflows needs it: the API and the scheduler start without it.
+        """
+        if self._saver is None:
+            from synthral.engine.checkpoint import SqlCheckpointSaver  # noqa: PLC0415
+
+            self._saver = SqlCheckpointSaver(self.database)
+        return self._saver
 
     def notify(self) -> None:
         """Wake this process's workers, and whoever listens: something became runnable."""

@@ -14,8 +14,8 @@ from sqlalchemy.engine import Connection
 
 from synthral.engine import state
 from synthral.engine.activity import StepFailed, unpack_output
-from synthral.engine.checkpoint import LeaseLost, RunGuard
 from synthral.engine.graph import compile_workflow, terminal_nodes
+from synthral.engine.guard import LeaseLost, RunGuard
 from synthral.engine.idle import Pacing, Waiter
 from synthral.engine.nodes import TRIGGER_KEY, state_key
 from synthral.engine.repository import SavedVersion, get_version, get_workflow_row

@@ -11,13 +11,15 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Literal, Self
 
-from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tokenizers import Tokenizer
 
 from synthral.errors import InputInvalid
+
+if TYPE_CHECKING:
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 __all__ = ["DEFAULT_TOKENIZER", "Chunk", "ChunkSettings", "split_text", "token_counter"]
 
@@ -85,6 +87,9 @@ def _count(tokenizer: Tokenizer, text: str) -> int:
 
 
 def _splitter(settings: ChunkSettings) -> RecursiveCharacterTextSplitter:
+    # LangChain's splitters bring langchain_core (a third of a second): loaded on first use.
+    from langchain_text_splitters import RecursiveCharacterTextSplitter  # noqa: PLC0415
+
     if settings.strategy == "characters":
         return RecursiveCharacterTextSplitter(
             chunk_size=settings.size, chunk_overlap=settings.overlap, add_start_index=True
@@ -126,6 +131,8 @@ def split_text(text: str, settings: ChunkSettings | None = None) -> list[Chunk]:
             Chunk(index=i, text=piece, start=at)
             for i, (piece, at) in enumerate(zip(pieces, _offsets(text, pieces), strict=True))
         ]
+    from langchain_text_splitters import MarkdownHeaderTextSplitter  # noqa: PLC0415
+
     sections = MarkdownHeaderTextSplitter(_HEADINGS, strip_headers=False).split_text(text)
     chunks: list[Chunk] = []
     cursor = 0

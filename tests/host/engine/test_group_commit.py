@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy.engine import Connection
 
 from synthral.engine import state
-from synthral.engine.checkpoint import RunGuard
+from synthral.engine.guard import RunGuard
 from synthral.engine.model import Workflow
 from synthral.engine.runtime import Engine
 from synthral.plugins.host import PluginHost
