@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from sqlalchemy import ColumnElement, Select, Table, case, func, or_, select, update
 from sqlalchemy.engine import Connection
@@ -26,7 +27,7 @@ from synthral.errors import SynthralError
 from synthral.security.redact import Redactor
 from synthral.store.tables import utcnow
 
-__all__ = ["CLAIM_SECONDS", "MAX_EVENTS", "Leases", "Polled", "poll_source", "run_passes"]
+__all__ = ["CLAIM_SECONDS", "MAX_EVENTS", "Leases", "PassLoop", "Polled", "poll_source", "run_passes"]
 
 CLAIM_SECONDS: Final = 300.0
 """How long a poller holds a row; a poll that takes longer is abandoned to the next poller."""
@@ -181,3 +182,50 @@ async def run_passes(
             await waiter.sleep(pause)
     finally:
         waiter.close()
+
+
+class _Passed(Protocol):
+    polled: int
+
+
+class PassLoop(ABC):
+    """A poller over leased rows, run as a loop of passes (the trigger poller, the OSINT streams).
+
+    Subclasses set :attr:`engine` and say what one pass does and when the next row is due.
+    """
+
+    engine: Engine
+    loop_log: logging.Logger
+    """Where the loop's failures are logged."""
+    loop_name: str
+    """The pass in messages ("trigger poll pass")."""
+
+    @abstractmethod
+    async def tick(self) -> _Passed:
+        """One pass over the rows that are due."""
+
+    @abstractmethod
+    async def next_due(self) -> datetime | None:
+        """When the next row is due; None when there is none."""
+
+    async def run(self, stop: asyncio.Event, interval: float = 1.0, *, idle_ceiling: float | None = None) -> None:
+        """Pass over the due rows every ``interval`` seconds until ``stop`` is set.
+
+        With ``idle_ceiling``, sleep until the next row is due instead (see :func:`run_passes`).
+        A database outage is logged once (and its end once) while the loop backs off; other
+        errors are logged and the loop goes on.
+        """
+
+        async def one_pass() -> bool:
+            return (await self.tick()).polled > 0
+
+        await run_passes(
+            self.engine,
+            one_pass,
+            stop,
+            interval=interval,
+            log=self.loop_log,
+            what=self.loop_name,
+            next_due=self.next_due,
+            idle_ceiling=idle_ceiling,
+        )

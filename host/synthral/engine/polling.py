@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from synthral.engine import state
-from synthral.engine.leases import Leases, poll_source, run_passes
+from synthral.engine.leases import Leases, PassLoop, poll_source
 from synthral.engine.model import PollTrigger, Workflow
 from synthral.engine.repository import get_version
 from synthral.engine.runtime import Engine
@@ -128,7 +128,7 @@ class PollReport:
     errors: list[str] = field(default_factory=list)
 
 
-class TriggerPoller:
+class TriggerPoller(PassLoop):
     """Polls the due poll triggers of every workflow and starts a run per new event.
 
     Args:
@@ -137,6 +137,9 @@ class TriggerPoller:
         on_start: Called after a poll queued runs (e.g. ``Engine.notify``).
         concurrency: Polls in flight at once.
     """
+
+    loop_log = log
+    loop_name = "trigger poll pass"
 
     def __init__(
         self,
@@ -252,25 +255,3 @@ class TriggerPoller:
         async with self.database.engine.connect() as connection:
             due = (await connection.execute(query)).scalar()
         return due if isinstance(due, datetime) else None
-
-    async def run(self, stop: asyncio.Event, interval: float = 1.0, *, idle_ceiling: float | None = None) -> None:
-        """Poll due triggers every ``interval`` seconds until ``stop`` is set.
-
-        With ``idle_ceiling``, sleep until the next trigger is due instead (see
-        :func:`~synthral.engine.leases.run_passes`). A database outage is logged once (and its
-        end once) while the loop backs off; other errors are logged and the loop goes on.
-        """
-
-        async def one_pass() -> bool:
-            return (await self.tick()).polled > 0
-
-        await run_passes(
-            self.engine,
-            one_pass,
-            stop,
-            interval=interval,
-            log=log,
-            what="trigger poll pass",
-            next_due=self.next_due,
-            idle_ceiling=idle_ceiling,
-        )

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
-from synthral.engine.leases import Leases, poll_source, run_passes
+from synthral.engine.leases import Leases, PassLoop, poll_source
 from synthral.engine.runtime import Engine
 from synthral.errors import SynthralError
 from synthral.services.osint.digest import send_due_digests
@@ -64,7 +64,7 @@ class StreamReport:
         self.runs_started += batch.runs_started
 
 
-class OsintStreams:
+class OsintStreams(PassLoop):
     """Polls the due OSINT streams of every workspace and sends the due digests.
 
     Args:
@@ -73,6 +73,9 @@ class OsintStreams:
         on_start: Called after a pass queued runs (e.g. ``Engine.notify``).
         concurrency: Polls in flight at once.
     """
+
+    loop_log = log
+    loop_name = "osint stream pass"
 
     def __init__(self, engine: Engine, *, owner_id: str, on_start: Any = None, concurrency: int = 4) -> None:
         self.engine = engine
@@ -183,25 +186,3 @@ class OsintStreams:
             stream = (await connection.execute(self.leases.next_due(OSINT_STREAM.c.is_active.is_(True)))).scalar()
             digest = (await connection.execute(select(func.min(OSINT_DIGEST.c.next_run_at)))).scalar()
         return min((due for due in (stream, digest) if isinstance(due, datetime)), default=None)
-
-    async def run(self, stop: asyncio.Event, interval: float = 1.0, *, idle_ceiling: float | None = None) -> None:
-        """Pass over the due streams every ``interval`` seconds until ``stop`` is set.
-
-        With ``idle_ceiling``, sleep until the next stream or digest is due instead (see
-        :func:`~synthral.engine.leases.run_passes`). A database outage is logged once (and its
-        end once) while the loop backs off; other errors are logged and the loop goes on.
-        """
-
-        async def one_pass() -> bool:
-            return (await self.tick()).polled > 0
-
-        await run_passes(
-            self.engine,
-            one_pass,
-            stop,
-            interval=interval,
-            log=log,
-            what="osint stream pass",
-            next_due=self.next_due,
-            idle_ceiling=idle_ceiling,
-        )
