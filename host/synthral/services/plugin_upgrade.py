@@ -198,6 +198,22 @@ def _graph_node(graph: Any, node_id: str) -> dict[str, Any]:
     return next((n for n in (graph or {}).get("nodes", []) if n.get("id") == node_id), {})
 
 
+def _sample_columns() -> tuple[Any, ...]:
+    """The columns :func:`_recorded_step` reads from a step joined to its run (:func:`_joined_to_run`)."""
+    return (
+        STEP.c.id,
+        STEP.c.execution_id,
+        STEP.c.node_id,
+        STEP.c.idempotency_key,
+        STEP.c.output,
+        STEP.c.finished_at,
+        EXECUTION.c.workflow_id,
+        WORKFLOW.c.name,
+        WORKFLOW.c.workspace_id,
+        WORKFLOW_VERSION.c.graph,
+    )
+
+
 def _recorded_step(row: Any, node: dict[str, Any], output: Any, **called: Any) -> _Recorded:
     """A history row (a step joined to its run and workflow) as a sample; ``called``: what the node was given."""
     return _Recorded(
@@ -411,22 +427,7 @@ class UpgradeChecker:
     ) -> list[_Recorded]:
         """The newest ``samples`` completed steps of one capability recorded by a version other than ``target``."""
         query = (
-            _joined_to_run(
-                select(
-                    STEP.c.id,
-                    STEP.c.execution_id,
-                    STEP.c.node_id,
-                    STEP.c.idempotency_key,
-                    STEP.c.input,
-                    STEP.c.output,
-                    STEP.c.finished_at,
-                    EXECUTION.c.workflow_id,
-                    WORKFLOW.c.name,
-                    WORKFLOW.c.workspace_id,
-                    WORKFLOW_VERSION.c.graph,
-                    WORKFLOW_VERSION.c.plugin_versions,
-                )
-            )
+            _joined_to_run(select(*_sample_columns(), STEP.c.input, WORKFLOW_VERSION.c.plugin_versions))
             .where(
                 STEP.c.node_type == f"{plugin}/{capability}",
                 STEP.c.status == StepStatus.COMPLETED,
@@ -508,16 +509,7 @@ class UpgradeChecker:
                     AGENT_TASK.c.id.label("task_id"),
                     AGENT_TASK.c.input_data,
                     AGENT_TASK.c.started_at,
-                    STEP.c.id,
-                    STEP.c.execution_id,
-                    STEP.c.node_id,
-                    STEP.c.idempotency_key,
-                    STEP.c.output,
-                    STEP.c.finished_at,
-                    EXECUTION.c.workflow_id,
-                    WORKFLOW.c.name,
-                    WORKFLOW.c.workspace_id,
-                    WORKFLOW_VERSION.c.graph,
+                    *_sample_columns(),
                 ).join(STEP, self._task_step())
             )
             .where(
