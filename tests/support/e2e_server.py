@@ -135,7 +135,11 @@ def _serve_local(env: dict[str, str], port: int, url: str) -> None:
     threading.Thread(target=_follow, args=(serve.stderr, found), daemon=True).start()
     try:
         _wait_up(url, serve)
-        time.sleep(0.5)  # the link is printed as the server starts listening
+        # The link is printed once the whole server has started: the API answers before its
+        # worker and scheduler have loaded.
+        deadline = time.monotonic() + 60
+        while not found and time.monotonic() < deadline and serve.poll() is None:
+            time.sleep(0.05)
         print(json.dumps({"url": url, "open": found[0] if found else f"{url}/", "token": bool(found)}), flush=True)
         _wait_for_stop()
     finally:
