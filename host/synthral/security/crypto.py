@@ -24,6 +24,7 @@ import binascii
 import hashlib
 import os
 import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from synthral.errors import DecryptionFailed, SecretKeyMissing
-from synthral.security.files import PRIVATE_FILE, private_dir
+from synthral.security.files import private_dir
 
 __all__ = ["KEY_BYTES", "KeyRing", "Sealed", "generate_key", "key_id_of"]
 
@@ -124,13 +125,28 @@ class KeyRing:
         return cls._parse(path.read_text().splitlines(), str(path))
 
     @staticmethod
-    def create_file(path: Path) -> None:
-        """Write a key file with one fresh key, readable by its owner only."""
+    def create_file(path: Path) -> bool:
+        """Write a key file with one fresh key, readable by its owner only.
+
+        The key is written to a private temporary file first and linked into place, so a
+        process starting beside this one sees either no file or a whole key, never an empty
+        one. False when another process made the file first: its key is the one to use.
+        """
         key = generate_key()
         private_dir(path.parent)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(f"{key_id_of(key)} {base64.b64encode(key).decode()}\n")
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+        try:
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(f"{key_id_of(key)} {base64.b64encode(key).decode()}\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                return False
+        finally:
+            os.unlink(temporary)
+        return True
 
     @classmethod
     def _parse(cls, lines: list[str], where: str) -> KeyRing:

@@ -382,7 +382,7 @@ async def test_the_scheduler_and_prune_commands_in_their_own_processes(tmp_path:
     assert len(runs) == len({run.input["scheduled_for"] for run in runs}) == len(slots)
     for log in logs:
         assert "on sqlite, every 0.1 s, not pruning" in log.read_text()
-    assert pruning.returncode == 0, err
+    assert pruning.returncode == 0, (printed, err)
     report = orjson.loads(printed)
     assert (report["executions"], report["backend"], report["auto_vacuum"]) == (1, "sqlite", "incremental")
     assert await _count(database, EXECUTION.c.id == "old-run") == 0

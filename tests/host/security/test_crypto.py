@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,6 +65,32 @@ def test_a_key_file_is_created_private_on_first_use(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     again = ring_from(tmp_path, {})
     assert again.open(ring.seal(b"x", "c"), "c") == b"x"
+
+
+def test_a_key_file_made_meanwhile_by_another_process_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "secret.key"
+    first = ring_from(tmp_path, {})
+    assert KeyRing.create_file(path) is False  # lost the race: the other process's key stays
+    assert ring_from(tmp_path, {}).key_ids == first.key_ids
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["secret.key"]  # no temporary file left
+
+
+def test_processes_starting_together_share_one_key(tmp_path: Path) -> None:
+    """Each process sees no key file or a whole one: none reads an empty file and gives up."""
+    script = (
+        "import sys; from pathlib import Path; from synthral.config import Settings;"
+        "from synthral.security.crypto import KeyRing;"
+        "print(KeyRing.configured(Path(sys.argv[1]), Settings.load({}).security).key_ids[0])"
+    )
+    for attempt in range(3):
+        home = tmp_path / str(attempt)
+        processes = [
+            subprocess.Popen([sys.executable, "-c", script, str(home)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for _ in range(6)
+        ]
+        results = [process.communicate(timeout=60) for process in processes]
+        assert [process.returncode for process in processes] == [0] * 6, [err.decode() for _, err in results]
+        assert len({out for out, _ in results}) == 1
 
 
 @pytest.mark.parametrize(
