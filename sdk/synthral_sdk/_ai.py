@@ -15,6 +15,7 @@ from synthral_sdk._typevars import ConfigT
 from synthral_sdk.context import Context
 from synthral_sdk.errors import InputInvalid, NonRetryableError
 from synthral_sdk.types import BlobRef
+from synthral_sdk.vectors import Vector
 
 __all__ = [
     "TOKEN_EVENT",
@@ -55,13 +56,22 @@ __all__ = [
 
 
 class EmbedRequest(BaseModel):
-    """Texts to embed."""
+    """Texts to embed.
+
+    .. versionchanged:: 1.11 ``vector_encoding``; an embedder's author need not read it: the
+       SDK writes the answer packed when it is ``'f32'``.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     texts: list[str] = Field(min_length=1)
     purpose: Literal["document", "query"] = Field(
         default="document", description="Some models embed queries and documents differently."
+    )
+    vector_encoding: Literal["json", "f32"] = Field(
+        default="json",
+        description="How the answer writes each vector: 'json', an array of numbers; 'f32', packed float32 "
+        "('f32:' + base64, see synthral_sdk.vectors), a quarter the size and read without parsing decimals.",
     )
 
 
@@ -70,7 +80,7 @@ class EmbedResult(BaseModel):
 
     model: str
     dimensions: int
-    vectors: list[list[float]]
+    vectors: list[Vector]
 
 
 class Embedder(Capability, Generic[ConfigT]):
@@ -97,7 +107,7 @@ class VectorRecord(BaseModel):
     """One stored vector with its text and metadata."""
 
     id: str = Field(min_length=1, max_length=512)
-    vector: list[float] = Field(min_length=1)
+    vector: Vector = Field(min_length=1, description="An array of numbers, or packed float32 (synthral_sdk.vectors).")
     text: str | None = None
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
 
@@ -128,7 +138,7 @@ class QueryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     collection: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
-    vector: list[float] = Field(min_length=1)
+    vector: Vector = Field(min_length=1, description="An array of numbers, or packed float32 (synthral_sdk.vectors).")
     top_k: int = Field(default=5, ge=1, le=1000)
     filter: dict[str, FilterValue] | None = Field(
         default=None, description="Equality filter on metadata fields: {'lang': 'en', 'tag': ['a', 'b']}."

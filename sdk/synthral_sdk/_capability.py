@@ -226,6 +226,12 @@ class Operation:
     description: str = ""
 
 
+def _dump_context(request: BaseModel) -> dict[str, str] | None:
+    """How the answer to ``request`` is written: packed vectors when the request asked for them."""
+    encoding = getattr(request, "vector_encoding", None)
+    return {"vector_encoding": encoding} if isinstance(encoding, str) else None
+
+
 def _format_validation(error: ValidationError, what: str) -> tuple[str, JSONObject]:
     problems: list[str] = []
     errors: list[JSONObject] = []
@@ -424,4 +430,4 @@ class Capability(abc.ABC):
                     "This is a bug in the plugin; its author must return the declared model",
                     details=details,
                 ) from None
-        return cast(JSONObject, result.model_dump(mode="json", by_alias=True))
+        return cast(JSONObject, result.model_dump(mode="json", by_alias=True, context=_dump_context(arg)))

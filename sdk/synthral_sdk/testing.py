@@ -62,6 +62,7 @@ from synthral_sdk.errors import (
 )
 from synthral_sdk.network import NetworkPolicy
 from synthral_sdk.types import JSONObject, JSONValue
+from synthral_sdk.vectors import pack
 
 __all__ = [
     "CodeRuntimeConformance",
@@ -700,6 +701,18 @@ class VectorStoreConformance:
         scores = [float(cast(float, m["score"])) for m in matches]
         assert scores == sorted(scores, reverse=True), f"scores are not best first: {scores}"
         assert scores[0] > 0.99, f"a vector's similarity to itself should be ~1, got {scores[0]}"
+
+    def test_packed_vectors_are_stored_and_queried_as_their_values(self) -> None:
+        """Records and queries whose vectors come packed (``'f32:'`` + base64, SDK 1.11) behave as arrays."""
+        name = self.collection("packed")
+        records = self._records(20, seed=11)
+        packed = [{**r, "vector": pack(cast(list[float], r["vector"]))} for r in records]
+        assert self.op("upsert", {"collection": name, "records": cast(JSONValue, packed)})["upserted"] == 20
+        result = self.op("query", {"collection": name, "vector": packed[5]["vector"], "top_k": 3})
+        assert self._ids(result)[0] == "r5", f"expected r5 first, got {self._ids(result)}"
+        arrays = self.op("query", {"collection": name, "vector": records[5]["vector"], "top_k": 3})
+        assert self._ids(arrays) == self._ids(result)
+        assert self.op("count", {"collection": name})["count"] == 20
 
     def test_a_filtered_query_returns_only_matching_records(self) -> None:
         """Equality filters, list (any of) filters and several fields at once."""

@@ -44,6 +44,7 @@ from synthral.services.rag_models import (
     SwitchLogEntry,
 )
 from synthral.services.rag_router import Candidate, Decision, RoutingFacts, route
+from synthral.services.rag_vectors import Embedded, embedder_packs, for_store, read_answer
 from synthral.services.secrets import CredentialService
 from synthral.store.db import Database
 from synthral.store.rag_tables import RAG_DOCUMENT, RAG_INDEX, RAG_QUERY, RAG_SWITCH_LOG
@@ -432,26 +433,43 @@ class RAGService:
         workspace_id: str | None = None,
     ) -> EmbedResult:
         """Embed ``texts`` in batches with one embedder; one model id and dimension for all."""
+        embedded = await self._embed(embedder, config, texts, purpose=purpose, workspace_id=workspace_id)
+        return EmbedResult.model_construct(
+            model=embedded.model, dimensions=embedded.dimensions, vectors=cast(list[list[float]], embedded.vectors)
+        )
+
+    async def _embed(
+        self,
+        embedder: str,
+        config: JSONObject,
+        texts: Sequence[str],
+        *,
+        purpose: Literal["document", "query"] = "document",
+        workspace_id: str | None = None,
+        packed: bool = False,
+    ) -> Embedded:
+        """Embed in batches; ``packed``: vectors as packed strings when the embedder writes them (for a store)."""
         secrets = await self._secrets(workspace_id, embedder)
-        vectors: list[list[float]] = []
+        packed = packed and embedder_packs(self.plugins, embedder)
+        vectors: list[JSONValue] = []
         model, dims = "", 0
         for start in range(0, len(texts), EMBED_BATCH):
+            batch = list(texts[start : start + EMBED_BATCH])
+            payload: JSONObject = {"texts": cast(JSONValue, batch), "purpose": purpose}
+            if packed:
+                payload["vector_encoding"] = "f32"
             out = await self.plugins.invoke(
-                embedder,
-                {"texts": list(texts[start : start + EMBED_BATCH]), "purpose": purpose},
-                config=config,
-                operation="embed",
-                context=self.plugins.context(secrets=secrets),
+                embedder, payload, config=config, operation="embed", context=self.plugins.context(secrets=secrets)
             )
-            result = EmbedResult.model_validate(out)
+            result = read_answer(out, embedder, len(batch)) if packed else Embedded.of(EmbedResult.model_validate(out))
             if model and result.model != model:
                 raise EmbedderMismatch(f"{embedder} changed its model mid-way ({model} then {result.model})")
             model, dims = result.model, result.dimensions
             vectors.extend(result.vectors)
-        return EmbedResult(model=model, dimensions=dims, vectors=vectors)
+        return Embedded(model, dims, vectors)
 
     @staticmethod
-    def _check_model(row: RowMapping, result: EmbedResult) -> None:
+    def _check_model(row: RowMapping, result: EmbedResult | Embedded) -> None:
         known = row["embedding_model"]
         if known is not None and (result.model != known or result.dimensions != row["dimensions"]):
             raise EmbedderMismatch(
@@ -507,7 +525,12 @@ class RAGService:
             )
         async with self._lock(row["id"]):
             return await self._put_document(
-                row["id"], workspace_id, document=document, texts=list(chunks), extra=None, embedded=embedded
+                row["id"],
+                workspace_id,
+                document=document,
+                texts=list(chunks),
+                extra=None,
+                embedded=Embedded.of(embedded) if embedded is not None else None,
             )
 
     async def _put_document(
@@ -518,7 +541,7 @@ class RAGService:
         document: DocumentIn,
         texts: list[str],
         extra: list[JSONObject] | None,
-        embedded: EmbedResult | None,
+        embedded: Embedded | None,
     ) -> DocumentOutcome:
         async with self.database.engine.connect() as connection:
             row = (await connection.execute(select(RAG_INDEX).where(RAG_INDEX.c.id == index_id))).mappings().one()
@@ -538,7 +561,9 @@ class RAGService:
             return DocumentOutcome(key=document.key, status="unchanged", chunks=old["chunk_count"])
         if embedded is None:
             embedded = (
-                await self.embed(row["embedder"], row["embedder_config"], texts, workspace_id=workspace_id)
+                await self._embed(
+                    row["embedder"], row["embedder_config"], texts, workspace_id=workspace_id, packed=True
+                )
                 if texts
                 else None
             )
@@ -548,7 +573,7 @@ class RAGService:
         records: list[JSONObject] = [
             {
                 "id": f"{document_id}:{i}",
-                "vector": cast(JSONValue, vector),
+                "vector": vector,
                 "text": text,
                 "metadata": {
                     **document.metadata,
@@ -558,7 +583,13 @@ class RAGService:
                     "chunk": i,
                 },
             }
-            for i, (text, vector) in enumerate(zip(texts, embedded.vectors if embedded else [], strict=True))
+            for i, (text, vector) in enumerate(
+                zip(
+                    texts,
+                    for_store(self.plugins, row["vector_db_type"], embedded.vectors) if embedded else [],
+                    strict=True,
+                )
+            )
         ]
         # New chunks overwrite the old ids first, then the old ones past the new count go:
         # at every moment the store holds a whole version of each chunk id.
