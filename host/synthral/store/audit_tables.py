@@ -11,7 +11,7 @@ from sqlalchemy import JSON, Column, Index, Integer, String, Table
 
 from synthral.store.tables import UTCDateTime, metadata
 
-__all__ = ["AUDIT_EVENT"]
+__all__ = ["AUDIT_EVENT", "SQLITE_APPEND_ONLY"]
 
 AUDIT_EVENT = Table(
     "audit_event",
@@ -32,3 +32,10 @@ AUDIT_EVENT = Table(
     Index("ix_audit_event_workspace_id", "workspace_id", "id"),
     Index("ix_audit_event_action", "action"),
 )
+
+SQLITE_APPEND_ONLY: tuple[str, ...] = tuple(
+    f"CREATE TRIGGER audit_event_no_{verb.lower()} BEFORE {verb} ON audit_event "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+    for verb in ("UPDATE", "DELETE")
+)
+"""The triggers migration 0012 makes on SQLite, for a new file made from the models (the tests hold them equal)."""

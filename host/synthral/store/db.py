@@ -291,6 +291,27 @@ def head_revision() -> str:
     return max(path.name[:4] for path in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
 
 
+def _create_new(connection: Connection) -> None:
+    """A new SQLite file: the schema made from the models at once and stamped at the newest migration.
+
+    A quarter of the time of running every migration (and Alembic is not loaded), which a new
+    desktop user waits for at the first start. The tests hold the two schemas equal, table by
+    table, index by index and trigger by trigger. The write transaction makes a second process
+    starting beside this one wait, then find the schema current. PostgreSQL always migrates.
+    """
+    from synthral.store.audit_tables import SQLITE_APPEND_ONLY  # noqa: PLC0415 -- the models, only now
+    from synthral.store.tables import metadata  # noqa: PLC0415
+
+    metadata.create_all(connection, checkfirst=False)  # the file holds no table
+    for statement in SQLITE_APPEND_ONLY:
+        connection.exec_driver_sql(statement)
+    connection.exec_driver_sql(
+        "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+        "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+    )
+    connection.execute(text("INSERT INTO alembic_version (version_num) VALUES (:head)"), {"head": head_revision()})
+
+
 def _at_head(connection: Connection) -> bool:
     """Whether the schema is at the newest migration (one read; Alembic is not loaded for it)."""
     if not inspect(connection).has_table("alembic_version"):
@@ -302,6 +323,14 @@ def _at_head(connection: Connection) -> bool:
 def _upgrade(connection: Connection) -> None:
     if _at_head(connection):
         return  # every start but the first after an upgrade: no need to load Alembic
+    if connection.dialect.name == "sqlite" and not inspect(connection).get_table_names():
+        _create_new(connection)
+    else:
+        _run_migrations(connection)
+
+
+def _run_migrations(connection: Connection) -> None:
+    """Run every migration the schema lacks, with Alembic."""
     from alembic import command  # noqa: PLC0415 -- loaded only when there is something to migrate
     from alembic.config import Config  # noqa: PLC0415
 
