@@ -22,15 +22,15 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Final
 
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.trace import Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from synthral.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+
     from synthral.config import ObservabilitySettings
 
 __all__ = [
@@ -120,6 +120,11 @@ def configure_tracing(settings: TraceSettings | None = None, *, exporter: SpanEx
     """
     if _state.provider is not None:
         return True
+    # The SDK (and psutil, for its resource) is imported only when tracing is on.
+    from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
+    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter  # noqa: PLC0415
+
     settings = settings or TraceSettings(None, "http/protobuf")
     if exporter is None:
         if settings.exporter is None:
