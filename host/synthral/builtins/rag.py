@@ -262,17 +262,19 @@ class _Embed(Node[EmbedIn, EmbedResult, EmbedConfig]):
         workspace = await workspace_of(self.service, context)
         if config.index is not None:
             index = await self.service._index_row(workspace, config.index)  # noqa: SLF001 -- same package
-            return await self.service.embed(
+            embedded = await self.service.embed(
                 index["embedder"],
                 index["embedder_config"],
                 inputs.texts,
                 purpose=config.purpose,
                 workspace_id=workspace,
             )
+            return embedded.result()
         assert config.embedder is not None
-        return await self.service.embed(
+        embedded = await self.service.embed(
             config.embedder, config.embedder_config, inputs.texts, purpose=config.purpose, workspace_id=workspace
         )
+        return embedded.result()
 
 
 class _Upsert(Node[UpsertIn, UpsertOut, UpsertConfig]):

@@ -431,24 +431,12 @@ class RAGService:
         *,
         purpose: Literal["document", "query"] = "document",
         workspace_id: str | None = None,
-    ) -> EmbedResult:
-        """Embed ``texts`` in batches with one embedder; one model id and dimension for all."""
-        embedded = await self._embed(embedder, config, texts, purpose=purpose, workspace_id=workspace_id)
-        return EmbedResult.model_construct(
-            model=embedded.model, dimensions=embedded.dimensions, vectors=cast(list[list[float]], embedded.vectors)
-        )
-
-    async def _embed(
-        self,
-        embedder: str,
-        config: JSONObject,
-        texts: Sequence[str],
-        *,
-        purpose: Literal["document", "query"] = "document",
-        workspace_id: str | None = None,
         packed: bool = False,
     ) -> Embedded:
-        """Embed in batches; ``packed``: vectors as packed strings when the embedder writes them (for a store)."""
+        """Embed ``texts`` in batches with one embedder; one model id and dimension for all.
+
+        ``packed``: the vectors as packed strings when the embedder writes them, to hand on to a store.
+        """
         secrets = await self._secrets(workspace_id, embedder)
         packed = packed and embedder_packs(self.plugins, embedder)
         vectors: list[JSONValue] = []
@@ -561,9 +549,7 @@ class RAGService:
             return DocumentOutcome(key=document.key, status="unchanged", chunks=old["chunk_count"])
         if embedded is None:
             embedded = (
-                await self._embed(
-                    row["embedder"], row["embedder_config"], texts, workspace_id=workspace_id, packed=True
-                )
+                await self.embed(row["embedder"], row["embedder_config"], texts, workspace_id=workspace_id, packed=True)
                 if texts
                 else None
             )

@@ -29,6 +29,12 @@ class Embedded:
     dimensions: int
     vectors: list[JSONValue]
 
+    def result(self) -> EmbedResult:
+        """The answer as an embed node outputs it (arrays: call :meth:`RAGService.embed` without ``packed``)."""
+        return EmbedResult.model_construct(
+            model=self.model, dimensions=self.dimensions, vectors=cast(list[list[float]], self.vectors)
+        )
+
     @classmethod
     def of(cls, result: EmbedResult) -> Embedded:
         """The vectors of an answer already read (a workflow's embed node)."""
