@@ -32,6 +32,7 @@ the process makes. This module has no dependency beyond the standard library.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -214,20 +215,12 @@ class NetworkPolicy:
             return cls.server()
         loopback = data.get("allowLoopback") is True
         allow = data.get("allow")
-        entries = [item for item in allow if isinstance(item, str)] if isinstance(allow, list) else []
+        entries = tuple(item for item in allow if isinstance(item, str)) if isinstance(allow, list) else ()
         raw_hosts = data.get("hosts")
         hosts: tuple[str, ...] | None = None
         if raw_hosts is not None:
             hosts = tuple(item for item in raw_hosts if isinstance(item, str)) if isinstance(raw_hosts, list) else ()
-            try:
-                for entry in hosts:
-                    parse_host(entry)
-            except ValueError:
-                hosts = ()
-        try:
-            return cls(allow_loopback=loopback, allow=tuple(entries), hosts=hosts)
-        except ValueError:
-            return cls(allow_loopback=loopback, hosts=hosts)
+        return _policy_from_wire(loopback, entries, hosts)
 
     def granted(self, host: str, port: int | None = None) -> bool:
         """Whether ``host`` (on ``port``; None: on any port) is among :attr:`hosts`, or any host may be reached."""
@@ -293,3 +286,21 @@ class NetworkPolicy:
             "(SYNTHRAL_EGRESS_ALLOW, SYNTHRAL_EGRESS_ALLOW_<WORKSPACE>)",
             details={"host": host, "address": first, "reason": str(reason), "addresses": list(addresses)},
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _policy_from_wire(loopback: bool, entries: tuple[str, ...], hosts: tuple[str, ...] | None) -> NetworkPolicy:
+    """The policy of one call's context; a plugin's calls carry the same few, so each is parsed once.
+
+    Policies are frozen, so calls share them.
+    """
+    if hosts:
+        try:
+            for entry in hosts:
+                parse_host(entry)
+        except ValueError:
+            hosts = ()
+    try:
+        return NetworkPolicy(allow_loopback=loopback, allow=entries, hosts=hosts)
+    except ValueError:
+        return NetworkPolicy(allow_loopback=loopback, hosts=hosts)

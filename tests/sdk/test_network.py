@@ -116,3 +116,16 @@ def test_the_wire_carries_the_granted_hosts_and_a_malformed_list_grants_none() -
     assert NetworkPolicy.from_wire({"allow": [], "hosts": "api.example.com"}).hosts == ()
     with pytest.raises(ValueError, match="is not a host"):
         NetworkPolicy(hosts=("api.example.com/path",))
+
+
+def test_each_calls_wire_gets_the_policy_it_says_though_equal_wires_share_one() -> None:
+    """The runner reads a policy per call; equal wires are parsed once, and no call sees another's hosts."""
+    first = {"allowLoopback": False, "allow": [], "hosts": ["a.example"]}
+    second = {"allowLoopback": False, "allow": [], "hosts": ["b.example"]}
+    one, other = NetworkPolicy.from_wire(first), NetworkPolicy.from_wire(second)
+    assert one.granted("a.example", 443) and not one.granted("b.example", 443)
+    assert other.granted("b.example", 443) and not other.granted("a.example", 443)
+    assert NetworkPolicy.from_wire(dict(first)) is one  # frozen, so shared
+    assert NetworkPolicy.from_wire({**first, "allowLoopback": True}).allow_loopback is True
+    assert NetworkPolicy.from_wire({"allow": [], "hosts": ["http://x/"]}).hosts == ()  # malformed: none, cached too
+    assert NetworkPolicy.from_wire({"allow": [], "hosts": ["http://x/"]}).hosts == ()
