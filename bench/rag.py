@@ -79,14 +79,12 @@ def store_config(store: str, folder: Path) -> dict[str, Any]:
     return {"path": str(folder / store)}
 
 
-async def _embed(host: PluginHost, texts: list[str], purpose: str = "document") -> list[list[float]]:
-    out = await host.invoke(EMBEDDER, {"texts": texts, "purpose": purpose}, operation="embed")
-    return cast(list[list[float]], out["vectors"])
-
-
-async def _embed_packed(host: PluginHost, texts: list[str]) -> list[Any]:
-    """Vectors as the RAG service's ingest asks for them: packed float32 strings."""
-    out = await host.invoke(EMBEDDER, {"texts": texts, "vector_encoding": "f32"}, operation="embed")
+async def _embed(host: PluginHost, texts: list[str], purpose: str = "document", *, packed: bool = False) -> list[Any]:
+    """One embed call; ``packed``: vectors as packed float32 strings, as the RAG service's ingest asks."""
+    payload: dict[str, Any] = {"texts": texts, "purpose": purpose}
+    if packed:
+        payload["vector_encoding"] = "f32"
+    out = await host.invoke(EMBEDDER, payload, operation="embed")
     return cast(list[Any], out["vectors"])
 
 
@@ -102,7 +100,7 @@ async def ingest(
     pending: asyncio.Task[Any] | None = None
     for start in range(0, len(texts), BATCH):
         batch = texts[start : start + BATCH]
-        vectors: list[Any] = await (_embed_packed(host, batch) if packed else _embed(host, batch))
+        vectors: list[Any] = await _embed(host, batch, packed=packed)
         records = [
             {"id": f"c{start + i}", "vector": v, "text": t, "metadata": {"n": start + i}}
             for i, (t, v) in enumerate(zip(batch, vectors, strict=True))
@@ -264,7 +262,7 @@ async def run(quick: bool = False) -> list[Result]:
         results.append(Result(GROUP, f"model2vec alone: embed {count:,} chunks", count / embed_seconds, "chunks/s"))
         started = time.perf_counter()
         for start in range(0, count, BATCH):
-            await _embed_packed(host, texts[start : start + BATCH])
+            await _embed(host, texts[start : start + BATCH], packed=True)
         packed_rate = count / (time.perf_counter() - started)
         results.append(
             Result(GROUP, f"model2vec alone, packed vectors: embed {count:,} chunks", packed_rate, "chunks/s")
